@@ -1,0 +1,1 @@
+//! ihos rollout engine (work in progress: see the project's issues).

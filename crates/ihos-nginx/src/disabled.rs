@@ -1,0 +1,215 @@
+//! Recognizes commented-out directives: consecutive own-line comments whose text, with one
+//! `#` removed from each line, is exactly one directive (`#server a:1;`, or a whole block
+//! commented line by line, like the runbook's canary `if` block).
+
+use crate::parser::parse_block_tree;
+use crate::syntax::{Comment, InnerDirective, Item};
+
+/// A continuation of a one-line directive over more comment lines is accepted only this far.
+const MAX_SIMPLE_LINES: usize = 16;
+/// A commented-out block is looked for over at most this many lines.
+const MAX_BLOCK_LINES: usize = 4000;
+
+/// Replaces runs of comments that form directives by [`Item::Disabled`].
+pub(crate) fn group_disabled(src: &[u8], items: Vec<Item>, top_level: bool) -> Vec<Item> {
+    if !items
+        .iter()
+        .any(|i| matches!(i, Item::Comment(c) if is_candidate(src, c)))
+    {
+        return items;
+    }
+    let mut out = Vec::with_capacity(items.len());
+    let mut run: Vec<Comment> = Vec::new();
+    for item in items {
+        match item {
+            Item::Comment(c) if own_line(src, &c, top_level) => {
+                if !run.is_empty() && !next_line(src, &c) {
+                    flush(src, &mut run, &mut out);
+                }
+                run.push(c);
+            }
+            other => {
+                flush(src, &mut run, &mut out);
+                out.push(other);
+            }
+        }
+    }
+    flush(src, &mut run, &mut out);
+    out
+}
+
+/// A comment alone on its line (only whitespace before it).
+fn own_line(src: &[u8], c: &Comment, top_level: bool) -> bool {
+    memchr::memchr(b'\n', &src[c.leading.range()]).is_some() || (top_level && c.leading.start == 0)
+}
+
+/// A comment on the line right after the previous one (no blank line between).
+fn next_line(src: &[u8], c: &Comment) -> bool {
+    memchr::memchr_iter(b'\n', &src[c.leading.range()]).count() == 1
+}
+
+/// The text after the `#`.
+fn body<'s>(src: &'s [u8], c: &Comment) -> &'s [u8] {
+    &src[c.span.start as usize + 1..c.span.end as usize]
+}
+
+/// Whether a comment could start a directive: after `#` and blanks, a name-like byte.
+fn is_candidate(src: &[u8], c: &Comment) -> bool {
+    let b = body(src, c);
+    b.iter()
+        .find(|&&x| x != b' ' && x != b'\t')
+        .is_some_and(|&x| x.is_ascii_alphabetic() || x == b'_')
+}
+
+/// Column (in bytes from the line start) of the first non-blank byte after the `#`.
+fn content_column(src: &[u8], c: &Comment) -> usize {
+    let line_start = memchr::memrchr(b'\n', &src[..c.span.start as usize]).map_or(0, |n| n + 1);
+    let b = body(src, c);
+    let blanks = b.iter().take_while(|&&x| x == b' ' || x == b'\t').count();
+    c.span.start as usize + 1 + blanks - line_start
+}
+
+fn flush(src: &[u8], run: &mut Vec<Comment>, out: &mut Vec<Item>) {
+    let mut i = 0;
+    while i < run.len() {
+        match find_directive(src, run, i) {
+            Some((j, inner)) => {
+                let comments = run[i..=j].to_vec();
+                out.push(Item::Disabled(crate::syntax::DisabledDirective {
+                    comments,
+                    inner: Box::new(inner),
+                }));
+                i = j + 1;
+            }
+            None => {
+                out.push(Item::Comment(run[i].clone()));
+                i += 1;
+            }
+        }
+    }
+    run.clear();
+}
+
+enum Probe {
+    Directive(InnerDirective),
+    /// The text ends inside a statement; `in_block` if inside braces.
+    Incomplete {
+        in_block: bool,
+    },
+    Not,
+}
+
+fn probe(src: &[u8], lines: &[Comment]) -> Probe {
+    let mut text = Vec::new();
+    let mut line_map = Vec::with_capacity(lines.len());
+    for (k, c) in lines.iter().enumerate() {
+        if k > 0 {
+            text.push(b'\n');
+        }
+        line_map.push((text.len() as u32, c.span.start + 1));
+        text.extend_from_slice(body(src, c));
+    }
+    match parse_block_tree(&text) {
+        Ok(block) => {
+            let mut items = block.items.into_iter();
+            let Some(Item::Directive(directive)) = items.next() else {
+                return Probe::Not;
+            };
+            // Only a trailing comment on the directive's last line may follow it.
+            for rest in items {
+                match rest {
+                    Item::Comment(c) if !text[c.leading.range()].contains(&b'\n') => {}
+                    _ => return Probe::Not,
+                }
+            }
+            Probe::Directive(InnerDirective {
+                text,
+                directive,
+                line_map,
+            })
+        }
+        Err(e) => match e.kind {
+            crate::error::ParseErrorKind::EofInBlock { .. } => Probe::Incomplete { in_block: true },
+            // Still inside the first statement (no block opened yet) or inside a nested one.
+            crate::error::ParseErrorKind::EofInDirective { started, .. } => Probe::Incomplete {
+                in_block: started.line > 1,
+            },
+            _ => Probe::Not,
+        },
+    }
+}
+
+/// Whether `c` alone reads as a complete directive with a plausible name (`weight=5;` is
+/// not one, `backup;` is).
+fn starts_own_statement(src: &[u8], c: &Comment) -> bool {
+    if !is_candidate(src, c) {
+        return false;
+    }
+    let b = body(src, c);
+    let name: Vec<u8> = b
+        .iter()
+        .skip_while(|&&x| x == b' ' || x == b'\t')
+        .take_while(|&&x| !crate::lexer::is_ws(x) && x != b';' && x != b'{')
+        .copied()
+        .collect();
+    name.iter().all(|&x| x.is_ascii_alphanumeric() || x == b'_')
+        && matches!(probe(src, std::slice::from_ref(c)), Probe::Directive(_))
+}
+
+/// The last line `j` such that `run[i..=j]` is one directive, with that directive.
+fn find_directive(src: &[u8], run: &[Comment], i: usize) -> Option<(usize, InnerDirective)> {
+    if !is_candidate(src, &run[i]) {
+        return None;
+    }
+    let mut j = i;
+    let first_column = content_column(src, &run[i]);
+    let mut in_block = match probe(src, &run[i..=i]) {
+        Probe::Directive(d) => return Some((i, d)),
+        Probe::Not => return None,
+        Probe::Incomplete { in_block } => in_block,
+    };
+    loop {
+        j += 1;
+        if j >= run.len()
+            || j - i
+                >= if in_block {
+                    MAX_BLOCK_LINES
+                } else {
+                    MAX_SIMPLE_LINES
+                }
+        {
+            return None;
+        }
+        let line = &run[j];
+        if !in_block && content_column(src, line) <= first_column && starts_own_statement(src, line)
+        {
+            // Prose followed by a real commented directive: the directive wins.
+            return None;
+        }
+        let line_body = body(src, line);
+        // A block can only complete on a line with `}`; a statement on one with `;` or `{`.
+        if !line_body
+            .iter()
+            .any(|&x| x == b'}' || x == b';' || x == b'{')
+        {
+            continue;
+        }
+        match probe(src, &run[i..=j]) {
+            Probe::Directive(d)
+                if in_block || line_body.trim_ascii() == b"{" || !line_body.contains(&b'{') =>
+            {
+                return Some((j, d));
+            }
+            Probe::Incomplete { in_block: true } if !in_block => {
+                // A block continued from prose (`#id ...` above `#if (...) {`) is not one
+                // directive; only a brace alone on its line may open it (Allman style).
+                if line_body.trim_ascii() != b"{" {
+                    return None;
+                }
+                in_block = true;
+            }
+            Probe::Incomplete { in_block: b } => in_block = b,
+            _ => return None,
+        }
+    }
+}

@@ -1,0 +1,53 @@
+//! Lossless nginx configuration syntax tree and editor.
+//!
+//! - [`Document`] parses bytes into a tree of [`Item`]s ([`Directive`]s, [`Comment`]s and
+//!   [`DisabledDirective`]s, i.e. commented-out directives) that keeps every byte: rendering
+//!   the tree gives back the input exactly. Tokenizing follows nginx's own
+//!   `ngx_conf_read_token`, and text nginx would reject is a [`ParseError`] with line and
+//!   column.
+//! - The query functions ([`Document::upstreams`], [`Document::if_blocks`]) give typed views:
+//!   [`Upstream`]s with their [`Server`]s and [`ServerState`], [`IfBlock`]s with conditions.
+//! - Edit operations ([`Document::disable_server`], [`Document::enable_server`],
+//!   [`Document::disable_block`], [`Document::enable_block`], [`Document::set_block_regex`])
+//!   change only the bytes of the target lines and return an [`Edit`]: the new text, whether
+//!   anything changed, and a unified diff.
+//!
+//! This crate knows nothing of SSH, Docker or async runtimes.
+//!
+//! ```
+//! use ihos_nginx::{Document, DisableStyle, ServerState};
+//!
+//! let conf = "upstream app {\n    server 10.0.0.1:8080;\n    server 10.0.0.2:8080;\n}\n";
+//! let doc = Document::parse(conf)?;
+//! assert_eq!(doc.render(), conf.as_bytes());
+//!
+//! let edit = doc.disable_server("app", "10.0.0.1:8080", DisableStyle::Comment, false)?;
+//! assert_eq!(edit.text_lossy(), "upstream app {\n    #server 10.0.0.1:8080;\n    server 10.0.0.2:8080;\n}\n");
+//! let servers = &edit.document().upstream("app")?.servers;
+//! assert_eq!(servers[0].state, ServerState::Commented);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+#![warn(missing_docs)]
+
+mod diff;
+mod disabled;
+mod document;
+mod edit;
+mod error;
+mod lexer;
+mod lua;
+mod parser;
+mod query;
+mod span;
+mod syntax;
+
+pub use document::Document;
+pub use edit::{BlockSelector, DisableStyle, Edit};
+pub use error::{EditError, ParseError, ParseErrorKind};
+pub use query::{IfBlock, Server, ServerState, Upstream};
+pub use span::{LineIndex, Position, Span};
+pub use syntax::{
+    Arg, Block, BlockBody, BlockContent, Comment, Directive, DirectiveEnd, DisabledDirective,
+    InnerDirective, Item, Token, TokenKind,
+};

@@ -1,0 +1,1 @@
+//! Test helpers for ihos (work in progress: see the project's issues).
