@@ -1,0 +1,144 @@
+//! Every failure of the `ihos` binary, and the exit code each one maps to.
+//!
+//! | code | meaning |
+//! |------|---------|
+//! | 0 | done, including a no-op edit (already disabled/enabled), `--dry-run`, `--help`, `--version` |
+//! | 1 | any other failure: I/O (missing or unreadable file, failed write, failed backup), the file changed on disk between read and write, an internal editor error |
+//! | 2 | bad input: command-line usage errors (clap), a configuration nginx would reject (`FILE:LINE:COL: message`), an edit the editor refuses (unknown or ambiguous upstream/server/block, last enabled server without `--force`, condition without a regex, invalid value) |
+//!
+//! The codes follow the convention of `grep`/`diff`: 2 means "fix your input", 1 means
+//! "something went wrong while doing it".
+
+use std::io;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use ihos_nginx::{EditError, ParseError};
+
+/// Exit code: the command did what was asked (or there was nothing to do).
+pub const SUCCESS: u8 = 0;
+/// Exit code: a failure that is not the input's fault (I/O, concurrent change, internal).
+pub const FAILURE: u8 = 1;
+/// Exit code: the input is wrong (usage, configuration syntax, refused edit).
+pub const INPUT: u8 = 2;
+
+/// A failure of one command. Display gives the whole message, file name first.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    /// The file is not a configuration nginx accepts. Display: `FILE:LINE:COL: message`.
+    #[error("{}:{error}", file.display())]
+    Parse { file: PathBuf, error: ParseError },
+
+    /// The editor refused the edit; nothing was written.
+    #[error("{}: {error}", file.display())]
+    Edit { file: PathBuf, error: EditError },
+
+    /// An I/O operation failed.
+    #[error("{}: {what}: {source}", file.display())]
+    Io {
+        file: PathBuf,
+        what: &'static str,
+        #[source]
+        source: io::Error,
+    },
+
+    /// Someone else changed the file between our read and our write; nothing was written.
+    #[error(
+        "{}: the file changed on disk while ihos was editing it; nothing was written, run the command again",
+        file.display()
+    )]
+    ChangedOnDisk { file: PathBuf },
+
+    /// The in-place write failed; `restore` tells whether the original bytes were put back.
+    #[error("{}: writing the edited file failed: {source}; {}", file.display(), restore_note(restore, backup.as_deref()))]
+    WriteFailed {
+        file: PathBuf,
+        #[source]
+        source: io::Error,
+        restore: Result<(), io::Error>,
+        backup: Option<PathBuf>,
+    },
+}
+
+fn restore_note(restore: &Result<(), io::Error>, backup: Option<&Path>) -> String {
+    match (restore, backup) {
+        (Ok(()), _) => "the original content was restored".to_string(),
+        (Err(e), Some(b)) => format!(
+            "RESTORING THE ORIGINAL FAILED ({e}): copy {} back over it by hand",
+            b.display()
+        ),
+        (Err(e), None) => {
+            format!("RESTORING THE ORIGINAL FAILED ({e}) and no backup was kept (--no-backup)")
+        }
+    }
+}
+
+impl CliError {
+    /// An I/O failure on `file` while doing `what`.
+    pub fn io(file: &Path, what: &'static str, source: io::Error) -> Self {
+        CliError::Io {
+            file: file.to_path_buf(),
+            what,
+            source,
+        }
+    }
+
+    /// The process exit code for this failure (see the module docs).
+    pub fn code(&self) -> u8 {
+        match self {
+            CliError::Parse { .. } => INPUT,
+            CliError::Edit { error, .. } => edit_error_code(error),
+            CliError::Io { .. } | CliError::ChangedOnDisk { .. } | CliError::WriteFailed { .. } => {
+                FAILURE
+            }
+        }
+    }
+}
+
+/// Refused edits are input errors, except `Reparse`, which is a bug in the editor.
+fn edit_error_code(error: &EditError) -> u8 {
+    match error {
+        EditError::Reparse(_) => FAILURE,
+        EditError::UnknownUpstream { .. }
+        | EditError::AmbiguousUpstream { .. }
+        | EditError::UnknownServer { .. }
+        | EditError::AmbiguousServer { .. }
+        | EditError::LastEnabledServer { .. }
+        | EditError::UnknownBlock { .. }
+        | EditError::AmbiguousBlock { .. }
+        | EditError::NoRegexInCondition { .. }
+        | EditError::InvalidValue { .. } => INPUT,
+        // `EditError` is non-exhaustive; a new variant is by its contract a refused edit.
+        _ => INPUT,
+    }
+}
+
+/// The process exit status for a command's result.
+pub fn exit_code(result: &Result<(), CliError>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::from(SUCCESS),
+        Err(e) => ExitCode::from(e.code()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes() {
+        let file = PathBuf::from("x.conf");
+        let refused = CliError::Edit {
+            file: file.clone(),
+            error: EditError::LastEnabledServer {
+                upstream: "u".into(),
+                server: "s".into(),
+            },
+        };
+        assert_eq!(refused.code(), INPUT);
+        let io = CliError::io(&file, "reading", io::Error::other("boom"));
+        assert_eq!(io.code(), FAILURE);
+        assert_eq!(io.to_string(), "x.conf: reading: boom");
+        assert_eq!(CliError::ChangedOnDisk { file }.code(), FAILURE);
+    }
+}

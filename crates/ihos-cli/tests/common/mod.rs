@@ -1,0 +1,124 @@
+//! Helpers shared by the integration tests: fixtures copied into a temp dir, and the real
+//! `ihos` binary run on them. The 192.168 addresses in the fixtures are only text.
+
+#![allow(dead_code)]
+
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// The runbook's nginx.conf (upstreams `service_ihos` with 4 servers, `service_ihos_gray`).
+pub const NGINX_CONF: &str = include_str!("../fixtures/nginx.conf");
+/// The runbook's site file, with the canary `if` block commented out (lines 8-10).
+pub const SITE: &str = include_str!("../fixtures/site-ihos");
+/// A config missing a `;` (line 3), so the `}` at 4:5 is the error.
+pub const BROKEN: &str = include_str!("../fixtures/broken.conf");
+
+/// A fixture copied into its own temp dir.
+pub struct Fixture {
+    pub dir: tempfile::TempDir,
+    pub path: PathBuf,
+}
+
+impl Fixture {
+    pub fn new(name: &str, content: &str) -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join(name);
+        std::fs::write(&path, content).expect("write fixture");
+        Fixture { dir, path }
+    }
+
+    pub fn nginx_conf() -> Self {
+        Fixture::new("nginx.conf", NGINX_CONF)
+    }
+
+    pub fn site() -> Self {
+        Fixture::new("ihos", SITE)
+    }
+
+    pub fn bytes(&self) -> Vec<u8> {
+        std::fs::read(&self.path).expect("read fixture")
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8(self.bytes()).expect("utf-8")
+    }
+
+    pub fn ino(&self) -> u64 {
+        std::fs::metadata(&self.path).expect("metadata").ino()
+    }
+
+    /// The file's path as a string, as passed on the command line.
+    pub fn arg(&self) -> &str {
+        self.path.to_str().expect("utf-8 path")
+    }
+
+    /// Backup files next to the fixture (`NAME.ihos-*.bak`), sorted.
+    pub fn backups(&self) -> Vec<PathBuf> {
+        let name = self
+            .path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .expect("name");
+        let prefix = format!("{name}.ihos-");
+        let mut v: Vec<PathBuf> = std::fs::read_dir(self.dir.path())
+            .expect("read_dir")
+            .map(|e| e.expect("entry").path())
+            .filter(|p| {
+                p.file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| n.starts_with(&prefix) && n.ends_with(".bak"))
+            })
+            .collect();
+        v.sort();
+        v
+    }
+
+    /// Runs `ihos nginx SUBCOMMAND FILE ARGS...`.
+    pub fn nginx(&self, subcommand: &str, args: &[&str]) -> Run {
+        let mut all = vec!["nginx", subcommand, self.arg()];
+        all.extend_from_slice(args);
+        ihos(&all)
+    }
+}
+
+/// The outcome of one run of the binary.
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl std::fmt::Debug for Run {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "exit {}\n--- stdout\n{}--- stderr\n{}",
+            self.code, self.stdout, self.stderr
+        )
+    }
+}
+
+/// Runs the real `ihos` binary.
+pub fn ihos(args: &[&str]) -> Run {
+    let out: Output = Command::new(env!("CARGO_BIN_EXE_ihos"))
+        .args(args)
+        .env_remove("RUST_LOG")
+        .output()
+        .expect("run ihos");
+    Run {
+        code: out.status.code().expect("exit code (not a signal)"),
+        stdout: String::from_utf8(out.stdout).expect("utf-8 stdout"),
+        stderr: String::from_utf8(out.stderr).expect("utf-8 stderr"),
+    }
+}
+
+/// `text` with the first `from` replaced by `to`; panics if `from` is absent.
+pub fn replace_once(text: &str, from: &str, to: &str) -> String {
+    assert!(text.contains(from), "{from:?} not in text");
+    text.replacen(from, to, 1)
+}
+
+pub fn read(path: &Path) -> Vec<u8> {
+    std::fs::read(path).expect("read")
+}
