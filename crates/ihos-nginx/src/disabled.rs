@@ -10,17 +10,23 @@ const MAX_SIMPLE_LINES: usize = 16;
 /// A commented-out block is looked for over at most this many lines.
 const MAX_BLOCK_LINES: usize = 4000;
 
-/// Replaces runs of comments that form directives by [`Item::Disabled`].
-pub(crate) fn group_disabled(src: &[u8], items: Vec<Item>, top_level: bool) -> Vec<Item> {
-    if !items
+/// Moves the items `stack[base..]` of a block out, replacing runs of comments that form
+/// directives by [`Item::Disabled`].
+pub(crate) fn group_disabled(
+    src: &[u8],
+    stack: &mut Vec<Item>,
+    base: usize,
+    top_level: bool,
+) -> Vec<Item> {
+    if !stack[base..]
         .iter()
         .any(|i| matches!(i, Item::Comment(c) if is_candidate(src, c)))
     {
-        return items;
+        return stack.drain(base..).collect();
     }
-    let mut out = Vec::with_capacity(items.len());
+    let mut out = Vec::with_capacity(stack.len() - base);
     let mut run: Vec<Comment> = Vec::new();
-    for item in items {
+    for item in stack.drain(base..) {
         match item {
             Item::Comment(c) if own_line(src, &c, top_level) => {
                 if !run.is_empty() && !next_line(src, &c) {
@@ -100,7 +106,24 @@ enum Probe {
 }
 
 fn probe(src: &[u8], lines: &[Comment]) -> Probe {
-    let mut text = Vec::new();
+    if let [c] = lines {
+        // One line (the common case): parse the comment's text where it is, and copy it only
+        // for a directive.
+        let text = body(src, c);
+        if cannot_complete(text) {
+            return Probe::Incomplete { in_block: false };
+        }
+        return match judge(text) {
+            Ok(directive) => Probe::Directive(InnerDirective {
+                text: text.to_vec(),
+                directive,
+                line_map: vec![(0, c.span.start + 1)],
+            }),
+            Err(probe) => probe,
+        };
+    }
+    let len = lines.iter().map(|c| c.span.len()).sum::<usize>();
+    let mut text = Vec::with_capacity(len);
     let mut line_map = Vec::with_capacity(lines.len());
     for (k, c) in lines.iter().enumerate() {
         if k > 0 {
@@ -109,33 +132,56 @@ fn probe(src: &[u8], lines: &[Comment]) -> Probe {
         line_map.push((text.len() as u32, c.span.start + 1));
         text.extend_from_slice(body(src, c));
     }
-    match parse_block_tree(&text) {
+    match judge(&text) {
+        Ok(directive) => Probe::Directive(InnerDirective {
+            text,
+            directive,
+            line_map,
+        }),
+        Err(probe) => probe,
+    }
+}
+
+/// Whether one comment line's `text` surely parses to an unfinished first statement (what
+/// [`judge`] would find slower): it starts with a name, is shorter than any token limit and
+/// has no byte that could end a statement, open a block or string, or escape.
+fn cannot_complete(text: &[u8]) -> bool {
+    text.len() < 4096
+        && text
+            .iter()
+            .find(|&&x| x != b' ' && x != b'\t')
+            .is_some_and(|&x| x.is_ascii_alphabetic() || x == b'_')
+        && !text
+            .iter()
+            .any(|&x| matches!(x, b';' | b'{' | b'}' | b'"' | b'\'' | b'\\'))
+}
+
+/// Parses uncommented `text`: its one directive (only a trailing comment on the
+/// directive's last line may follow it), or why not.
+fn judge(text: &[u8]) -> Result<crate::syntax::Directive, Probe> {
+    match parse_block_tree(text) {
         Ok(block) => {
             let mut items = block.items.into_iter();
             let Some(Item::Directive(directive)) = items.next() else {
-                return Probe::Not;
+                return Err(Probe::Not);
             };
             // Only a trailing comment on the directive's last line may follow it.
             for rest in items {
                 match rest {
                     Item::Comment(c) if !text[c.leading.range()].contains(&b'\n') => {}
-                    _ => return Probe::Not,
+                    _ => return Err(Probe::Not),
                 }
             }
-            Probe::Directive(InnerDirective {
-                text,
-                directive,
-                line_map,
-            })
+            Ok(directive)
         }
-        Err(e) => match e.kind {
+        Err(e) => Err(match e.kind {
             crate::error::ParseErrorKind::EofInBlock { .. } => Probe::Incomplete { in_block: true },
             // Still inside the first statement (no block opened yet) or inside a nested one.
             crate::error::ParseErrorKind::EofInDirective { started, .. } => Probe::Incomplete {
                 in_block: started.line > 1,
             },
             _ => Probe::Not,
-        },
+        }),
     }
 }
 
@@ -146,13 +192,10 @@ fn starts_own_statement(src: &[u8], c: &Comment) -> bool {
         return false;
     }
     let b = body(src, c);
-    let name: Vec<u8> = b
-        .iter()
+    b.iter()
         .skip_while(|&&x| x == b' ' || x == b'\t')
         .take_while(|&&x| !crate::lexer::is_ws(x) && x != b';' && x != b'{')
-        .copied()
-        .collect();
-    name.iter().all(|&x| x.is_ascii_alphanumeric() || x == b'_')
+        .all(|&x| x.is_ascii_alphanumeric() || x == b'_')
         && matches!(probe(src, std::slice::from_ref(c)), Probe::Directive(_))
 }
 

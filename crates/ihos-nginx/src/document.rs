@@ -48,7 +48,14 @@ impl Document {
 
     /// [`Document::render`] into a buffer.
     pub fn render_into(&self, out: &mut Vec<u8>) {
-        render_block(&self.src, &self.root, out);
+        let mut sink = Sink {
+            src: &self.src,
+            out,
+            start: 0,
+            end: 0,
+        };
+        render_block(&mut sink, &self.root);
+        sink.flush();
     }
 
     /// Line index of the source, built on first use.
@@ -93,42 +100,71 @@ impl Document {
     }
 }
 
-fn render_block(src: &[u8], block: &Block, out: &mut Vec<u8>) {
+/// Output of a render: the spans written, in order. Spans that continue where the previous
+/// one ended (every span of an unedited tree) are joined, so writing costs one copy per run
+/// of contiguous spans instead of one per node.
+struct Sink<'a> {
+    src: &'a [u8],
+    out: &'a mut Vec<u8>,
+    start: usize,
+    end: usize,
+}
+
+impl Sink<'_> {
+    #[inline]
+    fn span(&mut self, s: Span) {
+        let (start, end) = (s.start as usize, s.end as usize);
+        if start == self.end {
+            self.end = end;
+        } else {
+            self.flush();
+            self.start = start;
+            self.end = end;
+        }
+    }
+
+    fn flush(&mut self) {
+        self.out.extend_from_slice(&self.src[self.start..self.end]);
+        self.start = self.end;
+    }
+}
+
+fn render_block(sink: &mut Sink<'_>, block: &Block) {
     for item in &block.items {
         match item {
-            Item::Directive(d) => render_directive(src, d, out),
+            Item::Directive(d) => render_directive(sink, d),
             Item::Comment(c) => {
-                out.extend_from_slice(&src[c.leading.range()]);
-                out.extend_from_slice(&src[c.span.range()]);
+                sink.span(c.leading);
+                sink.span(c.span);
             }
             Item::Disabled(d) => {
                 for c in &d.comments {
-                    out.extend_from_slice(&src[c.leading.range()]);
-                    out.extend_from_slice(&src[c.span.range()]);
+                    sink.span(c.leading);
+                    sink.span(c.span);
                 }
             }
         }
     }
-    out.extend_from_slice(&src[block.trailing.range()]);
+    sink.span(block.trailing);
 }
 
-fn render_directive(src: &[u8], d: &Directive, out: &mut Vec<u8>) {
-    out.extend_from_slice(&src[d.leading.range()]);
-    out.extend_from_slice(&src[d.name.span.range()]);
+fn render_directive(sink: &mut Sink<'_>, d: &Directive) {
+    sink.span(d.leading);
+    sink.span(d.name.span);
     for a in &d.args {
-        out.extend_from_slice(&src[a.leading.range()]);
-        out.extend_from_slice(&src[a.token.span.range()]);
+        sink.span(a.leading);
+        sink.span(a.token.span);
     }
-    out.extend_from_slice(&src[d.before_end.range()]);
+    sink.span(d.before_end);
     match &d.end {
-        DirectiveEnd::Semicolon(s) => out.extend_from_slice(&src[s.range()]),
+        DirectiveEnd::Semicolon(s) => sink.span(*s),
         DirectiveEnd::Block(b) => {
-            out.extend_from_slice(&src[b.open.range()]);
+            sink.span(b.open);
             match &b.content {
-                BlockContent::Statements(inner) => render_block(src, inner, out),
-                BlockContent::Raw(s) => out.extend_from_slice(&src[s.range()]),
+                BlockContent::Statements(inner) => render_block(sink, inner),
+                BlockContent::Raw(s) => sink.span(*s),
             }
-            out.extend_from_slice(&src[b.close.range()]);
+            sink.span(b.close);
         }
     }
 }

@@ -15,10 +15,20 @@ pub(crate) fn is_ws(b: u8) -> bool {
     matches!(b, b' ' | b'\t' | b'\r' | b'\n')
 }
 
+/// nginx's whitespace as a lookup table.
+const WS: [bool; 256] = {
+    let mut t = [false; 256];
+    t[b' ' as usize] = true;
+    t[b'\t' as usize] = true;
+    t[b'\r' as usize] = true;
+    t[b'\n' as usize] = true;
+    t
+};
+
 /// A (possibly empty) run of whitespace.
 #[inline]
 pub(crate) fn whitespace(i: In<'_>) -> IResult<In<'_>, In<'_>> {
-    take_while(is_ws).parse(i)
+    take_while(|b: u8| WS[b as usize]).parse(i)
 }
 
 /// A comment: `#` up to, not including, the next LF (or the end of input).
@@ -56,38 +66,24 @@ const SPECIAL: [bool; 256] = {
 /// `{`, `}`, `#` or a quote) to the delimiter. `}`, `#` and quotes inside a word are part of it.
 pub(crate) fn bare_word(i: In<'_>) -> IResult<In<'_>, (In<'_>, WordEnd)> {
     let mut pos = 0;
-    // `variable` mirrors nginx: set by `$`, kept while `{` follows, cleared by anything else.
-    let mut variable = false;
-    let mut first = true;
-    while pos < i.len() {
-        let b = i[pos];
-        if !SPECIAL[b as usize] {
-            variable = false;
-            pos += 1;
-            first = false;
-            continue;
-        }
-        match b {
-            b'{' if variable => {
-                pos += 1;
-                continue;
-            }
-            b'\\' => {
-                variable = false;
-                pos += 2; // the escaped byte is taken whatever it is
-                first = false;
-                continue;
-            }
+    // nginx's `variable` flag is set by `$`, kept while `{` follows and cleared by anything
+    // else: so the `{`s right after a `$` belong to the word, any other `{` ends it.
+    while let Some(rest) = i.get(pos..) {
+        // Plain bytes need no look: skip them in one go.
+        let Some(n) = rest.iter().position(|&b| SPECIAL[b as usize]) else {
+            pos = i.len();
+            break;
+        };
+        pos += n;
+        match i[pos] {
+            b'\\' => pos += 2, // the escaped byte is taken whatever it is
             b'$' => {
-                variable = true;
                 pos += 1;
-                first = false;
-                continue;
+                while i.get(pos) == Some(&b'{') {
+                    pos += 1;
+                }
             }
-            _ if first => {
-                // unreachable for callers that checked the first byte; stop safely
-                break;
-            }
+            // whitespace, `;` or `{`: the delimiter
             _ => break,
         }
     }

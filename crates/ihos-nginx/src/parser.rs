@@ -24,13 +24,23 @@ pub(crate) fn parse_block_tree(src: &[u8]) -> Result<Block, ParseError> {
             kind: ParseErrorKind::TooLarge,
         });
     }
-    let mut p = Parser { src, pos: 0 };
+    let mut p = Parser {
+        src,
+        pos: 0,
+        items: Vec::new(),
+        args: Vec::new(),
+    };
     p.block(None, 0)
 }
 
 struct Parser<'a> {
     src: &'a [u8],
     pos: usize,
+    /// The items of every open block, innermost last: a block's items are moved out into a
+    /// vector of exactly their number when it closes, so growing happens in this one buffer.
+    items: Vec<Item>,
+    /// The arguments of the directive being read (same reason).
+    args: Vec<Arg>,
 }
 
 /// An open block: the directive that opened it.
@@ -108,7 +118,7 @@ impl<'a> Parser<'a> {
 
     /// Statements until `}` (when `opener` is set) or the end of input.
     fn block(&mut self, opener: Option<&Opener>, depth: usize) -> Result<Block, ParseError> {
-        let mut items = Vec::new();
+        let base = self.items.len();
         loop {
             let leading = self.skip_ws();
             let Some(&b) = self.src.get(self.pos) else {
@@ -121,7 +131,7 @@ impl<'a> Parser<'a> {
                         },
                     ));
                 }
-                let items = group_disabled(self.src, items, depth == 0);
+                let items = group_disabled(self.src, &mut self.items, base, depth == 0);
                 return Ok(Block {
                     items,
                     trailing: leading,
@@ -132,7 +142,7 @@ impl<'a> Parser<'a> {
                     if opener.is_none() {
                         return Err(self.err(self.pos, ParseErrorKind::UnbalancedClose));
                     }
-                    let items = group_disabled(self.src, items, false);
+                    let items = group_disabled(self.src, &mut self.items, base, false);
                     return Ok(Block {
                         items,
                         trailing: leading,
@@ -140,12 +150,12 @@ impl<'a> Parser<'a> {
                 }
                 b'#' => {
                     let span = self.comment()?;
-                    items.push(Item::Comment(Comment { leading, span }));
+                    self.items.push(Item::Comment(Comment { leading, span }));
                 }
                 b';' | b'{' => return Err(self.err(self.pos, ParseErrorKind::MissingName(b))),
                 _ => {
                     let d = self.directive(leading, depth)?;
-                    items.push(Item::Directive(d));
+                    self.items.push(Item::Directive(d));
                 }
             }
         }
@@ -210,7 +220,7 @@ impl<'a> Parser<'a> {
 
     fn directive(&mut self, leading: Span, depth: usize) -> Result<Directive, ParseError> {
         let name = self.token()?;
-        let mut args = Vec::new();
+        let args_base = self.args.len();
         loop {
             let trivia = self.skip_trivia()?;
             let Some(&b) = self.src.get(self.pos) else {
@@ -229,7 +239,7 @@ impl<'a> Parser<'a> {
                     return Ok(Directive {
                         leading,
                         name,
-                        args,
+                        args: self.args.drain(args_base..).collect(),
                         before_end: trivia,
                         end: DirectiveEnd::Semicolon(semi),
                     });
@@ -237,7 +247,9 @@ impl<'a> Parser<'a> {
                 b'{' => {
                     let open = Span::new(self.pos, self.pos + 1);
                     self.pos += 1;
-                    let content = if name.value(self.src).ends_with(b"_by_lua_block") {
+                    // Taken before the body is read: its directives use the same buffer.
+                    let args: Vec<Arg> = self.args.drain(args_base..).collect();
+                    let content = if is_lua_block(self.src, &name) {
                         let body_start = self.pos;
                         let close = lua::find_block_end(self.src, body_start).ok_or_else(|| {
                             self.err(
@@ -295,7 +307,7 @@ impl<'a> Parser<'a> {
                             },
                         ));
                     }
-                    args.push(Arg {
+                    self.args.push(Arg {
                         leading: trivia,
                         token,
                     });
@@ -303,4 +315,19 @@ impl<'a> Parser<'a> {
             }
         }
     }
+}
+
+/// Whether the directive `name` has a raw Lua body (its value ends with `_by_lua_block`).
+fn is_lua_block(src: &[u8], name: &Token) -> bool {
+    const SUFFIX: &[u8] = b"_by_lua_block";
+    let raw = name.raw(src);
+    if memchr::memchr(b'\\', raw).is_some() {
+        // escapes change the value: compare the unescaped value
+        return name.value(src).ends_with(SUFFIX);
+    }
+    let value = match name.kind {
+        TokenKind::Bare => raw,
+        _ => &raw[1..raw.len() - 1],
+    };
+    value.ends_with(SUFFIX)
 }

@@ -41,7 +41,12 @@ server {
 }
 ";
 
-const SERVERS: [&str; 4] = ["192.168.1.101:39091", "192.168.1.101:39092", "192.168.1.103:39091", "192.168.1.103:39092"];
+const SERVERS: [&str; 4] = [
+    "192.168.1.101:39091",
+    "192.168.1.101:39092",
+    "192.168.1.103:39091",
+    "192.168.1.103:39092",
+];
 
 fn check(nginx: &std::path::Path, conf: &[u8], site: &[u8], what: &str) {
     let verdict = common::nginx_t(nginx, &[("nginx.conf", conf), ("sites-enabled/ihos", site)]);
@@ -53,7 +58,12 @@ fn changed_lines(a: &[u8], b: &[u8]) -> Vec<usize> {
     let a: Vec<_> = a.split(|&c| c == b'\n').collect();
     let b: Vec<_> = b.split(|&c| c == b'\n').collect();
     assert_eq!(a.len(), b.len(), "line count changed");
-    a.iter().zip(&b).enumerate().filter(|(_, (x, y))| x != y).map(|(i, _)| i + 1).collect()
+    a.iter()
+        .zip(&b)
+        .enumerate()
+        .filter(|(_, (x, y))| x != y)
+        .map(|(i, _)| i + 1)
+        .collect()
 }
 
 #[test]
@@ -68,19 +78,43 @@ fn each_server_disabled_in_each_style_passes_nginx_t() {
     let doc = Document::parse(NGINX_CONF).unwrap();
     for (i, server) in SERVERS.iter().enumerate() {
         for style in [DisableStyle::Comment, DisableStyle::Down] {
-            let edit = doc.disable_server("service_ihos", server, style, false).unwrap();
-            assert_eq!(changed_lines(NGINX_CONF.as_bytes(), edit.text()), vec![7 + i], "{server} {style:?}");
-            check(&nginx, edit.text(), SITE.as_bytes(), &format!("disable {server} {style:?}"));
-            let back = edit.document().enable_server("service_ihos", server).unwrap();
+            let edit = doc
+                .disable_server("service_ihos", server, style, false)
+                .unwrap();
+            assert_eq!(
+                changed_lines(NGINX_CONF.as_bytes(), edit.text()),
+                vec![7 + i],
+                "{server} {style:?}"
+            );
+            check(
+                &nginx,
+                edit.text(),
+                SITE.as_bytes(),
+                &format!("disable {server} {style:?}"),
+            );
+            let back = edit
+                .document()
+                .enable_server("service_ihos", server)
+                .unwrap();
             assert_eq!(back.text(), NGINX_CONF.as_bytes());
         }
     }
     // A rolling update's sequence: one out at a time, each state valid.
     let mut cur = doc;
     for server in SERVERS {
-        let off = cur.disable_server("service_ihos", server, DisableStyle::Comment, false).unwrap();
-        check(&nginx, off.text(), SITE.as_bytes(), &format!("rolling: {server} out"));
-        let on = off.document().enable_server("service_ihos", server).unwrap();
+        let off = cur
+            .disable_server("service_ihos", server, DisableStyle::Comment, false)
+            .unwrap();
+        check(
+            &nginx,
+            off.text(),
+            SITE.as_bytes(),
+            &format!("rolling: {server} out"),
+        );
+        let on = off
+            .document()
+            .enable_server("service_ihos", server)
+            .unwrap();
         cur = on.into_document();
     }
     assert_eq!(cur.source(), NGINX_CONF.as_bytes());
@@ -94,20 +128,42 @@ fn canary_block_edits_pass_nginx_t() {
     let open: Edit = doc.enable_block(&sel).unwrap();
     assert_eq!(changed_lines(SITE.as_bytes(), open.text()), vec![5, 6, 7]);
     check(&nginx, NGINX_CONF.as_bytes(), open.text(), "canary open");
-    let narrowed = open.document().set_block_regex(&sel, "(eyJpZCI6IjE.*$|eyJpZCI6IjM.*$)").unwrap();
+    let narrowed = open
+        .document()
+        .set_block_regex(&sel, "(eyJpZCI6IjE.*$|eyJpZCI6IjM.*$)")
+        .unwrap();
     assert_eq!(changed_lines(open.text(), narrowed.text()), vec![5]);
-    check(&nginx, NGINX_CONF.as_bytes(), narrowed.text(), "canary narrowed");
+    check(
+        &nginx,
+        NGINX_CONF.as_bytes(),
+        narrowed.text(),
+        "canary narrowed",
+    );
     let closed = narrowed.document().disable_block(&sel).unwrap();
     assert_eq!(changed_lines(narrowed.text(), closed.text()), vec![5, 6, 7]);
-    check(&nginx, NGINX_CONF.as_bytes(), closed.text(), "canary closed");
+    check(
+        &nginx,
+        NGINX_CONF.as_bytes(),
+        closed.text(),
+        "canary closed",
+    );
 }
 
 #[test]
 fn a_broken_edit_is_what_nginx_t_catches() {
     // The control for the checks above: nginx -t does fail on a bad file.
     let Some(nginx) = common::nginx() else { return };
-    let broken = NGINX_CONF.replace("fail_timeout=10s;\n    }\n    upstream service_ihos_gray", "fail_timeout=10s\n    }\n    upstream service_ihos_gray");
-    let verdict = common::nginx_t(&nginx, &[("nginx.conf", broken.as_bytes()), ("sites-enabled/ihos", SITE.as_bytes())]);
+    let broken = NGINX_CONF.replace(
+        "fail_timeout=10s;\n    }\n    upstream service_ihos_gray",
+        "fail_timeout=10s\n    }\n    upstream service_ihos_gray",
+    );
+    let verdict = common::nginx_t(
+        &nginx,
+        &[
+            ("nginx.conf", broken.as_bytes()),
+            ("sites-enabled/ihos", SITE.as_bytes()),
+        ],
+    );
     assert!(!verdict.ok);
     let ours = Document::parse(broken).unwrap_err();
     assert_eq!(Some(ours.position.line), verdict.emerg_line());

@@ -9,7 +9,12 @@ fn newline() -> impl Strategy<Value = &'static str> {
 }
 
 fn blank() -> impl Strategy<Value = String> {
-    prop_oneof![Just(" ".to_string()), Just("\t".to_string()), Just("  ".to_string()), Just(" \t ".to_string())]
+    prop_oneof![
+        Just(" ".to_string()),
+        Just("\t".to_string()),
+        Just("  ".to_string()),
+        Just(" \t ".to_string())
+    ]
 }
 
 fn bare_word() -> impl Strategy<Value = String> {
@@ -38,7 +43,11 @@ fn arg() -> impl Strategy<Value = String> {
 }
 
 fn comment() -> impl Strategy<Value = String> {
-    prop_oneof!["#[a-z {};\"'$#]{0,20}", "# ?server [a-z0-9.]{1,8}:[0-9]{2,5};", "#[a-z_]{2,8} [a-z]{1,5};"]
+    prop_oneof![
+        "#[a-z {};\"'$#]{0,20}",
+        "# ?server [a-z0-9.]{1,8}:[0-9]{2,5};",
+        "#[a-z_]{2,8} [a-z]{1,5};"
+    ]
 }
 
 /// Trivia between tokens: blanks, sometimes a newline, sometimes a comment then newline.
@@ -51,8 +60,12 @@ fn sep() -> impl Strategy<Value = String> {
 }
 
 fn simple_directive() -> impl Strategy<Value = String> {
-    ("[a-z_]{1,10}", prop::collection::vec((sep(), arg()), 0..4), prop_oneof![Just(""), Just(" ")]).prop_map(
-        |(name, args, before)| {
+    (
+        "[a-z_]{1,10}",
+        prop::collection::vec((sep(), arg()), 0..4),
+        prop_oneof![Just(""), Just(" ")],
+    )
+        .prop_map(|(name, args, before)| {
             let mut s = name;
             for (sep, a) in args {
                 s.push_str(&sep);
@@ -61,8 +74,7 @@ fn simple_directive() -> impl Strategy<Value = String> {
             s.push_str(before);
             s.push(';');
             s
-        },
-    )
+        })
 }
 
 fn statement(depth: u32) -> BoxedStrategy<String> {
@@ -106,7 +118,16 @@ fn body(depth: u32) -> BoxedStrategy<String> {
 fn upstream() -> impl Strategy<Value = (String, Vec<(String, bool)>)> {
     (
         "[a-z]{1,6}(_[a-z]{1,4})?",
-        prop::collection::vec(("[a-z0-9.]{1,10}", 1u16..65535, "( max_fails=[0-9]| weight=[0-9]| backup)?", any::<bool>(), blank()), 1..6),
+        prop::collection::vec(
+            (
+                "[a-z0-9.]{1,10}",
+                1u16..65535,
+                "( max_fails=[0-9]| weight=[0-9]| backup)?",
+                any::<bool>(),
+                blank(),
+            ),
+            1..6,
+        ),
         newline(),
     )
         .prop_map(|(name, servers, nl)| {
@@ -127,13 +148,20 @@ fn upstream() -> impl Strategy<Value = (String, Vec<(String, bool)>)> {
         })
 }
 
-fn config() -> impl Strategy<Value = (String, Vec<(String, Vec<(String, bool)>)>)> {
+/// Upstream name → its servers (address, enabled).
+type UpstreamList = Vec<(String, Vec<(String, bool)>)>;
+
+fn config() -> impl Strategy<Value = (String, UpstreamList)> {
     (body(3), prop::collection::vec(upstream(), 1..4), body(2)).prop_map(|(before, ups, after)| {
         let mut s = before;
         let mut list = Vec::new();
         let mut names = std::collections::HashSet::new();
         for (text, servers) in ups {
-            let name = text.split_whitespace().nth(1).unwrap_or_default().to_string();
+            let name = text
+                .split_whitespace()
+                .nth(1)
+                .unwrap_or_default()
+                .to_string();
             if !names.insert(name.clone()) {
                 continue;
             }

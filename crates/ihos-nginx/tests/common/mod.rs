@@ -1,4 +1,5 @@
 //! Runs the real `nginx -t` (from apt) against a temporary prefix.
+#![allow(dead_code)] // each test binary uses a part of it
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -6,13 +7,19 @@ use std::process::Command;
 /// The nginx binary, or `None` (then the caller skips, unless `IHOS_REQUIRE_NGINX=1`, as
 /// `scripts/test` sets, makes a missing nginx a failure).
 pub fn nginx() -> Option<PathBuf> {
-    for p in ["/usr/sbin/nginx", "/usr/local/sbin/nginx", "/usr/local/nginx/sbin/nginx"] {
+    for p in [
+        "/usr/sbin/nginx",
+        "/usr/local/sbin/nginx",
+        "/usr/local/nginx/sbin/nginx",
+    ] {
         if Path::new(p).exists() {
             return Some(PathBuf::from(p));
         }
     }
     if std::env::var("IHOS_REQUIRE_NGINX").as_deref() == Ok("1") {
-        panic!("nginx is required (IHOS_REQUIRE_NGINX=1) but not installed; scripts/test installs it");
+        panic!(
+            "nginx is required (IHOS_REQUIRE_NGINX=1) but not installed; scripts/test installs it"
+        );
     }
     eprintln!("SKIPPED: nginx is not installed (scripts/test installs it)");
     None
@@ -63,6 +70,10 @@ pub fn nginx_t(nginx: &Path, files: &[(&str, &[u8])]) -> NginxVerdict {
         .arg(dir.path().join("nginx.conf"))
         .output()
         .unwrap();
-    let output = String::from_utf8_lossy(&out.stderr).into_owned() + &String::from_utf8_lossy(&out.stdout);
-    NginxVerdict { ok: out.status.success(), output }
+    let output =
+        String::from_utf8_lossy(&out.stderr).into_owned() + &String::from_utf8_lossy(&out.stdout);
+    NginxVerdict {
+        ok: out.status.success(),
+        output,
+    }
 }

@@ -1,0 +1,143 @@
+//! [`LoadBalancer`]: backends in and out of rotation, and [`NginxLb`], which does it by
+//! editing an nginx config inside (or bind-mounted into) a container.
+
+mod nginx;
+
+pub use nginx::{NginxLb, NginxLbOptions};
+
+use async_trait::async_trait;
+pub use ihos_nginx::{DisableStyle, ServerState};
+
+use crate::container::ContainerError;
+use crate::transport::TransportError;
+
+/// How nginx is made to use a new configuration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ApplyMode {
+    /// `nginx -s reload`: graceful, in-flight requests finish (measured: 0 requests lost).
+    #[default]
+    Reload,
+    /// Restart the nginx container, the runbook's way (measured: 16 to 1,500 requests lost
+    /// per restart). Only on explicit request.
+    Restart,
+}
+
+/// One backend of the upstream.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Backend {
+    /// `host:port` as written in the config.
+    pub address: String,
+    /// Enabled, down or commented out.
+    pub state: ServerState,
+    /// Line in the config file.
+    pub line: u32,
+}
+
+/// What a change did to the config.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LbChange {
+    /// The file before.
+    pub before: Vec<u8>,
+    /// The file after (equal to `before` for a no-op).
+    pub after: Vec<u8>,
+    /// A unified diff (empty for a no-op).
+    pub diff: String,
+    /// What was done, or why nothing was.
+    pub message: String,
+}
+
+impl LbChange {
+    /// Whether the file changed (and nginx was made to use it).
+    pub fn changed(&self) -> bool {
+        self.before != self.after
+    }
+}
+
+/// A failure of a load balancer operation. When a change fails, the previous config bytes
+/// are back in place and nginx runs the previous config, unless the variant says otherwise.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum LbError {
+    /// The config does not parse.
+    #[error("{host}: {path}:{error}")]
+    Parse {
+        /// The host.
+        host: String,
+        /// The config file.
+        path: String,
+        /// Where and what.
+        error: ihos_nginx::ParseError,
+    },
+    /// The editor refused the change (unknown backend, last enabled one, ...).
+    #[error("{host}: {path}: {error}")]
+    Edit {
+        /// The host.
+        host: String,
+        /// The config file.
+        path: String,
+        /// Why.
+        error: ihos_nginx::EditError,
+    },
+    /// `nginx -t` rejected the new config; the previous one was restored.
+    #[error("{host}: nginx -t rejected the new {path}, previous version restored: {output}")]
+    Validation {
+        /// The host.
+        host: String,
+        /// The config file.
+        path: String,
+        /// nginx's output.
+        output: String,
+    },
+    /// Reloading or restarting nginx failed; the previous config was restored and applied.
+    #[error("{host}: applying {path} failed, previous version restored: {reason}")]
+    Apply {
+        /// The host.
+        host: String,
+        /// The config file.
+        path: String,
+        /// Why.
+        reason: String,
+    },
+    /// Something failed and restoring the previous config failed too: a human must look.
+    #[error("{host}: {path}: {failure}; RESTORING THE PREVIOUS CONFIG FAILED TOO: {restore}")]
+    RestoreFailed {
+        /// The host.
+        host: String,
+        /// The config file.
+        path: String,
+        /// The first failure.
+        failure: String,
+        /// The restore failure.
+        restore: String,
+    },
+    /// Reaching the host failed.
+    #[error(transparent)]
+    Transport(#[from] TransportError),
+    /// Controlling the nginx container failed.
+    #[error(transparent)]
+    Container(#[from] ContainerError),
+}
+
+/// Takes backends of one upstream in and out of rotation.
+#[cfg_attr(feature = "mocks", mockall::automock)]
+#[async_trait]
+pub trait LoadBalancer: Send + Sync {
+    /// The backends of the upstream with their state, as the config file says.
+    async fn backends(&self) -> Result<Vec<Backend>, LbError>;
+
+    /// Takes `address` out of rotation: edit, validate, apply. Refuses the last enabled one.
+    async fn disable(&self, address: &str) -> Result<LbChange, LbError>;
+
+    /// Puts `address` back into rotation: edit, validate, apply.
+    async fn enable(&self, address: &str) -> Result<LbChange, LbError>;
+
+    /// Validates the current config and makes nginx use it.
+    async fn apply(&self) -> Result<(), LbError>;
+
+    /// The config file's bytes.
+    async fn config(&self) -> Result<Vec<u8>, LbError>;
+
+    /// Puts `bytes` back as the config (in place), validates and applies them.
+    async fn restore(&self, bytes: &[u8]) -> Result<(), LbError>;
+}

@@ -1,0 +1,336 @@
+//! [`NginxLb`]: the [`LoadBalancer`] for nginx in a container.
+//!
+//! A change is one transaction: read the config, edit it with `ihos-nginx`, keep a backup
+//! next to it, write it in place (same inode: the file is usually bind-mounted into the
+//! container), `nginx -t` inside the container, then reload (or restart). On any failure the
+//! previous bytes go back and nginx is left running them.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use ihos_nginx::{DisableStyle, Document};
+use tokio::sync::Mutex;
+
+use super::{ApplyMode, Backend, LbChange, LbError, LoadBalancer};
+use crate::command::Privilege;
+use crate::container::Container;
+use crate::names::RemotePath;
+use crate::transport::{Transport, TransportError};
+
+/// Settings of an [`NginxLb`] that have good defaults.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NginxLbOptions {
+    /// Reload (default) or restart.
+    pub apply: ApplyMode,
+    /// How a backend is disabled: commented out (default, the runbook's way) or `down`.
+    pub style: DisableStyle,
+    /// Privilege for reading and writing the config (default sudo).
+    pub privilege: Privilege,
+    /// Path of the config inside the container, for `nginx -t -c` (default: nginx's own
+    /// default, i.e. the file the container is started with).
+    pub config_in_container: Option<String>,
+    /// Grace period when restarting the container.
+    pub restart_grace: Duration,
+    /// Keep a copy of the previous config next to it (`<file>.ihos-prev`).
+    pub backup: bool,
+}
+
+impl Default for NginxLbOptions {
+    fn default() -> Self {
+        NginxLbOptions {
+            apply: ApplyMode::Reload,
+            style: DisableStyle::Comment,
+            privilege: Privilege::Sudo,
+            config_in_container: None,
+            restart_grace: Duration::from_secs(10),
+            backup: true,
+        }
+    }
+}
+
+/// nginx in container `C`, its config file reached through transport `T`.
+pub struct NginxLb<T, C> {
+    transport: Arc<T>,
+    container: Arc<C>,
+    config: RemotePath,
+    upstream: String,
+    options: NginxLbOptions,
+    /// One change at a time through this value (the rollout lock covers other processes).
+    busy: Mutex<()>,
+}
+
+impl<T: Transport, C: Container> NginxLb<T, C> {
+    /// nginx running in `container`, with `config` (a path on the host) holding `upstream`.
+    pub fn new(
+        transport: Arc<T>,
+        container: Arc<C>,
+        config: RemotePath,
+        upstream: impl Into<String>,
+        options: NginxLbOptions,
+    ) -> Self {
+        NginxLb {
+            transport,
+            container,
+            config,
+            upstream: upstream.into(),
+            options,
+            busy: Mutex::new(()),
+        }
+    }
+
+    /// The config file.
+    pub fn config_path(&self) -> &RemotePath {
+        &self.config
+    }
+
+    /// The upstream's name.
+    pub fn upstream(&self) -> &str {
+        &self.upstream
+    }
+
+    fn host(&self) -> String {
+        self.transport.host().to_string()
+    }
+
+    async fn read(&self) -> Result<(Vec<u8>, Document), LbError> {
+        let bytes = self
+            .transport
+            .read_file(&self.config, self.options.privilege)
+            .await?;
+        let doc = Document::parse(bytes.clone()).map_err(|error| LbError::Parse {
+            host: self.host(),
+            path: self.config.to_string(),
+            error,
+        })?;
+        Ok((bytes, doc))
+    }
+
+    fn nginx_argv(&self, extra: &[&str]) -> Vec<String> {
+        let mut argv = vec!["nginx".to_string()];
+        if let Some(c) = &self.options.config_in_container {
+            argv.push("-c".into());
+            argv.push(c.clone());
+        }
+        argv.extend(extra.iter().map(|s| s.to_string()));
+        argv
+    }
+
+    /// `nginx -t` in the container: `Ok(Err(output))` when nginx rejects the config.
+    async fn validate(&self) -> Result<Result<(), String>, LbError> {
+        let out = self.container.exec(&self.nginx_argv(&["-t", "-q"])).await?;
+        if out.success() {
+            Ok(Ok(()))
+        } else {
+            let mut text = out.stderr_text();
+            if text.is_empty() {
+                text = out.stdout_text();
+            }
+            Ok(Err(text))
+        }
+    }
+
+    /// Makes nginx use the config on disk (which has passed `nginx -t`).
+    async fn activate(&self) -> Result<(), String> {
+        match self.options.apply {
+            ApplyMode::Reload => {
+                let out = self
+                    .container
+                    .exec(&self.nginx_argv(&["-s", "reload"]))
+                    .await
+                    .map_err(|e| e.to_string())?;
+                if out.success() {
+                    Ok(())
+                } else {
+                    Err(format!("nginx -s reload: {}", out.stderr_text()))
+                }
+            }
+            ApplyMode::Restart => {
+                self.container
+                    .restart(self.options.restart_grace)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let state = self.container.state().await.map_err(|e| e.to_string())?;
+                if state.running {
+                    Ok(())
+                } else {
+                    Err(format!("nginx container is {} after restart", state.status))
+                }
+            }
+        }
+    }
+
+    /// Writes `bytes` in place, validates and activates; on failure puts `previous` back.
+    async fn commit(&self, previous: &[u8], bytes: &[u8]) -> Result<(), LbError> {
+        let path = self.config.to_string();
+        if self.options.backup {
+            let backup = self
+                .config
+                .parent()
+                .join(&format!("{}.ihos-prev", self.config.file_name()))
+                .map_err(TransportError::from)?;
+            self.transport
+                .write_file_in_place(&backup, previous, self.options.privilege)
+                .await?;
+        }
+        let failure = match self
+            .transport
+            .write_file_in_place(&self.config, bytes, self.options.privilege)
+            .await
+        {
+            Err(e) => e.to_string(),
+            Ok(()) => match self.validate().await {
+                Err(e) => e.to_string(),
+                Ok(Err(output)) => {
+                    self.put_back(previous, &output, false).await?;
+                    return Err(LbError::Validation {
+                        host: self.host(),
+                        path,
+                        output,
+                    });
+                }
+                Ok(Ok(())) => match self.activate().await {
+                    Ok(()) => return Ok(()),
+                    Err(reason) => {
+                        self.put_back(previous, &reason, true).await?;
+                        return Err(LbError::Apply {
+                            host: self.host(),
+                            path,
+                            reason,
+                        });
+                    }
+                },
+            },
+        };
+        self.put_back(previous, &failure, true).await?;
+        Err(LbError::Apply {
+            host: self.host(),
+            path,
+            reason: failure,
+        })
+    }
+
+    /// Restores `previous` after `failure`; re-activates it if nginx may have seen the new
+    /// config.
+    async fn put_back(
+        &self,
+        previous: &[u8],
+        failure: &str,
+        reactivate: bool,
+    ) -> Result<(), LbError> {
+        let restored = async {
+            self.transport
+                .write_file_in_place(&self.config, previous, self.options.privilege)
+                .await
+                .map_err(|e| e.to_string())?;
+            if reactivate {
+                match self.validate().await {
+                    Ok(Ok(())) => self.activate().await?,
+                    Ok(Err(out)) => {
+                        return Err(format!("the previous config fails nginx -t too: {out}"));
+                    }
+                    Err(e) => return Err(e.to_string()),
+                }
+            }
+            Ok::<(), String>(())
+        }
+        .await;
+        restored.map_err(|restore| LbError::RestoreFailed {
+            host: self.host(),
+            path: self.config.to_string(),
+            failure: failure.to_string(),
+            restore,
+        })
+    }
+
+    async fn change(&self, address: &str, disable: bool) -> Result<LbChange, LbError> {
+        let _guard = self.busy.lock().await;
+        let (before, doc) = self.read().await?;
+        let edit = if disable {
+            doc.disable_server(&self.upstream, address, self.options.style, false)
+        } else {
+            doc.enable_server(&self.upstream, address)
+        }
+        .map_err(|error| LbError::Edit {
+            host: self.host(),
+            path: self.config.to_string(),
+            error,
+        })?;
+        let change = LbChange {
+            before: before.clone(),
+            after: edit.text().to_vec(),
+            diff: edit.diff(self.config.as_str()),
+            message: edit.message().to_string(),
+        };
+        if edit.is_changed() {
+            self.commit(&before, edit.text()).await?;
+        }
+        Ok(change)
+    }
+}
+
+#[async_trait]
+impl<T: Transport, C: Container> LoadBalancer for NginxLb<T, C> {
+    async fn backends(&self) -> Result<Vec<Backend>, LbError> {
+        let (_, doc) = self.read().await?;
+        let up = doc
+            .upstream(&self.upstream)
+            .map_err(|error| LbError::Edit {
+                host: self.host(),
+                path: self.config.to_string(),
+                error,
+            })?;
+        Ok(up
+            .servers
+            .into_iter()
+            .map(|s| Backend {
+                address: s.address,
+                state: s.state,
+                line: s.line,
+            })
+            .collect())
+    }
+
+    async fn disable(&self, address: &str) -> Result<LbChange, LbError> {
+        self.change(address, true).await
+    }
+
+    async fn enable(&self, address: &str) -> Result<LbChange, LbError> {
+        self.change(address, false).await
+    }
+
+    async fn apply(&self) -> Result<(), LbError> {
+        let _guard = self.busy.lock().await;
+        match self.validate().await? {
+            Err(output) => Err(LbError::Validation {
+                host: self.host(),
+                path: self.config.to_string(),
+                output,
+            }),
+            Ok(()) => self.activate().await.map_err(|reason| LbError::Apply {
+                host: self.host(),
+                path: self.config.to_string(),
+                reason,
+            }),
+        }
+    }
+
+    async fn config(&self) -> Result<Vec<u8>, LbError> {
+        Ok(self
+            .transport
+            .read_file(&self.config, self.options.privilege)
+            .await?)
+    }
+
+    async fn restore(&self, bytes: &[u8]) -> Result<(), LbError> {
+        let _guard = self.busy.lock().await;
+        let current = self
+            .transport
+            .read_file(&self.config, self.options.privilege)
+            .await?;
+        if current == bytes {
+            return Ok(());
+        }
+        self.commit(&current, bytes).await
+    }
+}

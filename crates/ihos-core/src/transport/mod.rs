@@ -1,0 +1,203 @@
+//! [`Transport`]: how ihos runs commands and moves files on a host.
+//!
+//! Implementations: [`LocalTransport`] (this machine), `SshTransport` (ssh2), and the fake
+//! hosts of `ihos-testkit`. A third-party transport implements [`Transport::run`] and
+//! [`Transport::upload`]; reading and in-place writing have default implementations built
+//! on `run`.
+
+mod error;
+mod local;
+
+pub use error::TransportError;
+pub use local::LocalTransport;
+
+use std::path::Path;
+
+use async_trait::async_trait;
+
+use crate::command::{Command, Output, Privilege};
+use crate::names::RemotePath;
+use crate::sha::{parse_sha256sum, sha256_hex};
+
+/// What an upload did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Uploaded {
+    /// Where the file is now.
+    pub path: RemotePath,
+    /// Its size in bytes.
+    pub bytes: u64,
+    /// Its SHA-256 as computed on the host (equal to the local one).
+    pub sha256: String,
+}
+
+/// Runs commands and moves files on one host.
+#[cfg_attr(feature = "mocks", mockall::automock)]
+#[async_trait]
+pub trait Transport: Send + Sync {
+    /// The host's name, for messages.
+    fn host(&self) -> &str;
+
+    /// Runs a command to completion. A non-zero exit is not an error here: check
+    /// [`Output::status`] (or use [`run_checked`]).
+    async fn run(&self, command: &Command) -> Result<Output, TransportError>;
+
+    /// Copies a local file to `remote` (in a directory the login user can write): to a
+    /// temporary name in the same directory, checks its SHA-256 there, then renames it.
+    async fn upload(&self, local: &Path, remote: &RemotePath) -> Result<Uploaded, TransportError>;
+
+    /// Reads a file.
+    async fn read_file(
+        &self,
+        path: &RemotePath,
+        privilege: Privilege,
+    ) -> Result<Vec<u8>, TransportError> {
+        let out = run_checked(
+            self,
+            &Command::new("cat")
+                .arg("--")
+                .arg(path.as_str())
+                .with_privilege(privilege),
+        )
+        .await?;
+        Ok(out.stdout)
+    }
+
+    /// Replaces a file's content keeping its inode (a file bind-mounted into a container
+    /// stays the same file). The new bytes are first written next to it and checked, so the
+    /// target is only touched by a local copy; the result is checked again.
+    async fn write_file_in_place(
+        &self,
+        path: &RemotePath,
+        bytes: &[u8],
+        privilege: Privilege,
+    ) -> Result<(), TransportError> {
+        write_in_place_via_staging(self, path, bytes, privilege).await
+    }
+}
+
+/// Runs a command and turns a non-zero exit into [`TransportError::Failed`] (or
+/// [`TransportError::SudoPassword`] when sudo wanted a password).
+pub async fn run_checked<T: Transport + ?Sized>(
+    transport: &T,
+    command: &Command,
+) -> Result<Output, TransportError> {
+    let out = transport.run(command).await?;
+    check_output(transport.host(), command, out)
+}
+
+/// [`run_checked`]'s check on its own.
+pub fn check_output(host: &str, command: &Command, out: Output) -> Result<Output, TransportError> {
+    if out.success() {
+        return Ok(out);
+    }
+    let stderr = out.stderr_text();
+    if command.privilege() == Privilege::Sudo
+        && (stderr.contains("a password is required") || stderr.contains("a terminal is required"))
+    {
+        return Err(TransportError::SudoPassword {
+            host: host.to_string(),
+            command: command.to_string(),
+        });
+    }
+    Err(TransportError::Failed {
+        host: host.to_string(),
+        command: command.to_string(),
+        status: out
+            .status
+            .map_or_else(|| "a signal".to_string(), |s| format!("status {s}")),
+        stderr,
+    })
+}
+
+/// SHA-256 of a remote file, computed on the host.
+pub async fn remote_sha256<T: Transport + ?Sized>(
+    transport: &T,
+    path: &RemotePath,
+    privilege: Privilege,
+) -> Result<String, TransportError> {
+    let cmd = Command::new("sha256sum")
+        .arg("--")
+        .arg(path.as_str())
+        .with_privilege(privilege);
+    let out = run_checked(transport, &cmd).await?;
+    parse_sha256sum(&out.stdout_text()).ok_or_else(|| TransportError::Protocol {
+        host: transport.host().to_string(),
+        command: cmd.to_string(),
+        reason: format!("unexpected output {:?}", out.stdout_text()),
+    })
+}
+
+/// A temporary name next to `path`, unique to this process and moment.
+pub fn staging_name(path: &RemotePath) -> Result<RemotePath, TransportError> {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    let name = format!(
+        ".{}.ihos-tmp-{}-{}",
+        path.file_name(),
+        std::process::id(),
+        nanos
+    );
+    Ok(path.parent().join(&name)?)
+}
+
+/// The default [`Transport::write_file_in_place`].
+pub async fn write_in_place_via_staging<T: Transport + ?Sized>(
+    transport: &T,
+    path: &RemotePath,
+    bytes: &[u8],
+    privilege: Privilege,
+) -> Result<(), TransportError> {
+    let tmp = staging_name(path)?;
+    let expected = sha256_hex(bytes);
+    let staged = async {
+        let dd = Command::new("dd")
+            .args([
+                format!("of={tmp}"),
+                "bs=65536".into(),
+                "conv=fsync".into(),
+                "status=none".into(),
+            ])
+            .stdin(bytes.to_vec())
+            .with_privilege(privilege);
+        run_checked(transport, &dd).await?;
+        let got = remote_sha256(transport, &tmp, privilege).await?;
+        if got != expected {
+            return Err(TransportError::Checksum {
+                host: transport.host().to_string(),
+                path: tmp.to_string(),
+                expected: expected.clone(),
+                actual: got,
+            });
+        }
+        // cp onto an existing file truncates and rewrites it: same inode, same owner/mode.
+        run_checked(
+            transport,
+            &Command::new("cp")
+                .arg("--")
+                .arg(tmp.as_str())
+                .arg(path.as_str())
+                .with_privilege(privilege),
+        )
+        .await?;
+        Ok(())
+    }
+    .await;
+    let cleanup = Command::new("rm")
+        .arg("-f")
+        .arg("--")
+        .arg(tmp.as_str())
+        .with_privilege(privilege);
+    let _ = transport.run(&cleanup).await;
+    staged?;
+    let got = remote_sha256(transport, path, privilege).await?;
+    if got != expected {
+        return Err(TransportError::Checksum {
+            host: transport.host().to_string(),
+            path: path.to_string(),
+            expected,
+            actual: got,
+        });
+    }
+    Ok(())
+}
