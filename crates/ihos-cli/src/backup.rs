@@ -1,5 +1,6 @@
-//! The backup kept next to an edited file: `FILE.ihos-<UTC timestamp>.bak`, written in full
-//! and fsynced before the original is touched.
+//! The backup kept next to an edited file: `.FILE.ihos-<UTC timestamp>.bak`, written in full
+//! and fsynced before the original is touched. The name starts with a dot because nginx's
+//! `include dir/*` (glob without dotfiles) must not load backups as configuration.
 
 use std::ffi::OsString;
 use std::fs::{File, OpenOptions};
@@ -51,15 +52,16 @@ pub fn write(file: &Path, bytes: &[u8]) -> Result<PathBuf, CliError> {
     ))
 }
 
-/// `FILE.ihos-STAMP.bak`, or `FILE.ihos-STAMP-N.bak` for `n > 0`.
+/// `.FILE.ihos-STAMP.bak`, or `.FILE.ihos-STAMP-N.bak` for `n > 0`, in FILE's directory.
 fn backup_path(file: &Path, stamp: &str, n: u32) -> PathBuf {
-    let mut name = OsString::from(file.as_os_str());
+    let mut name = OsString::from(".");
+    name.push(file.file_name().unwrap_or(file.as_os_str()));
     if n == 0 {
         name.push(format!(".ihos-{stamp}.bak"));
     } else {
         name.push(format!(".ihos-{stamp}-{n}.bak"));
     }
-    PathBuf::from(name)
+    file.with_file_name(name)
 }
 
 /// Best effort: makes the new directory entry durable. Some filesystems refuse to fsync a
@@ -123,10 +125,10 @@ mod tests {
         let p = backup_path(Path::new("/etc/nginx/nginx.conf"), "20240101T000000Z", 0);
         assert_eq!(
             p,
-            Path::new("/etc/nginx/nginx.conf.ihos-20240101T000000Z.bak")
+            Path::new("/etc/nginx/.nginx.conf.ihos-20240101T000000Z.bak")
         );
         let p = backup_path(Path::new("nginx.conf"), "20240101T000000Z", 2);
-        assert_eq!(p, Path::new("nginx.conf.ihos-20240101T000000Z-2.bak"));
+        assert_eq!(p, Path::new(".nginx.conf.ihos-20240101T000000Z-2.bak"));
     }
 
     #[test]

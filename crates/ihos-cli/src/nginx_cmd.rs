@@ -114,7 +114,8 @@ fn edit(
         output::message(&format!("{label}: {}; nothing written", edit.message()));
         return Ok(());
     }
-    let diff = edit.diff(&label);
+    // `a/` + an absolute path would read `a//etc/...`
+    let diff = edit.diff(label.trim_start_matches('/'));
     if opts.dry_run {
         output::message(&format!(
             "{label}: dry run: {}; nothing written",

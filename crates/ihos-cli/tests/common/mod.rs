@@ -53,14 +53,14 @@ impl Fixture {
         self.path.to_str().expect("utf-8 path")
     }
 
-    /// Backup files next to the fixture (`NAME.ihos-*.bak`), sorted.
+    /// Backup files next to the fixture (`.NAME.ihos-*.bak`), sorted.
     pub fn backups(&self) -> Vec<PathBuf> {
         let name = self
             .path
             .file_name()
             .and_then(|n| n.to_str())
             .expect("name");
-        let prefix = format!("{name}.ihos-");
+        let prefix = format!(".{name}.ihos-");
         let mut v: Vec<PathBuf> = std::fs::read_dir(self.dir.path())
             .expect("read_dir")
             .map(|e| e.expect("entry").path())

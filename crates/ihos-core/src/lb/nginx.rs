@@ -32,8 +32,11 @@ pub struct NginxLbOptions {
     pub config_in_container: Option<String>,
     /// Grace period when restarting the container.
     pub restart_grace: Duration,
-    /// Keep a copy of the previous config next to it (`<file>.ihos-prev`).
+    /// Keep a copy of the previous config next to it (`.<file>.ihos-prev`: a dotfile, so an
+    /// `include dir/*` does not load it).
     pub backup: bool,
+    /// How long a reload may take to reach every worker before it counts as failed.
+    pub reload_timeout: Duration,
 }
 
 impl Default for NginxLbOptions {
@@ -45,8 +48,38 @@ impl Default for NginxLbOptions {
             config_in_container: None,
             restart_grace: Duration::from_secs(10),
             backup: true,
+            reload_timeout: Duration::from_secs(15),
         }
     }
+}
+
+/// Lists processes as `PID CMDLINE` lines from /proc (nginx images often lack `ps`). A
+/// fixed script: nothing from configuration goes into it.
+const LIST_PROCESSES: &str = r#"for f in /proc/[0-9]*/cmdline; do p=${f#/proc/}; printf '%s ' "${p%/cmdline}"; tr '\0' ' ' < "$f" 2>/dev/null; echo; done"#;
+
+/// One nginx worker process.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NginxWorker {
+    /// Its pid (in the container's namespace).
+    pub pid: u32,
+    /// Whether it is an old worker finishing its connections after a reload.
+    pub shutting_down: bool,
+}
+
+fn parse_workers(listing: &str) -> Vec<NginxWorker> {
+    listing
+        .lines()
+        .filter_map(|line| {
+            let (pid, cmd) = line.trim().split_once(' ')?;
+            let cmd = cmd.trim();
+            cmd.starts_with("nginx: worker process").then(|| {
+                Some(NginxWorker {
+                    pid: pid.parse().ok()?,
+                    shutting_down: cmd.contains("is shutting down"),
+                })
+            })?
+        })
+        .collect()
 }
 
 /// nginx in container `C`, its config file reached through transport `T`.
@@ -130,21 +163,69 @@ impl<T: Transport, C: Container> NginxLb<T, C> {
         }
     }
 
+    /// nginx's worker processes in the container.
+    pub async fn workers(&self) -> Result<Vec<NginxWorker>, LbError> {
+        let argv: Vec<String> = ["sh", "-c", LIST_PROCESSES]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        let out = self.container.exec(&argv).await?;
+        if !out.success() {
+            return Err(LbError::Apply {
+                host: self.host(),
+                path: self.config.to_string(),
+                reason: format!("listing nginx processes failed: {}", out.stderr_text()),
+            });
+        }
+        Ok(parse_workers(&out.stdout_text()))
+    }
+
+    /// `nginx -s reload` only signals the master and returns before new workers run. Wait
+    /// until every worker that ran before is gone or shutting down (it no longer accepts
+    /// connections) and a new one runs: from then on new requests see the new config.
+    async fn reload(&self) -> Result<(), String> {
+        let before: Vec<u32> = self
+            .workers()
+            .await
+            .map_err(|e| e.to_string())?
+            .into_iter()
+            .filter(|w| !w.shutting_down)
+            .map(|w| w.pid)
+            .collect();
+        let out = self
+            .container
+            .exec(&self.nginx_argv(&["-s", "reload"]))
+            .await
+            .map_err(|e| e.to_string())?;
+        if !out.success() {
+            return Err(format!("nginx -s reload: {}", out.stderr_text()));
+        }
+        let deadline = tokio::time::Instant::now() + self.options.reload_timeout;
+        loop {
+            let now = self.workers().await.map_err(|e| e.to_string())?;
+            let old_accepting = now
+                .iter()
+                .any(|w| before.contains(&w.pid) && !w.shutting_down);
+            let new_running = now
+                .iter()
+                .any(|w| !before.contains(&w.pid) && !w.shutting_down);
+            if !old_accepting && new_running {
+                return Ok(());
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(format!(
+                    "nginx did not switch to the new configuration within {:?} (workers before: {before:?}, now: {now:?})",
+                    self.options.reload_timeout
+                ));
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     /// Makes nginx use the config on disk (which has passed `nginx -t`).
     async fn activate(&self) -> Result<(), String> {
         match self.options.apply {
-            ApplyMode::Reload => {
-                let out = self
-                    .container
-                    .exec(&self.nginx_argv(&["-s", "reload"]))
-                    .await
-                    .map_err(|e| e.to_string())?;
-                if out.success() {
-                    Ok(())
-                } else {
-                    Err(format!("nginx -s reload: {}", out.stderr_text()))
-                }
-            }
+            ApplyMode::Reload => self.reload().await,
             ApplyMode::Restart => {
                 self.container
                     .restart(self.options.restart_grace)
@@ -167,7 +248,7 @@ impl<T: Transport, C: Container> NginxLb<T, C> {
             let backup = self
                 .config
                 .parent()
-                .join(&format!("{}.ihos-prev", self.config.file_name()))
+                .join(&format!(".{}.ihos-prev", self.config.file_name()))
                 .map_err(TransportError::from)?;
             self.transport
                 .write_file_in_place(&backup, previous, self.options.privilege)
@@ -266,6 +347,29 @@ impl<T: Transport, C: Container> NginxLb<T, C> {
             self.commit(&before, edit.text()).await?;
         }
         Ok(change)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_worker_listing() {
+        let listing = "1 nginx: master process nginx -g daemon off; \n31 nginx: worker process \n29 nginx: worker process is shutting down \n40 sh -c for f in \n41 \n";
+        assert_eq!(
+            parse_workers(listing),
+            vec![
+                NginxWorker {
+                    pid: 31,
+                    shutting_down: false
+                },
+                NginxWorker {
+                    pid: 29,
+                    shutting_down: true
+                }
+            ]
+        );
     }
 }
 
