@@ -15,6 +15,7 @@
 #![warn(missing_docs)]
 
 pub mod command;
+pub mod config;
 pub mod container;
 pub mod lb;
 pub mod names;
@@ -22,6 +23,7 @@ pub mod sha;
 pub mod transport;
 
 pub use command::{Command, Output, Privilege, shell_quote};
+pub use config::{ConfigError, Topology};
 pub use container::{Container, ContainerError, ContainerState, DockerCli, Health};
 pub use lb::{ApplyMode, Backend, LbChange, LbError, LoadBalancer, NginxLb};
 pub use names::{ContainerName, InvalidName, RemotePath};

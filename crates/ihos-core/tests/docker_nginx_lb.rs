@@ -16,8 +16,8 @@ use std::time::Duration;
 
 use ihos_core::lb::{NginxLbOptions, ServerState};
 use ihos_core::{
-    ApplyMode, Command, Container, ContainerName, DockerCli, LbError, LoadBalancer, LocalTransport,
-    NginxLb, Privilege, RemotePath, Transport,
+    ApplyMode, Container, ContainerName, DockerCli, LbError, LoadBalancer, LocalTransport, NginxLb,
+    Privilege, RemotePath, Transport,
 };
 
 const IMAGE: &str = "ihos/nginx:test";
@@ -255,7 +255,7 @@ async fn disabled_backend_gets_no_requests_and_comes_back() {
     assert_eq!(during.get("b2"), None, "b2 is out of rotation: {during:?}");
     assert_eq!(during.get("FAILED"), None, "no request failed: {during:?}");
     assert!(
-        during.get("b1").is_some() && during.get("b3").is_some(),
+        during.contains_key("b1") && during.contains_key("b3"),
         "{during:?}"
     );
 
@@ -270,7 +270,7 @@ async fn disabled_backend_gets_no_requests_and_comes_back() {
         "byte for byte as before"
     );
     let after = spread(stack.lb_port, 60);
-    assert!(after.get("b2").is_some(), "b2 is back: {after:?}");
+    assert!(after.contains_key("b2"), "b2 is back: {after:?}");
 
     // The last enabled backend is never disabled.
     lb.disable("b1:80").await.unwrap();

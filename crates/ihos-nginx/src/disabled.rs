@@ -2,8 +2,8 @@
 //! `#` removed from each line, is exactly one directive (`#server a:1;`, or a whole block
 //! commented line by line, like the runbook's canary `if` block).
 
-use crate::parser::parse_block_tree;
-use crate::syntax::{Comment, InnerDirective, Item};
+use crate::parser::{Buffers, parse_top_items};
+use crate::syntax::{Comment, Directive, InnerDirective, Item};
 
 /// A continuation of a one-line directive over more comment lines is accepted only this far.
 const MAX_SIMPLE_LINES: usize = 16;
@@ -11,12 +11,14 @@ const MAX_SIMPLE_LINES: usize = 16;
 const MAX_BLOCK_LINES: usize = 4000;
 
 /// Moves the items `stack[base..]` of a block out, replacing runs of comments that form
-/// directives by [`Item::Disabled`].
+/// directives by [`Item::Disabled`]. `run` (left empty) and `bufs` are reused buffers.
 pub(crate) fn group_disabled(
     src: &[u8],
     stack: &mut Vec<Item>,
     base: usize,
     top_level: bool,
+    run: &mut Vec<Comment>,
+    bufs: &mut Buffers,
 ) -> Vec<Item> {
     if !stack[base..]
         .iter()
@@ -25,22 +27,22 @@ pub(crate) fn group_disabled(
         return stack.drain(base..).collect();
     }
     let mut out = Vec::with_capacity(stack.len() - base);
-    let mut run: Vec<Comment> = Vec::new();
+    run.clear();
     for item in stack.drain(base..) {
         match item {
             Item::Comment(c) if own_line(src, &c, top_level) => {
                 if !run.is_empty() && !next_line(src, &c) {
-                    flush(src, &mut run, &mut out);
+                    flush(src, run, &mut out, bufs);
                 }
                 run.push(c);
             }
             other => {
-                flush(src, &mut run, &mut out);
+                flush(src, run, &mut out, bufs);
                 out.push(other);
             }
         }
     }
-    flush(src, &mut run, &mut out);
+    flush(src, run, &mut out, bufs);
     out
 }
 
@@ -75,10 +77,10 @@ fn content_column(src: &[u8], c: &Comment) -> usize {
     c.span.start as usize + 1 + blanks - line_start
 }
 
-fn flush(src: &[u8], run: &mut Vec<Comment>, out: &mut Vec<Item>) {
+fn flush(src: &[u8], run: &mut Vec<Comment>, out: &mut Vec<Item>, bufs: &mut Buffers) {
     let mut i = 0;
     while i < run.len() {
-        match find_directive(src, run, i) {
+        match find_directive(src, run, i, bufs) {
             Some((j, inner)) => {
                 let comments = run[i..=j].to_vec();
                 out.push(Item::Disabled(crate::syntax::DisabledDirective {
@@ -105,7 +107,7 @@ enum Probe {
     Not,
 }
 
-fn probe(src: &[u8], lines: &[Comment]) -> Probe {
+fn probe(src: &[u8], lines: &[Comment], bufs: &mut Buffers) -> Probe {
     if let [c] = lines {
         // One line (the common case): parse the comment's text where it is, and copy it only
         // for a directive.
@@ -113,7 +115,7 @@ fn probe(src: &[u8], lines: &[Comment]) -> Probe {
         if cannot_complete(text) {
             return Probe::Incomplete { in_block: false };
         }
-        return match judge(text) {
+        return match judge(text, bufs) {
             Ok(directive) => Probe::Directive(InnerDirective {
                 text: text.to_vec(),
                 directive,
@@ -132,7 +134,7 @@ fn probe(src: &[u8], lines: &[Comment]) -> Probe {
         line_map.push((text.len() as u32, c.span.start + 1));
         text.extend_from_slice(body(src, c));
     }
-    match judge(&text) {
+    match judge(&text, bufs) {
         Ok(directive) => Probe::Directive(InnerDirective {
             text,
             directive,
@@ -158,22 +160,27 @@ fn cannot_complete(text: &[u8]) -> bool {
 
 /// Parses uncommented `text`: its one directive (only a trailing comment on the
 /// directive's last line may follow it), or why not.
-fn judge(text: &[u8]) -> Result<crate::syntax::Directive, Probe> {
-    match parse_block_tree(text) {
-        Ok(block) => {
-            let mut items = block.items.into_iter();
-            let Some(Item::Directive(directive)) = items.next() else {
-                return Err(Probe::Not);
-            };
-            // Only a trailing comment on the directive's last line may follow it.
-            for rest in items {
-                match rest {
-                    Item::Comment(c) if !text[c.leading.range()].contains(&b'\n') => {}
-                    _ => return Err(Probe::Not),
+fn judge(text: &[u8], bufs: &mut Buffers) -> Result<Directive, Probe> {
+    // The top-level items are not grouped into commented-out directives: that could only
+    // turn comments on lines of their own, which already disqualify the text, into others
+    // that do too.
+    let parsed = parse_top_items(text, bufs);
+    let mut items = bufs.items.drain(..);
+    let judged = match parsed {
+        Ok(()) => match items.next() {
+            Some(Item::Directive(directive)) => {
+                // Only a trailing comment on the directive's last line may follow it.
+                let trailing_comment_only = items.all(
+                    |rest| matches!(rest, Item::Comment(c) if !text[c.leading.range()].contains(&b'\n')),
+                );
+                if trailing_comment_only {
+                    Ok(directive)
+                } else {
+                    Err(Probe::Not)
                 }
             }
-            Ok(directive)
-        }
+            _ => Err(Probe::Not),
+        },
         Err(e) => Err(match e.kind {
             crate::error::ParseErrorKind::EofInBlock { .. } => Probe::Incomplete { in_block: true },
             // Still inside the first statement (no block opened yet) or inside a nested one.
@@ -182,12 +189,14 @@ fn judge(text: &[u8]) -> Result<crate::syntax::Directive, Probe> {
             },
             _ => Probe::Not,
         }),
-    }
+    };
+    drop(items);
+    judged
 }
 
 /// Whether `c` alone reads as a complete directive with a plausible name (`weight=5;` is
 /// not one, `backup;` is).
-fn starts_own_statement(src: &[u8], c: &Comment) -> bool {
+fn starts_own_statement(src: &[u8], c: &Comment, bufs: &mut Buffers) -> bool {
     if !is_candidate(src, c) {
         return false;
     }
@@ -196,17 +205,25 @@ fn starts_own_statement(src: &[u8], c: &Comment) -> bool {
         .skip_while(|&&x| x == b' ' || x == b'\t')
         .take_while(|&&x| !crate::lexer::is_ws(x) && x != b';' && x != b'{')
         .all(|&x| x.is_ascii_alphanumeric() || x == b'_')
-        && matches!(probe(src, std::slice::from_ref(c)), Probe::Directive(_))
+        && matches!(
+            probe(src, std::slice::from_ref(c), bufs),
+            Probe::Directive(_)
+        )
 }
 
 /// The last line `j` such that `run[i..=j]` is one directive, with that directive.
-fn find_directive(src: &[u8], run: &[Comment], i: usize) -> Option<(usize, InnerDirective)> {
+fn find_directive(
+    src: &[u8],
+    run: &[Comment],
+    i: usize,
+    bufs: &mut Buffers,
+) -> Option<(usize, InnerDirective)> {
     if !is_candidate(src, &run[i]) {
         return None;
     }
     let mut j = i;
     let first_column = content_column(src, &run[i]);
-    let mut in_block = match probe(src, &run[i..=i]) {
+    let mut in_block = match probe(src, &run[i..=i], bufs) {
         Probe::Directive(d) => return Some((i, d)),
         Probe::Not => return None,
         Probe::Incomplete { in_block } => in_block,
@@ -224,7 +241,9 @@ fn find_directive(src: &[u8], run: &[Comment], i: usize) -> Option<(usize, Inner
             return None;
         }
         let line = &run[j];
-        if !in_block && content_column(src, line) <= first_column && starts_own_statement(src, line)
+        if !in_block
+            && content_column(src, line) <= first_column
+            && starts_own_statement(src, line, bufs)
         {
             // Prose followed by a real commented directive: the directive wins.
             return None;
@@ -237,7 +256,7 @@ fn find_directive(src: &[u8], run: &[Comment], i: usize) -> Option<(usize, Inner
         {
             continue;
         }
-        match probe(src, &run[i..=j]) {
+        match probe(src, &run[i..=j], bufs) {
             Probe::Directive(d)
                 if in_block || line_body.trim_ascii() == b"{" || !line_body.contains(&b'{') =>
             {

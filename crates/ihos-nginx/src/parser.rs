@@ -18,29 +18,48 @@ pub(crate) const MAX_DEPTH: usize = 200;
 
 /// Parses a whole file.
 pub(crate) fn parse_block_tree(src: &[u8]) -> Result<Block, ParseError> {
-    if src.len() > u32::MAX as usize {
-        return Err(ParseError {
-            position: position_of(src, 0),
-            kind: ParseErrorKind::TooLarge,
-        });
-    }
-    let mut p = Parser {
-        src,
-        pos: 0,
-        items: Vec::new(),
-        args: Vec::new(),
-    };
+    let mut p = Parser::new(src, Buffers::default())?;
     p.block(None, 0)
+}
+
+/// Parses `src` as a file, but leaves its top-level items in `bufs.items` as read, without
+/// looking for commented-out directives among them (nested blocks are complete). On error,
+/// `bufs.items` may hold some items.
+///
+/// This is how the text of comment lines is tried as a directive, many times per file: the
+/// buffers are reused from one try to the next.
+pub(crate) fn parse_top_items(src: &[u8], bufs: &mut Buffers) -> Result<(), ParseError> {
+    let mut p = Parser::new(src, std::mem::take(bufs))?;
+    let result = p.statements(None, 0).map(|_| ());
+    p.args.clear();
+    *bufs = Buffers {
+        items: p.items,
+        args: p.args,
+    };
+    result
+}
+
+/// Vectors a parse grows and empties again, kept to be reused.
+#[derive(Default)]
+pub(crate) struct Buffers {
+    /// The items of every open block, innermost last: a block's items are moved out into a
+    /// vector of exactly their number when it closes, so growing happens in this one buffer.
+    pub items: Vec<Item>,
+    /// The arguments of the directive being read (same reason).
+    pub args: Vec<Arg>,
 }
 
 struct Parser<'a> {
     src: &'a [u8],
     pos: usize,
-    /// The items of every open block, innermost last: a block's items are moved out into a
-    /// vector of exactly their number when it closes, so growing happens in this one buffer.
+    /// See [`Buffers::items`].
     items: Vec<Item>,
-    /// The arguments of the directive being read (same reason).
+    /// See [`Buffers::args`].
     args: Vec<Arg>,
+    /// The run of comment lines [`group_disabled`] is looking at.
+    run: Vec<Comment>,
+    /// Buffers for trying comment lines as directives (see [`parse_top_items`]).
+    probe: Buffers,
 }
 
 /// An open block: the directive that opened it.
@@ -50,6 +69,23 @@ struct Opener {
 }
 
 impl<'a> Parser<'a> {
+    fn new(src: &'a [u8], bufs: Buffers) -> Result<Self, ParseError> {
+        if src.len() > u32::MAX as usize {
+            return Err(ParseError {
+                position: position_of(src, 0),
+                kind: ParseErrorKind::TooLarge,
+            });
+        }
+        Ok(Parser {
+            src,
+            pos: 0,
+            items: bufs.items,
+            args: bufs.args,
+            run: Vec::new(),
+            probe: Buffers::default(),
+        })
+    }
+
     fn err(&self, at: usize, kind: ParseErrorKind) -> ParseError {
         ParseError {
             position: position_of(self.src, at),
@@ -119,6 +155,21 @@ impl<'a> Parser<'a> {
     /// Statements until `}` (when `opener` is set) or the end of input.
     fn block(&mut self, opener: Option<&Opener>, depth: usize) -> Result<Block, ParseError> {
         let base = self.items.len();
+        let trailing = self.statements(opener, depth)?;
+        let items = group_disabled(
+            self.src,
+            &mut self.items,
+            base,
+            depth == 0,
+            &mut self.run,
+            &mut self.probe,
+        );
+        Ok(Block { items, trailing })
+    }
+
+    /// Reads statements until `}` (when `opener` is set) or the end of input, pushing them
+    /// on `self.items`. Returns the whitespace after the last one.
+    fn statements(&mut self, opener: Option<&Opener>, depth: usize) -> Result<Span, ParseError> {
         loop {
             let leading = self.skip_ws();
             let Some(&b) = self.src.get(self.pos) else {
@@ -131,22 +182,14 @@ impl<'a> Parser<'a> {
                         },
                     ));
                 }
-                let items = group_disabled(self.src, &mut self.items, base, depth == 0);
-                return Ok(Block {
-                    items,
-                    trailing: leading,
-                });
+                return Ok(leading);
             };
             match b {
                 b'}' => {
                     if opener.is_none() {
                         return Err(self.err(self.pos, ParseErrorKind::UnbalancedClose));
                     }
-                    let items = group_disabled(self.src, &mut self.items, base, false);
-                    return Ok(Block {
-                        items,
-                        trailing: leading,
-                    });
+                    return Ok(leading);
                 }
                 b'#' => {
                     let span = self.comment()?;

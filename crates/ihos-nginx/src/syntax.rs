@@ -46,13 +46,18 @@ impl Token {
 
     /// [`Token::value`] as text (invalid UTF-8 replaced).
     pub fn value_string(&self, src: &[u8]) -> String {
-        String::from_utf8_lossy(&self.value(src)).into_owned()
+        String::from_utf8(self.value(src))
+            .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
     }
 }
 
 fn unescape(raw: &[u8]) -> Vec<u8> {
+    let Some(first) = memchr::memchr(b'\\', raw) else {
+        return raw.to_vec();
+    };
     let mut out = Vec::with_capacity(raw.len());
-    let mut i = 0;
+    out.extend_from_slice(&raw[..first]);
+    let mut i = first;
     while i < raw.len() {
         let b = raw[i];
         if b == b'\\' && i + 1 < raw.len() {

@@ -350,29 +350,6 @@ impl<T: Transport, C: Container> NginxLb<T, C> {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn parses_worker_listing() {
-        let listing = "1 nginx: master process nginx -g daemon off; \n31 nginx: worker process \n29 nginx: worker process is shutting down \n40 sh -c for f in \n41 \n";
-        assert_eq!(
-            parse_workers(listing),
-            vec![
-                NginxWorker {
-                    pid: 31,
-                    shutting_down: false
-                },
-                NginxWorker {
-                    pid: 29,
-                    shutting_down: true
-                }
-            ]
-        );
-    }
-}
-
 #[async_trait]
 impl<T: Transport, C: Container> LoadBalancer for NginxLb<T, C> {
     async fn backends(&self) -> Result<Vec<Backend>, LbError> {
@@ -436,5 +413,28 @@ impl<T: Transport, C: Container> LoadBalancer for NginxLb<T, C> {
             return Ok(());
         }
         self.commit(&current, bytes).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_worker_listing() {
+        let listing = "1 nginx: master process nginx -g daemon off; \n31 nginx: worker process \n29 nginx: worker process is shutting down \n40 sh -c for f in \n41 \n";
+        assert_eq!(
+            parse_workers(listing),
+            vec![
+                NginxWorker {
+                    pid: 31,
+                    shutting_down: false
+                },
+                NginxWorker {
+                    pid: 29,
+                    shutting_down: true
+                }
+            ]
+        );
     }
 }

@@ -1,0 +1,415 @@
+//! The topology: hosts, the load balancer, the app instances, the canary, and the rollout
+//! policy, read from TOML. Unknown keys are errors; every error names the key.
+//!
+//! ```toml
+//! [hosts.h101]
+//! address = "192.168.1.101"
+//! user = "deploy"
+//!
+//! [load_balancer]
+//! host = "h101"
+//! container = "ihos_nginx_proxy_official_1"
+//! config = "/opt/docker/ihos/nginx_proxy/nginx.conf"
+//! upstream = "service_ihos"
+//!
+//! [[instances]]
+//! name = "101-pep1"
+//! host = "h101"
+//! container = "ihos_pep1_official_1"
+//! backend = "192.168.1.101:39091"
+//! webapps = "/opt/docker/ihos/pep1/tomcat/webapps"
+//! logs = "/opt/docker/ihos/pep1/tomcat/logs"
+//! health = { url = "http://127.0.0.1:39091/ihos/" }
+//! ```
+
+mod duration;
+mod validate;
+
+pub use duration::{Dur, parse_duration};
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use crate::lb::{ApplyMode, DisableStyle};
+
+/// A configuration that cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("{file}: {reason}")]
+    Read {
+        /// The file.
+        file: String,
+        /// Why.
+        reason: String,
+    },
+    /// Not valid TOML, a wrong type, or an unknown key.
+    #[error("{file}:{line}:{column}: {message}")]
+    Syntax {
+        /// The file.
+        file: String,
+        /// 1-based line.
+        line: usize,
+        /// 1-based column.
+        column: usize,
+        /// What is wrong (TOML's message, naming the key).
+        message: String,
+    },
+    /// A value that parses but cannot be right.
+    #[error("{file}: {key}: {message}")]
+    Invalid {
+        /// The file.
+        file: String,
+        /// The key, e.g. `instances[2].backend`.
+        key: String,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+/// Everything ihos knows about the deployment.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Topology {
+    /// Hosts by name.
+    pub hosts: BTreeMap<String, HostConfig>,
+    /// The nginx load balancer.
+    pub load_balancer: LbConfig,
+    /// The app instances behind the upstream, in rollout order.
+    pub instances: Vec<InstanceConfig>,
+    /// The canary instance and its routing rule, if there is one.
+    #[serde(default)]
+    pub canary: Option<CanaryConfig>,
+    /// How the rollout behaves.
+    #[serde(default)]
+    pub policy: Policy,
+}
+
+/// How to reach a host.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct HostConfig {
+    /// Address or name to connect to.
+    pub address: String,
+    /// SSH port.
+    #[serde(default = "default_ssh_port")]
+    pub port: u16,
+    /// Login user.
+    pub user: String,
+    /// How to authenticate.
+    #[serde(default)]
+    pub auth: AuthConfig,
+    /// known_hosts file (default `~/.ssh/known_hosts`).
+    #[serde(default)]
+    pub known_hosts: Option<PathBuf>,
+    /// Unknown host keys: refused (`strict`, default) or recorded (`accept-new`).
+    #[serde(default)]
+    pub host_key_policy: HostKeyPolicyConfig,
+    /// Name of an environment variable holding the sudo password, if sudo needs one. The
+    /// password itself never goes into configuration.
+    #[serde(default)]
+    pub sudo_password_env: Option<String>,
+    /// A directory the login user can write, for uploads (default `/home/<user>/.ihos`).
+    #[serde(default)]
+    pub staging_dir: Option<String>,
+    /// Run commands on this machine instead of over SSH.
+    #[serde(default)]
+    pub local: bool,
+}
+
+fn default_ssh_port() -> u16 {
+    22
+}
+
+/// SSH authentication.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct AuthConfig {
+    /// A private key file (else the ssh-agent).
+    #[serde(default)]
+    pub key_file: Option<PathBuf>,
+    /// Name of an environment variable holding the key's passphrase.
+    #[serde(default)]
+    pub passphrase_env: Option<String>,
+}
+
+/// Host key policy as written in configuration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum HostKeyPolicyConfig {
+    /// Only keys already in known_hosts.
+    #[default]
+    Strict,
+    /// Unknown keys are recorded; changed keys are still refused.
+    AcceptNew,
+}
+
+/// The nginx load balancer.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct LbConfig {
+    /// Host it runs on.
+    pub host: String,
+    /// Its container.
+    pub container: String,
+    /// Its config file on the host (bind-mounted into the container).
+    pub config: String,
+    /// The upstream holding the instances.
+    pub upstream: String,
+    /// `reload` (default, graceful) or `restart` (the runbook's way).
+    #[serde(default)]
+    pub apply: ApplyMode,
+    /// `comment` (default) or `down`.
+    #[serde(default, with = "style_serde")]
+    pub style: DisableStyle,
+    /// The config's path inside the container, if not nginx's default.
+    #[serde(default)]
+    pub config_in_container: Option<String>,
+}
+
+mod style_serde {
+    use ihos_nginx::DisableStyle;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(s: &DisableStyle, ser: S) -> Result<S::Ok, S::Error> {
+        ser.serialize_str(match s {
+            DisableStyle::Comment => "comment",
+            DisableStyle::Down => "down",
+        })
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<DisableStyle, D::Error> {
+        match String::deserialize(d)?.as_str() {
+            "comment" => Ok(DisableStyle::Comment),
+            "down" => Ok(DisableStyle::Down),
+            other => Err(serde::de::Error::custom(format!(
+                "unknown style {other:?}, expected \"comment\" or \"down\""
+            ))),
+        }
+    }
+}
+
+/// One app instance: a Tomcat container serving one upstream backend.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct InstanceConfig {
+    /// Its name, e.g. `101-pep1`.
+    pub name: String,
+    /// Host it runs on.
+    pub host: String,
+    /// Its container.
+    pub container: String,
+    /// Its address in the upstream, `host:port` exactly as in the nginx config.
+    pub backend: String,
+    /// Tomcat's webapps directory on the host.
+    pub webapps: String,
+    /// The WAR's file name in webapps.
+    #[serde(default = "default_war_name")]
+    pub war_name: String,
+    /// Tomcat's logs directory on the host.
+    pub logs: String,
+    /// The app log's file name, with `%Y`, `%m`, `%d` for the date.
+    #[serde(default = "default_log_pattern")]
+    pub log_pattern: String,
+    /// How to tell it is up.
+    pub health: HealthConfig,
+}
+
+fn default_war_name() -> String {
+    "ihos.war".into()
+}
+
+fn default_log_pattern() -> String {
+    "logFile.%Y-%m-%d.log".into()
+}
+
+/// The health check of an instance.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct HealthConfig {
+    /// HTTP URL probed from the instance's host (`curl` there).
+    pub url: String,
+    /// Expected HTTP status.
+    #[serde(default = "default_status")]
+    pub expect_status: u16,
+    /// Timeout of one probe.
+    #[serde(default = "default_probe_timeout")]
+    pub timeout: Dur,
+    /// Text of Tomcat's startup line in its log.
+    #[serde(default = "default_startup_line")]
+    pub startup_line: String,
+}
+
+fn default_status() -> u16 {
+    200
+}
+
+fn default_probe_timeout() -> Dur {
+    Dur::secs(5)
+}
+
+fn default_startup_line() -> String {
+    "Server startup in".into()
+}
+
+/// The canary instance and the rule that routes a cohort of users to it.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct CanaryConfig {
+    /// The nginx site file holding the canary `if` block.
+    pub site_file: String,
+    /// Text that identifies the block's condition.
+    #[serde(default = "default_canary_selector")]
+    pub condition_contains: String,
+    /// The canary instance (not part of the main upstream).
+    pub instance: InstanceConfig,
+}
+
+fn default_canary_selector() -> String {
+    "$http_x_pep_token".into()
+}
+
+/// What to do when an instance fails to update.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum OnFailure {
+    /// Put the previous WAR back, start it, return it to rotation, stop the rollout.
+    #[default]
+    Rollback,
+    /// Stop where it is, the instance out of rotation, for a human to look.
+    Halt,
+}
+
+/// Drain policy: how long to wait after taking an instance out of rotation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct DrainPolicy {
+    /// Always wait at least this long (background jobs).
+    #[serde(default)]
+    pub min: Dur,
+    /// Idle means no connection for this long.
+    #[serde(default = "default_idle")]
+    pub idle: Dur,
+    /// Never wait longer (the runbook's 30 minutes).
+    #[serde(default = "default_drain_max")]
+    pub max: Dur,
+}
+
+fn default_idle() -> Dur {
+    Dur::secs(5)
+}
+
+fn default_drain_max() -> Dur {
+    Dur::secs(30 * 60)
+}
+
+impl Default for DrainPolicy {
+    fn default() -> Self {
+        DrainPolicy {
+            min: Dur::default(),
+            idle: default_idle(),
+            max: default_drain_max(),
+        }
+    }
+}
+
+/// How the rollout behaves.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Policy {
+    /// Drain policy.
+    #[serde(default)]
+    pub drain: DrainPolicy,
+    /// How long an instance may take to become healthy.
+    #[serde(default = "default_start_timeout")]
+    pub start_timeout: Dur,
+    /// Grace period of `docker stop`.
+    #[serde(default = "default_stop_grace")]
+    pub stop_grace: Dur,
+    /// At most this many backends out of rotation at once.
+    #[serde(default = "default_max_unavailable")]
+    pub max_unavailable: usize,
+    /// `rollback` (default) or `halt`.
+    #[serde(default)]
+    pub on_failure: OnFailure,
+    /// A log line containing any of these is an error.
+    #[serde(default = "default_error_patterns")]
+    pub log_error_patterns: Vec<String>,
+}
+
+fn default_start_timeout() -> Dur {
+    Dur::secs(300)
+}
+
+fn default_stop_grace() -> Dur {
+    Dur::secs(30)
+}
+
+fn default_max_unavailable() -> usize {
+    1
+}
+
+fn default_error_patterns() -> Vec<String> {
+    vec!["Exception".into(), " ERROR ".into()]
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Policy {
+            drain: DrainPolicy::default(),
+            start_timeout: default_start_timeout(),
+            stop_grace: default_stop_grace(),
+            max_unavailable: default_max_unavailable(),
+            on_failure: OnFailure::default(),
+            log_error_patterns: default_error_patterns(),
+        }
+    }
+}
+
+impl Topology {
+    /// Parses and validates a topology; `file` names it in errors.
+    pub fn from_toml(text: &str, file: &str) -> Result<Topology, ConfigError> {
+        let topology: Topology = toml::from_str(text).map_err(|e| {
+            let (line, column) = e.span().map_or((1, 1), |s| line_col(text, s.start));
+            ConfigError::Syntax {
+                file: file.to_string(),
+                line,
+                column,
+                message: e.message().to_string(),
+            }
+        })?;
+        topology
+            .validate()
+            .map_err(|(key, message)| ConfigError::Invalid {
+                file: file.to_string(),
+                key,
+                message,
+            })?;
+        Ok(topology)
+    }
+
+    /// Reads, parses and validates a topology file.
+    pub fn load(path: &std::path::Path) -> Result<Topology, ConfigError> {
+        let file = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Read {
+            file: file.clone(),
+            reason: e.to_string(),
+        })?;
+        Topology::from_toml(&text, &file)
+    }
+
+    /// The instance named `name`.
+    pub fn instance(&self, name: &str) -> Option<&InstanceConfig> {
+        self.instances.iter().find(|i| i.name == name)
+    }
+}
+
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, column)
+}

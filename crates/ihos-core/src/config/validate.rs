@@ -1,0 +1,366 @@
+//! Checks a parsed [`Topology`] beyond its types: references, names, paths, addresses.
+//! Errors are `(key, message)`, the key spelled as in the file (`instances[2].backend`).
+
+use std::collections::HashSet;
+
+use super::{InstanceConfig, Topology};
+use crate::names::{ContainerName, RemotePath};
+
+type Invalid = (String, String);
+
+fn invalid(key: impl Into<String>, message: impl Into<String>) -> Invalid {
+    (key.into(), message.into())
+}
+
+/// Checks `host:port`: a non-empty host and a port 1–65535.
+pub fn check_backend(value: &str) -> Result<(), String> {
+    let Some((host, port)) = value.rsplit_once(':') else {
+        return Err(format!(
+            "{value:?} has no port (expected host:port, as in the nginx upstream)"
+        ));
+    };
+    if host.is_empty() || host.contains(char::is_whitespace) {
+        return Err(format!("{value:?} has no valid host"));
+    }
+    match port.parse::<u16>() {
+        Ok(p) if p > 0 => Ok(()),
+        _ => Err(format!("{value:?} has an invalid port {port:?}")),
+    }
+}
+
+fn check_env_name(key: &str, name: &Option<String>) -> Result<(), Invalid> {
+    if let Some(n) = name {
+        let ok = !n.is_empty()
+            && n.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+            && !n.as_bytes()[0].is_ascii_digit();
+        if !ok {
+            return Err(invalid(
+                key,
+                format!(
+                    "{n:?} is not an environment variable name (the secret itself never goes into the config)"
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn check_path(key: &str, value: &str) -> Result<(), Invalid> {
+    RemotePath::new(value)
+        .map(|_| ())
+        .map_err(|e| invalid(key, e.reason))
+}
+
+fn check_container(key: &str, value: &str) -> Result<(), Invalid> {
+    ContainerName::new(value)
+        .map(|_| ())
+        .map_err(|e| invalid(key, e.reason))
+}
+
+impl Topology {
+    pub(crate) fn validate(&self) -> Result<(), Invalid> {
+        if self.hosts.is_empty() {
+            return Err(invalid("hosts", "no host is defined"));
+        }
+        let host_list = || self.hosts.keys().cloned().collect::<Vec<_>>().join(", ");
+        let check_host_ref = |key: &str, name: &str| {
+            if self.hosts.contains_key(name) {
+                Ok(())
+            } else {
+                Err(invalid(
+                    key,
+                    format!("no host named {name:?} (hosts: {})", host_list()),
+                ))
+            }
+        };
+        for (name, h) in &self.hosts {
+            let key = |k: &str| format!("hosts.{name}.{k}");
+            if h.address.trim().is_empty() {
+                return Err(invalid(key("address"), "empty address"));
+            }
+            if h.user.is_empty()
+                || !h
+                    .user
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b))
+            {
+                return Err(invalid(
+                    key("user"),
+                    format!("{:?} is not a valid user name", h.user),
+                ));
+            }
+            check_env_name(&key("sudo_password_env"), &h.sudo_password_env)?;
+            check_env_name(&key("auth.passphrase_env"), &h.auth.passphrase_env)?;
+            if let Some(dir) = &h.staging_dir {
+                check_path(&key("staging_dir"), dir)?;
+            }
+        }
+
+        let lb = &self.load_balancer;
+        check_host_ref("load_balancer.host", &lb.host)?;
+        check_container("load_balancer.container", &lb.container)?;
+        check_path("load_balancer.config", &lb.config)?;
+        if lb.upstream.is_empty() || lb.upstream.contains(char::is_whitespace) {
+            return Err(invalid(
+                "load_balancer.upstream",
+                format!("{:?} is not an upstream name", lb.upstream),
+            ));
+        }
+
+        if self.instances.is_empty() {
+            return Err(invalid("instances", "no instance is defined"));
+        }
+        let mut names = HashSet::new();
+        let mut backends = HashSet::new();
+        let mut containers = HashSet::new();
+        for (i, inst) in self.instances.iter().enumerate() {
+            let prefix = format!("instances[{i}]");
+            check_instance(&prefix, inst, &check_host_ref)?;
+            if !names.insert(&inst.name) {
+                return Err(invalid(
+                    format!("{prefix}.name"),
+                    format!("{:?} is used by another instance", inst.name),
+                ));
+            }
+            if !backends.insert(&inst.backend) {
+                return Err(invalid(
+                    format!("{prefix}.backend"),
+                    format!("{:?} is used by another instance", inst.backend),
+                ));
+            }
+            if !containers.insert((&inst.host, &inst.container)) {
+                return Err(invalid(
+                    format!("{prefix}.container"),
+                    format!(
+                        "{:?} on {} is used by another instance",
+                        inst.container, inst.host
+                    ),
+                ));
+            }
+        }
+        if let Some(c) = &self.canary {
+            check_path("canary.site_file", &c.site_file)?;
+            check_instance("canary.instance", &c.instance, &check_host_ref)?;
+            if names.contains(&c.instance.name) {
+                return Err(invalid(
+                    "canary.instance.name",
+                    format!("{:?} is also a fleet instance", c.instance.name),
+                ));
+            }
+        }
+
+        let p = &self.policy;
+        if p.max_unavailable == 0 {
+            return Err(invalid("policy.max_unavailable", "must be at least 1"));
+        }
+        if p.max_unavailable >= self.instances.len() && self.instances.len() > 1 {
+            return Err(invalid(
+                "policy.max_unavailable",
+                format!(
+                    "{} would take every instance out of rotation (there are {})",
+                    p.max_unavailable,
+                    self.instances.len()
+                ),
+            ));
+        }
+        if p.drain.min > p.drain.max {
+            return Err(invalid(
+                "policy.drain.min",
+                format!(
+                    "{} is longer than policy.drain.max ({})",
+                    p.drain.min, p.drain.max
+                ),
+            ));
+        }
+        if p.log_error_patterns.iter().any(String::is_empty) {
+            return Err(invalid(
+                "policy.log_error_patterns",
+                "an empty pattern would match every line",
+            ));
+        }
+        Ok(())
+    }
+}
+
+fn check_instance(
+    prefix: &str,
+    inst: &InstanceConfig,
+    check_host_ref: &dyn Fn(&str, &str) -> Result<(), Invalid>,
+) -> Result<(), Invalid> {
+    let key = |k: &str| format!("{prefix}.{k}");
+    if inst.name.is_empty()
+        || !inst
+            .name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b))
+    {
+        return Err(invalid(
+            key("name"),
+            format!("{:?}: use letters, digits, '_', '.', '-'", inst.name),
+        ));
+    }
+    check_host_ref(&key("host"), &inst.host)?;
+    check_container(&key("container"), &inst.container)?;
+    check_backend(&inst.backend).map_err(|m| invalid(key("backend"), m))?;
+    check_path(&key("webapps"), &inst.webapps)?;
+    check_path(&key("logs"), &inst.logs)?;
+    let war_ok = inst.war_name.ends_with(".war")
+        && inst.war_name.len() > 4
+        && !inst.war_name.contains('/')
+        && !inst.war_name.starts_with('.');
+    if !war_ok {
+        return Err(invalid(
+            key("war_name"),
+            format!("{:?} must be a file name ending in .war", inst.war_name),
+        ));
+    }
+    let pattern_ok = !inst.log_pattern.contains('/') && {
+        let mut chars = inst.log_pattern.chars();
+        let mut ok = true;
+        while let Some(c) = chars.next() {
+            if c == '%' && !matches!(chars.next(), Some('Y' | 'm' | 'd' | '%')) {
+                ok = false;
+            }
+        }
+        ok
+    };
+    if !pattern_ok {
+        return Err(invalid(
+            key("log_pattern"),
+            format!(
+                "{:?}: a file name where only %Y, %m, %d are replaced",
+                inst.log_pattern
+            ),
+        ));
+    }
+    let url = &inst.health.url;
+    if !(url.starts_with("http://") || url.starts_with("https://"))
+        || url.contains(char::is_whitespace)
+    {
+        return Err(invalid(
+            key("health.url"),
+            format!("{url:?} is not an http(s) URL"),
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{ConfigError, Topology};
+
+    const GOOD: &str = r#"
+[hosts.h101]
+address = "192.168.1.101"
+user = "deploy"
+
+[hosts.h103]
+address = "192.168.1.103"
+user = "deploy"
+
+[load_balancer]
+host = "h101"
+container = "ihos_nginx_proxy_official_1"
+config = "/opt/docker/ihos/nginx_proxy/nginx.conf"
+upstream = "service_ihos"
+
+[[instances]]
+name = "101-pep1"
+host = "h101"
+container = "ihos_pep1_official_1"
+backend = "192.168.1.101:39091"
+webapps = "/opt/docker/ihos/pep1/tomcat/webapps"
+logs = "/opt/docker/ihos/pep1/tomcat/logs"
+health = { url = "http://127.0.0.1:39091/ihos/" }
+
+[[instances]]
+name = "103-pep1"
+host = "h103"
+container = "ihos_pep1_official_1"
+backend = "192.168.1.103:39091"
+webapps = "/opt/docker/ihos/pep1/tomcat/webapps"
+logs = "/opt/docker/ihos/pep1/tomcat/logs"
+health = { url = "http://127.0.0.1:39091/ihos/" }
+"#;
+
+    fn err(text: &str) -> ConfigError {
+        Topology::from_toml(text, "ihos.toml").unwrap_err()
+    }
+
+    #[test]
+    fn good_config_gets_defaults() {
+        let t = Topology::from_toml(GOOD, "ihos.toml").unwrap();
+        assert_eq!(t.instances[0].war_name, "ihos.war");
+        assert_eq!(t.instances[0].log_pattern, "logFile.%Y-%m-%d.log");
+        assert_eq!(t.policy.max_unavailable, 1);
+        assert_eq!(t.policy.drain.max.0.as_secs(), 1800);
+        assert_eq!(t.hosts["h101"].port, 22);
+    }
+
+    #[test]
+    fn errors_name_the_key() {
+        let e = err(&GOOD.replace("\"192.168.1.103:39091\"", "\"192.168.1.103\""));
+        assert_eq!(
+            e.to_string(),
+            "ihos.toml: instances[1].backend: \"192.168.1.103\" has no port (expected host:port, as in the nginx upstream)"
+        );
+        let e = err(&GOOD.replace("host = \"h103\"", "host = \"h104\""));
+        assert_eq!(
+            e.to_string(),
+            "ihos.toml: instances[1].host: no host named \"h104\" (hosts: h101, h103)"
+        );
+        let e = err(&GOOD.replace(
+            "webapps = \"/opt/docker/ihos/pep1/tomcat/webapps\"\nlogs",
+            "webapps = \"opt/x\"\nlogs",
+        ));
+        assert!(
+            e.to_string()
+                .contains("instances[0].webapps: it must be absolute"),
+            "{e}"
+        );
+        let e = err(&GOOD.replace(
+            "container = \"ihos_pep1_official_1\"\nbackend = \"192.168.1.101",
+            "container = \"a;b\"\nbackend = \"192.168.1.101",
+        ));
+        assert!(e.to_string().contains("instances[0].container"), "{e}");
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_types_give_a_position() {
+        let e = err(&GOOD.replace(
+            "user = \"deploy\"\n\n[hosts.h103]",
+            "user = \"deploy\"\npassword = \"x\"\n\n[hosts.h103]",
+        ));
+        match &e {
+            ConfigError::Syntax { line, message, .. } => {
+                assert_eq!(*line, 5, "{e}");
+                assert!(message.contains("unknown field `password`"), "{e}");
+            }
+            other => panic!("{other}"),
+        }
+        let e = err(&format!(
+            "{GOOD}\n[policy]\nstart_timeout = \"5 minutes\"\n"
+        ));
+        assert!(
+            e.to_string().contains("\"5 minutes\" is not a duration"),
+            "{e}"
+        );
+        let e = err(&format!("{GOOD}\n[policy]\nmax_unavailable = 2\n"));
+        assert!(e.to_string().contains("policy.max_unavailable"), "{e}");
+    }
+}
+
+#[cfg(test)]
+mod example_tests {
+    #[test]
+    fn the_shipped_example_is_valid() {
+        let text = include_str!("../../../../examples/ihos.toml");
+        let t = super::super::Topology::from_toml(text, "examples/ihos.toml").unwrap();
+        assert_eq!(t.instances.len(), 4);
+        assert_eq!(
+            t.canary.as_ref().unwrap().instance.backend,
+            "192.168.1.102:39091"
+        );
+        assert_eq!(t.policy.drain.idle.0.as_secs(), 10);
+    }
+}
