@@ -19,7 +19,9 @@ pub mod config;
 pub mod container;
 pub mod lb;
 pub mod names;
+pub mod rollout;
 pub mod sha;
+pub mod time;
 pub mod transport;
 
 pub use command::{Command, Output, Privilege, shell_quote};
@@ -27,4 +29,7 @@ pub use config::{ConfigError, Topology};
 pub use container::{Container, ContainerError, ContainerState, DockerCli, Health};
 pub use lb::{ApplyMode, Backend, LbChange, LbError, LoadBalancer, NginxLb};
 pub use names::{ContainerName, InvalidName, RemotePath};
-pub use transport::{LocalTransport, Transport, TransportError, Uploaded};
+pub use transport::{
+    HostKeyPolicy, LocalTransport, SshAuth, SshOptions, SshTarget, SshTransport, Transport,
+    TransportError, Uploaded,
+};

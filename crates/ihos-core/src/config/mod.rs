@@ -112,9 +112,14 @@ pub struct HostConfig {
     /// password itself never goes into configuration.
     #[serde(default)]
     pub sudo_password_env: Option<String>,
-    /// A directory the login user can write, for uploads (default `/home/<user>/.ihos`).
+    /// A directory the login user can write, for uploads (default `/home/<user>/.ihos`,
+    /// `/root/.ihos` for root).
     #[serde(default)]
     pub staging_dir: Option<String>,
+    /// Where ihos keeps its records on this host: previous releases, deployment records,
+    /// and on the load balancer's host the lock, the journal and the audit log.
+    #[serde(default = "default_state_dir")]
+    pub state_dir: String,
     /// Run commands on this machine instead of over SSH.
     #[serde(default)]
     pub local: bool,
@@ -122,6 +127,21 @@ pub struct HostConfig {
 
 fn default_ssh_port() -> u16 {
     22
+}
+
+fn default_state_dir() -> String {
+    "/var/lib/ihos".into()
+}
+
+impl HostConfig {
+    /// The upload directory: `staging_dir`, or the login user's `~/.ihos`.
+    pub fn staging(&self) -> String {
+        match &self.staging_dir {
+            Some(d) => d.clone(),
+            None if self.user == "root" => "/root/.ihos".into(),
+            None => format!("/home/{}/.ihos", self.user),
+        }
+    }
 }
 
 /// SSH authentication.
@@ -216,6 +236,13 @@ pub struct InstanceConfig {
     pub log_pattern: String,
     /// How to tell it is up.
     pub health: HealthConfig,
+    /// The port Tomcat listens on inside the container; drain counts connections to it.
+    #[serde(default = "default_container_port")]
+    pub container_port: u16,
+}
+
+fn default_container_port() -> u16 {
+    8080
 }
 
 fn default_war_name() -> String {
@@ -241,6 +268,14 @@ pub struct HealthConfig {
     /// Text of Tomcat's startup line in its log.
     #[serde(default = "default_startup_line")]
     pub startup_line: String,
+    /// The log Tomcat writes that line to, in the logs directory (`%Y`, `%m`, `%d` for the
+    /// date).
+    #[serde(default = "default_startup_log")]
+    pub startup_log: String,
+}
+
+fn default_startup_log() -> String {
+    "catalina.%Y-%m-%d.log".into()
 }
 
 fn default_status() -> u16 {

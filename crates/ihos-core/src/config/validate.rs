@@ -94,6 +94,7 @@ impl Topology {
             if let Some(dir) = &h.staging_dir {
                 check_path(&key("staging_dir"), dir)?;
             }
+            check_path(&key("state_dir"), &h.state_dir)?;
         }
 
         let lb = &self.load_balancer;

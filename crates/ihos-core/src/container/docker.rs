@@ -16,13 +16,13 @@ const DOCKER_TIMEOUT: Duration = Duration::from_secs(60);
 /// One container, controlled with the `docker` CLI on its host (through `sudo` by default,
 /// as the runbook's `deploy` user needs).
 #[derive(Debug)]
-pub struct DockerCli<T> {
+pub struct DockerCli<T: ?Sized> {
     transport: Arc<T>,
     name: ContainerName,
     privilege: Privilege,
 }
 
-impl<T> Clone for DockerCli<T> {
+impl<T: ?Sized> Clone for DockerCli<T> {
     fn clone(&self) -> Self {
         DockerCli {
             transport: Arc::clone(&self.transport),
@@ -54,7 +54,7 @@ struct InspectHealth {
     status: String,
 }
 
-impl<T: Transport> DockerCli<T> {
+impl<T: Transport + ?Sized> DockerCli<T> {
     /// The container `name` on the host behind `transport`, controlled through sudo.
     pub fn new(transport: Arc<T>, name: ContainerName) -> Self {
         DockerCli {
@@ -129,7 +129,7 @@ pub(crate) fn parse_state(json: &str) -> Result<ContainerState, String> {
 }
 
 #[async_trait]
-impl<T: Transport> Container for DockerCli<T> {
+impl<T: Transport + ?Sized> Container for DockerCli<T> {
     fn name(&self) -> &ContainerName {
         &self.name
     }

@@ -140,4 +140,8 @@ pub trait LoadBalancer: Send + Sync {
 
     /// Puts `bytes` back as the config (in place), validates and applies them.
     async fn restore(&self, bytes: &[u8]) -> Result<(), LbError>;
+
+    /// How many processes still serve requests under a previous configuration (nginx's old
+    /// workers finishing their connections after a reload). Drain waits for zero.
+    async fn old_workers(&self) -> Result<usize, LbError>;
 }

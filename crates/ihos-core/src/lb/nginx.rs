@@ -83,7 +83,7 @@ fn parse_workers(listing: &str) -> Vec<NginxWorker> {
 }
 
 /// nginx in container `C`, its config file reached through transport `T`.
-pub struct NginxLb<T, C> {
+pub struct NginxLb<T: ?Sized, C: ?Sized> {
     transport: Arc<T>,
     container: Arc<C>,
     config: RemotePath,
@@ -93,7 +93,7 @@ pub struct NginxLb<T, C> {
     busy: Mutex<()>,
 }
 
-impl<T: Transport, C: Container> NginxLb<T, C> {
+impl<T: Transport + ?Sized, C: Container + ?Sized> NginxLb<T, C> {
     /// nginx running in `container`, with `config` (a path on the host) holding `upstream`.
     pub fn new(
         transport: Arc<T>,
@@ -351,7 +351,7 @@ impl<T: Transport, C: Container> NginxLb<T, C> {
 }
 
 #[async_trait]
-impl<T: Transport, C: Container> LoadBalancer for NginxLb<T, C> {
+impl<T: Transport + ?Sized, C: Container + ?Sized> LoadBalancer for NginxLb<T, C> {
     async fn backends(&self) -> Result<Vec<Backend>, LbError> {
         let (_, doc) = self.read().await?;
         let up = doc
@@ -401,6 +401,15 @@ impl<T: Transport, C: Container> LoadBalancer for NginxLb<T, C> {
             .transport
             .read_file(&self.config, self.options.privilege)
             .await?)
+    }
+
+    async fn old_workers(&self) -> Result<usize, LbError> {
+        Ok(self
+            .workers()
+            .await?
+            .iter()
+            .filter(|w| w.shutting_down)
+            .count())
     }
 
     async fn restore(&self, bytes: &[u8]) -> Result<(), LbError> {

@@ -1,0 +1,444 @@
+//! The rollout: checks, lock, upload, then instances in order (at most `max_unavailable` at
+//! a time), then the final check that every instance is back in rotation.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use futures_util::StreamExt;
+use tokio::sync::Mutex;
+use tokio::time::Instant;
+
+use super::cancel::{CancelToken, StopLevel};
+use super::error::RolloutError;
+use super::event::{Emitter, Event, EventSink, Step};
+use super::fleet::{Fleet, InstanceHandle};
+use super::instance::{InstanceResult, update_instance};
+use super::journal::{self, InstanceStatus, Journal, JournalEntry};
+use super::lock::{self, LockOwner};
+use super::war::WarFile;
+use super::{Outcome, RolloutOptions, RolloutReport, remote};
+use crate::command::Privilege;
+use crate::config::Policy;
+use crate::names::RemotePath;
+use crate::transport::Transport;
+
+/// What the steps of a rollout share.
+pub(crate) struct Ctx<'a> {
+    pub fleet: &'a Fleet,
+    pub war: &'a WarFile,
+    pub policy: &'a Policy,
+    pub emitter: &'a Emitter<'a>,
+    pub cancel: &'a CancelToken,
+    pub journal: Mutex<Journal>,
+    /// Where the WAR was uploaded, per host.
+    pub staged: BTreeMap<String, RemotePath>,
+    pub rollout_id: String,
+    pub operator: String,
+}
+
+impl Ctx<'_> {
+    /// Updates an instance's journal entry and writes the journal (best effort: a journal
+    /// that cannot be written is a warning, the rollout itself goes on).
+    pub async fn update_entry(&self, instance: &str, f: impl FnOnce(&mut JournalEntry)) {
+        let mut j = self.journal.lock().await;
+        if let Some(e) = j.entry_mut(instance) {
+            f(e);
+        }
+        if let Err(e) = journal::save(
+            self.fleet.lb_transport.as_ref(),
+            &self.fleet.lb_state_dir,
+            &j,
+        )
+        .await
+        {
+            self.emitter.emit(Event::Warning {
+                instance: Some(instance.to_string()),
+                message: format!("journal not written: {e}"),
+            });
+        }
+    }
+
+    pub async fn set_step(&self, instance: &str, step: Step) {
+        self.update_entry(instance, |e| {
+            e.status = InstanceStatus::InProgress;
+            e.step = Some(step);
+        })
+        .await;
+    }
+
+    pub async fn set_status(&self, instance: &str, status: InstanceStatus, error: Option<String>) {
+        self.update_entry(instance, |e| {
+            e.status = status;
+            e.error = error;
+        })
+        .await;
+    }
+}
+
+fn operator() -> String {
+    let user = std::env::var("USER")
+        .or_else(|_| std::env::var("LOGNAME"))
+        .unwrap_or_else(|_| "unknown".into());
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|_| "localhost".into());
+    format!("{user}@{host}")
+}
+
+fn new_rollout_id() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    format!(
+        "r{}-{}",
+        crate::time::now_utc().replace([':', '-'], ""),
+        nanos % 100_000
+    )
+}
+
+/// Runs a rollout of `war` over `fleet`. Errors mean nothing was changed; once instances
+/// are touched, the result is a [`RolloutReport`] whose [`Outcome`] says how it ended.
+pub async fn run_rollout(
+    fleet: &Fleet,
+    war: &WarFile,
+    options: &RolloutOptions,
+    sink: &dyn EventSink,
+    cancel: &CancelToken,
+) -> Result<RolloutReport, RolloutError> {
+    let emitter = Emitter::new(sink);
+    let began = Instant::now();
+    let lb_t = fleet.lb_transport.as_ref();
+    let selected = select(fleet, &options.only)?;
+    let operator = options.operator.clone().unwrap_or_else(operator);
+
+    // The journal to continue, when resuming.
+    let previous = if options.resume {
+        let j = journal::load(lb_t, &fleet.lb_state_dir)
+            .await?
+            .ok_or_else(|| RolloutError::Resume("no journal on the load balancer's host".into()))?;
+        if j.finished {
+            return Err(RolloutError::Resume(format!(
+                "rollout {} already finished",
+                j.rollout_id
+            )));
+        }
+        if j.sha256 != war.sha256 {
+            return Err(RolloutError::Resume(format!(
+                "rollout {} deploys sha256 {}, this WAR is {}",
+                j.rollout_id, j.sha256, war.sha256
+            )));
+        }
+        Some(j)
+    } else {
+        None
+    };
+    let rollout_id = previous
+        .as_ref()
+        .map_or_else(new_rollout_id, |j| j.rollout_id.clone());
+
+    // Invariant 5: one rollout at a time. A resumed rollout takes over its own stale lock.
+    let me = LockOwner {
+        rollout_id: rollout_id.clone(),
+        owner: operator.clone(),
+        pid: std::process::id(),
+        since: crate::time::now_utc(),
+        sha256: war.sha256.clone(),
+    };
+    match lock::acquire(lb_t, &fleet.lb_state_dir, &me).await? {
+        Ok(()) => {}
+        Err(Some(owner)) if previous.is_some() && owner.rollout_id == rollout_id => {
+            lock::release(lb_t, &fleet.lb_state_dir, None).await?;
+            if let Err(owner) = lock::acquire(lb_t, &fleet.lb_state_dir, &me).await? {
+                return Err(RolloutError::LockHeld {
+                    host: lb_t.host().to_string(),
+                    owner: owner.map(Box::new),
+                });
+            }
+        }
+        Err(owner) => {
+            return Err(RolloutError::LockHeld {
+                host: lb_t.host().to_string(),
+                owner: owner.map(Box::new),
+            });
+        }
+    }
+    emitter.emit(Event::LockTaken {
+        host: lb_t.host().to_string(),
+    });
+
+    let result = locked(
+        fleet,
+        war,
+        &selected,
+        previous,
+        rollout_id.clone(),
+        operator,
+        &emitter,
+        cancel,
+        began,
+    )
+    .await;
+    let keep_lock = matches!(&result, Ok(r) if r.outcome == Outcome::NotRestored);
+    if !keep_lock {
+        if let Err(e) = lock::release(lb_t, &fleet.lb_state_dir, Some(&rollout_id)).await {
+            emitter.emit(Event::Warning {
+                instance: None,
+                message: format!("releasing the lock failed: {e}; `ihos lock release` breaks it"),
+            });
+        }
+    }
+    result
+}
+
+fn select<'f>(fleet: &'f Fleet, only: &[String]) -> Result<Vec<&'f InstanceHandle>, RolloutError> {
+    if only.is_empty() {
+        return Ok(fleet.instances.iter().collect());
+    }
+    let available = || {
+        fleet
+            .instances
+            .iter()
+            .map(|i| i.name())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    for name in only {
+        if !fleet.instances.iter().any(|i| i.name() == name) {
+            return Err(RolloutError::UnknownInstance {
+                name: name.clone(),
+                available: available(),
+            });
+        }
+    }
+    Ok(fleet
+        .instances
+        .iter()
+        .filter(|i| only.iter().any(|o| o == i.name()))
+        .collect())
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn locked(
+    fleet: &Fleet,
+    war: &WarFile,
+    selected: &[&InstanceHandle],
+    previous: Option<Journal>,
+    rollout_id: String,
+    operator: String,
+    emitter: &Emitter<'_>,
+    cancel: &CancelToken,
+    began: Instant,
+) -> Result<RolloutReport, RolloutError> {
+    let resumed = previous.is_some();
+    let policy = &fleet.topology.policy;
+    // Before any change: every selected instance must be in rotation (a resumed rollout
+    // expects its own instance out).
+    let backends = fleet.lb.backends().await?;
+    if !resumed {
+        let out: Vec<String> = selected
+            .iter()
+            .filter(|i| {
+                !backends
+                    .iter()
+                    .any(|b| b.address == i.config.backend && b.state.is_enabled())
+            })
+            .map(|i| i.name().to_string())
+            .collect();
+        if !out.is_empty() {
+            return Err(RolloutError::NotInRotation { instances: out });
+        }
+    }
+    let journal = previous.unwrap_or_else(|| Journal {
+        rollout_id: rollout_id.clone(),
+        sha256: war.sha256.clone(),
+        commit: war.commit.clone(),
+        operator: operator.clone(),
+        started_at: crate::time::now_utc(),
+        instances: selected
+            .iter()
+            .map(|i| JournalEntry {
+                instance: i.name().to_string(),
+                status: InstanceStatus::Pending,
+                step: None,
+                kept_previous: false,
+                war_touched: false,
+                error: None,
+            })
+            .collect(),
+        finished: false,
+    });
+    journal::save(fleet.lb_transport.as_ref(), &fleet.lb_state_dir, &journal).await?;
+    let todo: Vec<&InstanceHandle> = selected
+        .iter()
+        .copied()
+        .filter(|i| {
+            journal
+                .entry(i.name())
+                .is_none_or(|e| e.status != InstanceStatus::Updated)
+        })
+        .collect();
+    emitter.emit(Event::RolloutStarted {
+        rollout_id: rollout_id.clone(),
+        sha256: war.sha256.clone(),
+        bytes: war.bytes,
+        commit: war.commit.clone(),
+        instances: todo.iter().map(|i| i.name().to_string()).collect(),
+        resumed,
+    });
+
+    // Upload once per host, all hosts in parallel, before the first drain.
+    let staged = upload_all(war, &todo, emitter).await?;
+
+    let ctx = Ctx {
+        fleet,
+        war,
+        policy,
+        emitter,
+        cancel,
+        journal: Mutex::new(journal),
+        staged,
+        rollout_id: rollout_id.clone(),
+        operator,
+    };
+    let failed = AtomicBool::new(false);
+    let results: Vec<(String, InstanceResult)> = futures_util::stream::iter(todo.iter().copied())
+        .map(|inst| {
+            let ctx = &ctx;
+            let failed = &failed;
+            async move {
+                if failed.load(Ordering::SeqCst) || ctx.cancel.level() >= StopLevel::AfterCurrent {
+                    return (inst.name().to_string(), InstanceResult::NotUpdated);
+                }
+                let r = update_instance(ctx, inst).await;
+                if !matches!(r, InstanceResult::Updated | InstanceResult::NotUpdated) {
+                    failed.store(true, Ordering::SeqCst);
+                }
+                (inst.name().to_string(), r)
+            }
+        })
+        .buffered(policy.max_unavailable.max(1))
+        .collect()
+        .await;
+
+    let mut report = RolloutReport {
+        rollout_id: rollout_id.clone(),
+        outcome: Outcome::Completed,
+        updated: vec![],
+        not_updated: vec![],
+        rolled_back: vec![],
+        not_restored: vec![],
+        seconds: 0.0,
+    };
+    for (name, r) in results {
+        match r {
+            InstanceResult::Updated => report.updated.push(name),
+            InstanceResult::NotUpdated => report.not_updated.push(name),
+            InstanceResult::RolledBack(e) => report.rolled_back.push((name, e)),
+            InstanceResult::NotRestored(e) => report.not_restored.push((name, e)),
+        }
+    }
+    // Never leave an instance out of rotation silently: look at what nginx is told.
+    match fleet.lb.backends().await {
+        Ok(now) => {
+            for inst in &fleet.instances {
+                let enabled = now
+                    .iter()
+                    .any(|b| b.address == inst.config.backend && b.state.is_enabled());
+                let was_enabled = backends
+                    .iter()
+                    .any(|b| b.address == inst.config.backend && b.state.is_enabled());
+                if !enabled
+                    && (was_enabled || selected.iter().any(|s| s.name() == inst.name()))
+                    && !report.not_restored.iter().any(|(n, _)| n == inst.name())
+                {
+                    report.not_restored.push((
+                        inst.name().to_string(),
+                        "out of rotation at the end of the rollout".into(),
+                    ));
+                }
+            }
+        }
+        Err(e) => report.not_restored.push((
+            "load balancer".into(),
+            format!("cannot check the final state: {e}"),
+        )),
+    }
+    report.outcome = if !report.not_restored.is_empty() {
+        Outcome::NotRestored
+    } else if !report.rolled_back.is_empty() {
+        Outcome::RolledBack
+    } else if !report.not_updated.is_empty() {
+        Outcome::Interrupted
+    } else {
+        Outcome::Completed
+    };
+    {
+        let mut j = ctx.journal.lock().await;
+        j.finished = matches!(report.outcome, Outcome::Completed | Outcome::RolledBack);
+        if let Err(e) = journal::save(fleet.lb_transport.as_ref(), &fleet.lb_state_dir, &j).await {
+            emitter.emit(Event::Warning {
+                instance: None,
+                message: format!("journal not written: {e}"),
+            });
+        }
+    }
+    report.seconds = began.elapsed().as_secs_f64();
+    emitter.emit(Event::RolloutFinished {
+        outcome: report.outcome,
+        updated: report.updated.clone(),
+        seconds: report.seconds,
+    });
+    Ok(report)
+}
+
+/// Uploads the WAR to the staging directory of every host that has an instance to update,
+/// in parallel, skipping hosts that already have it (a resumed rollout).
+async fn upload_all(
+    war: &WarFile,
+    todo: &[&InstanceHandle],
+    emitter: &Emitter<'_>,
+) -> Result<BTreeMap<String, RemotePath>, RolloutError> {
+    let mut hosts: BTreeMap<String, (Arc<dyn Transport>, RemotePath)> = BTreeMap::new();
+    for i in todo {
+        hosts
+            .entry(i.config.host.clone())
+            .or_insert_with(|| (Arc::clone(&i.transport), i.staging_dir.clone()));
+    }
+    let name = format!("ihos-{}.war", &war.sha256[..16]);
+    let uploads = hosts.into_iter().map(|(host, (t, dir))| {
+        let name = name.clone();
+        async move {
+            let dest = dir
+                .join(&name)
+                .map_err(crate::transport::TransportError::from)?;
+            remote::mkdir_p(t.as_ref(), &dir, Privilege::User).await?;
+            let started = Instant::now();
+            let have =
+                match crate::transport::remote_sha256(t.as_ref(), &dest, Privilege::User).await {
+                    Ok(sum) => sum == war.sha256,
+                    Err(_) => false,
+                };
+            if !have {
+                t.upload(&war.path, &dest).await?;
+            }
+            Ok::<_, RolloutError>((
+                host,
+                dest,
+                if have { 0 } else { war.bytes },
+                started.elapsed().as_secs_f64(),
+            ))
+        }
+    });
+    let mut staged = BTreeMap::new();
+    for r in futures_util::future::join_all(uploads).await {
+        let (host, dest, bytes, seconds) = r?;
+        emitter.emit(Event::Uploaded {
+            host: host.clone(),
+            bytes,
+            seconds,
+        });
+        staged.insert(host, dest);
+    }
+    Ok(staged)
+}

@@ -1,0 +1,67 @@
+//! [`RolloutError`]: why a rollout could not start (nothing was changed), or could not go on.
+
+use super::lock::LockOwner;
+use super::war::WarError;
+use crate::lb::LbError;
+use crate::transport::TransportError;
+
+/// A rollout that did not run. When one of these is returned, no instance was changed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum RolloutError {
+    /// The WAR was refused.
+    #[error(transparent)]
+    War(#[from] WarError),
+    /// `--only` names an instance the topology does not have.
+    #[error("no instance named {name:?} (instances: {available})")]
+    UnknownInstance {
+        /// The name given.
+        name: String,
+        /// The instances that exist.
+        available: String,
+    },
+    /// Another rollout holds the lock.
+    #[error(
+        "{host}: another rollout holds the lock: {}; if it is dead, `ihos lock release` breaks it",
+        describe_owner(owner)
+    )]
+    LockHeld {
+        /// The load balancer's host.
+        host: String,
+        /// Who holds it, if known.
+        owner: Option<Box<LockOwner>>,
+    },
+    /// Some instances are out of rotation before the rollout starts.
+    #[error(
+        "out of rotation before the rollout: {instances:?}; enable them (ihos enable) or leave them out (--only)"
+    )]
+    NotInRotation {
+        /// Their names.
+        instances: Vec<String>,
+    },
+    /// `--resume` without an unfinished journal, or with another WAR.
+    #[error("cannot resume: {0}")]
+    Resume(String),
+    /// The load balancer could not be read.
+    #[error(transparent)]
+    Lb(Box<LbError>),
+    /// A host could not be reached before anything changed.
+    #[error(transparent)]
+    Transport(#[from] TransportError),
+}
+
+impl From<LbError> for RolloutError {
+    fn from(e: LbError) -> Self {
+        RolloutError::Lb(Box::new(e))
+    }
+}
+
+fn describe_owner(owner: &Option<Box<LockOwner>>) -> String {
+    match owner {
+        Some(o) => format!(
+            "rollout {} by {} (pid {}) since {}",
+            o.rollout_id, o.owner, o.pid, o.since
+        ),
+        None => "owner unknown".into(),
+    }
+}

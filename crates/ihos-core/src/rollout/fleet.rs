@@ -1,0 +1,201 @@
+//! [`Fleet`]: the topology resolved into handles the engine drives: a transport per host,
+//! a container per instance, the load balancer.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use crate::config::{InstanceConfig, Topology};
+use crate::container::{Container, DockerCli};
+use crate::lb::{LoadBalancer, NginxLb, NginxLbOptions};
+use crate::names::{ContainerName, InvalidName, RemotePath};
+use crate::transport::Transport;
+
+/// One app instance and the handles to reach it.
+#[derive(Clone)]
+pub struct InstanceHandle {
+    /// Its configuration.
+    pub config: InstanceConfig,
+    /// Its host's transport.
+    pub transport: Arc<dyn Transport>,
+    /// Its container.
+    pub container: Arc<dyn Container>,
+    /// Where ihos keeps records on its host.
+    pub state_dir: RemotePath,
+    /// Where uploads go on its host.
+    pub staging_dir: RemotePath,
+    /// Its webapps directory.
+    pub webapps: RemotePath,
+    /// Its logs directory.
+    pub logs: RemotePath,
+}
+
+impl InstanceHandle {
+    /// The instance's name.
+    pub fn name(&self) -> &str {
+        &self.config.name
+    }
+
+    /// The deployed WAR: `webapps/<war_name>`.
+    pub fn war_path(&self) -> Result<RemotePath, InvalidName> {
+        self.webapps.join(&self.config.war_name)
+    }
+
+    /// The directory Tomcat explodes the WAR into: `webapps/<war_name without .war>`.
+    pub fn exploded_path(&self) -> Result<RemotePath, InvalidName> {
+        let stem = self
+            .config
+            .war_name
+            .strip_suffix(".war")
+            .unwrap_or(&self.config.war_name);
+        self.webapps.join(stem)
+    }
+
+    /// `state_dir/releases/<instance>`: the previous release, kept outside webapps.
+    pub fn releases_dir(&self) -> Result<RemotePath, InvalidName> {
+        self.state_dir.join("releases")?.join(&self.config.name)
+    }
+
+    /// `state_dir/deployments/<instance>.json`.
+    pub fn record_path(&self) -> Result<RemotePath, InvalidName> {
+        self.state_dir
+            .join("deployments")?
+            .join(&format!("{}.json", self.config.name))
+    }
+}
+
+/// Everything a rollout drives.
+#[derive(Clone)]
+pub struct Fleet {
+    /// The configuration it was built from.
+    pub topology: Topology,
+    /// Transport per host name.
+    pub hosts: BTreeMap<String, Arc<dyn Transport>>,
+    /// The load balancer.
+    pub lb: Arc<dyn LoadBalancer>,
+    /// The load balancer host's transport.
+    pub lb_transport: Arc<dyn Transport>,
+    /// The load balancer host's state directory (lock, journal, audit log).
+    pub lb_state_dir: RemotePath,
+    /// The instances, in rollout order.
+    pub instances: Vec<InstanceHandle>,
+    /// The canary instance, if configured.
+    pub canary: Option<InstanceHandle>,
+}
+
+/// Why a fleet could not be built.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum FleetError {
+    /// No transport for a host the topology names.
+    #[error("no connection for host {0:?}")]
+    MissingHost(String),
+    /// A name or path from the topology was refused.
+    #[error(transparent)]
+    InvalidName(#[from] InvalidName),
+}
+
+impl Fleet {
+    /// Builds the fleet from a validated topology and one transport per host, with
+    /// `docker` and nginx driven through those transports.
+    pub fn new(
+        topology: Topology,
+        hosts: BTreeMap<String, Arc<dyn Transport>>,
+    ) -> Result<Fleet, FleetError> {
+        let host = |name: &str| {
+            hosts
+                .get(name)
+                .cloned()
+                .ok_or_else(|| FleetError::MissingHost(name.to_string()))
+        };
+        let lbc = &topology.load_balancer;
+        let lb_transport = host(&lbc.host)?;
+        let lb_container: Arc<dyn Container> = Arc::new(DockerCli::new(
+            Arc::clone(&lb_transport),
+            ContainerName::new(&lbc.container)?,
+        ));
+        let options = NginxLbOptions {
+            apply: lbc.apply,
+            style: lbc.style,
+            config_in_container: lbc.config_in_container.clone(),
+            ..NginxLbOptions::default()
+        };
+        let lb: Arc<dyn LoadBalancer> = Arc::new(NginxLb::new(
+            Arc::clone(&lb_transport),
+            lb_container,
+            RemotePath::new(&lbc.config)?,
+            lbc.upstream.clone(),
+            options,
+        ));
+        Self::with_load_balancer(topology, hosts, lb)
+    }
+
+    /// Like [`Fleet::new`] with a load balancer of the caller's (a mock, another kind).
+    pub fn with_load_balancer(
+        topology: Topology,
+        hosts: BTreeMap<String, Arc<dyn Transport>>,
+        lb: Arc<dyn LoadBalancer>,
+    ) -> Result<Fleet, FleetError> {
+        let handle = |inst: &InstanceConfig| -> Result<InstanceHandle, FleetError> {
+            let transport = hosts
+                .get(&inst.host)
+                .cloned()
+                .ok_or_else(|| FleetError::MissingHost(inst.host.clone()))?;
+            let hc = &topology.hosts[&inst.host];
+            let container: Arc<dyn Container> = Arc::new(DockerCli::new(
+                Arc::clone(&transport),
+                ContainerName::new(&inst.container)?,
+            ));
+            Ok(InstanceHandle {
+                config: inst.clone(),
+                transport,
+                container,
+                state_dir: RemotePath::new(&hc.state_dir)?,
+                staging_dir: RemotePath::new(&hc.staging())?,
+                webapps: RemotePath::new(&inst.webapps)?,
+                logs: RemotePath::new(&inst.logs)?,
+            })
+        };
+        let instances = topology
+            .instances
+            .iter()
+            .map(handle)
+            .collect::<Result<Vec<_>, _>>()?;
+        let canary = topology
+            .canary
+            .as_ref()
+            .map(|c| handle(&c.instance))
+            .transpose()?;
+        let lbc = &topology.load_balancer;
+        let lb_transport = hosts
+            .get(&lbc.host)
+            .cloned()
+            .ok_or_else(|| FleetError::MissingHost(lbc.host.clone()))?;
+        let lb_state_dir = RemotePath::new(&topology.hosts[&lbc.host].state_dir)?;
+        Ok(Fleet {
+            topology,
+            hosts,
+            lb,
+            lb_transport,
+            lb_state_dir,
+            instances,
+            canary,
+        })
+    }
+
+    /// Replaces an instance's container handle (tests, other container runtimes).
+    pub fn set_container(&mut self, instance: &str, container: Arc<dyn Container>) {
+        for i in self.instances.iter_mut().chain(self.canary.iter_mut()) {
+            if i.config.name == instance {
+                i.container = Arc::clone(&container);
+            }
+        }
+    }
+
+    /// The instance called `name` (fleet or canary).
+    pub fn instance(&self, name: &str) -> Option<&InstanceHandle> {
+        self.instances
+            .iter()
+            .chain(self.canary.iter())
+            .find(|i| i.config.name == name)
+    }
+}

@@ -1,0 +1,82 @@
+//! The rolling update: [`run_rollout`] takes a [`Fleet`] (the topology resolved into
+//! transports, containers and the load balancer) and a validated [`WarFile`], and updates
+//! the instances one at a time (or `max_unavailable` at a time): out of rotation, drain,
+//! stop, keep the previous release, install, start, health, log scan, back into rotation,
+//! record. [`Event`]s report progress to an [`EventSink`]; a [`CancelToken`] asks it to
+//! stop. A failed instance is rolled back to its previous release.
+
+mod cancel;
+mod engine;
+mod error;
+mod event;
+mod fleet;
+mod instance;
+pub mod journal;
+pub mod lock;
+pub mod remote;
+mod war;
+
+pub use cancel::{CancelToken, StopLevel};
+pub use engine::run_rollout;
+pub use error::RolloutError;
+pub use event::{EVENT_SCHEMA, Event, EventRecord, EventSink, Step};
+pub use fleet::{Fleet, FleetError, InstanceHandle};
+pub use instance::DeploymentRecord;
+pub use war::{WarError, WarFile};
+
+/// How a rollout ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// Every selected instance runs the new WAR, in rotation.
+    Completed,
+    /// An instance failed and was rolled back; every instance is in rotation on a
+    /// consistent version. The rollout stopped there.
+    RolledBack,
+    /// Stopped on request; every instance is consistent and in rotation; `--resume` goes on.
+    Interrupted,
+    /// Something could not be restored: a human must look (see the report).
+    NotRestored,
+}
+
+impl Outcome {
+    /// The CLI's exit code for it: 0, 1, 130, 3.
+    pub fn exit_code(self) -> i32 {
+        match self {
+            Outcome::Completed => 0,
+            Outcome::RolledBack => 1,
+            Outcome::Interrupted => 130,
+            Outcome::NotRestored => 3,
+        }
+    }
+}
+
+/// Choices for a rollout (defaults match the CLI's).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RolloutOptions {
+    /// Only these instances (all when empty).
+    pub only: Vec<String>,
+    /// Continue the unfinished rollout recorded in the journal.
+    pub resume: bool,
+    /// Who runs it, for the records (default `user@machine`).
+    pub operator: Option<String>,
+}
+
+/// The result of a rollout that ran.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct RolloutReport {
+    /// Its id.
+    pub rollout_id: String,
+    /// How it ended.
+    pub outcome: Outcome,
+    /// Instances now on the new WAR.
+    pub updated: Vec<String>,
+    /// Instances not updated (stopped before their turn).
+    pub not_updated: Vec<String>,
+    /// Instances that failed and were rolled back, with why.
+    pub rolled_back: Vec<(String, String)>,
+    /// Instances that could not be restored, with why.
+    pub not_restored: Vec<(String, String)>,
+    /// Seconds it took.
+    pub seconds: f64,
+}
