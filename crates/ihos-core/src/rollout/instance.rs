@@ -37,11 +37,11 @@ pub(crate) enum InstanceResult {
 
 /// A step that failed.
 #[derive(Debug)]
-struct Failure {
-    step: Step,
-    error: String,
+pub(crate) struct Failure {
+    pub step: Step,
+    pub error: String,
     /// A stop request ended the step, not an error.
-    stopped: bool,
+    pub stopped: bool,
 }
 
 fn fail(step: Step) -> impl Fn(String) -> Failure {
@@ -323,7 +323,7 @@ async fn steps(
 
 /// Invariant 1: at most `max_unavailable` backends out of rotation. The scheduler keeps to
 /// it; this checks what the load balancer actually says before taking one more out.
-async fn check_unavailable(ctx: &Ctx<'_>, backend: &str) -> Result<(), String> {
+pub(crate) async fn check_unavailable(ctx: &Ctx<'_>, backend: &str) -> Result<(), String> {
     let backends = ctx.fleet.lb.backends().await.map_err(|e| e.to_string())?;
     let out: Vec<&str> = backends
         .iter()
@@ -343,7 +343,7 @@ async fn check_unavailable(ctx: &Ctx<'_>, backend: &str) -> Result<(), String> {
 
 /// Waits until nginx's old workers are gone and no connection to the instance remains for
 /// `idle`, at least `min` and at most `max`.
-async fn drain(ctx: &Ctx<'_>, inst: &InstanceHandle) -> Result<Option<String>, Failure> {
+pub(crate) async fn drain(ctx: &Ctx<'_>, inst: &InstanceHandle) -> Result<Option<String>, Failure> {
     let policy = ctx.policy.drain;
     let began = Instant::now();
     let mut idle_since: Option<Instant> = None;

@@ -13,6 +13,7 @@ mod fleet;
 mod instance;
 pub mod journal;
 pub mod lock;
+mod ops;
 pub mod remote;
 mod war;
 
@@ -22,6 +23,9 @@ pub use error::RolloutError;
 pub use event::{EVENT_SCHEMA, Event, EventRecord, EventSink, Step};
 pub use fleet::{Fleet, FleetError, InstanceHandle};
 pub use instance::DeploymentRecord;
+pub use ops::{
+    InstanceView, drain_instance, enable_instance, history, lock_release, lock_status, status,
+};
 pub use war::{WarError, WarFile};
 
 /// How a rollout ended.

@@ -1,0 +1,266 @@
+//! Operations on single instances outside a rollout: status, manual drain and enable, the
+//! audit history. They keep the same safety checks as a rollout.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+use tokio::sync::Mutex;
+
+use super::cancel::CancelToken;
+use super::engine::Ctx;
+use super::event::{Emitter, EventSink};
+use super::fleet::{Fleet, InstanceHandle};
+use super::instance::{DeploymentRecord, check_unavailable, drain};
+use super::journal::Journal;
+use super::war::WarFile;
+use super::{lock, remote};
+use crate::command::Privilege;
+use crate::container::ContainerState;
+use crate::lb::{LbChange, ServerState};
+
+/// What `ihos status` shows for one instance.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct InstanceView {
+    /// The instance.
+    pub instance: String,
+    /// Its host.
+    pub host: String,
+    /// Its backend address.
+    pub backend: String,
+    /// Its state in the upstream (`None` for the canary, which is not in it, or when the
+    /// address is missing from the upstream).
+    pub rotation: Option<ServerState>,
+    /// Its container.
+    pub container: Option<ContainerState>,
+    /// HTTP status of its health URL (`None`: no answer).
+    pub health_status: Option<u16>,
+    /// Whether that is the expected status.
+    pub healthy: bool,
+    /// The last deployment recorded on its host.
+    pub deployed: Option<DeploymentRecord>,
+    /// Errors met while looking.
+    pub errors: Vec<String>,
+}
+
+async fn view(
+    fleet: &Fleet,
+    inst: &InstanceHandle,
+    rotation: &BTreeMap<String, ServerState>,
+) -> InstanceView {
+    let mut errors = Vec::new();
+    let t = inst.transport.as_ref();
+    let container = match inst.container.state().await {
+        Ok(s) => Some(s),
+        Err(e) => {
+            errors.push(e.to_string());
+            None
+        }
+    };
+    let health_status =
+        match remote::probe(t, &inst.config.health.url, inst.config.health.timeout.0).await {
+            Ok(s) => s,
+            Err(e) => {
+                errors.push(e.to_string());
+                None
+            }
+        };
+    let deployed = match inst.record_path() {
+        Ok(p) => match remote::exists(t, &p).await {
+            Ok(true) => t
+                .read_file(&p, Privilege::Sudo)
+                .await
+                .ok()
+                .and_then(|b| serde_json::from_slice(&b).ok()),
+            Ok(false) => None,
+            Err(e) => {
+                errors.push(e.to_string());
+                None
+            }
+        },
+        Err(e) => {
+            errors.push(e.to_string());
+            None
+        }
+    };
+    let _ = fleet;
+    InstanceView {
+        instance: inst.name().to_string(),
+        host: inst.config.host.clone(),
+        backend: inst.config.backend.clone(),
+        rotation: rotation.get(&inst.config.backend).copied(),
+        healthy: health_status == Some(inst.config.health.expect_status),
+        container,
+        health_status,
+        deployed,
+        errors,
+    }
+}
+
+/// The state of every instance (fleet and canary), looked up in parallel.
+pub async fn status(fleet: &Fleet) -> (Vec<InstanceView>, Option<String>) {
+    let (rotation, lb_error) = match fleet.lb.backends().await {
+        Ok(b) => (
+            b.into_iter()
+                .map(|b| (b.address, b.state))
+                .collect::<BTreeMap<_, _>>(),
+            None,
+        ),
+        Err(e) => (BTreeMap::new(), Some(e.to_string())),
+    };
+    let all: Vec<&InstanceHandle> = fleet.instances.iter().chain(fleet.canary.iter()).collect();
+    let views =
+        futures_util::future::join_all(all.into_iter().map(|i| view(fleet, i, &rotation))).await;
+    (views, lb_error)
+}
+
+fn manual_ctx<'a>(
+    fleet: &'a Fleet,
+    war: &'a WarFile,
+    emitter: &'a Emitter<'a>,
+    cancel: &'a CancelToken,
+) -> Ctx<'a> {
+    Ctx {
+        fleet,
+        war,
+        policy: &fleet.topology.policy,
+        emitter,
+        cancel,
+        journal: Mutex::new(Journal {
+            rollout_id: "manual".into(),
+            sha256: String::new(),
+            commit: None,
+            operator: String::new(),
+            started_at: String::new(),
+            instances: Vec::new(),
+            finished: true,
+        }),
+        staged: BTreeMap::new(),
+        rollout_id: "manual".into(),
+        operator: String::new(),
+    }
+}
+
+/// Takes `name` out of rotation (respecting `max_unavailable` and never the last backend)
+/// and waits until it is idle, as a rollout would.
+pub async fn drain_instance(
+    fleet: &Fleet,
+    name: &str,
+    sink: &dyn EventSink,
+    cancel: &CancelToken,
+) -> Result<String, String> {
+    let inst = fleet
+        .instances
+        .iter()
+        .find(|i| i.name() == name)
+        .ok_or_else(|| unknown(fleet, name))?;
+    check_unavailable_for(fleet, &inst.config.backend, sink, cancel).await?;
+    let change = fleet
+        .lb
+        .disable(&inst.config.backend)
+        .await
+        .map_err(|e| e.to_string())?;
+    let emitter = Emitter::new(sink);
+    let war = placeholder_war();
+    let ctx = manual_ctx(fleet, &war, &emitter, cancel);
+    let drained = drain(&ctx, inst).await.map_err(|f| f.error)?;
+    Ok(format!(
+        "{}; {}",
+        change.message,
+        drained.unwrap_or_default()
+    ))
+}
+
+async fn check_unavailable_for(
+    fleet: &Fleet,
+    backend: &str,
+    sink: &dyn EventSink,
+    cancel: &CancelToken,
+) -> Result<(), String> {
+    let emitter = Emitter::new(sink);
+    let war = placeholder_war();
+    let ctx = manual_ctx(fleet, &war, &emitter, cancel);
+    check_unavailable(&ctx, backend).await
+}
+
+fn placeholder_war() -> WarFile {
+    WarFile {
+        path: Default::default(),
+        bytes: 0,
+        sha256: String::new(),
+        commit: None,
+    }
+}
+
+fn unknown(fleet: &Fleet, name: &str) -> String {
+    let names: Vec<&str> = fleet.instances.iter().map(|i| i.name()).collect();
+    format!(
+        "no instance named {name:?} (instances: {})",
+        names.join(", ")
+    )
+}
+
+/// Puts `name` back into rotation, only if its container runs and its health URL answers
+/// the expected status (invariant 2).
+pub async fn enable_instance(fleet: &Fleet, name: &str) -> Result<LbChange, String> {
+    let inst = fleet
+        .instances
+        .iter()
+        .find(|i| i.name() == name)
+        .ok_or_else(|| unknown(fleet, name))?;
+    let state = inst.container.state().await.map_err(|e| e.to_string())?;
+    if !state.running {
+        return Err(format!(
+            "{name}: container {} is {}; start it first",
+            inst.config.container, state.status
+        ));
+    }
+    let h = &inst.config.health;
+    let got = remote::probe(inst.transport.as_ref(), &h.url, h.timeout.0)
+        .await
+        .map_err(|e| e.to_string())?;
+    if got != Some(h.expect_status) {
+        return Err(format!(
+            "{name}: {} answered {got:?}, expected {}: not healthy, not enabled",
+            h.url, h.expect_status
+        ));
+    }
+    fleet
+        .lb
+        .enable(&inst.config.backend)
+        .await
+        .map_err(|e| e.to_string())
+}
+
+/// The audit log's records, oldest first.
+pub async fn history(fleet: &Fleet) -> Result<Vec<DeploymentRecord>, String> {
+    let t = fleet.lb_transport.as_ref();
+    let path = fleet
+        .lb_state_dir
+        .join("audit.log")
+        .map_err(|e| e.to_string())?;
+    if !remote::exists(t, &path).await.map_err(|e| e.to_string())? {
+        return Ok(Vec::new());
+    }
+    let bytes = t
+        .read_file(&path, Privilege::Sudo)
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(String::from_utf8_lossy(&bytes)
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect())
+}
+
+/// Who holds the rollout lock.
+pub async fn lock_status(fleet: &Fleet) -> Result<Option<lock::LockOwner>, String> {
+    lock::status(fleet.lb_transport.as_ref(), &fleet.lb_state_dir)
+        .await
+        .map_err(|e| e.to_string())
+}
+
+/// Breaks the rollout lock.
+pub async fn lock_release(fleet: &Fleet) -> Result<bool, String> {
+    lock::release(fleet.lb_transport.as_ref(), &fleet.lb_state_dir, None)
+        .await
+        .map_err(|e| e.to_string())
+}
