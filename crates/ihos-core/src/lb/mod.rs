@@ -67,7 +67,7 @@ pub enum LbError {
         /// The config file.
         path: String,
         /// Where and what.
-        error: ihos_nginx::ParseError,
+        error: Box<ihos_nginx::ParseError>,
     },
     /// The editor refused the change (unknown backend, last enabled one, ...).
     #[error("{host}: {path}: {error}")]
@@ -77,7 +77,7 @@ pub enum LbError {
         /// The config file.
         path: String,
         /// Why.
-        error: ihos_nginx::EditError,
+        error: Box<ihos_nginx::EditError>,
     },
     /// `nginx -t` rejected the new config; the previous one was restored.
     #[error("{host}: nginx -t rejected the new {path}, previous version restored: {output}")]

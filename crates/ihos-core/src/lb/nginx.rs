@@ -134,7 +134,7 @@ impl<T: Transport + ?Sized, C: Container + ?Sized> NginxLb<T, C> {
         let doc = Document::parse(bytes.clone()).map_err(|error| LbError::Parse {
             host: self.host(),
             path: self.config.to_string(),
-            error,
+            error: Box::new(error),
         })?;
         Ok((bytes, doc))
     }
@@ -335,7 +335,7 @@ impl<T: Transport + ?Sized, C: Container + ?Sized> NginxLb<T, C> {
         .map_err(|error| LbError::Edit {
             host: self.host(),
             path: self.config.to_string(),
-            error,
+            error: Box::new(error),
         })?;
         let change = LbChange {
             before: before.clone(),
@@ -359,7 +359,7 @@ impl<T: Transport + ?Sized, C: Container + ?Sized> LoadBalancer for NginxLb<T, C
             .map_err(|error| LbError::Edit {
                 host: self.host(),
                 path: self.config.to_string(),
-                error,
+                error: Box::new(error),
             })?;
         Ok(up
             .servers
