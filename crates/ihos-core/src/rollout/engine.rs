@@ -23,21 +23,51 @@ use crate::config::Policy;
 use crate::names::RemotePath;
 use crate::transport::Transport;
 
+/// The WAR an instance gets, already on its host.
+#[derive(Debug, Clone)]
+pub(crate) struct Source {
+    /// Where it is on the instance's host (outside webapps).
+    pub staged: RemotePath,
+    pub sha256: String,
+    pub bytes: u64,
+    pub commit: Option<String>,
+}
+
+/// What a run does to each instance.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Kind<'a> {
+    /// Deploy this WAR.
+    Deploy(&'a WarFile),
+    /// Put each instance's previous release back.
+    Rollback,
+}
+
 /// What the steps of a rollout share.
 pub(crate) struct Ctx<'a> {
     pub fleet: &'a Fleet,
-    pub war: &'a WarFile,
     pub policy: &'a Policy,
     pub emitter: &'a Emitter<'a>,
     pub cancel: &'a CancelToken,
     pub journal: Mutex<Journal>,
-    /// Where the WAR was uploaded, per host.
-    pub staged: BTreeMap<String, RemotePath>,
+    /// What each instance gets, by instance name.
+    pub sources: BTreeMap<String, Source>,
+    /// `deploy` or `rollback`, for the records.
+    pub action: &'static str,
     pub rollout_id: String,
     pub operator: String,
 }
 
 impl Ctx<'_> {
+    pub fn source(&self, inst: &InstanceHandle) -> Result<&Source, String> {
+        self.sources.get(inst.name()).ok_or_else(|| {
+            format!(
+                "no WAR prepared for {} on {}",
+                inst.name(),
+                inst.config.host
+            )
+        })
+    }
+
     /// Updates an instance's journal entry and writes the journal (best effort: a journal
     /// that cannot be written is a warning, the rollout itself goes on).
     pub async fn update_entry(&self, instance: &str, f: impl FnOnce(&mut JournalEntry)) {
@@ -106,6 +136,39 @@ pub async fn run_rollout(
     sink: &dyn EventSink,
     cancel: &CancelToken,
 ) -> Result<RolloutReport, RolloutError> {
+    run(fleet, Kind::Deploy(war), options, sink, cancel).await
+}
+
+/// Puts each selected instance back on its previous release (kept outside webapps by the
+/// rollout that replaced it), with the same steps and checks as a rollout. The release it
+/// replaces becomes the new "previous", so a rollback can itself be undone.
+pub async fn run_rollback(
+    fleet: &Fleet,
+    options: &RolloutOptions,
+    sink: &dyn EventSink,
+    cancel: &CancelToken,
+) -> Result<RolloutReport, RolloutError> {
+    if options.resume {
+        return Err(RolloutError::Resume(
+            "a rollback is not resumed; run `ihos rollback` again".into(),
+        ));
+    }
+    run(fleet, Kind::Rollback, options, sink, cancel).await
+}
+
+const ROLLBACK_SHA: &str = "rollback";
+
+async fn run(
+    fleet: &Fleet,
+    kind: Kind<'_>,
+    options: &RolloutOptions,
+    sink: &dyn EventSink,
+    cancel: &CancelToken,
+) -> Result<RolloutReport, RolloutError> {
+    let sha256 = match kind {
+        Kind::Deploy(war) => war.sha256.clone(),
+        Kind::Rollback => ROLLBACK_SHA.to_string(),
+    };
     let emitter = Emitter::new(sink);
     let began = Instant::now();
     let lb_t = fleet.lb_transport.as_ref();
@@ -123,10 +186,10 @@ pub async fn run_rollout(
                 j.rollout_id
             )));
         }
-        if j.sha256 != war.sha256 {
+        if j.sha256 != sha256 {
             return Err(RolloutError::Resume(format!(
                 "rollout {} deploys sha256 {}, this WAR is {}",
-                j.rollout_id, j.sha256, war.sha256
+                j.rollout_id, j.sha256, sha256
             )));
         }
         Some(j)
@@ -143,7 +206,7 @@ pub async fn run_rollout(
         owner: operator.clone(),
         pid: std::process::id(),
         since: crate::time::now_utc(),
-        sha256: war.sha256.clone(),
+        sha256: sha256.clone(),
     };
     match lock::acquire(lb_t, &fleet.lb_state_dir, &me).await? {
         Ok(()) => {}
@@ -169,7 +232,7 @@ pub async fn run_rollout(
 
     let result = locked(
         fleet,
-        war,
+        kind,
         &selected,
         previous,
         rollout_id.clone(),
@@ -221,7 +284,7 @@ fn select<'f>(fleet: &'f Fleet, only: &[String]) -> Result<Vec<&'f InstanceHandl
 #[allow(clippy::too_many_arguments)]
 async fn locked(
     fleet: &Fleet,
-    war: &WarFile,
+    kind: Kind<'_>,
     selected: &[&InstanceHandle],
     previous: Option<Journal>,
     rollout_id: String,
@@ -249,10 +312,14 @@ async fn locked(
             return Err(RolloutError::NotInRotation { instances: out });
         }
     }
+    let (sha256, bytes, commit) = match kind {
+        Kind::Deploy(war) => (war.sha256.clone(), war.bytes, war.commit.clone()),
+        Kind::Rollback => (ROLLBACK_SHA.to_string(), 0, None),
+    };
     let journal = previous.unwrap_or_else(|| Journal {
         rollout_id: rollout_id.clone(),
-        sha256: war.sha256.clone(),
-        commit: war.commit.clone(),
+        sha256: sha256.clone(),
+        commit: commit.clone(),
         operator: operator.clone(),
         started_at: crate::time::now_utc(),
         instances: selected
@@ -280,24 +347,27 @@ async fn locked(
         .collect();
     emitter.emit(Event::RolloutStarted {
         rollout_id: rollout_id.clone(),
-        sha256: war.sha256.clone(),
-        bytes: war.bytes,
-        commit: war.commit.clone(),
+        sha256,
+        bytes,
+        commit,
         instances: todo.iter().map(|i| i.name().to_string()).collect(),
         resumed,
     });
 
-    // Upload once per host, all hosts in parallel, before the first drain.
-    let staged = upload_all(war, &todo, emitter).await?;
+    // Every WAR is on its host before the first instance leaves rotation.
+    let (sources, action) = match kind {
+        Kind::Deploy(war) => (upload_all(war, &todo, emitter).await?, "deploy"),
+        Kind::Rollback => (stage_previous(&todo).await?, "rollback"),
+    };
 
     let ctx = Ctx {
         fleet,
-        war,
         policy,
         emitter,
         cancel,
         journal: Mutex::new(journal),
-        staged,
+        sources,
+        action,
         rollout_id: rollout_id.clone(),
         operator,
     };
@@ -398,7 +468,7 @@ async fn upload_all(
     war: &WarFile,
     todo: &[&InstanceHandle],
     emitter: &Emitter<'_>,
-) -> Result<BTreeMap<String, RemotePath>, RolloutError> {
+) -> Result<BTreeMap<String, Source>, RolloutError> {
     let mut hosts: BTreeMap<String, (Arc<dyn Transport>, RemotePath)> = BTreeMap::new();
     for i in todo {
         hosts
@@ -430,7 +500,7 @@ async fn upload_all(
             ))
         }
     });
-    let mut staged = BTreeMap::new();
+    let mut staged: BTreeMap<String, RemotePath> = BTreeMap::new();
     for r in futures_util::future::join_all(uploads).await {
         let (host, dest, bytes, seconds) = r?;
         emitter.emit(Event::Uploaded {
@@ -440,5 +510,58 @@ async fn upload_all(
         });
         staged.insert(host, dest);
     }
-    Ok(staged)
+    let mut sources = BTreeMap::new();
+    for i in todo {
+        if let Some(dest) = staged.get(&i.config.host) {
+            let source = Source {
+                staged: dest.clone(),
+                sha256: war.sha256.clone(),
+                bytes: war.bytes,
+                commit: war.commit.clone(),
+            };
+            sources.insert(i.name().to_string(), source);
+        }
+    }
+    Ok(sources)
+}
+
+/// For a rollback: copies each instance's previous release to its host's staging
+/// directory (the rollback saves the release it replaces as the new previous one, which
+/// would otherwise overwrite the file it installs from).
+async fn stage_previous(
+    todo: &[&InstanceHandle],
+) -> Result<BTreeMap<String, Source>, RolloutError> {
+    let mut sources = BTreeMap::new();
+    let mut missing = Vec::new();
+    for i in todo {
+        let t = i.transport.as_ref();
+        let previous = i
+            .releases_dir()
+            .and_then(|d| d.join("previous.war"))
+            .map_err(crate::transport::TransportError::from)?;
+        let Some(sha256) = remote::sha256_if_exists(t, &previous).await? else {
+            missing.push(i.name().to_string());
+            continue;
+        };
+        remote::mkdir_p(t, &i.staging_dir, Privilege::User).await?;
+        let staged = i
+            .staging_dir
+            .join(&format!("rollback-{}-{}.war", i.name(), &sha256[..16]))
+            .map_err(crate::transport::TransportError::from)?;
+        remote::copy_atomic(t, &previous, &staged).await?;
+        let bytes = remote::file_size(t, &staged).await?.unwrap_or(0);
+        sources.insert(
+            i.name().to_string(),
+            Source {
+                staged,
+                sha256,
+                bytes,
+                commit: None,
+            },
+        );
+    }
+    if !missing.is_empty() {
+        return Err(RolloutError::NoPreviousRelease { instances: missing });
+    }
+    Ok(sources)
 }

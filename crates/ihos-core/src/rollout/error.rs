@@ -39,6 +39,12 @@ pub enum RolloutError {
         /// Their names.
         instances: Vec<String>,
     },
+    /// A rollback was asked for instances that have no previous release kept.
+    #[error("no previous release kept for {instances:?}: nothing to roll back to")]
+    NoPreviousRelease {
+        /// Their names.
+        instances: Vec<String>,
+    },
     /// `--resume` without an unfinished journal, or with another WAR.
     #[error("cannot resume: {0}")]
     Resume(String),

@@ -252,23 +252,23 @@ async fn steps(
     .await?;
 
     step(ctx, inst, Step::Install, async {
-        let staged = ctx
-            .staged
-            .get(&inst.config.host)
-            .ok_or_else(|| fail(Step::Install)("the WAR was not uploaded to this host".into()))?;
-        remote::copy_atomic(t, staged, &war)
+        let src = ctx.source(inst).map_err(fail(Step::Install))?;
+        remote::copy_atomic(t, &src.staged, &war)
             .await
             .map_err(|e| fail(Step::Install)(e.to_string()))?;
         let got = remote::sha256_if_exists(t, &war)
             .await
             .map_err(|e| fail(Step::Install)(e.to_string()))?;
-        if got.as_deref() != Some(ctx.war.sha256.as_str()) {
+        if got.as_deref() != Some(src.sha256.as_str()) {
             return Err(fail(Step::Install)(format!(
                 "{war} has sha256 {got:?} after install, expected {}",
-                ctx.war.sha256
+                src.sha256
             )));
         }
-        Ok(Some(format!("{war} sha256 {}", ctx.war.short_sha())))
+        Ok(Some(format!(
+            "{war} sha256 {}",
+            &src.sha256[..12.min(src.sha256.len())]
+        )))
     })
     .await?;
 
@@ -427,7 +427,7 @@ async fn keep_previous(
     let Some(current) = current else {
         return Ok("no WAR deployed yet: nothing to keep".into());
     };
-    if current == ctx.war.sha256 {
+    if current == ctx.source(inst)?.sha256 {
         return Ok(
             "the deployed WAR is already the new one: previous release left as it is".into(),
         );
@@ -628,15 +628,16 @@ pub struct DeploymentRecord {
 }
 
 async fn record(ctx: &Ctx<'_>, inst: &InstanceHandle) -> Result<(), String> {
+    let src = ctx.source(inst)?;
     let rec = DeploymentRecord {
         instance: inst.name().to_string(),
-        sha256: ctx.war.sha256.clone(),
-        bytes: ctx.war.bytes,
-        commit: ctx.war.commit.clone(),
+        sha256: src.sha256.clone(),
+        bytes: src.bytes,
+        commit: src.commit.clone(),
         rollout_id: ctx.rollout_id.clone(),
         operator: ctx.operator.clone(),
         deployed_at: crate::time::now_utc(),
-        action: "deploy".into(),
+        action: ctx.action.to_string(),
     };
     write_record(ctx, inst, &rec).await
 }

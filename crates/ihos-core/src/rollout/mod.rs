@@ -18,7 +18,7 @@ pub mod remote;
 mod war;
 
 pub use cancel::{CancelToken, StopLevel};
-pub use engine::run_rollout;
+pub use engine::{run_rollback, run_rollout};
 pub use error::RolloutError;
 pub use event::{EVENT_SCHEMA, Event, EventRecord, EventSink, Step};
 pub use fleet::{Fleet, FleetError, InstanceHandle};

@@ -12,7 +12,6 @@ use super::event::{Emitter, EventSink};
 use super::fleet::{Fleet, InstanceHandle};
 use super::instance::{DeploymentRecord, check_unavailable, drain};
 use super::journal::Journal;
-use super::war::WarFile;
 use super::{lock, remote};
 use crate::command::Privilege;
 use crate::container::ContainerState;
@@ -113,15 +112,9 @@ pub async fn status(fleet: &Fleet) -> (Vec<InstanceView>, Option<String>) {
     (views, lb_error)
 }
 
-fn manual_ctx<'a>(
-    fleet: &'a Fleet,
-    war: &'a WarFile,
-    emitter: &'a Emitter<'a>,
-    cancel: &'a CancelToken,
-) -> Ctx<'a> {
+fn manual_ctx<'a>(fleet: &'a Fleet, emitter: &'a Emitter<'a>, cancel: &'a CancelToken) -> Ctx<'a> {
     Ctx {
         fleet,
-        war,
         policy: &fleet.topology.policy,
         emitter,
         cancel,
@@ -134,7 +127,8 @@ fn manual_ctx<'a>(
             instances: Vec::new(),
             finished: true,
         }),
-        staged: BTreeMap::new(),
+        sources: BTreeMap::new(),
+        action: "manual",
         rollout_id: "manual".into(),
         operator: String::new(),
     }
@@ -160,8 +154,7 @@ pub async fn drain_instance(
         .await
         .map_err(|e| e.to_string())?;
     let emitter = Emitter::new(sink);
-    let war = placeholder_war();
-    let ctx = manual_ctx(fleet, &war, &emitter, cancel);
+    let ctx = manual_ctx(fleet, &emitter, cancel);
     let drained = drain(&ctx, inst).await.map_err(|f| f.error)?;
     Ok(format!(
         "{}; {}",
@@ -177,18 +170,8 @@ async fn check_unavailable_for(
     cancel: &CancelToken,
 ) -> Result<(), String> {
     let emitter = Emitter::new(sink);
-    let war = placeholder_war();
-    let ctx = manual_ctx(fleet, &war, &emitter, cancel);
+    let ctx = manual_ctx(fleet, &emitter, cancel);
     check_unavailable(&ctx, backend).await
-}
-
-fn placeholder_war() -> WarFile {
-    WarFile {
-        path: Default::default(),
-        bytes: 0,
-        sha256: String::new(),
-        commit: None,
-    }
 }
 
 fn unknown(fleet: &Fleet, name: &str) -> String {
