@@ -8,6 +8,16 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 #[derive(Debug, Parser)]
 #[command(name = "ihos", version, about, long_about = None)]
 pub struct Cli {
+    /// The topology file (hosts, load balancer, instances, policy).
+    #[arg(
+        long,
+        short = 'c',
+        global = true,
+        env = "IHOS_CONFIG",
+        default_value = "ihos.toml",
+        value_name = "FILE"
+    )]
+    pub config: PathBuf,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -17,6 +27,95 @@ pub enum Command {
     /// Offline nginx configuration commands (read and edit a local file; nothing is reloaded).
     #[command(subcommand)]
     Nginx(NginxCommand),
+    /// Check the topology file and print what it describes.
+    Validate,
+    /// Print the exact steps of a rollout without changing anything.
+    Plan {
+        /// The WAR to deploy.
+        #[arg(long, value_name = "FILE")]
+        war: PathBuf,
+        /// Only these instances.
+        #[arg(long, value_name = "INSTANCE", num_args = 1..)]
+        only: Vec<String>,
+        /// Do not contact the hosts (no current state in the plan).
+        #[arg(long)]
+        offline: bool,
+    },
+    /// Roll a new WAR out to the instances, one at a time, with zero downtime.
+    Rollout(RolloutArgs),
+    /// Put instances back on their previous release (kept by the rollout that replaced it).
+    Rollback {
+        /// Only these instances (all when omitted).
+        #[arg(long, value_name = "INSTANCE", num_args = 1..)]
+        only: Vec<String>,
+        /// Do not ask for confirmation.
+        #[arg(long, short = 'y')]
+        yes: bool,
+        /// NDJSON events on stdout instead of progress on stderr.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Per instance: in rotation or not, container, health, deployed version.
+    Status {
+        /// One JSON object on stdout.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Take an instance out of rotation and wait until it is idle.
+    Drain {
+        /// The instance.
+        instance: String,
+    },
+    /// Put an instance back into rotation (only if its container is running and healthy).
+    Enable {
+        /// The instance.
+        instance: String,
+    },
+    /// The audit log: every deployment, newest last.
+    History {
+        /// NDJSON on stdout.
+        #[arg(long)]
+        json: bool,
+    },
+    /// The rollout lock on the load balancer's host.
+    #[command(subcommand)]
+    Lock(LockCommand),
+}
+
+/// `ihos rollout` options.
+#[derive(Debug, Args)]
+pub struct RolloutArgs {
+    /// The WAR to deploy (checked before anything changes).
+    #[arg(long, value_name = "FILE")]
+    pub war: PathBuf,
+    /// Only these instances.
+    #[arg(long, value_name = "INSTANCE", num_args = 1..)]
+    pub only: Vec<String>,
+    /// Do not ask for confirmation.
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+    /// NDJSON events on stdout instead of progress on stderr.
+    #[arg(long)]
+    pub json: bool,
+    /// Continue the interrupted rollout recorded in the journal (same WAR).
+    #[arg(long)]
+    pub resume: bool,
+    /// The commit the WAR was built from, for the deployment records.
+    #[arg(long, value_name = "SHA")]
+    pub commit: Option<String>,
+}
+
+/// `ihos lock` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum LockCommand {
+    /// Who holds the lock, since when.
+    Status,
+    /// Break the lock (after making sure its rollout is dead).
+    Release {
+        /// Release it even though it is not this machine's rollout.
+        #[arg(long)]
+        force: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]

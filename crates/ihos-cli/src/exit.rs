@@ -8,6 +8,16 @@
 //!
 //! The codes follow the convention of `grep`/`diff`: 2 means "fix your input", 1 means
 //! "something went wrong while doing it".
+//!
+//! Fleet commands (`rollout`, `drain`, `enable`, ...) add:
+//!
+//! | code | meaning |
+//! |------|---------|
+//! | 0 | done: every selected instance runs the new WAR, in rotation |
+//! | 1 | failed, everything consistent: an instance was rolled back, or nothing was changed (lock held, host unreachable before any change) |
+//! | 2 | bad input: topology file, WAR, unknown instance, instances out of rotation before the start |
+//! | 3 | failed and NOT fully restored: an instance is out of rotation or inconsistent; a human is needed |
+//! | 130 | interrupted (Ctrl-C): consistent, `ihos rollout --resume` goes on |
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -21,6 +31,10 @@ pub const SUCCESS: u8 = 0;
 pub const FAILURE: u8 = 1;
 /// Exit code: the input is wrong (usage, configuration syntax, refused edit).
 pub const INPUT: u8 = 2;
+/// Exit code: a rollout failed and could not restore everything.
+pub const NOT_RESTORED: u8 = 3;
+/// Exit code: interrupted; consistent, resumable.
+pub const INTERRUPTED: u8 = 130;
 
 /// A failure of one command. Display gives the whole message, file name first.
 #[derive(Debug, thiserror::Error)]
@@ -48,6 +62,26 @@ pub enum CliError {
         file.display()
     )]
     ChangedOnDisk { file: PathBuf },
+
+    /// The topology file is unusable.
+    #[error("{0}")]
+    Config(#[from] ihos_core::ConfigError),
+
+    /// A rollout could not start; nothing was changed.
+    #[error("{0}")]
+    Rollout(#[from] ihos_core::rollout::RolloutError),
+
+    /// A fleet operation failed.
+    #[error("{0}")]
+    Fleet(String),
+
+    /// A fleet command ran and ended with `code` (its summary is already printed).
+    #[error("{summary}")]
+    Finished { code: u8, summary: String },
+
+    /// A command that needs a terminal or `--yes`.
+    #[error("{0}")]
+    Usage(String),
 
     /// The in-place write failed; `restore` tells whether the original bytes were put back.
     #[error("{}: writing the edited file failed: {source}; {}", file.display(), restore_note(restore, backup.as_deref()))]
@@ -91,6 +125,10 @@ impl CliError {
             CliError::Io { .. } | CliError::ChangedOnDisk { .. } | CliError::WriteFailed { .. } => {
                 FAILURE
             }
+            CliError::Config(_) | CliError::Usage(_) => INPUT,
+            CliError::Rollout(e) => rollout_error_code(e),
+            CliError::Fleet(_) => FAILURE,
+            CliError::Finished { code, .. } => *code,
         }
     }
 }
@@ -110,6 +148,15 @@ fn edit_error_code(error: &EditError) -> u8 {
         | EditError::InvalidValue { .. } => INPUT,
         // `EditError` is non-exhaustive; a new variant is by its contract a refused edit.
         _ => INPUT,
+    }
+}
+
+/// A rollout that did not start: input errors are 2, the rest 1 (nothing was changed).
+fn rollout_error_code(e: &ihos_core::rollout::RolloutError) -> u8 {
+    use ihos_core::rollout::RolloutError as R;
+    match e {
+        R::War(_) | R::UnknownInstance { .. } | R::NotInRotation { .. } | R::Resume(_) => INPUT,
+        _ => FAILURE,
     }
 }
 

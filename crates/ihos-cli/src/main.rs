@@ -5,11 +5,14 @@
 
 mod backup;
 mod cli;
+mod connect;
 mod exit;
+mod fleet_cmd;
 mod local_file;
 mod nginx_cmd;
 mod nginx_show;
 mod output;
+mod progress;
 
 use std::process::ExitCode;
 
@@ -26,6 +29,19 @@ fn main() -> ExitCode {
     };
     let result = match cli.command {
         cli::Command::Nginx(cmd) => nginx_cmd::run(cmd),
+        cli::Command::Validate => fleet_cmd::validate(&cli.config),
+        cli::Command::Plan { war, only, offline } => {
+            fleet_cmd::plan(&cli.config, &war, &only, offline)
+        }
+        cli::Command::Rollout(args) => fleet_cmd::rollout(&cli.config, args),
+        cli::Command::Rollback { only, yes, json } => {
+            fleet_cmd::rollback(&cli.config, only, yes, json)
+        }
+        cli::Command::Status { json } => fleet_cmd::status(&cli.config, json),
+        cli::Command::Drain { instance } => fleet_cmd::drain(&cli.config, &instance),
+        cli::Command::Enable { instance } => fleet_cmd::enable(&cli.config, &instance),
+        cli::Command::History { json } => fleet_cmd::history(&cli.config, json),
+        cli::Command::Lock(cmd) => fleet_cmd::lock(&cli.config, cmd),
     };
     if let Err(e) = &result {
         output::message(&e.to_string());

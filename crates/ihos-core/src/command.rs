@@ -17,6 +17,10 @@ pub enum Privilege {
     Sudo,
 }
 
+/// Time a command may run when it sets no timeout of its own: no remote command waits
+/// forever on a stuck connection.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(300);
+
 /// A program with typed arguments, to run on a host.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Command {
@@ -73,9 +77,16 @@ impl Command {
         self
     }
 
-    /// Fails the command with a timeout error if it runs longer.
+    /// Fails the command with a timeout error if it runs longer (default
+    /// [`DEFAULT_TIMEOUT`]).
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = Some(timeout);
+        self
+    }
+
+    /// Lets the command run as long as it takes (for commands that wait on purpose).
+    pub fn no_timeout(mut self) -> Self {
+        self.timeout = None;
         self
     }
 

@@ -1,1 +1,114 @@
-//! Test helpers for ihos (work in progress: see the project's issues).
+//! Fake hosts for testing ihos: fast, in-memory, deterministic, on tokio's (pausable) clock.
+//!
+//! # Main types
+//!
+//! - [`FakeWorld`] holds everything: hosts, one virtual clock ([`VirtualTime`], driven by
+//!   `tokio::time::Instant`, so `#[tokio::test(start_paused = true)]` makes a 30-minute wait
+//!   free), one event log ([`Event`], [`CommandRecord`]), injected [`Fault`]s, a registry of
+//!   upstream backends (`host:port` as in the nginx config → host and container), and the
+//!   [`InvariantChecker`].
+//! - [`FakeHost`] is one host of a world and implements [`ihos_core::Transport`] by
+//!   *interpreting* the commands ihos-core builds over an in-memory filesystem (paths → inodes
+//!   with bytes, owner and mode, so an in-place write keeps its inode and a rename does not)
+//!   and a fake docker engine. Any other command is an error
+//!   (`TransportError::Failed`, stderr `fake host: unsupported command: ...`), so a new
+//!   command in real code shows up in tests.
+//! - Containers are declared with [`ContainerSpec`]: an app ([`AppSpec`]: Tomcat serving the
+//!   `webapps/ihos.war` present at its start, ready after a start delay, logging to
+//!   `logs/logFile.YYYY-MM-DD.log`) or nginx ([`NginxSpec`]: a host config file bind-mounted
+//!   into it; `nginx -t` parses it with [`ihos_nginx::Document`]; the backends getting new
+//!   requests are the enabled servers of its upstream in the config it last loaded).
+//! - [`InvariantChecker`] runs after every command on any host and records
+//!   [`Violation`]s: traffic to a backend that is stopped, starting or unhealthy, no answering
+//!   backend, too many backends out of rotation, requests cut by an nginx restart or by
+//!   stopping an app that still has connections. [`FakeWorld::check_invariants`] gives the
+//!   [`InvariantReport`].
+//! - [`Runbook`] builds the runbook's production topology (DESIGN.md §1) in a fake world.
+//!
+//! # Commands interpreted
+//!
+//! Exactly these argument shapes (sudo per `Command::privilege`: root if the host allows
+//! password-less sudo, else `sudo: a password is required`):
+//!
+//! | command | notes |
+//! |---|---|
+//! | `cat -- PATH` | |
+//! | `dd of=PATH bs=65536 conv=fsync status=none` | stdin → PATH (truncates, keeps inode) |
+//! | `dd of=PATH oflag=append conv=notrunc,fsync status=none` | stdin appended to PATH |
+//! | `sha256sum -- PATH` | |
+//! | `stat -c %s -- PATH` | size |
+//! | `tail -c +N -- PATH` | bytes from offset N-1 |
+//! | `cp -- SRC DST` | an existing DST keeps its inode, owner and mode |
+//! | `rm -f -- PATH`, `rm -rf -- PATH` | |
+//! | `mv -f -- SRC DST` | rename: DST gets SRC's inode |
+//! | `mkdir -p -- PATH`, `mkdir -- PATH` | the latter fails with `File exists` (locks) |
+//! | `test -e\|-f\|-d PATH` | |
+//! | `date +%Y-%m-%d` | the virtual date |
+//! | `docker inspect --type container --format {{json .State}} NAME` | JSON like docker's |
+//! | `docker start NAME`, `docker stop --time N NAME`, `docker restart --time N NAME` | |
+//! | `docker kill --signal SIG NAME` | nginx: HUP reloads, QUIT stops gracefully |
+//! | `docker exec NAME nginx [-c P] -t [-q]` | validates the mounted config |
+//! | `docker exec NAME nginx [-c P] -s reload` | validates, then reloads gracefully |
+//! | `docker exec NAME sh -c 'for f in /proc/[0-9]*/cmdline; ...'` | process listing |
+//! | `curl -fsS -o /dev/null -w %{http_code} --max-time N URL` | the app on URL's port |
+//! | `curl -sS -o /dev/null -w %{http_code} --max-time N -- URL` | same, no `-f` |
+//! | `nsenter -t PID -n ss -Htn state established [sport = :PORT]` | one line per connection |
+//!
+//! Anything else, including `docker exec` of other programs, is unsupported. Health:
+//! a stopped or starting app refuses connections (curl exit 7); a started app without its
+//! WAR, or with the never-healthy fault, answers 503; otherwise 200. Tomcat's lines go to
+//! `logs/catalina.YYYY-MM-DD.log` and the app's `logs/logFile.YYYY-MM-DD.log`; the app's
+//! own lines (injected exceptions) to the latter only.
+//!
+//! `upload` writes a staging file next to the destination as the login user, checks its
+//! SHA-256 and renames it into place.
+//!
+//! # Example
+//!
+//! ```
+//! use std::sync::Arc;
+//! use std::time::Duration;
+//! use ihos_core::{Container, ContainerName, DockerCli};
+//! use ihos_testkit::{AppSpec, ContainerSpec, FakeWorld};
+//!
+//! # #[tokio::main(flavor = "current_thread")] async fn main() {
+//! let world = FakeWorld::new();
+//! let host = world.add_host("app1");
+//! host.write_file("/srv/pep1/webapps/ihos.war", b"PK war v1");
+//! host.add_container(ContainerSpec::app("pep1", AppSpec::new("/srv/pep1", 39091)).stopped());
+//! let docker = DockerCli::new(Arc::new(host.clone()), ContainerName::new("pep1").unwrap());
+//! docker.start().await.unwrap();
+//! assert!(docker.state().await.unwrap().running);
+//! assert_eq!(world.commands().len(), 2);
+//! # }
+//! ```
+
+#![warn(missing_docs)]
+
+mod app;
+mod clock;
+mod container;
+mod docker;
+mod fault;
+mod fs;
+mod host;
+mod invariant;
+pub mod load;
+mod log;
+mod net;
+mod nginx;
+mod scenario;
+mod shell;
+mod world;
+
+pub use app::{WAR_NAME, log_file_name};
+pub use clock::{EPOCH_UNIX_SECS, VirtualTime};
+pub use container::{AppPhase, AppSpec, ContainerInfo, ContainerKind, ContainerSpec, NginxSpec};
+pub use docker::PROCESS_LISTING_PREFIX;
+pub use fault::{Fault, FaultAction, FaultId, Matcher, Op, When};
+pub use fs::{FileInfo, FsSnapshot};
+pub use host::FakeHost;
+pub use invariant::{Cause, InvariantChecker, InvariantReport, Violation, ViolationKind};
+pub use log::{CommandRecord, Event, EventKind};
+pub use scenario::{RUNBOOK_NGINX_CONF, RUNBOOK_WAR_V1, Runbook, RunbookBackend};
+pub use world::FakeWorld;

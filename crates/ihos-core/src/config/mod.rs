@@ -370,6 +370,10 @@ pub struct Policy {
     /// `rollback` (default) or `halt`.
     #[serde(default)]
     pub on_failure: OnFailure,
+    /// After the instance is healthy, keep watching its app log this long before putting it
+    /// back into rotation (exceptions right after startup).
+    #[serde(default = "default_log_watch")]
+    pub log_watch: Dur,
     /// A log line containing any of these is an error.
     #[serde(default = "default_error_patterns")]
     pub log_error_patterns: Vec<String>,
@@ -381,6 +385,10 @@ fn default_start_timeout() -> Dur {
 
 fn default_stop_grace() -> Dur {
     Dur::secs(30)
+}
+
+fn default_log_watch() -> Dur {
+    Dur::secs(5)
 }
 
 fn default_max_unavailable() -> usize {
@@ -399,6 +407,7 @@ impl Default for Policy {
             stop_grace: default_stop_grace(),
             max_unavailable: default_max_unavailable(),
             on_failure: OnFailure::default(),
+            log_watch: default_log_watch(),
             log_error_patterns: default_error_patterns(),
         }
     }

@@ -106,6 +106,11 @@ impl<T: Transport + ?Sized> DockerCli<T> {
     }
 }
 
+/// Whole seconds for `--time`, rounded up (a 500 ms grace is 1 s, not 0).
+fn grace_secs(grace: Duration) -> u64 {
+    grace.as_secs() + u64::from(grace.subsec_nanos() > 0)
+}
+
 /// Parses `docker inspect --format '{{json .State}}'` output.
 pub(crate) fn parse_state(json: &str) -> Result<ContainerState, String> {
     let s: InspectState = serde_json::from_str(json.trim())
@@ -167,7 +172,7 @@ impl<T: Transport + ?Sized> Container for DockerCli<T> {
             .args([
                 "stop",
                 "--time",
-                &grace.as_secs().to_string(),
+                &grace_secs(grace).to_string(),
                 self.name.as_str(),
             ])
             .timeout(grace + DOCKER_TIMEOUT);
@@ -180,7 +185,7 @@ impl<T: Transport + ?Sized> Container for DockerCli<T> {
             .args([
                 "restart",
                 "--time",
-                &grace.as_secs().to_string(),
+                &grace_secs(grace).to_string(),
                 self.name.as_str(),
             ])
             .timeout(grace + DOCKER_TIMEOUT);
@@ -194,6 +199,12 @@ impl<T: Transport + ?Sized> Container for DockerCli<T> {
             .arg(self.name.as_str())
             .args(argv.iter().cloned());
         let out = self.transport.run(&cmd).await?;
+        if !out.success() && out.stderr_text().contains("is not running") {
+            return Err(ContainerError::NotRunning {
+                host: self.transport.host().into(),
+                container: self.name.to_string(),
+            });
+        }
         if !out.success() && out.stderr_text().contains("No such container") {
             return Err(ContainerError::NotFound {
                 host: self.transport.host().into(),

@@ -85,6 +85,14 @@ pub enum ContainerError {
         /// Docker's message.
         reason: String,
     },
+    /// The container exists but is not running (e.g. `docker exec` into a stopped one).
+    #[error("{host}: container {container} is not running")]
+    NotRunning {
+        /// The host.
+        host: String,
+        /// The container.
+        container: String,
+    },
     /// A signal name that is not one.
     #[error("invalid signal name {0:?}")]
     InvalidSignal(String),

@@ -567,7 +567,13 @@ async fn wait_healthy(
                 h.url,
                 h.expect_status,
                 h.startup_line,
-                if started_line { "seen" } else { "not seen" }
+                if started_line {
+                    "seen"
+                } else if status == Some(h.expect_status) {
+                    "not seen"
+                } else {
+                    "not checked (the probe failed first)"
+                }
             ));
         }
         tokio::time::sleep(POLL).await;
@@ -581,6 +587,11 @@ async fn scan_log(
     marks: &LogMarks,
 ) -> Result<String, String> {
     let t = inst.transport.as_ref();
+    // Exceptions often come right after startup: watch a little before judging.
+    tokio::select! {
+        _ = tokio::time::sleep(ctx.policy.log_watch.0) => {}
+        _ = ctx.cancel.reached(StopLevel::Now) => {}
+    }
     let log = remote::read_from(t, &marks.app_log, marks.app_offset)
         .await
         .map_err(|e| e.to_string())?;

@@ -118,9 +118,14 @@ impl Transport for LocalTransport {
     async fn upload(&self, local: &Path, remote: &RemotePath) -> Result<Uploaded, TransportError> {
         let local_str = local.display().to_string();
         let tmp = staging_name(remote)?;
-        let bytes = tokio::fs::copy(local, tmp.as_str())
-            .await
-            .map_err(|e| self.io("upload", &local_str, e))?;
+        let bytes = match tokio::fs::copy(local, tmp.as_str()).await {
+            Ok(b) => b,
+            Err(e) => {
+                // a partial copy (full disk) must not stay behind
+                let _ = tokio::fs::remove_file(tmp.as_str()).await;
+                return Err(self.io("upload", &local_str, e));
+            }
+        };
         let (src_sum, dst_sum) = {
             let (l, t) = (local.to_path_buf(), std::path::PathBuf::from(tmp.as_str()));
             tokio::task::spawn_blocking(move || (sha256_file(&l), sha256_file(&t)))

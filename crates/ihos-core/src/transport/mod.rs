@@ -7,9 +7,11 @@
 
 mod error;
 mod local;
+mod ssh;
 
 pub use error::TransportError;
 pub use local::LocalTransport;
+pub use ssh::{HostKeyPolicy, SshAuth, SshOptions, SshTarget, SshTransport};
 
 use std::path::Path;
 

@@ -1,0 +1,489 @@
+//! The commands that act on the deployment described by the topology file: `validate`,
+//! `plan`, `rollout`, `status`, `drain`, `enable`, `history`, `lock`.
+
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::Path;
+
+use ihos_core::Topology;
+use ihos_core::rollout::{
+    self, CancelToken, EventSink, Outcome, RolloutError, RolloutOptions, Step, StopLevel, WarFile,
+};
+
+use crate::cli::{LockCommand, RolloutArgs};
+use crate::connect;
+use crate::exit::{CliError, FAILURE, INTERRUPTED, NOT_RESTORED};
+use crate::output;
+use crate::progress::{Human, JsonLines};
+
+fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| CliError::Fleet(format!("cannot start the async runtime: {e}")))
+}
+
+fn json_line(value: &impl serde::Serialize) -> Result<(), CliError> {
+    let text = serde_json::to_string(value).map_err(|e| CliError::Fleet(e.to_string()))?;
+    output::stdout(&format!("{text}\n"), Path::new("-"))
+}
+
+/// `ihos validate`.
+pub fn validate(config: &Path) -> Result<(), CliError> {
+    let t = Topology::load(config)?;
+    output::message(&format!("{}: ok", config.display()));
+    output::message(&format!(
+        "load balancer: {} on {} ({}, upstream {}, apply {:?})",
+        t.load_balancer.container,
+        t.load_balancer.host,
+        t.load_balancer.config,
+        t.load_balancer.upstream,
+        t.load_balancer.apply
+    ));
+    for i in &t.instances {
+        output::message(&format!(
+            "instance {}: {} on {}, backend {}",
+            i.name, i.container, i.host, i.backend
+        ));
+    }
+    if let Some(c) = &t.canary {
+        output::message(&format!(
+            "canary {}: {} on {}, rule in {}",
+            c.instance.name, c.instance.container, c.instance.host, c.site_file
+        ));
+    }
+    let p = &t.policy;
+    output::message(&format!(
+        "policy: max_unavailable {}, drain min {} idle {} max {}, start timeout {}, on failure {:?}",
+        p.max_unavailable, p.drain.min, p.drain.idle, p.drain.max, p.start_timeout, p.on_failure
+    ));
+    Ok(())
+}
+
+fn open_war(path: &Path, commit: Option<String>) -> Result<WarFile, CliError> {
+    Ok(WarFile::open(path)
+        .map_err(RolloutError::War)?
+        .with_commit(commit))
+}
+
+/// `ihos plan`.
+pub fn plan(config: &Path, war: &Path, only: &[String], offline: bool) -> Result<(), CliError> {
+    let war = open_war(war, None)?;
+    let fleet = connect::fleet(config)?;
+    let selected: Vec<_> = fleet
+        .instances
+        .iter()
+        .filter(|i| only.is_empty() || only.iter().any(|o| o == i.name()))
+        .collect();
+    if let Some(missing) = only
+        .iter()
+        .find(|o| !fleet.instances.iter().any(|i| i.name() == o.as_str()))
+    {
+        return Err(RolloutError::UnknownInstance {
+            name: missing.clone(),
+            available: fleet
+                .instances
+                .iter()
+                .map(|i| i.name().to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
+        }
+        .into());
+    }
+    let p = &fleet.topology.policy;
+    let mut out = String::new();
+    out.push_str(&format!(
+        "WAR {} sha256 {} ({} bytes)\n",
+        war.path.display(),
+        war.sha256,
+        war.bytes
+    ));
+    let hosts: std::collections::BTreeSet<&str> =
+        selected.iter().map(|i| i.config.host.as_str()).collect();
+    out.push_str(&format!(
+        "upload once to each of: {}\n",
+        hosts.into_iter().collect::<Vec<_>>().join(", ")
+    ));
+    out.push_str(&format!(
+        "then {} instance(s), at most {} out of rotation at a time; on failure: {:?}\n",
+        selected.len(),
+        p.max_unavailable,
+        p.on_failure
+    ));
+    if !offline {
+        let rt = runtime()?;
+        let (views, lb_error) = rt.block_on(rollout::status(&fleet));
+        if let Some(e) = lb_error {
+            out.push_str(&format!("load balancer: cannot read the config: {e}\n"));
+        }
+        for v in views
+            .iter()
+            .filter(|v| selected.iter().any(|s| s.name() == v.instance))
+        {
+            let deployed = v.deployed.as_ref().map_or("unknown".to_string(), |d| {
+                format!("sha256 {}", &d.sha256[..12.min(d.sha256.len())])
+            });
+            let same = v.deployed.as_ref().is_some_and(|d| d.sha256 == war.sha256);
+            out.push_str(&format!(
+                "  {}: now {}, container {}, deployed {}{}\n",
+                v.instance,
+                v.rotation
+                    .map_or("not in the upstream".to_string(), |r| r.to_string()),
+                v.container
+                    .as_ref()
+                    .map_or("unknown".to_string(), |c| c.status.clone()),
+                deployed,
+                if same {
+                    " (already this WAR: it is deployed again)"
+                } else {
+                    ""
+                }
+            ));
+        }
+    }
+    for i in &selected {
+        out.push_str(&format!(
+            "\n{} ({} on {}, backend {}):\n",
+            i.name(),
+            i.config.container,
+            i.config.host,
+            i.config.backend
+        ));
+        for (n, step) in Step::ALL.iter().enumerate() {
+            let what = match step {
+                Step::Disable => format!(
+                    "comment out {} in upstream {}, nginx -t, {:?}",
+                    i.config.backend,
+                    fleet.topology.load_balancer.upstream,
+                    fleet.topology.load_balancer.apply
+                ),
+                Step::Drain => format!(
+                    "wait until idle: min {}, idle {}, max {}",
+                    p.drain.min, p.drain.idle, p.drain.max
+                ),
+                Step::Stop => format!(
+                    "docker stop --time {} {}",
+                    p.stop_grace.0.as_secs(),
+                    i.config.container
+                ),
+                Step::KeepPrevious => format!(
+                    "copy {}/{} to {}/releases/{}/previous.war",
+                    i.config.webapps,
+                    i.config.war_name,
+                    i.state_dir,
+                    i.name()
+                ),
+                Step::Remove => format!(
+                    "rm {0}/{1} and {0}/{2}/",
+                    i.config.webapps,
+                    i.config.war_name,
+                    i.config.war_name.trim_end_matches(".war")
+                ),
+                Step::Install => format!(
+                    "copy the uploaded WAR to {}/{} (temp name, then rename), check sha256",
+                    i.config.webapps, i.config.war_name
+                ),
+                Step::Start => format!("docker start {}", i.config.container),
+                Step::WaitHealthy => format!(
+                    "{} answers {}, {:?} in the log, within {}",
+                    i.config.health.url,
+                    i.config.health.expect_status,
+                    i.config.health.startup_line,
+                    p.start_timeout
+                ),
+                Step::ScanLog => format!(
+                    "no line with {:?} in {} since the start",
+                    p.log_error_patterns, i.config.log_pattern
+                ),
+                Step::Enable => format!(
+                    "uncomment {}, nginx -t, {:?}",
+                    i.config.backend, fleet.topology.load_balancer.apply
+                ),
+                Step::Record => {
+                    "deployment record on the host, audit log on the load balancer's host"
+                        .to_string()
+                }
+            };
+            out.push_str(&format!("  {:2}. {:<22} {what}\n", n + 1, step.describe()));
+        }
+    }
+    output::stdout(&out, Path::new("-"))
+}
+
+fn confirm(question: &str) -> Result<bool, CliError> {
+    if !std::io::stdin().is_terminal() {
+        return Err(CliError::Usage(
+            "not on a terminal: pass --yes to run without confirmation".into(),
+        ));
+    }
+    eprint!("{question} [y/N] ");
+    let _ = std::io::stderr().flush();
+    let mut answer = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut answer)
+        .map_err(|e| CliError::Fleet(e.to_string()))?;
+    Ok(matches!(answer.trim(), "y" | "Y" | "yes"))
+}
+
+/// `ihos rollout`.
+pub fn rollout(config: &Path, args: RolloutArgs) -> Result<(), CliError> {
+    let war = open_war(&args.war, args.commit.clone())?;
+    let fleet = connect::fleet(config)?;
+    if !args.yes {
+        let n = if args.only.is_empty() {
+            fleet.instances.len()
+        } else {
+            args.only.len()
+        };
+        if !confirm(&format!(
+            "Roll {} (sha256 {}) out to {n} instance(s)?",
+            args.war.display(),
+            war.short_sha()
+        ))? {
+            return Err(CliError::Usage("not confirmed; nothing was changed".into()));
+        }
+    }
+    let options = RolloutOptions {
+        only: args.only.clone(),
+        resume: args.resume,
+        operator: None,
+    };
+    drive(args.json, |sink, cancel| {
+        Box::pin(async move { rollout::run_rollout(&fleet, &war, &options, sink, cancel).await })
+    })
+}
+
+/// `ihos rollback`.
+pub fn rollback(config: &Path, only: Vec<String>, yes: bool, json: bool) -> Result<(), CliError> {
+    let fleet = connect::fleet(config)?;
+    if !yes {
+        let n = if only.is_empty() {
+            fleet.instances.len()
+        } else {
+            only.len()
+        };
+        if !confirm(&format!(
+            "Put {n} instance(s) back on their previous release?"
+        ))? {
+            return Err(CliError::Usage("not confirmed; nothing was changed".into()));
+        }
+    }
+    let options = RolloutOptions {
+        only,
+        resume: false,
+        operator: None,
+    };
+    drive(json, |sink, cancel| {
+        Box::pin(async move { rollout::run_rollback(&fleet, &options, sink, cancel).await })
+    })
+}
+
+type RunFuture<'a> = std::pin::Pin<
+    Box<dyn std::future::Future<Output = Result<rollout::RolloutReport, RolloutError>> + 'a>,
+>;
+
+/// Runs a rollout or rollback with progress, Ctrl-C handling and the exit code of its outcome.
+fn drive<F>(json: bool, run: F) -> Result<(), CliError>
+where
+    F: for<'a> FnOnce(&'a dyn EventSink, &'a CancelToken) -> RunFuture<'a>,
+{
+    let rt = runtime()?;
+    rt.block_on(async {
+        let cancel = CancelToken::new();
+        let watcher = cancel.clone();
+        tokio::spawn(async move {
+            while tokio::signal::ctrl_c().await.is_ok() {
+                match watcher.escalate() {
+                    StopLevel::AfterCurrent => output::message(
+                        "stopping after the instances being updated (Ctrl-C again: stop now, leaving every instance consistent)",
+                    ),
+                    _ => output::message("stopping now: making the current instances consistent"),
+                }
+            }
+        });
+        let sink: Box<dyn EventSink> = if json { Box::new(JsonLines) } else { Box::new(Human::new()) };
+        let report = run(sink.as_ref(), &cancel).await?;
+        let mut summary = format!(
+            "{:?} in {:.1}s: {} updated{}{}{}",
+            report.outcome,
+            report.seconds,
+            report.updated.len(),
+            if report.not_updated.is_empty() { String::new() } else { format!(", not updated: {}", report.not_updated.join(", ")) },
+            report.rolled_back.iter().map(|(i, e)| format!("\n  rolled back {i}: {e}")).collect::<String>(),
+            report.not_restored.iter().map(|(i, e)| format!("\n  NOT RESTORED {i}: {e}")).collect::<String>(),
+        );
+        let code = match report.outcome {
+            Outcome::Completed => {
+                output::message(&summary);
+                return Ok(());
+            }
+            Outcome::RolledBack => FAILURE,
+            Outcome::Interrupted => {
+                summary.push_str("\n  consistent; `ihos rollout --resume --war ...` continues");
+                INTERRUPTED
+            }
+            Outcome::NotRestored => {
+                summary.push_str("\n  a human is needed: see `ihos status`; the lock is kept (`ihos lock release` when done)");
+                NOT_RESTORED
+            }
+        };
+        Err(CliError::Finished { code, summary })
+    })
+}
+
+/// `ihos status`.
+pub fn status(config: &Path, json: bool) -> Result<(), CliError> {
+    let fleet = connect::fleet(config)?;
+    let rt = runtime()?;
+    let (views, lb_error) = rt.block_on(rollout::status(&fleet));
+    if json {
+        return json_line(
+            &serde_json::json!({ "schema": 1, "load_balancer_error": lb_error, "instances": views }),
+        );
+    }
+    let mut out = String::new();
+    if let Some(e) = &lb_error {
+        out.push_str(&format!("load balancer: {e}\n"));
+    }
+    out.push_str(&format!(
+        "{:<10} {:<12} {:<10} {:<8} {:<14} {:<12} {}\n",
+        "INSTANCE", "ROTATION", "CONTAINER", "HEALTH", "SHA256", "COMMIT", "DEPLOYED"
+    ));
+    for v in &views {
+        let d = v.deployed.as_ref();
+        out.push_str(&format!(
+            "{:<10} {:<12} {:<10} {:<8} {:<14} {:<12} {}\n",
+            v.instance,
+            v.rotation.map_or(
+                if fleet
+                    .canary
+                    .as_ref()
+                    .is_some_and(|c| c.name() == v.instance)
+                {
+                    "canary".into()
+                } else {
+                    "missing".to_string()
+                },
+                |r| r.to_string()
+            ),
+            v.container
+                .as_ref()
+                .map_or("?".to_string(), |c| c.status.clone()),
+            match v.health_status {
+                Some(s) if v.healthy => format!("ok {s}"),
+                Some(s) => format!("BAD {s}"),
+                None => "down".into(),
+            },
+            d.map_or("-".into(), |d| d.sha256[..12.min(d.sha256.len())]
+                .to_string()),
+            d.and_then(|d| d.commit.clone())
+                .unwrap_or_else(|| "-".into()),
+            d.map_or("-".into(), |d| format!(
+                "{} by {}",
+                d.deployed_at, d.operator
+            )),
+        ));
+        for e in &v.errors {
+            out.push_str(&format!("  ! {e}\n"));
+        }
+    }
+    output::stdout(&out, Path::new("-"))
+}
+
+/// `ihos drain`.
+pub fn drain(config: &Path, instance: &str) -> Result<(), CliError> {
+    let fleet = connect::fleet(config)?;
+    let rt = runtime()?;
+    let sink = Human::new();
+    let cancel = CancelToken::new();
+    let msg = rt
+        .block_on(rollout::drain_instance(&fleet, instance, &sink, &cancel))
+        .map_err(CliError::Fleet)?;
+    output::message(&format!("{instance}: {msg}"));
+    Ok(())
+}
+
+/// `ihos enable`.
+pub fn enable(config: &Path, instance: &str) -> Result<(), CliError> {
+    let fleet = connect::fleet(config)?;
+    let rt = runtime()?;
+    let change = rt
+        .block_on(rollout::enable_instance(&fleet, instance))
+        .map_err(CliError::Fleet)?;
+    output::message(&format!("{instance}: {}", change.message));
+    if !change.diff.is_empty() {
+        output::stdout(&change.diff, Path::new("-"))?;
+    }
+    Ok(())
+}
+
+/// `ihos history`.
+pub fn history(config: &Path, json: bool) -> Result<(), CliError> {
+    let fleet = connect::fleet(config)?;
+    let rt = runtime()?;
+    let records = rt
+        .block_on(rollout::history(&fleet))
+        .map_err(CliError::Fleet)?;
+    if json {
+        for r in &records {
+            json_line(r)?;
+        }
+        return Ok(());
+    }
+    let mut out = String::new();
+    for r in &records {
+        out.push_str(&format!(
+            "{}  {:<10} {:<8} sha256 {}  commit {}  {} ({})\n",
+            r.deployed_at,
+            r.instance,
+            r.action,
+            &r.sha256[..12.min(r.sha256.len())],
+            r.commit.as_deref().unwrap_or("-"),
+            r.operator,
+            r.rollout_id
+        ));
+    }
+    if records.is_empty() {
+        output::message("no deployment recorded yet");
+    }
+    output::stdout(&out, Path::new("-"))
+}
+
+/// `ihos lock status|release`.
+pub fn lock(config: &Path, cmd: LockCommand) -> Result<(), CliError> {
+    let fleet = connect::fleet(config)?;
+    let rt = runtime()?;
+    match cmd {
+        LockCommand::Status => match rt
+            .block_on(rollout::lock_status(&fleet))
+            .map_err(CliError::Fleet)?
+        {
+            None => output::message("no rollout holds the lock"),
+            Some(o) => output::message(&format!(
+                "held by rollout {} of {} (pid {}) since {}, WAR sha256 {}",
+                o.rollout_id, o.owner, o.pid, o.since, o.sha256
+            )),
+        },
+        LockCommand::Release { force } => {
+            let owner = rt
+                .block_on(rollout::lock_status(&fleet))
+                .map_err(CliError::Fleet)?;
+            let Some(o) = owner else {
+                output::message("no rollout holds the lock");
+                return Ok(());
+            };
+            let mine = o.pid == std::process::id();
+            if !force && !mine {
+                return Err(CliError::Usage(format!(
+                    "the lock belongs to rollout {} of {} (pid {}) since {}; make sure it is not running, then `ihos lock release --force`",
+                    o.rollout_id, o.owner, o.pid, o.since
+                )));
+            }
+            rt.block_on(rollout::lock_release(&fleet))
+                .map_err(CliError::Fleet)?;
+            output::message(&format!("lock of rollout {} released", o.rollout_id));
+        }
+    }
+    Ok(())
+}

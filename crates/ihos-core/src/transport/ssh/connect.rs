@@ -1,0 +1,117 @@
+//! Making one authenticated session: TCP connect, handshake, host key check, login.
+
+use std::net::{TcpStream, ToSocketAddrs};
+use std::time::Instant;
+
+use ssh2::{MethodType, Session};
+use tracing::debug;
+
+use super::auth::authenticate;
+use super::known_hosts::KnownHostsFile;
+use super::options::{SshOptions, SshTarget, millis_u32};
+use crate::transport::TransportError;
+
+/// A live session and a second handle on its socket (to wait on it and to shut it down).
+pub(crate) struct Conn {
+    pub session: Session,
+    pub sock: TcpStream,
+    /// Whether `sudo` asks this user for a password (probed once per connection when a
+    /// sudo password is configured).
+    pub sudo_needs_password: Option<bool>,
+}
+
+impl Conn {
+    /// Ends the session without waiting on the peer.
+    pub(crate) fn close(self, why: &str) {
+        // Best effort goodbye, without waiting for socket space.
+        self.session.set_blocking(false);
+        let _ = self.session.disconnect(None, why, None);
+        // With the socket shut down, freeing the session fails fast instead of waiting on
+        // the peer; blocking mode makes libssh2 really free it (non-blocking may leave it).
+        let _ = self.sock.shutdown(std::net::Shutdown::Both);
+        self.session.set_blocking(true);
+    }
+}
+
+/// Connects, verifies the host key and authenticates.
+pub(crate) fn connect(target: &SshTarget, opts: &SshOptions) -> Result<Conn, TransportError> {
+    let host = target.label();
+    let fail = |reason: String| TransportError::Connect {
+        host: host.clone(),
+        reason,
+    };
+    let bad_name = |s: &str| s.is_empty() || s.bytes().any(|b| b == 0 || b.is_ascii_whitespace());
+    if bad_name(&target.host) || bad_name(&target.user) {
+        return Err(fail(format!("invalid host or user in {target:?}")));
+    }
+    let known_hosts_path = opts
+        .known_hosts_path()
+        .ok_or_else(|| TransportError::HostKey {
+            host: host.clone(),
+            reason: "no known_hosts file: $HOME is not set and none is configured".into(),
+        })?;
+    let known_hosts = KnownHostsFile::read(&known_hosts_path, &host)?;
+
+    let started = Instant::now();
+    let addrs: Vec<_> = (target.host.as_str(), target.port)
+        .to_socket_addrs()
+        .map_err(|e| fail(format!("cannot resolve {}: {e}", target.host)))?
+        .collect();
+    let mut errors = Vec::new();
+    let mut stream = None;
+    for addr in &addrs {
+        let left = opts.connect_timeout.saturating_sub(started.elapsed());
+        if left.is_zero() {
+            errors.push(format!("{addr}: timed out"));
+            break;
+        }
+        match TcpStream::connect_timeout(addr, left) {
+            Ok(s) => {
+                stream = Some(s);
+                break;
+            }
+            Err(e) => errors.push(format!("{addr}: {e}")),
+        }
+    }
+    let Some(stream) = stream else {
+        return Err(fail(if errors.is_empty() {
+            format!("{} resolves to no address", target.host)
+        } else {
+            errors.join("; ")
+        }));
+    };
+    let _ = stream.set_nodelay(true);
+    let sock = stream
+        .try_clone()
+        .map_err(|e| fail(format!("socket: {e}")))?;
+
+    let mut session = Session::new().map_err(|e| fail(format!("libssh2: {e}")))?;
+    session.set_tcp_stream(stream);
+    session.set_compress(false);
+    session.set_timeout(millis_u32(opts.connect_timeout));
+    known_hosts.prefer_known_key_types(&session, &target.known_hosts_name());
+    session
+        .handshake()
+        .map_err(|e| fail(format!("SSH handshake: {}", e.message())))?;
+    debug!(
+        host = %host,
+        kex = session.methods(MethodType::Kex).unwrap_or("?"),
+        hostkey = session.methods(MethodType::HostKey).unwrap_or("?"),
+        cipher = session.methods(MethodType::CryptCs).unwrap_or("?"),
+        mac = session.methods(MethodType::MacCs).unwrap_or("?"),
+        "handshake done"
+    );
+    known_hosts.verify(&session, target, opts.host_key_policy)?;
+    authenticate(&session, target, &opts.auth)?;
+    session.set_timeout(millis_u32(opts.io_timeout));
+    if let Some(every) = opts.keepalive_interval {
+        let secs = u32::try_from(every.as_secs()).unwrap_or(u32::MAX).max(1);
+        session.set_keepalive(false, secs);
+    }
+    debug!(target = %target, elapsed = ?started.elapsed(), "connected");
+    Ok(Conn {
+        session,
+        sock,
+        sudo_needs_password: None,
+    })
+}

@@ -1,0 +1,234 @@
+//! Running one command on a session channel, without blocking on any single stream: stdin
+//! is written while stdout and stderr are read, so no window or pipe can fill up and
+//! deadlock; a deadline stops it and the channel is closed.
+
+use std::io::{Read, Write};
+use std::net::{Shutdown, TcpStream};
+use std::os::fd::{AsRawFd, RawFd};
+use std::time::{Duration, Instant};
+
+use ssh2::{Channel, Session};
+use tracing::debug;
+
+use super::error::{Failure, from_io};
+use super::poll::{NonBlocking, blocked_on, retry, wait_socket};
+use crate::command::Output;
+
+/// How long closing a channel may take after a timeout before the session is given up.
+/// sshd confirms the close of a non-pty session only when the command has exited, so a
+/// command that is still running costs the session (the next job reconnects).
+const CLOSE_GRACE: Duration = Duration::from_millis(500);
+/// Longest sleep between checks of the deadline and of the caller's interest.
+const TICK: Duration = Duration::from_millis(500);
+
+/// What to run.
+pub(crate) struct Exec<'a> {
+    /// The shell line (already quoted).
+    pub line: &'a str,
+    /// Bytes for its standard input (empty: EOF at once).
+    pub stdin: &'a [u8],
+    /// When to give up (`None`: never).
+    pub deadline: Option<Instant>,
+    /// Limit for each setup step (opening the channel, the exec request, closing).
+    pub step_timeout: Duration,
+    /// Whether the caller has gone away (then the command is abandoned).
+    pub cancelled: &'a dyn Fn() -> bool,
+}
+
+/// Why a command did not produce an [`Output`].
+#[derive(Debug)]
+pub(crate) struct ExecFailure {
+    pub failure: Failure,
+    /// Whether the exec request was sent (if not, retrying cannot run it twice).
+    pub started: bool,
+    /// Whether the session is still usable.
+    pub keep_session: bool,
+}
+
+/// Runs `req` on a new channel of `session`, whose socket is `sock`.
+pub(crate) fn exec(
+    session: &Session,
+    sock: &TcpStream,
+    req: &Exec<'_>,
+) -> Result<Output, ExecFailure> {
+    let fd = sock.as_raw_fd();
+    // Declared before the guard, so it is freed after blocking mode is back: libssh2
+    // cannot free a channel in non-blocking mode without possibly leaving it behind.
+    let mut channel: Option<Channel> = None;
+    let mut started = false;
+    let nb = NonBlocking::new(session);
+    let result = run(session, fd, req, &mut channel, &mut started).map_err(|failure| {
+        let mut keep_session = !failure.breaks_session();
+        if let (Some(ch), true) = (channel.as_mut(), started) {
+            // Timed out (always our own deadline here: libssh2 does not time out in
+            // non-blocking mode), abandoned or refused: close the channel. The session
+            // survives only if the server confirms in time.
+            if keep_session || matches!(failure, Failure::TimedOut(_)) {
+                keep_session = close(session, fd, ch, Instant::now() + CLOSE_GRACE).is_ok();
+            }
+        }
+        ExecFailure {
+            failure,
+            started,
+            keep_session,
+        }
+    });
+    drop(nb);
+    if let Err(ExecFailure {
+        keep_session: false,
+        ..
+    }) = &result
+    {
+        // The session is given up: make sure freeing the channel cannot wait on the peer.
+        let _ = sock.shutdown(Shutdown::Both);
+    }
+    drop(channel);
+    result
+}
+
+fn run(
+    session: &Session,
+    fd: RawFd,
+    req: &Exec<'_>,
+    slot: &mut Option<Channel>,
+    started: &mut bool,
+) -> Result<Output, Failure> {
+    let step = |now: Instant| {
+        let limit = now + req.step_timeout;
+        req.deadline.map_or(limit, |d| d.min(limit))
+    };
+    let ch = retry(
+        session,
+        fd,
+        step(Instant::now()),
+        "opening a channel",
+        || session.channel_session(),
+    )?;
+    let ch = slot.insert(ch);
+    *started = true;
+    retry(
+        session,
+        fd,
+        step(Instant::now()),
+        "the exec request",
+        || ch.exec(req.line),
+    )?;
+
+    let mut stdout = Vec::new();
+    let mut stderr = Vec::new();
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut written = 0usize;
+    let mut eof_sent = false;
+    let mut err_stream = ch.stderr();
+    loop {
+        let mut progress = false;
+        // Whether writing stdin waits for socket space (not for the peer's window).
+        let mut write_blocked = false;
+        if !eof_sent {
+            if written < req.stdin.len() {
+                match ch.write(&req.stdin[written..]) {
+                    Ok(n) => {
+                        written += n;
+                        progress |= n > 0;
+                    }
+                    Err(e) => match from_io(session, &e) {
+                        Failure::WouldBlock => write_blocked = blocked_on(session).1,
+                        // The command closed its input: the rest is not wanted.
+                        Failure::Channel(reason) => {
+                            debug!(%reason, "stdin not fully written");
+                            written = req.stdin.len();
+                        }
+                        other => return Err(other),
+                    },
+                }
+            }
+            if written >= req.stdin.len() {
+                match ch.send_eof() {
+                    Ok(()) => {
+                        eof_sent = true;
+                        progress = true;
+                    }
+                    Err(e) => match Failure::from(e) {
+                        Failure::WouldBlock => write_blocked = blocked_on(session).1,
+                        Failure::Channel(_) => eof_sent = true,
+                        other => return Err(other),
+                    },
+                }
+            }
+        }
+        progress |= drain(session, ch, &mut buf, &mut stdout)?;
+        progress |= drain(session, &mut err_stream, &mut buf, &mut stderr)?;
+        if ch.eof() {
+            break;
+        }
+        if progress {
+            continue;
+        }
+        if (req.cancelled)() {
+            return Err(Failure::TimedOut("the caller stopped waiting".into()));
+        }
+        let now = Instant::now();
+        let mut wait = TICK;
+        if let Some(deadline) = req.deadline {
+            if now >= deadline {
+                return Err(Failure::TimedOut("deadline passed".into()));
+            }
+            wait = wait.min(deadline - now);
+        }
+        // Sends a keepalive only when the configured interval has passed.
+        let _ = session.keepalive_send();
+        wait_socket(fd, write_blocked, wait)?;
+    }
+    let done = step(Instant::now());
+    close(session, fd, ch, done)?;
+    let signal = ch.exit_signal().map_err(Failure::from)?;
+    let status = match signal.exit_signal {
+        Some(sig) => {
+            debug!(signal = %sig, "command killed by a signal");
+            None
+        }
+        None => Some(ch.exit_status().map_err(Failure::from)?),
+    };
+    Ok(Output {
+        status,
+        stdout,
+        stderr,
+    })
+}
+
+/// Reads what is available from one stream; whether anything was read.
+fn drain(
+    session: &Session,
+    stream: &mut impl Read,
+    buf: &mut [u8],
+    into: &mut Vec<u8>,
+) -> Result<bool, Failure> {
+    let mut any = false;
+    loop {
+        match stream.read(buf) {
+            Ok(0) => return Ok(any),
+            Ok(n) => {
+                into.extend_from_slice(&buf[..n]);
+                any = true;
+            }
+            Err(e) => {
+                return match from_io(session, &e) {
+                    Failure::WouldBlock => Ok(any),
+                    other => Err(other),
+                };
+            }
+        }
+    }
+}
+
+/// Sends our close and waits for the server's (which also brings the exit status).
+fn close(session: &Session, fd: RawFd, ch: &mut Channel, deadline: Instant) -> Result<(), Failure> {
+    retry(session, fd, deadline, "closing the channel", || ch.close())?;
+    retry(
+        session,
+        fd,
+        deadline,
+        "waiting for the channel to close",
+        || ch.wait_close(),
+    )
+}

@@ -1,0 +1,206 @@
+//! [`SshTransport`]: the [`Transport`] for a host reached over SSH (libssh2 through `ssh2`).
+//!
+//! - One session per host, owned by a worker thread ([`worker`]); async callers never block.
+//! - Host keys are checked against known_hosts ([`known_hosts`]), strictly by default.
+//! - Commands run on a channel in non-blocking mode with a deadline ([`exec`]); `sudo -n`
+//!   unless a sudo password variable is configured and sudo asks for it.
+//! - Uploads go by SCP to a temporary name, are checked with SHA-256 on the host
+//!   (`openssl dgst`, or `sha256sum`), then renamed into place ([`scp`]).
+//! - A broken connection gives [`TransportError::Disconnected`] and the next call
+//!   reconnects; timeouts give [`TransportError::Timeout`].
+
+mod auth;
+mod connect;
+mod error;
+mod exec;
+mod known_hosts;
+mod options;
+mod poll;
+mod scp;
+mod worker;
+
+pub use options::{HostKeyPolicy, SshAuth, SshOptions, SshTarget};
+
+use std::fmt;
+use std::path::Path;
+use std::sync::mpsc;
+
+use async_trait::async_trait;
+use tokio::sync::oneshot;
+
+use super::{Transport, TransportError, Uploaded, remote_sha256, run_checked, staging_name};
+use crate::command::{Command, Output, Privilege};
+use crate::names::RemotePath;
+use crate::sha::parse_sha256sum;
+use worker::{Job, Reply, Worker};
+
+/// Runs commands and uploads files on one host over SSH.
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), ihos_core::TransportError> {
+/// use ihos_core::{Command, Transport};
+/// use ihos_core::transport::{SshOptions, SshTarget, SshTransport};
+/// let host = SshTransport::connect(
+///     SshTarget::new("192.0.2.10", 22, "deploy"),
+///     SshOptions::default(),
+/// )
+/// .await?;
+/// let out = host.run(&Command::new("docker").arg("ps").sudo()).await?;
+/// println!("{}", out.stdout_text());
+/// # Ok(()) }
+/// ```
+pub struct SshTransport {
+    target: SshTarget,
+    label: String,
+    jobs: mpsc::Sender<Job>,
+}
+
+impl fmt::Debug for SshTransport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SshTransport")
+            .field("target", &self.target.to_string())
+            .finish()
+    }
+}
+
+impl SshTransport {
+    /// Connects now (host key check and login included), so configuration errors show at
+    /// once. The connection is re-made on demand if it breaks later.
+    pub async fn connect(target: SshTarget, options: SshOptions) -> Result<Self, TransportError> {
+        let transport = Self::new(target, options)?;
+        transport
+            .call("connect", |reply| Job::Connect { reply })
+            .await?;
+        Ok(transport)
+    }
+
+    /// A transport that connects on its first use.
+    pub fn new(target: SshTarget, options: SshOptions) -> Result<Self, TransportError> {
+        let label = target.label();
+        let (jobs, queue) = mpsc::channel();
+        let worker = Worker::new(target.clone(), options);
+        std::thread::Builder::new()
+            .name(format!("ihos-ssh {label}"))
+            .spawn(move || worker.serve(queue))
+            .map_err(|e| TransportError::Connect {
+                host: label.clone(),
+                reason: format!("cannot start the SSH thread: {e}"),
+            })?;
+        Ok(SshTransport {
+            target,
+            label,
+            jobs,
+        })
+    }
+
+    /// The host and user.
+    pub fn target(&self) -> &SshTarget {
+        &self.target
+    }
+
+    /// Hands a job to the worker and waits for its answer.
+    async fn call<T>(
+        &self,
+        during: &str,
+        job: impl FnOnce(Reply<T>) -> Job,
+    ) -> Result<T, TransportError> {
+        let (reply, answer) = oneshot::channel();
+        let lost = |reason: &str| TransportError::Disconnected {
+            host: self.label.clone(),
+            during: during.to_string(),
+            reason: reason.to_string(),
+        };
+        self.jobs
+            .send(job(reply))
+            .map_err(|_| lost("the SSH thread has stopped"))?;
+        answer
+            .await
+            .map_err(|_| lost("the SSH thread stopped without an answer"))?
+    }
+
+    /// SHA-256 of a file on the host: `openssl dgst` when the host has it (it uses the
+    /// CPU's SHA instructions: 100 MiB in ~0.1 s here, where coreutils' `sha256sum` takes
+    /// ~0.35 s, about half the transfer time), else `sha256sum`.
+    async fn host_sha256(&self, path: &RemotePath) -> Result<String, TransportError> {
+        let openssl = Command::new("openssl").args(["dgst", "-sha256", "-r", "--", path.as_str()]);
+        if let Ok(out) = self.run(&openssl).await {
+            if let Some(digest) = out
+                .success()
+                .then(|| parse_sha256sum(&out.stdout_text()))
+                .flatten()
+            {
+                return Ok(digest);
+            }
+        }
+        remote_sha256(self, path, Privilege::User).await
+    }
+
+    async fn remove_quietly(&self, path: &RemotePath) {
+        let rm = Command::new("rm").arg("-f").arg("--").arg(path.as_str());
+        if let Err(e) = self.run(&rm).await {
+            tracing::debug!(host = %self.label, path = %path, error = %e, "could not remove");
+        }
+    }
+}
+
+#[async_trait]
+impl Transport for SshTransport {
+    fn host(&self) -> &str {
+        &self.label
+    }
+
+    async fn run(&self, command: &Command) -> Result<Output, TransportError> {
+        let command = command.clone();
+        let during = command.to_string();
+        self.call(&during, |reply| Job::Run { command, reply })
+            .await
+    }
+
+    async fn upload(&self, local: &Path, remote: &RemotePath) -> Result<Uploaded, TransportError> {
+        let tmp = staging_name(remote)?;
+        let sent = self
+            .call(&format!("upload to {tmp}"), |reply| Job::Send {
+                local: local.to_path_buf(),
+                remote: tmp.clone(),
+                reply,
+            })
+            .await;
+        let sent = match sent {
+            Ok(sent) => sent,
+            Err(e) => {
+                self.remove_quietly(&tmp).await;
+                return Err(e);
+            }
+        };
+        let checked = async {
+            let found = self.host_sha256(&tmp).await?;
+            if found != sent.sha256 {
+                return Err(TransportError::Checksum {
+                    host: self.label.clone(),
+                    path: tmp.to_string(),
+                    expected: sent.sha256.clone(),
+                    actual: found,
+                });
+            }
+            run_checked(
+                self,
+                &Command::new("mv")
+                    .arg("-f")
+                    .arg("--")
+                    .arg(tmp.as_str())
+                    .arg(remote.as_str()),
+            )
+            .await
+        }
+        .await;
+        if let Err(e) = checked {
+            self.remove_quietly(&tmp).await;
+            return Err(e);
+        }
+        Ok(Uploaded {
+            path: remote.clone(),
+            bytes: sent.bytes,
+            sha256: sent.sha256,
+        })
+    }
+}

@@ -1,0 +1,334 @@
+//! The worker thread that owns a host's SSH session.
+//!
+//! libssh2 calls block, so they never run on the async runtime: each [`SshTransport`]
+//! has one `std::thread` that owns the session and takes jobs from a channel, one at a
+//! time; callers await a oneshot reply. A broken session is dropped and the next job
+//! connects again, so a retry by the caller can work.
+//!
+//! [`SshTransport`]: super::SshTransport
+
+use std::path::PathBuf;
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::time::Instant;
+
+use tokio::sync::oneshot;
+use tracing::{debug, warn};
+
+use super::connect::{Conn, connect};
+use super::error::{Failure, local_io};
+use super::exec::{Exec, ExecFailure, exec};
+use super::options::{SshOptions, SshTarget};
+use super::scp::{SendFailure, Sent, send};
+use crate::command::{Command, Output, Privilege};
+use crate::names::RemotePath;
+use crate::transport::TransportError;
+
+/// Reply channel of a job.
+pub(crate) type Reply<T> = oneshot::Sender<Result<T, TransportError>>;
+
+/// Work for the session's thread.
+pub(crate) enum Job {
+    /// Connect now (if not connected).
+    Connect { reply: Reply<()> },
+    /// Run a command.
+    Run {
+        command: Command,
+        reply: Reply<Output>,
+    },
+    /// Send a local file by SCP to `remote` (as is: no staging, no checks).
+    Send {
+        local: PathBuf,
+        remote: RemotePath,
+        reply: Reply<Sent>,
+    },
+}
+
+/// The thread's state.
+pub(crate) struct Worker {
+    target: SshTarget,
+    opts: SshOptions,
+    host: String,
+    conn: Option<Conn>,
+}
+
+impl Worker {
+    pub(crate) fn new(target: SshTarget, opts: SshOptions) -> Self {
+        Worker {
+            host: target.label(),
+            target,
+            opts,
+            conn: None,
+        }
+    }
+
+    /// Serves jobs until every sender is gone.
+    pub(crate) fn serve(mut self, jobs: Receiver<Job>) {
+        loop {
+            let job = match (&self.conn, self.opts.keepalive_interval) {
+                (Some(_), Some(every)) => match jobs.recv_timeout(every) {
+                    Ok(job) => job,
+                    Err(RecvTimeoutError::Timeout) => {
+                        self.keepalive();
+                        continue;
+                    }
+                    Err(RecvTimeoutError::Disconnected) => break,
+                },
+                _ => match jobs.recv() {
+                    Ok(job) => job,
+                    Err(_) => break,
+                },
+            };
+            match job {
+                Job::Connect { reply } => {
+                    let r = self.ensure_conn().map(|_| ());
+                    let _ = reply.send(r);
+                }
+                // A caller that stopped waiting before its job started gets nothing run.
+                Job::Run { command, reply } => {
+                    if reply.is_closed() {
+                        continue;
+                    }
+                    let r = self.run(&command, &|| reply.is_closed());
+                    let _ = reply.send(r);
+                }
+                Job::Send {
+                    local,
+                    remote,
+                    reply,
+                } => {
+                    if reply.is_closed() {
+                        continue;
+                    }
+                    let r = self.send(&local, &remote, &|| reply.is_closed());
+                    if reply.is_closed() {
+                        // Nobody will check and rename it: do not leave it behind.
+                        self.remove_quietly(&remote);
+                    }
+                    let _ = reply.send(r);
+                }
+            }
+        }
+        self.drop_conn("transport dropped");
+        debug!(host = %self.host, "ssh worker stopped");
+    }
+
+    /// Best-effort `rm -f` of a file this transport created.
+    fn remove_quietly(&mut self, path: &RemotePath) {
+        let rm = Command::new("rm").arg("-f").arg("--").arg(path.as_str());
+        if let Err(e) = self.run(&rm, &|| false) {
+            debug!(host = %self.host, path = %path, error = %e, "could not remove");
+        }
+    }
+
+    fn keepalive(&mut self) {
+        if let Some(conn) = &self.conn {
+            if let Err(e) = conn.session.keepalive_send() {
+                debug!(host = %self.host, error = %e, "keepalive failed; will reconnect when needed");
+                self.drop_conn("keepalive failed");
+            }
+        }
+    }
+
+    fn drop_conn(&mut self, why: &str) {
+        if let Some(conn) = self.conn.take() {
+            debug!(host = %self.host, why, "closing ssh session");
+            conn.close(why);
+        }
+    }
+
+    /// Connects if there is no session; `true` if there was one already.
+    fn ensure_conn(&mut self) -> Result<bool, TransportError> {
+        if self.conn.is_some() {
+            return Ok(true);
+        }
+        self.conn = Some(connect(&self.target, &self.opts)?);
+        Ok(false)
+    }
+
+    fn run(
+        &mut self,
+        command: &Command,
+        cancelled: &dyn Fn() -> bool,
+    ) -> Result<Output, TransportError> {
+        let shown = command.to_string();
+        let limit = command.timeout_value().or(self.opts.command_timeout);
+        let step_timeout = self.opts.io_timeout;
+        let mut first = true;
+        loop {
+            let reused = self.ensure_conn()?;
+            let Some(conn) = self.conn.as_mut() else {
+                continue;
+            };
+            let deadline = limit.map(|l| Instant::now() + l);
+            let result = prepare(
+                conn,
+                command,
+                &self.opts,
+                &self.host,
+                deadline,
+                step_timeout,
+            )
+            .and_then(|(line, stdin)| {
+                let req = Exec {
+                    line: &line,
+                    stdin: &stdin,
+                    deadline,
+                    step_timeout,
+                    cancelled,
+                };
+                debug!(host = %self.host, command = %shown, "run");
+                exec(&conn.session, &conn.sock, &req).map_err(Prepared::Exec)
+            });
+            match result {
+                Ok(out) => {
+                    debug!(host = %self.host, command = %shown, status = ?out.status, "done");
+                    return Ok(out);
+                }
+                Err(Prepared::Error(e)) => return Err(e),
+                Err(Prepared::Exec(f)) => {
+                    if !f.keep_session {
+                        self.drop_conn("connection failed");
+                    }
+                    // A session that died while idle: nothing ran yet, so one retry on a
+                    // new connection is safe.
+                    if reused && first && !f.started && !f.keep_session {
+                        first = false;
+                        debug!(host = %self.host, failure = ?f.failure, "stale session; reconnecting");
+                        continue;
+                    }
+                    let after = limit.unwrap_or(step_timeout);
+                    return Err(f.failure.into_error(&self.host, &shown, after));
+                }
+            }
+        }
+    }
+
+    fn send(
+        &mut self,
+        local: &std::path::Path,
+        remote: &RemotePath,
+        cancelled: &dyn Fn() -> bool,
+    ) -> Result<Sent, TransportError> {
+        let during = format!("upload of {} to {remote}", local.display());
+        let mut first = true;
+        loop {
+            let reused = self.ensure_conn()?;
+            let Some(conn) = self.conn.as_ref() else {
+                continue;
+            };
+            match send(&conn.session, local, remote, cancelled) {
+                Ok(sent) => return Ok(sent),
+                Err(SendFailure::Local(op, e)) => {
+                    if op == "read" {
+                        // Mid-transfer: the channel state is unknown.
+                        self.drop_conn("upload aborted");
+                    }
+                    return Err(local_io(op, local, &e));
+                }
+                Err(SendFailure::Cancelled) => {
+                    self.drop_conn("upload abandoned by the caller");
+                    return Err(TransportError::Disconnected {
+                        host: self.host.clone(),
+                        during,
+                        reason: "the caller stopped waiting".into(),
+                    });
+                }
+                Err(SendFailure::Remote(reason)) => {
+                    return Err(TransportError::Io {
+                        host: self.host.clone(),
+                        op: "upload",
+                        path: remote.to_string(),
+                        reason,
+                    });
+                }
+                Err(SendFailure::Ssh(f)) => {
+                    if f.breaks_session() {
+                        self.drop_conn("connection failed during upload");
+                    }
+                    // Sending to a temporary name is harmless to repeat.
+                    if reused && first && matches!(f, Failure::Lost(_)) {
+                        first = false;
+                        debug!(host = %self.host, failure = ?f, "upload on a stale session; reconnecting");
+                        continue;
+                    }
+                    return Err(f.into_error(&self.host, &during, self.opts.io_timeout));
+                }
+            }
+        }
+    }
+}
+
+/// A failure before or while running.
+enum Prepared {
+    Error(TransportError),
+    Exec(ExecFailure),
+}
+
+/// The shell line and stdin for `command`: with a sudo password configured and needed,
+/// `sudo -S` reads it as the first line of stdin (never in argv or logs).
+fn prepare(
+    conn: &mut Conn,
+    command: &Command,
+    opts: &SshOptions,
+    host: &str,
+    deadline: Option<Instant>,
+    step_timeout: std::time::Duration,
+) -> Result<(String, Vec<u8>), Prepared> {
+    let stdin = command.stdin_bytes().unwrap_or_default();
+    let Some(var) = opts
+        .sudo_password_env
+        .as_deref()
+        .filter(|_| command.privilege() == Privilege::Sudo)
+    else {
+        return Ok((command.to_shell_line(false), stdin.to_vec()));
+    };
+    // If sudo does not ask (NOPASSWD), `sudo -S` would leave the password line in the
+    // command's stdin: probe once per connection and use `sudo -n` then.
+    let needs = match conn.sudo_needs_password {
+        Some(n) => n,
+        None => {
+            let probe = Command::new("true").sudo().to_shell_line(false);
+            let req = Exec {
+                line: &probe,
+                stdin: &[],
+                deadline,
+                step_timeout,
+                cancelled: &|| false,
+            };
+            let out = exec(&conn.session, &conn.sock, &req).map_err(Prepared::Exec)?;
+            let needs = !out.success() && out.stderr_text().contains("password is required");
+            debug!(host, needs_password = needs, "sudo probe");
+            conn.sudo_needs_password = Some(needs);
+            needs
+        }
+    };
+    if !needs {
+        return Ok((command.to_shell_line(false), stdin.to_vec()));
+    }
+    let password = std::env::var(var).map_err(|_| {
+        warn!(host, variable = var, "sudo password variable is not set");
+        Prepared::Error(TransportError::SudoPassword {
+            host: host.to_string(),
+            command: command.to_string(),
+        })
+    })?;
+    Ok((command.to_shell_line(true), sudo_stdin(&password, stdin)))
+}
+
+/// `password\n` followed by the command's own input.
+fn sudo_stdin(password: &str, stdin: &[u8]) -> Vec<u8> {
+    let mut v = Vec::with_capacity(password.len() + 1 + stdin.len());
+    v.extend_from_slice(password.as_bytes());
+    v.push(b'\n');
+    v.extend_from_slice(stdin);
+    v
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn sudo_password_comes_first_on_stdin() {
+        assert_eq!(super::sudo_stdin("s3cr3t", b"data\n"), b"s3cr3t\ndata\n");
+        assert_eq!(super::sudo_stdin("pw", b""), b"pw\n");
+    }
+}

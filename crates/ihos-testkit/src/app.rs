@@ -1,0 +1,271 @@
+//! The fake Tomcat app: what happens when its container starts (it loads
+//! `webapps/ihos.war`), becomes ready after its start delay (Tomcat's startup line in
+//! `logs/catalina.YYYY-MM-DD.log` and in the app's `logs/logFile.YYYY-MM-DD.log`, the WAR
+//! exploded into `webapps/ihos/`, an injected exception line later, in the app's log only),
+//! stops (requests in flight are cut), and how many connections it has (from nginx's
+//! routing and draining, plus held ones).
+
+use ihos_core::sha::sha256_hex;
+
+use crate::clock::VirtualTime;
+use crate::fs::ROOT;
+use crate::log::EventKind;
+use crate::world::World;
+
+/// The WAR the app serves, in its webapps directory.
+pub const WAR_NAME: &str = "ihos.war";
+
+/// The default app log file name for a date: `logFile.YYYY-MM-DD.log`.
+pub fn log_file_name(at: VirtualTime) -> String {
+    dated("logFile.%Y-%m-%d.log", at)
+}
+
+/// `pattern` with `%Y`, `%m`, `%d` replaced by `at`'s date.
+fn dated(pattern: &str, at: VirtualTime) -> String {
+    let date = at.date();
+    pattern
+        .replace("%Y", &date[..4])
+        .replace("%m", &date[5..7])
+        .replace("%d", &date[8..10])
+}
+
+impl World {
+    /// Starts an app container at `at`: new pid, loads the WAR present now.
+    pub(crate) fn app_start(&mut self, host: &str, name: &str, at: VirtualTime) {
+        let pid = self.pid();
+        let h = self.host_mut(host);
+        let Some(spec) = h.containers.get(name).and_then(|c| c.app_spec()).cloned() else {
+            return;
+        };
+        let war = format!("{}/{WAR_NAME}", spec.webapps);
+        let serving = h.fs.get(&war).map(sha256_hex);
+        let deployed: Vec<String> =
+            h.fs.list(&spec.webapps)
+                .into_iter()
+                .filter(|n| n.ends_with(".war") && h.fs.is_file(&format!("{}/{n}", spec.webapps)))
+                .collect();
+        let c = h.containers.get_mut(name).expect("container exists");
+        c.running = true;
+        c.pid = pid;
+        c.started = Some(at);
+        c.finished = None;
+        c.exit_code = 0;
+        c.starts += 1;
+        c.app.ready_logged = false;
+        c.app.pending_log.clear();
+        c.app.pending_log.push((
+            at,
+            "INFO [main] org.apache.catalina.startup.VersionLoggerListener.log Server version name:   Apache Tomcat/10.1.16".into(),
+            true,
+        ));
+        for w in &deployed {
+            c.app.pending_log.push((
+                at,
+                format!(
+                    "INFO [main] org.apache.catalina.startup.HostConfig.deployWAR Deploying web application archive [/usr/local/tomcat/webapps/{w}]"
+                ),
+                true,
+            ));
+        }
+        c.app.serving = serving;
+        c.app.deployed = deployed;
+        self.push_event(
+            host,
+            at,
+            EventKind::Container {
+                container: name.into(),
+                change: format!("started pid {pid}"),
+            },
+        );
+    }
+
+    /// Stops a running app container at `now`, cutting its requests in flight.
+    pub(crate) fn app_stop(
+        &mut self,
+        host: &str,
+        name: &str,
+        now: VirtualTime,
+        exit_code: i64,
+        how: &str,
+    ) {
+        if !self.ctr(host, name).is_some_and(|c| c.running) {
+            return;
+        }
+        self.sync_apps(now);
+        let conns = self.connections(host, name, now);
+        self.cut(
+            format!("{host}/{name}"),
+            conns,
+            format!("{how} with {conns} requests in flight"),
+        );
+        let c = self.ctr_mut(host, name).expect("container exists");
+        c.running = false;
+        c.finished = Some(now);
+        c.exit_code = exit_code;
+        c.app.held.clear();
+        c.app.pending_log.retain(|(t, ..)| *t <= now);
+        c.app.pending_log.push((
+            now,
+            "INFO [main] org.apache.catalina.core.StandardServer.await A valid shutdown command was received via the shutdown port. Stopping the Server instance.".into(),
+            true,
+        ));
+        self.flush_app_log(host, name, now);
+        self.push_event(
+            host,
+            now,
+            EventKind::Container {
+                container: name.into(),
+                change: format!("{how}: exited with {exit_code}"),
+            },
+        );
+    }
+
+    /// Readiness and log lines of every app up to `now`.
+    pub(crate) fn sync_apps(&mut self, now: VirtualTime) {
+        let apps: Vec<(String, String)> = self
+            .hosts
+            .iter()
+            .flat_map(|(h, s)| {
+                s.containers
+                    .iter()
+                    .filter(|(_, c)| {
+                        c.app_spec().is_some()
+                            && c.running
+                            && (c
+                                .ready_at()
+                                .is_some_and(|r| r <= now && !c.app.ready_logged)
+                                || c.app.pending_log.iter().any(|(t, ..)| *t <= now))
+                    })
+                    .map(|(n, _)| (h.clone(), n.clone()))
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        for (host, name) in apps {
+            let c = self.ctr_mut(&host, &name).expect("listed");
+            if let Some(ready) = c.ready_at().filter(|r| *r <= now && !c.app.ready_logged) {
+                c.app.ready_logged = true;
+                let ms = c.spec.start_delay.as_millis();
+                c.app.pending_log.push((
+                    ready,
+                    format!(
+                        "INFO [main] org.apache.catalina.startup.Catalina.start Server startup in [{ms}] milliseconds"
+                    ),
+                    true,
+                ));
+                if let Some((after, line)) = c.spec.exception.clone() {
+                    c.app.pending_log.push((
+                        ready.plus(after),
+                        format!("ERROR [http-nio-8080-exec-1] com.ihos.web.Application - {line}\n\tat com.ihos.web.Application.handle(Application.java:42)\n\tat java.base/java.lang.Thread.run(Thread.java:840)"),
+                        false,
+                    ));
+                }
+                let serving = c.app.serving.clone();
+                let webapps = c.app_spec().expect("app").webapps.clone();
+                let phase = c.phase(now);
+                if let Some(sha) = serving {
+                    let h = self.host_mut(&host);
+                    h.fs.put_file(
+                        &format!("{webapps}/ihos/META-INF/MANIFEST.MF"),
+                        format!("Manifest-Version: 1.0\nIhos-War-Sha256: {sha}\n").as_bytes(),
+                        ROOT,
+                        0o644,
+                    );
+                }
+                self.push_event(
+                    &host,
+                    ready,
+                    EventKind::Container {
+                        container: name.clone(),
+                        change: format!("Tomcat started: {phase:?}"),
+                    },
+                );
+            }
+            self.flush_app_log(&host, &name, now);
+        }
+    }
+
+    /// Writes the log lines due by `now` into the day's log files: Tomcat's lines into
+    /// Tomcat's log and the app's, the app's own lines into the app's.
+    fn flush_app_log(&mut self, host: &str, name: &str, now: VirtualTime) {
+        let h = self.host_mut(host);
+        let Some(c) = h.containers.get_mut(name) else {
+            return;
+        };
+        let Some(spec) = c.app_spec().cloned() else {
+            return;
+        };
+        let mut due: Vec<(VirtualTime, String, bool)> = Vec::new();
+        c.app.pending_log.retain(|(t, line, tomcat)| {
+            if *t <= now {
+                due.push((*t, line.clone(), *tomcat));
+                false
+            } else {
+                true
+            }
+        });
+        due.sort_by_key(|(t, ..)| *t);
+        for (t, line, tomcat) in due {
+            let mut files = vec![dated(&spec.app_log, t)];
+            if tomcat {
+                files.push(dated(&spec.tomcat_log, t));
+            }
+            for file in files {
+                let path = format!("{}/{file}", spec.logs);
+                let mut bytes = h.fs.get(&path).map(<[u8]>::to_vec).unwrap_or_default();
+                bytes.extend_from_slice(format!("{} {line}\n", t.tomcat_stamp()).as_bytes());
+                let (owner, mode) =
+                    h.fs.stat(&path)
+                        .map_or((ROOT.to_string(), 0o640), |i| (i.owner, i.mode));
+                h.fs.put_file(&path, &bytes, &owner, mode);
+            }
+        }
+    }
+
+    /// Upstream addresses registered for an app container.
+    pub(crate) fn addresses_of(&self, host: &str, name: &str) -> Vec<String> {
+        self.registry
+            .iter()
+            .filter(|(_, (h, c))| h == host && c == name)
+            .map(|(a, _)| a.clone())
+            .collect()
+    }
+
+    /// Established connections of an app container at `now`: requests nginx routes or
+    /// still drains to it (when it answers), plus held ones.
+    pub(crate) fn connections(&self, host: &str, name: &str, now: VirtualTime) -> usize {
+        let Some(c) = self.ctr(host, name) else {
+            return 0;
+        };
+        if !c.running {
+            return 0;
+        }
+        let held: usize = c
+            .app
+            .held
+            .iter()
+            .filter(|(until, _)| *until > now)
+            .map(|(_, n)| n)
+            .sum();
+        if c.phase(now) != crate::container::AppPhase::Ready {
+            return held;
+        }
+        let addrs = self.addresses_of(host, name);
+        let mut n = held;
+        for h in self.hosts.values() {
+            for lb in h
+                .containers
+                .values()
+                .filter(|c| c.running && c.nginx_spec().is_some())
+            {
+                for a in &addrs {
+                    if lb.nginx.routing.contains(a)
+                        || lb.nginx.draining.get(a).is_some_and(|until| *until > now)
+                    {
+                        n += self.connections_per_backend;
+                    }
+                }
+            }
+        }
+        n
+    }
+}

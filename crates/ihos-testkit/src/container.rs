@@ -1,0 +1,365 @@
+//! Containers of the fake docker engine: what a test declares ([`ContainerSpec`] with an
+//! [`AppSpec`] or [`NginxSpec`]), what it can observe ([`ContainerInfo`], [`AppPhase`]), and
+//! the runtime state the engine keeps.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::clock::VirtualTime;
+
+/// A Tomcat app container: its host directories and published port.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppSpec {
+    /// Host directory mounted as Tomcat's `webapps` (holds `ihos.war`).
+    pub webapps: String,
+    /// Host directory mounted as Tomcat's `logs`.
+    pub logs: String,
+    /// The app's log file name, `%Y`, `%m`, `%d` replaced by the date (default
+    /// `logFile.%Y-%m-%d.log`): Tomcat's lines and the app's own (exceptions).
+    pub app_log: String,
+    /// Tomcat's own log file name (default `catalina.%Y-%m-%d.log`): Tomcat's lines only.
+    pub tomcat_log: String,
+    /// Host port published for Tomcat (the port in the nginx upstream).
+    pub port: u16,
+    /// The port Tomcat listens on inside the container (default 8080); `ss` shows
+    /// connections to it.
+    pub container_port: u16,
+}
+
+impl AppSpec {
+    /// `base/webapps` and `base/logs` (e.g. base `/opt/docker/ihos/pep1/tomcat`), `port`.
+    pub fn new(base: &str, port: u16) -> Self {
+        let base = base.trim_end_matches('/');
+        AppSpec {
+            webapps: format!("{base}/webapps"),
+            logs: format!("{base}/logs"),
+            app_log: "logFile.%Y-%m-%d.log".into(),
+            tomcat_log: "catalina.%Y-%m-%d.log".into(),
+            port,
+            container_port: 8080,
+        }
+    }
+}
+
+/// An nginx container whose config is a single host file bind-mounted into it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NginxSpec {
+    /// The config file on the host.
+    pub config: String,
+    /// Where it is mounted in the container (nginx's default config path).
+    pub config_in_container: String,
+    /// The upstream whose enabled servers get the traffic.
+    pub upstream: String,
+    /// How long old workers keep serving in-flight requests after a reload.
+    pub drain: Duration,
+    /// How long after `nginx -s reload` returns the new workers take over.
+    pub reload_delay: Duration,
+    /// Worker processes.
+    pub workers: usize,
+}
+
+impl NginxSpec {
+    /// Config `config` on the host, mounted at `/etc/nginx/nginx.conf`, routing to
+    /// `upstream`; 5 s drain, reloads take effect at once, 2 workers.
+    pub fn new(config: &str, upstream: &str) -> Self {
+        NginxSpec {
+            config: config.into(),
+            config_in_container: "/etc/nginx/nginx.conf".into(),
+            upstream: upstream.into(),
+            drain: Duration::from_secs(5),
+            reload_delay: Duration::ZERO,
+            workers: 2,
+        }
+    }
+
+    /// Mounted at `path` in the container.
+    pub fn mounted_at(mut self, path: &str) -> Self {
+        self.config_in_container = path.into();
+        self
+    }
+
+    /// Old workers serve in-flight requests for `drain` after a reload.
+    pub fn drain(mut self, drain: Duration) -> Self {
+        self.drain = drain;
+        self
+    }
+
+    /// New workers take over `delay` after `nginx -s reload` returns.
+    pub fn reload_delay(mut self, delay: Duration) -> Self {
+        self.reload_delay = delay;
+        self
+    }
+}
+
+/// What kind of container.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ContainerKind {
+    /// A Tomcat app.
+    App(AppSpec),
+    /// nginx.
+    Nginx(NginxSpec),
+}
+
+/// A container to create with [`crate::FakeWorld::add_container`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContainerSpec {
+    pub(crate) name: String,
+    pub(crate) kind: ContainerKind,
+    pub(crate) start_delay: Duration,
+    pub(crate) never_healthy: bool,
+    pub(crate) exception: Option<(Duration, String)>,
+    pub(crate) healthcheck: bool,
+    pub(crate) running_since: Option<Duration>,
+}
+
+impl ContainerSpec {
+    fn new(name: &str, kind: ContainerKind) -> Self {
+        ContainerSpec {
+            name: name.into(),
+            kind,
+            start_delay: Duration::from_secs(2),
+            never_healthy: false,
+            exception: None,
+            healthcheck: false,
+            running_since: Some(Duration::from_secs(3600)),
+        }
+    }
+
+    /// A Tomcat app container; running (and ready) since an hour before the world's start,
+    /// 2 s from start to ready, no docker health check.
+    pub fn app(name: &str, app: AppSpec) -> Self {
+        Self::new(name, ContainerKind::App(app))
+    }
+
+    /// An nginx container, running since an hour before the world's start.
+    pub fn nginx(name: &str, nginx: NginxSpec) -> Self {
+        Self::new(name, ContainerKind::Nginx(nginx))
+    }
+
+    /// Time from `docker start` until Tomcat has started and the app answers.
+    pub fn start_delay(mut self, d: Duration) -> Self {
+        self.start_delay = d;
+        self
+    }
+
+    /// Fault: Tomcat starts but the app never answers its health probe (HTTP 503; docker
+    /// health `unhealthy` with [`ContainerSpec::with_healthcheck`]).
+    pub fn never_healthy(mut self) -> Self {
+        self.never_healthy = true;
+        self
+    }
+
+    /// Fault: `after` each time it has started (become ready), the app logs `line` as an
+    /// ERROR with a stack frame.
+    pub fn exception_after_start(mut self, after: Duration, line: &str) -> Self {
+        self.exception = Some((after, line.into()));
+        self
+    }
+
+    /// The container has a docker health check (inspect shows `Health`).
+    pub fn with_healthcheck(mut self) -> Self {
+        self.healthcheck = true;
+        self
+    }
+
+    /// Created but stopped at the world's start.
+    pub fn stopped(mut self) -> Self {
+        self.running_since = None;
+        self
+    }
+
+    /// Started `ago` before the world's start (zero: starts with the world).
+    pub fn running_since(mut self, ago: Duration) -> Self {
+        self.running_since = Some(ago);
+        self
+    }
+
+    /// The container's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Its kind.
+    pub fn kind(&self) -> &ContainerKind {
+        &self.kind
+    }
+}
+
+/// Where an app container is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum AppPhase {
+    /// Not running.
+    Stopped,
+    /// Running; Tomcat has not finished starting (connections refused).
+    Starting,
+    /// Running, started, but the app does not answer OK (fault, or no WAR).
+    Unhealthy,
+    /// Running and answering.
+    Ready,
+}
+
+/// What a test can see of a container: [`crate::FakeHost::container`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContainerInfo {
+    /// Its name.
+    pub name: String,
+    /// Whether it runs.
+    pub running: bool,
+    /// Docker's status word: `running`, `exited`, `created`.
+    pub status: String,
+    /// Main process id (new at each start), when running.
+    pub pid: Option<u32>,
+    /// When it last started.
+    pub started_at: Option<VirtualTime>,
+    /// For an app: its phase now.
+    pub phase: Option<AppPhase>,
+    /// For an app: SHA-256 of the `ihos.war` it loaded at its last start.
+    pub serving: Option<String>,
+    /// Exit code of the last run.
+    pub exit_code: i64,
+    /// How many times it was started (by docker start/restart) since the world began.
+    pub starts: u32,
+}
+
+/// Decides whether nginx rejects a config: [`crate::FakeWorld::nginx_rejects`].
+pub(crate) type RejectRule = (Arc<dyn Fn(&[u8]) -> bool + Send + Sync>, String);
+
+/// A config nginx accepted, with what it means for routing.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Loaded {
+    pub bytes: Vec<u8>,
+    /// Enabled servers of the upstream.
+    pub routing: BTreeSet<String>,
+    /// Every server of the upstream (any state).
+    pub servers: BTreeSet<String>,
+}
+
+/// An nginx worker process.
+#[derive(Debug, Clone)]
+pub(crate) struct Worker {
+    pub pid: u32,
+    /// Set when an old worker is finishing in-flight requests after a reload.
+    pub retiring_until: Option<VirtualTime>,
+}
+
+/// Runtime state of an app container.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct AppRt {
+    pub serving: Option<String>,
+    /// `*.war` files in webapps at start (Tomcat deploys every one).
+    pub deployed: Vec<String>,
+    pub ready_logged: bool,
+    /// Log lines not written yet: (when, line, whether it is Tomcat's).
+    pub pending_log: Vec<(VirtualTime, String, bool)>,
+    /// Extra connections (background jobs): (until, count).
+    pub held: Vec<(VirtualTime, usize)>,
+}
+
+/// Runtime state of an nginx container.
+#[derive(Default, Clone)]
+pub(crate) struct NginxRt {
+    /// The config inode the bind mount holds (resolved at container start).
+    pub pinned: Option<u64>,
+    /// The config nginx runs.
+    pub active: Option<Vec<u8>>,
+    /// Backends receiving new requests.
+    pub routing: BTreeSet<String>,
+    /// Every server of the upstream in the active config (any state).
+    pub servers: BTreeSet<String>,
+    /// Backends taken out by a reload whose in-flight requests old workers still serve.
+    pub draining: BTreeMap<String, VirtualTime>,
+    /// A reload signalled but not yet in effect: (when, config).
+    pub pending: Option<(VirtualTime, Loaded)>,
+    pub workers: Vec<Worker>,
+    pub rejects: Vec<RejectRule>,
+    pub next_inner_pid: u32,
+}
+
+impl std::fmt::Debug for NginxRt {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NginxRt")
+            .field("pinned", &self.pinned)
+            .field("routing", &self.routing)
+            .field("draining", &self.draining)
+            .field("workers", &self.workers)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A container in the engine.
+#[derive(Debug, Clone)]
+pub(crate) struct Ctr {
+    pub spec: ContainerSpec,
+    pub running: bool,
+    pub pid: u32,
+    pub ip: String,
+    pub started: Option<VirtualTime>,
+    pub finished: Option<VirtualTime>,
+    pub exit_code: i64,
+    pub starts: u32,
+    pub app: AppRt,
+    pub nginx: NginxRt,
+}
+
+impl Ctr {
+    pub(crate) fn app_spec(&self) -> Option<&AppSpec> {
+        match &self.spec.kind {
+            ContainerKind::App(a) => Some(a),
+            ContainerKind::Nginx(_) => None,
+        }
+    }
+
+    pub(crate) fn nginx_spec(&self) -> Option<&NginxSpec> {
+        match &self.spec.kind {
+            ContainerKind::Nginx(n) => Some(n),
+            ContainerKind::App(_) => None,
+        }
+    }
+
+    /// When Tomcat has finished starting, if running.
+    pub(crate) fn ready_at(&self) -> Option<VirtualTime> {
+        self.started
+            .filter(|_| self.running)
+            .map(|s| s.plus(self.spec.start_delay))
+    }
+
+    /// The app's phase at `now` (nginx containers: `Ready` when running).
+    pub(crate) fn phase(&self, now: VirtualTime) -> AppPhase {
+        if !self.running {
+            return AppPhase::Stopped;
+        }
+        if self.nginx_spec().is_some() {
+            return AppPhase::Ready;
+        }
+        match self.ready_at() {
+            Some(r) if now < r => AppPhase::Starting,
+            _ if self.spec.never_healthy || self.app.serving.is_none() => AppPhase::Unhealthy,
+            _ => AppPhase::Ready,
+        }
+    }
+
+    pub(crate) fn status(&self) -> &'static str {
+        if self.running {
+            "running"
+        } else if self.started.is_none() {
+            "created"
+        } else {
+            "exited"
+        }
+    }
+
+    pub(crate) fn info(&self, now: VirtualTime) -> ContainerInfo {
+        ContainerInfo {
+            name: self.spec.name.clone(),
+            running: self.running,
+            status: self.status().into(),
+            pid: self.running.then_some(self.pid),
+            started_at: self.started,
+            phase: self.app_spec().map(|_| self.phase(now)),
+            serving: self.app.serving.clone(),
+            exit_code: self.exit_code,
+            starts: self.starts,
+        }
+    }
+}

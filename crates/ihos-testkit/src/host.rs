@@ -1,0 +1,376 @@
+//! [`FakeHost`]: one host of a [`FakeWorld`], implementing [`ihos_core::Transport`] by
+//! interpreting the commands ihos-core sends (see the crate docs for the exact set), plus
+//! setup and inspection helpers for tests.
+
+use std::path::Path;
+
+use async_trait::async_trait;
+use ihos_core::sha::sha256_hex;
+use ihos_core::{Command, Output, Privilege, RemotePath, Transport, TransportError, Uploaded};
+
+use crate::container::{ContainerInfo, ContainerSpec};
+use crate::fault::{FaultAction, Op};
+use crate::fs::{FileInfo, FsSnapshot, normalize};
+use crate::invariant::Cause;
+use crate::log::EventKind;
+use crate::shell::upload_staging;
+use crate::world::{FakeWorld, World, out};
+
+/// One fake host. Cheap to clone (a handle into its world). Setup helpers act as root and
+/// bypass permissions and faults; commands and uploads go through everything.
+#[derive(Clone, Debug)]
+pub struct FakeHost {
+    world: FakeWorld,
+    name: String,
+}
+
+impl FakeHost {
+    pub(crate) fn new(world: FakeWorld, name: &str) -> Self {
+        FakeHost {
+            world,
+            name: name.into(),
+        }
+    }
+
+    /// A host in a world of its own.
+    pub fn standalone(name: &str) -> Self {
+        FakeWorld::new().add_host(name)
+    }
+
+    /// The host's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Its world.
+    pub fn world(&self) -> &FakeWorld {
+        &self.world
+    }
+
+    fn with<R>(&self, f: impl FnOnce(&mut crate::world::HostState) -> R) -> R {
+        let mut w = self.world.lock();
+        w.sync();
+        f(w.host_mut(&self.name))
+    }
+
+    // ----- setup -----
+
+    /// Creates or overwrites (in place) a file owned by root, mode 0644, with parents.
+    pub fn write_file(&self, path: &str, bytes: impl AsRef<[u8]>) {
+        self.write_file_as(path, bytes, "root", 0o644);
+    }
+
+    /// Creates or overwrites (in place) a file with this owner and mode, with parents.
+    pub fn write_file_as(&self, path: &str, bytes: impl AsRef<[u8]>, owner: &str, mode: u32) {
+        let p = normalize(path, "/");
+        self.with(|h| h.fs.put_file(&p, bytes.as_ref(), owner, mode));
+    }
+
+    /// Creates a directory (and parents) with this owner and mode.
+    pub fn mkdir(&self, path: &str, owner: &str, mode: u32) {
+        let p = normalize(path, "/");
+        self.with(|h| h.fs.put_dir(&p, Some(owner), mode));
+    }
+
+    /// Whether the login user may `sudo` without a password (default true).
+    pub fn set_sudo_nopasswd(&self, on: bool) {
+        self.with(|h| h.sudo_nopasswd = on);
+    }
+
+    /// Whether the login user may use docker without sudo (default false).
+    pub fn set_docker_group(&self, on: bool) {
+        self.with(|h| h.docker_group = on);
+    }
+
+    /// The login user and home directory (default `deploy`, `/home/deploy`).
+    pub fn set_login_user(&self, user: &str, home: &str) {
+        self.with(|h| {
+            h.user = user.into();
+            h.home = home.into();
+            h.fs.put_dir(home, Some(user), 0o755);
+        });
+    }
+
+    /// Another name this host answers to in URLs (e.g. its IP address).
+    pub fn add_alias(&self, alias: &str) {
+        self.with(|h| h.aliases.push(alias.into()));
+    }
+
+    /// Leaves exactly `free` bytes free on the disk (`None`: unlimited). Writes beyond it
+    /// fail with "No space left on device" after writing what fits.
+    pub fn set_disk_free(&self, free: Option<u64>) {
+        self.with(|h| h.fs.capacity = free.map(|f| h.fs.used() + f));
+    }
+
+    /// Creates a container on this host: [`FakeWorld::add_container`].
+    pub fn add_container(&self, spec: ContainerSpec) {
+        self.world.add_container(&self.name, spec);
+    }
+
+    // ----- inspection -----
+
+    /// A file's bytes (`None` if missing or a directory).
+    pub fn read(&self, path: &str) -> Option<Vec<u8>> {
+        let p = normalize(path, "/");
+        self.with(|h| h.fs.get(&p).map(<[u8]>::to_vec))
+    }
+
+    /// A file's bytes as text.
+    pub fn read_text(&self, path: &str) -> Option<String> {
+        self.read(path)
+            .map(|b| String::from_utf8_lossy(&b).into_owned())
+    }
+
+    /// Inode, size, owner and mode of a path.
+    pub fn stat(&self, path: &str) -> Option<FileInfo> {
+        let p = normalize(path, "/");
+        self.with(|h| h.fs.stat(&p))
+    }
+
+    /// Whether a path exists.
+    pub fn exists(&self, path: &str) -> bool {
+        self.stat(path).is_some()
+    }
+
+    /// Names in a directory, sorted.
+    pub fn list(&self, dir: &str) -> Vec<String> {
+        let p = normalize(dir, "/");
+        self.with(|h| h.fs.list(&p))
+    }
+
+    /// Every path with its content and metadata.
+    pub fn snapshot(&self) -> FsSnapshot {
+        self.with(|h| h.fs.snapshot())
+    }
+
+    /// Bytes used on the disk.
+    pub fn disk_used(&self) -> u64 {
+        self.with(|h| h.fs.used())
+    }
+
+    /// A container's state now.
+    pub fn container(&self, name: &str) -> Option<ContainerInfo> {
+        self.world.container(&self.name, name)
+    }
+
+    fn timeout(&self, command: &Command, after: std::time::Duration) -> TransportError {
+        TransportError::Timeout {
+            host: self.name.clone(),
+            command: command.to_string(),
+            after,
+        }
+    }
+
+    fn finish(
+        &self,
+        command: &Command,
+        result: Result<Output, TransportError>,
+    ) -> Result<Output, TransportError> {
+        self.world.lock().finish(&self.name, command, result)
+    }
+
+    fn finish_upload(
+        &self,
+        w: &mut World,
+        local: &Path,
+        remote: &RemotePath,
+        result: Result<Uploaded, TransportError>,
+    ) -> Result<Uploaded, TransportError> {
+        let now = w.now();
+        let seq = w.push_event(
+            &self.name,
+            now,
+            EventKind::Upload {
+                local: local.to_path_buf(),
+                remote: remote.to_string(),
+                result: result.as_ref().map(|u| u.bytes).map_err(Clone::clone),
+            },
+        );
+        w.evaluate(Some(Cause {
+            seq,
+            host: self.name.clone(),
+            what: format!("upload {} -> {remote}", local.display()),
+        }));
+        result
+    }
+}
+
+/// The upload itself: to a staging name next to `remote` as the login user, checked,
+/// renamed into place; the staging file is removed on failure.
+fn perform_upload(
+    w: &mut World,
+    host: &str,
+    remote: &RemotePath,
+    bytes: &[u8],
+    limit: Option<u64>,
+) -> Result<Uploaded, TransportError> {
+    w.next_tmp += 1;
+    let tmp = upload_staging(remote.as_str(), w.next_tmp);
+    let h = w.host_mut(host);
+    let cred = h
+        .cred(Privilege::User)
+        .expect("the login user needs no password");
+    let io = |op: &'static str, e: crate::fs::FsError| TransportError::Io {
+        host: host.into(),
+        op,
+        path: remote.to_string(),
+        reason: e.text().into(),
+    };
+    let result = (|| {
+        h.fs.write(&tmp, &cred, bytes, 0o644, limit)
+            .map_err(|e| io("upload", e))?;
+        let expected = sha256_hex(bytes);
+        let actual = h.fs.get(&tmp).map(sha256_hex).unwrap_or_default();
+        if actual != expected {
+            return Err(TransportError::Checksum {
+                host: host.into(),
+                path: tmp.clone(),
+                expected,
+                actual,
+            });
+        }
+        h.fs.rename(&tmp, remote.as_str(), &cred)
+            .map_err(|e| io("rename into", e))?;
+        Ok(Uploaded {
+            path: remote.clone(),
+            bytes: bytes.len() as u64,
+            sha256: expected,
+        })
+    })();
+    if result.is_err() {
+        let _ = h.fs.remove_file(&tmp, &cred);
+    }
+    w.gc(host);
+    result
+}
+
+#[async_trait]
+impl Transport for FakeHost {
+    fn host(&self) -> &str {
+        &self.name
+    }
+
+    async fn run(&self, command: &Command) -> Result<Output, TransportError> {
+        let hit = {
+            let mut w = self.world.lock();
+            w.sync();
+            w.decide(&self.name, &Op::Command(command))
+        };
+        let Some((_, action)) = hit else {
+            return self.world.lock().execute(&self.name, command, None);
+        };
+        match action {
+            FaultAction::Fail { status, stderr } => {
+                let mut stderr = stderr;
+                if !stderr.ends_with('\n') {
+                    stderr.push('\n');
+                }
+                self.finish(command, Ok(out(status, "", stderr)))
+            }
+            FaultAction::Respond(output) => self.finish(command, Ok(output)),
+            FaultAction::Hang => match command.timeout_value() {
+                Some(after) => {
+                    tokio::time::sleep(after).await;
+                    self.finish(command, Err(self.timeout(command, after)))
+                }
+                None => std::future::pending().await,
+            },
+            FaultAction::Disconnect { happened } => {
+                let mut w = self.world.lock();
+                if happened {
+                    let _ = w.perform(&self.name, command, None);
+                }
+                let err = TransportError::Disconnected {
+                    host: self.name.clone(),
+                    during: command.to_string(),
+                    reason: "fake host: connection dropped (injected fault)".into(),
+                };
+                w.finish(&self.name, command, Err(err))
+            }
+            FaultAction::DiskFull { after_bytes } => {
+                self.world
+                    .lock()
+                    .execute(&self.name, command, Some(after_bytes))
+            }
+            FaultAction::Delay(d) => match command.timeout_value() {
+                Some(after) if after < d => {
+                    tokio::time::sleep(after).await;
+                    self.finish(command, Err(self.timeout(command, after)))
+                }
+                _ => {
+                    tokio::time::sleep(d).await;
+                    let mut w = self.world.lock();
+                    w.sync();
+                    w.execute(&self.name, command, None)
+                }
+            },
+        }
+    }
+
+    async fn upload(&self, local: &Path, remote: &RemotePath) -> Result<Uploaded, TransportError> {
+        let hit = {
+            let mut w = self.world.lock();
+            w.sync();
+            w.decide(
+                &self.name,
+                &Op::Upload {
+                    local,
+                    remote: remote.as_str(),
+                },
+            )
+        };
+        let read = || {
+            std::fs::read(local).map_err(|e| TransportError::Io {
+                host: self.name.clone(),
+                op: "read",
+                path: local.display().to_string(),
+                reason: e.to_string(),
+            })
+        };
+        let mut limit = None;
+        match hit.map(|(_, a)| a) {
+            None => {}
+            Some(FaultAction::Fail { stderr, .. }) => {
+                let err = TransportError::Io {
+                    host: self.name.clone(),
+                    op: "upload",
+                    path: remote.to_string(),
+                    reason: stderr,
+                };
+                let mut w = self.world.lock();
+                return self.finish_upload(&mut w, local, remote, Err(err));
+            }
+            Some(FaultAction::Respond(o)) => {
+                let err = TransportError::Io {
+                    host: self.name.clone(),
+                    op: "upload",
+                    path: remote.to_string(),
+                    reason: o.stderr_text(),
+                };
+                let mut w = self.world.lock();
+                return self.finish_upload(&mut w, local, remote, Err(err));
+            }
+            Some(FaultAction::Hang) => std::future::pending().await,
+            Some(FaultAction::Disconnect { happened }) => {
+                let bytes = read()?;
+                let mut w = self.world.lock();
+                if happened {
+                    let _ = perform_upload(&mut w, &self.name, remote, &bytes, None);
+                }
+                let err = TransportError::Disconnected {
+                    host: self.name.clone(),
+                    during: format!("upload {} to {remote}", local.display()),
+                    reason: "fake host: connection dropped (injected fault)".into(),
+                };
+                return self.finish_upload(&mut w, local, remote, Err(err));
+            }
+            Some(FaultAction::DiskFull { after_bytes }) => limit = Some(after_bytes),
+            Some(FaultAction::Delay(d)) => tokio::time::sleep(d).await,
+        }
+        let bytes = read();
+        let mut w = self.world.lock();
+        w.sync();
+        let result = bytes.and_then(|b| perform_upload(&mut w, &self.name, remote, &b, limit));
+        self.finish_upload(&mut w, local, remote, result)
+    }
+}

@@ -1,0 +1,198 @@
+//! The file commands ihos-core sends, interpreted over a host's in-memory filesystem with
+//! GNU coreutils' messages. Only the exact argument shapes ihos-core builds are accepted;
+//! anything else is unsupported (so a new command in real code shows up in tests).
+
+use ihos_core::Output;
+use ihos_core::sha::sha256_hex;
+
+use crate::clock::VirtualTime;
+use crate::fs::{Cred, FsError, file_name, normalize};
+use crate::world::{HostState, out};
+
+fn fail(msg: String) -> Output {
+    out(1, "", format!("{msg}\n"))
+}
+
+/// Runs `argv` on `h`, or `None` if it is not a supported command. `limit`: bytes that can
+/// still be written before the disk is full (an injected fault).
+pub(crate) fn run(
+    h: &mut HostState,
+    cred: &Cred,
+    argv: &[String],
+    stdin: Option<&[u8]>,
+    limit: Option<u64>,
+    now: VirtualTime,
+) -> Option<Output> {
+    let a: Vec<&str> = argv.iter().map(String::as_str).collect();
+    let home = h.home.clone();
+    let p = |s: &str| normalize(s, &home);
+    let writes = matches!(a.first(), Some(&"dd") | Some(&"cp"));
+    let supported = matches!(
+        a.as_slice(),
+        ["cat", "--", _]
+            | ["dd", _, "bs=65536", "conv=fsync", "status=none"]
+            | ["dd", _, "oflag=append", "conv=notrunc,fsync", "status=none"]
+            | ["sha256sum", "--", _]
+            | ["stat", "-c", "%s", "--", _]
+            | ["tail", "-c", _, "--", _]
+            | ["mkdir", "--", _]
+            | ["date", "+%Y-%m-%d"]
+            | ["cp", "--", _, _]
+            | ["rm", "-f" | "-rf", "--", _]
+            | ["mv", "-f", "--", _, _]
+            | ["mkdir", "-p", "--", _]
+            | ["test", "-e" | "-f" | "-d", _]
+    ) && (a[0] != "dd" || a[1].starts_with("of="))
+        && (a[0] != "tail"
+            || a[2]
+                .strip_prefix('+')
+                .is_some_and(|n| n.parse::<u64>().is_ok_and(|n| n > 0)));
+    if !supported {
+        return None;
+    }
+    if limit.is_some() && !writes {
+        return Some(fail(format!("{}: No space left on device", a[0])));
+    }
+    let fs = &mut h.fs;
+    Some(match a.as_slice() {
+        ["cat", "--", path] => match fs.read(&p(path), cred) {
+            Ok(bytes) => out(0, bytes, ""),
+            Err(e) => fail(format!("cat: {path}: {}", e.text())),
+        },
+        ["dd", of, mode, ..] => {
+            let path = &of["of=".len()..];
+            let bytes = stdin.unwrap_or_default();
+            let written = if *mode == "oflag=append" {
+                fs.append(&p(path), cred, bytes, limit)
+            } else {
+                fs.write(&p(path), cred, bytes, 0o644, limit)
+            };
+            match written {
+                Ok(_) => out(0, "", ""),
+                Err(FsError::NoSpace) => fail(format!(
+                    "dd: error writing '{path}': No space left on device"
+                )),
+                Err(e) => fail(format!("dd: failed to open '{path}': {}", e.text())),
+            }
+        }
+        ["sha256sum", "--", path] => match fs.read(&p(path), cred) {
+            Ok(bytes) => out(0, format!("{}  {path}\n", sha256_hex(&bytes)), ""),
+            Err(e) => fail(format!("sha256sum: {path}: {}", e.text())),
+        },
+        ["cp", "--", src, dst] => {
+            let (s, d) = (p(src), fs.target_in_dir(&p(dst), &p(src)));
+            let ino = match fs.lookup(&s, cred) {
+                Ok(ino) => ino,
+                Err(e) => return Some(fail(format!("cp: cannot stat '{src}': {}", e.text()))),
+            };
+            if fs.is_dir(&s) {
+                return Some(fail(format!(
+                    "cp: -r not specified; omitting directory '{src}'"
+                )));
+            }
+            if fs.stat(&d).is_some_and(|i| i.inode == ino) {
+                return Some(fail(format!("cp: '{src}' and '{d}' are the same file")));
+            }
+            let mode = fs.inode(ino).map_or(0o644, |i| i.mode) & !0o022;
+            let bytes = match fs.read(&s, cred) {
+                Ok(b) => b,
+                Err(e) => {
+                    return Some(fail(format!(
+                        "cp: cannot open '{src}' for reading: {}",
+                        e.text()
+                    )));
+                }
+            };
+            match fs.write(&d, cred, &bytes, mode, limit) {
+                Ok(_) => out(0, "", ""),
+                Err(FsError::NoSpace) => {
+                    fail(format!("cp: error writing '{d}': No space left on device"))
+                }
+                Err(e) => fail(format!(
+                    "cp: cannot create regular file '{d}': {}",
+                    e.text()
+                )),
+            }
+        }
+        ["stat", "-c", "%s", "--", path] => match fs.lookup(&p(path), cred) {
+            Ok(ino) => {
+                let size = fs
+                    .inode(ino)
+                    .and_then(|i| i.data.as_ref())
+                    .map_or(4096, Vec::len);
+                out(0, format!("{size}\n"), "")
+            }
+            Err(e) => fail(format!("stat: cannot statx '{path}': {}", e.text())),
+        },
+        ["tail", "-c", from, "--", path] => {
+            let skip: usize = from[1..].parse::<usize>().unwrap_or(1) - 1;
+            match fs.read(&p(path), cred) {
+                Ok(bytes) => out(0, bytes.get(skip..).unwrap_or_default().to_vec(), ""),
+                Err(e) => fail(format!(
+                    "tail: cannot open '{path}' for reading: {}",
+                    e.text()
+                )),
+            }
+        }
+        ["mkdir", "--", path] => match fs.mkdir(&p(path), cred, 0o755) {
+            Ok(()) => out(0, "", ""),
+            Err(e) => fail(format!(
+                "mkdir: cannot create directory '{path}': {}",
+                e.text()
+            )),
+        },
+        ["date", _] => out(0, format!("{}\n", now.date()), ""),
+        ["rm", "-f", "--", path] => match fs.remove_file(&p(path), cred) {
+            Ok(()) | Err(FsError::NotFound) => out(0, "", ""),
+            Err(e) => fail(format!("rm: cannot remove '{path}': {}", e.text())),
+        },
+        ["rm", "-rf", "--", path] => match fs.remove_tree(&p(path), cred) {
+            Ok(()) | Err(FsError::NotFound) => out(0, "", ""),
+            Err(FsError::Invalid) => fail(format!(
+                "rm: it is dangerous to operate recursively on '{path}'\nrm: use --no-preserve-root to override this failsafe"
+            )),
+            Err(e) => fail(format!("rm: cannot remove '{path}': {}", e.text())),
+        },
+        ["mv", "-f", "--", src, dst] => {
+            let s = p(src);
+            if let Err(e) = fs.lookup(&s, cred) {
+                return Some(fail(format!("mv: cannot stat '{src}': {}", e.text())));
+            }
+            let d = fs.target_in_dir(&p(dst), &s);
+            match fs.rename(&s, &d, cred) {
+                Ok(()) => out(0, "", ""),
+                Err(e) => fail(format!("mv: cannot move '{src}' to '{d}': {}", e.text())),
+            }
+        }
+        ["mkdir", "-p", "--", path] => match fs.mkdir_p(&p(path), cred, 0o755) {
+            Ok(()) => out(0, "", ""),
+            Err(e) => fail(format!(
+                "mkdir: cannot create directory '{path}': {}",
+                e.text()
+            )),
+        },
+        ["test", flag, path] => {
+            let path = p(path);
+            let found = fs.lookup(&path, cred).is_ok();
+            let yes = found
+                && match *flag {
+                    "-f" => fs.is_file(&path),
+                    "-d" => fs.is_dir(&path),
+                    _ => true,
+                };
+            out(i32::from(!yes), "", "")
+        }
+        _ => unreachable!("checked above"),
+    })
+}
+
+/// The staging name an upload uses next to `remote`.
+pub(crate) fn upload_staging(remote: &str, n: u64) -> String {
+    let dir = crate::fs::parent(remote);
+    let name = format!(".{}.ihos-tmp-fake-{n}", file_name(remote));
+    if dir == "/" {
+        format!("/{name}")
+    } else {
+        format!("{dir}/{name}")
+    }
+}
