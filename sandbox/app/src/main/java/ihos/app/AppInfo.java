@@ -18,6 +18,8 @@ import java.util.Properties;
 final class AppInfo {
     static final String VERSION;
     static final String VARIANT;
+    /** Which instance this is: $IHOS_INSTANCE (the sandbox passes it with docker run -e), else $HOSTNAME. */
+    static final String INSTANCE;
 
     static {
         Properties p = new Properties();
@@ -30,6 +32,17 @@ final class AppInfo {
         }
         VERSION = p.getProperty("version", "unknown");
         VARIANT = p.getProperty("variant", "ok");
+        INSTANCE = instanceName();
+    }
+
+    private static String instanceName() {
+        for (String k : new String[] {"IHOS_INSTANCE", "HOSTNAME"}) {
+            String v = System.getenv(k);
+            if (v != null && !v.isEmpty() && v.chars().allMatch(c -> c > 32 && c < 127)) {
+                return v;
+            }
+        }
+        return "unknown";
     }
 
     private static final DateTimeFormatter TS = DateTimeFormatter.ofPattern("yyyy-MM-dd HH:mm:ss.SSS");

@@ -10,7 +10,9 @@ import java.io.InputStream;
  * /version -> the version string baked in at build time
  * /health  -> 200 "ok"
  * /work?ms=N (GET or POST) -> sleeps N ms (0..600000), then "ok VERSION N"
- * Every answer carries the header X-Ihos-Version.
+ * /whoami  -> "version=VERSION instance=INSTANCE"
+ * Every answer carries the headers X-Ihos-Version and X-Ihos-Instance ($IHOS_INSTANCE, else
+ * $HOSTNAME, else "unknown").
  */
 public class IhosServlet extends HttpServlet {
     private static final long serialVersionUID = 1L;
@@ -34,6 +36,7 @@ public class IhosServlet extends HttpServlet {
 
     private void handle(HttpServletRequest req, HttpServletResponse resp) throws IOException {
         resp.setHeader("X-Ihos-Version", AppInfo.VERSION);
+        resp.setHeader("X-Ihos-Instance", AppInfo.INSTANCE);
         resp.setHeader("Cache-Control", "no-store");
         resp.setContentType("text/plain;charset=UTF-8");
         String path = req.getServletPath();
@@ -43,6 +46,9 @@ public class IhosServlet extends HttpServlet {
                 break;
             case "/health":
                 resp.getWriter().write("ok");
+                break;
+            case "/whoami":
+                resp.getWriter().write("version=" + AppInfo.VERSION + " instance=" + AppInfo.INSTANCE + "\n");
                 break;
             case "/work": {
                 long ms = 0;
