@@ -103,6 +103,10 @@ pub struct RolloutArgs {
     /// The commit the WAR was built from, for the deployment records.
     #[arg(long, value_name = "SHA")]
     pub commit: Option<String>,
+    /// Run the same rollout against simulated hosts built from the topology, in virtual
+    /// time (no host is contacted), and check the safety invariants throughout.
+    #[arg(long)]
+    pub simulate: bool,
 }
 
 /// `ihos lock` subcommands.

@@ -99,6 +99,7 @@ mod net;
 mod nginx;
 mod scenario;
 mod shell;
+mod simulate;
 mod world;
 
 pub use app::{WAR_NAME, log_file_name};
@@ -111,4 +112,5 @@ pub use host::FakeHost;
 pub use invariant::{Cause, InvariantChecker, InvariantReport, Violation, ViolationKind};
 pub use log::{CommandRecord, Event, EventKind};
 pub use scenario::{RUNBOOK_NGINX_CONF, RUNBOOK_WAR_V1, Runbook, RunbookBackend};
+pub use simulate::{Simulation, SimulationOptions};
 pub use world::FakeWorld;
