@@ -213,27 +213,15 @@ pub(crate) fn fingerprint(blob: &[u8]) -> String {
     format!("SHA256:{}", base64(&Sha256::digest(blob), false))
 }
 
-/// Standard base64.
+/// Standard base64, with or without padding.
 pub(crate) fn base64(bytes: &[u8], pad: bool) -> String {
-    const ABC: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
-    for chunk in bytes.chunks(3) {
-        let b = [
-            chunk[0],
-            chunk.get(1).copied().unwrap_or(0),
-            chunk.get(2).copied().unwrap_or(0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        let chars = chunk.len() + 1;
-        for i in 0..4 {
-            if i < chars {
-                out.push(ABC[((n >> (18 - 6 * i)) & 63) as usize] as char);
-            } else if pad {
-                out.push('=');
-            }
-        }
+    use base64::Engine;
+    use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD};
+    if pad {
+        STANDARD.encode(bytes)
+    } else {
+        STANDARD_NO_PAD.encode(bytes)
     }
-    out
 }
 
 #[cfg(test)]
