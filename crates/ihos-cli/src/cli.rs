@@ -221,7 +221,7 @@ pub struct WriteOptions {
     /// Print the unified diff to stdout and change nothing.
     #[arg(long)]
     pub dry_run: bool,
-    /// Do not keep a FILE.ihos-<UTC timestamp>.bak copy of the original next to FILE.
+    /// Do not keep a `.FILE.ihos-<UTC timestamp>.bak` copy of the original next to FILE.
     #[arg(long)]
     pub no_backup: bool,
 }

@@ -1,16 +1,198 @@
-//! ihos-core: the parts of a rolling update that touch hosts.
+//! ihos-core: the library behind the `ihos` command. Zero-downtime rolling updates of Java
+//! web apps (Tomcat in Docker) behind nginx, over SSH; another tool can drive everything
+//! the CLI does through it.
 //!
-//! - [`Command`] is a program with typed arguments; [`shell_quote`] is the only place a
-//!   command line is built. [`ContainerName`] and [`RemotePath`] are names and paths from
-//!   configuration that passed validation.
-//! - [`Transport`] runs commands and moves files on a host: [`LocalTransport`] here,
-//!   `SshTransport` over SSH, fake hosts in `ihos-testkit`.
-//! - [`Container`] controls one container ([`DockerCli`] drives the `docker` CLI through a
-//!   transport); [`LoadBalancer`] takes backends in and out of rotation ([`NginxLb`] edits
-//!   the nginx config with `ihos-nginx`, validates it with `nginx -t` in its container and
-//!   reloads, restoring the previous bytes on any failure).
+//! # Main types and how they relate
+//!
+//! - **Configuration** ([`config`]): a [`Topology`] is the deployment read from TOML:
+//!   hosts, the nginx load balancer, the app instances in rollout order, the canary and the
+//!   rollout [`Policy`](config::Policy) (drain, timeouts, `max_unavailable`, what to do on
+//!   failure). [`Topology::from_toml`] and [`Topology::load`] validate it; a
+//!   [`ConfigError`] names the key at fault.
+//! - **Hosts**: a [`Transport`] runs [`Command`]s and moves files on one host:
+//!   [`SshTransport`] (SSH), [`LocalTransport`] (this machine), the fake hosts of
+//!   `ihos-testkit`, or a caller's own (two methods: `run` and `upload`; see
+//!   `examples/custom_transport.rs`). A [`Command`] holds typed arguments;
+//!   [`shell_quote`] is the only place a command line is built. [`ContainerName`] and
+//!   [`RemotePath`] are names and paths from configuration that passed validation.
+//! - **Containers and the load balancer**: [`Container`] controls one container
+//!   ([`DockerCli`] drives the `docker` CLI through a transport); [`LoadBalancer`] takes
+//!   backends in and out of rotation ([`NginxLb`] edits the nginx config with `ihos-nginx`,
+//!   validates it with `nginx -t` in its container and reloads, restoring the previous
+//!   bytes on any failure).
+//! - **The rollout** ([`rollout`]): a [`Fleet`] is the topology resolved into those handles
+//!   (one transport per host: [`Fleet::connect`] makes SSH ones like the CLI,
+//!   [`Fleet::new`] takes the caller's). [`run_rollout`] updates its instances with a
+//!   validated [`WarFile`] one at a time (or `max_unavailable` at a time): out of rotation,
+//!   drain, stop, keep the previous release, install, start, health, log scan, back into
+//!   rotation, record. It returns a [`RolloutReport`] whose [`Outcome`] is also the CLI's
+//!   exit code; a failed instance is rolled back and reported there, not as an error. A
+//!   [`RolloutError`] means the rollout could not start and nothing was changed.
+//!   [`run_rollback`] puts the previous releases back; [`rollout::status`],
+//!   [`rollout::drain_instance`], [`rollout::enable_instance`] and [`rollout::history`] are
+//!   the CLI's other commands. [`RolloutOptions`] holds the per-run choices (defaults match
+//!   the CLI's).
+//! - **Events**: the engine reports progress as [`Event`]s, each stamped in an
+//!   [`EventRecord`] (the values `ihos rollout --json` prints, one per line), to an
+//!   [`EventSink`]: a closure, a `tokio::sync::mpsc::UnboundedSender<EventRecord>`, or a
+//!   type of the caller's.
+//! - **Cancellation**: a [`CancelToken`] held by the caller asks a running rollout to stop
+//!   ([`StopLevel::AfterCurrent`], then [`StopLevel::Now`]); every instance is left
+//!   consistent and in rotation, and [`RolloutOptions::resume`] continues later. The CLI's
+//!   Ctrl-C is one user of it.
 //!
 //! Data flows one way: engine → traits → implementations → transport.
+//!
+//! # Errors
+//!
+//! One typed error per operation family, each `#[non_exhaustive]` and naming the host,
+//! instance, file or command concerned: [`ConfigError`], [`TransportError`],
+//! [`ContainerError`], [`LbError`], [`FleetError`], [`WarError`] and [`RolloutError`].
+//!
+//! # Example: a rollout
+//!
+//! Against fake hosts built from the topology, on a paused clock (a 25-second Tomcat start
+//! takes no time); with real hosts, `Fleet::connect(topology)?` is the only change.
+//!
+//! ```
+//! use ihos_core::{CancelToken, EventRecord, Fleet, Outcome, RolloutOptions, Topology, WarFile};
+//! # use std::io::Write;
+//! # const TOPOLOGY: &str = r#"
+//! # [hosts.h1]
+//! # address = "10.0.0.1"
+//! # user = "deploy"
+//! # [load_balancer]
+//! # host = "h1"
+//! # container = "lb"
+//! # config = "/etc/lb/nginx.conf"
+//! # upstream = "app"
+//! # [[instances]]
+//! # name = "a"
+//! # host = "h1"
+//! # container = "app_a"
+//! # backend = "10.0.0.1:8081"
+//! # webapps = "/srv/a/webapps"
+//! # logs = "/srv/a/logs"
+//! # health = { url = "http://127.0.0.1:8081/" }
+//! # [[instances]]
+//! # name = "b"
+//! # host = "h1"
+//! # container = "app_b"
+//! # backend = "10.0.0.1:8082"
+//! # webapps = "/srv/b/webapps"
+//! # logs = "/srv/b/logs"
+//! # health = { url = "http://127.0.0.1:8082/" }
+//! # "#;
+//! # let dir = tempfile::tempdir()?;
+//! # let war_path = dir.path().join("app.war");
+//! # let mut z = zip::ZipWriter::new(std::fs::File::create(&war_path)?);
+//! # z.add_directory("WEB-INF/", zip::write::SimpleFileOptions::default())?;
+//! # z.finish()?;
+//! # tokio::runtime::Builder::new_current_thread().enable_all().start_paused(true).build()?
+//! #     .block_on(async {
+//! let topology = Topology::from_toml(TOPOLOGY, "ihos.toml")?;
+//! let sim = ihos_testkit::Simulation::new(&topology, &Default::default());
+//! let fleet = Fleet::new(topology, sim.hosts)?;
+//! let war = WarFile::open(&war_path)?;
+//!
+//! let (events, mut rx) = tokio::sync::mpsc::unbounded_channel::<EventRecord>();
+//! let progress = tokio::spawn(async move {
+//!     while let Some(record) = rx.recv().await {
+//!         println!("{:6.1}s {}", record.elapsed, serde_json::to_string(&record.event).unwrap());
+//!     }
+//! });
+//! let cancel = CancelToken::new(); // cancel.escalate() from elsewhere stops it cleanly
+//! let report = ihos_core::run_rollout(&fleet, &war, &RolloutOptions::new(), &events, &cancel).await?;
+//! drop(events);
+//! progress.await?;
+//! assert_eq!(report.outcome, Outcome::Completed);
+//! assert_eq!(report.updated, ["a", "b"]);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! # })?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # Features
+//!
+//! - `mocks`: [mockall](https://docs.rs/mockall) mocks of the traits, `MockTransport`
+//!   (in [`transport`]), `MockContainer` (in [`container`]) and `MockLoadBalancer` (in
+//!   [`lb`]), for the tests of code built on ihos-core. Enable it in the dev-dependencies
+//!   only:
+//!
+//!   ```toml
+//!   [dev-dependencies]
+//!   ihos-core = { version = "0.1", features = ["mocks"] }
+//!   mockall = "0.13"
+//!   ```
+//!
+//!   A downstream crate testing its own logic (here: quarantine a backend whose container
+//!   is unhealthy) without any host:
+//!
+//!   ```
+//!   use ihos_core::container::MockContainer;
+//!   use ihos_core::lb::MockLoadBalancer;
+//!   use ihos_core::{Container, ContainerState, Health, LbChange, LoadBalancer};
+//!   use mockall::predicate::eq;
+//!
+//!   /// The downstream tool's code under test.
+//!   async fn quarantine(
+//!       container: &dyn Container,
+//!       lb: &dyn LoadBalancer,
+//!       backend: &str,
+//!   ) -> Result<bool, Box<dyn std::error::Error>> {
+//!       let state = container.state().await?;
+//!       if state.running && state.health != Health::Unhealthy {
+//!           return Ok(false);
+//!       }
+//!       Ok(lb.disable(backend).await?.changed())
+//!   }
+//!
+//!   # #[tokio::main(flavor = "current_thread")]
+//!   # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//!   // #[tokio::test] async fn unhealthy_backend_leaves_rotation() {
+//!   let mut container = MockContainer::new();
+//!   container.expect_state().returning(|| {
+//!       Ok(ContainerState {
+//!           exists: true,
+//!           running: true,
+//!           health: Health::Unhealthy,
+//!           status: "running".into(),
+//!           ..ContainerState::missing()
+//!       })
+//!   });
+//!   let mut lb = MockLoadBalancer::new();
+//!   lb.expect_disable()
+//!       .with(eq("10.0.0.2:8080"))
+//!       .times(1)
+//!       .returning(|_| {
+//!           Ok(LbChange {
+//!               before: b"server 10.0.0.2:8080;".to_vec(),
+//!               after: b"#server 10.0.0.2:8080;".to_vec(),
+//!               diff: String::new(),
+//!               message: "commented out".into(),
+//!           })
+//!       });
+//!   assert!(quarantine(&container, &lb, "10.0.0.2:8080").await?);
+//!
+//!   // A healthy container: the load balancer is not touched (no expectation set).
+//!   let mut healthy = MockContainer::new();
+//!   healthy.expect_state().returning(|| {
+//!       Ok(ContainerState {
+//!           exists: true,
+//!           running: true,
+//!           health: Health::Healthy,
+//!           status: "running".into(),
+//!           ..ContainerState::missing()
+//!       })
+//!   });
+//!   assert!(!quarantine(&healthy, &MockLoadBalancer::new(), "10.0.0.2:8080").await?);
+//!   # Ok(())
+//!   # }
+//!   ```
+//!
+//!   The mocks are `mockall::automock` mocks: `expect_<method>()` for every trait method.
+//!   `ihos-testkit`'s fake hosts are the other way to test: they interpret the commands
+//!   ihos sends and check safety invariants.
 
 #![warn(missing_docs)]
 
@@ -29,6 +211,10 @@ pub use config::{ConfigError, Topology};
 pub use container::{Container, ContainerError, ContainerState, DockerCli, Health};
 pub use lb::{ApplyMode, Backend, LbChange, LbError, LoadBalancer, NginxLb};
 pub use names::{ContainerName, InvalidName, RemotePath};
+pub use rollout::{
+    CancelToken, Event, EventRecord, EventSink, Fleet, FleetError, Outcome, RolloutError,
+    RolloutOptions, RolloutReport, StopLevel, WarError, WarFile, run_rollback, run_rollout,
+};
 pub use transport::{
     HostKeyPolicy, LocalTransport, SshAuth, SshOptions, SshTarget, SshTransport, Transport,
     TransportError, Uploaded,

@@ -12,7 +12,14 @@
 //!   change only the bytes of the target lines and return an [`Edit`]: the new text, whether
 //!   anything changed, and a unified diff.
 //!
-//! This crate knows nothing of SSH, Docker or async runtimes.
+//! This crate knows nothing of SSH, Docker or async runtimes: its only dependencies are
+//! `nom`, `memchr` and `thiserror`. `examples/nginx_edit.rs` edits the runbook's config
+//! (`cargo run --example nginx_edit -p ihos-nginx`).
+//!
+//! # Features
+//!
+//! - `serde` (off by default): `serde::Serialize` for the query types ([`Upstream`],
+//!   [`Server`], [`ServerState`], [`IfBlock`]), e.g. for JSON output.
 //!
 //! ```
 //! use ihos_nginx::{Document, DisableStyle, ServerState};

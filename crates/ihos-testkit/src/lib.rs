@@ -23,7 +23,11 @@
 //!   backend, too many backends out of rotation, requests cut by an nginx restart or by
 //!   stopping an app that still has connections. [`FakeWorld::check_invariants`] gives the
 //!   [`InvariantReport`].
-//! - [`Runbook`] builds the runbook's production topology (DESIGN.md §1) in a fake world.
+//! - [`Runbook`] builds the runbook's production topology (DESIGN.md §1) in a fake world;
+//!   [`Simulation`] builds a world from any [`ihos_core::Topology`] (one fake host per
+//!   topology host, nginx with the upstream, a running app per instance), whose
+//!   `hosts` go straight into [`ihos_core::Fleet::new`]: that is `ihos rollout --simulate`,
+//!   and ihos-core's `embed_rollout` example.
 //!
 //! # Commands interpreted
 //!

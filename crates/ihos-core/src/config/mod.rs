@@ -415,6 +415,41 @@ impl Default for Policy {
 
 impl Topology {
     /// Parses and validates a topology; `file` names it in errors.
+    ///
+    /// ```
+    /// use ihos_core::{ConfigError, Topology};
+    ///
+    /// let toml = r#"
+    /// [hosts.h101]
+    /// address = "192.168.1.101"
+    /// user = "deploy"
+    ///
+    /// [load_balancer]
+    /// host = "h101"
+    /// container = "nginx"
+    /// config = "/opt/nginx/nginx.conf"
+    /// upstream = "service_ihos"
+    ///
+    /// [[instances]]
+    /// name = "101-pep1"
+    /// host = "h101"
+    /// container = "pep1"
+    /// backend = "192.168.1.101:39091"
+    /// webapps = "/opt/pep1/webapps"
+    /// logs = "/opt/pep1/logs"
+    /// health = { url = "http://127.0.0.1:39091/ihos/" }
+    /// "#;
+    /// let topology = Topology::from_toml(toml, "ihos.toml")?;
+    /// assert_eq!(topology.instances[0].war_name, "ihos.war"); // a default
+    /// assert_eq!(topology.policy.max_unavailable, 1);
+    ///
+    /// // Errors name the file, the line and the key.
+    /// let typo = toml.replace("upstream =", "upstrem =");
+    /// let err = Topology::from_toml(&typo, "ihos.toml").unwrap_err();
+    /// assert!(matches!(err, ConfigError::Syntax { line: 10, .. }), "{err}");
+    /// assert!(err.to_string().contains("upstrem"));
+    /// # Ok::<(), ConfigError>(())
+    /// ```
     pub fn from_toml(text: &str, file: &str) -> Result<Topology, ConfigError> {
         let topology: Topology = toml::from_str(text).map_err(|e| {
             let (line, column) = e.span().map_or((1, 1), |s| line_col(text, s.start));

@@ -19,7 +19,25 @@ pub enum StopLevel {
     Now = 2,
 }
 
-/// A shared stop request. Clone it and give a copy to whoever may ask for a stop.
+/// A shared stop request. Clone it and give a copy to whoever may ask for a stop; the
+/// rollout engine checks it between instances and while it waits (drain, health).
+///
+/// ```
+/// use ihos_core::{CancelToken, StopLevel};
+///
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// let token = CancelToken::new();
+/// let watcher = token.clone();
+/// let waiting = tokio::spawn(async move { watcher.reached(StopLevel::Now).await });
+///
+/// // E.g. on Ctrl-C: first finish the instances being updated, start no new one...
+/// assert_eq!(token.escalate(), StopLevel::AfterCurrent);
+/// // ...then stop waiting and make the current instances consistent now.
+/// token.request(StopLevel::Now);
+/// waiting.await.unwrap();
+/// assert_eq!(token.level(), StopLevel::Now);
+/// # });
+/// ```
 #[derive(Debug, Clone, Default)]
 pub struct CancelToken {
     inner: Arc<Inner>,

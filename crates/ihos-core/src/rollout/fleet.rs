@@ -4,11 +4,14 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use crate::config::{InstanceConfig, Topology};
+use crate::config::{HostConfig, HostKeyPolicyConfig, InstanceConfig, Topology};
 use crate::container::{Container, DockerCli};
 use crate::lb::{LoadBalancer, NginxLb, NginxLbOptions};
 use crate::names::{ContainerName, InvalidName, RemotePath};
-use crate::transport::Transport;
+use crate::transport::{
+    HostKeyPolicy, LocalTransport, SshAuth, SshOptions, SshTarget, SshTransport, Transport,
+    TransportError,
+};
 
 /// One app instance and the handles to reach it.
 #[derive(Clone)]
@@ -92,9 +95,67 @@ pub enum FleetError {
     /// A name or path from the topology was refused.
     #[error(transparent)]
     InvalidName(#[from] InvalidName),
+    /// A host's transport could not be set up ([`Fleet::connect`]).
+    #[error(transparent)]
+    Transport(#[from] TransportError),
+}
+
+/// `~/x` → `$HOME/x`, as the configuration's paths are written.
+fn expand_home(p: &std::path::Path) -> std::path::PathBuf {
+    match (p.strip_prefix("~"), std::env::var_os("HOME")) {
+        (Ok(rest), Some(home)) => std::path::PathBuf::from(home).join(rest),
+        _ => p.to_path_buf(),
+    }
+}
+
+/// The SSH options a host's configuration asks for.
+fn ssh_options(h: &HostConfig) -> SshOptions {
+    SshOptions {
+        known_hosts: h.known_hosts.as_deref().map(expand_home),
+        host_key_policy: match h.host_key_policy {
+            HostKeyPolicyConfig::Strict => HostKeyPolicy::Strict,
+            HostKeyPolicyConfig::AcceptNew => HostKeyPolicy::AcceptNew,
+        },
+        auth: match &h.auth.key_file {
+            Some(k) => SshAuth::KeyFile {
+                path: expand_home(k),
+                passphrase_env: h.auth.passphrase_env.clone(),
+            },
+            None => SshAuth::default(),
+        },
+        sudo_password_env: h.sudo_password_env.clone(),
+        ..SshOptions::default()
+    }
 }
 
 impl Fleet {
+    /// Builds the fleet the way the `ihos` CLI does: an [`SshTransport`] per host (a
+    /// [`LocalTransport`] for hosts with `local = true`), with the host's known_hosts, host
+    /// key policy, key file and sudo password variable; then [`Fleet::new`]. Connections are
+    /// made on first use, so this does not touch the network.
+    ///
+    /// ```no_run
+    /// use ihos_core::rollout::Fleet;
+    /// use ihos_core::Topology;
+    ///
+    /// let topology = Topology::load("ihos.toml".as_ref())?;
+    /// let fleet = Fleet::connect(topology)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn connect(topology: Topology) -> Result<Fleet, FleetError> {
+        let mut hosts: BTreeMap<String, Arc<dyn Transport>> = BTreeMap::new();
+        for (name, h) in &topology.hosts {
+            let t: Arc<dyn Transport> = if h.local {
+                Arc::new(LocalTransport::new(name.clone()))
+            } else {
+                let target = SshTarget::new(h.address.clone(), h.port, h.user.clone());
+                Arc::new(SshTransport::new(target, ssh_options(h))?)
+            };
+            hosts.insert(name.clone(), t);
+        }
+        Fleet::new(topology, hosts)
+    }
+
     /// Builds the fleet from a validated topology and one transport per host, with
     /// `docker` and nginx driven through those transports.
     pub fn new(
