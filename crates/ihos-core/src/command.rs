@@ -17,8 +17,9 @@ pub enum Privilege {
     Sudo,
 }
 
-/// Time a command may run when it sets no timeout of its own: no remote command waits
-/// forever on a stuck connection.
+/// Time a command may run when it sets no timeout of its own, for transports without a
+/// configured default (`LocalTransport`, the fake hosts; `SshTransport` uses its
+/// `command_timeout` option): no command waits forever on a stuck connection.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// A program with typed arguments, to run on a host.
@@ -77,16 +78,10 @@ impl Command {
         self
     }
 
-    /// Fails the command with a timeout error if it runs longer (default
-    /// [`DEFAULT_TIMEOUT`]).
+    /// Fails the command with a timeout error if it runs longer (without one, the
+    /// transport's default applies, e.g. [`DEFAULT_TIMEOUT`]).
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = Some(timeout);
-        self
-    }
-
-    /// Lets the command run as long as it takes (for commands that wait on purpose).
-    pub fn no_timeout(mut self) -> Self {
-        self.timeout = None;
         self
     }
 

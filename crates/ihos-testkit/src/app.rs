@@ -152,7 +152,7 @@ impl World {
                     ),
                     true,
                 ));
-                if let Some((after, line)) = c.spec.exception.clone() {
+                if let Some((after, line)) = c.spec.exception.clone().filter(|_| c.faults_apply()) {
                     c.app.pending_log.push((
                         ready.plus(after),
                         format!("ERROR [http-nio-8080-exec-1] com.ihos.web.Application - {line}\n\tat com.ihos.web.Application.handle(Application.java:42)\n\tat java.base/java.lang.Thread.run(Thread.java:840)"),

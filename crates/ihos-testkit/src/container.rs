@@ -109,6 +109,8 @@ pub struct ContainerSpec {
     pub(crate) start_delay: Duration,
     pub(crate) never_healthy: bool,
     pub(crate) exception: Option<(Duration, String)>,
+    /// When set, `never_healthy` and `exception` hit only while serving this WAR.
+    pub(crate) faulty_build: Option<String>,
     pub(crate) healthcheck: bool,
     pub(crate) running_since: Option<Duration>,
 }
@@ -121,6 +123,7 @@ impl ContainerSpec {
             start_delay: Duration::from_secs(2),
             never_healthy: false,
             exception: None,
+            faulty_build: None,
             healthcheck: false,
             running_since: Some(Duration::from_secs(3600)),
         }
@@ -154,6 +157,15 @@ impl ContainerSpec {
     /// ERROR with a stack frame.
     pub fn exception_after_start(mut self, after: Duration, line: &str) -> Self {
         self.exception = Some((after, line.into()));
+        self
+    }
+
+    /// The faults of this spec ([`ContainerSpec::never_healthy`],
+    /// [`ContainerSpec::exception_after_start`]) hit only while the app serves the WAR whose
+    /// SHA-256 is `sha256` (a bad build); any other release runs normally, so a rollback to
+    /// the previous release succeeds.
+    pub fn faults_only_serving(mut self, sha256: &str) -> Self {
+        self.faulty_build = Some(sha256.into());
         self
     }
 
@@ -334,9 +346,19 @@ impl Ctr {
         }
         match self.ready_at() {
             Some(r) if now < r => AppPhase::Starting,
-            _ if self.spec.never_healthy || self.app.serving.is_none() => AppPhase::Unhealthy,
+            _ if (self.spec.never_healthy && self.faults_apply()) || self.app.serving.is_none() => {
+                AppPhase::Unhealthy
+            }
             _ => AppPhase::Ready,
         }
+    }
+
+    /// Whether the spec's faults hit the release it serves now.
+    pub(crate) fn faults_apply(&self) -> bool {
+        self.spec
+            .faulty_build
+            .as_ref()
+            .is_none_or(|sha| self.app.serving.as_ref() == Some(sha))
     }
 
     pub(crate) fn status(&self) -> &'static str {

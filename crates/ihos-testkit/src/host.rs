@@ -268,13 +268,14 @@ impl Transport for FakeHost {
                 self.finish(command, Ok(out(status, "", stderr)))
             }
             FaultAction::Respond(output) => self.finish(command, Ok(output)),
-            FaultAction::Hang => match command.timeout_value() {
-                Some(after) => {
-                    tokio::time::sleep(after).await;
-                    self.finish(command, Err(self.timeout(command, after)))
-                }
-                None => std::future::pending().await,
-            },
+            FaultAction::Hang => {
+                // Like a real transport: the command's timeout, else the default one.
+                let after = command
+                    .timeout_value()
+                    .unwrap_or(ihos_core::command::DEFAULT_TIMEOUT);
+                tokio::time::sleep(after).await;
+                self.finish(command, Err(self.timeout(command, after)))
+            }
             FaultAction::Disconnect { happened } => {
                 let mut w = self.world.lock();
                 if happened {

@@ -129,6 +129,31 @@ fn new_rollout_id() -> String {
 
 /// Runs a rollout of `war` over `fleet`. Errors mean nothing was changed; once instances
 /// are touched, the result is a [`RolloutReport`] whose [`Outcome`] says how it ended.
+///
+/// Events go to `sink` as they happen; `cancel` may be triggered from anywhere (another
+/// task, a signal handler) to stop cleanly. Against real hosts, with a closure as the sink
+/// and Ctrl-C wired to the token as the CLI does (the crate's front page has a runnable
+/// example on fake hosts):
+///
+/// ```no_run
+/// use ihos_core::{CancelToken, EventRecord, Fleet, RolloutOptions, Topology, WarFile, run_rollout};
+///
+/// # async fn deploy() -> Result<(), Box<dyn std::error::Error>> {
+/// let fleet = Fleet::connect(Topology::load("ihos.toml".as_ref())?)?;
+/// let war = WarFile::open("target/app.war".as_ref())?;
+/// let cancel = CancelToken::new();
+/// let on_ctrl_c = cancel.clone();
+/// tokio::spawn(async move {
+///     while tokio::signal::ctrl_c().await.is_ok() {
+///         on_ctrl_c.escalate();
+///     }
+/// });
+/// let print = |r: &EventRecord| println!("{}", serde_json::to_string(r).unwrap());
+/// let options = RolloutOptions::new().only(["101-pep1"]).operator("release-bot");
+/// let report = run_rollout(&fleet, &war, &options, &print, &cancel).await?;
+/// std::process::exit(report.outcome.exit_code());
+/// # }
+/// ```
 pub async fn run_rollout(
     fleet: &Fleet,
     war: &WarFile,

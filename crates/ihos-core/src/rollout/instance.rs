@@ -59,6 +59,9 @@ struct Progress {
     stopped: bool,
     war_touched: bool,
     kept_previous: bool,
+    /// The enable began: nginx may have sent it requests (a reload that went through
+    /// before the connection dropped), so a rollback drains before stopping it.
+    enabling: bool,
 }
 
 /// Offsets of the logs at the container's start.
@@ -194,10 +197,16 @@ async fn steps(
         check_unavailable(ctx, backend)
             .await
             .map_err(fail(Step::Disable))?;
-        let change = lb
-            .disable(backend)
-            .await
-            .map_err(|e| fail(Step::Disable)(e.to_string()))?;
+        let change = lb.disable(backend).await.map_err(|e| {
+            // Fix (rollout tests): when restoring nginx's previous config failed too, what
+            // nginx runs is unknown (it may have taken the instance out). Do not report
+            // "nothing changed": go through the rollback, which puts it back into rotation
+            // and makes nginx apply that, or says loudly that it could not.
+            if matches!(e, crate::lb::LbError::RestoreFailed { .. }) {
+                progress.disabled = true;
+            }
+            fail(Step::Disable)(e.to_string())
+        })?;
         Ok(Some(change.message))
     })
     .await?;
@@ -286,7 +295,7 @@ async fn steps(
     let marks = marks_slot.ok_or_else(|| fail(Step::Start)("log offsets missing".into()))?;
 
     step(ctx, inst, Step::WaitHealthy, async {
-        wait_healthy(ctx, inst, &marks)
+        wait_healthy(ctx, inst, Some(&marks))
             .await
             .map(Some)
             .map_err(fail(Step::WaitHealthy))
@@ -302,6 +311,7 @@ async fn steps(
     .await?;
 
     step(ctx, inst, Step::Enable, async {
+        progress.enabling = true;
         let change = lb
             .enable(backend)
             .await
@@ -514,11 +524,12 @@ async fn log_marks(inst: &InstanceHandle) -> Result<LogMarks, String> {
 }
 
 /// Waits for: container running, the HTTP probe answering the expected status, and
-/// Tomcat's startup line in its log since the start.
+/// Tomcat's startup line in its log since the start (`marks`; `None` when the container was
+/// not restarted, so no new startup line will come).
 async fn wait_healthy(
     ctx: &Ctx<'_>,
     inst: &InstanceHandle,
-    marks: &LogMarks,
+    marks: Option<&LogMarks>,
 ) -> Result<String, String> {
     let t = inst.transport.as_ref();
     let h = &inst.config.health;
@@ -540,13 +551,15 @@ async fn wait_healthy(
         } else {
             None
         };
-        let started_line = if status == Some(h.expect_status) {
-            let log = remote::read_from(t, &marks.startup_log, marks.startup_offset)
-                .await
-                .map_err(|e| e.to_string())?;
-            String::from_utf8_lossy(&log).contains(&h.startup_line)
-        } else {
-            false
+        let started_line = match marks {
+            _ if status != Some(h.expect_status) => false,
+            None => true,
+            Some(marks) => {
+                let log = remote::read_from(t, &marks.startup_log, marks.startup_offset)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                String::from_utf8_lossy(&log).contains(&h.startup_line)
+            }
         };
         if state.running && status == Some(h.expect_status) && started_line {
             return Ok(format!(
@@ -682,7 +695,25 @@ pub(crate) async fn write_record(
 /// Back to the previous release and into rotation.
 async fn rollback(ctx: &Ctx<'_>, inst: &InstanceHandle, progress: Progress) -> Result<(), String> {
     let t = inst.transport.as_ref();
-    if progress.stopped || progress.war_touched {
+    // Fix (rollout tests): a failed enable may have reached nginx (the reload went through,
+    // then the connection dropped; or restoring the previous config failed): requests may
+    // be in flight to the instance. Make sure it is out of rotation and drained before
+    // stopping it, instead of cutting those requests.
+    if progress.enabling {
+        ctx.fleet
+            .lb
+            .disable(&inst.config.backend)
+            .await
+            .map_err(|e| format!("out of rotation before the rollback: {e}"))?;
+        match drain(ctx, inst).await {
+            Ok(_) => {}
+            // A second Ctrl-C: make it consistent now.
+            Err(f) if f.stopped => {}
+            Err(f) => return Err(format!("draining before the rollback: {}", f.error)),
+        }
+    }
+    let restarted = progress.stopped || progress.war_touched;
+    if restarted {
         inst.container
             .stop(ctx.policy.stop_grace.0)
             .await
@@ -706,19 +737,33 @@ async fn rollback(ctx: &Ctx<'_>, inst: &InstanceHandle, progress: Progress) -> R
             .map_err(|e| format!("restoring the previous WAR: {e}"))?;
     }
     let marks = log_marks(inst).await?;
-    if progress.stopped || progress.war_touched {
+    if restarted {
         inst.container
             .start()
             .await
             .map_err(|e| format!("starting: {e}"))?;
     }
-    wait_healthy(ctx, inst, &marks)
+    // Fix (rollout tests): a container that was never stopped (a failure while draining)
+    // writes no new startup line; requiring one made every such rollback time out and end
+    // NotRestored. Its health is the container and the HTTP probe.
+    wait_healthy(ctx, inst, restarted.then_some(&marks))
         .await
         .map_err(|e| format!("previous release: {e}"))?;
-    ctx.fleet
+    let change = ctx
+        .fleet
         .lb
         .enable(&inst.config.backend)
         .await
         .map_err(|e| format!("back into rotation: {e}"))?;
+    if !change.changed() {
+        // Fix (rollout tests): the file already says "enabled", but after a failed restore
+        // of nginx's config nginx itself may still run a config without the instance. Make
+        // it apply the file.
+        ctx.fleet
+            .lb
+            .apply()
+            .await
+            .map_err(|e| format!("back into rotation (applying the config): {e}"))?;
+    }
     Ok(())
 }

@@ -90,18 +90,18 @@ impl Transport for LocalTransport {
             });
         }
         let wait = child.wait_with_output();
-        let out = match command.timeout_value() {
-            Some(limit) => match tokio::time::timeout(limit, wait).await {
-                Ok(r) => r,
-                Err(_) => {
-                    return Err(TransportError::Timeout {
-                        host: self.name.clone(),
-                        command: command.to_string(),
-                        after: limit,
-                    });
-                }
-            },
-            None => wait.await,
+        let limit = command
+            .timeout_value()
+            .unwrap_or(crate::command::DEFAULT_TIMEOUT);
+        let out = match tokio::time::timeout(limit, wait).await {
+            Ok(r) => r,
+            Err(_) => {
+                return Err(TransportError::Timeout {
+                    host: self.name.clone(),
+                    command: command.to_string(),
+                    after: limit,
+                });
+            }
         }
         .map_err(|e| TransportError::Disconnected {
             host: self.name.clone(),

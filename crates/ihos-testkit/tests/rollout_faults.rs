@@ -1,0 +1,816 @@
+//! Faults during a rollout of the runbook topology on fake hosts: a build that never
+//! becomes healthy or logs an exception, nginx refusing a config, SSH connections dropping
+//! in the middle of a step, a full disk, a held lock, a corrupt WAR, a first deployment
+//! with nothing to go back to. Each ends with every instance in rotation on a whole
+//! release and the right exit code, or says loudly that a human is needed.
+
+mod rollout_support;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use ihos_core::rollout::journal::InstanceStatus;
+use ihos_core::rollout::{
+    CancelToken, Event, Outcome, RolloutError, RolloutOptions, RolloutReport, Step, WarError,
+    WarFile,
+};
+use ihos_core::{Command, TransportError};
+use ihos_testkit::{ContainerSpec, Fault, Matcher, ViolationKind};
+use rollout_support::{Env, LB, NAMES, Recorder, STATE, minutes};
+
+/// Expects the first instance to have failed at `step` and been rolled back, the rollout
+/// stopped there, everything in rotation on the old release (exit 1), lock released,
+/// journal finished.
+fn assert_first_rolled_back(env: &Env, report: &RolloutReport, rec: &Recorder, step: Step) {
+    assert_eq!(
+        report.outcome,
+        Outcome::RolledBack,
+        "{report:#?}\n{}\n{}",
+        rec.text(),
+        env.world.log_text()
+    );
+    assert_eq!(report.outcome.exit_code(), 1);
+    assert_eq!(report.rolled_back.len(), 1, "{report:#?}");
+    assert_eq!(report.rolled_back[0].0, "101-pep1");
+    assert!(report.updated.is_empty());
+    assert_eq!(report.not_updated, NAMES[1..]);
+    assert!(report.not_restored.is_empty());
+    assert!(
+        rec.any(|e| matches!(e, Event::InstanceFailed { instance, step: s, .. } if instance == "101-pep1" && *s == step)),
+        "failed at {step:?}:\n{}",
+        rec.text()
+    );
+    env.assert_all_on(&env.old);
+    // The others were not touched at all.
+    for name in &NAMES[1..] {
+        assert_eq!(env.starts(name), 0, "{name} untouched");
+        assert!(rec.steps_started(name).is_empty(), "{name} untouched");
+    }
+    assert!(!env.lock_held());
+    let journal = env.journal().unwrap();
+    assert!(journal.finished, "a rolled-back rollout is over");
+    assert_eq!(journal.instances[0].status, InstanceStatus::RolledBack);
+    assert!(
+        journal.instances[1..]
+            .iter()
+            .all(|e| e.status == InstanceStatus::Pending)
+    );
+    assert!(env.audit().is_empty(), "nothing deployed, nothing recorded");
+}
+
+/// The new build fails on `101-pep1` only.
+fn bad_build_on_first(bad: impl Fn(ContainerSpec) -> ContainerSpec) -> Env {
+    Env::runbook_with(|s, name, sha| {
+        if name == "101-pep1" {
+            bad(s).faults_only_serving(sha)
+        } else {
+            s
+        }
+    })
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_build_that_never_becomes_healthy_is_rolled_back() {
+    let env = bad_build_on_first(ContainerSpec::never_healthy);
+    let rec = Recorder::new();
+    let report = env.roll(&rec).await;
+    assert_first_rolled_back(&env, &report, &rec, Step::WaitHealthy);
+    env.assert_clean();
+    // Started with the new build, then with the previous one.
+    assert_eq!(env.starts("101-pep1"), 2);
+    assert!(rec.any(|e| matches!(e, Event::RolledBack { instance } if instance == "101-pep1")));
+    // It waited the start timeout (5 min), not forever.
+    let t = env.world.now().since_start();
+    assert!(t >= minutes(5) && t < minutes(8), "{t:?}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_build_logging_an_exception_is_rolled_back() {
+    let env = bad_build_on_first(|s| {
+        s.exception_after_start(
+            Duration::from_secs(1),
+            "java.lang.IllegalStateException: schema version mismatch",
+        )
+    });
+    let rec = Recorder::new();
+    let report = env.roll(&rec).await;
+    assert_first_rolled_back(&env, &report, &rec, Step::ScanLog);
+    assert!(report.rolled_back[0].1.contains("IllegalStateException"));
+    env.assert_clean();
+    assert_eq!(env.starts("101-pep1"), 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn nginx_refusing_the_disable_changes_nothing() {
+    let env = Env::runbook();
+    let config = env.nginx_config();
+    let apps: Vec<_> = env.backends.iter().map(|b| b.host.snapshot()).collect();
+    let fault = env.world.inject(
+        Fault::on(Matcher::nginx_test())
+            .nth(1)
+            .fail(1, "nginx: [emerg] injected in /etc/nginx/nginx.conf:1"),
+    );
+    let rec = Recorder::new();
+    let report = env.roll(&rec).await;
+    assert_eq!(env.world.fault_fired(fault), 1);
+    assert_first_rolled_back(&env, &report, &rec, Step::Disable);
+    assert!(
+        report.rolled_back[0].1.contains("nginx -t rejected"),
+        "{report:#?}"
+    );
+    env.assert_clean();
+    // Nothing changed: the config byte for byte, no container restarted, webapps as they
+    // were.
+    assert_eq!(env.nginx_config(), config);
+    for (b, before) in env.backends.iter().zip(&apps) {
+        assert_eq!(env.starts(&b.name), 0);
+        let after = b.host.snapshot();
+        let changed: Vec<String> = before
+            .differences(&after)
+            .into_iter()
+            .filter(|p| p.starts_with(&b.webapps))
+            .collect();
+        assert!(changed.is_empty(), "{}: {changed:?}", b.name);
+    }
+    assert_eq!(rec.steps_started("101-pep1"), [Step::Disable]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn nginx_refusing_the_enable_once_rolls_the_instance_back() {
+    let env = Env::runbook();
+    // The first `nginx -t` validates the disable, the second the enable.
+    let fault = env.world.inject(
+        Fault::on(Matcher::nginx_test())
+            .nth(2)
+            .fail(1, "nginx: [emerg] injected in /etc/nginx/nginx.conf:1"),
+    );
+    let rec = Recorder::new();
+    let report = env.roll(&rec).await;
+    assert_eq!(env.world.fault_fired(fault), 1);
+    assert_first_rolled_back(&env, &report, &rec, Step::Enable);
+    env.assert_clean();
+    // The new version had started; the previous one runs again.
+    assert_eq!(env.starts("101-pep1"), 2);
+    assert_eq!(env.previous("101-pep1").as_deref(), Some(env.old.as_str()));
+}
+
+/// `nginx -t` in the nginx container while `broken` is set.
+fn nginx_test_while(broken: &Arc<AtomicBool>) -> Matcher {
+    let broken = Arc::clone(broken);
+    Matcher::command("nginx -t while broken", move |c: &Command| {
+        let argv = c.argv();
+        broken.load(Ordering::SeqCst)
+            && argv.first() == Some(&"docker")
+            && argv.get(1) == Some(&"exec")
+            && argv.contains(&"nginx")
+            && argv.contains(&"-t")
+    })
+}
+
+#[tokio::test(start_paused = true)]
+async fn nginx_refusing_every_enable_is_not_restored_loudly_then_resumed() {
+    let env = Env::runbook();
+    let broken = Arc::new(AtomicBool::new(false));
+    env.world.inject(
+        Fault::on(nginx_test_while(&broken))
+            .every()
+            .fail(1, "nginx: [emerg] injected in /etc/nginx/nginx.conf:1"),
+    );
+    // nginx starts refusing configs once the new version runs on 101-pep1.
+    let rec = Recorder::new();
+    {
+        let broken = Arc::clone(&broken);
+        rec.once(
+            |e| rollout_support::is_step_started(e, "101-pep1", Step::Enable),
+            move || broken.store(true, Ordering::SeqCst),
+        );
+    }
+    let report = env.roll(&rec).await;
+    assert_eq!(
+        report.outcome,
+        Outcome::NotRestored,
+        "{report:#?}\n{}",
+        rec.text()
+    );
+    assert_eq!(report.outcome.exit_code(), 3);
+    assert_eq!(report.not_restored.len(), 1, "{report:#?}");
+    assert_eq!(report.not_restored[0].0, "101-pep1");
+    assert!(
+        report.not_restored[0].1.contains("back into rotation"),
+        "{report:#?}"
+    );
+    assert!(
+        rec.any(|e| matches!(e, Event::RollbackFailed { instance, .. } if instance == "101-pep1"))
+    );
+    // Out of rotation, but not silently: the report says so, the lock stays, the journal
+    // is resumable. The previous release runs, healthy, ready to go back.
+    let b = env.backend("101-pep1");
+    assert!(!env.routing().contains(&b.address));
+    assert_eq!(env.serving("101-pep1").as_deref(), Some(env.old.as_str()));
+    assert!(env.lock_held(), "a human must look: the lock stays");
+    let journal = env.journal().unwrap();
+    assert!(!journal.finished);
+    assert_eq!(journal.instances[0].status, InstanceStatus::Failed);
+    for name in &NAMES[1..] {
+        env.assert_consistent(name);
+        assert_eq!(env.starts(name), 0);
+    }
+    env.assert_clean();
+
+    // A human fixes nginx and resumes: the rollout takes over its lock and finishes.
+    broken.store(false, Ordering::SeqCst);
+    let rec2 = Recorder::new();
+    let resumed = env
+        .rollout(
+            &RolloutOptions {
+                resume: true,
+                ..Default::default()
+            },
+            &*rec2,
+            &CancelToken::new(),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}\n{}", env.world.log_text()));
+    assert_eq!(
+        resumed.outcome,
+        Outcome::Completed,
+        "{resumed:#?}\n{}",
+        rec2.text()
+    );
+    assert_eq!(resumed.rollout_id, report.rollout_id);
+    env.assert_all_on(&env.war.sha256);
+    env.assert_clean();
+    assert!(!env.lock_held());
+    assert!(env.journal().unwrap().finished);
+    // The release kept as previous is still the old one, not the new WAR.
+    for name in NAMES {
+        assert_eq!(
+            env.previous(name).as_deref(),
+            Some(env.old.as_str()),
+            "{name}"
+        );
+    }
+}
+
+// ----- SSH connections dropping in the middle of a step -----
+
+fn docker_stop() -> Matcher {
+    Matcher::argv_starts_with(&["docker", "stop"])
+}
+
+fn docker_start() -> Matcher {
+    Matcher::argv_starts_with(&["docker", "start"])
+}
+
+/// The `cp` of the new WAR into webapps (under its temporary name).
+fn install_cp() -> Matcher {
+    Matcher::command("install cp", |c| {
+        c.program() == "cp"
+            && c.argv()
+                .last()
+                .is_some_and(|a| a.ends_with("/webapps/.ihos.war.ihos-tmp"))
+    })
+}
+
+/// The `mv` of the new WAR into place.
+fn install_mv() -> Matcher {
+    Matcher::command("install mv", |c| {
+        c.program() == "mv"
+            && c.argv()
+                .last()
+                .is_some_and(|a| a.ends_with("/webapps/ihos.war"))
+    })
+}
+
+/// The `rm -rf` of the exploded webapp.
+fn remove_exploded() -> Matcher {
+    Matcher::command("rm exploded", |c| {
+        c.program() == "rm"
+            && c.argv()
+                .last()
+                .is_some_and(|a| a.ends_with("/webapps/ihos"))
+    })
+}
+
+/// Runs a rollout with `fault` injected on the first instance's host (also the LB's) and
+/// checks a consistent end: the first instance rolled back (or, when the fault could not
+/// matter, the rollout completed), every instance in rotation on a whole release,
+/// invariants clean, lock released, journal finished.
+async fn drop_connection(what: &str, matcher: Matcher, happened: bool) {
+    let env = Env::runbook();
+    let fault = env
+        .world
+        .inject(Fault::on(matcher).on_host(LB).nth(1).disconnect(happened));
+    let rec = Recorder::new();
+    let report = env.roll(&rec).await;
+    assert_eq!(env.world.fault_fired(fault), 1, "{what}: the fault fired");
+    let ctx = format!(
+        "{what} (happened: {happened}): {report:#?}\n{}\n{}",
+        rec.text(),
+        env.world.log_text()
+    );
+    assert!(matches!(report.outcome, Outcome::RolledBack), "{ctx}");
+    assert_eq!(report.rolled_back[0].0, "101-pep1", "{ctx}");
+    assert!(report.not_restored.is_empty(), "{ctx}");
+    env.assert_all_on(&env.old);
+    for name in &NAMES[1..] {
+        assert_eq!(env.starts(name), 0, "{ctx}");
+    }
+    let report_inv = env.invariants();
+    assert!(report_inv.is_clean(), "{ctx}\n{report_inv}");
+    assert!(env.unsupported().is_empty(), "{ctx}");
+    assert!(!env.lock_held(), "{ctx}");
+    assert!(env.journal().unwrap().finished, "{ctx}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_connection_drop_on_docker_stop_rolls_back() {
+    drop_connection("docker stop", docker_stop(), false).await;
+    drop_connection("docker stop", docker_stop(), true).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_connection_drop_while_installing_rolls_back() {
+    drop_connection("rm -rf exploded", remove_exploded(), false).await;
+    drop_connection("rm -rf exploded", remove_exploded(), true).await;
+    drop_connection("install cp", install_cp(), false).await;
+    drop_connection("install cp", install_cp(), true).await;
+    drop_connection("install mv", install_mv(), false).await;
+    drop_connection("install mv", install_mv(), true).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_connection_drop_while_starting_rolls_back() {
+    drop_connection("docker start", docker_start(), false).await;
+    drop_connection("docker start", docker_start(), true).await;
+    drop_connection("curl", Matcher::program("curl"), false).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_connection_drop_while_draining_rolls_back() {
+    drop_connection("nsenter", Matcher::program("nsenter"), false).await;
+    drop_connection(
+        "docker inspect",
+        Matcher::argv_starts_with(&["docker", "inspect"]),
+        false,
+    )
+    .await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_connection_drop_on_the_nginx_reloads_rolls_back() {
+    // The first reload takes 101-pep1 out, the second puts it back.
+    drop_connection("reload (disable)", Matcher::nginx_reload(), true).await;
+    drop_connection("reload (disable)", Matcher::nginx_reload(), false).await;
+    for happened in [false, true] {
+        let env = Env::runbook();
+        env.world.inject(
+            Fault::on(Matcher::nginx_reload())
+                .nth(2)
+                .disconnect(happened),
+        );
+        let rec = Recorder::new();
+        let report = env.roll(&rec).await;
+        assert_first_rolled_back(&env, &report, &rec, Step::Enable);
+        env.assert_clean();
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn nginx_restore_failing_after_a_disable_is_not_silent() {
+    // Taking 101-pep1 out: the reload goes through but the connection drops (nginx now
+    // routes without it), then putting the previous config back fails to reload it: the
+    // file says "in rotation", nginx does not. The engine must not call that "nothing
+    // changed".
+    let env = Env::runbook();
+    env.world
+        .inject(Fault::on(Matcher::nginx_reload()).nth(1).disconnect(true));
+    env.world
+        .inject(Fault::on(Matcher::nginx_reload()).nth(2).disconnect(false));
+    let rec = Recorder::new();
+    let report = env.roll(&rec).await;
+    let ctx = format!("{report:#?}\n{}\n{}", rec.text(), env.world.log_text());
+    assert!(
+        report.outcome == Outcome::NotRestored || env.routing().len() == 4,
+        "silently out of rotation: {ctx}"
+    );
+    assert_first_rolled_back(&env, &report, &rec, Step::Disable);
+    env.assert_clean();
+    assert_eq!(env.starts("101-pep1"), 0, "never stopped");
+}
+
+#[tokio::test(start_paused = true)]
+async fn nginx_restore_failing_after_an_enable_drains_before_the_rollback() {
+    // Putting 101-pep1 back: the reload goes through, the connection drops, the previous
+    // config is put back but writing it fails, so the instance stays in rotation on the
+    // new version with requests in flight. The rollback must take it out and drain it
+    // before stopping it.
+    let env = Env::runbook();
+    env.world
+        .inject(Fault::on(Matcher::nginx_reload()).nth(2).disconnect(true));
+    let restoring = Arc::new(AtomicBool::new(false));
+    {
+        let restoring = Arc::clone(&restoring);
+        // Of the config writes once the enable began, the first is the enable's own, the
+        // second the restore after the failed reload: that one fails.
+        env.world.inject(
+            Fault::on(Matcher::command("restore write", move |c| {
+                restoring.load(Ordering::SeqCst)
+                    && c.program() == "dd"
+                    && c.argv().iter().any(|a| a.contains("/.nginx.conf.ihos-tmp"))
+            }))
+            .nth(2)
+            .disconnect(false),
+        );
+    }
+    let rec = Recorder::new();
+    {
+        let restoring = Arc::clone(&restoring);
+        rec.once(
+            |e| rollout_support::is_step_started(e, "101-pep1", Step::Enable),
+            move || restoring.store(true, Ordering::SeqCst),
+        );
+    }
+    let report = env.roll(&rec).await;
+    assert_first_rolled_back(&env, &report, &rec, Step::Enable);
+    env.assert_clean();
+    assert_eq!(env.world.requests_failed(), 0);
+}
+
+/// Everything sent to `host` from the first command matching `trigger` on fails with a
+/// dropped connection, until `down` is cleared.
+fn outage(env: &Env, host: &str, trigger: Matcher, down: &Arc<AtomicBool>) {
+    let flag = Arc::clone(down);
+    let triggered = AtomicBool::new(false);
+    env.world.inject(
+        Fault::on(Matcher::command("host down", move |c| {
+            if trigger.matches(&ihos_testkit::Op::Command(c))
+                && !triggered.swap(true, Ordering::SeqCst)
+            {
+                flag.store(true, Ordering::SeqCst);
+            }
+            flag.load(Ordering::SeqCst)
+        }))
+        .on_host(host)
+        .every()
+        .disconnect(false),
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_host_lost_mid_instance_is_reported_then_resumed() {
+    let env = Env::runbook();
+    let down = Arc::new(AtomicBool::new(false));
+    // 192.168.1.103 goes away as 103-pep1 is being stopped (after the first two are done).
+    outage(&env, "192.168.1.103", docker_stop(), &down);
+    let rec = Recorder::new();
+    let report = env.roll(&rec).await;
+    let ctx = format!("{report:#?}\n{}", rec.text());
+    assert_eq!(report.outcome, Outcome::NotRestored, "{ctx}");
+    assert_eq!(report.outcome.exit_code(), 3);
+    assert_eq!(report.updated, ["101-pep1", "101-pep2"], "{ctx}");
+    assert_eq!(report.not_restored.len(), 1, "{ctx}");
+    assert_eq!(report.not_restored[0].0, "103-pep1", "{ctx}");
+    assert_eq!(report.not_updated, ["103-pep2"], "{ctx}");
+    assert!(
+        rec.any(|e| matches!(e, Event::RollbackFailed { instance, .. } if instance == "103-pep1"))
+    );
+    // Out of rotation and said so; the lock stays; the journal can be resumed.
+    assert!(!env.routing().contains(&env.backend("103-pep1").address));
+    assert_eq!(env.routing().len(), 3);
+    assert!(env.lock_held());
+    let journal = env.journal().unwrap();
+    assert!(!journal.finished);
+    assert_eq!(journal.instances[2].status, InstanceStatus::Failed);
+    env.assert_clean();
+
+    // The host is back: --resume finishes the job.
+    down.store(false, Ordering::SeqCst);
+    let rec2 = Recorder::new();
+    let resumed = env
+        .rollout(
+            &RolloutOptions {
+                resume: true,
+                ..Default::default()
+            },
+            &*rec2,
+            &CancelToken::new(),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}\n{}", env.world.log_text()));
+    assert_eq!(
+        resumed.outcome,
+        Outcome::Completed,
+        "{resumed:#?}\n{}",
+        rec2.text()
+    );
+    assert_eq!(resumed.updated, ["103-pep1", "103-pep2"]);
+    env.assert_all_on(&env.war.sha256);
+    env.assert_clean();
+    assert!(!env.lock_held());
+    assert!(env.journal().unwrap().finished);
+    assert_eq!(env.audit().len(), 4);
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_load_balancer_host_lost_mid_instance_is_reported_then_resumed() {
+    let env = Env::runbook();
+    // 192.168.1.101 (nginx, the lock, the journal) goes away as 103-pep1 is being stopped
+    // on the other host: the journal cannot be written, nginx cannot be changed, the lock
+    // cannot be released.
+    let down = Arc::new(AtomicBool::new(false));
+    {
+        let down = Arc::clone(&down);
+        let triggered = AtomicBool::new(false);
+        env.world.inject(
+            Fault::on(Matcher::command("trigger", move |c| {
+                if docker_stop().matches(&ihos_testkit::Op::Command(c))
+                    && !triggered.swap(true, Ordering::SeqCst)
+                {
+                    down.store(true, Ordering::SeqCst);
+                }
+                false
+            }))
+            .on_host("192.168.1.103"),
+        );
+    }
+    {
+        let down = Arc::clone(&down);
+        env.world.inject(
+            Fault::on(Matcher::command("LB host down", move |_| {
+                down.load(Ordering::SeqCst)
+            }))
+            .on_host(LB)
+            .every()
+            .disconnect(false),
+        );
+    }
+    let rec = Recorder::new();
+    let report = env.roll(&rec).await;
+    let ctx = format!("{report:#?}\n{}", rec.text());
+    assert_eq!(report.outcome, Outcome::NotRestored, "{ctx}");
+    assert_eq!(report.updated, ["101-pep1", "101-pep2"], "{ctx}");
+    assert!(
+        report.not_restored.iter().any(|(n, _)| n == "103-pep1"),
+        "{ctx}"
+    );
+    assert!(rec.any(
+        |e| matches!(e, Event::Warning { message, .. } if message.contains("journal not written"))
+    ));
+    // 103-pep1 is out of rotation (taken out before the host was lost) and said so; the
+    // rest are in. Its enable failed, and with nginx unreachable the rollback cannot make
+    // sure it is out and drained, so it leaves the instance as it is: the new release,
+    // running and healthy, whole.
+    assert_eq!(env.routing().len(), 3);
+    assert!(!env.routing().contains(&env.backend("103-pep1").address));
+    let b = env.backend("103-pep1");
+    let info = b.host.container(&b.container).unwrap();
+    assert_eq!(info.serving, env.deployed("103-pep1"), "a whole release");
+    assert_eq!(info.phase, Some(ihos_testkit::AppPhase::Ready));
+    assert!(env.lock_held());
+    env.assert_clean();
+
+    // The host is back: --resume, from the journal as last written, finishes.
+    down.store(false, Ordering::SeqCst);
+    let rec2 = Recorder::new();
+    let resumed = env
+        .rollout(
+            &RolloutOptions {
+                resume: true,
+                ..Default::default()
+            },
+            &*rec2,
+            &CancelToken::new(),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}\n{}", env.world.log_text()));
+    assert_eq!(
+        resumed.outcome,
+        Outcome::Completed,
+        "{resumed:#?}\n{}",
+        rec2.text()
+    );
+    env.assert_all_on(&env.war.sha256);
+    env.assert_clean();
+    assert!(!env.lock_held());
+    assert!(env.journal().unwrap().finished);
+    for name in NAMES {
+        assert_eq!(
+            env.previous(name).as_deref(),
+            Some(env.old.as_str()),
+            "{name}"
+        );
+    }
+}
+
+// ----- before any instance -----
+
+#[tokio::test(start_paused = true)]
+async fn a_full_disk_on_upload_fails_before_any_instance() {
+    let env = Env::runbook();
+    let config = env.nginx_config();
+    env.world.inject(
+        Fault::on(Matcher::upload())
+            .on_host("192.168.1.103")
+            .disk_full_after(100),
+    );
+    let rec = Recorder::new();
+    let err = env
+        .rollout(&RolloutOptions::default(), &*rec, &CancelToken::new())
+        .await
+        .expect_err("the upload fails");
+    assert!(
+        matches!(&err, RolloutError::Transport(TransportError::Io { .. })),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("No space left on device"), "{err}");
+    // Nothing changed: no instance touched, nginx as it was, no partial file left.
+    assert!(!rec.any(|e| matches!(e, Event::StepStarted { .. })));
+    assert_eq!(env.nginx_config(), config);
+    env.assert_all_on(&env.old);
+    for name in NAMES {
+        assert_eq!(env.starts(name), 0);
+    }
+    let h103 = &env.backend("103-pep1").host;
+    let leftovers: Vec<String> = h103
+        .list("/home/deploy/.ihos")
+        .into_iter()
+        .filter(|n| n.contains("tmp"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+    assert!(!env.lock_held(), "the lock is released");
+    env.assert_clean();
+
+    // The journal of the run that never started says every instance is pending.
+    let journal = env.journal().expect("journal");
+    assert!(!journal.finished);
+    assert!(
+        journal
+            .instances
+            .iter()
+            .all(|e| e.status == InstanceStatus::Pending && !e.war_touched)
+    );
+
+    // Once there is room again (the fault hit one upload), the same rollout goes through.
+    let report = env.roll(&Recorder::new()).await;
+    assert_eq!(report.outcome, Outcome::Completed);
+    env.assert_all_on(&env.war.sha256);
+    env.assert_clean();
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_held_lock_refuses_the_rollout_and_changes_nothing() {
+    let env = Env::runbook();
+    let owner = serde_json::json!({
+        "rollout_id": "r-other",
+        "owner": "alice@laptop",
+        "pid": 4242,
+        "since": "2026-01-05T08:00:00Z",
+        "sha256": "ab".repeat(32),
+    });
+    env.lb_host.write_file(
+        &format!("{STATE}/lock/owner.json"),
+        serde_json::to_vec(&owner).unwrap(),
+    );
+    let before: Vec<_> = env.hosts.values().map(|h| h.snapshot()).collect();
+    let rec = Recorder::new();
+    let err = env
+        .rollout(&RolloutOptions::default(), &*rec, &CancelToken::new())
+        .await
+        .expect_err("the lock is held");
+    match &err {
+        RolloutError::LockHeld { host, owner } => {
+            assert_eq!(host, LB);
+            let o = owner.as_ref().expect("owner known");
+            assert_eq!(o.rollout_id, "r-other");
+            assert_eq!(o.owner, "alice@laptop");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(err.to_string().contains("ihos lock release"), "{err}");
+    // Not a byte changed on any host.
+    let after: Vec<_> = env.hosts.values().map(|h| h.snapshot()).collect();
+    for (b, a) in before.iter().zip(&after) {
+        assert!(b.differences(a).is_empty(), "{:?}", b.differences(a));
+    }
+    assert!(rec.events().is_empty(), "{}", rec.text());
+    env.assert_all_on(&env.old);
+    env.assert_clean();
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_corrupt_war_is_refused_before_anything() {
+    let env = Env::runbook();
+    let bytes = std::fs::read(&env.war.path).unwrap();
+    let dir = env.dir.path();
+    let cut = dir.join("cut.war");
+    std::fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();
+    assert!(matches!(WarFile::open(&cut), Err(WarError::NotZip { .. })));
+    let mut flipped = bytes.clone();
+    let at = bytes.windows(7).position(|w| w == b"build 2").unwrap();
+    flipped[at] = b'X';
+    let bad = dir.join("bad.war");
+    std::fs::write(&bad, &flipped).unwrap();
+    let err = WarFile::open(&bad).unwrap_err();
+    assert!(matches!(err, WarError::NotZip { .. }), "{err:?}");
+    assert!(err.to_string().contains("bad.war"), "{err}");
+    let junk = dir.join("junk.war");
+    std::fs::write(&junk, b"<html>404 Not Found</html>").unwrap();
+    assert!(matches!(WarFile::open(&junk), Err(WarError::NotZip { .. })));
+    // Nothing ran anywhere.
+    assert!(env.world.commands().is_empty());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failing_first_deployment_has_nothing_to_go_back_to_and_says_so() {
+    // 103-pep2 is a fresh Tomcat: no WAR deployed yet (it answers 503), and the new build
+    // never becomes healthy there.
+    let env = Env::runbook_with(|s, name, sha| {
+        if name == "103-pep2" {
+            s.never_healthy().faults_only_serving(sha)
+        } else {
+            s
+        }
+    });
+    let b = env.backend("103-pep2").clone();
+    // Remove its WAR and restart it so that it runs without one, as a fresh install (not
+    // watched: this is the setup).
+    env.world.set_invariants_enabled(false);
+    remove_war_and_restart(&env, &b).await;
+    env.world.set_invariants_enabled(true);
+    let start = env.world.now();
+    let rec = Recorder::new();
+    let report = env.roll(&rec).await;
+    let ctx = format!("{report:#?}\n{}", rec.text());
+    assert_eq!(report.outcome, Outcome::NotRestored, "{ctx}");
+    assert_eq!(report.outcome.exit_code(), 3);
+    assert_eq!(
+        report.updated,
+        ["101-pep1", "101-pep2", "103-pep1"],
+        "{ctx}"
+    );
+    assert_eq!(report.not_restored.len(), 1, "{ctx}");
+    assert_eq!(report.not_restored[0].0, "103-pep2");
+    assert!(
+        report.not_restored[0].1.contains("no previous release"),
+        "{ctx}"
+    );
+    assert!(
+        rec.any(|e| matches!(e, Event::RollbackFailed { instance, .. } if instance == "103-pep2"))
+    );
+    // Out of rotation (and said so), the lock kept for a human, the journal resumable.
+    assert!(!env.routing().contains(&b.address));
+    assert!(env.lock_held());
+    assert!(!env.journal().unwrap().finished);
+    for name in &NAMES[..3] {
+        assert_eq!(env.assert_consistent(name), env.war.sha256);
+    }
+    // The only violation: the fresh instance answered 503 while in rotation before the
+    // rollout began, until the rollout took it out.
+    let unexpected = env.unexpected_violations(|k| {
+        matches!(k, ViolationKind::RoutedToUnavailable { backend, .. } if *backend == b.address)
+    });
+    assert!(unexpected.is_empty(), "{unexpected:#?}");
+    for v in env.invariants().violations {
+        assert_eq!(v.started, start, "{v}");
+        assert!(v.ended.is_some(), "{v}");
+    }
+    assert!(env.unsupported().is_empty());
+}
+
+/// Deletes an instance's WAR and restarts its container: it runs with nothing deployed.
+async fn remove_war_and_restart(env: &Env, b: &rollout_support::Backend) {
+    use ihos_core::Transport;
+    let war = format!("{}/ihos.war", b.webapps);
+    let t = &b.host;
+    t.run(&Command::new("rm").args(["-f", "--", &war]).sudo())
+        .await
+        .unwrap();
+    t.run(
+        &Command::new("docker")
+            .args(["restart", "--time", "10", &b.container])
+            .sudo(),
+    )
+    .await
+    .unwrap();
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert_eq!(env.serving(&b.name), None);
+}
+
+#[tokio::test(start_paused = true)]
+async fn on_failure_halt_leaves_the_instance_out_of_rotation_and_says_so() {
+    let mut env = bad_build_on_first(ContainerSpec::never_healthy);
+    env.topology.policy.on_failure = ihos_core::config::OnFailure::Halt;
+    let rec = Recorder::new();
+    let report = env.roll(&rec).await;
+    assert_eq!(report.outcome, Outcome::NotRestored, "{report:#?}");
+    assert_eq!(report.not_restored[0].0, "101-pep1");
+    assert!(report.not_restored[0].1.contains("halt"));
+    assert!(!env.routing().contains(&env.backend("101-pep1").address));
+    assert!(env.lock_held());
+    for name in &NAMES[1..] {
+        env.assert_consistent(name);
+    }
+    env.assert_clean();
+}

@@ -1,0 +1,298 @@
+//! A crash in the middle of a rollout (the future running it dropped at a chosen point,
+//! its connections dead with it), then `--resume`: the new run takes over its stale lock,
+//! continues from the journal, and finishes with all four instances on the new WAR, the
+//! invariants clean and the journal finished. And the ways `--resume` refuses.
+
+mod rollout_support;
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use ihos_core::rollout::journal::InstanceStatus;
+use ihos_core::rollout::{
+    CancelToken, Event, Outcome, RolloutError, RolloutOptions, RolloutReport, Step, lock_release,
+    run_rollout,
+};
+use ihos_testkit::FsSnapshot;
+use rollout_support::{Env, NAMES, Recorder, is_step_finished, is_step_started};
+use tokio::sync::Notify;
+
+fn resume() -> RolloutOptions {
+    RolloutOptions {
+        resume: true,
+        ..Default::default()
+    }
+}
+
+/// Runs the rollout until the first event matching `at`, then "kills" it: its transports
+/// hang from then on and its future is dropped at its next remote operation. Returns the
+/// events seen.
+async fn crash_at(env: &Env, at: impl Fn(&Event) -> bool + Send + Sync + 'static) -> Arc<Recorder> {
+    let (fleet, crashed) = env.crashable_fleet();
+    let rec = Recorder::new();
+    let killed = Arc::new(Notify::new());
+    {
+        let killed = Arc::clone(&killed);
+        rec.once(at, move || {
+            crashed.store(true, Ordering::SeqCst);
+            killed.notify_one();
+        });
+    }
+    let cancel = CancelToken::new();
+    let options = RolloutOptions::default();
+    tokio::select! {
+        r = run_rollout(&fleet, &env.war, &options, &*rec, &cancel) => {
+            panic!("the rollout ended before the crash: {r:#?}\n{}", rec.text())
+        }
+        () = killed.notified() => {}
+    }
+    rec
+}
+
+/// Resumes and checks the end: completed, everything on the new WAR, clean, lock
+/// released, journal finished, each instance's last record the new WAR.
+async fn resume_and_finish(env: &Env, what: &str) -> RolloutReport {
+    let rec = Recorder::new();
+    let report = env
+        .rollout(&resume(), &*rec, &CancelToken::new())
+        .await
+        .unwrap_or_else(|e| panic!("{what}: {e}\n{}", env.world.log_text()));
+    let ctx = format!("{what}: {report:#?}\n{}", rec.text());
+    assert_eq!(report.outcome, Outcome::Completed, "{ctx}");
+    assert!(
+        rec.any(|e| matches!(e, Event::RolloutStarted { resumed: true, .. })),
+        "{ctx}"
+    );
+    env.assert_all_on(&env.war.sha256);
+    let inv = env.invariants();
+    assert!(inv.is_clean(), "{ctx}\n{inv}\n{}", env.world.log_text());
+    assert!(env.unsupported().is_empty(), "{ctx}");
+    assert!(!env.lock_held(), "{ctx}");
+    let journal = env.journal().unwrap();
+    assert!(journal.finished, "{ctx}");
+    assert!(
+        journal
+            .instances
+            .iter()
+            .all(|e| e.status == InstanceStatus::Updated),
+        "{ctx}"
+    );
+    for name in NAMES {
+        let r = env.record(name).expect("recorded");
+        assert_eq!(r.sha256, env.war.sha256, "{ctx}");
+        // The previous release is the old WAR, never the new one saved over it.
+        assert_eq!(
+            env.previous(name).as_deref(),
+            Some(env.old.as_str()),
+            "{ctx}"
+        );
+        assert!(env.audit().iter().any(|a| a.instance == name));
+    }
+    report
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_crash_after_any_step_of_the_second_instance_is_resumed() {
+    for step in Step::ALL {
+        for finished in [false, true] {
+            let env = Env::runbook();
+            let what = format!(
+                "crash after {} {step:?} of 101-pep2",
+                if finished { "finishing" } else { "starting" }
+            );
+            let rec = crash_at(&env, move |e| {
+                if finished {
+                    is_step_finished(e, "101-pep2", step)
+                } else {
+                    is_step_started(e, "101-pep2", step)
+                }
+            })
+            .await;
+            // The crashed run left its lock and an unfinished journal.
+            assert!(env.lock_held(), "{what}");
+            let journal = env.journal().unwrap();
+            assert!(!journal.finished, "{what}");
+            assert_eq!(
+                journal.instances[0].status,
+                InstanceStatus::Updated,
+                "{what}"
+            );
+            // It stopped where we killed it: the journal says so.
+            assert_eq!(
+                journal.instances[1].status,
+                InstanceStatus::InProgress,
+                "{what}"
+            );
+            assert_eq!(journal.instances[1].step, Some(step), "{what}");
+            assert!(rec.steps_started("103-pep1").is_empty(), "{what}");
+            assert!(
+                !rec.any(|e| matches!(e, Event::RolloutFinished { .. })),
+                "{what}"
+            );
+            let report = resume_and_finish(&env, &what).await;
+            assert_eq!(
+                report.rollout_id, journal.rollout_id,
+                "{what}: same rollout"
+            );
+            assert_eq!(report.updated, NAMES[1..], "{what}");
+            // 101-pep1 was done before the crash and not touched again.
+            assert_eq!(env.starts("101-pep1"), 1, "{what}");
+        }
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_crash_during_upload_or_at_the_very_end_is_resumed() {
+    // Before any instance: the WAR reached one host, not the other.
+    let env = Env::runbook();
+    crash_at(&env, |e| matches!(e, Event::Uploaded { .. })).await;
+    let report = resume_and_finish(&env, "crash during the upload").await;
+    assert_eq!(report.updated, NAMES);
+
+    // After the last record, before the journal says it is over.
+    let env = Env::runbook();
+    crash_at(&env, |e| is_step_finished(e, "103-pep2", Step::Record)).await;
+    resume_and_finish(&env, "crash after the last record").await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_crash_while_rolling_back_is_resumed_to_a_consistent_end() {
+    // The new build never becomes healthy on 101-pep2; the crash comes as it is being
+    // rolled back. Resuming retries it, fails again, and rolls it back cleanly.
+    let env = Env::runbook_with(|s, name, sha| {
+        if name == "101-pep2" {
+            s.never_healthy().faults_only_serving(sha)
+        } else {
+            s
+        }
+    });
+    crash_at(&env, |e| matches!(e, Event::RollbackStarted { .. })).await;
+    assert!(env.lock_held());
+    let rec = Recorder::new();
+    let report = env
+        .rollout(&resume(), &*rec, &CancelToken::new())
+        .await
+        .unwrap();
+    assert_eq!(
+        report.outcome,
+        Outcome::RolledBack,
+        "{report:#?}\n{}",
+        rec.text()
+    );
+    assert_eq!(report.rolled_back[0].0, "101-pep2");
+    let all = env.assert_all_consistent();
+    assert_eq!(all["101-pep1"], env.war.sha256);
+    for name in &NAMES[1..] {
+        assert_eq!(all[*name], env.old, "{name}");
+    }
+    env.assert_clean();
+    assert!(!env.lock_held());
+    assert_eq!(env.previous("101-pep2").as_deref(), Some(env.old.as_str()));
+}
+
+fn snapshots(env: &Env) -> Vec<FsSnapshot> {
+    env.hosts.values().map(|h| h.snapshot()).collect()
+}
+
+fn assert_unchanged(env: &Env, before: &[FsSnapshot]) {
+    for (b, a) in before.iter().zip(snapshots(env)) {
+        let d = b.differences(&a);
+        assert!(d.is_empty(), "changed: {d:?}");
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn resume_refuses_another_war_no_journal_and_a_finished_rollout() {
+    // No journal at all.
+    let env = Env::runbook();
+    let before = snapshots(&env);
+    let rec = Recorder::new();
+    let err = env
+        .rollout(&resume(), &*rec, &CancelToken::new())
+        .await
+        .expect_err("nothing to resume");
+    assert!(
+        matches!(&err, RolloutError::Resume(m) if m.contains("no journal")),
+        "{err:?}"
+    );
+    assert_unchanged(&env, &before);
+
+    // A crashed rollout, resumed with another WAR: refused, nothing changed (its lock and
+    // journal stay for the right WAR).
+    crash_at(&env, |e| is_step_finished(e, "101-pep2", Step::Install)).await;
+    let before = snapshots(&env);
+    let other = env.other_war("build 3");
+    let err = run_rollout(
+        &env.fleet(),
+        &other,
+        &resume(),
+        &*Recorder::new(),
+        &CancelToken::new(),
+    )
+    .await
+    .expect_err("another WAR");
+    match &err {
+        RolloutError::Resume(m) => {
+            assert!(
+                m.contains(&env.war.sha256) && m.contains(&other.sha256),
+                "{m}"
+            );
+        }
+        e => panic!("{e:?}"),
+    }
+    assert_unchanged(&env, &before);
+    // A new rollout (not --resume) meanwhile is refused by the crashed one's lock.
+    let err = env
+        .rollout(
+            &RolloutOptions::default(),
+            &*Recorder::new(),
+            &CancelToken::new(),
+        )
+        .await
+        .expect_err("locked");
+    assert!(matches!(err, RolloutError::LockHeld { .. }), "{err:?}");
+    assert_unchanged(&env, &before);
+
+    // The right WAR finishes it; after that there is nothing left to resume.
+    resume_and_finish(&env, "resume").await;
+    let before = snapshots(&env);
+    let err = env
+        .rollout(&resume(), &*Recorder::new(), &CancelToken::new())
+        .await
+        .expect_err("finished");
+    assert!(
+        matches!(&err, RolloutError::Resume(m) if m.contains("already finished")),
+        "{err:?}"
+    );
+    assert_unchanged(&env, &before);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_crash_right_after_taking_the_lock_leaves_nothing_but_the_lock() {
+    let env = Env::runbook();
+    crash_at(&env, |e| matches!(e, Event::LockTaken { .. })).await;
+    assert!(env.lock_held());
+    assert!(env.journal().is_none());
+    env.assert_all_on(&env.old);
+    // --resume has no journal to go on from; a new rollout meets the stale lock; the
+    // operator breaks it (`ihos lock release`) and rolls out again.
+    let err = env
+        .rollout(&resume(), &*Recorder::new(), &CancelToken::new())
+        .await
+        .expect_err("no journal");
+    assert!(matches!(err, RolloutError::Resume(_)), "{err:?}");
+    let err = env
+        .rollout(
+            &RolloutOptions::default(),
+            &*Recorder::new(),
+            &CancelToken::new(),
+        )
+        .await
+        .expect_err("stale lock");
+    assert!(matches!(err, RolloutError::LockHeld { .. }), "{err:?}");
+    lock_release(&env.fleet()).await.unwrap();
+    let report = env.roll(&Recorder::new()).await;
+    assert_eq!(report.outcome, Outcome::Completed);
+    env.assert_all_on(&env.war.sha256);
+    env.assert_clean();
+}
