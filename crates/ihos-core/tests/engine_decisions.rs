@@ -115,7 +115,7 @@ impl Transport for ScriptedHost {
                 ok("INFO Server startup in [1200] milliseconds\n")
             }
             "tail" => ok(&self.app_log.lock().unwrap()),
-            "test" if last.ends_with("journal.json") || last.ends_with("/lock") => Ok(Output {
+            "test" if last.ends_with("journal.ndjson") || last.ends_with("/lock") => Ok(Output {
                 status: Some(1),
                 ..Output::default()
             }),

@@ -225,6 +225,8 @@ async fn a_second_ctrl_c_while_a_bad_build_starts_still_ends_rolled_back_and_con
     env.assert_all_on(&env.old);
     env.assert_clean();
     assert!(!env.lock_held());
-    // Observation: the whole start timeout (5 min) passed before the rollback.
-    assert!(env.world.now().since_start() >= Duration::from_secs(300));
+    // The failed deploy is known once Tomcat has started, well before the 5-minute start
+    // timeout; the stop request does not cut that wait short (it cannot leave the instance
+    // half-updated).
+    assert!(env.world.now().since_start() < Duration::from_secs(120));
 }

@@ -72,13 +72,15 @@ impl Ctx<'_> {
     /// that cannot be written is a warning, the rollout itself goes on).
     pub async fn update_entry(&self, instance: &str, f: impl FnOnce(&mut JournalEntry)) {
         let mut j = self.journal.lock().await;
-        if let Some(e) = j.entry_mut(instance) {
-            f(e);
-        }
-        if let Err(e) = journal::save(
+        let Some(e) = j.entry_mut(instance) else {
+            return;
+        };
+        f(e);
+        let entry = e.clone();
+        if let Err(e) = journal::append_entry(
             self.fleet.lb_transport.as_ref(),
             &self.fleet.lb_state_dir,
-            &j,
+            &entry,
         )
         .await
         {
@@ -109,11 +111,28 @@ impl Ctx<'_> {
 fn operator() -> String {
     let user = std::env::var("USER")
         .or_else(|_| std::env::var("LOGNAME"))
-        .unwrap_or_else(|_| "unknown".into());
+        .ok()
+        .filter(|u| !u.is_empty())
+        .or_else(user_of_uid)
+        .unwrap_or_else(|| "unknown".into());
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|h| h.trim().to_string())
         .unwrap_or_else(|_| "localhost".into());
     format!("{user}@{host}")
+}
+
+/// The name of this process's user from /etc/passwd (when `USER` is not set, as in
+/// services and CI).
+fn user_of_uid() -> Option<String> {
+    use std::os::unix::fs::MetadataExt;
+    let uid = std::fs::metadata("/proc/self").ok()?.uid();
+    let passwd = std::fs::read_to_string("/etc/passwd").ok()?;
+    passwd.lines().find_map(|l| {
+        let mut f = l.split(':');
+        let name = f.next()?;
+        let id: u32 = f.nth(1)?.parse().ok()?;
+        (id == uid).then(|| name.to_string())
+    })
 }
 
 fn new_rollout_id() -> String {

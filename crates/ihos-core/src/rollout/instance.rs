@@ -22,6 +22,10 @@ use crate::transport::run_checked;
 /// How often drain and health are polled.
 const POLL: Duration = Duration::from_secs(1);
 
+/// Once Tomcat says it has started, the app gets this long to answer its health check
+/// before the deploy counts as failed (instead of waiting out the whole start timeout).
+const STARTED_BUT_UNHEALTHY: Duration = Duration::from_secs(15);
+
 /// How an instance's update ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum InstanceResult {
@@ -535,6 +539,7 @@ async fn wait_healthy(
     let h = &inst.config.health;
     let began = Instant::now();
     let deadline = began + ctx.policy.start_timeout.0;
+    let mut started_at: Option<Instant> = None;
     loop {
         let state = inst.container.state().await.map_err(|e| e.to_string())?;
         let settled = state.status != "created" && state.status != "restarting";
@@ -551,9 +556,12 @@ async fn wait_healthy(
         } else {
             None
         };
+        // Tomcat prints its startup line once every webapp is deployed (or failed to):
+        // read it on every poll, so a failed deploy is known without waiting out the
+        // whole start timeout.
         let started_line = match marks {
-            _ if status != Some(h.expect_status) => false,
             None => true,
+            Some(_) if !state.running => false,
             Some(marks) => {
                 let log = remote::read_from(t, &marks.startup_log, marks.startup_offset)
                     .await
@@ -566,6 +574,19 @@ async fn wait_healthy(
                 "healthy after {:.1}s",
                 began.elapsed().as_secs_f64()
             ));
+        }
+        if started_line && marks.is_some() {
+            let since = *started_at.get_or_insert_with(Instant::now);
+            if since.elapsed() >= STARTED_BUT_UNHEALTHY {
+                let probe = status.map_or("no answer".to_string(), |s| format!("status {s}"));
+                return Err(format!(
+                    "Tomcat started ({:?} in its log) but {} still answers {probe} (expected {}) {:.0}s later: the app failed to deploy",
+                    h.startup_line,
+                    h.url,
+                    h.expect_status,
+                    since.elapsed().as_secs_f64()
+                ));
+            }
         }
         if Instant::now() >= deadline {
             let probe = status.map_or("no answer".to_string(), |s| format!("status {s}"));
@@ -580,13 +601,7 @@ async fn wait_healthy(
                 h.url,
                 h.expect_status,
                 h.startup_line,
-                if started_line {
-                    "seen"
-                } else if status == Some(h.expect_status) {
-                    "not seen"
-                } else {
-                    "not checked (the probe failed first)"
-                }
+                if started_line { "seen" } else { "not seen" }
             ));
         }
         tokio::time::sleep(POLL).await;

@@ -1,5 +1,10 @@
 //! The journal: where a rollout stands, written on the load balancer's host after every
 //! step, so `--resume` can finish a rollout after a crash or a lost connection.
+//!
+//! It is an append-only NDJSON file: the first line is the whole [`Journal`], each later
+//! line one instance's new [`JournalEntry`] (or the end mark). A step costs one small
+//! append whatever the fleet's size; reading replays the lines, the last word per instance
+//! wins, and a torn last line (a crash mid-append) is ignored.
 
 use serde::{Deserialize, Serialize};
 
@@ -73,20 +78,77 @@ impl Journal {
     }
 }
 
-/// `state_dir/journal.json`.
-pub fn journal_path(state_dir: &RemotePath) -> Result<RemotePath, TransportError> {
-    Ok(state_dir.join("journal.json")?)
+/// One line of the journal file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum Line {
+    /// The whole journal (first line).
+    Journal(Journal),
+    /// An instance's entry changed.
+    Entry(JournalEntry),
+    /// The rollout ended (`true`: not to be resumed).
+    Finished(bool),
 }
 
-/// Writes the journal (in place; its directory exists once the lock was taken).
+/// `state_dir/journal.ndjson`.
+pub fn journal_path(state_dir: &RemotePath) -> Result<RemotePath, TransportError> {
+    Ok(state_dir.join("journal.ndjson")?)
+}
+
+fn line(l: &Line) -> Vec<u8> {
+    let mut bytes = serde_json::to_vec(l).unwrap_or_default();
+    bytes.push(b'\n');
+    bytes
+}
+
+/// Writes the whole journal as the file's only line (a new rollout, or compaction at the
+/// end).
 pub async fn save(
     t: &dyn Transport,
     state_dir: &RemotePath,
     journal: &Journal,
 ) -> Result<(), TransportError> {
-    let bytes = serde_json::to_vec_pretty(journal).unwrap_or_default();
-    t.write_file_in_place(&journal_path(state_dir)?, &bytes, Privilege::Sudo)
-        .await
+    t.write_file_in_place(
+        &journal_path(state_dir)?,
+        &line(&Line::Journal(journal.clone())),
+        Privilege::Sudo,
+    )
+    .await
+}
+
+/// Appends an instance's new entry.
+pub async fn append_entry(
+    t: &dyn Transport,
+    state_dir: &RemotePath,
+    entry: &JournalEntry,
+) -> Result<(), TransportError> {
+    crate::rollout::remote::append(
+        t,
+        &journal_path(state_dir)?,
+        &line(&Line::Entry(entry.clone())),
+    )
+    .await
+}
+
+/// Replays a journal file's bytes; `None` if it has no journal line.
+pub fn parse(bytes: &[u8]) -> Option<Journal> {
+    let mut journal: Option<Journal> = None;
+    for raw in bytes.split(|&b| b == b'\n') {
+        let Ok(l) = serde_json::from_slice::<Line>(raw) else {
+            continue;
+        };
+        match (l, journal.as_mut()) {
+            (Line::Journal(j), _) => journal = Some(j),
+            (Line::Entry(e), Some(j)) => {
+                if let Some(slot) = j.entry_mut(&e.instance) {
+                    *slot = e;
+                }
+            }
+            (Line::Finished(f), Some(j)) => j.finished = f,
+            _ => {}
+        }
+    }
+    journal
 }
 
 /// Reads the journal, `None` if there is none or it cannot be read as one.
@@ -99,5 +161,46 @@ pub async fn load(
         return Ok(None);
     }
     let bytes = t.read_file(&path, Privilege::Sudo).await?;
-    Ok(serde_json::from_slice(&bytes).ok())
+    Ok(parse(&bytes))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(name: &str, status: InstanceStatus) -> JournalEntry {
+        JournalEntry {
+            instance: name.into(),
+            status,
+            step: None,
+            kept_previous: false,
+            war_touched: false,
+            error: None,
+        }
+    }
+
+    #[test]
+    fn replays_appends_and_ignores_a_torn_line() {
+        let j = Journal {
+            rollout_id: "r1".into(),
+            sha256: "abc".into(),
+            commit: None,
+            operator: "me".into(),
+            started_at: "t".into(),
+            instances: vec![
+                entry("a", InstanceStatus::Pending),
+                entry("b", InstanceStatus::Pending),
+            ],
+            finished: false,
+        };
+        let mut bytes = line(&Line::Journal(j.clone()));
+        bytes.extend(line(&Line::Entry(entry("a", InstanceStatus::InProgress))));
+        bytes.extend(line(&Line::Entry(entry("a", InstanceStatus::Updated))));
+        bytes.extend_from_slice(br#"{"entry":{"instance":"b","sta"#);
+        let got = parse(&bytes).unwrap();
+        assert_eq!(got.entry("a").unwrap().status, InstanceStatus::Updated);
+        assert_eq!(got.entry("b").unwrap().status, InstanceStatus::Pending);
+        assert!(!got.finished);
+        assert_eq!(parse(b"garbage\n"), None);
+    }
 }

@@ -537,8 +537,8 @@ impl Env {
     /// The journal on the load balancer's host.
     pub fn journal(&self) -> Option<Journal> {
         self.lb_host
-            .read(&format!("{STATE}/journal.json"))
-            .map(|b| serde_json::from_slice(&b).expect("journal parses"))
+            .read(&format!("{STATE}/journal.ndjson"))
+            .map(|b| ihos_core::rollout::journal::parse(&b).expect("journal parses"))
     }
 
     /// The deployment record on an instance's host.
