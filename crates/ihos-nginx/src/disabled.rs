@@ -275,3 +275,74 @@ fn find_directive(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The shortcut for one comment line agrees with parsing the line.
+    #[test]
+    fn cannot_complete_agrees_with_judge() {
+        let lines: &[&[u8]] = &[
+            b"upstream pool 1",
+            b" upstream pool 1",
+            b"\tsee the docs at http://example.com/x",
+            b"_x",
+            b"a #b",
+            b"a\r",
+            b"a \xff b",
+            b"server a:1",
+            b"keepalive 32 # per worker",
+        ];
+        for &text in lines {
+            assert!(cannot_complete(text), "{:?}", String::from_utf8_lossy(text));
+            let mut bufs = Buffers::default();
+            assert!(
+                matches!(
+                    judge(text, &mut bufs),
+                    Err(Probe::Incomplete { in_block: false })
+                ),
+                "{:?}",
+                String::from_utf8_lossy(text)
+            );
+        }
+        // Any byte that can end, open, quote or escape disables the shortcut.
+        for &text in &[
+            &b"server a:1;"[..],
+            b"if ($a) {",
+            b"}",
+            b"a \"b",
+            b"a 'b",
+            b"a \\",
+            b"1a",
+            b" ",
+            b"",
+        ] {
+            assert!(
+                !cannot_complete(text),
+                "{:?}",
+                String::from_utf8_lossy(text)
+            );
+        }
+        assert!(!cannot_complete(&[b'a'; 4096]));
+    }
+
+    /// Reused buffers are left empty between tries, whatever the outcome.
+    #[test]
+    fn judge_leaves_buffers_empty() {
+        let mut bufs = Buffers::default();
+        for text in [
+            &b"server a:1 weight=2;"[..],
+            b"if ($a) {\n  return 1;\n}",
+            b"if ($a) {\n  return 1;",
+            b"a b c",
+            b"a;\nb;",
+            b"}",
+        ] {
+            let _ = judge(text, &mut bufs);
+            assert!(bufs.items.is_empty() && bufs.args.is_empty());
+        }
+        assert!(judge(b"server a:1 weight=2; # why", &mut bufs).is_ok());
+        assert!(matches!(judge(b"a;\n# b", &mut bufs), Err(Probe::Not)));
+    }
+}

@@ -19,6 +19,24 @@ pub struct Document {
 
 impl Document {
     /// Parses a configuration. Input is bytes; it need not be UTF-8.
+    ///
+    /// Rendering gives the input back byte for byte; text nginx would reject is a
+    /// [`ParseError`] with the line and column where nginx would stop.
+    ///
+    /// ```
+    /// use ihos_nginx::Document;
+    ///
+    /// let src = "upstream app {\n    server 10.0.0.1:8080;  # main\n    #server 10.0.0.2:8080;\n}\n";
+    /// let doc = Document::parse(src)?;
+    /// assert_eq!(doc.render(), src.as_bytes());
+    /// let app = doc.upstream("app")?;
+    /// assert_eq!(app.servers.len(), 2); // the commented-out one too
+    /// assert_eq!(app.enabled_count(), 1);
+    ///
+    /// let err = Document::parse("upstream app {\n    server 10.0.0.1:8080;\n").unwrap_err();
+    /// assert_eq!(err.position.line, 3); // unexpected end of file: `}` missing
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn parse(src: impl Into<Vec<u8>>) -> Result<Self, ParseError> {
         let src = src.into();
         let root = parse_block_tree(&src)?;
@@ -166,5 +184,21 @@ fn render_directive(sink: &mut Sink<'_>, d: &Directive) {
             }
             sink.span(b.close);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn render_into_appends_the_source() {
+        let src = "# top\nuser nginx;\nhttp {\n  upstream u { server a:1; #server b:2;\n }\n  x_by_lua_block { a = '}' }\n}\n";
+        let doc = Document::parse(src).unwrap();
+        let mut out = b"prefix".to_vec();
+        doc.render_into(&mut out);
+        assert_eq!(&out[..6], b"prefix");
+        assert_eq!(&out[6..], src.as_bytes());
+        assert_eq!(doc.render(), src.as_bytes());
     }
 }

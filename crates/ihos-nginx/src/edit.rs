@@ -257,6 +257,26 @@ impl Document {
     ///
     /// A no-op (reported in [`Edit::message`]) if it is already out. Refuses to disable the
     /// last enabled server unless `force`.
+    ///
+    /// ```
+    /// use ihos_nginx::{DisableStyle, Document, EditError};
+    ///
+    /// let doc = Document::parse("upstream app {\n    server a:80 max_fails=5;\n    server b:80;\n}\n")?;
+    /// let edit = doc.disable_server("app", "a:80", DisableStyle::Comment, false)?;
+    /// assert_eq!(edit.text_lossy(), "upstream app {\n    #server a:80 max_fails=5;\n    server b:80;\n}\n");
+    /// print!("{}", edit.diff("nginx.conf")); // a unified diff of the one line
+    ///
+    /// let down = doc.disable_server("app", "a:80", DisableStyle::Down, false)?;
+    /// assert!(down.text_lossy().contains("server a:80 max_fails=5 down;"));
+    ///
+    /// // Enabling gives back the original bytes.
+    /// assert_eq!(edit.document().enable_server("app", "a:80")?.text(), doc.source());
+    ///
+    /// // b:80 is then the last server in rotation: refused without `force`.
+    /// let err = edit.document().disable_server("app", "b:80", DisableStyle::Comment, false);
+    /// assert!(matches!(err, Err(EditError::LastEnabledServer { .. })));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn disable_server(
         &self,
         upstream: &str,

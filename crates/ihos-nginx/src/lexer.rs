@@ -116,3 +116,43 @@ pub(crate) fn quoted(i: In<'_>) -> IResult<In<'_>, Option<In<'_>>> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn word(i: &[u8]) -> (&[u8], WordEnd) {
+        bare_word(i).unwrap().1
+    }
+
+    #[test]
+    fn bare_word_delimiters_and_escapes() {
+        assert_eq!(word(b"abc def"), (&b"abc"[..], WordEnd::Delimiter));
+        assert_eq!(word(b"abc;"), (&b"abc"[..], WordEnd::Delimiter));
+        assert_eq!(word(b"abc{"), (&b"abc"[..], WordEnd::Delimiter));
+        assert_eq!(word(b"abc"), (&b"abc"[..], WordEnd::Eof));
+        // `}`, `#` and quotes inside a word are part of it
+        assert_eq!(
+            word(b"a}b#c\"d'e f"),
+            (&b"a}b#c\"d'e"[..], WordEnd::Delimiter)
+        );
+        // `\` takes the next byte, whatever it is
+        assert_eq!(word(b"a\\ b c"), (&b"a\\ b"[..], WordEnd::Delimiter));
+        assert_eq!(word(b"a\\;b;"), (&b"a\\;b"[..], WordEnd::Delimiter));
+        assert_eq!(word(b"a\\"), (&b"a\\"[..], WordEnd::Eof));
+        // `{` right after `$` belongs to the word, elsewhere it ends it
+        assert_eq!(word(b"${a}b c"), (&b"${a}b"[..], WordEnd::Delimiter));
+        assert_eq!(word(b"$${{a{b"), (&b"$${{a"[..], WordEnd::Delimiter));
+        assert_eq!(word(b"$x{"), (&b"$x"[..], WordEnd::Delimiter));
+        assert_eq!(word(b"\\${"), (&b"\\$"[..], WordEnd::Delimiter));
+        assert_eq!(word(b"a$"), (&b"a$"[..], WordEnd::Eof));
+        assert_eq!(word(b"a${"), (&b"a${"[..], WordEnd::Eof));
+    }
+
+    #[test]
+    fn whitespace_is_nginx_whitespace() {
+        let (rest, ws) = whitespace(b" \t\r\n\x0bx").unwrap();
+        assert_eq!(ws, b" \t\r\n");
+        assert_eq!(rest, b"\x0bx");
+    }
+}

@@ -286,3 +286,39 @@ impl InnerDirective {
         file_start as usize + (offset - text_start as usize)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn token(src: &[u8], kind: TokenKind) -> Token {
+        Token {
+            span: Span {
+                start: 0,
+                end: src.len() as u32,
+            },
+            kind,
+        }
+    }
+
+    #[test]
+    fn value_unescapes_like_nginx() {
+        let t = |s: &[u8]| token(s, TokenKind::Bare).value(s);
+        assert_eq!(t(b"plain"), b"plain");
+        assert_eq!(t(b"a\\\"b\\'c\\\\d"), b"a\"b'c\\d");
+        assert_eq!(t(b"\\t\\r\\n"), b"\t\r\n");
+        assert_eq!(t(b"\\x\\"), b"\\x\\");
+        let q = b"\"a\\\"b\"";
+        assert_eq!(token(q, TokenKind::DoubleQuoted).value(q), b"a\"b");
+        let q = b"'x'";
+        assert_eq!(token(q, TokenKind::SingleQuoted).value(q), b"x");
+    }
+
+    #[test]
+    fn value_string_replaces_invalid_utf8() {
+        let s = b"a\xffb";
+        assert_eq!(token(s, TokenKind::Bare).value_string(s), "a\u{fffd}b");
+        let s = "é\\n".as_bytes();
+        assert_eq!(token(s, TokenKind::Bare).value_string(s), "é\n");
+    }
+}
