@@ -1,5 +1,8 @@
 //! The fake Tomcat app: its log, its WAR, its health probe, its connections (nginx routing
 //! and draining, held background connections) as `ss` shows them inside its namespace.
+//!
+//! Everything here is in memory: the runbook's 192.168.x addresses are names of fake hosts,
+//! and the `curl` below is interpreted by the fake host; nothing touches the network.
 
 mod common;
 
