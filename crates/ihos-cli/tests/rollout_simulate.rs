@@ -124,3 +124,61 @@ fn a_corrupt_war_is_refused_before_anything_with_exit_2() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("not a valid WAR"));
 }
+
+#[test]
+fn simulation_follows_the_topology_war_name_and_paths() {
+    let dir = tempfile::tempdir().unwrap();
+    let war = war(dir.path());
+    let topology = dir.path().join("ihos.toml");
+    // Fake hosts only: the 192.0.2.x (TEST-NET) addresses are names, nothing is contacted.
+    std::fs::write(&topology, SHOP).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_ihos"))
+        .arg("-c")
+        .arg(&topology)
+        .args(["rollout", "--simulate", "--war"])
+        .arg(&war)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("/srv/a/webapps/shop.war sha256"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("safety invariants held throughout"),
+        "{stderr}"
+    );
+}
+
+const SHOP: &str = r#"
+[hosts.h1]
+address = "192.0.2.1"
+user = "deploy"
+
+[load_balancer]
+host = "h1"
+container = "lb"
+config = "/etc/nginx/nginx.conf"
+upstream = "app"
+
+[[instances]]
+name = "a"
+host = "h1"
+container = "app_a"
+backend = "192.0.2.1:8081"
+webapps = "/srv/a/webapps"
+war_name = "shop.war"
+logs = "/srv/a/logs"
+health = { url = "http://127.0.0.1:8081/health" }
+
+[[instances]]
+name = "b"
+host = "h1"
+container = "app_b"
+backend = "192.0.2.1:8082"
+webapps = "/srv/b/webapps"
+war_name = "shop.war"
+logs = "/srv/b/logs"
+health = { url = "http://127.0.0.1:8082/health" }
+"#;

@@ -1,7 +1,7 @@
 //! The fake Tomcat app: what happens when its container starts (it loads
 //! `webapps/ihos.war`), becomes ready after its start delay (Tomcat's startup line in
 //! `logs/catalina.YYYY-MM-DD.log` and in the app's `logs/logFile.YYYY-MM-DD.log`, the WAR
-//! exploded into `webapps/ihos/`, an injected exception line later, in the app's log only),
+//! exploded into `webapps/ihos/` (its `AppSpec::war_name` without `.war`), an injected exception line later, in the app's log only),
 //! stops (requests in flight are cut), and how many connections it has (from nginx's
 //! routing and draining, plus held ones).
 
@@ -37,7 +37,7 @@ impl World {
         let Some(spec) = h.containers.get(name).and_then(|c| c.app_spec()).cloned() else {
             return;
         };
-        let war = format!("{}/{WAR_NAME}", spec.webapps);
+        let war = format!("{}/{}", spec.webapps, spec.war_name);
         let serving = h.fs.get(&war).map(sha256_hex);
         let deployed: Vec<String> =
             h.fs.list(&spec.webapps)
@@ -160,12 +160,19 @@ impl World {
                     ));
                 }
                 let serving = c.app.serving.clone();
-                let webapps = c.app_spec().expect("app").webapps.clone();
+                let spec = c.app_spec().expect("app");
+                let webapps = spec.webapps.clone();
+                // Tomcat explodes `NAME.war` into `NAME/`.
+                let exploded = spec
+                    .war_name
+                    .strip_suffix(".war")
+                    .unwrap_or(&spec.war_name)
+                    .to_string();
                 let phase = c.phase(now);
                 if let Some(sha) = serving {
                     let h = self.host_mut(&host);
                     h.fs.put_file(
-                        &format!("{webapps}/ihos/META-INF/MANIFEST.MF"),
+                        &format!("{webapps}/{exploded}/META-INF/MANIFEST.MF"),
                         format!("Manifest-Version: 1.0\nIhos-War-Sha256: {sha}\n").as_bytes(),
                         ROOT,
                         0o644,

@@ -25,6 +25,8 @@ pub struct AppSpec {
     /// The port Tomcat listens on inside the container (default 8080); `ss` shows
     /// connections to it.
     pub container_port: u16,
+    /// The WAR's file name in `webapps` (default [`crate::WAR_NAME`], `ihos.war`).
+    pub war_name: String,
 }
 
 impl AppSpec {
@@ -38,6 +40,7 @@ impl AppSpec {
             tomcat_log: "catalina.%Y-%m-%d.log".into(),
             port,
             container_port: 8080,
+            war_name: crate::WAR_NAME.into(),
         }
     }
 }

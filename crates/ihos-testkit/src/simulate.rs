@@ -123,6 +123,7 @@ fn add_app(world: &FakeWorld, host: &FakeHost, inst: &InstanceConfig, options: &
     app.app_log = inst.log_pattern.clone();
     app.tomcat_log = inst.health.startup_log.clone();
     app.container_port = inst.container_port;
+    app.war_name = inst.war_name.clone();
     host.mkdir(&app.webapps, "root", 0o755);
     host.mkdir(&app.logs, "root", 0o755);
     host.write_file(
