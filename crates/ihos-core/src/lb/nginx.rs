@@ -340,7 +340,7 @@ impl<T: Transport + ?Sized, C: Container + ?Sized> NginxLb<T, C> {
         let change = LbChange {
             before: before.clone(),
             after: edit.text().to_vec(),
-            diff: edit.diff(self.config.as_str()),
+            diff: edit.diff(self.config.as_str().trim_start_matches('/')),
             message: edit.message().to_string(),
         };
         if edit.is_changed() {
