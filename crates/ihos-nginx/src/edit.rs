@@ -311,7 +311,6 @@ impl Document {
                 server: address.to_string(),
             });
         }
-        let src = self.source();
         let mut patches = Vec::new();
         for s in &targets {
             let place = Place {
@@ -330,7 +329,6 @@ impl Document {
                 }
             }
         }
-        let _ = src;
         let how = match style {
             DisableStyle::Comment => "commented out",
             DisableStyle::Down => "marked down",

@@ -41,11 +41,7 @@ pub struct InstanceView {
     pub errors: Vec<String>,
 }
 
-async fn view(
-    fleet: &Fleet,
-    inst: &InstanceHandle,
-    rotation: &BTreeMap<String, ServerState>,
-) -> InstanceView {
+async fn view(inst: &InstanceHandle, rotation: &BTreeMap<String, ServerState>) -> InstanceView {
     let mut errors = Vec::new();
     let t = inst.transport.as_ref();
     let container = match inst.container.state().await {
@@ -81,7 +77,6 @@ async fn view(
             None
         }
     };
-    let _ = fleet;
     InstanceView {
         instance: inst.name().to_string(),
         host: inst.config.host.clone(),
@@ -107,8 +102,7 @@ pub async fn status(fleet: &Fleet) -> (Vec<InstanceView>, Option<String>) {
         Err(e) => (BTreeMap::new(), Some(e.to_string())),
     };
     let all: Vec<&InstanceHandle> = fleet.instances.iter().chain(fleet.canary.iter()).collect();
-    let views =
-        futures_util::future::join_all(all.into_iter().map(|i| view(fleet, i, &rotation))).await;
+    let views = futures_util::future::join_all(all.into_iter().map(|i| view(i, &rotation))).await;
     (views, lb_error)
 }
 

@@ -65,13 +65,15 @@ pub async fn read_from(
     path: &RemotePath,
     offset: u64,
 ) -> Result<Vec<u8>, TransportError> {
-    if file_size(t, path).await?.is_none() {
-        return Ok(Vec::new());
-    }
+    // One round trip: a missing file (no log written yet) reads as empty.
     let cmd = Command::new("tail")
         .args(["-c", &format!("+{}", offset + 1), "--", path.as_str()])
         .sudo();
-    Ok(run_checked(t, &cmd).await?.stdout)
+    let out = t.run(&cmd).await?;
+    if !out.success() && out.stderr_text().contains("No such file") {
+        return Ok(Vec::new());
+    }
+    Ok(crate::transport::check_output(t.host(), &cmd, out)?.stdout)
 }
 
 /// Appends bytes to a file (created if missing).
