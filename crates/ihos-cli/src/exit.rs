@@ -155,7 +155,11 @@ fn edit_error_code(error: &EditError) -> u8 {
 fn rollout_error_code(e: &ihos_core::rollout::RolloutError) -> u8 {
     use ihos_core::rollout::RolloutError as R;
     match e {
-        R::War(_) | R::UnknownInstance { .. } | R::NotInRotation { .. } | R::Resume(_) => INPUT,
+        R::War(_)
+        | R::UnknownInstance { .. }
+        | R::NotInRotation { .. }
+        | R::Resume(_)
+        | R::NoCanary => INPUT,
         _ => FAILURE,
     }
 }

@@ -209,11 +209,15 @@ pub mod transport;
 pub use command::{Command, Output, Privilege, shell_quote};
 pub use config::{ConfigError, Topology};
 pub use container::{Container, ContainerError, ContainerState, DockerCli, Health};
-pub use lb::{ApplyMode, Backend, LbChange, LbError, LoadBalancer, NginxLb};
+pub use lb::{
+    ApplyMode, Backend, CanaryRoute, CanaryRule, LbChange, LbError, LoadBalancer, NginxCanaryRoute,
+    NginxLb,
+};
 pub use names::{ContainerName, InvalidName, RemotePath};
 pub use rollout::{
     CancelToken, Event, EventRecord, EventSink, Fleet, FleetError, Outcome, RolloutError,
-    RolloutOptions, RolloutReport, StopLevel, WarError, WarFile, run_rollback, run_rollout,
+    RolloutOptions, RolloutReport, StopLevel, WarError, WarFile, run_canary_deploy, run_rollback,
+    run_rollout,
 };
 pub use transport::{
     HostKeyPolicy, LocalTransport, SshAuth, SshOptions, SshTarget, SshTransport, Transport,

@@ -79,6 +79,39 @@ impl Edit {
     pub fn into_document(self) -> Document {
         self.document
     }
+
+    /// Applies a second edit to this one's result: one [`Edit`] from the original text to
+    /// the final one (its diff shows both), with both messages.
+    ///
+    /// ```
+    /// use ihos_nginx::{Document, DisableStyle};
+    ///
+    /// let doc = Document::parse("upstream u {\n    server a:1;\n    server b:1;\n    server c:1;\n}\n")?;
+    /// let both = doc
+    ///     .disable_server("u", "a:1", DisableStyle::Comment, false)?
+    ///     .and_then(|d| d.disable_server("u", "b:1", DisableStyle::Comment, false))?;
+    /// assert!(both.diff("f").contains("-    server a:1;"));
+    /// assert!(both.diff("f").contains("-    server b:1;"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn and_then(
+        self,
+        next: impl FnOnce(&Document) -> Result<Edit, EditError>,
+    ) -> Result<Edit, EditError> {
+        let second = next(&self.document)?;
+        let message = if second.is_changed() && self.is_changed() {
+            format!("{}; {}", self.message, second.message)
+        } else if second.is_changed() {
+            second.message
+        } else {
+            self.message
+        };
+        Ok(Edit {
+            old: self.old,
+            document: second.document,
+            message,
+        })
+    }
 }
 
 /// A replacement of `src[start..end]` by `insert`.

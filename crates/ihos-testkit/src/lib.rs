@@ -116,5 +116,5 @@ pub use host::FakeHost;
 pub use invariant::{Cause, InvariantChecker, InvariantReport, Violation, ViolationKind};
 pub use log::{CommandRecord, Event, EventKind};
 pub use scenario::{RUNBOOK_NGINX_CONF, RUNBOOK_WAR_V1, Runbook, RunbookBackend};
-pub use simulate::{Simulation, SimulationOptions};
+pub use simulate::{Simulation, SimulationOptions, canary_site};
 pub use world::FakeWorld;

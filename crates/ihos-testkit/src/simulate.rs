@@ -87,6 +87,9 @@ impl Simulation {
                 NginxSpec::new(&lb.config, &lb.upstream),
             ));
         }
+        if let (Some(c), Some(h)) = (&topology.canary, fake.get(&lb.host)) {
+            h.write_file(&c.site_file, canary_site(&c.condition_contains));
+        }
         let apps = topology
             .instances
             .iter()
@@ -104,6 +107,14 @@ impl Simulation {
             .collect();
         Simulation { world, hosts }
     }
+}
+
+/// The runbook's site file: the canary `if` block (selected by `condition`) commented
+/// out, i.e. the canary route closed.
+pub fn canary_site(condition: &str) -> String {
+    format!(
+        "server {{\n    listen 80;\n    set $a 0;\n    #id 1、3、5、7开头\n    #  if ({condition} ~* \"(eyJpZCI6IjE.*$|eyJpZCI6IjM.*$|eyJpZCI6IjU.*$|eyJpZCI6Ijc.*$)\") {{\n    #      set $a 1;\n    #  }}\n    location / {{\n        proxy_pass http://$ihos_upstream;\n    }}\n}}\n"
+    )
 }
 
 fn add_app(world: &FakeWorld, host: &FakeHost, inst: &InstanceConfig, options: &SimulationOptions) {

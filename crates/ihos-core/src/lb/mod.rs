@@ -1,8 +1,15 @@
 //! [`LoadBalancer`]: backends in and out of rotation, and [`NginxLb`], which does it by
-//! editing an nginx config inside (or bind-mounted into) a container.
+//! editing an nginx config inside (or bind-mounted into) a container. [`CanaryRoute`]: the
+//! rule that routes a cohort of users to the canary ([`NginxCanaryRoute`]: an `if` block in
+//! a site file).
 
+mod canary;
 mod nginx;
 
+#[cfg(feature = "mocks")]
+pub use canary::MockCanaryRoute;
+pub(crate) use canary::nginx_canary_route;
+pub use canary::{CanaryRoute, CanaryRule, NginxCanaryRoute};
 pub use nginx::{NginxLb, NginxLbOptions, NginxWorker};
 
 use async_trait::async_trait;

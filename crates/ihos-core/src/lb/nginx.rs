@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use ihos_nginx::{DisableStyle, Document};
+use ihos_nginx::{DisableStyle, Document, Edit, EditError};
 use tokio::sync::Mutex;
 
 use super::{ApplyMode, Backend, LbChange, LbError, LoadBalancer};
@@ -122,7 +122,8 @@ impl<T: Transport + ?Sized, C: Container + ?Sized> NginxLb<T, C> {
         &self.upstream
     }
 
-    fn host(&self) -> String {
+    /// The name of the host whose config this is.
+    pub fn host(&self) -> String {
         self.transport.host().to_string()
     }
 
@@ -325,14 +326,29 @@ impl<T: Transport + ?Sized, C: Container + ?Sized> NginxLb<T, C> {
     }
 
     async fn change(&self, address: &str, disable: bool) -> Result<LbChange, LbError> {
+        let upstream = self.upstream.clone();
+        let style = self.options.style;
+        self.edit_with(|doc| {
+            if disable {
+                doc.disable_server(&upstream, address, style, false)
+            } else {
+                doc.enable_server(&upstream, address)
+            }
+        })
+        .await
+    }
+
+    /// One transaction on the config file with an edit of the caller's: read and parse it,
+    /// apply `edit`, and if that changed anything, back up, write in place, `nginx -t`,
+    /// reload (or restart); on any failure the previous bytes go back. The canary route
+    /// uses it on the site file.
+    pub async fn edit_with<F>(&self, edit: F) -> Result<LbChange, LbError>
+    where
+        F: FnOnce(&Document) -> Result<Edit, EditError> + Send,
+    {
         let _guard = self.busy.lock().await;
         let (before, doc) = self.read().await?;
-        let edit = if disable {
-            doc.disable_server(&self.upstream, address, self.options.style, false)
-        } else {
-            doc.enable_server(&self.upstream, address)
-        }
-        .map_err(|error| LbError::Edit {
+        let edit = edit(&doc).map_err(|error| LbError::Edit {
             host: self.host(),
             path: self.config.to_string(),
             error: Box::new(error),
@@ -347,6 +363,11 @@ impl<T: Transport + ?Sized, C: Container + ?Sized> NginxLb<T, C> {
             self.commit(&before, edit.text()).await?;
         }
         Ok(change)
+    }
+
+    /// The config file parsed.
+    pub async fn document(&self) -> Result<Document, LbError> {
+        Ok(self.read().await?.1)
     }
 }
 

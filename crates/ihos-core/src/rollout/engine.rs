@@ -91,6 +91,12 @@ impl Ctx<'_> {
         }
     }
 
+    /// What the journal remembers of the canary's route before this rollout closed it.
+    pub async fn canary_was_open(&self, instance: &str) -> Option<bool> {
+        let j = self.journal.lock().await;
+        j.entry(instance).and_then(|e| e.canary_was_open)
+    }
+
     pub async fn set_step(&self, instance: &str, step: Step) {
         self.update_entry(instance, |e| {
             e.status = InstanceStatus::InProgress;
@@ -180,7 +186,15 @@ pub async fn run_rollout(
     sink: &dyn EventSink,
     cancel: &CancelToken,
 ) -> Result<RolloutReport, RolloutError> {
-    run(fleet, Kind::Deploy(war), options, sink, cancel).await
+    run(
+        fleet,
+        Kind::Deploy(war),
+        Target::Fleet,
+        options,
+        sink,
+        cancel,
+    )
+    .await
 }
 
 /// Puts each selected instance back on its previous release (kept outside webapps by the
@@ -197,14 +211,47 @@ pub async fn run_rollback(
             "a rollback is not resumed; run `ihos rollback` again".into(),
         ));
     }
-    run(fleet, Kind::Rollback, options, sink, cancel).await
+    run(fleet, Kind::Rollback, Target::Fleet, options, sink, cancel).await
 }
 
 const ROLLBACK_SHA: &str = "rollback";
 
+/// Which instances a run updates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Target {
+    /// The fleet's instances (all, or `RolloutOptions::only`).
+    Fleet,
+    /// The canary instance alone, behind its cohort route.
+    Canary,
+}
+
+/// Deploys `war` to the canary instance alone, with the same steps and checks as a
+/// rollout; where a fleet instance leaves the upstream, the canary's cohort route is closed
+/// (if it is open), the canary drained, updated, checked, and the route reopened exactly
+/// as it was. A failed deploy rolls the canary back and reopens the route the same way.
+/// `options.only` must be empty; `options.resume` continues an interrupted canary deploy.
+pub async fn run_canary_deploy(
+    fleet: &Fleet,
+    war: &WarFile,
+    options: &RolloutOptions,
+    sink: &dyn EventSink,
+    cancel: &CancelToken,
+) -> Result<RolloutReport, RolloutError> {
+    run(
+        fleet,
+        Kind::Deploy(war),
+        Target::Canary,
+        options,
+        sink,
+        cancel,
+    )
+    .await
+}
+
 async fn run(
     fleet: &Fleet,
     kind: Kind<'_>,
+    target: Target,
     options: &RolloutOptions,
     sink: &dyn EventSink,
     cancel: &CancelToken,
@@ -216,7 +263,10 @@ async fn run(
     let emitter = Emitter::new(sink);
     let began = Instant::now();
     let lb_t = fleet.lb_transport.as_ref();
-    let selected = select(fleet, &options.only)?;
+    let selected = match target {
+        Target::Fleet => select(fleet, &options.only)?,
+        Target::Canary => select_canary(fleet, &options.only)?,
+    };
     let operator = options.operator.clone().unwrap_or_else(operator);
 
     // The journal to continue, when resuming.
@@ -228,6 +278,22 @@ async fn run(
             return Err(RolloutError::Resume(format!(
                 "rollout {} already finished",
                 j.rollout_id
+            )));
+        }
+        if j.canary != (target == Target::Canary) {
+            return Err(RolloutError::Resume(format!(
+                "rollout {} is {}; resume it with `{}`",
+                j.rollout_id,
+                if j.canary {
+                    "a canary deploy"
+                } else {
+                    "a fleet rollout"
+                },
+                if j.canary {
+                    "ihos canary deploy --resume"
+                } else {
+                    "ihos rollout --resume"
+                }
             )));
         }
         if j.sha256 != sha256 {
@@ -277,6 +343,7 @@ async fn run(
     let result = locked(
         fleet,
         kind,
+        target,
         &selected,
         previous,
         rollout_id.clone(),
@@ -296,6 +363,23 @@ async fn run(
         }
     }
     result
+}
+
+fn select_canary<'f>(
+    fleet: &'f Fleet,
+    only: &[String],
+) -> Result<Vec<&'f InstanceHandle>, RolloutError> {
+    let canary = fleet.canary.as_ref().ok_or(RolloutError::NoCanary)?;
+    if fleet.canary_route.is_none() {
+        return Err(RolloutError::NoCanary);
+    }
+    if let Some(other) = only.iter().find(|o| o.as_str() != canary.name()) {
+        return Err(RolloutError::UnknownInstance {
+            name: other.clone(),
+            available: canary.name().to_string(),
+        });
+    }
+    Ok(vec![canary])
 }
 
 fn select<'f>(fleet: &'f Fleet, only: &[String]) -> Result<Vec<&'f InstanceHandle>, RolloutError> {
@@ -329,6 +413,7 @@ fn select<'f>(fleet: &'f Fleet, only: &[String]) -> Result<Vec<&'f InstanceHandl
 async fn locked(
     fleet: &Fleet,
     kind: Kind<'_>,
+    target: Target,
     selected: &[&InstanceHandle],
     previous: Option<Journal>,
     rollout_id: String,
@@ -345,6 +430,7 @@ async fn locked(
     if !resumed {
         let out: Vec<String> = selected
             .iter()
+            .filter(|_| target == Target::Fleet)
             .filter(|i| {
                 !backends
                     .iter()
@@ -375,9 +461,11 @@ async fn locked(
                 kept_previous: false,
                 war_touched: false,
                 error: None,
+                canary_was_open: None,
             })
             .collect(),
         finished: false,
+        canary: target == Target::Canary,
     });
     journal::save(fleet.lb_transport.as_ref(), &fleet.lb_state_dir, &journal).await?;
     let todo: Vec<&InstanceHandle> = selected
@@ -478,6 +566,9 @@ async fn locked(
             format!("cannot check the final state: {e}"),
         )),
     }
+    if target == Target::Canary {
+        check_canary_route(&ctx, selected, &mut report).await;
+    }
     report.outcome = if !report.not_restored.is_empty() {
         Outcome::NotRestored
     } else if !report.rolled_back.is_empty() {
@@ -504,6 +595,40 @@ async fn locked(
         seconds: report.seconds,
     });
     Ok(report)
+}
+
+/// The canary's route must be open at the end exactly if it was open before.
+async fn check_canary_route(
+    ctx: &Ctx<'_>,
+    selected: &[&InstanceHandle],
+    report: &mut RolloutReport,
+) {
+    let (Some(route), Some(canary)) = (ctx.fleet.canary_route.as_ref(), selected.first()) else {
+        return;
+    };
+    if report.not_restored.iter().any(|(n, _)| n == canary.name()) {
+        return;
+    }
+    let Some(was_open) = ctx.canary_was_open(canary.name()).await else {
+        return; // never taken out
+    };
+    match route.rule().await {
+        Ok(rule) if rule.open == was_open => {}
+        Ok(rule) => report.not_restored.push((
+            canary.name().to_string(),
+            format!(
+                "the canary route is {} at the end, it was {} before ({} line {})",
+                if rule.open { "open" } else { "closed" },
+                if was_open { "open" } else { "closed" },
+                rule.file,
+                rule.line
+            ),
+        )),
+        Err(e) => report.not_restored.push((
+            canary.name().to_string(),
+            format!("cannot check the canary route: {e}"),
+        )),
+    }
 }
 
 /// Uploads the WAR to the staging directory of every host that has an instance to update,

@@ -39,6 +39,9 @@ pub enum RolloutError {
         /// Their names.
         instances: Vec<String>,
     },
+    /// A canary operation on a topology without a `[canary]` section.
+    #[error("the topology has no canary (no [canary] section)")]
+    NoCanary,
     /// A rollback was asked for instances that have no previous release kept.
     #[error("no previous release kept for {instances:?}: nothing to roll back to")]
     NoPreviousRelease {

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use crate::config::{HostConfig, HostKeyPolicyConfig, InstanceConfig, Topology};
 use crate::container::{Container, DockerCli};
-use crate::lb::{LoadBalancer, NginxLb, NginxLbOptions};
+use crate::lb::{CanaryRoute, LoadBalancer, NginxLb, NginxLbOptions, nginx_canary_route};
 use crate::names::{ContainerName, InvalidName, RemotePath};
 use crate::transport::{
     HostKeyPolicy, LocalTransport, SshAuth, SshOptions, SshTarget, SshTransport, Transport,
@@ -83,6 +83,8 @@ pub struct Fleet {
     pub instances: Vec<InstanceHandle>,
     /// The canary instance, if configured.
     pub canary: Option<InstanceHandle>,
+    /// The rule routing a cohort of users to the canary, if a canary is configured.
+    pub canary_route: Option<Arc<dyn CanaryRoute>>,
 }
 
 /// Why a fleet could not be built.
@@ -182,15 +184,38 @@ impl Fleet {
         };
         let lb: Arc<dyn LoadBalancer> = Arc::new(NginxLb::new(
             Arc::clone(&lb_transport),
-            lb_container,
+            Arc::clone(&lb_container),
             RemotePath::new(&lbc.config)?,
             lbc.upstream.clone(),
-            options,
+            options.clone(),
         ));
-        Self::with_load_balancer(topology, hosts, lb)
+        // The canary rule lives in a site file nginx includes: the same transaction (backup,
+        // in-place write, `nginx -t` of the whole config, reload) on that file.
+        let canary_route = match &topology.canary {
+            Some(c) => Some(nginx_canary_route(
+                NginxLb::new(
+                    lb_transport,
+                    lb_container,
+                    RemotePath::new(&c.site_file)?,
+                    lbc.upstream.clone(),
+                    options,
+                ),
+                &c.condition_contains,
+            )),
+            None => None,
+        };
+        let mut fleet = Self::with_load_balancer(topology, hosts, lb)?;
+        fleet.canary_route = canary_route;
+        Ok(fleet)
     }
 
-    /// Like [`Fleet::new`] with a load balancer of the caller's (a mock, another kind).
+    /// Replaces the canary route (tests, another kind of rule).
+    pub fn set_canary_route(&mut self, route: Arc<dyn CanaryRoute>) {
+        self.canary_route = Some(route);
+    }
+
+    /// Like [`Fleet::new`] with a load balancer of the caller's (a mock, another kind). The
+    /// fleet has no canary route: [`Fleet::set_canary_route`] gives it one.
     pub fn with_load_balancer(
         topology: Topology,
         hosts: BTreeMap<String, Arc<dyn Transport>>,
@@ -240,6 +265,7 @@ impl Fleet {
             lb_state_dir,
             instances,
             canary,
+            canary_route: None,
         })
     }
 

@@ -13,7 +13,7 @@ use super::engine::Ctx;
 use super::event::{Event, Step};
 use super::fleet::InstanceHandle;
 use super::journal::InstanceStatus;
-use super::remote;
+use super::{remote, rotation};
 use crate::command::Command;
 use crate::config::OnFailure;
 use crate::names::RemotePath;
@@ -100,7 +100,7 @@ pub(crate) async fn update_instance(ctx: &Ctx<'_>, inst: &InstanceHandle) -> Ins
         }
         Err(f) if f.stopped => {
             // Stopped while draining: the old version still runs; put it back.
-            match ctx.fleet.lb.enable(&inst.config.backend).await {
+            match rotation::put_back(ctx, inst).await {
                 Ok(_) => {
                     ctx.set_status(&name, InstanceStatus::Pending, None).await;
                     InstanceResult::NotUpdated
@@ -193,20 +193,24 @@ async fn steps(
     inst: &InstanceHandle,
     progress: &mut Progress,
 ) -> Result<(), Failure> {
-    let lb = &ctx.fleet.lb;
     let backend = &inst.config.backend;
     let t = inst.transport.as_ref();
 
     step(ctx, inst, Step::Disable, async {
-        check_unavailable(ctx, backend)
-            .await
-            .map_err(fail(Step::Disable))?;
-        let change = lb.disable(backend).await.map_err(|e| {
+        if !rotation::is_canary(ctx, inst) {
+            check_unavailable(ctx, backend)
+                .await
+                .map_err(fail(Step::Disable))?;
+        }
+        let change = rotation::take_out(ctx, inst).await.map_err(|e| {
             // Fix (rollout tests): when restoring nginx's previous config failed too, what
             // nginx runs is unknown (it may have taken the instance out). Do not report
             // "nothing changed": go through the rollback, which puts it back into rotation
             // and makes nginx apply that, or says loudly that it could not.
-            if matches!(e, crate::lb::LbError::RestoreFailed { .. }) {
+            if matches!(
+                e,
+                rotation::TakeOutError::Lb(crate::lb::LbError::RestoreFailed { .. })
+            ) {
                 progress.disabled = true;
             }
             fail(Step::Disable)(e.to_string())
@@ -316,10 +320,9 @@ async fn steps(
 
     step(ctx, inst, Step::Enable, async {
         progress.enabling = true;
-        let change = lb
-            .enable(backend)
+        let change = rotation::put_back(ctx, inst)
             .await
-            .map_err(|e| fail(Step::Enable)(e.to_string()))?;
+            .map_err(fail(Step::Enable))?;
         Ok(Some(change.message))
     })
     .await?;
@@ -715,9 +718,7 @@ async fn rollback(ctx: &Ctx<'_>, inst: &InstanceHandle, progress: Progress) -> R
     // be in flight to the instance. Make sure it is out of rotation and drained before
     // stopping it, instead of cutting those requests.
     if progress.enabling {
-        ctx.fleet
-            .lb
-            .disable(&inst.config.backend)
+        rotation::take_out(ctx, inst)
             .await
             .map_err(|e| format!("out of rotation before the rollback: {e}"))?;
         match drain(ctx, inst).await {
@@ -764,10 +765,7 @@ async fn rollback(ctx: &Ctx<'_>, inst: &InstanceHandle, progress: Progress) -> R
     wait_healthy(ctx, inst, restarted.then_some(&marks))
         .await
         .map_err(|e| format!("previous release: {e}"))?;
-    let change = ctx
-        .fleet
-        .lb
-        .enable(&inst.config.backend)
+    let change = rotation::put_back(ctx, inst)
         .await
         .map_err(|e| format!("back into rotation: {e}"))?;
     if !change.changed() {

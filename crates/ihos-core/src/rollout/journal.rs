@@ -45,6 +45,10 @@ pub struct JournalEntry {
     pub war_touched: bool,
     /// The last error, if any.
     pub error: Option<String>,
+    /// For the canary: whether its route was open when this rollout took it out (it is
+    /// reopened only then). Unset for the fleet's instances.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub canary_was_open: Option<bool>,
 }
 
 /// A rollout's journal.
@@ -64,6 +68,9 @@ pub struct Journal {
     pub instances: Vec<JournalEntry>,
     /// Whether it ended (a finished journal is not resumed).
     pub finished: bool,
+    /// Whether it is a canary deploy (resumed only as one).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub canary: bool,
 }
 
 impl Journal {
@@ -176,6 +183,7 @@ mod tests {
             kept_previous: false,
             war_touched: false,
             error: None,
+            canary_was_open: None,
         }
     }
 
@@ -192,6 +200,7 @@ mod tests {
                 entry("b", InstanceStatus::Pending),
             ],
             finished: false,
+            canary: false,
         };
         let mut bytes = line(&Line::Journal(j.clone()));
         bytes.extend(line(&Line::Entry(entry("a", InstanceStatus::InProgress))));

@@ -15,10 +15,11 @@ pub mod journal;
 pub mod lock;
 mod ops;
 pub mod remote;
+mod rotation;
 mod war;
 
 pub use cancel::{CancelToken, StopLevel};
-pub use engine::{run_rollback, run_rollout};
+pub use engine::{run_canary_deploy, run_rollback, run_rollout};
 pub use error::RolloutError;
 pub use event::{EVENT_SCHEMA, Event, EventRecord, EventSink, Step};
 pub use fleet::{Fleet, FleetError, InstanceHandle};

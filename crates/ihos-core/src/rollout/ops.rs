@@ -120,6 +120,7 @@ fn manual_ctx<'a>(fleet: &'a Fleet, emitter: &'a Emitter<'a>, cancel: &'a Cancel
             started_at: String::new(),
             instances: Vec::new(),
             finished: true,
+            canary: false,
         }),
         sources: BTreeMap::new(),
         action: "manual",

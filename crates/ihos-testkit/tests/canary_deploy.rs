@@ -1,0 +1,380 @@
+//! `run_canary_deploy` on fake hosts: the canary's cohort route is closed for the deploy
+//! and reopened exactly as it was (byte for byte), or left closed if it was closed; a
+//! failed deploy rolls the canary back and still reopens the route; the fleet is never
+//! touched; a canary deploy is resumed only as one.
+
+use std::sync::{Arc, Mutex};
+
+use ihos_core::{
+    CancelToken, Event, EventRecord, EventSink, Fleet, Outcome, RemotePath, RolloutError,
+    RolloutOptions, Topology, Transport, WarFile, run_canary_deploy, run_rollout,
+};
+use ihos_testkit::{Fault, Matcher, Simulation, SimulationOptions};
+
+const TOPOLOGY: &str = r#"
+[hosts.h101]
+address = "10.9.0.101"
+user = "deploy"
+
+[hosts.h102]
+address = "10.9.0.102"
+user = "deploy"
+
+[load_balancer]
+host = "h101"
+container = "lb"
+config = "/opt/lb/nginx.conf"
+upstream = "service_ihos"
+
+[[instances]]
+name = "101-pep1"
+host = "h101"
+container = "pep1"
+backend = "10.9.0.101:39091"
+webapps = "/opt/pep1/webapps"
+logs = "/opt/pep1/logs"
+health = { url = "http://127.0.0.1:39091/ihos/" }
+
+[[instances]]
+name = "101-pep2"
+host = "h101"
+container = "pep2"
+backend = "10.9.0.101:39092"
+webapps = "/opt/pep2/webapps"
+logs = "/opt/pep2/logs"
+health = { url = "http://127.0.0.1:39092/ihos/" }
+
+[canary]
+site_file = "/opt/lb/sites-enabled/ihos"
+
+[canary.instance]
+name = "102-pep1"
+host = "h102"
+container = "pep1"
+backend = "10.9.0.102:39091"
+webapps = "/opt/pep1/webapps"
+logs = "/opt/pep1/logs"
+health = { url = "http://127.0.0.1:39091/ihos/" }
+
+[policy]
+drain = { min = "0s", idle = "5s", max = "10m" }
+start_timeout = "3m"
+"#;
+
+const CANARY: &str = "102-pep1";
+const SITE: &str = "/opt/lb/sites-enabled/ihos";
+
+#[derive(Default)]
+struct Events(Mutex<Vec<Event>>);
+
+impl EventSink for Events {
+    fn emit(&self, record: &EventRecord) {
+        self.0.lock().unwrap().push(record.event.clone());
+    }
+}
+
+impl Events {
+    fn all(&self) -> Vec<Event> {
+        self.0.lock().unwrap().clone()
+    }
+
+    /// The detail of every finished step of `instance`.
+    fn details(&self, instance: &str) -> Vec<String> {
+        self.all()
+            .into_iter()
+            .filter_map(|e| match e {
+                Event::StepFinished {
+                    instance: i,
+                    detail,
+                    ..
+                } if i == instance => detail,
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Instances any step started for.
+    fn touched(&self) -> Vec<String> {
+        let mut v: Vec<String> = self
+            .all()
+            .into_iter()
+            .filter_map(|e| match e {
+                Event::StepStarted { instance, .. } => Some(instance),
+                _ => None,
+            })
+            .collect();
+        v.dedup();
+        v
+    }
+}
+
+struct Env {
+    sim: Simulation,
+    fleet: Fleet,
+    _dir: tempfile::TempDir,
+    war: WarFile,
+}
+
+fn env() -> Env {
+    let topology = Topology::from_toml(TOPOLOGY, "ihos.toml").unwrap();
+    let sim = Simulation::new(&topology, &SimulationOptions::default());
+    let fleet = Fleet::new(topology, sim.hosts.clone()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ihos.war");
+    write_war(&path, "v2-canary");
+    let war = WarFile::open(&path).unwrap();
+    Env {
+        sim,
+        fleet,
+        _dir: dir,
+        war,
+    }
+}
+
+fn write_war(path: &std::path::Path, version: &str) {
+    use std::io::Write;
+    let mut z = zip::ZipWriter::new(std::fs::File::create(path).unwrap());
+    let opts = zip::write::SimpleFileOptions::default();
+    z.add_directory("WEB-INF/", opts).unwrap();
+    z.start_file("version.txt", opts).unwrap();
+    z.write_all(version.as_bytes()).unwrap();
+    z.finish().unwrap();
+}
+
+impl Env {
+    fn host(&self, name: &str) -> &Arc<dyn Transport> {
+        &self.sim.hosts[name]
+    }
+
+    async fn read(&self, host: &str, path: &str) -> Vec<u8> {
+        self.host(host)
+            .read_file(&RemotePath::new(path).unwrap(), ihos_core::Privilege::Sudo)
+            .await
+            .unwrap()
+    }
+
+    async fn site(&self) -> Vec<u8> {
+        self.read("h101", SITE).await
+    }
+
+    async fn sha_on(&self, host: &str, webapps: &str) -> String {
+        let bytes = self.read(host, &format!("{webapps}/ihos.war")).await;
+        sha256(&bytes)
+    }
+
+    async fn open_route(&self) {
+        let route = self.fleet.canary_route.as_ref().unwrap();
+        let change = route
+            .open("~", "^(?:[^.]*\\.)?eyJpZCI6Ij[EFGH]")
+            .await
+            .unwrap();
+        assert!(change.changed(), "{}", change.message);
+        assert!(route.rule().await.unwrap().open);
+    }
+
+    async fn deploy(&self, events: &Events) -> Result<ihos_core::RolloutReport, RolloutError> {
+        run_canary_deploy(
+            &self.fleet,
+            &self.war,
+            &RolloutOptions::new().operator("test"),
+            events,
+            &CancelToken::new(),
+        )
+        .await
+    }
+}
+
+fn sha256(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    format!("{:x}", sha2::Sha256::digest(bytes))
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_open_route_is_closed_for_the_deploy_and_reopened_byte_for_byte() {
+    let env = env();
+    env.open_route().await;
+    let open_site = env.site().await;
+    let fleet_before = env.sha_on("h101", "/opt/pep1/webapps").await;
+
+    let events = Events::default();
+    let report = env.deploy(&events).await.unwrap();
+
+    assert_eq!(report.outcome, Outcome::Completed, "{report:?}");
+    assert_eq!(report.updated, [CANARY]);
+    assert_eq!(
+        env.sha_on("h102", "/opt/pep1/webapps").await,
+        env.war.sha256
+    );
+    // The route: closed first, reopened at the end, and the file is as it was.
+    let details = events.details(CANARY);
+    let closed = details
+        .iter()
+        .position(|d| d.starts_with("canary route closed"));
+    let reopened = details
+        .iter()
+        .position(|d| d.starts_with("canary route reopened"));
+    assert!(
+        matches!((closed, reopened), (Some(c), Some(r)) if c < r),
+        "{details:#?}"
+    );
+    assert_eq!(env.site().await, open_site);
+    // Only the canary was touched; the fleet still serves its release.
+    assert_eq!(events.touched(), [CANARY]);
+    assert_eq!(env.sha_on("h101", "/opt/pep1/webapps").await, fleet_before);
+    // Its deployment record says what it runs.
+    let rec = env
+        .read("h102", "/var/lib/ihos/deployments/102-pep1.json")
+        .await;
+    let rec: serde_json::Value = serde_json::from_slice(&rec).unwrap();
+    assert_eq!(rec["sha256"], env.war.sha256.as_str());
+    env.sim.world.assert_invariants();
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_closed_route_stays_closed() {
+    let env = env();
+    let closed_site = env.site().await;
+    let events = Events::default();
+    let report = env.deploy(&events).await.unwrap();
+    assert_eq!(report.outcome, Outcome::Completed, "{report:?}");
+    assert_eq!(env.site().await, closed_site);
+    let details = events.details(CANARY);
+    assert!(
+        details
+            .iter()
+            .any(|d| d.starts_with("canary route already closed")),
+        "{details:#?}"
+    );
+    assert!(
+        details
+            .iter()
+            .any(|d| d == "canary route left closed, as it was before"),
+        "{details:#?}"
+    );
+    assert!(
+        !env.fleet
+            .canary_route
+            .as_ref()
+            .unwrap()
+            .rule()
+            .await
+            .unwrap()
+            .open
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failed_start_rolls_the_canary_back_and_reopens_the_route() {
+    let env = env();
+    env.open_route().await;
+    let open_site = env.site().await;
+    let before = env.sha_on("h102", "/opt/pep1/webapps").await;
+    env.sim.world.inject(
+        Fault::on(Matcher::argv_starts_with(&["docker", "start"]))
+            .on_host("h102")
+            .nth(1)
+            .fail(1, "Error response from daemon: injected"),
+    );
+    let events = Events::default();
+    let report = env.deploy(&events).await.unwrap();
+    assert_eq!(report.outcome, Outcome::RolledBack, "{report:?}");
+    assert_eq!(env.sha_on("h102", "/opt/pep1/webapps").await, before);
+    assert_eq!(env.site().await, open_site, "route reopened as it was");
+    assert!(
+        events
+            .all()
+            .iter()
+            .any(|e| matches!(e, Event::RolledBack { instance } if instance == CANARY))
+    );
+    env.sim.world.assert_invariants();
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_stop_during_the_drain_reopens_the_route() {
+    let env = env();
+    env.open_route().await;
+    let open_site = env.site().await;
+    let cancel = CancelToken::new();
+    let stopper = cancel.clone();
+    let events = StopOnDrain {
+        inner: Events::default(),
+        cancel: stopper,
+    };
+    let report = run_canary_deploy(
+        &env.fleet,
+        &env.war,
+        &RolloutOptions::new(),
+        &events,
+        &cancel,
+    )
+    .await
+    .unwrap();
+    assert_eq!(report.outcome, Outcome::Interrupted, "{report:?}");
+    assert_eq!(env.site().await, open_site);
+
+    // The journal is a canary deploy's: a fleet rollout cannot resume it ...
+    let err = run_rollout(
+        &env.fleet,
+        &env.war,
+        &RolloutOptions::new().resume(true),
+        &Events::default(),
+        &CancelToken::new(),
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        err.to_string().contains("ihos canary deploy --resume"),
+        "{err}"
+    );
+    // ... the canary deploy can, and finishes with the route open again.
+    let report = run_canary_deploy(
+        &env.fleet,
+        &env.war,
+        &RolloutOptions::new().resume(true),
+        &Events::default(),
+        &CancelToken::new(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(report.outcome, Outcome::Completed, "{report:?}");
+    assert_eq!(env.site().await, open_site);
+    assert_eq!(
+        env.sha_on("h102", "/opt/pep1/webapps").await,
+        env.war.sha256
+    );
+}
+
+/// Presses "Ctrl-C twice" when the canary starts draining.
+struct StopOnDrain {
+    inner: Events,
+    cancel: CancelToken,
+}
+
+impl EventSink for StopOnDrain {
+    fn emit(&self, record: &EventRecord) {
+        if matches!(&record.event, Event::Draining { .. }) {
+            self.cancel.escalate();
+            self.cancel.escalate();
+        }
+        self.inner.emit(record);
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn without_a_canary_it_is_an_input_error() {
+    let mut topology = Topology::from_toml(TOPOLOGY, "ihos.toml").unwrap();
+    topology.canary = None;
+    let sim = Simulation::new(&topology, &SimulationOptions::default());
+    let fleet = Fleet::new(topology, sim.hosts.clone()).unwrap();
+    let env = env();
+    let err = run_canary_deploy(
+        &fleet,
+        &env.war,
+        &RolloutOptions::new(),
+        &Events::default(),
+        &CancelToken::new(),
+    )
+    .await
+    .unwrap_err();
+    assert!(matches!(err, RolloutError::NoCanary), "{err}");
+}
