@@ -215,6 +215,9 @@ pub use lb::{
 };
 pub use names::{ContainerName, InvalidName, RemotePath};
 pub use rollout::{
+    CanaryError, CanaryStatus, Release, canary_status, canary_war, close_canary, open_canary,
+};
+pub use rollout::{
     CancelToken, Event, EventRecord, EventSink, Fleet, FleetError, Outcome, RolloutError,
     RolloutOptions, RolloutReport, StopLevel, WarError, WarFile, run_canary_deploy, run_rollback,
     run_rollout,

@@ -5,6 +5,7 @@
 //! record. [`Event`]s report progress to an [`EventSink`]; a [`CancelToken`] asks it to
 //! stop. A failed instance is rolled back to its previous release.
 
+mod canary;
 mod cancel;
 mod engine;
 mod error;
@@ -18,6 +19,9 @@ pub mod remote;
 mod rotation;
 mod war;
 
+pub use canary::{
+    CanaryError, CanaryStatus, Release, canary_status, canary_war, close_canary, open_canary,
+};
 pub use cancel::{CancelToken, StopLevel};
 pub use engine::{run_canary_deploy, run_rollback, run_rollout};
 pub use error::RolloutError;

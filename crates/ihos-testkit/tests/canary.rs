@@ -1,13 +1,19 @@
-//! `run_canary_deploy` on fake hosts: the canary's cohort route is closed for the deploy
-//! and reopened exactly as it was (byte for byte), or left closed if it was closed; a
-//! failed deploy rolls the canary back and still reopens the route; the fleet is never
-//! touched; a canary deploy is resumed only as one.
+//! The canary on fake hosts.
+//!
+//! - `run_canary_deploy`: the cohort route is closed for the deploy and reopened exactly as
+//!   it was (byte for byte), or left closed if it was closed; a failed deploy rolls the
+//!   canary back and still reopens the route; the fleet is never touched; a canary deploy
+//!   is resumed only as one.
+//! - `open_canary` / `close_canary`: opened only for a healthy canary.
+//! - `canary_status`: the route and the canary's release against the fleet's.
+//! - `canary_war` + `run_rollout`: the fleet gets the exact WAR the canary runs.
 
 use std::sync::{Arc, Mutex};
 
 use ihos_core::{
-    CancelToken, Event, EventRecord, EventSink, Fleet, Outcome, RemotePath, RolloutError,
-    RolloutOptions, Topology, Transport, WarFile, run_canary_deploy, run_rollout,
+    CanaryError, CancelToken, Event, EventRecord, EventSink, Fleet, Outcome, RemotePath,
+    RolloutError, RolloutOptions, Topology, Transport, WarFile, canary_status, canary_war,
+    close_canary, open_canary, run_canary_deploy, run_rollout,
 };
 use ihos_testkit::{Fault, Matcher, Simulation, SimulationOptions};
 
@@ -377,4 +383,130 @@ async fn without_a_canary_it_is_an_input_error() {
     .await
     .unwrap_err();
     assert!(matches!(err, RolloutError::NoCanary), "{err}");
+}
+
+const COHORT: &str = "^(?:[^.]*\\.)?eyJpZCI6Ij[EFGH]";
+
+#[tokio::test(start_paused = true)]
+async fn the_route_opens_only_to_a_healthy_canary() {
+    let env = env();
+    let closed = env.site().await;
+    let container = &env.fleet.canary.as_ref().unwrap().container;
+    container
+        .stop(std::time::Duration::from_secs(5))
+        .await
+        .unwrap();
+    let err = open_canary(&env.fleet, "~", COHORT).await.unwrap_err();
+    assert!(matches!(err, CanaryError::NotHealthy { .. }), "{err}");
+    assert!(err.to_string().contains("102-pep1"), "{err}");
+    assert_eq!(env.site().await, closed, "nothing written");
+
+    container.start().await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_secs(60)).await; // Tomcat starts
+    let change = open_canary(&env.fleet, "~", COHORT).await.unwrap();
+    assert!(change.changed());
+    let rule = env
+        .fleet
+        .canary_route
+        .as_ref()
+        .unwrap()
+        .rule()
+        .await
+        .unwrap();
+    assert!(rule.open);
+    assert_eq!(rule.regex.as_deref(), Some(COHORT));
+    assert!(!String::from_utf8_lossy(&env.site().await).contains("#  if"));
+
+    let change = close_canary(&env.fleet).await.unwrap();
+    assert!(change.changed());
+    assert!(
+        !env.fleet
+            .canary_route
+            .as_ref()
+            .unwrap()
+            .rule()
+            .await
+            .unwrap()
+            .open
+    );
+    // Closing twice is a no-op.
+    assert!(!close_canary(&env.fleet).await.unwrap().changed());
+}
+
+#[tokio::test(start_paused = true)]
+async fn status_compares_the_canary_with_the_fleet_and_the_fleet_gets_its_exact_war() {
+    let env = env();
+    let st = canary_status(&env.fleet).await.unwrap();
+    assert!(!st.rule.as_ref().unwrap().open);
+    assert!(!st.ahead, "nothing deployed yet: {st:?}");
+
+    env.open_route().await;
+    let war = env.war.clone().with_commit(Some("c9dc3ef593f2".into()));
+    let report = run_canary_deploy(
+        &env.fleet,
+        &war,
+        &RolloutOptions::new(),
+        &Events::default(),
+        &CancelToken::new(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(report.outcome, Outcome::Completed);
+
+    let st = canary_status(&env.fleet).await.unwrap();
+    assert!(st.rule.as_ref().unwrap().open);
+    assert!(st.ahead, "{st:?}");
+    let deployed = st.canary.deployed.as_ref().unwrap();
+    assert_eq!(deployed.sha256, env.war.sha256);
+    assert_eq!(deployed.commit.as_deref(), Some("c9dc3ef593f2"));
+    assert_eq!(st.fleet.len(), 1, "{:?}", st.fleet);
+    assert_eq!(st.fleet[0].instances, ["101-pep1", "101-pep2"]);
+
+    // Promote: the exact bytes the canary runs, with its commit.
+    let dir = tempfile::tempdir().unwrap();
+    let promoted = canary_war(&env.fleet, dir.path()).await.unwrap();
+    assert_eq!(promoted.sha256, env.war.sha256);
+    assert_eq!(promoted.commit.as_deref(), Some("c9dc3ef593f2"));
+    assert_eq!(
+        std::fs::read(&promoted.path).unwrap(),
+        std::fs::read(&env.war.path).unwrap()
+    );
+    let report = run_rollout(
+        &env.fleet,
+        &promoted,
+        &RolloutOptions::new(),
+        &Events::default(),
+        &CancelToken::new(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(report.outcome, Outcome::Completed, "{report:?}");
+    assert_eq!(
+        env.sha_on("h101", "/opt/pep1/webapps").await,
+        env.war.sha256
+    );
+    assert_eq!(
+        env.sha_on("h101", "/opt/pep2/webapps").await,
+        env.war.sha256
+    );
+    let st = canary_status(&env.fleet).await.unwrap();
+    assert!(!st.ahead, "{st:?}");
+    assert_eq!(st.fleet[0].commit.as_deref(), Some("c9dc3ef593f2"));
+    env.sim.world.assert_invariants();
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_canary_war_changed_by_hand_is_not_promoted() {
+    let env = env();
+    env.deploy(&Events::default()).await.unwrap();
+    env.sim
+        .world
+        .host("h102")
+        .unwrap()
+        .write_file("/opt/pep1/webapps/ihos.war", b"PK hand-copied build");
+    let dir = tempfile::tempdir().unwrap();
+    let err = canary_war(&env.fleet, dir.path()).await.unwrap_err();
+    assert!(matches!(err, CanaryError::NotRecorded { .. }), "{err}");
+    assert!(err.to_string().contains(&env.war.sha256), "{err}");
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
 }

@@ -1,0 +1,314 @@
+//! Operations on the canary outside a deploy: open and close its cohort route, its status
+//! against the fleet's, and the exact WAR it runs (for promoting it to the fleet).
+
+use std::path::Path;
+
+use serde::Serialize;
+
+use super::fleet::{Fleet, InstanceHandle};
+use super::instance::DeploymentRecord;
+use super::lock::{self, LockOwner};
+use super::ops::{InstanceView, status};
+use super::remote;
+use super::war::{WarError, WarFile};
+use crate::command::Privilege;
+use crate::lb::{CanaryRule, LbChange, LbError};
+use crate::transport::TransportError;
+
+/// A failure of a canary operation.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum CanaryError {
+    /// The topology has no `[canary]` section.
+    #[error("the topology has no canary (no [canary] section)")]
+    NoCanary,
+    /// The canary is not running and healthy, so its route is not opened (invariant 2).
+    #[error("{instance}: {reason}: not healthy, the canary route stays closed")]
+    NotHealthy {
+        /// The canary instance.
+        instance: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A rollout holds the lock on the load balancer's host.
+    #[error("a rollout holds the lock on {host}{}; try again when it is done", owner.as_ref().map(|o| format!(" ({} since {}, rollout {})", o.owner, o.since, o.rollout_id)).unwrap_or_default())]
+    LockHeld {
+        /// The load balancer's host.
+        host: String,
+        /// Who holds it, when readable.
+        owner: Option<Box<LockOwner>>,
+    },
+    /// The canary has no WAR deployed at the expected place.
+    #[error("{instance}: no WAR at {path} on {host}")]
+    NoWar {
+        /// The canary instance.
+        instance: String,
+        /// Its host.
+        host: String,
+        /// Where the WAR should be.
+        path: String,
+    },
+    /// The WAR the canary runs is not the one its deployment record names (changed by hand
+    /// since): promoting it would deploy something nobody recorded.
+    #[error(
+        "{instance}: {path} has sha256 {actual}, but its deployment record says {recorded}; deploy it with `ihos canary deploy` first"
+    )]
+    NotRecorded {
+        /// The canary instance.
+        instance: String,
+        /// The WAR on its host.
+        path: String,
+        /// Its actual SHA-256.
+        actual: String,
+        /// The recorded SHA-256.
+        recorded: String,
+    },
+    /// The copy fetched from the canary host differs from the WAR there.
+    #[error("the copy of {path} fetched from {host} has sha256 {got}, expected {expected}")]
+    CopyMismatch {
+        /// The canary's host.
+        host: String,
+        /// The WAR there.
+        path: String,
+        /// SHA-256 of the local copy.
+        got: String,
+        /// SHA-256 on the host.
+        expected: String,
+    },
+    /// Writing the local copy failed.
+    #[error("{path}: {reason}")]
+    Local {
+        /// The local file.
+        path: String,
+        /// Why.
+        reason: String,
+    },
+    /// The fetched WAR did not pass validation.
+    #[error(transparent)]
+    War(#[from] WarError),
+    /// Editing, validating or applying the route failed (the previous site file is back).
+    #[error(transparent)]
+    Lb(#[from] LbError),
+    /// Reaching a host failed.
+    #[error(transparent)]
+    Transport(#[from] TransportError),
+}
+
+/// One release and the fleet instances that run it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Release {
+    /// SHA-256 of the WAR (`None`: nothing recorded).
+    pub sha256: Option<String>,
+    /// Its commit, when recorded.
+    pub commit: Option<String>,
+    /// The instances running it.
+    pub instances: Vec<String>,
+}
+
+/// What `ihos canary status` shows.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CanaryStatus {
+    /// The route as the site file says (`None` when it could not be read: see `errors`).
+    pub rule: Option<CanaryRule>,
+    /// The canary instance.
+    pub canary: InstanceView,
+    /// The fleet's releases, most instances first.
+    pub fleet: Vec<Release>,
+    /// Whether the canary runs something the fleet does not run everywhere.
+    pub ahead: bool,
+    /// Errors met while looking.
+    pub errors: Vec<String>,
+}
+
+fn canary(fleet: &Fleet) -> Result<&InstanceHandle, CanaryError> {
+    match (&fleet.canary, &fleet.canary_route) {
+        (Some(c), Some(_)) => Ok(c),
+        _ => Err(CanaryError::NoCanary),
+    }
+}
+
+/// The canary's route, its instance and the fleet's releases.
+pub async fn canary_status(fleet: &Fleet) -> Result<CanaryStatus, CanaryError> {
+    let inst = canary(fleet)?;
+    let route = fleet.canary_route.as_ref().ok_or(CanaryError::NoCanary)?;
+    let (views, lb_error) = status(fleet).await;
+    let mut errors: Vec<String> = lb_error.into_iter().collect();
+    let rule = match route.rule().await {
+        Ok(r) => Some(r),
+        Err(e) => {
+            errors.push(format!("canary route: {e}"));
+            None
+        }
+    };
+    let mut releases: Vec<Release> = Vec::new();
+    let mut canary_view = None;
+    for v in views {
+        if v.instance == inst.name() {
+            canary_view = Some(v);
+            continue;
+        }
+        let (sha, commit) = v
+            .deployed
+            .as_ref()
+            .map_or((None, None), |d| (Some(d.sha256.clone()), d.commit.clone()));
+        match releases.iter_mut().find(|r| r.sha256 == sha) {
+            Some(r) => r.instances.push(v.instance),
+            None => releases.push(Release {
+                sha256: sha,
+                commit,
+                instances: vec![v.instance],
+            }),
+        }
+    }
+    releases.sort_by_key(|r| std::cmp::Reverse(r.instances.len()));
+    let canary_view = canary_view.ok_or(CanaryError::NoCanary)?;
+    let canary_sha = canary_view.deployed.as_ref().map(|d| d.sha256.clone());
+    let ahead = canary_sha.is_some() && !(releases.len() == 1 && releases[0].sha256 == canary_sha);
+    Ok(CanaryStatus {
+        rule,
+        canary: canary_view,
+        fleet: releases,
+        ahead,
+        errors,
+    })
+}
+
+/// Runs `f` holding the rollout lock on the load balancer's host: a route change never
+/// races a rollout or a canary deploy.
+async fn with_lock<T>(
+    fleet: &Fleet,
+    what: &str,
+    f: impl std::future::Future<Output = Result<T, CanaryError>>,
+) -> Result<T, CanaryError> {
+    let t = fleet.lb_transport.as_ref();
+    let me = LockOwner {
+        rollout_id: format!("canary-{what}-{}", std::process::id()),
+        owner: what.to_string(),
+        pid: std::process::id(),
+        since: crate::time::now_utc(),
+        sha256: String::new(),
+    };
+    if let Err(owner) = lock::acquire(t, &fleet.lb_state_dir, &me).await? {
+        return Err(CanaryError::LockHeld {
+            host: t.host().to_string(),
+            owner: owner.map(Box::new),
+        });
+    }
+    let result = f.await;
+    lock::release(t, &fleet.lb_state_dir, Some(&me.rollout_id)).await?;
+    result
+}
+
+/// Opens the route for the users `regex` selects, matched with `operator` (`~` or `~*`),
+/// only if the canary's container runs and its health URL answers as expected.
+pub async fn open_canary(
+    fleet: &Fleet,
+    operator: &str,
+    regex: &str,
+) -> Result<LbChange, CanaryError> {
+    let inst = canary(fleet)?;
+    let route = fleet.canary_route.as_ref().ok_or(CanaryError::NoCanary)?;
+    with_lock(fleet, "canary-open", async {
+        check_healthy(inst).await?;
+        Ok(route.open(operator, regex).await?)
+    })
+    .await
+}
+
+/// Closes the route: no user reaches the canary through it any more.
+pub async fn close_canary(fleet: &Fleet) -> Result<LbChange, CanaryError> {
+    canary(fleet)?;
+    let route = fleet.canary_route.as_ref().ok_or(CanaryError::NoCanary)?;
+    with_lock(fleet, "canary-close", async { Ok(route.close().await?) }).await
+}
+
+async fn check_healthy(inst: &InstanceHandle) -> Result<(), CanaryError> {
+    let not_healthy = |reason: String| CanaryError::NotHealthy {
+        instance: inst.name().to_string(),
+        reason,
+    };
+    let state = inst
+        .container
+        .state()
+        .await
+        .map_err(|e| not_healthy(e.to_string()))?;
+    if !state.running {
+        return Err(not_healthy(format!(
+            "container {} is {}",
+            inst.config.container, state.status
+        )));
+    }
+    let h = &inst.config.health;
+    let got = remote::probe(inst.transport.as_ref(), &h.url, h.timeout.0).await?;
+    if got != Some(h.expect_status) {
+        return Err(not_healthy(format!(
+            "{} answered {}, expected {}",
+            h.url,
+            got.map_or("nothing".to_string(), |s| s.to_string()),
+            h.expect_status
+        )));
+    }
+    Ok(())
+}
+
+/// The canary's last deployment record, if any.
+async fn record(inst: &InstanceHandle) -> Result<Option<DeploymentRecord>, CanaryError> {
+    let t = inst.transport.as_ref();
+    let path = inst.record_path().map_err(TransportError::from)?;
+    if !remote::exists(t, &path).await? {
+        return Ok(None);
+    }
+    let bytes = t.read_file(&path, Privilege::Sudo).await?;
+    Ok(serde_json::from_slice(&bytes).ok())
+}
+
+/// Copies the exact WAR the canary runs into `dir` (as `ihos-<sha>.war`; an existing copy
+/// with the right SHA-256 is reused) and opens it, with the commit of the canary's
+/// deployment record. Refuses a WAR that differs from that record.
+pub async fn canary_war(fleet: &Fleet, dir: &Path) -> Result<WarFile, CanaryError> {
+    let inst = canary(fleet)?;
+    let t = inst.transport.as_ref();
+    let war = inst.war_path().map_err(TransportError::from)?;
+    let Some(actual) = remote::sha256_if_exists(t, &war).await? else {
+        return Err(CanaryError::NoWar {
+            instance: inst.name().to_string(),
+            host: inst.config.host.clone(),
+            path: war.to_string(),
+        });
+    };
+    let rec = record(inst).await?;
+    if let Some(rec) = &rec {
+        if rec.sha256 != actual {
+            return Err(CanaryError::NotRecorded {
+                instance: inst.name().to_string(),
+                path: war.to_string(),
+                actual,
+                recorded: rec.sha256.clone(),
+            });
+        }
+    }
+    let local = dir.join(format!("ihos-{}.war", &actual[..16.min(actual.len())]));
+    let local_error = |e: std::io::Error| CanaryError::Local {
+        path: local.display().to_string(),
+        reason: e.to_string(),
+    };
+    let have = crate::sha::sha256_file(&local).ok() == Some(actual.clone());
+    if !have {
+        let bytes = t.read_file(&war, Privilege::Sudo).await?;
+        let got = crate::sha::sha256_hex(&bytes);
+        if got != actual {
+            return Err(CanaryError::CopyMismatch {
+                host: inst.config.host.clone(),
+                path: war.to_string(),
+                got,
+                expected: actual,
+            });
+        }
+        std::fs::create_dir_all(dir).map_err(local_error)?;
+        let tmp = local.with_extension("war.part");
+        std::fs::write(&tmp, &bytes).map_err(local_error)?;
+        std::fs::rename(&tmp, &local).map_err(local_error)?;
+    }
+    let opened = WarFile::open(&local)?;
+    Ok(opened.with_commit(rec.and_then(|r| r.commit)))
+}
