@@ -80,14 +80,57 @@ pub enum Command {
     /// The rollout lock on the load balancer's host.
     #[command(subcommand)]
     Lock(LockCommand),
+    /// The canary: its cohort route, its deploys (promote with `rollout --from-canary`).
+    #[command(subcommand)]
+    Canary(CanaryCommand),
+}
+
+/// `ihos canary` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum CanaryCommand {
+    /// Close the cohort route (comment the canary `if` block out): nobody reaches the canary.
+    Close,
+    /// The route (open or closed, for which ids) and the canary's release against the fleet's.
+    Status {
+        /// One JSON object on stdout.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Deploy a WAR to the canary alone: close its route if open, drain, update with the same
+    /// steps and checks as a rollout, reopen the route as it was.
+    Deploy {
+        /// The WAR to deploy.
+        #[arg(long, value_name = "FILE")]
+        war: PathBuf,
+        /// The commit the WAR was built from, for the deployment record.
+        #[arg(long, value_name = "SHA")]
+        commit: Option<String>,
+        /// Do not ask for confirmation.
+        #[arg(long, short = 'y')]
+        yes: bool,
+        /// NDJSON events on stdout instead of progress on stderr.
+        #[arg(long)]
+        json: bool,
+        /// Continue the interrupted canary deploy recorded in the journal (same WAR).
+        #[arg(long)]
+        resume: bool,
+    },
 }
 
 /// `ihos rollout` options.
 #[derive(Debug, Args)]
 pub struct RolloutArgs {
     /// The WAR to deploy (checked before anything changes).
-    #[arg(long, value_name = "FILE")]
-    pub war: PathBuf,
+    #[arg(
+        long,
+        value_name = "FILE",
+        required_unless_present = "from_canary",
+        conflicts_with = "from_canary"
+    )]
+    pub war: Option<PathBuf>,
+    /// Roll out the exact WAR the canary runs (same sha256, with its recorded commit).
+    #[arg(long)]
+    pub from_canary: bool,
     /// Only these instances.
     #[arg(long, value_name = "INSTANCE", num_args = 1..)]
     pub only: Vec<String>,

@@ -18,6 +18,12 @@
 //! | 2 | bad input: topology file, WAR, unknown instance, instances out of rotation before the start |
 //! | 3 | failed and NOT fully restored: an instance is out of rotation or inconsistent; a human is needed |
 //! | 130 | interrupted (Ctrl-C): consistent, `ihos rollout --resume` goes on |
+//!
+//! Canary commands (`canary open|close|status|deploy`): 2 for a topology without a canary or
+//! a site file whose canary block cannot be found or edited; 3 when a route change failed and
+//! putting the previous site file back failed too; 1 for other failures (canary not healthy,
+//! lock held, nginx refused the change and the previous file is back). `canary deploy` ends
+//! like a rollout (0, 1, 3, 130).
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -70,6 +76,10 @@ pub enum CliError {
     /// A rollout could not start; nothing was changed.
     #[error("{0}")]
     Rollout(#[from] ihos_core::rollout::RolloutError),
+
+    /// A canary operation failed (the previous site file is back unless it says otherwise).
+    #[error("{0}")]
+    Canary(#[from] ihos_core::CanaryError),
 
     /// A fleet operation failed.
     #[error("{0}")]
@@ -127,6 +137,7 @@ impl CliError {
             }
             CliError::Config(_) | CliError::Usage(_) => INPUT,
             CliError::Rollout(e) => rollout_error_code(e),
+            CliError::Canary(e) => canary_error_code(e),
             CliError::Fleet(_) => FAILURE,
             CliError::Finished { code, .. } => *code,
         }
@@ -160,6 +171,17 @@ fn rollout_error_code(e: &ihos_core::rollout::RolloutError) -> u8 {
         | R::NotInRotation { .. }
         | R::Resume(_)
         | R::NoCanary => INPUT,
+        _ => FAILURE,
+    }
+}
+
+/// A canary command: no canary or a site file the editor refuses is the input's fault; a
+/// route change whose undo failed too needs a human (3); the rest is 1.
+fn canary_error_code(e: &ihos_core::CanaryError) -> u8 {
+    use ihos_core::{CanaryError as C, LbError};
+    match e {
+        C::NoCanary | C::Lb(LbError::Parse { .. } | LbError::Edit { .. }) => INPUT,
+        C::Lb(LbError::RestoreFailed { .. }) => NOT_RESTORED,
         _ => FAILURE,
     }
 }

@@ -15,7 +15,7 @@ use crate::exit::{CliError, FAILURE, INTERRUPTED, NOT_RESTORED};
 use crate::output;
 use crate::progress::{Human, JsonLines};
 
-fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
+pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -23,7 +23,7 @@ fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
         .map_err(|e| CliError::Fleet(format!("cannot start the async runtime: {e}")))
 }
 
-fn json_line(value: &impl serde::Serialize) -> Result<(), CliError> {
+pub(crate) fn json_line(value: &impl serde::Serialize) -> Result<(), CliError> {
     let text = serde_json::to_string(value).map_err(|e| CliError::Fleet(e.to_string()))?;
     output::stdout(&format!("{text}\n"), Path::new("-"))
 }
@@ -60,7 +60,7 @@ pub fn validate(config: &Path) -> Result<(), CliError> {
     Ok(())
 }
 
-fn open_war(path: &Path, commit: Option<String>) -> Result<WarFile, CliError> {
+pub(crate) fn open_war(path: &Path, commit: Option<String>) -> Result<WarFile, CliError> {
     Ok(WarFile::open(path)
         .map_err(RolloutError::War)?
         .with_commit(commit))
@@ -210,7 +210,7 @@ pub fn plan(config: &Path, war: &Path, only: &[String], offline: bool) -> Result
     output::stdout(&out, Path::new("-"))
 }
 
-fn confirm(question: &str) -> Result<bool, CliError> {
+pub(crate) fn confirm(question: &str) -> Result<bool, CliError> {
     if !std::io::stdin().is_terminal() {
         return Err(CliError::Usage(
             "not on a terminal: pass --yes to run without confirmation".into(),
@@ -228,11 +228,32 @@ fn confirm(question: &str) -> Result<bool, CliError> {
 
 /// `ihos rollout`.
 pub fn rollout(config: &Path, args: RolloutArgs) -> Result<(), CliError> {
-    let war = open_war(&args.war, args.commit.clone())?;
+    if args.from_canary {
+        if args.simulate {
+            return Err(CliError::Usage(
+                "--simulate has no canary to take the WAR from: pass --war".into(),
+            ));
+        }
+        if args.commit.is_some() {
+            return Err(CliError::Usage(
+                "--from-canary takes the commit from the canary's deployment record; drop --commit"
+                    .into(),
+            ));
+        }
+    }
+    let war = match &args.war {
+        Some(path) => Some(open_war(path, args.commit.clone())?),
+        None => None,
+    };
     if args.simulate {
+        let war = war.ok_or_else(|| CliError::Usage("--simulate needs --war".into()))?;
         return simulate(config, war, args);
     }
     let fleet = connect::fleet(config)?;
+    let war = match war {
+        Some(w) => w,
+        None => crate::canary_fleet_cmd::war_from_canary(&fleet)?,
+    };
     if !args.yes {
         let n = if args.only.is_empty() {
             fleet.instances.len()
@@ -241,7 +262,7 @@ pub fn rollout(config: &Path, args: RolloutArgs) -> Result<(), CliError> {
         };
         if !confirm(&format!(
             "Roll {} (sha256 {}) out to {n} instance(s)?",
-            args.war.display(),
+            war.path.display(),
             war.short_sha()
         ))? {
             return Err(CliError::Usage("not confirmed; nothing was changed".into()));
@@ -318,12 +339,25 @@ pub fn rollback(config: &Path, only: Vec<String>, yes: bool, json: bool) -> Resu
     })
 }
 
-type RunFuture<'a> = std::pin::Pin<
+pub(crate) type RunFuture<'a> = std::pin::Pin<
     Box<dyn std::future::Future<Output = Result<rollout::RolloutReport, RolloutError>> + 'a>,
 >;
 
 /// Runs a rollout or rollback with progress, Ctrl-C handling and the exit code of its outcome.
 fn drive<F>(rt: tokio::runtime::Runtime, json: bool, run: F) -> Result<(), CliError>
+where
+    F: for<'a> FnOnce(&'a dyn EventSink, &'a CancelToken) -> RunFuture<'a>,
+{
+    drive_with(rt, json, "ihos rollout --resume --war ...", run)
+}
+
+/// [`drive`], naming `resume` as the command that continues an interrupted run.
+pub(crate) fn drive_with<F>(
+    rt: tokio::runtime::Runtime,
+    json: bool,
+    resume: &str,
+    run: F,
+) -> Result<(), CliError>
 where
     F: for<'a> FnOnce(&'a dyn EventSink, &'a CancelToken) -> RunFuture<'a>,
 {
@@ -358,7 +392,7 @@ where
             }
             Outcome::RolledBack => FAILURE,
             Outcome::Interrupted => {
-                summary.push_str("\n  consistent; `ihos rollout --resume --war ...` continues");
+                summary.push_str(&format!("\n  consistent; `{resume}` continues"));
                 INTERRUPTED
             }
             Outcome::NotRestored => {

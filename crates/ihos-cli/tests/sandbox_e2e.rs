@@ -13,6 +13,7 @@
 //! | 4 | SIGKILL of ihos during the second instance's `start`, then `--resume` | exit 0, v2 everywhere, all in rotation, lock free, 0 failed over both |
 //! | 5 | drain until idle, 2-second requests in flight | exit 0, 0 failed, stop only after the last in-flight request ended, drain ≪ max |
 //! | 6 | a site file nginx rejects | exit 1 at the first disable, nginx.conf bytes and inode unchanged, 0 failed |
+//! | 7 | canary: `canary deploy` v2, `canary open --ids 1,3,5,7`, a canary deploy under the cohort's load, `canary close`, `rollout --from-canary` | users 1xx/3xx/5xx/7xx (JWT and plain tokens) reach the canary on v2, the others never; none after close; 0 failed; the fleet gets the canary's exact sha256 |
 //!
 //! `scripts/sandbox reset` (checked: v1 everywhere, empty state and staging dirs, all in
 //! rotation) runs before every scenario but 3, and once more at the end, even after a
@@ -35,8 +36,8 @@ use std::time::{Duration, Instant};
 
 use ihos_testkit::load::{Class, Method};
 use sandbox::{
-    Ev, Load, LoadFigures, RestoreFile, RolloutRun, Sandbox, docker, inode, required, rollout, say,
-    sha256sum,
+    Ev, Load, LoadFigures, RestoreFile, RolloutRun, Sandbox, docker, http_get_with, ihos, inode,
+    out_text, required, rollout, run_events, say, sha256sum,
 };
 
 /// Longest a load may run (it is stopped as soon as its scenario is done).
@@ -172,6 +173,7 @@ fn sandbox_end_to_end() {
         drain_until_idle(&sb, &rt)
     });
     scenario(&mut outcomes, "6 nginx rejects", || nginx_rejects(&sb, &rt));
+    scenario(&mut outcomes, "7 canary", || canary(&sb, &rt));
     drop(rt);
 
     let table = summary(&outcomes, t0.elapsed().as_secs_f64());
@@ -303,14 +305,15 @@ fn assert_records(sb: &Sandbox, toml: &Path, sha: &str, exactly_one: bool) -> us
         );
     }
     let history = sb.history(toml);
+    let names: BTreeSet<String> = sb.instances().iter().map(|i| i.name.clone()).collect();
     let mut per: BTreeMap<String, usize> = BTreeMap::new();
     for r in &history {
-        if r["sha256"] == sha && r["action"] == "deploy" {
-            *per.entry(r["instance"].as_str().unwrap_or("?").to_string())
-                .or_default() += 1;
+        let instance = r["instance"].as_str().unwrap_or("?");
+        // The canary's own deploys are in the audit log too; these are the fleet's.
+        if r["sha256"] == sha && r["action"] == "deploy" && names.contains(instance) {
+            *per.entry(instance.to_string()).or_default() += 1;
         }
     }
-    let names: BTreeSet<String> = sb.instances().iter().map(|i| i.name.clone()).collect();
     assert_eq!(
         per.keys().cloned().collect::<BTreeSet<_>>(),
         names,
@@ -870,5 +873,178 @@ fn nginx_rejects(sb: &Sandbox, rt: &tokio::runtime::Runtime) -> Row {
                 .take(140)
                 .collect::<String>()
         )],
+    }
+}
+
+// --- 7 ----------------------------------------------------------------------------------------
+
+/// The cohort of the runbook's example: users whose id starts with 1, 3, 5 or 7.
+const COHORT: [char; 4] = ['1', '3', '5', '7'];
+
+/// User ids to route: every one- and two-digit id, and a spread of three- and four-digit ones.
+fn sample_users() -> Vec<String> {
+    let mut ids: Vec<String> = (1..100).map(|i| i.to_string()).collect();
+    ids.extend((100..10_000).step_by(37).map(|i| i.to_string()));
+    ids
+}
+
+/// Where nginx sends each user's request (by `x-pep-token`, JWT and plain tokens): the
+/// (instance, version) that answered, per user and token format.
+fn route_users(sb: &Sandbox, users: &[String]) -> Vec<(String, &'static str, String, String)> {
+    use ihos_testkit::load::TokenFormat;
+    use ihos_testkit::load::token::token;
+    let mut out = Vec::new();
+    for (n, id) in users.iter().enumerate() {
+        for (format, name) in [(TokenFormat::Jwt, "jwt"), (TokenFormat::Plain, "plain")] {
+            let t = token(id, n as u64, format);
+            let r = http_get_with(&sb.lb.to_string(), "/ihos/whoami", &[("x-pep-token", &t)])
+                .unwrap_or_else(|e| panic!("user {id} ({name}): {e}"));
+            assert_eq!(r.status, 200, "user {id} ({name}): {}", r.body);
+            out.push((
+                id.clone(),
+                name,
+                r.header("x-ihos-instance").unwrap_or("?").to_string(),
+                r.header("x-ihos-version").unwrap_or("?").to_string(),
+            ));
+        }
+    }
+    out
+}
+
+fn canary(sb: &Sandbox, rt: &tokio::runtime::Runtime) -> Row {
+    sb.reset();
+    let canary = sb
+        .topology
+        .canary
+        .as_ref()
+        .expect("the sandbox has a canary")
+        .instance
+        .name
+        .clone();
+    let war = sb.war(V2);
+    let sha = sha256sum(&war);
+    let users = sample_users();
+    let mut notes = Vec::new();
+
+    // A canary deploy with the route closed: the canary gets v2, the route stays closed.
+    let closed_site = std::fs::read(&sb.site_file).expect("site file");
+    let run = run_events(
+        &sb.toml,
+        &["canary", "deploy"],
+        &["--war", war.to_str().unwrap()],
+        None,
+        ROLLOUT_MAX,
+    );
+    assert_eq!(run.code(), Some(0), "{}", run.explain());
+    assert_eq!(
+        run.touched(),
+        BTreeSet::from([canary.clone()]),
+        "only the canary"
+    );
+    assert_eq!(
+        std::fs::read(&sb.site_file).unwrap(),
+        closed_site,
+        "a closed route stays closed, byte for byte"
+    );
+    assert_versions(sb, "v1");
+    let routed = route_users(sb, &users);
+    let leaked: Vec<_> = routed.iter().filter(|r| r.2 == canary).collect();
+    assert!(leaked.is_empty(), "route closed, yet: {leaked:?}");
+
+    // Open it for 1, 3, 5, 7.
+    let out = ihos(&sb.toml, &["canary", "open", "--ids", "1,3,5,7"]);
+    assert!(out.status.success(), "{}", out_text(&out));
+    sb.nginx_t().expect("nginx -t after canary open");
+    let routed = route_users(sb, &users);
+    let mut to_canary = 0;
+    for (id, format, instance, version) in &routed {
+        let cohort = id.starts_with(COHORT);
+        if cohort {
+            to_canary += 1;
+            assert_eq!(
+                (instance.as_str(), version.as_str()),
+                (canary.as_str(), "v2"),
+                "user {id} ({format}) is in the cohort"
+            );
+        } else {
+            assert_ne!(
+                instance, &canary,
+                "user {id} ({format}) is not in the cohort"
+            );
+            assert_eq!(
+                version, "v1",
+                "user {id} ({format}) stays on the fleet's release"
+            );
+        }
+    }
+    notes.push(format!(
+        "open: {to_canary} of {} requests (users 1/3/5/7...) reached the canary on v2, the other {} never",
+        routed.len(),
+        routed.len() - to_canary
+    ));
+    let status = ihos(&sb.toml, &["canary", "status", "--json"]);
+    assert!(status.status.success(), "{}", out_text(&status));
+    let st: serde_json::Value = serde_json::from_slice(&status.stdout).expect("status JSON");
+    assert_eq!(st["rule"]["open"], true, "{st}");
+    assert_eq!(
+        st["cohort"],
+        serde_json::json!(["1", "3", "5", "7"]),
+        "{st}"
+    );
+    assert_eq!(st["canary"]["deployed"]["sha256"], sha.as_str(), "{st}");
+
+    // A canary deploy under the cohort's load: the route is closed for it (the cohort goes
+    // to the fleet), reopened as it was, and no request fails.
+    let open_site = std::fs::read(&sb.site_file).unwrap();
+    let mut config = sb.load_config(LOAD_MAX);
+    config.users = (0..16).map(|i| format!("{}{i}", COHORT[i % 4])).collect();
+    let load = Load::start(rt, config);
+    sleep(Duration::from_secs(1));
+    let run = run_events(
+        &sb.toml,
+        &["canary", "deploy"],
+        &["--war", war.to_str().unwrap()],
+        None,
+        ROLLOUT_MAX,
+    );
+    sleep(Duration::from_secs(1));
+    let r = load.finish(rt);
+    assert_eq!(run.code(), Some(0), "{}", run.explain());
+    let f = assert_no_failures("canary deploy, route open", &r);
+    assert_eq!(
+        std::fs::read(&sb.site_file).unwrap(),
+        open_site,
+        "reopened exactly as it was"
+    );
+    let rollout_s = run.wall.as_secs_f64();
+
+    // Close it: nobody reaches the canary.
+    let out = ihos(&sb.toml, &["canary", "close"]);
+    assert!(out.status.success(), "{}", out_text(&out));
+    let routed = route_users(sb, &users);
+    let leaked: Vec<_> = routed.iter().filter(|r| r.2 == canary).collect();
+    assert!(leaked.is_empty(), "after close: {leaked:?}");
+    notes.push(format!(
+        "closed: 0 of {} requests reached the canary",
+        routed.len()
+    ));
+
+    // Promote: the fleet gets the canary's exact WAR.
+    let run = rollout(&sb.toml, &["--from-canary"], None, ROLLOUT_MAX);
+    assert_eq!(run.code(), Some(0), "{}", run.explain());
+    assert_eq!(
+        run.find("rollout_started", "", "")
+            .map(|e| e.v["sha256"].clone()),
+        Some(serde_json::Value::String(sha.clone())),
+        "the canary's sha256"
+    );
+    assert_versions(sb, "v2");
+    assert_records(sb, &sb.toml, &sha, false);
+    notes.push(format!("--from-canary: fleet on sha {}", &sha[..12]));
+    Row {
+        load: f,
+        rollout_s: Some(rollout_s),
+        exit: exit_of(&run),
+        notes,
     }
 }

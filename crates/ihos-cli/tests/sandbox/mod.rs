@@ -524,8 +524,21 @@ pub fn rollout(
     kill_when: Option<&dyn Fn(&Ev) -> bool>,
     deadline: Duration,
 ) -> RolloutRun {
+    run_events(toml, &["rollout"], args, kill_when, deadline)
+}
+
+/// `ihos -c TOPOLOGY COMMAND... ARGS... --yes --json` (a rollout, a canary deploy), reading
+/// its events as they come, like [`rollout`].
+pub fn run_events(
+    toml: &Path,
+    command: &[&str],
+    args: &[&str],
+    kill_when: Option<&dyn Fn(&Ev) -> bool>,
+    deadline: Duration,
+) -> RolloutRun {
     let stderr_file = tempfile::tempfile().expect("temp file for stderr");
-    let mut all_args: Vec<String> = vec!["-c".into(), toml.display().to_string(), "rollout".into()];
+    let mut all_args: Vec<String> = vec!["-c".into(), toml.display().to_string()];
+    all_args.extend(command.iter().map(|s| s.to_string()));
     all_args.extend(args.iter().map(|s| s.to_string()));
     all_args.extend(["--yes".to_string(), "--json".to_string()]);
     let started = Instant::now();
@@ -739,13 +752,22 @@ impl Response {
 
 /// `GET path` over HTTP/1.0 to a loopback `addr` (`127.x.y.z:port`), 5 s timeout.
 pub fn http_get(addr: &str, path: &str) -> Result<Response, String> {
+    http_get_with(addr, path, &[])
+}
+
+/// `GET path` with extra request headers (`name`, `value`).
+pub fn http_get_with(addr: &str, path: &str, headers: &[(&str, &str)]) -> Result<Response, String> {
     let sa: SocketAddr = addr.parse().map_err(|e| format!("{addr}: {e}"))?;
     assert!(sa.ip().is_loopback(), "only loopback: {addr}");
     let timeout = Duration::from_secs(5);
     let mut s = TcpStream::connect_timeout(&sa, timeout).map_err(|e| format!("{addr}: {e}"))?;
     s.set_read_timeout(Some(timeout)).ok();
     s.set_write_timeout(Some(timeout)).ok();
-    write!(s, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").map_err(|e| e.to_string())?;
+    let extra: String = headers
+        .iter()
+        .map(|(k, v)| format!("{k}: {v}\r\n"))
+        .collect();
+    write!(s, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n{extra}\r\n").map_err(|e| e.to_string())?;
     let mut raw = Vec::new();
     s.read_to_end(&mut raw)
         .map_err(|e| format!("{addr}{path}: {e}"))?;

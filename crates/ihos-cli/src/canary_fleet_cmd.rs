@@ -1,0 +1,160 @@
+//! The canary commands that act on the deployment: `ihos canary open|close|status|deploy`,
+//! and the WAR for `ihos rollout --from-canary`.
+
+use std::path::{Path, PathBuf};
+
+use ihos_core::{
+    CanaryError, CanaryStatus, RolloutOptions, WarFile, canary_status, canary_war, close_canary,
+    run_canary_deploy,
+};
+
+use crate::connect;
+use crate::exit::CliError;
+use crate::fleet_cmd::{confirm, drive_with, json_line, open_war, runtime};
+use crate::output;
+
+/// `ihos canary close`.
+pub fn close(config: &Path) -> Result<(), CliError> {
+    let fleet = connect::fleet(config)?;
+    let change = runtime()?.block_on(close_canary(&fleet))?;
+    output::message(&if change.changed() {
+        format!("canary route closed: {}", change.message)
+    } else {
+        format!("canary route already closed: {}", change.message)
+    });
+    Ok(())
+}
+
+/// `ihos canary status`.
+pub fn status(config: &Path, json: bool) -> Result<(), CliError> {
+    let fleet = connect::fleet(config)?;
+    let st = runtime()?.block_on(canary_status(&fleet))?;
+    if json {
+        return json_line(&st);
+    }
+    output::message(&describe(&st));
+    Ok(())
+}
+
+fn short(sha: &str) -> &str {
+    &sha[..12.min(sha.len())]
+}
+
+fn describe(st: &CanaryStatus) -> String {
+    let mut out = String::new();
+    match &st.rule {
+        Some(r) if r.open => out.push_str(&format!(
+            "canary route: OPEN ({} line {}): if {}\n",
+            r.file, r.line, r.condition
+        )),
+        Some(r) => out.push_str(&format!(
+            "canary route: closed ({} line {}, commented out)\n",
+            r.file, r.line
+        )),
+        None => out.push_str("canary route: unknown\n"),
+    }
+    let c = &st.canary;
+    let release = |sha: Option<&str>, commit: Option<&str>| match sha {
+        Some(s) => format!(
+            "sha256 {}{}",
+            short(s),
+            commit.map(|c| format!(", commit {c}")).unwrap_or_default()
+        ),
+        None => "nothing recorded".into(),
+    };
+    out.push_str(&format!(
+        "canary {} on {}: {}, {}, {}\n",
+        c.instance,
+        c.host,
+        c.container
+            .as_ref()
+            .map_or("container ?".to_string(), |s| format!(
+                "container {}",
+                s.status
+            )),
+        if c.healthy { "healthy" } else { "NOT healthy" },
+        release(
+            c.deployed.as_ref().map(|d| d.sha256.as_str()),
+            c.deployed.as_ref().and_then(|d| d.commit.as_deref())
+        )
+    ));
+    for r in &st.fleet {
+        out.push_str(&format!(
+            "fleet: {} on {}\n",
+            release(r.sha256.as_deref(), r.commit.as_deref()),
+            r.instances.join(", ")
+        ));
+    }
+    out.push_str(if st.ahead {
+        "the canary runs a release the fleet does not run everywhere (`ihos rollout --from-canary` promotes it)"
+    } else {
+        "the canary runs the fleet's release"
+    });
+    for e in &st.errors {
+        out.push_str(&format!("\nerror: {e}"));
+    }
+    out
+}
+
+/// `ihos canary deploy`.
+pub fn deploy(
+    config: &Path,
+    war: &Path,
+    commit: Option<String>,
+    yes: bool,
+    json: bool,
+    resume: bool,
+) -> Result<(), CliError> {
+    let war = open_war(war, commit)?;
+    let fleet = connect::fleet(config)?;
+    let name = fleet
+        .canary
+        .as_ref()
+        .map(|c| c.name().to_string())
+        .ok_or(CanaryError::NoCanary)?;
+    if !yes
+        && !confirm(&format!(
+            "Deploy {} (sha256 {}) to the canary {name}? Its cohort route is closed meanwhile and reopened as it was.",
+            war.path.display(),
+            war.short_sha()
+        ))?
+    {
+        return Err(CliError::Usage("not confirmed; nothing was changed".into()));
+    }
+    let options = RolloutOptions::new().resume(resume);
+    drive_with(
+        runtime()?,
+        json,
+        "ihos canary deploy --resume --war ...",
+        |sink, cancel| {
+            Box::pin(async move { run_canary_deploy(&fleet, &war, &options, sink, cancel).await })
+        },
+    )
+}
+
+/// Where copies of the canary's WAR are kept: `$XDG_CACHE_HOME/ihos/canary` or
+/// `~/.cache/ihos/canary`.
+fn cache_dir() -> PathBuf {
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+        .unwrap_or_else(std::env::temp_dir);
+    base.join("ihos").join("canary")
+}
+
+/// The exact WAR the canary runs, copied here (for `ihos rollout --from-canary`).
+pub fn war_from_canary(fleet: &ihos_core::Fleet) -> Result<WarFile, CliError> {
+    let dir = cache_dir();
+    let war = runtime()?.block_on(canary_war(fleet, &dir))?;
+    output::message(&format!(
+        "the canary's WAR: sha256 {}{}, copied to {}",
+        war.short_sha(),
+        war.commit
+            .as_deref()
+            .map(|c| format!(", commit {c}"))
+            .unwrap_or_default(),
+        war.path.display()
+    ));
+    Ok(war)
+}
