@@ -202,16 +202,19 @@
 //!   ihos sends and check safety invariants.
 
 #![warn(missing_docs)]
+// The public API is exactly the root re-exports below: a `pub` item they do not reach
+// must say `pub(crate)` (tests/surface.rs also checks that no module is public).
+#![warn(unreachable_pub)]
 
-pub mod command;
-pub mod config;
-pub mod container;
-pub mod lb;
-pub mod names;
-pub mod rollout;
-pub mod sha;
-pub mod time;
-pub mod transport;
+mod command;
+mod config;
+mod container;
+mod lb;
+mod names;
+mod rollout;
+mod sha;
+mod time;
+mod transport;
 
 // Commands, names and hosts.
 pub use command::{Command, DEFAULT_COMMAND_TIMEOUT, Output, Privilege, shell_quote};

@@ -5,7 +5,7 @@
 mod duration;
 mod validate;
 
-pub use duration::{Dur, parse_duration};
+pub use duration::Dur;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -198,14 +198,14 @@ mod style_serde {
     use ihos_nginx::DisableStyle;
     use serde::{Deserialize, Deserializer, Serializer};
 
-    pub fn serialize<S: Serializer>(s: &DisableStyle, ser: S) -> Result<S::Ok, S::Error> {
+    pub(crate) fn serialize<S: Serializer>(s: &DisableStyle, ser: S) -> Result<S::Ok, S::Error> {
         ser.serialize_str(match s {
             DisableStyle::Comment => "comment",
             DisableStyle::Down => "down",
         })
     }
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<DisableStyle, D::Error> {
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<DisableStyle, D::Error> {
         match String::deserialize(d)?.as_str() {
             "comment" => Ok(DisableStyle::Comment),
             "down" => Ok(DisableStyle::Down),

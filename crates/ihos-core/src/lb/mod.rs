@@ -3,7 +3,7 @@
 
 mod nginx;
 
-pub use nginx::{NginxLb, NginxLbOptions, NginxWorker};
+pub use nginx::{NginxLb, NginxLbOptions};
 
 use async_trait::async_trait;
 pub use ihos_nginx::{DisableStyle, ServerState};

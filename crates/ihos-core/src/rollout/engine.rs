@@ -58,7 +58,7 @@ pub(crate) struct Ctx<'a> {
 }
 
 impl Ctx<'_> {
-    pub fn source(&self, inst: &InstanceHandle) -> Result<&Source, String> {
+    pub(crate) fn source(&self, inst: &InstanceHandle) -> Result<&Source, String> {
         self.sources.get(inst.name()).ok_or_else(|| {
             format!(
                 "no WAR prepared for {} on {}",
@@ -70,7 +70,7 @@ impl Ctx<'_> {
 
     /// Updates an instance's journal entry and writes the journal (best effort: a journal
     /// that cannot be written is a warning, the rollout itself goes on).
-    pub async fn update_entry(&self, instance: &str, f: impl FnOnce(&mut JournalEntry)) {
+    pub(crate) async fn update_entry(&self, instance: &str, f: impl FnOnce(&mut JournalEntry)) {
         let mut j = self.journal.lock().await;
         let Some(e) = j.entry_mut(instance) else {
             return;
@@ -91,7 +91,7 @@ impl Ctx<'_> {
         }
     }
 
-    pub async fn set_step(&self, instance: &str, step: Step) {
+    pub(crate) async fn set_step(&self, instance: &str, step: Step) {
         self.update_entry(instance, |e| {
             e.status = InstanceStatus::InProgress;
             e.step = Some(step);
@@ -99,7 +99,12 @@ impl Ctx<'_> {
         .await;
     }
 
-    pub async fn set_status(&self, instance: &str, status: InstanceStatus, error: Option<String>) {
+    pub(crate) async fn set_status(
+        &self,
+        instance: &str,
+        status: InstanceStatus,
+        error: Option<String>,
+    ) {
         self.update_entry(instance, |e| {
             e.status = status;
             e.error = error;

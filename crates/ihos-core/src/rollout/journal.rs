@@ -116,7 +116,7 @@ enum Line {
 }
 
 /// `state_dir/journal.ndjson`.
-pub fn journal_path(state_dir: &RemotePath) -> Result<RemotePath, TransportError> {
+pub(crate) fn journal_path(state_dir: &RemotePath) -> Result<RemotePath, TransportError> {
     Ok(state_dir.join("journal.ndjson")?)
 }
 
@@ -128,7 +128,7 @@ fn line(l: &Line) -> Vec<u8> {
 
 /// Writes the whole journal as the file's only line (a new rollout, or compaction at the
 /// end).
-pub async fn save(
+pub(crate) async fn save(
     t: &dyn Transport,
     state_dir: &RemotePath,
     journal: &Journal,
@@ -142,7 +142,7 @@ pub async fn save(
 }
 
 /// Appends an instance's new entry.
-pub async fn append_entry(
+pub(crate) async fn append_entry(
     t: &dyn Transport,
     state_dir: &RemotePath,
     entry: &JournalEntry,
@@ -156,7 +156,7 @@ pub async fn append_entry(
 }
 
 /// Reads the journal, `None` if there is none or it cannot be read as one.
-pub async fn load(
+pub(crate) async fn load(
     t: &dyn Transport,
     state_dir: &RemotePath,
 ) -> Result<Option<Journal>, TransportError> {

@@ -11,10 +11,10 @@ mod error;
 mod event;
 mod fleet;
 mod instance;
-pub mod journal;
-pub mod lock;
+mod journal;
+mod lock;
 mod ops;
-pub mod remote;
+mod remote;
 mod war;
 
 pub use cancel::{CancelToken, StopLevel};
