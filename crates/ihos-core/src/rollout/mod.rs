@@ -11,10 +11,11 @@ mod error;
 mod event;
 mod fleet;
 mod instance;
-mod journal;
-mod lock;
+// Host-side helpers the rest of the crate may use too (they were public modules).
+pub(crate) mod journal;
+pub(crate) mod lock;
 mod ops;
-mod remote;
+pub(crate) mod remote;
 mod war;
 
 pub use cancel::{CancelToken, StopLevel};
