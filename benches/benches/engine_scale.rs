@@ -17,10 +17,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use ihos_core::Transport;
-use ihos_core::config::Topology;
-use ihos_core::rollout::{
-    CancelToken, EventRecord, Fleet, Outcome, RolloutOptions, WarFile, run_rollout,
+use ihos_core::{
+    CancelToken, EventRecord, Fleet, Outcome, RolloutOptions, Topology, Transport, WarFile,
+    run_rollout,
 };
 use ihos_testkit::{AppSpec, ContainerSpec, FakeHost, FakeWorld, NginxSpec, RUNBOOK_WAR_V1};
 

@@ -11,8 +11,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command as Proc;
 use std::time::{Duration, Instant};
 
-use ihos_core::transport::{SshAuth, SshOptions, SshTarget, SshTransport, remote_sha256};
-use ihos_core::{Command, Privilege, RemotePath, Transport};
+use ihos_core::{
+    Command, RemotePath, SshAuth, SshOptions, SshTarget, SshTransport, Transport, run_checked,
+};
 
 const ADDR: &str = "127.0.0.11";
 
@@ -164,8 +165,11 @@ fn main() {
         ])));
         let openssl = t1.elapsed();
         let t2 = Instant::now();
-        rt.block_on(remote_sha256(&t, &dest, Privilege::User))
-            .expect("sha256sum");
+        rt.block_on(run_checked(
+            &t,
+            &Command::new("sha256sum").arg("--").arg(dest.as_str()),
+        ))
+        .expect("sha256sum");
         let sha256sum = t2.elapsed();
         let hash = match hashed {
             Ok(out) if out.success() => openssl,

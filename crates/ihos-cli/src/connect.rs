@@ -3,8 +3,7 @@
 
 use std::path::Path;
 
-use ihos_core::Topology;
-use ihos_core::rollout::Fleet;
+use ihos_core::{Fleet, Topology};
 
 use crate::exit::CliError;
 

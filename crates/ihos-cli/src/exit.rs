@@ -75,7 +75,7 @@ pub enum CliError {
 
     /// A rollout could not start; nothing was changed.
     #[error("{0}")]
-    Rollout(#[from] ihos_core::rollout::RolloutError),
+    Rollout(#[from] ihos_core::RolloutError),
 
     /// A canary operation failed (the previous site file is back unless it says otherwise).
     #[error("{0}")]
@@ -163,8 +163,8 @@ fn edit_error_code(error: &EditError) -> u8 {
 }
 
 /// A rollout that did not start: input errors are 2, the rest 1 (nothing was changed).
-fn rollout_error_code(e: &ihos_core::rollout::RolloutError) -> u8 {
-    use ihos_core::rollout::RolloutError as R;
+fn rollout_error_code(e: &ihos_core::RolloutError) -> u8 {
+    use ihos_core::RolloutError as R;
     match e {
         R::War(_)
         | R::UnknownInstance { .. }

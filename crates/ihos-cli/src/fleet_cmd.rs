@@ -4,9 +4,9 @@
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::Path;
 
-use ihos_core::Topology;
-use ihos_core::rollout::{
-    self, CancelToken, EventSink, Outcome, RolloutError, RolloutOptions, Step, StopLevel, WarFile,
+use ihos_core::{
+    CancelToken, EventSink, Outcome, RolloutError, RolloutOptions, Step, StopLevel, Topology,
+    WarFile,
 };
 
 use crate::cli::{LockCommand, RolloutArgs};
@@ -112,7 +112,7 @@ pub fn plan(config: &Path, war: &Path, only: &[String], offline: bool) -> Result
     ));
     if !offline {
         let rt = runtime()?;
-        let (views, lb_error) = rt.block_on(rollout::status(&fleet));
+        let (views, lb_error) = rt.block_on(ihos_core::status(&fleet));
         if let Some(e) = lb_error {
             out.push_str(&format!("load balancer: cannot read the config: {e}\n"));
         }
@@ -274,7 +274,7 @@ pub fn rollout(config: &Path, args: RolloutArgs) -> Result<(), CliError> {
         operator: None,
     };
     drive(runtime()?, args.json, |sink, cancel| {
-        Box::pin(async move { rollout::run_rollout(&fleet, &war, &options, sink, cancel).await })
+        Box::pin(async move { ihos_core::run_rollout(&fleet, &war, &options, sink, cancel).await })
     })
 }
 
@@ -283,7 +283,7 @@ fn simulate(config: &Path, war: WarFile, args: RolloutArgs) -> Result<(), CliErr
     let topology = Topology::load(config)?;
     let sim = ihos_testkit::Simulation::new(&topology, &ihos_testkit::SimulationOptions::default());
     let fleet =
-        rollout::Fleet::new(topology, sim.hosts).map_err(|e| CliError::Fleet(e.to_string()))?;
+        ihos_core::Fleet::new(topology, sim.hosts).map_err(|e| CliError::Fleet(e.to_string()))?;
     output::message(
         "simulation: fake hosts built from the topology, virtual time; no host is contacted",
     );
@@ -298,7 +298,7 @@ fn simulate(config: &Path, war: WarFile, args: RolloutArgs) -> Result<(), CliErr
         operator: Some("simulation".into()),
     };
     let result = drive(rt, args.json, |sink, cancel| {
-        Box::pin(async move { rollout::run_rollout(&fleet, &war, &options, sink, cancel).await })
+        Box::pin(async move { ihos_core::run_rollout(&fleet, &war, &options, sink, cancel).await })
     });
     let report = sim.world.check_invariants();
     if !report.is_clean() {
@@ -335,12 +335,12 @@ pub fn rollback(config: &Path, only: Vec<String>, yes: bool, json: bool) -> Resu
         operator: None,
     };
     drive(runtime()?, json, |sink, cancel| {
-        Box::pin(async move { rollout::run_rollback(&fleet, &options, sink, cancel).await })
+        Box::pin(async move { ihos_core::run_rollback(&fleet, &options, sink, cancel).await })
     })
 }
 
 pub(crate) type RunFuture<'a> = std::pin::Pin<
-    Box<dyn std::future::Future<Output = Result<rollout::RolloutReport, RolloutError>> + 'a>,
+    Box<dyn std::future::Future<Output = Result<ihos_core::RolloutReport, RolloutError>> + 'a>,
 >;
 
 /// Runs a rollout or rollback with progress, Ctrl-C handling and the exit code of its outcome.
@@ -408,7 +408,7 @@ where
 pub fn status(config: &Path, json: bool) -> Result<(), CliError> {
     let fleet = connect::fleet(config)?;
     let rt = runtime()?;
-    let (views, lb_error) = rt.block_on(rollout::status(&fleet));
+    let (views, lb_error) = rt.block_on(ihos_core::status(&fleet));
     if json {
         return json_line(
             &serde_json::json!({ "schema": 1, "load_balancer_error": lb_error, "instances": views }),
@@ -470,7 +470,7 @@ pub fn drain(config: &Path, instance: &str) -> Result<(), CliError> {
     let sink = Human::new();
     let cancel = CancelToken::new();
     let msg = rt
-        .block_on(rollout::drain_instance(&fleet, instance, &sink, &cancel))
+        .block_on(ihos_core::drain_instance(&fleet, instance, &sink, &cancel))
         .map_err(CliError::Fleet)?;
     output::message(&format!("{instance}: {msg}"));
     Ok(())
@@ -481,7 +481,7 @@ pub fn enable(config: &Path, instance: &str) -> Result<(), CliError> {
     let fleet = connect::fleet(config)?;
     let rt = runtime()?;
     let change = rt
-        .block_on(rollout::enable_instance(&fleet, instance))
+        .block_on(ihos_core::enable_instance(&fleet, instance))
         .map_err(CliError::Fleet)?;
     output::message(&format!("{instance}: {}", change.message));
     if !change.diff.is_empty() {
@@ -495,7 +495,7 @@ pub fn history(config: &Path, json: bool) -> Result<(), CliError> {
     let fleet = connect::fleet(config)?;
     let rt = runtime()?;
     let records = rt
-        .block_on(rollout::history(&fleet))
+        .block_on(ihos_core::history(&fleet))
         .map_err(CliError::Fleet)?;
     if json {
         for r in &records {
@@ -528,7 +528,7 @@ pub fn lock(config: &Path, cmd: LockCommand) -> Result<(), CliError> {
     let rt = runtime()?;
     match cmd {
         LockCommand::Status => match rt
-            .block_on(rollout::lock_status(&fleet))
+            .block_on(ihos_core::lock_status(&fleet))
             .map_err(CliError::Fleet)?
         {
             None => output::message("no rollout holds the lock"),
@@ -539,7 +539,7 @@ pub fn lock(config: &Path, cmd: LockCommand) -> Result<(), CliError> {
         },
         LockCommand::Release { force } => {
             let owner = rt
-                .block_on(rollout::lock_status(&fleet))
+                .block_on(ihos_core::lock_status(&fleet))
                 .map_err(CliError::Fleet)?;
             let Some(o) = owner else {
                 output::message("no rollout holds the lock");
@@ -552,7 +552,7 @@ pub fn lock(config: &Path, cmd: LockCommand) -> Result<(), CliError> {
                     o.rollout_id, o.owner, o.pid, o.since
                 )));
             }
-            rt.block_on(rollout::lock_release(&fleet))
+            rt.block_on(ihos_core::lock_release(&fleet))
                 .map_err(CliError::Fleet)?;
             output::message(&format!("lock of rollout {} released", o.rollout_id));
         }

@@ -6,7 +6,7 @@ use std::io::{IsTerminal, Write};
 use std::sync::Mutex;
 use std::time::Duration;
 
-use ihos_core::rollout::{Event, EventRecord, EventSink};
+use ihos_core::{Event, EventRecord, EventSink};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 /// NDJSON: one event per line on stdout.

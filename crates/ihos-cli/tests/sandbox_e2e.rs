@@ -608,9 +608,8 @@ fn kill_and_resume(sb: &Sandbox, rt: &tokio::runtime::Runtime) -> Row {
     let lock = sb.lb_state_dir().join("lock");
     let journal_path = sb.lb_state_dir().join("journal.ndjson");
     assert!(lock.exists(), "the crashed rollout's lock is left");
-    let journal =
-        ihos_core::rollout::journal::parse(&std::fs::read(&journal_path).expect("journal"))
-            .expect("journal");
+    let journal = ihos_core::Journal::parse(&std::fs::read(&journal_path).expect("journal"))
+        .expect("journal");
     assert!(!journal.finished, "{journal:?}");
     let out_after_kill = sb.out_of_rotation();
     assert_eq!(
@@ -656,9 +655,8 @@ fn kill_and_resume(sb: &Sandbox, rt: &tokio::runtime::Runtime) -> Row {
     assert_versions(sb, "v2");
     assert_records(sb, &sb.toml, &sha, true);
     assert!(!lock.exists(), "lock released");
-    let journal =
-        ihos_core::rollout::journal::parse(&std::fs::read(&journal_path).expect("journal"))
-            .expect("journal");
+    let journal = ihos_core::Journal::parse(&std::fs::read(&journal_path).expect("journal"))
+        .expect("journal");
     assert!(journal.finished, "{journal:?}");
     Row {
         load: f,

@@ -20,14 +20,16 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use ihos_core::command::Privilege;
-use ihos_core::lb::NginxLbOptions;
-use ihos_core::sha::sha256_hex;
-use ihos_core::transport::run_checked;
 use ihos_core::{
-    Command, Container, ContainerName, DockerCli, LbError, LoadBalancer, NginxLb, Output,
-    RemotePath, Transport, TransportError, Uploaded,
+    Command, Container, ContainerName, DockerCli, LbError, LoadBalancer, NginxLb, NginxLbOptions,
+    Output, Privilege, RemotePath, Transport, TransportError, Uploaded, run_checked,
 };
+use sha2::{Digest, Sha256};
+
+/// SHA-256 as `sha256sum` prints it (what [`Uploaded::sha256`] holds).
+fn sha256_hex(bytes: &[u8]) -> String {
+    format!("{:x}", Sha256::digest(bytes))
+}
 
 const CONFIG: &str = "/etc/edge/nginx.conf";
 const CONTAINER: &str = "edge_nginx";

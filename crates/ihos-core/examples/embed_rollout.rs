@@ -17,10 +17,9 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use ihos_core::Topology;
-use ihos_core::rollout::{
+use ihos_core::{
     CancelToken, Event, EventRecord, Fleet, Outcome, RolloutOptions, RolloutReport, StopLevel,
-    WarFile, run_rollout, status,
+    Topology, WarFile, run_rollout, status,
 };
 use ihos_testkit::{Simulation, SimulationOptions};
 use tokio::sync::mpsc;

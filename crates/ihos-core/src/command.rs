@@ -17,10 +17,11 @@ pub enum Privilege {
     Sudo,
 }
 
-/// Time a command may run when it sets no timeout of its own, for transports without a
-/// configured default (`LocalTransport`, the fake hosts; `SshTransport` uses its
+/// Time a command may run when it sets no timeout of its own ([`Command::timeout`]), for
+/// transports without a configured default (`LocalTransport`, the fake hosts, and a
+/// third-party [`Transport`](crate::Transport) should apply it too; `SshTransport` uses its
 /// `command_timeout` option): no command waits forever on a stuck connection.
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(300);
+pub const DEFAULT_COMMAND_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// A program with typed arguments, to run on a host.
 #[derive(Clone, PartialEq, Eq)]
@@ -79,7 +80,7 @@ impl Command {
     }
 
     /// Fails the command with a timeout error if it runs longer (without one, the
-    /// transport's default applies, e.g. [`DEFAULT_TIMEOUT`]).
+    /// transport's default applies, e.g. [`DEFAULT_COMMAND_TIMEOUT`]).
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = Some(timeout);
         self

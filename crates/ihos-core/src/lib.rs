@@ -2,36 +2,43 @@
 //! web apps (Tomcat in Docker) behind nginx, over SSH; another tool can drive everything
 //! the CLI does through it.
 //!
+//! Everything public is at the crate root (`use ihos_core::{Fleet, Topology, run_rollout};`);
+//! the modules behind it are private.
+//!
 //! # Main types and how they relate
 //!
-//! - **Configuration** ([`config`]): a [`Topology`] is the deployment read from TOML:
-//!   hosts, the nginx load balancer, the app instances in rollout order, the canary and the
-//!   rollout [`Policy`](config::Policy) (drain, timeouts, `max_unavailable`, what to do on
-//!   failure). [`Topology::from_toml`] and [`Topology::load`] validate it; a
-//!   [`ConfigError`] names the key at fault.
+//! - **Configuration**: a [`Topology`] is the deployment read from TOML: hosts
+//!   ([`HostConfig`]), the nginx load balancer ([`LbConfig`]), the app instances in rollout
+//!   order ([`InstanceConfig`], with their [`HealthConfig`]), the [`CanaryConfig`] and the
+//!   rollout [`Policy`] (drain, timeouts, `max_unavailable`, what to do [`OnFailure`]).
+//!   [`Topology::from_toml`] and [`Topology::load`] validate it; a [`ConfigError`] names the
+//!   key at fault.
 //! - **Hosts**: a [`Transport`] runs [`Command`]s and moves files on one host:
 //!   [`SshTransport`] (SSH), [`LocalTransport`] (this machine), the fake hosts of
 //!   `ihos-testkit`, or a caller's own (two methods: `run` and `upload`; see
 //!   `examples/custom_transport.rs`). A [`Command`] holds typed arguments;
-//!   [`shell_quote`] is the only place a command line is built. [`ContainerName`] and
-//!   [`RemotePath`] are names and paths from configuration that passed validation.
+//!   [`shell_quote`] is the only place a command line is built; [`run_checked`] turns a
+//!   failed command into a [`TransportError`]. [`ContainerName`] and [`RemotePath`] are
+//!   names and paths from configuration that passed validation.
 //! - **Containers and the load balancer**: [`Container`] controls one container
 //!   ([`DockerCli`] drives the `docker` CLI through a transport); [`LoadBalancer`] takes
 //!   backends in and out of rotation ([`NginxLb`] edits the nginx config with `ihos-nginx`,
 //!   validates it with `nginx -t` in its container and reloads, restoring the previous
 //!   bytes on any failure).
-//! - **The rollout** ([`rollout`]): a [`Fleet`] is the topology resolved into those handles
-//!   (one transport per host: [`Fleet::connect`] makes SSH ones like the CLI,
-//!   [`Fleet::new`] takes the caller's). [`run_rollout`] updates its instances with a
-//!   validated [`WarFile`] one at a time (or `max_unavailable` at a time): out of rotation,
-//!   drain, stop, keep the previous release, install, start, health, log scan, back into
-//!   rotation, record. It returns a [`RolloutReport`] whose [`Outcome`] is also the CLI's
-//!   exit code; a failed instance is rolled back and reported there, not as an error. A
-//!   [`RolloutError`] means the rollout could not start and nothing was changed.
-//!   [`run_rollback`] puts the previous releases back; [`rollout::status`],
-//!   [`rollout::drain_instance`], [`rollout::enable_instance`] and [`rollout::history`] are
-//!   the CLI's other commands. [`RolloutOptions`] holds the per-run choices (defaults match
-//!   the CLI's).
+//! - **The rollout**: a [`Fleet`] is the topology resolved into those handles (one
+//!   transport per host, an [`InstanceHandle`] per instance: [`Fleet::connect`] makes SSH
+//!   ones like the CLI, [`Fleet::new`] takes the caller's). [`run_rollout`] updates its
+//!   instances with a validated [`WarFile`] one at a time (or `max_unavailable` at a
+//!   time): out of rotation, drain, stop, keep the previous release, install, start,
+//!   health, log scan, back into rotation, record (the [`Step`]s). It returns a
+//!   [`RolloutReport`] whose [`Outcome`] is also the CLI's exit code; a failed instance is
+//!   rolled back and reported there, not as an error. A [`RolloutError`] means the rollout
+//!   could not start and nothing was changed. [`run_rollback`] puts the previous releases
+//!   back. [`RolloutOptions`] holds the per-run choices (defaults match the CLI's).
+//! - **The CLI's other commands**: [`status`] ([`InstanceView`] per instance),
+//!   [`drain_instance`], [`enable_instance`], [`history`] ([`DeploymentRecord`]s),
+//!   [`lock_status`] ([`LockOwner`]), [`lock_release`], and [`journal()`]: where the last
+//!   rollout stands ([`Journal`]), which [`RolloutOptions::resume`] continues.
 //! - **Events**: the engine reports progress as [`Event`]s, each stamped in an
 //!   [`EventRecord`] (the values `ihos rollout --json` prints, one per line), to an
 //!   [`EventSink`]: a closure, a `tokio::sync::mpsc::UnboundedSender<EventRecord>`, or a
@@ -114,10 +121,9 @@
 //!
 //! # Features
 //!
-//! - `mocks`: [mockall](https://docs.rs/mockall) mocks of the traits, `MockTransport`
-//!   (in [`transport`]), `MockContainer` (in [`container`]) and `MockLoadBalancer` (in
-//!   [`lb`]), for the tests of code built on ihos-core. Enable it in the dev-dependencies
-//!   only:
+//! - `mocks`: [mockall](https://docs.rs/mockall) mocks of the traits, `MockTransport`,
+//!   `MockContainer` and `MockLoadBalancer` (at the root like everything else), for the
+//!   tests of code built on ihos-core. Enable it in the dev-dependencies only:
 //!
 //!   ```toml
 //!   [dev-dependencies]
@@ -129,9 +135,10 @@
 //!   is unhealthy) without any host:
 //!
 //!   ```
-//!   use ihos_core::container::MockContainer;
-//!   use ihos_core::lb::MockLoadBalancer;
-//!   use ihos_core::{Container, ContainerState, Health, LbChange, LoadBalancer};
+//!   use ihos_core::{
+//!       Container, ContainerState, Health, LbChange, LoadBalancer, MockContainer,
+//!       MockLoadBalancer,
+//!   };
 //!   use mockall::predicate::eq;
 //!
 //!   /// The downstream tool's code under test.
@@ -195,34 +202,58 @@
 //!   ihos sends and check safety invariants.
 
 #![warn(missing_docs)]
+// The public API is exactly the root re-exports below: a `pub` item they do not reach
+// must say `pub(crate)` (tests/surface.rs also checks that no module is public).
+#![warn(unreachable_pub)]
 
-pub mod command;
-pub mod config;
-pub mod container;
-pub mod lb;
-pub mod names;
-pub mod rollout;
-pub mod sha;
-pub mod time;
-pub mod transport;
+mod command;
+mod config;
+mod container;
+mod lb;
+mod names;
+mod rollout;
+mod sha;
+mod time;
+mod transport;
 
-pub use command::{Command, Output, Privilege, shell_quote};
-pub use config::{ConfigError, Topology};
-pub use container::{Container, ContainerError, ContainerState, DockerCli, Health};
-pub use lb::{
-    ApplyMode, Backend, CanaryRoute, CanaryRule, LbChange, LbError, LoadBalancer, NginxCanaryRoute,
-    NginxLb,
-};
+// Commands, names and hosts.
+pub use command::{Command, DEFAULT_COMMAND_TIMEOUT, Output, Privilege, shell_quote};
 pub use names::{ContainerName, InvalidName, RemotePath};
-pub use rollout::{
-    CanaryError, CanaryStatus, Release, canary_status, canary_war, close_canary, open_canary,
-};
-pub use rollout::{
-    CancelToken, Event, EventRecord, EventSink, Fleet, FleetError, Outcome, RolloutError,
-    RolloutOptions, RolloutReport, StopLevel, WarError, WarFile, run_canary_deploy, run_rollback,
-    run_rollout,
-};
+#[cfg(feature = "mocks")]
+pub use transport::MockTransport;
 pub use transport::{
     HostKeyPolicy, LocalTransport, SshAuth, SshOptions, SshTarget, SshTransport, Transport,
-    TransportError, Uploaded,
+    TransportError, Uploaded, run_checked,
+};
+
+// Configuration.
+pub use config::{
+    AuthConfig, CanaryConfig, ConfigError, DrainPolicy, Dur, HealthConfig, HostConfig,
+    HostKeyPolicyConfig, InstanceConfig, LbConfig, OnFailure, Policy, Topology,
+};
+
+// Containers and the load balancer.
+#[cfg(feature = "mocks")]
+pub use container::MockContainer;
+pub use container::{Container, ContainerError, ContainerState, DockerCli, Health};
+pub use lb::{
+    ApplyMode, Backend, CanaryRoute, CanaryRule, DisableStyle, LbChange, LbError, LoadBalancer,
+    NginxCanaryRoute, NginxLb, NginxLbOptions, ServerState,
+};
+#[cfg(feature = "mocks")]
+pub use lb::{MockCanaryRoute, MockLoadBalancer};
+
+// The rollout and the operations around it.
+pub use rollout::{
+    CancelToken, DeploymentRecord, EVENT_SCHEMA, Event, EventRecord, EventSink, Fleet, FleetError,
+    InstanceHandle, InstanceStatus, InstanceView, Journal, JournalEntry, LockOwner, Outcome,
+    RolloutError, RolloutOptions, RolloutReport, Step, StopLevel, WarError, WarFile,
+    drain_instance, enable_instance, history, journal, lock_release, lock_status, run_rollback,
+    run_rollout, status,
+};
+
+// The canary.
+pub use rollout::{
+    CanaryError, CanaryStatus, Release, canary_status, canary_war, close_canary, open_canary,
+    run_canary_deploy,
 };

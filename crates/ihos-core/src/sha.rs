@@ -3,12 +3,12 @@
 use sha2::{Digest, Sha256};
 
 /// Hex SHA-256 of bytes.
-pub fn sha256_hex(bytes: &[u8]) -> String {
+pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
     hex(&Sha256::digest(bytes))
 }
 
 /// Hex SHA-256 of a local file, read in chunks.
-pub fn sha256_file(path: &std::path::Path) -> std::io::Result<String> {
+pub(crate) fn sha256_file(path: &std::path::Path) -> std::io::Result<String> {
     use std::io::Read;
     let mut f = std::fs::File::open(path)?;
     let mut h = Sha256::new();
@@ -34,7 +34,7 @@ fn hex(bytes: &[u8]) -> String {
 }
 
 /// The digest from a `sha256sum` output line (`<hex>  <file>`), if well formed.
-pub fn parse_sha256sum(output: &str) -> Option<String> {
+pub(crate) fn parse_sha256sum(output: &str) -> Option<String> {
     let digest = output.split_whitespace().next()?;
     (digest.len() == 64 && digest.bytes().all(|b| b.is_ascii_hexdigit()))
         .then(|| digest.to_ascii_lowercase())

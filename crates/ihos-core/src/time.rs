@@ -3,7 +3,7 @@
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// `2026-11-25T15:04:05Z` for `t`.
-pub fn rfc3339_utc(t: SystemTime) -> String {
+pub(crate) fn rfc3339_utc(t: SystemTime) -> String {
     let secs = t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
     let (y, m, d) = civil_from_days((secs / 86_400) as i64);
     let s = secs % 86_400;
@@ -16,7 +16,7 @@ pub fn rfc3339_utc(t: SystemTime) -> String {
 }
 
 /// Now, as [`rfc3339_utc`].
-pub fn now_utc() -> String {
+pub(crate) fn now_utc() -> String {
     rfc3339_utc(SystemTime::now())
 }
 

@@ -14,10 +14,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use ihos_core::lb::{NginxLbOptions, ServerState};
 use ihos_core::{
     ApplyMode, Container, ContainerName, DockerCli, LbError, LoadBalancer, LocalTransport, NginxLb,
-    Privilege, RemotePath, Transport,
+    NginxLbOptions, Privilege, RemotePath, ServerState, Transport,
 };
 
 const IMAGE: &str = "ihos/nginx:test";

@@ -7,13 +7,18 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use ihos_core::container::{ContainerState, Health, MockContainer};
-use ihos_core::lb::{Backend, LbChange, MockLoadBalancer, ServerState};
-use ihos_core::rollout::{
-    CancelToken, EventRecord, Fleet, Outcome, RolloutOptions, WarFile, run_rollout,
+use ihos_core::{
+    Backend, CancelToken, Command, ContainerState, EventRecord, Fleet, Health, LbChange,
+    MockContainer, MockLoadBalancer, Outcome, Output, RemotePath, RolloutOptions, ServerState,
+    Topology, Transport, TransportError, Uploaded, WarFile, run_rollout,
 };
-use ihos_core::{Command, Output, RemotePath, Topology, Transport, TransportError, Uploaded};
 use mockall::Sequence;
+use sha2::{Digest, Sha256};
+
+/// SHA-256 as `sha256sum` prints it.
+fn sha256_hex(bytes: &[u8]) -> String {
+    format!("{:x}", Sha256::digest(bytes))
+}
 
 const TOPOLOGY: &str = r#"
 [hosts.h1]
@@ -102,7 +107,7 @@ impl Transport for ScriptedHost {
                 ok("")
             }
             "sha256sum" => match files.get(last) {
-                Some(b) => ok(&format!("{}  {last}\n", ihos_core::sha::sha256_hex(b))),
+                Some(b) => ok(&format!("{}  {last}\n", sha256_hex(b))),
                 None => ok(&format!("{}  {last}\n", self.sha)),
             },
             "cat" => ok(&String::from_utf8_lossy(

@@ -12,10 +12,11 @@ use std::process::Command as Proc;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use ihos_core::transport::{
-    HostKeyPolicy, SshAuth, SshOptions, SshTarget, SshTransport, run_checked,
+use ihos_core::{
+    Command, HostKeyPolicy, Privilege, RemotePath, SshAuth, SshOptions, SshTarget, SshTransport,
+    Transport, TransportError, run_checked,
 };
-use ihos_core::{Command, Privilege, RemotePath, Transport, TransportError};
+use sha2::{Digest, Sha256};
 
 const ADDR: &str = "127.0.0.11";
 
@@ -344,11 +345,16 @@ async fn runs_commands_and_moves_files() {
     let dest = RemotePath::new(&format!("/home/deploy/{name}")).unwrap();
     let up = t.upload(&src, &dest).await.unwrap();
     assert_eq!(up.bytes, 5 * 1024 * 1024 + 17);
-    assert_eq!(up.sha256, ihos_core::sha::sha256_file(&src).unwrap());
-    let remote_sum = ihos_core::transport::remote_sha256(&t, &dest, Privilege::User)
+    let local_sum = format!("{:x}", Sha256::digest(std::fs::read(&src).unwrap()));
+    assert_eq!(up.sha256, local_sum);
+    let remote_sum = run_checked(&t, &Command::new("sha256sum").arg("--").arg(dest.as_str()))
         .await
-        .unwrap();
-    assert_eq!(remote_sum, up.sha256);
+        .unwrap()
+        .stdout_text();
+    assert_eq!(
+        remote_sum.split_whitespace().next(),
+        Some(local_sum.as_str())
+    );
     let ls = run_checked(&t, &Command::new("ls").arg("-a").arg("/home/deploy"))
         .await
         .unwrap()

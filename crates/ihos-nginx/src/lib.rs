@@ -1,4 +1,5 @@
-//! Lossless nginx configuration syntax tree and editor.
+//! Lossless nginx configuration syntax tree and editor. Everything public is at the crate
+//! root; the modules behind it are private.
 //!
 //! - [`Document`] parses bytes into a tree of [`Item`]s ([`Directive`]s, [`Comment`]s and
 //!   [`DisabledDirective`]s, i.e. commented-out directives) that keeps every byte: rendering
@@ -36,6 +37,8 @@
 //! ```
 
 #![warn(missing_docs)]
+// The root re-exports below are the whole public API.
+#![warn(unreachable_pub)]
 
 mod diff;
 mod disabled;

@@ -169,7 +169,7 @@ pub(crate) struct Place<'d> {
 }
 
 impl<'d> Place<'d> {
-    pub fn item(&self) -> &'d Item {
+    pub(crate) fn item(&self) -> &'d Item {
         &self.block.items[self.index]
     }
 }

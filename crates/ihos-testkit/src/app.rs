@@ -5,11 +5,10 @@
 //! stops (requests in flight are cut), and how many connections it has (from nginx's
 //! routing and draining, plus held ones).
 
-use ihos_core::sha::sha256_hex;
-
 use crate::clock::VirtualTime;
 use crate::fs::ROOT;
 use crate::log::EventKind;
+use crate::sha::sha256_hex;
 use crate::world::World;
 
 /// The WAR the app serves, in its webapps directory.

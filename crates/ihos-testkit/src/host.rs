@@ -5,7 +5,6 @@
 use std::path::Path;
 
 use async_trait::async_trait;
-use ihos_core::sha::sha256_hex;
 use ihos_core::{Command, Output, Privilege, RemotePath, Transport, TransportError, Uploaded};
 
 use crate::container::{ContainerInfo, ContainerSpec};
@@ -13,6 +12,7 @@ use crate::fault::{FaultAction, Op};
 use crate::fs::{FileInfo, FsSnapshot, normalize};
 use crate::invariant::Cause;
 use crate::log::EventKind;
+use crate::sha::sha256_hex;
 use crate::shell::upload_staging;
 use crate::world::{FakeWorld, World, out};
 
@@ -272,7 +272,7 @@ impl Transport for FakeHost {
                 // Like a real transport: the command's timeout, else the default one.
                 let after = command
                     .timeout_value()
-                    .unwrap_or(ihos_core::command::DEFAULT_TIMEOUT);
+                    .unwrap_or(ihos_core::DEFAULT_COMMAND_TIMEOUT);
                 tokio::time::sleep(after).await;
                 self.finish(command, Err(self.timeout(command, after)))
             }

@@ -1,4 +1,7 @@
-//! Fake hosts for testing ihos: fast, in-memory, deterministic, on tokio's (pausable) clock.
+//! Fake hosts for testing ihos: fast, in-memory, deterministic, on tokio's (pausable) clock;
+//! and [`load`], the load generator for the real sandbox. A test-support crate (not
+//! published): everything but `load` is at the crate root, and it uses ihos-core through
+//! ihos-core's root like any other user.
 //!
 //! # Main types
 //!
@@ -14,8 +17,8 @@
 //!   (`TransportError::Failed`, stderr `fake host: unsupported command: ...`), so a new
 //!   command in real code shows up in tests.
 //! - Containers are declared with [`ContainerSpec`]: an app ([`AppSpec`]: Tomcat serving the
-//!   `webapps/ihos.war` present at its start, ready after a start delay, logging to
-//!   `logs/logFile.YYYY-MM-DD.log`) or nginx ([`NginxSpec`]: a host config file bind-mounted
+//!   WAR present in `webapps` at its start (`AppSpec::war_name`, default [`WAR_NAME`]),
+//!   ready after a start delay, logging to `logs/logFile.YYYY-MM-DD.log`) or nginx ([`NginxSpec`]: a host config file bind-mounted
 //!   into it; `nginx -t` parses it with [`ihos_nginx::Document`]; the backends getting new
 //!   requests are the enabled servers of its upstream in the config it last loaded).
 //! - [`InvariantChecker`] runs after every command on any host and records
@@ -28,6 +31,12 @@
 //!   topology host, nginx with the upstream, a running app per instance), whose
 //!   `hosts` go straight into [`ihos_core::Fleet::new`]: that is `ihos rollout --simulate`,
 //!   and ihos-core's `embed_rollout` example.
+//! - Helpers for assertions: [`sha256_hex`] (a digest as `sha256sum` and the deployment
+//!   records write it), [`log_file_name`], the runbook's [`RUNBOOK_NGINX_CONF`] and
+//!   [`RUNBOOK_WAR_V1`]; [`Fault`]s (matched by a [`Matcher`]) make commands fail, hang or
+//!   disconnect.
+//! - [`load`] (`ihos-load` on the command line): constant-concurrency HTTP load against a
+//!   loopback target, recording every request, for the sandbox's end-to-end tests.
 //!
 //! # Commands interpreted
 //!
@@ -102,6 +111,7 @@ mod log;
 mod net;
 mod nginx;
 mod scenario;
+mod sha;
 mod shell;
 mod simulate;
 mod world;
@@ -116,5 +126,6 @@ pub use host::FakeHost;
 pub use invariant::{Cause, InvariantChecker, InvariantReport, Violation, ViolationKind};
 pub use log::{CommandRecord, Event, EventKind};
 pub use scenario::{RUNBOOK_NGINX_CONF, RUNBOOK_WAR_V1, Runbook, RunbookBackend};
+pub use sha::sha256_hex;
 pub use simulate::{Simulation, SimulationOptions, canary_site};
 pub use world::FakeWorld;

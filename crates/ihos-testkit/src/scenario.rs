@@ -4,8 +4,7 @@
 
 use std::sync::Arc;
 
-use ihos_core::lb::NginxLbOptions;
-use ihos_core::{ContainerName, DockerCli, NginxLb, RemotePath};
+use ihos_core::{ContainerName, DockerCli, NginxLb, NginxLbOptions, RemotePath};
 
 use crate::container::{AppSpec, ContainerSpec, NginxSpec};
 use crate::host::FakeHost;

@@ -3,10 +3,10 @@
 //! anything else is unsupported (so a new command in real code shows up in tests).
 
 use ihos_core::Output;
-use ihos_core::sha::sha256_hex;
 
 use crate::clock::VirtualTime;
 use crate::fs::{Cred, FsError, file_name, normalize};
+use crate::sha::sha256_hex;
 use crate::world::{HostState, out};
 
 fn fail(msg: String) -> Output {

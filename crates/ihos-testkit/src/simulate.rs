@@ -5,8 +5,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use ihos_core::Transport;
-use ihos_core::config::{InstanceConfig, Topology};
+use ihos_core::{InstanceConfig, Topology, Transport};
 
 use crate::{AppSpec, ContainerSpec, FakeHost, FakeWorld, NginxSpec};
 

@@ -8,8 +8,7 @@ mod common;
 
 use std::time::Duration;
 
-use ihos_core::lb::NginxLbOptions;
-use ihos_core::{Command, Container, LoadBalancer, Transport};
+use ihos_core::{Command, Container, LoadBalancer, NginxLbOptions, Transport};
 use ihos_testkit::{ContainerSpec, RUNBOOK_WAR_V1, Runbook, VirtualTime, log_file_name};
 
 const PEP1: &str = "192.168.1.101:39091";

@@ -199,7 +199,7 @@ async fn a_container_that_never_becomes_healthy() {
 #[tokio::test(start_paused = true)]
 async fn restart_reloads_the_war() {
     let (_world, host) = app_host(|s| s);
-    let v1 = ihos_core::sha::sha256_hex(b"PK war v1");
+    let v1 = ihos_testkit::sha256_hex(b"PK war v1");
     let info = host.container("ihos_pep1_official_1").unwrap();
     assert_eq!(info.serving.as_deref(), Some(v1.as_str()));
     host.write_file(&format!("{BASE}/webapps/ihos.war"), b"PK war v2");
@@ -211,7 +211,7 @@ async fn restart_reloads_the_war() {
     let d = docker(&host, "ihos_pep1_official_1");
     d.restart(Duration::from_secs(10)).await.unwrap();
     let info = host.container("ihos_pep1_official_1").unwrap();
-    assert_eq!(info.serving, Some(ihos_core::sha::sha256_hex(b"PK war v2")));
+    assert_eq!(info.serving, Some(ihos_testkit::sha256_hex(b"PK war v2")));
     assert_eq!(info.phase, Some(AppPhase::Starting));
 }
 

@@ -3,8 +3,7 @@
 
 use std::time::Duration;
 
-use ihos_core::lb::NginxLbOptions;
-use ihos_core::{Command, Container, LoadBalancer, Transport};
+use ihos_core::{Command, Container, LoadBalancer, NginxLbOptions, Transport};
 use ihos_testkit::{AppPhase, Runbook, ViolationKind};
 
 const PEP1: &str = "192.168.1.101:39091";
@@ -294,7 +293,7 @@ async fn a_careful_update_of_one_instance_is_clean() {
 
     assert_eq!(
         b.host.container(&b.container).unwrap().serving,
-        Some(ihos_core::sha::sha256_hex(b"PK\x03\x04 build 2"))
+        Some(ihos_testkit::sha256_hex(b"PK\x03\x04 build 2"))
     );
     assert_eq!(rb.routing().len(), 4);
     rb.world.assert_invariants();

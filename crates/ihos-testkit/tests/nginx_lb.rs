@@ -7,9 +7,7 @@ mod common;
 use std::time::Duration;
 
 use common::{changed, count, lines};
-use ihos_core::lb::NginxLbOptions;
-use ihos_core::lb::ServerState;
-use ihos_core::{ApplyMode, LbError, LoadBalancer};
+use ihos_core::{ApplyMode, LbError, LoadBalancer, NginxLbOptions, ServerState};
 use ihos_testkit::{Fault, Matcher, RUNBOOK_NGINX_CONF, Runbook, ViolationKind};
 
 const PEP1: &str = "192.168.1.101:39091";

@@ -1,4 +1,4 @@
-//! The rollout engine (`ihos_core::rollout::run_rollout`) on the runbook topology in fake
+//! The rollout engine (`ihos_core::run_rollout`) on the runbook topology in fake
 //! hosts, in virtual time: every command it sends must be one the fake hosts know, and the
 //! safety invariants must hold throughout.
 
@@ -8,10 +8,9 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use ihos_core::Transport;
-use ihos_core::config::Topology;
-use ihos_core::rollout::{
-    CancelToken, EventRecord, Fleet, Outcome, RolloutOptions, WarFile, run_rollout,
+use ihos_core::{
+    CancelToken, EventRecord, Fleet, Outcome, RolloutOptions, Topology, Transport, WarFile,
+    run_rollout,
 };
 use ihos_testkit::{AppPhase, Runbook};
 
@@ -48,7 +47,7 @@ fn fleet(rb: &Runbook) -> Fleet {
 
 /// Runs a rollout of a new WAR ("build 2") and returns the report, the WAR's sha256 and
 /// the event log (as text) for failure messages.
-async fn roll(rb: &Runbook) -> (ihos_core::rollout::RolloutReport, String, String) {
+async fn roll(rb: &Runbook) -> (ihos_core::RolloutReport, String, String) {
     let fleet = fleet(rb);
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("ihos.war");
@@ -123,7 +122,7 @@ async fn an_instance_logging_an_exception_is_rolled_back_cleanly() {
             s
         }
     });
-    let old = ihos_core::sha::sha256_hex(ihos_testkit::RUNBOOK_WAR_V1);
+    let old = ihos_testkit::sha256_hex(ihos_testkit::RUNBOOK_WAR_V1);
     let (report, sha, events) = roll(&rb).await;
     assert_eq!(report.outcome, Outcome::RolledBack, "{report:#?}\n{events}");
     assert_eq!(report.updated, vec!["101-pep1"]);

@@ -10,12 +10,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use ihos_core::rollout::journal::InstanceStatus;
-use ihos_core::rollout::{
-    CancelToken, Event, Outcome, RolloutError, RolloutOptions, RolloutReport, Step, WarError,
-    WarFile,
+use ihos_core::{
+    CancelToken, Command, Event, InstanceStatus, Outcome, RolloutError, RolloutOptions,
+    RolloutReport, Step, TransportError, WarError, WarFile,
 };
-use ihos_core::{Command, TransportError};
 use ihos_testkit::{ContainerSpec, Fault, Matcher, ViolationKind};
 use rollout_support::{Env, LB, NAMES, Recorder, STATE, minutes};
 
@@ -806,7 +804,7 @@ async fn remove_war_and_restart(env: &Env, b: &rollout_support::Backend) {
 #[tokio::test(start_paused = true)]
 async fn on_failure_halt_leaves_the_instance_out_of_rotation_and_says_so() {
     let mut env = bad_build_on_first(ContainerSpec::never_healthy);
-    env.topology.policy.on_failure = ihos_core::config::OnFailure::Halt;
+    env.topology.policy.on_failure = ihos_core::OnFailure::Halt;
     let rec = Recorder::new();
     let report = env.roll(&rec).await;
     assert_eq!(report.outcome, Outcome::NotRestored, "{report:#?}");

@@ -6,7 +6,7 @@ mod rollout_support;
 
 use std::time::Duration;
 
-use ihos_core::rollout::{Event, Outcome, Step};
+use ihos_core::{Event, Outcome, Step};
 use rollout_support::{Env, NAMES, Recorder, STATE, minutes};
 
 #[tokio::test(start_paused = true)]
@@ -85,7 +85,7 @@ async fn a_four_instance_rollout_is_clean_recorded_and_quick() {
         journal
             .instances
             .iter()
-            .all(|e| e.status == ihos_core::rollout::journal::InstanceStatus::Updated)
+            .all(|e| e.status == ihos_core::InstanceStatus::Updated)
     );
     // The upload happened once per host, before the first instance left rotation.
     let uploads: Vec<String> = rec
@@ -170,12 +170,12 @@ async fn a_background_connection_holds_the_drain_until_it_ends() {
 async fn only_selected_instances_are_updated() {
     let env = Env::runbook();
     let rec = Recorder::new();
-    let options = ihos_core::rollout::RolloutOptions {
+    let options = ihos_core::RolloutOptions {
         only: vec!["103-pep2".into()],
         ..Default::default()
     };
     let report = env
-        .rollout(&options, &*rec, &ihos_core::rollout::CancelToken::new())
+        .rollout(&options, &*rec, &ihos_core::CancelToken::new())
         .await
         .unwrap();
     assert_eq!(report.outcome, Outcome::Completed);

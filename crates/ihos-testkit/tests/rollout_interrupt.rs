@@ -7,13 +7,12 @@ mod rollout_support;
 
 use std::time::Duration;
 
-use ihos_core::rollout::journal::InstanceStatus;
-use ihos_core::rollout::{CancelToken, Event, Outcome, RolloutOptions, Step, StopLevel};
+use ihos_core::{CancelToken, Event, InstanceStatus, Outcome, RolloutOptions, Step, StopLevel};
 use rollout_support::{Env, NAMES, Recorder, is_step_started};
 
 /// Presses Ctrl-C `presses` times when `101-pep1` starts `step`; returns the env and the
 /// report after checking what every interrupted rollout must leave.
-async fn interrupt_at(step: Step, presses: usize) -> (Env, ihos_core::rollout::RolloutReport) {
+async fn interrupt_at(step: Step, presses: usize) -> (Env, ihos_core::RolloutReport) {
     let env = Env::runbook();
     let rec = Recorder::new();
     let cancel = CancelToken::new();

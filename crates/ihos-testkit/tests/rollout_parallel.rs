@@ -6,7 +6,7 @@ mod rollout_support;
 
 use std::time::Duration;
 
-use ihos_core::rollout::{CancelToken, Outcome, RolloutOptions, RolloutReport};
+use ihos_core::{CancelToken, Outcome, RolloutOptions, RolloutReport};
 use ihos_testkit::{ContainerSpec, NginxSpec};
 use rollout_support::{Env, Recorder, is_step_started};
 
@@ -65,7 +65,7 @@ async fn a_ctrl_c_with_two_in_flight_finishes_both_and_starts_no_other() {
     {
         let cancel = cancel.clone();
         rec.once(
-            |e| is_step_started(e, "h0-app1", ihos_core::rollout::Step::Drain),
+            |e| is_step_started(e, "h0-app1", ihos_core::Step::Drain),
             move || {
                 cancel.escalate();
             },

@@ -8,10 +8,9 @@ mod rollout_support;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use ihos_core::rollout::journal::InstanceStatus;
-use ihos_core::rollout::{
-    CancelToken, Event, Outcome, RolloutError, RolloutOptions, RolloutReport, Step, lock_release,
-    run_rollout,
+use ihos_core::{
+    CancelToken, Event, InstanceStatus, Outcome, RolloutError, RolloutOptions, RolloutReport, Step,
+    lock_release, run_rollout,
 };
 use ihos_testkit::FsSnapshot;
 use rollout_support::{Env, NAMES, Recorder, is_step_finished, is_step_started};
@@ -92,6 +91,28 @@ async fn resume_and_finish(env: &Env, what: &str) -> RolloutReport {
 }
 
 #[tokio::test(start_paused = true)]
+async fn the_journal_reads_back_through_the_library() {
+    let env = Env::runbook();
+    assert_eq!(ihos_core::journal(&env.fleet()).await.unwrap(), None);
+    let report = env.roll(&Recorder::new()).await;
+    assert_eq!(report.outcome, Outcome::Completed);
+    let journal = ihos_core::journal(&env.fleet())
+        .await
+        .unwrap()
+        .expect("a journal after a rollout");
+    assert_eq!(Some(&journal), env.journal().as_ref());
+    assert!(journal.finished);
+    assert_eq!(journal.rollout_id, report.rollout_id);
+    assert_eq!(journal.sha256, env.war.sha256);
+    let names: Vec<&str> = journal
+        .instances
+        .iter()
+        .map(|e| e.instance.as_str())
+        .collect();
+    assert_eq!(names, NAMES);
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_crash_after_any_step_of_the_second_instance_is_resumed() {
     for step in Step::ALL {
         for finished in [false, true] {
@@ -112,6 +133,12 @@ async fn a_crash_after_any_step_of_the_second_instance_is_resumed() {
             assert!(env.lock_held(), "{what}");
             let journal = env.journal().unwrap();
             assert!(!journal.finished, "{what}");
+            // An embedding tool reads the same journal through the library.
+            assert_eq!(
+                ihos_core::journal(&env.fleet()).await.unwrap().as_ref(),
+                Some(&journal),
+                "{what}"
+            );
             assert_eq!(
                 journal.instances[0].status,
                 InstanceStatus::Updated,

@@ -4,9 +4,7 @@
 
 mod rollout_support;
 
-use ihos_core::rollout::{
-    CancelToken, Event, Outcome, RolloutError, RolloutOptions, Step, run_rollback,
-};
+use ihos_core::{CancelToken, Event, Outcome, RolloutError, RolloutOptions, Step, run_rollback};
 use rollout_support::{Env, NAMES, Recorder};
 
 #[tokio::test(start_paused = true)]

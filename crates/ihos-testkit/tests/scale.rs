@@ -3,8 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use ihos_core::lb::NginxLbOptions;
-use ihos_core::{ContainerName, DockerCli, LoadBalancer, NginxLb, RemotePath};
+use ihos_core::{ContainerName, DockerCli, LoadBalancer, NginxLb, NginxLbOptions, RemotePath};
 use ihos_testkit::{AppSpec, ContainerSpec, FakeWorld, NginxSpec};
 
 #[tokio::test(start_paused = true)]

@@ -7,8 +7,7 @@ mod common;
 use std::time::Duration;
 
 use common::{changed, lines, rp};
-use ihos_core::transport::run_checked;
-use ihos_core::{Command, Output, Privilege, Transport, TransportError};
+use ihos_core::{Command, Output, Privilege, Transport, TransportError, run_checked};
 use ihos_testkit::{FakeHost, Fault, Matcher};
 
 const CONF: &str = "/opt/docker/ihos/nginx_proxy/nginx.conf";
@@ -228,7 +227,7 @@ async fn upload_stages_checks_and_renames() {
         .await
         .unwrap();
     assert_eq!(up.bytes, 10);
-    assert_eq!(up.sha256, ihos_core::sha::sha256_hex(b"PK\x03\x04 a war"));
+    assert_eq!(up.sha256, ihos_testkit::sha256_hex(b"PK\x03\x04 a war"));
     let info = host.stat("/home/deploy/ihos.war").unwrap();
     assert_eq!(info.owner, "deploy");
     assert_eq!(host.list("/home/deploy"), vec!["ihos.war"]);
@@ -363,7 +362,7 @@ async fn a_hung_command_times_out_in_virtual_time() {
 
 #[tokio::test(start_paused = true)]
 async fn a_hung_file_command_times_out_by_default_and_changes_nothing() {
-    // Every command has a timeout (ihos_core::command::DEFAULT_TIMEOUT) unless it opts out:
+    // Every command has a timeout (ihos_core::DEFAULT_COMMAND_TIMEOUT) unless it opts out:
     // a stuck connection cannot make a write wait forever.
     let host = host_with_conf();
     host.world()

@@ -18,8 +18,7 @@ use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use ihos_core::Topology;
-use ihos_core::config::InstanceConfig;
+use ihos_core::{InstanceConfig, Topology};
 use ihos_testkit::load::{self, LoadConfig, LoadHandle, LoadResult, Summary};
 use serde_json::Value;
 

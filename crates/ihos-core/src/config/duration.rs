@@ -21,7 +21,7 @@ impl From<Dur> for Duration {
 }
 
 /// Parses `"1h30m"`, `"10s"`, `"500ms"`, `"2m"`, `"0"`.
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
+pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
     let t = text.trim();
     if t.is_empty() {
         return Err("empty duration".into());

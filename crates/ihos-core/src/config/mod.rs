@@ -1,31 +1,11 @@
 //! The topology: hosts, the load balancer, the app instances, the canary, and the rollout
-//! policy, read from TOML. Unknown keys are errors; every error names the key.
-//!
-//! ```toml
-//! [hosts.h101]
-//! address = "192.168.1.101"
-//! user = "deploy"
-//!
-//! [load_balancer]
-//! host = "h101"
-//! container = "ihos_nginx_proxy_official_1"
-//! config = "/opt/docker/ihos/nginx_proxy/nginx.conf"
-//! upstream = "service_ihos"
-//!
-//! [[instances]]
-//! name = "101-pep1"
-//! host = "h101"
-//! container = "ihos_pep1_official_1"
-//! backend = "192.168.1.101:39091"
-//! webapps = "/opt/docker/ihos/pep1/tomcat/webapps"
-//! logs = "/opt/docker/ihos/pep1/tomcat/logs"
-//! health = { url = "http://127.0.0.1:39091/ihos/" }
-//! ```
+//! policy, read from TOML. Unknown keys are errors; every error names the key. The format
+//! is shown on [`Topology`].
 
 mod duration;
 mod validate;
 
-pub use duration::{Dur, parse_duration};
+pub use duration::Dur;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -70,7 +50,31 @@ pub enum ConfigError {
     },
 }
 
-/// Everything ihos knows about the deployment.
+/// Everything ihos knows about the deployment: hosts, the nginx load balancer, the app
+/// instances in rollout order, the optional canary and the rollout [`Policy`]. Read from
+/// TOML by [`Topology::from_toml`] or [`Topology::load`]; unknown keys are errors, and every
+/// error names the key. A minimal file (every other key has a default):
+///
+/// ```toml
+/// [hosts.h101]
+/// address = "192.168.1.101"
+/// user = "deploy"
+///
+/// [load_balancer]
+/// host = "h101"
+/// container = "ihos_nginx_proxy_official_1"
+/// config = "/opt/docker/ihos/nginx_proxy/nginx.conf"
+/// upstream = "service_ihos"
+///
+/// [[instances]]
+/// name = "101-pep1"
+/// host = "h101"
+/// container = "ihos_pep1_official_1"
+/// backend = "192.168.1.101:39091"
+/// webapps = "/opt/docker/ihos/pep1/tomcat/webapps"
+/// logs = "/opt/docker/ihos/pep1/tomcat/logs"
+/// health = { url = "http://127.0.0.1:39091/ihos/" }
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Topology {
@@ -194,14 +198,14 @@ mod style_serde {
     use ihos_nginx::DisableStyle;
     use serde::{Deserialize, Deserializer, Serializer};
 
-    pub fn serialize<S: Serializer>(s: &DisableStyle, ser: S) -> Result<S::Ok, S::Error> {
+    pub(crate) fn serialize<S: Serializer>(s: &DisableStyle, ser: S) -> Result<S::Ok, S::Error> {
         ser.serialize_str(match s {
             DisableStyle::Comment => "comment",
             DisableStyle::Down => "down",
         })
     }
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<DisableStyle, D::Error> {
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<DisableStyle, D::Error> {
         match String::deserialize(d)?.as_str() {
             "comment" => Ok(DisableStyle::Comment),
             "down" => Ok(DisableStyle::Down),

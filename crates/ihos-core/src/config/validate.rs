@@ -13,7 +13,7 @@ fn invalid(key: impl Into<String>, message: impl Into<String>) -> Invalid {
 }
 
 /// Checks `host:port`: a non-empty host and a port 1–65535.
-pub fn check_backend(value: &str) -> Result<(), String> {
+pub(crate) fn check_backend(value: &str) -> Result<(), String> {
     let Some((host, port)) = value.rsplit_once(':') else {
         return Err(format!(
             "{value:?} has no port (expected host:port, as in the nginx upstream)"

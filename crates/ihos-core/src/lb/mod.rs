@@ -10,7 +10,7 @@ mod nginx;
 pub use canary::MockCanaryRoute;
 pub(crate) use canary::nginx_canary_route;
 pub use canary::{CanaryRoute, CanaryRule, NginxCanaryRoute};
-pub use nginx::{NginxLb, NginxLbOptions, NginxWorker};
+pub use nginx::{NginxLb, NginxLbOptions};
 
 use async_trait::async_trait;
 pub use ihos_nginx::{DisableStyle, ServerState};

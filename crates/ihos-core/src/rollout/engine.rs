@@ -58,7 +58,7 @@ pub(crate) struct Ctx<'a> {
 }
 
 impl Ctx<'_> {
-    pub fn source(&self, inst: &InstanceHandle) -> Result<&Source, String> {
+    pub(crate) fn source(&self, inst: &InstanceHandle) -> Result<&Source, String> {
         self.sources.get(inst.name()).ok_or_else(|| {
             format!(
                 "no WAR prepared for {} on {}",
@@ -70,7 +70,7 @@ impl Ctx<'_> {
 
     /// Updates an instance's journal entry and writes the journal (best effort: a journal
     /// that cannot be written is a warning, the rollout itself goes on).
-    pub async fn update_entry(&self, instance: &str, f: impl FnOnce(&mut JournalEntry)) {
+    pub(crate) async fn update_entry(&self, instance: &str, f: impl FnOnce(&mut JournalEntry)) {
         let mut j = self.journal.lock().await;
         let Some(e) = j.entry_mut(instance) else {
             return;
@@ -92,12 +92,12 @@ impl Ctx<'_> {
     }
 
     /// What the journal remembers of the canary's route before this rollout closed it.
-    pub async fn canary_was_open(&self, instance: &str) -> Option<bool> {
+    pub(crate) async fn canary_was_open(&self, instance: &str) -> Option<bool> {
         let j = self.journal.lock().await;
         j.entry(instance).and_then(|e| e.canary_was_open)
     }
 
-    pub async fn set_step(&self, instance: &str, step: Step) {
+    pub(crate) async fn set_step(&self, instance: &str, step: Step) {
         self.update_entry(instance, |e| {
             e.status = InstanceStatus::InProgress;
             e.step = Some(step);
@@ -105,7 +105,12 @@ impl Ctx<'_> {
         .await;
     }
 
-    pub async fn set_status(&self, instance: &str, status: InstanceStatus, error: Option<String>) {
+    pub(crate) async fn set_status(
+        &self,
+        instance: &str,
+        status: InstanceStatus,
+        error: Option<String>,
+    ) {
         self.update_entry(instance, |e| {
             e.status = status;
             e.error = error;

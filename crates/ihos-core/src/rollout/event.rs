@@ -237,14 +237,14 @@ pub(crate) struct Emitter<'a> {
 }
 
 impl<'a> Emitter<'a> {
-    pub fn new(sink: &'a dyn EventSink) -> Self {
+    pub(crate) fn new(sink: &'a dyn EventSink) -> Self {
         Emitter {
             sink,
             start: Instant::now(),
         }
     }
 
-    pub fn emit(&self, event: Event) {
+    pub(crate) fn emit(&self, event: Event) {
         tracing::debug!(?event, "rollout event");
         self.sink.emit(&EventRecord {
             schema: EVENT_SCHEMA,

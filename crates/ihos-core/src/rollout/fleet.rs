@@ -137,8 +137,7 @@ impl Fleet {
     /// made on first use, so this does not touch the network.
     ///
     /// ```no_run
-    /// use ihos_core::rollout::Fleet;
-    /// use ihos_core::Topology;
+    /// use ihos_core::{Fleet, Topology};
     ///
     /// let topology = Topology::load("ihos.toml".as_ref())?;
     /// let fleet = Fleet::connect(topology)?;

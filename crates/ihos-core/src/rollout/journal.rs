@@ -13,7 +13,7 @@ use crate::command::Privilege;
 use crate::names::RemotePath;
 use crate::transport::{Transport, TransportError};
 
-/// Where one instance stands.
+/// Where one instance stands in a rollout's [`Journal`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum InstanceStatus {
@@ -29,7 +29,7 @@ pub enum InstanceStatus {
     Failed,
 }
 
-/// One instance in the journal.
+/// One instance in a rollout's [`Journal`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct JournalEntry {
     /// The instance.
@@ -51,7 +51,9 @@ pub struct JournalEntry {
     pub canary_was_open: Option<bool>,
 }
 
-/// A rollout's journal.
+/// A rollout's journal: where it stands, instance by instance. The engine keeps it on the
+/// load balancer's host after every step; [`RolloutOptions::resume`](crate::RolloutOptions)
+/// continues from it. Read it with [`journal()`](crate::journal()) or [`Journal::parse`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Journal {
     /// The rollout's id.
@@ -83,6 +85,29 @@ impl Journal {
     pub fn entry(&self, instance: &str) -> Option<&JournalEntry> {
         self.instances.iter().find(|e| e.instance == instance)
     }
+
+    /// Replays the bytes of a journal file (`journal.ndjson` in the load balancer host's
+    /// state directory); `None` if they hold no journal line. A torn last line (a crash
+    /// mid-append) is ignored; the last entry written for an instance wins.
+    pub fn parse(bytes: &[u8]) -> Option<Journal> {
+        let mut journal: Option<Journal> = None;
+        for raw in bytes.split(|&b| b == b'\n') {
+            let Ok(l) = serde_json::from_slice::<Line>(raw) else {
+                continue;
+            };
+            match (l, journal.as_mut()) {
+                (Line::Journal(j), _) => journal = Some(j),
+                (Line::Entry(e), Some(j)) => {
+                    if let Some(slot) = j.entry_mut(&e.instance) {
+                        *slot = e;
+                    }
+                }
+                (Line::Finished(f), Some(j)) => j.finished = f,
+                _ => {}
+            }
+        }
+        journal
+    }
 }
 
 /// One line of the journal file.
@@ -98,7 +123,7 @@ enum Line {
 }
 
 /// `state_dir/journal.ndjson`.
-pub fn journal_path(state_dir: &RemotePath) -> Result<RemotePath, TransportError> {
+pub(crate) fn journal_path(state_dir: &RemotePath) -> Result<RemotePath, TransportError> {
     Ok(state_dir.join("journal.ndjson")?)
 }
 
@@ -110,7 +135,7 @@ fn line(l: &Line) -> Vec<u8> {
 
 /// Writes the whole journal as the file's only line (a new rollout, or compaction at the
 /// end).
-pub async fn save(
+pub(crate) async fn save(
     t: &dyn Transport,
     state_dir: &RemotePath,
     journal: &Journal,
@@ -124,7 +149,7 @@ pub async fn save(
 }
 
 /// Appends an instance's new entry.
-pub async fn append_entry(
+pub(crate) async fn append_entry(
     t: &dyn Transport,
     state_dir: &RemotePath,
     entry: &JournalEntry,
@@ -137,29 +162,8 @@ pub async fn append_entry(
     .await
 }
 
-/// Replays a journal file's bytes; `None` if it has no journal line.
-pub fn parse(bytes: &[u8]) -> Option<Journal> {
-    let mut journal: Option<Journal> = None;
-    for raw in bytes.split(|&b| b == b'\n') {
-        let Ok(l) = serde_json::from_slice::<Line>(raw) else {
-            continue;
-        };
-        match (l, journal.as_mut()) {
-            (Line::Journal(j), _) => journal = Some(j),
-            (Line::Entry(e), Some(j)) => {
-                if let Some(slot) = j.entry_mut(&e.instance) {
-                    *slot = e;
-                }
-            }
-            (Line::Finished(f), Some(j)) => j.finished = f,
-            _ => {}
-        }
-    }
-    journal
-}
-
 /// Reads the journal, `None` if there is none or it cannot be read as one.
-pub async fn load(
+pub(crate) async fn load(
     t: &dyn Transport,
     state_dir: &RemotePath,
 ) -> Result<Option<Journal>, TransportError> {
@@ -168,7 +172,7 @@ pub async fn load(
         return Ok(None);
     }
     let bytes = t.read_file(&path, Privilege::Sudo).await?;
-    Ok(parse(&bytes))
+    Ok(Journal::parse(&bytes))
 }
 
 #[cfg(test)]
@@ -206,10 +210,10 @@ mod tests {
         bytes.extend(line(&Line::Entry(entry("a", InstanceStatus::InProgress))));
         bytes.extend(line(&Line::Entry(entry("a", InstanceStatus::Updated))));
         bytes.extend_from_slice(br#"{"entry":{"instance":"b","sta"#);
-        let got = parse(&bytes).unwrap();
+        let got = Journal::parse(&bytes).unwrap();
         assert_eq!(got.entry("a").unwrap().status, InstanceStatus::Updated);
         assert_eq!(got.entry("b").unwrap().status, InstanceStatus::Pending);
         assert!(!got.finished);
-        assert_eq!(parse(b"garbage\n"), None);
+        assert_eq!(Journal::parse(b"garbage\n"), None);
     }
 }

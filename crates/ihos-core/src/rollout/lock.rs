@@ -24,12 +24,12 @@ pub struct LockOwner {
 }
 
 /// `state_dir/lock`.
-pub fn lock_dir(state_dir: &RemotePath) -> Result<RemotePath, TransportError> {
+pub(crate) fn lock_dir(state_dir: &RemotePath) -> Result<RemotePath, TransportError> {
     Ok(state_dir.join("lock")?)
 }
 
 /// Takes the lock. `Ok(Err(owner))` when someone else holds it.
-pub async fn acquire(
+pub(crate) async fn acquire(
     t: &dyn Transport,
     state_dir: &RemotePath,
     me: &LockOwner,
@@ -58,7 +58,7 @@ pub async fn acquire(
 
 /// Who holds the lock, if anyone. A lock whose owner file is missing or unreadable (a
 /// crash between `mkdir` and writing it) reads as held by an unknown owner.
-pub async fn status(
+pub(crate) async fn status(
     t: &dyn Transport,
     state_dir: &RemotePath,
 ) -> Result<Option<LockOwner>, TransportError> {
@@ -80,13 +80,8 @@ pub async fn status(
     })))
 }
 
-/// Whether a lock exists at all.
-pub async fn is_held(t: &dyn Transport, state_dir: &RemotePath) -> Result<bool, TransportError> {
-    crate::rollout::remote::exists(t, &lock_dir(state_dir)?).await
-}
-
 /// Releases the lock. With `only_if` set, only when that rollout holds it.
-pub async fn release(
+pub(crate) async fn release(
     t: &dyn Transport,
     state_dir: &RemotePath,
     only_if: Option<&str>,

@@ -12,10 +12,11 @@ mod error;
 mod event;
 mod fleet;
 mod instance;
-pub mod journal;
-pub mod lock;
+// Host-side helpers the rest of the crate may use too (they were public modules).
+pub(crate) mod journal;
+pub(crate) mod lock;
 mod ops;
-pub mod remote;
+pub(crate) mod remote;
 mod rotation;
 mod war;
 
@@ -28,8 +29,11 @@ pub use error::RolloutError;
 pub use event::{EVENT_SCHEMA, Event, EventRecord, EventSink, Step};
 pub use fleet::{Fleet, FleetError, InstanceHandle};
 pub use instance::DeploymentRecord;
+pub use journal::{InstanceStatus, Journal, JournalEntry};
+pub use lock::LockOwner;
 pub use ops::{
-    InstanceView, drain_instance, enable_instance, history, lock_release, lock_status, status,
+    InstanceView, drain_instance, enable_instance, history, journal, lock_release, lock_status,
+    status,
 };
 pub use war::{WarError, WarFile};
 
@@ -62,12 +66,12 @@ impl Outcome {
 
 /// Choices for a rollout (defaults match the CLI's: every instance, a new rollout, the
 /// operator `user@machine`). Everything else (drain, timeouts, `max_unavailable`, what to
-/// do on failure) is the topology's [`Policy`](crate::config::Policy).
+/// do on failure) is the topology's [`Policy`](crate::Policy).
 ///
 /// Build it with struct syntax or with the chainable setters:
 ///
 /// ```
-/// use ihos_core::rollout::RolloutOptions;
+/// use ihos_core::RolloutOptions;
 ///
 /// let options = RolloutOptions::new()
 ///     .only(["101-pep1", "101-pep2"])

@@ -16,6 +16,7 @@ use super::{lock, remote};
 use crate::command::Privilege;
 use crate::container::ContainerState;
 use crate::lb::{LbChange, ServerState};
+use crate::transport::TransportError;
 
 /// What `ihos status` shows for one instance.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -227,6 +228,13 @@ pub async fn history(fleet: &Fleet) -> Result<Vec<DeploymentRecord>, String> {
         .lines()
         .filter_map(|l| serde_json::from_str(l).ok())
         .collect())
+}
+
+/// The journal of the last rollout on the fleet's load balancer host (`None`: no rollout
+/// recorded one). Unless [`Journal::finished`] is set, that rollout was interrupted and
+/// [`RolloutOptions::resume`](crate::RolloutOptions) continues it.
+pub async fn journal(fleet: &Fleet) -> Result<Option<Journal>, TransportError> {
+    super::journal::load(fleet.lb_transport.as_ref(), &fleet.lb_state_dir).await
 }
 
 /// Who holds the rollout lock.

@@ -9,7 +9,7 @@ use crate::names::RemotePath;
 use crate::transport::{Transport, TransportError, remote_sha256, run_checked};
 
 /// Whether `path` exists.
-pub async fn exists(t: &dyn Transport, path: &RemotePath) -> Result<bool, TransportError> {
+pub(crate) async fn exists(t: &dyn Transport, path: &RemotePath) -> Result<bool, TransportError> {
     Ok(
         t.run(&Command::new("test").arg("-e").arg(path.as_str()).sudo())
             .await?
@@ -18,7 +18,7 @@ pub async fn exists(t: &dyn Transport, path: &RemotePath) -> Result<bool, Transp
 }
 
 /// `mkdir -p`.
-pub async fn mkdir_p(
+pub(crate) async fn mkdir_p(
     t: &dyn Transport,
     path: &RemotePath,
     privilege: Privilege,
@@ -34,7 +34,7 @@ pub async fn mkdir_p(
 }
 
 /// Size of a file, `None` if it does not exist.
-pub async fn file_size(
+pub(crate) async fn file_size(
     t: &dyn Transport,
     path: &RemotePath,
 ) -> Result<Option<u64>, TransportError> {
@@ -60,7 +60,7 @@ pub async fn file_size(
 }
 
 /// The bytes of `path` from `offset` on (empty if the file is shorter or missing).
-pub async fn read_from(
+pub(crate) async fn read_from(
     t: &dyn Transport,
     path: &RemotePath,
     offset: u64,
@@ -77,7 +77,7 @@ pub async fn read_from(
 }
 
 /// Appends bytes to a file (created if missing).
-pub async fn append(
+pub(crate) async fn append(
     t: &dyn Transport,
     path: &RemotePath,
     bytes: &[u8],
@@ -97,7 +97,7 @@ pub async fn append(
 /// Copies `src` to `dst` through a temporary name in `dst`'s directory, then renames it, so
 /// `dst` is never seen half-written. The temporary name does not end in `.war` (Tomcat
 /// deploys every `*.war` it finds).
-pub async fn copy_atomic(
+pub(crate) async fn copy_atomic(
     t: &dyn Transport,
     src: &RemotePath,
     dst: &RemotePath,
@@ -128,7 +128,7 @@ pub async fn copy_atomic(
 }
 
 /// SHA-256 of a file, `None` if it does not exist.
-pub async fn sha256_if_exists(
+pub(crate) async fn sha256_if_exists(
     t: &dyn Transport,
     path: &RemotePath,
 ) -> Result<Option<String>, TransportError> {
@@ -139,13 +139,13 @@ pub async fn sha256_if_exists(
 }
 
 /// The host's local date as `YYYY-MM-DD` (Tomcat names its logs by it).
-pub async fn host_date(t: &dyn Transport) -> Result<String, TransportError> {
+pub(crate) async fn host_date(t: &dyn Transport) -> Result<String, TransportError> {
     let out = run_checked(t, &Command::new("date").arg("+%Y-%m-%d")).await?;
     Ok(out.stdout_text().trim().to_string())
 }
 
 /// HTTP status of `url` as seen from the host, `None` if it did not answer.
-pub async fn probe(
+pub(crate) async fn probe(
     t: &dyn Transport,
     url: &str,
     timeout: Duration,
@@ -173,7 +173,7 @@ pub async fn probe(
 
 /// Established TCP connections to `port` inside the network namespace of process `pid`
 /// (with Docker's bridge, a container's sockets are not in the host's namespace).
-pub async fn established_connections(
+pub(crate) async fn established_connections(
     t: &dyn Transport,
     pid: u32,
     port: u16,
@@ -201,7 +201,7 @@ pub async fn established_connections(
 }
 
 /// The log file name for `date` (`YYYY-MM-DD`) from a pattern with `%Y`, `%m`, `%d`.
-pub fn log_name(pattern: &str, date: &str) -> String {
+pub(crate) fn log_name(pattern: &str, date: &str) -> String {
     let mut parts = date.splitn(3, '-');
     let (y, m, d) = (
         parts.next().unwrap_or(""),

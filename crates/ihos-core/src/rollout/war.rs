@@ -111,7 +111,7 @@ pub(crate) mod tests {
     use std::io::Write;
 
     /// Writes a minimal WAR (zip with WEB-INF/web.xml and an index page) for tests.
-    pub fn write_test_war(path: &Path, version: &str) {
+    pub(crate) fn write_test_war(path: &Path, version: &str) {
         let f = std::fs::File::create(path).unwrap();
         let mut z = zip::ZipWriter::new(f);
         let opts = zip::write::SimpleFileOptions::default()

@@ -92,7 +92,7 @@ impl Transport for LocalTransport {
         let wait = child.wait_with_output();
         let limit = command
             .timeout_value()
-            .unwrap_or(crate::command::DEFAULT_TIMEOUT);
+            .unwrap_or(crate::command::DEFAULT_COMMAND_TIMEOUT);
         let out = match tokio::time::timeout(limit, wait).await {
             Ok(r) => r,
             Err(_) => {

@@ -88,7 +88,11 @@ pub async fn run_checked<T: Transport + ?Sized>(
 }
 
 /// [`run_checked`]'s check on its own.
-pub fn check_output(host: &str, command: &Command, out: Output) -> Result<Output, TransportError> {
+pub(crate) fn check_output(
+    host: &str,
+    command: &Command,
+    out: Output,
+) -> Result<Output, TransportError> {
     if out.success() {
         return Ok(out);
     }
@@ -112,7 +116,7 @@ pub fn check_output(host: &str, command: &Command, out: Output) -> Result<Output
 }
 
 /// SHA-256 of a remote file, computed on the host.
-pub async fn remote_sha256<T: Transport + ?Sized>(
+pub(crate) async fn remote_sha256<T: Transport + ?Sized>(
     transport: &T,
     path: &RemotePath,
     privilege: Privilege,
@@ -130,7 +134,7 @@ pub async fn remote_sha256<T: Transport + ?Sized>(
 }
 
 /// A temporary name next to `path`, unique to this process and moment.
-pub fn staging_name(path: &RemotePath) -> Result<RemotePath, TransportError> {
+pub(crate) fn staging_name(path: &RemotePath) -> Result<RemotePath, TransportError> {
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos());
@@ -144,7 +148,7 @@ pub fn staging_name(path: &RemotePath) -> Result<RemotePath, TransportError> {
 }
 
 /// The default [`Transport::write_file_in_place`].
-pub async fn write_in_place_via_staging<T: Transport + ?Sized>(
+pub(crate) async fn write_in_place_via_staging<T: Transport + ?Sized>(
     transport: &T,
     path: &RemotePath,
     bytes: &[u8],

@@ -12,14 +12,12 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use ihos_core::config::Topology;
-use ihos_core::rollout::journal::Journal;
-use ihos_core::rollout::{
-    CancelToken, DeploymentRecord, Event, EventRecord, EventSink, Fleet, RolloutError,
-    RolloutOptions, RolloutReport, Step, WarFile, run_rollback, run_rollout,
+use ihos_core::{
+    CancelToken, Command, DeploymentRecord, Event, EventRecord, EventSink, Fleet, Journal, Output,
+    RemotePath, RolloutError, RolloutOptions, RolloutReport, Step, Topology, Transport,
+    TransportError, Uploaded, WarFile, run_rollback, run_rollout,
 };
-use ihos_core::sha::sha256_hex;
-use ihos_core::{Command, Output, RemotePath, Transport, TransportError, Uploaded};
+use ihos_testkit::sha256_hex;
 use ihos_testkit::{
     AppPhase, AppSpec, ContainerSpec, FakeHost, FakeWorld, InvariantReport, NginxSpec,
     RUNBOOK_WAR_V1, Runbook, ViolationKind,
@@ -538,7 +536,7 @@ impl Env {
     pub fn journal(&self) -> Option<Journal> {
         self.lb_host
             .read(&format!("{STATE}/journal.ndjson"))
-            .map(|b| ihos_core::rollout::journal::parse(&b).expect("journal parses"))
+            .map(|b| ihos_core::Journal::parse(&b).expect("journal parses"))
     }
 
     /// The deployment record on an instance's host.

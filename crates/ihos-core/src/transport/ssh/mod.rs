@@ -38,8 +38,7 @@ use worker::{Job, Reply, Worker};
 ///
 /// ```no_run
 /// # async fn demo() -> Result<(), ihos_core::TransportError> {
-/// use ihos_core::{Command, Transport};
-/// use ihos_core::transport::{SshOptions, SshTarget, SshTransport};
+/// use ihos_core::{Command, SshOptions, SshTarget, SshTransport, Transport};
 /// let host = SshTransport::connect(
 ///     SshTarget::new("192.0.2.10", 22, "deploy"),
 ///     SshOptions::default(),
