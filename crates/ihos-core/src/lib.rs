@@ -32,6 +32,10 @@
 //!   [`rollout::drain_instance`], [`rollout::enable_instance`] and [`rollout::history`] are
 //!   the CLI's other commands. [`RolloutOptions`] holds the per-run choices (defaults match
 //!   the CLI's).
+//! - **Canary cohorts**: a [`Cohort`] is the list of user-id prefixes the canary rule
+//!   selects; [`Cohort::regex`] writes the nginx regex for it in a [`RegexStyle`] (exact,
+//!   for the case-sensitive `~`, or the runbook's form), [`Cohort::from_regex`] reads a live
+//!   rule back, and [`decode_token`] tells which id a sample token carries.
 //! - **Events**: the engine reports progress as [`Event`]s, each stamped in an
 //!   [`EventRecord`] (the values `ihos rollout --json` prints, one per line), to an
 //!   [`EventSink`]: a closure, a `tokio::sync::mpsc::UnboundedSender<EventRecord>`, or a
@@ -47,7 +51,8 @@
 //!
 //! One typed error per operation family, each `#[non_exhaustive]` and naming the host,
 //! instance, file or command concerned: [`ConfigError`], [`TransportError`],
-//! [`ContainerError`], [`LbError`], [`FleetError`], [`WarError`] and [`RolloutError`].
+//! [`ContainerError`], [`LbError`], [`FleetError`], [`WarError`], [`RolloutError`],
+//! [`CohortError`] and [`TokenError`].
 //!
 //! # Example: a rollout
 //!
@@ -196,6 +201,7 @@
 
 #![warn(missing_docs)]
 
+mod cohort;
 pub mod command;
 pub mod config;
 pub mod container;
@@ -206,6 +212,10 @@ pub mod sha;
 pub mod time;
 pub mod transport;
 
+pub use cohort::{
+    Base64Alphabet, Cohort, CohortError, MAX_REGEX_LEN, RegexStyle, TokenError, TokenInfo,
+    decode_token,
+};
 pub use command::{Command, Output, Privilege, shell_quote};
 pub use config::{ConfigError, Topology};
 pub use container::{Container, ContainerError, ContainerState, DockerCli, Health};
