@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use ihos_core::Cohort;
 
 /// ihos: zero-downtime rolling deploys of Java web apps behind nginx.
 #[derive(Debug, Parser)]
@@ -80,6 +81,9 @@ pub enum Command {
     /// The rollout lock on the load balancer's host.
     #[command(subcommand)]
     Lock(LockCommand),
+    /// Canary cohorts: the nginx rule that sends some users (by id prefix) to the canary.
+    #[command(subcommand)]
+    Canary(CanaryCommand),
 }
 
 /// `ihos rollout` options.
@@ -233,4 +237,64 @@ pub enum Style {
     Comment,
     /// Add nginx's `down` parameter.
     Down,
+}
+
+/// `ihos canary` subcommands. Offline: nothing here reads the topology or contacts a host.
+#[derive(Debug, Subcommand)]
+pub enum CanaryCommand {
+    /// Print the nginx regex that selects the users whose id starts with one of the
+    /// prefixes (stdout: the regex; stderr: the operator to use with it, and why).
+    Regex(CanaryRegexArgs),
+    /// Decode a sample token: which user id it carries and whether the cohort holds it, or
+    /// why no cohort regex can apply to it. Never prints the token back.
+    Check(CanaryCheckArgs),
+}
+
+/// `ihos canary regex` options.
+#[derive(Debug, Args)]
+pub struct CanaryRegexArgs {
+    #[command(flatten)]
+    pub cohort: CohortArg,
+    /// `exact`: selects exactly the cohort's tokens (JWT or payload alone, both base64
+    /// alphabets), for nginx's case-sensitive `~`. `runbook`: the runbook's hand-written
+    /// form, for comparison (`~*`; misses some ids).
+    #[arg(long, value_enum, default_value_t = CohortStyle::Exact)]
+    pub style: CohortStyle,
+    /// One JSON object on stdout: {style, operator, regex, prefixes, condition}.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `ihos canary check` options.
+#[derive(Debug, Args)]
+pub struct CanaryCheckArgs {
+    /// The token (the x-pep-token header's value), or `-` to read it from stdin. A token
+    /// is a credential and a command line is visible to every user of this machine (ps,
+    /// /proc): prefer `-`.
+    #[arg(long, value_name = "TOKEN|-", allow_hyphen_values = true)]
+    pub token: String,
+    #[command(flatten)]
+    pub cohort: CohortArg,
+    /// One JSON object on stdout: {id, jwt, alphabet, padded, payload_len, prefixes,
+    /// in_cohort, prefix}.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// The cohort of a canary command.
+#[derive(Debug, Args)]
+pub struct CohortArg {
+    /// The cohort: comma-separated user-id prefixes (e.g. 1,3,5,7 or 12,305). A user is in
+    /// it when their id starts with one of them.
+    #[arg(long = "ids", value_name = "PREFIXES", value_parser = Cohort::parse_list)]
+    pub ids: Cohort,
+}
+
+/// The form of a cohort regex.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CohortStyle {
+    /// Exact, for nginx's case-sensitive `~`.
+    Exact,
+    /// The runbook's form, with `~*`.
+    Runbook,
 }

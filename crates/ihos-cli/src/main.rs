@@ -4,6 +4,7 @@
 //! (see [`exit`]). Human messages go to stderr, machine output (JSON, diffs) to stdout.
 
 mod backup;
+mod canary_cmd;
 mod cli;
 mod connect;
 mod exit;
@@ -42,6 +43,7 @@ fn main() -> ExitCode {
         cli::Command::Enable { instance } => fleet_cmd::enable(&cli.config, &instance),
         cli::Command::History { json } => fleet_cmd::history(&cli.config, json),
         cli::Command::Lock(cmd) => fleet_cmd::lock(&cli.config, cmd),
+        cli::Command::Canary(cmd) => canary_cmd::run(cmd),
     };
     if let Err(e) = &result {
         output::message(&e.to_string());

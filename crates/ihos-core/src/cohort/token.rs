@@ -74,10 +74,10 @@ pub enum TokenError {
     },
     /// The decoded payload does not start with `{"id":"`, so no cohort regex can apply.
     #[error(
-        "the payload does not start with {{\"id\":\" (it starts with {starts_with:?}), so a cohort regex cannot apply to it: the regex matches the base64 of {{\"id\":\"<id>"
+        "the payload does not start with {{\"id\":\", so a cohort regex (the base64 of {{\"id\":\"<id prefix>) cannot apply to it; it starts with: {starts_with}"
     )]
     NotIdPayload {
-        /// The first bytes of the decoded payload, non-printable ones escaped.
+        /// The first bytes of the decoded payload, bytes outside printable ASCII as `\xNN`.
         starts_with: String,
     },
     /// The id string has no closing quote.
@@ -201,10 +201,17 @@ fn json_string(bytes: &[u8]) -> Result<String, TokenError> {
     }
 }
 
-/// The first bytes of `decoded`, printable ASCII as is, the rest escaped.
+/// The first bytes of `decoded`: printable ASCII as is, other bytes as `\xNN`.
 fn preview(decoded: &[u8]) -> String {
     let head = &decoded[..decoded.len().min(PREVIEW_LEN)];
-    let mut s = head.escape_ascii().to_string();
+    let mut s = String::with_capacity(head.len());
+    for &b in head {
+        if (0x20..0x7f).contains(&b) {
+            s.push(char::from(b));
+        } else {
+            s.push_str(&format!("\\x{b:02x}"));
+        }
+    }
     if decoded.len() > PREVIEW_LEN {
         s.push('…');
     }
@@ -271,7 +278,7 @@ mod tests {
         assert_eq!(
             e,
             TokenError::NotIdPayload {
-                starts_with: r#"{\"sub\":\"1\",\"id\":\"2\"}"#.into()
+                starts_with: r#"{"sub":"1","id":"2"}"#.into()
             }
         );
         // a number id is not a string: the regex (base64 of {"id":") cannot apply
@@ -303,6 +310,21 @@ mod tests {
             decode_token(&STANDARD.encode(b"{\"id\":\"\xff\"}")),
             Err(TokenError::InvalidId { .. })
         ));
+    }
+
+    #[test]
+    fn previews_escape_bytes_outside_printable_ascii() {
+        let e = decode_token(&STANDARD.encode(b"\x00\xff{\"")).unwrap_err();
+        assert_eq!(
+            e,
+            TokenError::NotIdPayload {
+                starts_with: r#"\x00\xff{""#.into()
+            }
+        );
+        assert!(
+            e.to_string().ends_with(r#"it starts with: \x00\xff{""#),
+            "{e}"
+        );
     }
 
     #[test]
