@@ -4,14 +4,54 @@
 use std::path::{Path, PathBuf};
 
 use ihos_core::{
-    CanaryError, CanaryStatus, RolloutOptions, WarFile, canary_status, canary_war, close_canary,
-    run_canary_deploy,
+    CanaryError, CanaryStatus, Cohort, RegexStyle, RolloutOptions, WarFile, canary_status,
+    canary_war, close_canary, open_canary, run_canary_deploy,
 };
 
 use crate::connect;
 use crate::exit::CliError;
 use crate::fleet_cmd::{confirm, drive_with, json_line, open_war, runtime};
 use crate::output;
+
+/// `ihos canary open`.
+pub fn open(config: &Path, cohort: &Cohort, style: RegexStyle) -> Result<(), CliError> {
+    let fleet = connect::fleet(config)?;
+    let regex = cohort.regex(style);
+    let change = runtime()?.block_on(open_canary(&fleet, style.operator(), &regex))?;
+    output::message(&if change.changed() {
+        format!(
+            "canary route open for ids starting with {cohort} ({} {regex:?}): {}",
+            style.operator(),
+            change.message
+        )
+    } else {
+        format!("canary route already open for {cohort}: {}", change.message)
+    });
+    Ok(())
+}
+
+/// The cohort of the live canary rule (open or closed), read back from its regex.
+pub fn live_cohort(config: &Path) -> Result<Cohort, CliError> {
+    let fleet = connect::fleet(config)?;
+    let route = fleet.canary_route.as_ref().ok_or(CanaryError::NoCanary)?;
+    let rule = runtime()?
+        .block_on(route.rule())
+        .map_err(CanaryError::from)?;
+    let regex = rule.regex.as_deref().unwrap_or_default();
+    let cohort = Cohort::from_regex(regex).ok_or_else(|| {
+        CliError::Usage(format!(
+            "the canary rule at {} line {} has a regex ihos does not write ({regex:?}): pass --ids",
+            rule.file, rule.line
+        ))
+    })?;
+    output::message(&format!(
+        "the live canary rule ({}, {} line {}) selects ids starting with {cohort}",
+        if rule.open { "open" } else { "closed" },
+        rule.file,
+        rule.line
+    ));
+    Ok(cohort)
+}
 
 /// `ihos canary close`.
 pub fn close(config: &Path) -> Result<(), CliError> {
@@ -44,8 +84,14 @@ fn describe(st: &CanaryStatus) -> String {
     let mut out = String::new();
     match &st.rule {
         Some(r) if r.open => out.push_str(&format!(
-            "canary route: OPEN ({} line {}): if {}\n",
-            r.file, r.line, r.condition
+            "canary route: OPEN ({} line {}): if {}\n  users whose id starts with: {}\n",
+            r.file,
+            r.line,
+            r.condition,
+            st.cohort
+                .as_ref()
+                .map_or("(a regex ihos does not write)".to_string(), |c| c
+                    .join(", "))
         )),
         Some(r) => out.push_str(&format!(
             "canary route: closed ({} line {}, commented out)\n",

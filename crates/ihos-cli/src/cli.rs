@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use ihos_core::Cohort;
 
 /// ihos: zero-downtime rolling deploys of Java web apps behind nginx.
 #[derive(Debug, Parser)]
@@ -80,41 +81,10 @@ pub enum Command {
     /// The rollout lock on the load balancer's host.
     #[command(subcommand)]
     Lock(LockCommand),
-    /// The canary: its cohort route, its deploys (promote with `rollout --from-canary`).
+    /// The canary: the cohort rule that sends some users (by id prefix) to it, its route,
+    /// its deploys (promote its WAR with `rollout --from-canary`).
     #[command(subcommand)]
     Canary(CanaryCommand),
-}
-
-/// `ihos canary` subcommands.
-#[derive(Debug, Subcommand)]
-pub enum CanaryCommand {
-    /// Close the cohort route (comment the canary `if` block out): nobody reaches the canary.
-    Close,
-    /// The route (open or closed, for which ids) and the canary's release against the fleet's.
-    Status {
-        /// One JSON object on stdout.
-        #[arg(long)]
-        json: bool,
-    },
-    /// Deploy a WAR to the canary alone: close its route if open, drain, update with the same
-    /// steps and checks as a rollout, reopen the route as it was.
-    Deploy {
-        /// The WAR to deploy.
-        #[arg(long, value_name = "FILE")]
-        war: PathBuf,
-        /// The commit the WAR was built from, for the deployment record.
-        #[arg(long, value_name = "SHA")]
-        commit: Option<String>,
-        /// Do not ask for confirmation.
-        #[arg(long, short = 'y')]
-        yes: bool,
-        /// NDJSON events on stdout instead of progress on stderr.
-        #[arg(long)]
-        json: bool,
-        /// Continue the interrupted canary deploy recorded in the journal (same WAR).
-        #[arg(long)]
-        resume: bool,
-    },
 }
 
 /// `ihos rollout` options.
@@ -276,4 +246,109 @@ pub enum Style {
     Comment,
     /// Add nginx's `down` parameter.
     Down,
+}
+
+/// `ihos canary` subcommands. Offline: nothing here reads the topology or contacts a host.
+#[derive(Debug, Subcommand)]
+pub enum CanaryCommand {
+    /// Print the nginx regex that selects the users whose id starts with one of the
+    /// prefixes (stdout: the regex; stderr: the operator to use with it, and why).
+    Regex(CanaryRegexArgs),
+    /// Decode a sample token: which user id it carries and whether the cohort holds it, or
+    /// why no cohort regex can apply to it. Never prints the token back.
+    Check(CanaryCheckArgs),
+    /// Open the cohort route for these users: uncomment the canary `if` block and set its
+    /// condition (exact regex, case-sensitive `~`). Only to a running, healthy canary;
+    /// validated with `nginx -t` and reloaded, the previous file restored on failure.
+    Open(CanaryOpenArgs),
+    /// Close the cohort route (comment the canary `if` block out): nobody reaches the canary.
+    Close,
+    /// The route (open or closed, for which ids) and the canary's release against the fleet's.
+    Status {
+        /// One JSON object on stdout.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Deploy a WAR to the canary alone: close its route if open, drain, update with the same
+    /// steps and checks as a rollout, reopen the route as it was.
+    Deploy {
+        /// The WAR to deploy.
+        #[arg(long, value_name = "FILE")]
+        war: PathBuf,
+        /// The commit the WAR was built from, for the deployment record (default: from the
+        /// WAR's sidecar).
+        #[arg(long, value_name = "SHA")]
+        commit: Option<String>,
+        /// Do not ask for confirmation.
+        #[arg(long, short = 'y')]
+        yes: bool,
+        /// NDJSON events on stdout instead of progress on stderr.
+        #[arg(long)]
+        json: bool,
+        /// Continue the interrupted canary deploy recorded in the journal (same WAR).
+        #[arg(long)]
+        resume: bool,
+    },
+}
+
+/// `ihos canary open` options.
+#[derive(Debug, Args)]
+pub struct CanaryOpenArgs {
+    #[command(flatten)]
+    pub cohort: CohortArg,
+    /// `exact` (default): the exact regex with the case-sensitive `~`. `runbook`: the
+    /// runbook's form with `~*` (lets other users in and misses some; for comparison only).
+    #[arg(long, value_enum, default_value_t = CohortStyle::Exact)]
+    pub style: CohortStyle,
+}
+
+/// `ihos canary regex` options.
+#[derive(Debug, Args)]
+pub struct CanaryRegexArgs {
+    #[command(flatten)]
+    pub cohort: CohortArg,
+    /// `exact`: selects exactly the cohort's tokens (JWT or payload alone, both base64
+    /// alphabets), for nginx's case-sensitive `~`. `runbook`: the runbook's hand-written
+    /// form, for comparison (`~*`; misses some ids).
+    #[arg(long, value_enum, default_value_t = CohortStyle::Exact)]
+    pub style: CohortStyle,
+    /// One JSON object on stdout: {style, operator, regex, prefixes, condition}.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `ihos canary check` options.
+#[derive(Debug, Args)]
+pub struct CanaryCheckArgs {
+    /// The token (the x-pep-token header's value), or `-` to read it from stdin. A token
+    /// is a credential and a command line is visible to every user of this machine (ps,
+    /// /proc): prefer `-`.
+    #[arg(long, value_name = "TOKEN|-", allow_hyphen_values = true)]
+    pub token: String,
+    /// The cohort: comma-separated user-id prefixes. Default: the cohort of the live canary
+    /// rule in the topology's site file.
+    #[arg(long = "ids", value_name = "PREFIXES", value_parser = Cohort::parse_list)]
+    pub ids: Option<Cohort>,
+    /// One JSON object on stdout: {id, jwt, alphabet, padded, payload_len, prefixes,
+    /// in_cohort, prefix}.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// The cohort of a canary command.
+#[derive(Debug, Args)]
+pub struct CohortArg {
+    /// The cohort: comma-separated user-id prefixes (e.g. 1,3,5,7 or 12,305). A user is in
+    /// it when their id starts with one of them.
+    #[arg(long = "ids", value_name = "PREFIXES", value_parser = Cohort::parse_list)]
+    pub ids: Cohort,
+}
+
+/// The form of a cohort regex.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CohortStyle {
+    /// Exact, for nginx's case-sensitive `~`.
+    Exact,
+    /// The runbook's form, with `~*`.
+    Runbook,
 }

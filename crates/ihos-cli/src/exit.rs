@@ -4,7 +4,7 @@
 //! |------|---------|
 //! | 0 | done, including a no-op edit (already disabled/enabled), `--dry-run`, `--help`, `--version` |
 //! | 1 | any other failure: I/O (missing or unreadable file, failed write, failed backup), the file changed on disk between read and write, an internal editor error |
-//! | 2 | bad input: command-line usage errors (clap), a configuration nginx would reject (`FILE:LINE:COL: message`), an edit the editor refuses (unknown or ambiguous upstream/server/block, last enabled server without `--force`, condition without a regex, invalid value) |
+//! | 2 | bad input: command-line usage errors (clap, including bad `--ids` prefixes), a configuration nginx would reject (`FILE:LINE:COL: message`), an edit the editor refuses (unknown or ambiguous upstream/server/block, last enabled server without `--force`, condition without a regex, invalid value), a token `ihos canary check` cannot decode |
 //!
 //! The codes follow the convention of `grep`/`diff`: 2 means "fix your input", 1 means
 //! "something went wrong while doing it".
@@ -93,6 +93,10 @@ pub enum CliError {
     #[error("{0}")]
     Usage(String),
 
+    /// A sample token no cohort regex can route (`ihos canary check`).
+    #[error("token: {0}")]
+    Token(#[from] ihos_core::TokenError),
+
     /// The in-place write failed; `restore` tells whether the original bytes were put back.
     #[error("{}: writing the edited file failed: {source}; {}", file.display(), restore_note(restore, backup.as_deref()))]
     WriteFailed {
@@ -135,7 +139,7 @@ impl CliError {
             CliError::Io { .. } | CliError::ChangedOnDisk { .. } | CliError::WriteFailed { .. } => {
                 FAILURE
             }
-            CliError::Config(_) | CliError::Usage(_) => INPUT,
+            CliError::Config(_) | CliError::Usage(_) | CliError::Token(_) => INPUT,
             CliError::Rollout(e) => rollout_error_code(e),
             CliError::Canary(e) => canary_error_code(e),
             CliError::Fleet(_) => FAILURE,

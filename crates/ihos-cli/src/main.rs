@@ -4,6 +4,7 @@
 //! (see [`exit`]). Human messages go to stderr, machine output (JSON, diffs) to stdout.
 
 mod backup;
+mod canary_cmd;
 mod canary_fleet_cmd;
 mod cli;
 mod connect;
@@ -43,17 +44,7 @@ fn main() -> ExitCode {
         cli::Command::Enable { instance } => fleet_cmd::enable(&cli.config, &instance),
         cli::Command::History { json } => fleet_cmd::history(&cli.config, json),
         cli::Command::Lock(cmd) => fleet_cmd::lock(&cli.config, cmd),
-        cli::Command::Canary(cmd) => match cmd {
-            cli::CanaryCommand::Close => canary_fleet_cmd::close(&cli.config),
-            cli::CanaryCommand::Status { json } => canary_fleet_cmd::status(&cli.config, json),
-            cli::CanaryCommand::Deploy {
-                war,
-                commit,
-                yes,
-                json,
-                resume,
-            } => canary_fleet_cmd::deploy(&cli.config, &war, commit, yes, json, resume),
-        },
+        cli::Command::Canary(cmd) => canary_cmd::run(&cli.config, cmd),
     };
     if let Err(e) = &result {
         output::message(&e.to_string());

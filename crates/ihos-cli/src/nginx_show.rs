@@ -12,7 +12,7 @@ pub const SCHEMA: u32 = 1;
 ///
 /// Each upstream is `{"name","line","servers":[{"address","params","state","line"}]}` with
 /// `state` one of `enabled`, `down`, `commented`; each if block is
-/// `{"condition","enabled","line","end_line","regex","context"}`.
+/// `{"condition","enabled","line","end_line","regex","operator","context"}`.
 #[derive(Debug, Serialize)]
 pub struct ShowJson<'a> {
     pub schema: u32,

@@ -39,6 +39,16 @@
 //!   [`drain_instance`], [`enable_instance`], [`history`] ([`DeploymentRecord`]s),
 //!   [`lock_status`] ([`LockOwner`]), [`lock_release`], and [`journal()`]: where the last
 //!   rollout stands ([`Journal`]), which [`RolloutOptions::resume`] continues.
+//! - **Canary cohorts**: a [`Cohort`] is the list of user-id prefixes the canary rule
+//!   selects; [`Cohort::regex`] writes the nginx regex for it in a [`RegexStyle`] (exact,
+//!   for the case-sensitive `~`, or the runbook's form), [`Cohort::from_regex`] reads a live
+//!   rule back, and [`decode_token`] tells which id a sample token carries.
+//! - **The canary**: a [`CanaryRoute`] opens and closes the cohort's route to the canary
+//!   ([`NginxCanaryRoute`]: the `if` block of a site file); [`open_canary`] (only to a
+//!   healthy canary), [`close_canary`], [`canary_status`] (the route, the canary's release
+//!   against the fleet's), [`run_canary_deploy`] (the rollout's steps on the canary, its
+//!   route closed meanwhile and reopened as it was) and [`canary_war`] (the exact WAR it
+//!   runs, to promote to the fleet).
 //! - **Events**: the engine reports progress as [`Event`]s, each stamped in an
 //!   [`EventRecord`] (the values `ihos rollout --json` prints, one per line), to an
 //!   [`EventSink`]: a closure, a `tokio::sync::mpsc::UnboundedSender<EventRecord>`, or a
@@ -54,7 +64,8 @@
 //!
 //! One typed error per operation family, each `#[non_exhaustive]` and naming the host,
 //! instance, file or command concerned: [`ConfigError`], [`TransportError`],
-//! [`ContainerError`], [`LbError`], [`FleetError`], [`WarError`] and [`RolloutError`].
+//! [`ContainerError`], [`LbError`], [`FleetError`], [`WarError`], [`RolloutError`],
+//! [`CohortError`] and [`TokenError`].
 //!
 //! # Example: a rollout
 //!
@@ -206,6 +217,7 @@
 // must say `pub(crate)` (tests/surface.rs also checks that no module is public).
 #![warn(unreachable_pub)]
 
+mod cohort;
 mod command;
 mod config;
 mod container;
@@ -218,6 +230,12 @@ mod transport;
 
 // Commands, names and hosts.
 pub use command::{Command, DEFAULT_COMMAND_TIMEOUT, Output, Privilege, shell_quote};
+
+// Canary cohorts.
+pub use cohort::{
+    Base64Alphabet, Cohort, CohortError, MAX_REGEX_LEN, RegexStyle, TokenError, TokenInfo,
+    decode_token,
+};
 pub use names::{ContainerName, InvalidName, RemotePath};
 #[cfg(feature = "mocks")]
 pub use transport::MockTransport;

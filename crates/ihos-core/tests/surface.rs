@@ -93,6 +93,15 @@ const PUBLIC: &[&str] = &[
     "run_rollback",
     "run_rollout",
     "status",
+    // Canary cohorts.
+    "Base64Alphabet",
+    "Cohort",
+    "CohortError",
+    "MAX_REGEX_LEN",
+    "RegexStyle",
+    "TokenError",
+    "TokenInfo",
+    "decode_token",
     // The canary.
     "CanaryError",
     "CanaryRoute",

@@ -9,7 +9,8 @@
 //! - The query functions ([`Document::upstreams`], [`Document::if_blocks`]) give typed views:
 //!   [`Upstream`]s with their [`Server`]s and [`ServerState`], [`IfBlock`]s with conditions.
 //! - Edit operations ([`Document::disable_server`], [`Document::enable_server`],
-//!   [`Document::disable_block`], [`Document::enable_block`], [`Document::set_block_regex`])
+//!   [`Document::disable_block`], [`Document::enable_block`], [`Document::set_block_regex`],
+//!   [`Document::set_block_condition`])
 //!   change only the bytes of the target lines and return an [`Edit`]: the new text, whether
 //!   anything changed, and a unified diff.
 //!

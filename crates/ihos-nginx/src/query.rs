@@ -93,6 +93,8 @@ pub struct IfBlock {
     pub end_line: u32,
     /// The regex operand, when the condition is a regex match.
     pub regex: Option<String>,
+    /// The match operator (`~`, `~*`, `!~` or `!~*`), when the condition is a regex match.
+    pub operator: Option<String>,
     /// Names of the enclosing blocks (e.g. `["http", "server", "location"]`).
     pub context: Vec<String>,
 }
@@ -135,6 +137,11 @@ fn regex_value(src: &[u8], d: &Directive) -> Option<String> {
         v.pop();
     }
     Some(v)
+}
+
+fn operator_value(src: &[u8], d: &Directive) -> Option<String> {
+    let (idx, _) = regex_arg(src, d)?;
+    Some(d.args[idx - 1].token.value_string(src))
 }
 
 fn condition_text(src: &[u8], d: &Directive) -> String {
@@ -300,6 +307,7 @@ fn collect_ifs<'d>(
                         line: doc.line(d.name.span.start as usize),
                         end_line: doc.line(d.span().end as usize - 1),
                         regex: regex_value(src, d),
+                        operator: operator_value(src, d),
                         context: path.clone(),
                     };
                     out.push(FoundIf { view, place });
@@ -322,6 +330,7 @@ fn collect_ifs<'d>(
                     line: doc.line(dd.comments[0].span.start as usize),
                     end_line: doc.line(dd.span().end as usize - 1),
                     regex: regex_value(text, d),
+                    operator: operator_value(text, d),
                     context: path.clone(),
                 };
                 out.push(FoundIf { view, place });

@@ -168,3 +168,43 @@ fn a_broken_edit_is_what_nginx_t_catches() {
     let ours = Document::parse(broken).unwrap_err();
     assert_eq!(Some(ours.position.line), verdict.emerg_line());
 }
+
+#[test]
+fn canary_condition_switch_to_exact_regex_passes_nginx_t() {
+    let Some(nginx) = common::nginx() else { return };
+    let doc = Document::parse(SITE).unwrap();
+    let sel = BlockSelector::ConditionContains("x_pep_token".into());
+    // the exact regex `ihos canary regex --ids 1,3,5,7` writes, with the `~` it needs
+    let exact = "^(?:[^.]*[.])?eyJpZCI6Ij(?:[EFGH]|[MNOP]|[UVWX]|[cdef])[^.]*(?:[.][^.]*)?$";
+    let set = doc.set_block_condition(&sel, "~", exact).unwrap();
+    assert_eq!(changed_lines(SITE.as_bytes(), set.text()), vec![5]);
+    let open = set.document().enable_block(&sel).unwrap();
+    let view = &open.document().if_blocks()[0];
+    assert_eq!(
+        (
+            view.operator.as_deref(),
+            view.regex.as_deref(),
+            view.enabled
+        ),
+        (Some("~"), Some(exact), true)
+    );
+    check(
+        &nginx,
+        NGINX_CONF.as_bytes(),
+        open.text(),
+        "canary open, exact",
+    );
+    // a regex PCRE rejects is caught by nginx -t (the editor only checks syntax)
+    let bad = open
+        .document()
+        .set_block_condition(&sel, "~", "(unclosed")
+        .unwrap();
+    let verdict = common::nginx_t(
+        &nginx,
+        &[
+            ("nginx.conf", NGINX_CONF.as_bytes()),
+            ("sites-enabled/ihos", bad.text()),
+        ],
+    );
+    assert!(!verdict.ok, "{}", verdict.output);
+}

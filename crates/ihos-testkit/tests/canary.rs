@@ -415,6 +415,11 @@ async fn the_route_opens_only_to_a_healthy_canary() {
         .unwrap();
     assert!(rule.open);
     assert_eq!(rule.regex.as_deref(), Some(COHORT));
+    assert_eq!(
+        rule.operator.as_deref(),
+        Some("~"),
+        "the runbook's ~* switched to ~"
+    );
     assert!(!String::from_utf8_lossy(&env.site().await).contains("#  if"));
 
     let change = close_canary(&env.fleet).await.unwrap();

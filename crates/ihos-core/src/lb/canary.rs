@@ -69,16 +69,11 @@ impl<T: Transport + ?Sized, C: Container + ?Sized> NginxCanaryRoute<T, C> {
     }
 
     fn to_rule(&self, block: IfBlock) -> CanaryRule {
-        let operator = block
-            .condition
-            .split_whitespace()
-            .find(|w| matches!(*w, "~" | "~*" | "!~" | "!~*"))
-            .map(str::to_string);
         CanaryRule {
             file: self.file.config_path().to_string(),
             open: block.enabled,
             condition: block.condition,
-            operator,
+            operator: block.operator,
             regex: block.regex,
             line: block.line,
         }
@@ -105,10 +100,8 @@ impl<T: Transport + ?Sized, C: Container + ?Sized> CanaryRoute for NginxCanaryRo
         let selector = self.selector.clone();
         self.file
             .edit_with(move |doc| {
-                doc.enable_block(&selector)?.and_then(|d| {
-                    let _ = operator; // MERGE: set_block_condition
-                    d.set_block_regex(&selector, regex)
-                })
+                doc.enable_block(&selector)?
+                    .and_then(|d| d.set_block_condition(&selector, operator, regex))
             })
             .await
     }

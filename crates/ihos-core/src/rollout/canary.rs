@@ -11,6 +11,7 @@ use super::lock::{self, LockOwner};
 use super::ops::{InstanceView, status};
 use super::remote;
 use super::war::{WarError, WarFile};
+use crate::cohort::Cohort;
 use crate::command::Privilege;
 use crate::lb::{CanaryRule, LbChange, LbError};
 use crate::transport::TransportError;
@@ -110,6 +111,8 @@ pub struct Release {
 pub struct CanaryStatus {
     /// The route as the site file says (`None` when it could not be read: see `errors`).
     pub rule: Option<CanaryRule>,
+    /// The id prefixes its regex selects, when it is one ihos writes (either style).
+    pub cohort: Option<Vec<String>>,
     /// The canary instance.
     pub canary: InstanceView,
     /// The fleet's releases, most instances first.
@@ -164,7 +167,13 @@ pub async fn canary_status(fleet: &Fleet) -> Result<CanaryStatus, CanaryError> {
     let canary_view = canary_view.ok_or(CanaryError::NoCanary)?;
     let canary_sha = canary_view.deployed.as_ref().map(|d| d.sha256.clone());
     let ahead = canary_sha.is_some() && !(releases.len() == 1 && releases[0].sha256 == canary_sha);
+    let cohort = rule
+        .as_ref()
+        .and_then(|r| r.regex.as_deref())
+        .and_then(Cohort::from_regex)
+        .map(|c| c.prefixes().to_vec());
     Ok(CanaryStatus {
+        cohort,
         rule,
         canary: canary_view,
         fleet: releases,
