@@ -207,7 +207,7 @@ pub mod time;
 pub mod transport;
 
 pub use command::{Command, Output, Privilege, shell_quote};
-pub use config::{ConfigError, Topology};
+pub use config::{ConfigError, TeamCityConfig, Topology};
 pub use container::{Container, ContainerError, ContainerState, DockerCli, Health};
 pub use lb::{ApplyMode, Backend, LbChange, LbError, LoadBalancer, NginxLb};
 pub use names::{ContainerName, InvalidName, RemotePath};
