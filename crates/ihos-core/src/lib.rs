@@ -196,6 +196,7 @@
 
 #![warn(missing_docs)]
 
+mod artifact;
 pub mod command;
 pub mod config;
 pub mod container;
@@ -206,6 +207,10 @@ pub mod sha;
 pub mod time;
 pub mod transport;
 
+pub use artifact::{
+    BuildArtifact, FetchError, FetchOptions, FetchProgress, FetchedWar, SidecarCheck,
+    TeamCityBuild, TeamCityClient, WarSidecar,
+};
 pub use command::{Command, Output, Privilege, shell_quote};
 pub use config::{ConfigError, TeamCityConfig, Topology};
 pub use container::{Container, ContainerError, ContainerState, DockerCli, Health};
