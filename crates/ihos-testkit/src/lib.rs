@@ -28,6 +28,8 @@
 //!   topology host, nginx with the upstream, a running app per instance), whose
 //!   `hosts` go straight into [`ihos_core::Fleet::new`]: that is `ihos rollout --simulate`,
 //!   and ihos-core's `embed_rollout` example.
+//! - [`FakeTeamCity`] is a TeamCity REST server on loopback (builds, revisions, artifacts,
+//!   `Range`, bearer token, injected faults) for `ihos fetch`; [`test_war`] makes WARs for it.
 //!
 //! # Commands interpreted
 //!
@@ -104,6 +106,7 @@ mod nginx;
 mod scenario;
 mod shell;
 mod simulate;
+mod teamcity;
 mod world;
 
 pub use app::{WAR_NAME, log_file_name};
@@ -117,4 +120,5 @@ pub use invariant::{Cause, InvariantChecker, InvariantReport, Violation, Violati
 pub use log::{CommandRecord, Event, EventKind};
 pub use scenario::{RUNBOOK_NGINX_CONF, RUNBOOK_WAR_V1, Runbook, RunbookBackend};
 pub use simulate::{Simulation, SimulationOptions};
+pub use teamcity::{FakeBuild, FakeTeamCity, TeamCityRequest, test_war};
 pub use world::FakeWorld;

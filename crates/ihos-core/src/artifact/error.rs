@@ -90,7 +90,10 @@ pub enum FetchError {
     },
     /// The build has no artifact at the configured path (HTTP 404, or absent from the
     /// listing).
-    #[error("build {build_id} has no artifact {path:?} (artifacts there: {})", list(available))]
+    #[error(
+        "build {build_id} has no artifact {path:?} (artifacts there: {})",
+        list(available)
+    )]
     ArtifactNotFound {
         /// The build id.
         build_id: u64,

@@ -239,7 +239,11 @@ mod tests {
         ] {
             assert!(is_loopback(yes), "{yes}");
         }
-        for no in ["https://ci.example.com", "http://10.0.0.1:8111", "http://[fe80::1]"] {
+        for no in [
+            "https://ci.example.com",
+            "http://10.0.0.1:8111",
+            "http://[fe80::1]",
+        ] {
             assert!(!is_loopback(no), "{no}");
         }
     }
@@ -249,7 +253,12 @@ mod tests {
         let e = Http::new("http://127.0.0.1:1", String::new(), "TC_TOKEN")
             .err()
             .unwrap();
-        assert_eq!(e, FetchError::TokenMissing { var: "TC_TOKEN".into() });
+        assert_eq!(
+            e,
+            FetchError::TokenMissing {
+                var: "TC_TOKEN".into()
+            }
+        );
         let e = Http::new("http://127.0.0.1:1", "abc\r\nX-Evil: 1".into(), "TC_TOKEN")
             .err()
             .unwrap();

@@ -128,7 +128,9 @@ impl TeamCityConfig {
             if b.is_empty() || b.contains(['(', ')']) || b.chars().any(char::is_control) {
                 return Err(invalid(
                     "teamcity.branch",
-                    format!("{b:?} is not a usable branch name (empty, parentheses or control characters)"),
+                    format!(
+                        "{b:?} is not a usable branch name (empty, parentheses or control characters)"
+                    ),
                 ));
             }
         }
@@ -196,7 +198,11 @@ health = { url = "http://127.0.0.1:8081/" }
             .lines()
             .map(|l| {
                 in_section = (in_section && l.starts_with('#')) || l == "# [teamcity]";
-                let l = if in_section { l.trim_start_matches("# ") } else { l };
+                let l = if in_section {
+                    l.trim_start_matches("# ")
+                } else {
+                    l
+                };
                 format!("{l}\n")
             })
             .collect();
