@@ -220,6 +220,8 @@ pub use rollout::{
     CancelToken, Event, EventRecord, EventSink, Fleet, FleetError, Outcome, RolloutError,
     RolloutOptions, RolloutReport, StopLevel, WarError, WarFile, run_rollback, run_rollout,
 };
+// The deployment records and the views that show them (commit included).
+pub use rollout::{DeploymentRecord, InstanceView, history, status};
 pub use transport::{
     HostKeyPolicy, LocalTransport, SshAuth, SshOptions, SshTarget, SshTransport, Transport,
     TransportError, Uploaded,
