@@ -29,6 +29,20 @@ pub enum Command {
     Nginx(NginxCommand),
     /// Check the topology file and print what it describes.
     Validate,
+    /// Download the WAR of the latest successful TeamCity build (the topology's [teamcity]
+    /// section) as ihos.war, with its build and commit in ihos.war.json. Resumes a partial
+    /// download of the same build.
+    Fetch {
+        /// This build (its TeamCity build id) instead of the latest successful one.
+        #[arg(long, value_name = "ID")]
+        build: Option<u64>,
+        /// Where to save the WAR; its sidecar goes next to it as FILE.json.
+        #[arg(long, short = 'o', value_name = "FILE", default_value = "ihos.war")]
+        output: PathBuf,
+        /// Print the sidecar (build, commit, sha256, ...) as one JSON object on stdout.
+        #[arg(long)]
+        json: bool,
+    },
     /// Print the exact steps of a rollout without changing anything.
     Plan {
         /// The WAR to deploy.

@@ -18,6 +18,12 @@
 //! | 2 | bad input: topology file, WAR, unknown instance, instances out of rotation before the start |
 //! | 3 | failed and NOT fully restored: an instance is out of rotation or inconsistent; a human is needed |
 //! | 130 | interrupted (Ctrl-C): consistent, `ihos rollout --resume` goes on |
+//!
+//! `ihos fetch`: 2 for what the operator fixes (no `[teamcity]` section, token variable unset,
+//! token refused (401/403), unknown build configuration, build or artifact (404), a pinned
+//! build that did not succeed, no or several WARs in the build); 1 for the rest (no
+//! successful build yet, HTTP 5xx, connection, unexpected answers, a download of the wrong
+//! size or not a WAR, local files).
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -75,6 +81,10 @@ pub enum CliError {
     #[error("{0}")]
     Fleet(String),
 
+    /// `ihos fetch` failed.
+    #[error("{0}")]
+    Fetch(#[from] ihos_core::FetchError),
+
     /// A fleet command ran and ended with `code` (its summary is already printed).
     #[error("{summary}")]
     Finished { code: u8, summary: String },
@@ -128,6 +138,8 @@ impl CliError {
             CliError::Config(_) | CliError::Usage(_) => INPUT,
             CliError::Rollout(e) => rollout_error_code(e),
             CliError::Fleet(_) => FAILURE,
+            CliError::Fetch(e) if e.is_input_error() => INPUT,
+            CliError::Fetch(_) => FAILURE,
             CliError::Finished { code, .. } => *code,
         }
     }
