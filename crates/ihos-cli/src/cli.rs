@@ -29,9 +29,12 @@ pub enum Command {
     Nginx(NginxCommand),
     /// Check the topology file and print what it describes.
     Validate,
-    /// Download the WAR of the latest successful TeamCity build (the topology's [teamcity]
-    /// section) as ihos.war, with its build and commit in ihos.war.json. Resumes a partial
-    /// download of the same build.
+    /// Download the latest successful TeamCity build's WAR as ihos.war (+ ihos.war.json).
+    ///
+    /// The server and build configuration come from the topology's `[teamcity]` section, the
+    /// token from the environment variable it names. The sidecar ihos.war.json names the
+    /// build and its commit; rollout and plan read it. Running it again after a broken
+    /// download resumes it.
     Fetch {
         /// This build (its TeamCity build id) instead of the latest successful one.
         #[arg(long, value_name = "ID")]

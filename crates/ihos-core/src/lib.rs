@@ -40,6 +40,11 @@
 //!   ([`StopLevel::AfterCurrent`], then [`StopLevel::Now`]); every instance is left
 //!   consistent and in rotation, and [`RolloutOptions::resume`] continues later. The CLI's
 //!   Ctrl-C is one user of it.
+//! - **Getting the WAR**: [`TeamCityClient`] finds the latest successful finished build of
+//!   the topology's TeamCity build configuration ([`TeamCityConfig`]), or a pinned one, and
+//!   [`TeamCityClient::fetch`] downloads its WAR by that build's id (resumably), checks it,
+//!   and saves it with a [`WarSidecar`] naming the build and its commit.
+//!   [`WarFile::open_with_sidecar`] hands that commit to the rollout's records.
 //!
 //! Data flows one way: engine → traits → implementations → transport.
 //!
@@ -47,7 +52,8 @@
 //!
 //! One typed error per operation family, each `#[non_exhaustive]` and naming the host,
 //! instance, file or command concerned: [`ConfigError`], [`TransportError`],
-//! [`ContainerError`], [`LbError`], [`FleetError`], [`WarError`] and [`RolloutError`].
+//! [`ContainerError`], [`LbError`], [`FleetError`], [`WarError`], [`RolloutError`] and
+//! [`FetchError`].
 //!
 //! # Example: a rollout
 //!

@@ -470,7 +470,7 @@ fn list_builds(s: &State, locator: &str) -> Reply {
             None => b.default_branch,
         })
         .collect();
-    found.sort_by(|a, b| b.id.cmp(&a.id));
+    found.sort_by_key(|b| std::cmp::Reverse(b.id));
     found.truncate(count);
     Reply::json(json!({
         "count": found.len(),
