@@ -30,6 +30,23 @@ pub enum Command {
     Nginx(NginxCommand),
     /// Check the topology file and print what it describes.
     Validate,
+    /// Download the latest successful TeamCity build's WAR as ihos.war (+ ihos.war.json).
+    ///
+    /// The server and build configuration come from the topology's `[teamcity]` section, the
+    /// token from the environment variable it names. The sidecar ihos.war.json names the
+    /// build and its commit; rollout and plan read it. Running it again after a broken
+    /// download resumes it.
+    Fetch {
+        /// This build (its TeamCity build id) instead of the latest successful one.
+        #[arg(long, value_name = "ID")]
+        build: Option<u64>,
+        /// Where to save the WAR; its sidecar goes next to it as FILE.json.
+        #[arg(long, short = 'o', value_name = "FILE", default_value = "ihos.war")]
+        output: PathBuf,
+        /// Print the sidecar (build, commit, sha256, ...) as one JSON object on stdout.
+        #[arg(long)]
+        json: bool,
+    },
     /// Print the exact steps of a rollout without changing anything.
     Plan {
         /// The WAR to deploy.

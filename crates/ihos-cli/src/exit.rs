@@ -24,6 +24,12 @@
 //! putting the previous site file back failed too; 1 for other failures (canary not healthy,
 //! lock held, nginx refused the change and the previous file is back). `canary deploy` ends
 //! like a rollout (0, 1, 3, 130).
+//!
+//! `ihos fetch`: 2 for what the operator fixes (no `[teamcity]` section, token variable unset,
+//! token refused (401/403), unknown build configuration, build or artifact (404), a pinned
+//! build that did not succeed, no or several WARs in the build); 1 for the rest (no
+//! successful build yet, HTTP 5xx, connection, unexpected answers, a download of the wrong
+//! size or not a WAR, local files).
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -85,6 +91,10 @@ pub enum CliError {
     #[error("{0}")]
     Fleet(String),
 
+    /// `ihos fetch` failed.
+    #[error("{0}")]
+    Fetch(#[from] ihos_core::FetchError),
+
     /// A fleet command ran and ended with `code` (its summary is already printed).
     #[error("{summary}")]
     Finished { code: u8, summary: String },
@@ -143,6 +153,8 @@ impl CliError {
             CliError::Rollout(e) => rollout_error_code(e),
             CliError::Canary(e) => canary_error_code(e),
             CliError::Fleet(_) => FAILURE,
+            CliError::Fetch(e) if e.is_input_error() => INPUT,
+            CliError::Fetch(_) => FAILURE,
             CliError::Finished { code, .. } => *code,
         }
     }

@@ -4,9 +4,10 @@
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::Path;
 
+use ihos_core::InstanceView;
 use ihos_core::{
-    CancelToken, EventSink, Outcome, RolloutError, RolloutOptions, Step, StopLevel, Topology,
-    WarFile,
+    CancelToken, EventSink, Outcome, RolloutError, RolloutOptions, SidecarCheck, Step, StopLevel,
+    Topology, WarFile,
 };
 
 use crate::cli::{LockCommand, RolloutArgs};
@@ -60,10 +61,35 @@ pub fn validate(config: &Path) -> Result<(), CliError> {
     Ok(())
 }
 
+/// Opens and checks the WAR with its `ihos fetch` sidecar (`FILE.json`), whose commit goes
+/// into the deployment records unless `--commit` gives one.
 pub(crate) fn open_war(path: &Path, commit: Option<String>) -> Result<WarFile, CliError> {
-    Ok(WarFile::open(path)
-        .map_err(RolloutError::War)?
-        .with_commit(commit))
+    let (war, check) = WarFile::open_with_sidecar(path).map_err(RolloutError::War)?;
+    if let Some(warning) = check.warning() {
+        output::message(&format!("warning: {warning}"));
+    }
+    if let SidecarCheck::Matched(s) = &check {
+        let from = format!(
+            "TeamCity build #{} (id {}) of {}",
+            s.build_number, s.build_id, s.build_type
+        );
+        match (&commit, &s.commit) {
+            (Some(given), Some(c)) if given != c => output::message(&format!(
+                "{}: {from}, server-release {c}; --commit {given} is recorded instead",
+                path.display()
+            )),
+            (None, c) => output::message(&format!(
+                "{}: {from}, server-release: {}",
+                path.display(),
+                c.as_deref().unwrap_or("unknown")
+            )),
+            _ => {}
+        }
+    }
+    Ok(match commit {
+        Some(c) => war.with_commit(Some(c)),
+        None => war,
+    })
 }
 
 /// `ihos plan`.
@@ -93,10 +119,11 @@ pub fn plan(config: &Path, war: &Path, only: &[String], offline: bool) -> Result
     let p = &fleet.topology.policy;
     let mut out = String::new();
     out.push_str(&format!(
-        "WAR {} sha256 {} ({} bytes)\n",
+        "WAR {} sha256 {} ({} bytes), server-release: {}\n",
         war.path.display(),
         war.sha256,
-        war.bytes
+        war.bytes,
+        war.commit.as_deref().unwrap_or("unknown")
     ));
     let hosts: std::collections::BTreeSet<&str> =
         selected.iter().map(|i| i.config.host.as_str()).collect();
@@ -414,25 +441,31 @@ pub fn status(config: &Path, json: bool) -> Result<(), CliError> {
             &serde_json::json!({ "schema": 1, "load_balancer_error": lb_error, "instances": views }),
         );
     }
+    let canary = fleet.canary.as_ref().map(|c| c.name());
+    output::stdout(
+        &status_table(&views, canary, lb_error.as_deref()),
+        Path::new("-"),
+    )
+}
+
+/// `ihos status`'s human table: a row per instance, then its commit as the runbook notes
+/// it (`server-release: <commit>`) and any errors.
+fn status_table(views: &[InstanceView], canary: Option<&str>, lb_error: Option<&str>) -> String {
     let mut out = String::new();
-    if let Some(e) = &lb_error {
+    if let Some(e) = lb_error {
         out.push_str(&format!("load balancer: {e}\n"));
     }
     out.push_str(&format!(
-        "{:<10} {:<12} {:<10} {:<8} {:<14} {:<12} {}\n",
-        "INSTANCE", "ROTATION", "CONTAINER", "HEALTH", "SHA256", "COMMIT", "DEPLOYED"
+        "{:<10} {:<12} {:<10} {:<8} {:<14} {}\n",
+        "INSTANCE", "ROTATION", "CONTAINER", "HEALTH", "SHA256", "DEPLOYED"
     ));
-    for v in &views {
+    for v in views {
         let d = v.deployed.as_ref();
         out.push_str(&format!(
-            "{:<10} {:<12} {:<10} {:<8} {:<14} {:<12} {}\n",
+            "{:<10} {:<12} {:<10} {:<8} {:<14} {}\n",
             v.instance,
             v.rotation.map_or(
-                if fleet
-                    .canary
-                    .as_ref()
-                    .is_some_and(|c| c.name() == v.instance)
-                {
+                if canary == Some(v.instance.as_str()) {
                     "canary".into()
                 } else {
                     "missing".to_string()
@@ -449,18 +482,23 @@ pub fn status(config: &Path, json: bool) -> Result<(), CliError> {
             },
             d.map_or("-".into(), |d| d.sha256[..12.min(d.sha256.len())]
                 .to_string()),
-            d.and_then(|d| d.commit.clone())
-                .unwrap_or_else(|| "-".into()),
             d.map_or("-".into(), |d| format!(
                 "{} by {}",
                 d.deployed_at, d.operator
             )),
         ));
+        // The runbook notes each instance's build as "server-release: <commit>".
+        if let Some(d) = d {
+            out.push_str(&format!(
+                "  server-release: {}\n",
+                d.commit.as_deref().unwrap_or("unknown")
+            ));
+        }
         for e in &v.errors {
             out.push_str(&format!("  ! {e}\n"));
         }
     }
-    output::stdout(&out, Path::new("-"))
+    out
 }
 
 /// `ihos drain`.
@@ -558,4 +596,62 @@ pub fn lock(config: &Path, cmd: LockCommand) -> Result<(), CliError> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use ihos_core::{ContainerState, DeploymentRecord, InstanceView};
+
+    fn view(name: &str, commit: Option<&str>, deployed: bool) -> InstanceView {
+        InstanceView {
+            instance: name.into(),
+            host: "h101".into(),
+            backend: "192.168.1.101:39091".into(),
+            rotation: None,
+            container: Some(ContainerState {
+                exists: true,
+                running: true,
+                status: "running".into(),
+                ..ContainerState::missing()
+            }),
+            health_status: Some(200),
+            healthy: true,
+            deployed: deployed.then(|| DeploymentRecord {
+                instance: name.into(),
+                sha256: "ab".repeat(32),
+                bytes: 10,
+                commit: commit.map(str::to_string),
+                rollout_id: "r1".into(),
+                operator: "deploy@ops".into(),
+                deployed_at: "2026-01-02T03:04:05Z".into(),
+                action: "deploy".into(),
+            }),
+            errors: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn status_shows_each_instances_server_release() {
+        let views = [
+            view(
+                "101-pep1",
+                Some("6feff116ab9ad0d3af686526a6ff96272620e70f"),
+                true,
+            ),
+            view("101-pep2", None, true),
+            view("102-pep1", None, false),
+        ];
+        let table = super::status_table(&views, Some("102-pep1"), None);
+        let lines: Vec<&str> = table.lines().collect();
+        assert!(lines[1].starts_with("101-pep1 "), "{table}");
+        assert!(lines[1].contains("abababababab"), "{table}");
+        assert_eq!(
+            lines[2],
+            "  server-release: 6feff116ab9ad0d3af686526a6ff96272620e70f"
+        );
+        assert!(lines[3].starts_with("101-pep2 "), "{table}");
+        assert_eq!(lines[4], "  server-release: unknown");
+        assert!(lines[5].starts_with("102-pep1   canary "), "{table}");
+        assert_eq!(lines.len(), 6, "nothing deployed, no release line: {table}");
+    }
 }

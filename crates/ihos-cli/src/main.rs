@@ -9,6 +9,7 @@ mod canary_fleet_cmd;
 mod cli;
 mod connect;
 mod exit;
+mod fetch_cmd;
 mod fleet_cmd;
 mod local_file;
 mod nginx_cmd;
@@ -32,6 +33,11 @@ fn main() -> ExitCode {
     let result = match cli.command {
         cli::Command::Nginx(cmd) => nginx_cmd::run(cmd),
         cli::Command::Validate => fleet_cmd::validate(&cli.config),
+        cli::Command::Fetch {
+            build,
+            output,
+            json,
+        } => fetch_cmd::fetch(&cli.config, build, &output, json),
         cli::Command::Plan { war, only, offline } => {
             fleet_cmd::plan(&cli.config, &war, &only, offline)
         }

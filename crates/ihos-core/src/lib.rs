@@ -57,6 +57,11 @@
 //!   ([`StopLevel::AfterCurrent`], then [`StopLevel::Now`]); every instance is left
 //!   consistent and in rotation, and [`RolloutOptions::resume`] continues later. The CLI's
 //!   Ctrl-C is one user of it.
+//! - **Getting the WAR**: [`TeamCityClient`] finds the latest successful finished build of
+//!   the topology's TeamCity build configuration ([`TeamCityConfig`]), or a pinned one, and
+//!   [`TeamCityClient::fetch`] downloads its WAR by that build's id (resumably), checks it,
+//!   and saves it with a [`WarSidecar`] naming the build and its commit.
+//!   [`WarFile::open_with_sidecar`] hands that commit to the rollout's records.
 //!
 //! Data flows one way: engine → traits → implementations → transport.
 //!
@@ -65,7 +70,7 @@
 //! One typed error per operation family, each `#[non_exhaustive]` and naming the host,
 //! instance, file or command concerned: [`ConfigError`], [`TransportError`],
 //! [`ContainerError`], [`LbError`], [`FleetError`], [`WarError`], [`RolloutError`],
-//! [`CohortError`] and [`TokenError`].
+//! [`CohortError`], [`TokenError`], [`CanaryError`] and [`FetchError`].
 //!
 //! # Example: a rollout
 //!
@@ -217,6 +222,7 @@
 // must say `pub(crate)` (tests/surface.rs also checks that no module is public).
 #![warn(unreachable_pub)]
 
+mod artifact;
 mod cohort;
 mod command;
 mod config;
@@ -239,6 +245,12 @@ pub use cohort::{
 pub use names::{ContainerName, InvalidName, RemotePath};
 #[cfg(feature = "mocks")]
 pub use transport::MockTransport;
+
+// TeamCity: fetching the WAR, and its sidecar (build, commit).
+pub use artifact::{
+    BuildArtifact, FetchError, FetchOptions, FetchProgress, FetchedWar, SidecarCheck,
+    TeamCityBuild, TeamCityClient, WarSidecar,
+};
 pub use transport::{
     HostKeyPolicy, LocalTransport, SshAuth, SshOptions, SshTarget, SshTransport, Transport,
     TransportError, Uploaded, run_checked,
@@ -247,7 +259,7 @@ pub use transport::{
 // Configuration.
 pub use config::{
     AuthConfig, CanaryConfig, ConfigError, DrainPolicy, Dur, HealthConfig, HostConfig,
-    HostKeyPolicyConfig, InstanceConfig, LbConfig, OnFailure, Policy, Topology,
+    HostKeyPolicyConfig, InstanceConfig, LbConfig, OnFailure, Policy, TeamCityConfig, Topology,
 };
 
 // Containers and the load balancer.

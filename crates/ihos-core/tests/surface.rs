@@ -43,6 +43,7 @@ const PUBLIC: &[&str] = &[
     "LbConfig",
     "OnFailure",
     "Policy",
+    "TeamCityConfig",
     "Topology",
     // Containers and the load balancer.
     "ApplyMode",
@@ -102,6 +103,16 @@ const PUBLIC: &[&str] = &[
     "TokenError",
     "TokenInfo",
     "decode_token",
+    // TeamCity.
+    "BuildArtifact",
+    "FetchError",
+    "FetchOptions",
+    "FetchProgress",
+    "FetchedWar",
+    "SidecarCheck",
+    "TeamCityBuild",
+    "TeamCityClient",
+    "WarSidecar",
     // The canary.
     "CanaryError",
     "CanaryRoute",

@@ -37,6 +37,8 @@
 //!   disconnect.
 //! - [`load`] (`ihos-load` on the command line): constant-concurrency HTTP load against a
 //!   loopback target, recording every request, for the sandbox's end-to-end tests.
+//! - [`FakeTeamCity`] is a TeamCity REST server on loopback (builds, revisions, artifacts,
+//!   `Range`, bearer token, injected faults) for `ihos fetch`; [`test_war`] makes WARs for it.
 //!
 //! # Commands interpreted
 //!
@@ -114,6 +116,7 @@ mod scenario;
 mod sha;
 mod shell;
 mod simulate;
+mod teamcity;
 mod world;
 
 pub use app::{WAR_NAME, log_file_name};
@@ -128,4 +131,5 @@ pub use log::{CommandRecord, Event, EventKind};
 pub use scenario::{RUNBOOK_NGINX_CONF, RUNBOOK_WAR_V1, Runbook, RunbookBackend};
 pub use sha::sha256_hex;
 pub use simulate::{Simulation, SimulationOptions, canary_site};
+pub use teamcity::{FakeBuild, FakeTeamCity, TeamCityRequest, test_war};
 pub use world::FakeWorld;

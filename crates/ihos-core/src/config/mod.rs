@@ -3,9 +3,11 @@
 //! is shown on [`Topology`].
 
 mod duration;
+mod teamcity;
 mod validate;
 
 pub use duration::Dur;
+pub use teamcity::TeamCityConfig;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -90,6 +92,9 @@ pub struct Topology {
     /// How the rollout behaves.
     #[serde(default)]
     pub policy: Policy,
+    /// Where `ihos fetch` downloads the WAR from, if it does.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub teamcity: Option<TeamCityConfig>,
 }
 
 /// How to reach a host.

@@ -6,9 +6,9 @@ use std::collections::HashSet;
 use super::{InstanceConfig, Topology};
 use crate::names::{ContainerName, RemotePath};
 
-type Invalid = (String, String);
+pub(super) type Invalid = (String, String);
 
-fn invalid(key: impl Into<String>, message: impl Into<String>) -> Invalid {
+pub(super) fn invalid(key: impl Into<String>, message: impl Into<String>) -> Invalid {
     (key.into(), message.into())
 }
 
@@ -28,7 +28,7 @@ pub(crate) fn check_backend(value: &str) -> Result<(), String> {
     }
 }
 
-fn check_env_name(key: &str, name: &Option<String>) -> Result<(), Invalid> {
+pub(super) fn check_env_name(key: &str, name: &Option<String>) -> Result<(), Invalid> {
     if let Some(n) = name {
         let ok = !n.is_empty()
             && n.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
@@ -148,6 +148,10 @@ impl Topology {
                     format!("{:?} is also a fleet instance", c.instance.name),
                 ));
             }
+        }
+
+        if let Some(tc) = &self.teamcity {
+            tc.check()?;
         }
 
         let p = &self.policy;

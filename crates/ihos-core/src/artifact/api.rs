@@ -1,0 +1,166 @@
+//! TeamCity's REST shapes (JSON), as documented for `/app/rest/builds`, a build's
+//! `revisions` and its `artifacts/children`, and the values ihos keeps from them.
+
+use serde::{Deserialize, Serialize};
+
+/// A build of a TeamCity build configuration.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TeamCityBuild {
+    /// The build's id (unique on the server; what `--build` takes).
+    pub id: u64,
+    /// Its build number (e.g. `1.4.117`).
+    pub number: String,
+    /// Its build configuration's id.
+    pub build_type: String,
+    /// `queued`, `running` or `finished`.
+    pub state: String,
+    /// `SUCCESS`, `FAILURE`, `ERROR` or `UNKNOWN`.
+    pub status: String,
+    /// Its branch, when the configuration builds branches.
+    pub branch: Option<String>,
+    /// The commit it was built from: the VCS revision of its first VCS root.
+    pub commit: Option<String>,
+}
+
+impl TeamCityBuild {
+    /// Finished and successful: a build whose artifacts may be deployed.
+    pub fn is_usable(&self) -> bool {
+        self.state == "finished" && self.status == "SUCCESS"
+    }
+}
+
+/// A file among a build's artifacts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BuildArtifact {
+    /// Its path in the build's artifacts, e.g. `ihos.war` or `dist/ihos.war`.
+    pub path: String,
+    /// Its size in bytes.
+    pub size: u64,
+}
+
+/// `Builds`: a page of builds.
+#[derive(Debug, Deserialize)]
+pub(crate) struct BuildsJson {
+    #[serde(default)]
+    pub build: Vec<BuildJson>,
+}
+
+/// `Build`, the fields ihos reads.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct BuildJson {
+    pub id: u64,
+    #[serde(default)]
+    pub number: Option<String>,
+    #[serde(default)]
+    pub build_type_id: Option<String>,
+    #[serde(default)]
+    pub state: Option<String>,
+    #[serde(default)]
+    pub status: Option<String>,
+    #[serde(default)]
+    pub branch_name: Option<String>,
+    #[serde(default)]
+    pub revisions: Option<RevisionsJson>,
+}
+
+/// `Revisions`.
+#[derive(Debug, Deserialize)]
+pub(crate) struct RevisionsJson {
+    #[serde(default)]
+    pub revision: Vec<RevisionJson>,
+}
+
+/// `Revision`: `version` is the commit.
+#[derive(Debug, Deserialize)]
+pub(crate) struct RevisionJson {
+    #[serde(default)]
+    pub version: Option<String>,
+}
+
+/// `Files`: the children of an artifact directory.
+#[derive(Debug, Deserialize)]
+pub(crate) struct FilesJson {
+    #[serde(default)]
+    pub file: Vec<FileJson>,
+}
+
+/// `File`: a directory has `children` and no `size`.
+#[derive(Debug, Deserialize)]
+pub(crate) struct FileJson {
+    pub name: String,
+    #[serde(default)]
+    pub size: Option<u64>,
+    #[serde(default)]
+    pub children: Option<serde_json::Value>,
+}
+
+impl FileJson {
+    /// A file, not a directory.
+    pub(crate) fn is_file(&self) -> bool {
+        self.children.is_none() && self.size.is_some()
+    }
+}
+
+impl From<BuildJson> for TeamCityBuild {
+    fn from(b: BuildJson) -> Self {
+        TeamCityBuild {
+            id: b.id,
+            number: b.number.unwrap_or_default(),
+            build_type: b.build_type_id.unwrap_or_default(),
+            state: b.state.unwrap_or_else(|| "unknown".into()),
+            status: b.status.unwrap_or_else(|| "UNKNOWN".into()),
+            branch: b.branch_name,
+            commit: b
+                .revisions
+                .and_then(|r| r.revision.into_iter().find_map(|r| r.version))
+                .filter(|v| !v.is_empty()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_teamcitys_documented_shapes() {
+        let build: BuildJson = serde_json::from_str(
+            r#"{"id":8134,"buildTypeId":"IHos_App","number":"54","status":"SUCCESS",
+                "state":"finished","branchName":"master","href":"/app/rest/builds/id:8134",
+                "webUrl":"https://ci/viewLog.html?buildId=8134",
+                "revisions":{"count":1,"revision":[{"version":"6feff116ab9ad0d3af686526a6ff96272620e70f",
+                  "vcsBranchName":"refs/heads/master",
+                  "vcs-root-instance":{"id":"261","vcs-root-id":"IHos_Git","name":"ihos"}}]},
+                "artifacts":{"href":"/app/rest/builds/id:8134/artifacts"}}"#,
+        )
+        .unwrap();
+        let b = TeamCityBuild::from(build);
+        assert_eq!(b.id, 8134);
+        assert_eq!(b.number, "54");
+        assert_eq!(b.build_type, "IHos_App");
+        assert_eq!(
+            b.commit.as_deref(),
+            Some("6feff116ab9ad0d3af686526a6ff96272620e70f")
+        );
+        assert!(b.is_usable());
+
+        let queued: BuildJson =
+            serde_json::from_str(r#"{"id":9,"buildTypeId":"X","state":"queued"}"#).unwrap();
+        let q = TeamCityBuild::from(queued);
+        assert!(!q.is_usable());
+        assert_eq!((q.status.as_str(), q.commit), ("UNKNOWN", None));
+
+        let files: FilesJson = serde_json::from_str(
+            r#"{"count":2,"file":[
+                {"name":"ihos.war","size":1234,"modificationTime":"20250520T183916+0200",
+                 "href":"/app/rest/builds/id:8134/artifacts/metadata/ihos.war",
+                 "content":{"href":"/app/rest/builds/id:8134/artifacts/content/ihos.war"}},
+                {"name":"reports","modificationTime":"20250520T183916+0200",
+                 "children":{"href":"/app/rest/builds/id:8134/artifacts/children/reports"}}]}"#,
+        )
+        .unwrap();
+        assert!(files.file[0].is_file());
+        assert!(!files.file[1].is_file());
+    }
+}

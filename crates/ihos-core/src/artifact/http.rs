@@ -1,0 +1,268 @@
+//! The HTTP side of the TeamCity client: one `ureq` agent, bearer auth, JSON and streamed
+//! GETs, and the mapping of HTTP failures to [`FetchError`]s.
+
+use std::time::Duration;
+
+use serde::de::DeserializeOwned;
+use ureq::Agent;
+use ureq::http::Response;
+use ureq::tls::{RootCerts, TlsConfig};
+
+use super::error::FetchError;
+
+/// A response whose body is still to be read.
+pub(crate) type Streamed = Response<ureq::Body>;
+
+/// An authenticated connection to one TeamCity server.
+pub(crate) struct Http {
+    agent: Agent,
+    base: String,
+    token: String,
+    token_env: String,
+}
+
+impl Http {
+    /// A client for the server at `base` (no trailing `/`), sending `token` (read from the
+    /// environment variable `token_env`, named in errors) as a bearer token.
+    pub(crate) fn new(base: &str, token: String, token_env: &str) -> Result<Http, FetchError> {
+        if token.is_empty() {
+            return Err(FetchError::TokenMissing {
+                var: token_env.to_string(),
+            });
+        }
+        if !token.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err(FetchError::TokenInvalid {
+                var: token_env.to_string(),
+            });
+        }
+        // An internal CA is common for TeamCity: trust the system's roots, not a bundled list.
+        let tls = TlsConfig::builder()
+            .root_certs(RootCerts::PlatformVerifier)
+            .build();
+        let mut config = Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_connect(Some(Duration::from_secs(30)))
+            // No total timeout (a WAR can be large); a stalled connection fails instead.
+            .timeout_per_read(Some(Duration::from_secs(120)))
+            .user_agent(format!("ihos/{}", env!("CARGO_PKG_VERSION")))
+            .tls_config(tls);
+        if is_loopback(base) {
+            // A proxy from the environment cannot reach this machine's loopback.
+            config = config.proxy(None);
+        }
+        Ok(Http {
+            agent: Agent::new_with_config(config.build()),
+            base: base.to_string(),
+            token,
+            token_env: token_env.to_string(),
+        })
+    }
+
+    /// The server's base URL.
+    pub(crate) fn base(&self) -> &str {
+        &self.base
+    }
+
+    /// The full URL of `path` (which starts with `/`).
+    pub(crate) fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// GETs `path` and parses its JSON body. Errors: [`FetchError::Unauthorized`] for 401
+    /// and 403, [`FetchError::Http`] for any other non-2xx status (callers turn a 404 into
+    /// what was not found), [`FetchError::BadResponse`] for a body that is not `T`.
+    pub(crate) fn get_json<T: DeserializeOwned>(&self, path: &str) -> Result<T, FetchError> {
+        let url = self.url(path);
+        let mut response = self.send(&url, "application/json", None)?;
+        let text = response
+            .body_mut()
+            .read_to_string()
+            .map_err(|e| connection(&url, e))?;
+        serde_json::from_str(&text).map_err(|e| FetchError::BadResponse {
+            url: url.clone(),
+            reason: format!("{e} (the answer starts with {:?})", excerpt(&text, 80)),
+        })
+    }
+
+    /// GETs `path` for its bytes, from byte `from` on (a `Range` request) when it is not 0.
+    /// The status is 200 or 206; the caller reads the body.
+    pub(crate) fn get_stream(&self, path: &str, from: u64) -> Result<Streamed, FetchError> {
+        let url = self.url(path);
+        self.send(&url, "*/*", (from > 0).then_some(from))
+    }
+
+    fn send(&self, url: &str, accept: &str, from: Option<u64>) -> Result<Streamed, FetchError> {
+        let mut request = self
+            .agent
+            .get(url)
+            .header("Authorization", format!("Bearer {}", self.token))
+            .header("Accept", accept);
+        if let Some(from) = from {
+            request = request.header("Range", format!("bytes={from}-"));
+        }
+        let mut response = request.call().map_err(|e| connection(url, e))?;
+        let status = response.status().as_u16();
+        if response.status().is_success() {
+            return Ok(response);
+        }
+        if status == 401 || status == 403 {
+            return Err(FetchError::Unauthorized {
+                status,
+                url: url.to_string(),
+                var: self.token_env.clone(),
+            });
+        }
+        let body = response
+            .body_mut()
+            .with_config()
+            .limit(64 * 1024)
+            .read_to_string()
+            .unwrap_or_default();
+        Err(FetchError::Http {
+            status,
+            url: url.to_string(),
+            message: server_message(&body),
+        })
+    }
+}
+
+/// A transport failure of `url`, in words.
+pub(crate) fn connection(url: &str, e: ureq::Error) -> FetchError {
+    let reason = match e {
+        ureq::Error::HostNotFound => "host not found".to_string(),
+        ureq::Error::ConnectionFailed => "cannot connect".to_string(),
+        ureq::Error::Timeout(t) => format!("timed out ({t})"),
+        ureq::Error::Io(io) => format!("connection failed: {io}"),
+        other => other.to_string(),
+    };
+    FetchError::Connection {
+        url: url.to_string(),
+        reason,
+    }
+}
+
+/// The useful line of a TeamCity error page: its `Details:` line without the Java exception
+/// class, else the first non-empty line; at most 300 characters.
+fn server_message(body: &str) -> String {
+    let lines = body.lines().map(str::trim).filter(|l| !l.is_empty());
+    let line = lines
+        .clone()
+        .find_map(|l| l.strip_prefix("Details:"))
+        .map(|d| {
+            let d = d.trim();
+            // "jetbrains....NotFoundException: No build type ..." -> "No build type ..."
+            match d.split_once("Exception: ") {
+                Some((class, rest)) if !class.contains(' ') => rest,
+                _ => d,
+            }
+        })
+        .or_else(|| lines.clone().next())
+        .unwrap_or_default();
+    excerpt(line, 300)
+}
+
+fn excerpt(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        Some((i, _)) => format!("{}…", &text[..i]),
+        None => text.to_string(),
+    }
+}
+
+fn is_loopback(base: &str) -> bool {
+    let rest = base.split_once("://").map_or(base, |(_, r)| r);
+    let authority = rest.split('/').next().unwrap_or_default();
+    let host = if let Some(v6) = authority.strip_prefix('[') {
+        v6.split(']').next().unwrap_or_default()
+    } else {
+        authority.rsplit_once(':').map_or(authority, |(h, _)| h)
+    };
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// `s` percent-encoded for a URL path: unreserved characters and `/` stay, the rest is
+/// encoded byte by byte.
+pub(crate) fn encode_path(s: &str) -> String {
+    encode(s, b"-._~/")
+}
+
+/// `s` percent-encoded for a query value, keeping the characters of a TeamCity locator
+/// (`:`, `,`, `(`, `)`) readable.
+pub(crate) fn encode_query(s: &str) -> String {
+    encode(s, b"-._~:,()")
+}
+
+fn encode(s: &str, keep: &[u8]) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || keep.contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn teamcity_error_pages_give_their_details_line() {
+        let page = "Responding with error, status code: 404 (Not Found).\nDetails: jetbrains.buildServer.server.rest.errors.NotFoundException: No build type nor template is found by id 'Nope'.\nCould not find the entity requested.";
+        assert_eq!(
+            server_message(page),
+            "No build type nor template is found by id 'Nope'."
+        );
+        assert_eq!(server_message("\n  Internal error\nmore"), "Internal error");
+        assert_eq!(server_message(""), "");
+        assert_eq!(server_message(&"x".repeat(400)).chars().count(), 301);
+    }
+
+    #[test]
+    fn encoding_and_loopback() {
+        assert_eq!(encode_path("dist/ihos 1.war"), "dist/ihos%201.war");
+        assert_eq!(encode_path("a#b?c%"), "a%23b%3Fc%25");
+        assert_eq!(
+            encode_query("buildType:(id:X),branch:(name:feat/a&b)"),
+            "buildType:(id:X),branch:(name:feat%2Fa%26b)"
+        );
+        assert_eq!(encode_path("é"), "%C3%A9");
+        for yes in [
+            "http://127.0.0.1:8111",
+            "http://localhost/tc",
+            "https://[::1]:443",
+            "http://127.9.9.9",
+        ] {
+            assert!(is_loopback(yes), "{yes}");
+        }
+        for no in [
+            "https://ci.example.com",
+            "http://10.0.0.1:8111",
+            "http://[fe80::1]",
+        ] {
+            assert!(!is_loopback(no), "{no}");
+        }
+    }
+
+    #[test]
+    fn tokens_are_checked_without_being_shown() {
+        let e = Http::new("http://127.0.0.1:1", String::new(), "TC_TOKEN")
+            .err()
+            .unwrap();
+        assert_eq!(
+            e,
+            FetchError::TokenMissing {
+                var: "TC_TOKEN".into()
+            }
+        );
+        let e = Http::new("http://127.0.0.1:1", "abc\r\nX-Evil: 1".into(), "TC_TOKEN")
+            .err()
+            .unwrap();
+        assert!(matches!(e, FetchError::TokenInvalid { .. }));
+        assert!(!e.to_string().contains("abc"), "{e}");
+    }
+}

@@ -1,0 +1,170 @@
+//! The sidecar `ihos.war.json` next to a fetched WAR: which build it came from and its
+//! commit. A rollout takes the commit from it only when its sha256 is the WAR's.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::error::FetchError;
+use crate::rollout::{WarError, WarFile};
+
+/// What `ihos fetch` knows about the WAR it saved (`ihos.war.json`; `ihos fetch --json`
+/// prints it).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WarSidecar {
+    /// The TeamCity build's id.
+    pub build_id: u64,
+    /// Its build number.
+    pub build_number: String,
+    /// Its build configuration.
+    pub build_type: String,
+    /// Its branch, when the configuration builds branches.
+    #[serde(default)]
+    pub branch: Option<String>,
+    /// The commit it was built from (the runbook's "server-release").
+    pub commit: Option<String>,
+    /// The artifact's path in the build.
+    pub artifact: String,
+    /// The WAR's size.
+    pub bytes: u64,
+    /// The WAR's SHA-256 (lowercase hex): the sidecar describes the file with this digest
+    /// only.
+    pub sha256: String,
+    /// When it was fetched (RFC 3339 UTC).
+    pub fetched_at: String,
+    /// The TeamCity server.
+    pub server_url: String,
+}
+
+impl WarSidecar {
+    /// The sidecar's path for the WAR at `war`: `ihos.war` → `ihos.war.json`.
+    pub fn path_for(war: &Path) -> PathBuf {
+        let mut name = war.as_os_str().to_owned();
+        name.push(".json");
+        PathBuf::from(name)
+    }
+
+    /// Writes it as the sidecar of `war` (a temporary file renamed over it).
+    pub fn write_for(&self, war: &Path) -> Result<(), FetchError> {
+        let tmp = self.write_temp_for(war)?;
+        let path = WarSidecar::path_for(war);
+        std::fs::rename(&tmp, &path).map_err(|e| FetchError::io(&path, "replacing", e))
+    }
+
+    /// Writes it next to where `war`'s sidecar goes, under a temporary name, and returns
+    /// that name (the caller renames it into place).
+    pub(crate) fn write_temp_for(&self, war: &Path) -> Result<PathBuf, FetchError> {
+        let mut tmp = WarSidecar::path_for(war).into_os_string();
+        tmp.push(".tmp");
+        let tmp = PathBuf::from(tmp);
+        let mut json = serde_json::to_vec_pretty(self).map_err(|e| FetchError::Io {
+            path: tmp.display().to_string(),
+            what: "serializing",
+            reason: e.to_string(),
+        })?;
+        json.push(b'\n');
+        std::fs::write(&tmp, json).map_err(|e| FetchError::io(&tmp, "writing", e))?;
+        Ok(tmp)
+    }
+}
+
+/// What was found next to a WAR opened with [`WarFile::open_with_sidecar`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SidecarCheck {
+    /// No sidecar: the commit is unknown.
+    Missing,
+    /// A sidecar describing this very file (same sha256): its commit was taken.
+    Matched(WarSidecar),
+    /// A sidecar describing another file (the WAR was replaced after the fetch): ignored.
+    Stale {
+        /// The sidecar.
+        path: PathBuf,
+        /// The digest it names.
+        sidecar_sha256: String,
+        /// The WAR's digest.
+        war_sha256: String,
+    },
+    /// A sidecar that cannot be read or parsed: ignored.
+    Unreadable {
+        /// The sidecar.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
+}
+
+impl SidecarCheck {
+    /// Looks for the sidecar of `war` and compares it with the WAR's digest.
+    pub fn of(war: &WarFile) -> SidecarCheck {
+        let path = WarSidecar::path_for(&war.path);
+        let bytes = match std::fs::read(&path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return SidecarCheck::Missing,
+            Err(e) => {
+                return SidecarCheck::Unreadable {
+                    path,
+                    reason: e.to_string(),
+                };
+            }
+        };
+        match serde_json::from_slice::<WarSidecar>(&bytes) {
+            Err(e) => SidecarCheck::Unreadable {
+                path,
+                reason: e.to_string(),
+            },
+            Ok(s) if s.sha256.eq_ignore_ascii_case(&war.sha256) => SidecarCheck::Matched(s),
+            Ok(s) => SidecarCheck::Stale {
+                path,
+                sidecar_sha256: s.sha256,
+                war_sha256: war.sha256.clone(),
+            },
+        }
+    }
+
+    /// The commit it gives, if it matched.
+    pub fn commit(&self) -> Option<&str> {
+        match self {
+            SidecarCheck::Matched(s) => s.commit.as_deref(),
+            _ => None,
+        }
+    }
+
+    /// A warning for the operator when a sidecar was there but ignored.
+    pub fn warning(&self) -> Option<String> {
+        match self {
+            SidecarCheck::Missing | SidecarCheck::Matched(_) => None,
+            SidecarCheck::Stale {
+                path,
+                sidecar_sha256,
+                war_sha256,
+            } => Some(format!(
+                "{} describes another file (sha256 {}, the WAR has {}): its commit is not used; run `ihos fetch` again or pass --commit",
+                path.display(),
+                short(sidecar_sha256),
+                short(war_sha256)
+            )),
+            SidecarCheck::Unreadable { path, reason } => Some(format!(
+                "{}: cannot read it ({reason}): the commit is unknown; pass --commit",
+                path.display()
+            )),
+        }
+    }
+}
+
+fn short(sha: &str) -> &str {
+    &sha[..12.min(sha.len())]
+}
+
+impl WarFile {
+    /// [`WarFile::open`], then the sidecar `<path>.json` written by `ihos fetch`: when it
+    /// describes this file (same sha256), the WAR's `commit` is the sidecar's. A stale or
+    /// unreadable sidecar is ignored; the [`SidecarCheck`] says which (and
+    /// [`SidecarCheck::warning`] what to tell the operator).
+    pub fn open_with_sidecar(path: &Path) -> Result<(WarFile, SidecarCheck), WarError> {
+        let war = WarFile::open(path)?;
+        let check = SidecarCheck::of(&war);
+        let commit = check.commit().map(str::to_string);
+        Ok((war.with_commit(commit), check))
+    }
+}

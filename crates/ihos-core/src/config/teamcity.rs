@@ -1,0 +1,264 @@
+//! The optional `[teamcity]` section: where `ihos fetch` gets the WAR.
+//!
+//! ```toml
+//! [teamcity]
+//! url = "https://teamcity.example.com"
+//! build_type = "IHos_App"
+//! # artifact = "ihos.war"              # default: the one *.war among the build's artifacts
+//! # token_env = "IHOS_TEAMCITY_TOKEN"  # the NAME of the variable holding the token
+//! # branch = "release"                 # default: the build configuration's default branch
+//! ```
+
+use serde::{Deserialize, Serialize};
+
+use super::validate::{Invalid, check_env_name, invalid};
+
+/// A TeamCity server and the build configuration whose WAR `ihos fetch` downloads.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct TeamCityConfig {
+    /// Base URL of the server (`http://` or `https://`), e.g. `https://ci.example.com`.
+    pub url: String,
+    /// The build configuration's id, e.g. `IHos_App`.
+    pub build_type: String,
+    /// Path of the WAR among the build's artifacts (default: the only `*.war` at their top
+    /// level).
+    #[serde(default)]
+    pub artifact: Option<String>,
+    /// Name of the environment variable holding the access token (default
+    /// `IHOS_TEAMCITY_TOKEN`). The token itself never goes into configuration.
+    #[serde(default = "default_token_env")]
+    pub token_env: String,
+    /// Only builds of this branch (default: the build configuration's default branch).
+    #[serde(default)]
+    pub branch: Option<String>,
+}
+
+/// The default of [`TeamCityConfig::token_env`].
+const DEFAULT_TOKEN_ENV: &str = "IHOS_TEAMCITY_TOKEN";
+
+fn default_token_env() -> String {
+    DEFAULT_TOKEN_ENV.into()
+}
+
+impl TeamCityConfig {
+    /// A configuration for `url` and `build_type` with every other key at its default.
+    pub fn new(url: impl Into<String>, build_type: impl Into<String>) -> Self {
+        TeamCityConfig {
+            url: url.into(),
+            build_type: build_type.into(),
+            artifact: None,
+            token_env: default_token_env(),
+            branch: None,
+        }
+    }
+
+    /// The server URL without trailing `/`.
+    pub fn base_url(&self) -> &str {
+        self.url.trim_end_matches('/')
+    }
+
+    pub(super) fn check(&self) -> Result<(), Invalid> {
+        let url = &self.url;
+        let rest = url
+            .strip_prefix("https://")
+            .or_else(|| url.strip_prefix("http://"));
+        let Some(rest) = rest else {
+            return Err(invalid(
+                "teamcity.url",
+                format!("{url:?} is not an http(s) URL"),
+            ));
+        };
+        let authority = rest.split('/').next().unwrap_or_default();
+        if authority.is_empty() || url.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err(invalid(
+                "teamcity.url",
+                format!("{url:?} has no valid host"),
+            ));
+        }
+        if authority.contains('@') {
+            return Err(invalid(
+                "teamcity.url",
+                "credentials do not go into the URL: put the access token in the environment variable named by teamcity.token_env",
+            ));
+        }
+        if url.contains(['?', '#']) {
+            return Err(invalid(
+                "teamcity.url",
+                format!("{url:?}: the server's base URL, without query or fragment"),
+            ));
+        }
+        let id_ok = self
+            .build_type
+            .bytes()
+            .next()
+            .is_some_and(|b| b.is_ascii_alphabetic())
+            && self
+                .build_type
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_');
+        if !id_ok {
+            return Err(invalid(
+                "teamcity.build_type",
+                format!(
+                    "{:?} is not a build configuration id (a letter, then letters, digits, '_')",
+                    self.build_type
+                ),
+            ));
+        }
+        if let Some(a) = &self.artifact {
+            let ok = !a.is_empty()
+                && !a.starts_with('/')
+                && !a.contains('\\')
+                && !a.chars().any(char::is_control)
+                && a.split('/').all(|s| !s.is_empty() && s != "." && s != "..");
+            if !ok {
+                return Err(invalid(
+                    "teamcity.artifact",
+                    format!(
+                        "{a:?} is not a relative artifact path (e.g. \"ihos.war\" or \"dist/ihos.war\")"
+                    ),
+                ));
+            }
+        }
+        check_env_name("teamcity.token_env", &Some(self.token_env.clone()))?;
+        if let Some(b) = &self.branch {
+            // The name goes into a build locator as `branch:(name:B)`, where a parenthesis
+            // would end the value.
+            if b.is_empty() || b.contains(['(', ')']) || b.chars().any(char::is_control) {
+                return Err(invalid(
+                    "teamcity.branch",
+                    format!(
+                        "{b:?} is not a usable branch name (empty, parentheses or control characters)"
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::Topology;
+
+    const BASE: &str = r#"
+[hosts.h1]
+address = "10.0.0.1"
+user = "deploy"
+
+[load_balancer]
+host = "h1"
+container = "lb"
+config = "/etc/lb/nginx.conf"
+upstream = "app"
+
+[[instances]]
+name = "a"
+host = "h1"
+container = "app_a"
+backend = "10.0.0.1:8081"
+webapps = "/srv/a/webapps"
+logs = "/srv/a/logs"
+health = { url = "http://127.0.0.1:8081/" }
+"#;
+
+    fn with(section: &str) -> Result<Topology, String> {
+        Topology::from_toml(&format!("{BASE}\n[teamcity]\n{section}\n"), "ihos.toml")
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn defaults_and_absence() {
+        assert_eq!(
+            Topology::from_toml(BASE, "ihos.toml").unwrap().teamcity,
+            None
+        );
+        let t = with("url = \"https://ci.example.com/\"\nbuild_type = \"IHos_App\"").unwrap();
+        let tc = t.teamcity.unwrap();
+        assert_eq!(tc.token_env, "IHOS_TEAMCITY_TOKEN");
+        assert_eq!(tc.artifact, None);
+        assert_eq!(tc.branch, None);
+        assert_eq!(tc.base_url(), "https://ci.example.com");
+        let t = with(
+            "url = \"http://127.0.0.1:8111/tc\"\nbuild_type = \"IHos_App\"\nartifact = \"dist/ihos.war\"\ntoken_env = \"TC_TOKEN\"\nbranch = \"release/2.1\"",
+        )
+        .unwrap();
+        let tc = t.teamcity.unwrap();
+        assert_eq!(tc.artifact.as_deref(), Some("dist/ihos.war"));
+        assert_eq!(tc.token_env, "TC_TOKEN");
+        assert_eq!(tc.branch.as_deref(), Some("release/2.1"));
+    }
+
+    #[test]
+    fn the_shipped_example_section_is_valid_once_uncommented() {
+        let text = include_str!("../../../../examples/ihos.toml");
+        let mut in_section = false;
+        let uncommented: String = text
+            .lines()
+            .map(|l| {
+                in_section = (in_section && l.starts_with('#')) || l == "# [teamcity]";
+                let l = if in_section {
+                    l.trim_start_matches("# ")
+                } else {
+                    l
+                };
+                format!("{l}\n")
+            })
+            .collect();
+        let t = Topology::from_toml(&uncommented, "examples/ihos.toml").unwrap();
+        let tc = t.teamcity.expect("the example's [teamcity] section");
+        assert_eq!(tc.build_type, "IHos_App");
+        assert_eq!(tc.artifact.as_deref(), Some("ihos.war"));
+        assert_eq!(tc.branch.as_deref(), Some("master"));
+    }
+
+    #[test]
+    fn errors_name_the_key() {
+        let cases = [
+            (
+                "url = \"ftp://ci\"\nbuild_type = \"X\"",
+                "ihos.toml: teamcity.url: \"ftp://ci\" is not an http(s) URL",
+            ),
+            ("url = \"https://\"\nbuild_type = \"X\"", "teamcity.url: "),
+            (
+                "url = \"https://bob:secret@ci\"\nbuild_type = \"X\"",
+                "teamcity.url: credentials do not go into the URL",
+            ),
+            (
+                "url = \"https://ci/?x=1\"\nbuild_type = \"X\"",
+                "teamcity.url: \"https://ci/?x=1\": the server's base URL",
+            ),
+            (
+                "url = \"https://ci\"\nbuild_type = \"1abc\"",
+                "teamcity.build_type: \"1abc\" is not a build configuration id",
+            ),
+            (
+                "url = \"https://ci\"\nbuild_type = \"a,b\"",
+                "teamcity.build_type: ",
+            ),
+            (
+                "url = \"https://ci\"\nbuild_type = \"X\"\nartifact = \"../x.war\"",
+                "teamcity.artifact: \"../x.war\" is not a relative artifact path",
+            ),
+            (
+                "url = \"https://ci\"\nbuild_type = \"X\"\nartifact = \"/x.war\"",
+                "teamcity.artifact: ",
+            ),
+            (
+                "url = \"https://ci\"\nbuild_type = \"X\"\ntoken_env = \"eyJhbGciOi.secret\"",
+                "teamcity.token_env: \"eyJhbGciOi.secret\" is not an environment variable name",
+            ),
+            (
+                "url = \"https://ci\"\nbuild_type = \"X\"\nbranch = \"a)b\"",
+                "teamcity.branch: ",
+            ),
+        ];
+        for (section, expected) in cases {
+            let e = with(section).unwrap_err();
+            assert!(e.contains(expected), "{section}: {e}");
+        }
+        let e = with("url = \"https://ci\"\nbuild_type = \"X\"\ntoken = \"abc\"").unwrap_err();
+        assert!(e.contains("unknown field `token`"), "{e}");
+    }
+}
