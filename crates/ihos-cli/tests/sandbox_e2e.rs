@@ -21,6 +21,9 @@
 //! `start_timeout = "20s"` (the sandbox's 120 s would only make the failing start slower; a
 //! healthy Tomcat here answers within 2-4 s).
 //!
+//! `IHOS_E2E_ONLY=7` (a comma-separated list of scenario numbers) runs only those, for
+//! development; `scripts/test` runs them all.
+//!
 //! Prerequisites: root and a Docker engine (`scripts/sandbox up` builds the rest). Without
 //! them the test is skipped with a message, or fails when `IHOS_REQUIRE_SANDBOX=1`
 //! (`scripts/test` sets it). The figures of every scenario and a summary table go to stderr
@@ -90,6 +93,14 @@ fn panic_text(e: &Box<dyn std::any::Any + Send>) -> String {
 
 /// Runs a scenario, catching its panic so the others still run.
 fn scenario(outcomes: &mut Vec<Outcome>, name: &'static str, f: impl FnOnce() -> Row) -> bool {
+    // IHOS_E2E_ONLY=7 (or "7,1"): run only the scenarios whose number is listed (development).
+    if let Ok(only) = std::env::var("IHOS_E2E_ONLY") {
+        let number = name.split(' ').next().unwrap_or("");
+        if !only.split(',').any(|n| n.trim() == number) {
+            say(&format!("sandbox_e2e: scenario {name}: skipped (IHOS_E2E_ONLY={only})"));
+            return false;
+        }
+    }
     say(&format!("\nsandbox_e2e: ===== scenario {name} ====="));
     let t = Instant::now();
     let r = catch_unwind(AssertUnwindSafe(f));
