@@ -131,7 +131,9 @@ fn describe(st: &CanaryStatus) -> String {
             r.instances.join(", ")
         ));
     }
-    out.push_str(if st.ahead {
+    out.push_str(if st.canary.deployed.is_none() {
+        "no deployment recorded on the canary (`ihos canary deploy --war FILE` gives it one)"
+    } else if st.ahead {
         "the canary runs a release the fleet does not run everywhere (`ihos rollout --from-canary` promotes it)"
     } else {
         "the canary runs the fleet's release"

@@ -300,7 +300,12 @@ pub fn rollout(config: &Path, args: RolloutArgs) -> Result<(), CliError> {
         resume: args.resume,
         operator: None,
     };
-    drive(runtime()?, args.json, |sink, cancel| {
+    let resume = if args.from_canary {
+        "ihos rollout --resume --from-canary"
+    } else {
+        "ihos rollout --resume --war ..."
+    };
+    drive_with(runtime()?, args.json, resume, |sink, cancel| {
         Box::pin(async move { ihos_core::run_rollout(&fleet, &war, &options, sink, cancel).await })
     })
 }

@@ -97,7 +97,9 @@ fn scenario(outcomes: &mut Vec<Outcome>, name: &'static str, f: impl FnOnce() ->
     if let Ok(only) = std::env::var("IHOS_E2E_ONLY") {
         let number = name.split(' ').next().unwrap_or("");
         if !only.split(',').any(|n| n.trim() == number) {
-            say(&format!("sandbox_e2e: scenario {name}: skipped (IHOS_E2E_ONLY={only})"));
+            say(&format!(
+                "sandbox_e2e: scenario {name}: skipped (IHOS_E2E_ONLY={only})"
+            ));
             return false;
         }
     }
