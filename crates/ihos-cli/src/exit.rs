@@ -87,6 +87,10 @@ pub enum CliError {
     #[error("{0}")]
     Canary(#[from] ihos_core::CanaryError),
 
+    /// A manual operation (drain, enable, history, lock) failed.
+    #[error("{0}")]
+    Op(#[from] ihos_core::OpError),
+
     /// A fleet operation failed.
     #[error("{0}")]
     Fleet(String),
@@ -152,6 +156,7 @@ impl CliError {
             CliError::Config(_) | CliError::Usage(_) | CliError::Token(_) => INPUT,
             CliError::Rollout(e) => rollout_error_code(e),
             CliError::Canary(e) => canary_error_code(e),
+            CliError::Op(e) => op_error_code(e),
             CliError::Fleet(_) => FAILURE,
             CliError::Fetch(e) if e.is_input_error() => INPUT,
             CliError::Fetch(_) => FAILURE,
@@ -198,6 +203,17 @@ fn canary_error_code(e: &ihos_core::CanaryError) -> u8 {
     match e {
         C::NoCanary | C::Lb(LbError::Parse { .. } | LbError::Edit { .. }) => INPUT,
         C::Lb(LbError::RestoreFailed { .. }) => NOT_RESTORED,
+        _ => FAILURE,
+    }
+}
+
+/// A manual operation: an unknown instance is the input's fault; a load balancer change
+/// whose undo failed too needs a human (3); the rest is 1.
+fn op_error_code(e: &ihos_core::OpError) -> u8 {
+    use ihos_core::{LbError, OpError as O};
+    match e {
+        O::UnknownInstance { .. } => INPUT,
+        O::Lb(LbError::RestoreFailed { .. }) => NOT_RESTORED,
         _ => FAILURE,
     }
 }

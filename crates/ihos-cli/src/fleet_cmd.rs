@@ -512,9 +512,7 @@ pub fn drain(config: &Path, instance: &str) -> Result<(), CliError> {
     let rt = runtime()?;
     let sink = Human::new();
     let cancel = CancelToken::new();
-    let msg = rt
-        .block_on(ihos_core::drain_instance(&fleet, instance, &sink, &cancel))
-        .map_err(CliError::Fleet)?;
+    let msg = rt.block_on(ihos_core::drain_instance(&fleet, instance, &sink, &cancel))?;
     output::message(&format!("{instance}: {msg}"));
     Ok(())
 }
@@ -523,9 +521,7 @@ pub fn drain(config: &Path, instance: &str) -> Result<(), CliError> {
 pub fn enable(config: &Path, instance: &str) -> Result<(), CliError> {
     let fleet = connect::fleet(config)?;
     let rt = runtime()?;
-    let change = rt
-        .block_on(ihos_core::enable_instance(&fleet, instance))
-        .map_err(CliError::Fleet)?;
+    let change = rt.block_on(ihos_core::enable_instance(&fleet, instance))?;
     output::message(&format!("{instance}: {}", change.message));
     if !change.diff.is_empty() {
         output::stdout(&change.diff, Path::new("-"))?;
@@ -537,9 +533,7 @@ pub fn enable(config: &Path, instance: &str) -> Result<(), CliError> {
 pub fn history(config: &Path, json: bool) -> Result<(), CliError> {
     let fleet = connect::fleet(config)?;
     let rt = runtime()?;
-    let records = rt
-        .block_on(ihos_core::history(&fleet))
-        .map_err(CliError::Fleet)?;
+    let records = rt.block_on(ihos_core::history(&fleet))?;
     if json {
         for r in &records {
             json_line(r)?;
@@ -570,10 +564,7 @@ pub fn lock(config: &Path, cmd: LockCommand) -> Result<(), CliError> {
     let fleet = connect::fleet(config)?;
     let rt = runtime()?;
     match cmd {
-        LockCommand::Status => match rt
-            .block_on(ihos_core::lock_status(&fleet))
-            .map_err(CliError::Fleet)?
-        {
+        LockCommand::Status => match rt.block_on(ihos_core::lock_status(&fleet))? {
             None => output::message("no rollout holds the lock"),
             Some(o) => output::message(&format!(
                 "held by rollout {} of {} (pid {}) since {}, WAR sha256 {}",
@@ -581,9 +572,7 @@ pub fn lock(config: &Path, cmd: LockCommand) -> Result<(), CliError> {
             )),
         },
         LockCommand::Release { force } => {
-            let owner = rt
-                .block_on(ihos_core::lock_status(&fleet))
-                .map_err(CliError::Fleet)?;
+            let owner = rt.block_on(ihos_core::lock_status(&fleet))?;
             let Some(o) = owner else {
                 output::message("no rollout holds the lock");
                 return Ok(());
@@ -595,8 +584,7 @@ pub fn lock(config: &Path, cmd: LockCommand) -> Result<(), CliError> {
                     o.rollout_id, o.owner, o.pid, o.since
                 )));
             }
-            rt.block_on(ihos_core::lock_release(&fleet))
-                .map_err(CliError::Fleet)?;
+            rt.block_on(ihos_core::lock_release(&fleet))?;
             output::message(&format!("lock of rollout {} released", o.rollout_id));
         }
     }

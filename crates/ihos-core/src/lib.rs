@@ -70,7 +70,7 @@
 //! One typed error per operation family, each `#[non_exhaustive]` and naming the host,
 //! instance, file or command concerned: [`ConfigError`], [`TransportError`],
 //! [`ContainerError`], [`LbError`], [`FleetError`], [`WarError`], [`RolloutError`],
-//! [`CohortError`], [`TokenError`], [`CanaryError`] and [`FetchError`].
+//! [`OpError`], [`CohortError`], [`TokenError`], [`CanaryError`] and [`FetchError`].
 //!
 //! # Example: a rollout
 //!
@@ -276,8 +276,8 @@ pub use lb::{MockCanaryRoute, MockLoadBalancer};
 // The rollout and the operations around it.
 pub use rollout::{
     CancelToken, DeploymentRecord, EVENT_SCHEMA, Event, EventRecord, EventSink, Fleet, FleetError,
-    InstanceHandle, InstanceStatus, InstanceView, Journal, JournalEntry, LockOwner, Outcome,
-    RolloutError, RolloutOptions, RolloutReport, Step, StopLevel, WarError, WarFile,
+    InstanceHandle, InstanceStatus, InstanceView, Journal, JournalEntry, LockOwner, OpError,
+    Outcome, RolloutError, RolloutOptions, RolloutReport, Step, StopLevel, WarError, WarFile,
     drain_instance, enable_instance, history, journal, lock_release, lock_status, run_rollback,
     run_rollout, status,
 };

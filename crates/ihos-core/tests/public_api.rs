@@ -13,9 +13,10 @@ use ihos_core::{
     CancelToken, ConfigError, ContainerName, DEFAULT_COMMAND_TIMEOUT, DeploymentRecord,
     DrainPolicy, Dur, EVENT_SCHEMA, Event, EventRecord, EventSink, Fleet, FleetError, HealthConfig,
     HostConfig, InstanceHandle, InstanceStatus, InstanceView, InvalidName, Journal, LbChange,
-    LbConfig, LockOwner, OnFailure, Outcome, Policy, RemotePath, RolloutError, RolloutOptions,
-    RolloutReport, ServerState, Step, Topology, WarError, WarFile, drain_instance, enable_instance,
-    history, journal, lock_release, lock_status, run_rollback, run_rollout, shell_quote, status,
+    LbConfig, LockOwner, OnFailure, OpError, Outcome, Policy, RemotePath, RolloutError,
+    RolloutOptions, RolloutReport, ServerState, Step, Topology, WarError, WarFile, drain_instance,
+    enable_instance, history, journal, lock_release, lock_status, run_rollback, run_rollout,
+    shell_quote, status,
 };
 use ihos_testkit::{Simulation, SimulationOptions};
 
@@ -164,14 +165,27 @@ async fn an_embedding_tool_drives_every_operation_from_the_root() {
     );
 
     // Manual drain and enable of one instance.
-    let drained: Result<String, String> =
+    let drained: Result<String, OpError> =
         drain_instance(&fleet, "a", &progress, &CancelToken::new()).await;
     drained.unwrap();
     let (views, _) = status(&fleet).await;
     assert_ne!(views[0].rotation, Some(ServerState::Enabled));
     let change: LbChange = enable_instance(&fleet, "a").await.unwrap();
     assert!(change.changed());
-    assert!(enable_instance(&fleet, "nope").await.is_err());
+    assert!(matches!(
+        enable_instance(&fleet, "nope").await,
+        Err(OpError::UnknownInstance { .. })
+    ));
+    // Only one may be out at a time (max_unavailable 1): the second drain is refused.
+    drain_instance(&fleet, "a", &progress, &CancelToken::new())
+        .await
+        .unwrap();
+    let refused = drain_instance(&fleet, "b", &progress, &CancelToken::new()).await;
+    assert!(
+        matches!(&refused, Err(OpError::Unavailable { instance, .. }) if instance == "b"),
+        "{refused:?}"
+    );
+    enable_instance(&fleet, "a").await.unwrap();
 
     // A rollback puts the previous release back; a resumed rollback is refused.
     let back = run_rollback(
@@ -199,6 +213,6 @@ async fn an_embedding_tool_drives_every_operation_from_the_root() {
     assert!(matches!(refused, Err(RolloutError::Resume(_))));
 
     // Breaking the lock (none is left) leaves none.
-    lock_release(&fleet).await.unwrap();
+    assert_eq!(lock_release(&fleet).await.unwrap(), None);
     assert_eq!(lock_status(&fleet).await.unwrap(), None);
 }

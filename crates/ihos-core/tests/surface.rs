@@ -77,6 +77,7 @@ const PUBLIC: &[&str] = &[
     "Journal",
     "JournalEntry",
     "LockOwner",
+    "OpError",
     "Outcome",
     "RolloutError",
     "RolloutOptions",

@@ -15,6 +15,7 @@ mod instance;
 // Host-side helpers the rest of the crate may use too (they were public modules).
 pub(crate) mod journal;
 pub(crate) mod lock;
+mod op_error;
 mod ops;
 pub(crate) mod remote;
 mod rotation;
@@ -31,6 +32,7 @@ pub use fleet::{Fleet, FleetError, InstanceHandle};
 pub use instance::DeploymentRecord;
 pub use journal::{InstanceStatus, Journal, JournalEntry};
 pub use lock::LockOwner;
+pub use op_error::OpError;
 pub use ops::{
     InstanceView, drain_instance, enable_instance, history, journal, lock_release, lock_status,
     status,

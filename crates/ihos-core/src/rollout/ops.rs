@@ -12,6 +12,7 @@ use super::event::{Emitter, EventSink};
 use super::fleet::{Fleet, InstanceHandle};
 use super::instance::{DeploymentRecord, check_unavailable, drain};
 use super::journal::Journal;
+use super::op_error::OpError;
 use super::{lock, remote};
 use crate::command::Privilege;
 use crate::container::ContainerState;
@@ -131,27 +132,27 @@ fn manual_ctx<'a>(fleet: &'a Fleet, emitter: &'a Emitter<'a>, cancel: &'a Cancel
 }
 
 /// Takes `name` out of rotation (respecting `max_unavailable` and never the last backend)
-/// and waits until it is idle, as a rollout would.
+/// and waits until it is idle, as a rollout would. Returns what was done.
 pub async fn drain_instance(
     fleet: &Fleet,
     name: &str,
     sink: &dyn EventSink,
     cancel: &CancelToken,
-) -> Result<String, String> {
-    let inst = fleet
-        .instances
-        .iter()
-        .find(|i| i.name() == name)
-        .ok_or_else(|| unknown(fleet, name))?;
-    check_unavailable_for(fleet, &inst.config.backend, sink, cancel).await?;
-    let change = fleet
-        .lb
-        .disable(&inst.config.backend)
-        .await
-        .map_err(|e| e.to_string())?;
+) -> Result<String, OpError> {
+    let inst = fleet_instance(fleet, name)?;
     let emitter = Emitter::new(sink);
     let ctx = manual_ctx(fleet, &emitter, cancel);
-    let drained = drain(&ctx, inst).await.map_err(|f| f.error)?;
+    check_unavailable(&ctx, &inst.config.backend)
+        .await
+        .map_err(|reason| OpError::Unavailable {
+            instance: name.to_string(),
+            reason,
+        })?;
+    let change = fleet.lb.disable(&inst.config.backend).await?;
+    let drained = drain(&ctx, inst).await.map_err(|f| OpError::Drain {
+        instance: name.to_string(),
+        reason: f.error,
+    })?;
     Ok(format!(
         "{}; {}",
         change.message,
@@ -159,71 +160,58 @@ pub async fn drain_instance(
     ))
 }
 
-async fn check_unavailable_for(
-    fleet: &Fleet,
-    backend: &str,
-    sink: &dyn EventSink,
-    cancel: &CancelToken,
-) -> Result<(), String> {
-    let emitter = Emitter::new(sink);
-    let ctx = manual_ctx(fleet, &emitter, cancel);
-    check_unavailable(&ctx, backend).await
-}
-
-fn unknown(fleet: &Fleet, name: &str) -> String {
-    let names: Vec<&str> = fleet.instances.iter().map(|i| i.name()).collect();
-    format!(
-        "no instance named {name:?} (instances: {})",
-        names.join(", ")
-    )
+fn fleet_instance<'f>(fleet: &'f Fleet, name: &str) -> Result<&'f InstanceHandle, OpError> {
+    fleet
+        .instances
+        .iter()
+        .find(|i| i.name() == name)
+        .ok_or_else(|| OpError::UnknownInstance {
+            name: name.to_string(),
+            available: fleet
+                .instances
+                .iter()
+                .map(|i| i.name())
+                .collect::<Vec<_>>()
+                .join(", "),
+        })
 }
 
 /// Puts `name` back into rotation, only if its container runs and its health URL answers
 /// the expected status (invariant 2).
-pub async fn enable_instance(fleet: &Fleet, name: &str) -> Result<LbChange, String> {
-    let inst = fleet
-        .instances
-        .iter()
-        .find(|i| i.name() == name)
-        .ok_or_else(|| unknown(fleet, name))?;
-    let state = inst.container.state().await.map_err(|e| e.to_string())?;
+pub async fn enable_instance(fleet: &Fleet, name: &str) -> Result<LbChange, OpError> {
+    let inst = fleet_instance(fleet, name)?;
+    let state = inst.container.state().await?;
     if !state.running {
-        return Err(format!(
-            "{name}: container {} is {}; start it first",
-            inst.config.container, state.status
-        ));
+        return Err(OpError::NotRunning {
+            instance: name.to_string(),
+            container: inst.config.container.clone(),
+            status: state.status,
+        });
     }
     let h = &inst.config.health;
-    let got = remote::probe(inst.transport.as_ref(), &h.url, h.timeout.0)
-        .await
-        .map_err(|e| e.to_string())?;
+    let got = remote::probe(inst.transport.as_ref(), &h.url, h.timeout.0).await?;
     if got != Some(h.expect_status) {
-        return Err(format!(
-            "{name}: {} answered {got:?}, expected {}: not healthy, not enabled",
-            h.url, h.expect_status
-        ));
+        return Err(OpError::NotHealthy {
+            instance: name.to_string(),
+            url: h.url.clone(),
+            got,
+            expected: h.expect_status,
+        });
     }
-    fleet
-        .lb
-        .enable(&inst.config.backend)
-        .await
-        .map_err(|e| e.to_string())
+    Ok(fleet.lb.enable(&inst.config.backend).await?)
 }
 
 /// The audit log's records, oldest first.
-pub async fn history(fleet: &Fleet) -> Result<Vec<DeploymentRecord>, String> {
+pub async fn history(fleet: &Fleet) -> Result<Vec<DeploymentRecord>, OpError> {
     let t = fleet.lb_transport.as_ref();
     let path = fleet
         .lb_state_dir
         .join("audit.log")
-        .map_err(|e| e.to_string())?;
-    if !remote::exists(t, &path).await.map_err(|e| e.to_string())? {
+        .map_err(TransportError::from)?;
+    if !remote::exists(t, &path).await? {
         return Ok(Vec::new());
     }
-    let bytes = t
-        .read_file(&path, Privilege::Sudo)
-        .await
-        .map_err(|e| e.to_string())?;
+    let bytes = t.read_file(&path, Privilege::Sudo).await?;
     Ok(String::from_utf8_lossy(&bytes)
         .lines()
         .filter_map(|l| serde_json::from_str(l).ok())
@@ -238,15 +226,15 @@ pub async fn journal(fleet: &Fleet) -> Result<Option<Journal>, TransportError> {
 }
 
 /// Who holds the rollout lock.
-pub async fn lock_status(fleet: &Fleet) -> Result<Option<lock::LockOwner>, String> {
-    lock::status(fleet.lb_transport.as_ref(), &fleet.lb_state_dir)
-        .await
-        .map_err(|e| e.to_string())
+pub async fn lock_status(fleet: &Fleet) -> Result<Option<lock::LockOwner>, OpError> {
+    Ok(lock::status(fleet.lb_transport.as_ref(), &fleet.lb_state_dir).await?)
 }
 
-/// Breaks the rollout lock.
-pub async fn lock_release(fleet: &Fleet) -> Result<bool, String> {
-    lock::release(fleet.lb_transport.as_ref(), &fleet.lb_state_dir, None)
-        .await
-        .map_err(|e| e.to_string())
+/// Breaks the rollout lock (after making sure its rollout is dead): returns who held it
+/// (`None`: nobody did).
+pub async fn lock_release(fleet: &Fleet) -> Result<Option<lock::LockOwner>, OpError> {
+    let t = fleet.lb_transport.as_ref();
+    let owner = lock::status(t, &fleet.lb_state_dir).await?;
+    lock::release(t, &fleet.lb_state_dir, None).await?;
+    Ok(owner)
 }
