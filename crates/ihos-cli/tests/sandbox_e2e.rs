@@ -889,6 +889,9 @@ fn nginx_rejects(sb: &Sandbox, rt: &tokio::runtime::Runtime) -> Row {
 
 // --- 7 ----------------------------------------------------------------------------------------
 
+/// The build's commit, as the runbook notes it ("server-release").
+const COMMIT: &str = "c9dc3ef593f2";
+
 /// The cohort of the runbook's example: users whose id starts with 1, 3, 5 or 7.
 const COHORT: [char; 4] = ['1', '3', '5', '7'];
 
@@ -942,7 +945,7 @@ fn canary(sb: &Sandbox, rt: &tokio::runtime::Runtime) -> Row {
     let run = run_events(
         &sb.toml,
         &["canary", "deploy"],
-        &["--war", war.to_str().unwrap()],
+        &["--war", war.to_str().unwrap(), "--commit", COMMIT],
         None,
         ROLLOUT_MAX,
     );
@@ -1014,7 +1017,7 @@ fn canary(sb: &Sandbox, rt: &tokio::runtime::Runtime) -> Row {
     let run = run_events(
         &sb.toml,
         &["canary", "deploy"],
-        &["--war", war.to_str().unwrap()],
+        &["--war", war.to_str().unwrap(), "--commit", COMMIT],
         None,
         ROLLOUT_MAX,
     );
@@ -1051,7 +1054,29 @@ fn canary(sb: &Sandbox, rt: &tokio::runtime::Runtime) -> Row {
     );
     assert_versions(sb, "v2");
     assert_records(sb, &sb.toml, &sha, false);
-    notes.push(format!("--from-canary: fleet on sha {}", &sha[..12]));
+    // ... with the commit the canary's record carries, in every record and in the history.
+    let status = sb.status(&sb.toml);
+    for i in sb.instances() {
+        assert_eq!(
+            status[&i.name]["deployed"]["commit"], COMMIT,
+            "{}: {}",
+            i.name, status[&i.name]
+        );
+    }
+    let promoted = sb
+        .history(&sb.toml)
+        .iter()
+        .filter(|r| r["commit"] == COMMIT && r["action"] == "deploy")
+        .count();
+    assert_eq!(
+        promoted,
+        2 + sb.instances().len(),
+        "2 canary deploys + the fleet's"
+    );
+    notes.push(format!(
+        "--from-canary: fleet on sha {}, server-release {COMMIT} in every record",
+        &sha[..12]
+    ));
     Row {
         load: f,
         rollout_s: Some(rollout_s),
