@@ -191,7 +191,8 @@ fn rollout_error_code(e: &ihos_core::RolloutError) -> u8 {
         | R::UnknownInstance { .. }
         | R::NotInRotation { .. }
         | R::Resume(_)
-        | R::NoCanary => INPUT,
+        | R::NoCanary
+        | R::CanaryInUpstream { .. } => INPUT,
         _ => FAILURE,
     }
 }

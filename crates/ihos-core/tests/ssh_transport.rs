@@ -637,11 +637,7 @@ async fn a_timed_out_command_is_stopped_and_the_session_goes_on() {
     let t = host.connect("deploy").await;
     let started = Instant::now();
     let err = t
-        .run(
-            &Command::new("sleep")
-                .arg("30")
-                .timeout(Duration::from_millis(500)),
-        )
+        .run(&own_sleep("timed-out-own", 30).timeout(Duration::from_millis(500)))
         .await
         .unwrap_err();
     assert!(matches!(err, TransportError::Timeout { .. }), "{err}");
@@ -654,6 +650,7 @@ async fn a_timed_out_command_is_stopped_and_the_session_goes_on() {
         .await
         .unwrap();
     assert_eq!(out.stdout_text(), "still here\n");
+    kill_own_sleep(&t, "timed-out-own").await;
 
     // The default timeout from the options applies to commands without their own.
     let opts = SshOptions {
@@ -663,12 +660,34 @@ async fn a_timed_out_command_is_stopped_and_the_session_goes_on() {
     let t = SshTransport::connect(host.target("deploy"), opts)
         .await
         .unwrap();
-    let err = t.run(&Command::new("sleep").arg("30")).await.unwrap_err();
+    let err = t
+        .run(&own_sleep("timed-out-default", 30))
+        .await
+        .unwrap_err();
     assert!(matches!(err, TransportError::Timeout { .. }), "{err}");
     run_checked(&t, &Command::new("true")).await.unwrap();
-    // Leave no sleeping processes behind.
+    // Leave no sleeping process behind (only this test's: the tests run in parallel).
+    kill_own_sleep(&t, "timed-out-default").await;
+}
+
+/// `sleep SECS`, its pid written to `~/.ihos-test-TAG.pid` first, so the test can stop
+/// exactly its own process ("hosts" here are one machine, shared by parallel tests).
+fn own_sleep(tag: &str, secs: u32) -> Command {
+    Command::new("sh").args([
+        "-c".to_string(),
+        format!("echo $$ > \"$HOME/.ihos-test-{tag}.pid\"; exec sleep {secs}"),
+    ])
+}
+
+/// Stops the process [`own_sleep`] started with `tag`, if it still runs.
+async fn kill_own_sleep(t: &SshTransport, tag: &str) {
     let _ = t
-        .run(&Command::new("pkill").args(["-u", "deploy", "-x", "sleep"]))
+        .run(&Command::new("sh").args([
+            "-c".to_string(),
+            format!(
+                "f=\"$HOME/.ihos-test-{tag}.pid\"; [ -f \"$f\" ] && kill \"$(cat \"$f\")\" 2>/dev/null; rm -f \"$f\""
+            ),
+        ]))
         .await;
 }
 
@@ -683,7 +702,7 @@ async fn a_lost_connection_is_reported_and_the_next_call_reconnects() {
     let t = host.connect("deploy").await;
     run_checked(&t, &Command::new("true")).await.unwrap();
 
-    let sleep = Command::new("sleep").arg("10");
+    let sleep = own_sleep("lost-connection", 10);
     let running = t.run(&sleep);
     let kill = async {
         tokio::time::sleep(Duration::from_millis(400)).await;
@@ -703,9 +722,7 @@ async fn a_lost_connection_is_reported_and_the_next_call_reconnects() {
         .await
         .unwrap();
     assert_eq!(out.stdout_text(), "back\n");
-    let _ = t
-        .run(&Command::new("pkill").args(["-u", "deploy", "-x", "sleep"]))
-        .await;
+    kill_own_sleep(&t, "lost-connection").await;
 }
 
 #[tokio::test]

@@ -7,6 +7,9 @@
 //! - `open_canary` / `close_canary`: opened only for a healthy canary.
 //! - `canary_status`: the route and the canary's release against the fleet's.
 //! - `canary_war` + `run_rollout`: the fleet gets the exact WAR the canary runs.
+//! - A deploy that dies with the route closed: a new run is refused until it is resumed
+//!   (route reopened) or the operator decides with `canary open` / `canary close`; the lock
+//!   it leaves keeps route changes out meanwhile.
 
 use std::sync::{Arc, Mutex};
 
@@ -16,6 +19,7 @@ use ihos_core::{
     close_canary, open_canary, run_canary_deploy, run_rollout,
 };
 use ihos_testkit::{Fault, Matcher, Simulation, SimulationOptions};
+use tokio::sync::Notify;
 
 const TOPOLOGY: &str = r#"
 [hosts.h101]
@@ -514,4 +518,180 @@ async fn a_canary_war_changed_by_hand_is_not_promoted() {
     assert!(matches!(err, CanaryError::NotRecorded { .. }), "{err}");
     assert!(err.to_string().contains(&env.war.sha256), "{err}");
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+}
+
+/// Runs a canary deploy and "kills" it (drops it mid-flight, as a crash would) when the
+/// canary starts draining: its route is closed, the journal and the lock are left behind.
+async fn crash_while_draining(env: &Env) {
+    struct Signal(Arc<Notify>);
+    impl EventSink for Signal {
+        fn emit(&self, record: &EventRecord) {
+            if matches!(record.event, Event::Draining { .. }) {
+                self.0.notify_one();
+            }
+        }
+    }
+    let draining = Arc::new(Notify::new());
+    let sink = Signal(Arc::clone(&draining));
+    let cancel = CancelToken::new();
+    let options = RolloutOptions::new();
+    tokio::select! {
+        r = run_canary_deploy(&env.fleet, &env.war, &options, &sink, &cancel) => {
+            panic!("the deploy finished before it drained: {r:?}")
+        }
+        _ = draining.notified() => {}
+    }
+    let rule = env
+        .fleet
+        .canary_route
+        .as_ref()
+        .unwrap()
+        .rule()
+        .await
+        .unwrap();
+    assert!(!rule.open, "closed by the deploy before it died");
+}
+
+#[tokio::test(start_paused = true)]
+async fn after_a_crash_with_the_route_closed_a_new_run_is_refused_until_resumed() {
+    let env = env();
+    env.open_route().await;
+    let open_site = env.site().await;
+    crash_while_draining(&env).await;
+
+    // The crashed deploy's lock keeps route changes out.
+    let err = close_canary(&env.fleet).await.unwrap_err();
+    assert!(matches!(err, CanaryError::LockHeld { .. }), "{err}");
+    let err = open_canary(&env.fleet, "~", COHORT).await.unwrap_err();
+    assert!(matches!(err, CanaryError::LockHeld { .. }), "{err}");
+
+    // The operator breaks the stale lock; a fresh canary deploy or fleet rollout would
+    // forget that the route was open: refused, naming the way out.
+    assert!(ihos_core::lock_release(&env.fleet).await.unwrap().is_some());
+    let err = env.deploy(&Events::default()).await.unwrap_err();
+    assert!(
+        matches!(err, RolloutError::InterruptedCanaryDeploy { .. }),
+        "{err}"
+    );
+    assert!(
+        err.to_string().contains("ihos canary deploy --resume"),
+        "{err}"
+    );
+    let err = run_rollout(
+        &env.fleet,
+        &env.war,
+        &RolloutOptions::new(),
+        &Events::default(),
+        &CancelToken::new(),
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        matches!(err, RolloutError::InterruptedCanaryDeploy { .. }),
+        "{err}"
+    );
+
+    // Resuming finishes the deploy and reopens the route as it was.
+    let report = run_canary_deploy(
+        &env.fleet,
+        &env.war,
+        &RolloutOptions::new().resume(true),
+        &Events::default(),
+        &CancelToken::new(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(report.outcome, Outcome::Completed, "{report:?}");
+    assert_eq!(env.site().await, open_site);
+    assert_eq!(
+        env.sha_on("h102", "/opt/pep1/webapps").await,
+        env.war.sha256
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn after_a_crash_the_operators_close_wins_over_the_journal() {
+    let env = env();
+    env.open_route().await;
+    crash_while_draining(&env).await;
+    ihos_core::lock_release(&env.fleet).await.unwrap();
+
+    // The operator decides the cohort stays out: the journal takes that decision ...
+    close_canary(&env.fleet).await.unwrap();
+    let closed_site = env.site().await;
+    // ... so a resumed deploy leaves the route closed.
+    let events = Events::default();
+    let report = run_canary_deploy(
+        &env.fleet,
+        &env.war,
+        &RolloutOptions::new().resume(true),
+        &events,
+        &CancelToken::new(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(report.outcome, Outcome::Completed, "{report:?}");
+    assert_eq!(env.site().await, closed_site);
+    assert!(
+        events
+            .details(CANARY)
+            .iter()
+            .any(|d| d == "canary route left closed, as it was before"),
+        "{:#?}",
+        events.details(CANARY)
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_route_is_not_closed_when_the_journal_cannot_record_it_was_open() {
+    let env = env();
+    env.open_route().await;
+    let open_site = env.site().await;
+    env.sim.world.inject(
+        Fault::on(Matcher::command("journal append of the route state", |c| {
+            c.program() == "dd"
+                && c.stdin_bytes()
+                    .is_some_and(|b| String::from_utf8_lossy(b).contains("canary_was_open"))
+        }))
+        .every()
+        .fail(1, "dd: error writing: No space left on device"),
+    );
+    let report = env.deploy(&Events::default()).await.unwrap();
+    assert_eq!(report.outcome, Outcome::RolledBack, "{report:?}");
+    assert!(
+        report.rolled_back[0]
+            .1
+            .contains("cannot record the canary route's state"),
+        "{report:?}"
+    );
+    assert_eq!(env.site().await, open_site, "the route was never closed");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_canary_listed_in_the_fleets_upstream_is_refused() {
+    let env = env();
+    let lb = env.sim.world.host("h101").unwrap();
+    let conf = lb.read_text("/opt/lb/nginx.conf").unwrap();
+    let with_canary = conf.replacen(
+        "        server 10.9.0.101:39091",
+        "        server 10.9.0.102:39091 max_fails=5 fail_timeout=10s;\n        server 10.9.0.101:39091",
+        1,
+    );
+    assert_ne!(with_canary, conf);
+    lb.write_file("/opt/lb/nginx.conf", with_canary);
+    let err = env.deploy(&Events::default()).await.unwrap_err();
+    assert!(
+        matches!(err, RolloutError::CanaryInUpstream { .. }),
+        "{err}"
+    );
+    assert!(err.to_string().contains("10.9.0.102:39091"), "{err}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_canary_without_a_deployment_record_is_not_promoted() {
+    let env = env();
+    let dir = tempfile::tempdir().unwrap();
+    let err = canary_war(&env.fleet, dir.path()).await.unwrap_err();
+    assert!(matches!(err, CanaryError::NoRecord { .. }), "{err}");
+    assert!(err.to_string().contains("ihos canary deploy"), "{err}");
 }

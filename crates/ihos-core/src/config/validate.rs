@@ -114,6 +114,7 @@ impl Topology {
         let mut names = HashSet::new();
         let mut backends = HashSet::new();
         let mut containers = HashSet::new();
+        let mut webapps = HashSet::new();
         for (i, inst) in self.instances.iter().enumerate() {
             let prefix = format!("instances[{i}]");
             check_instance(&prefix, inst, &check_host_ref)?;
@@ -138,14 +139,52 @@ impl Topology {
                     ),
                 ));
             }
+            // Two instances deploying into one webapps directory would overwrite each other.
+            if !webapps.insert((&inst.host, &inst.webapps)) {
+                return Err(invalid(
+                    format!("{prefix}.webapps"),
+                    format!(
+                        "{:?} on {} is used by another instance",
+                        inst.webapps, inst.host
+                    ),
+                ));
+            }
         }
         if let Some(c) = &self.canary {
             check_path("canary.site_file", &c.site_file)?;
-            check_instance("canary.instance", &c.instance, &check_host_ref)?;
-            if names.contains(&c.instance.name) {
+            let ci = &c.instance;
+            check_instance("canary.instance", ci, &check_host_ref)?;
+            // The canary is updated outside the upstream's rotation (its route is closed
+            // instead): sharing anything with a fleet instance would stop a server that is
+            // still in rotation.
+            if names.contains(&ci.name) {
                 return Err(invalid(
                     "canary.instance.name",
-                    format!("{:?} is also a fleet instance", c.instance.name),
+                    format!("{:?} is also a fleet instance", ci.name),
+                ));
+            }
+            if backends.contains(&ci.backend) {
+                return Err(invalid(
+                    "canary.instance.backend",
+                    format!("{:?} is also a fleet instance's backend", ci.backend),
+                ));
+            }
+            if containers.contains(&(&ci.host, &ci.container)) {
+                return Err(invalid(
+                    "canary.instance.container",
+                    format!(
+                        "{:?} on {} is also a fleet instance's container",
+                        ci.container, ci.host
+                    ),
+                ));
+            }
+            if webapps.contains(&(&ci.host, &ci.webapps)) {
+                return Err(invalid(
+                    "canary.instance.webapps",
+                    format!(
+                        "{:?} on {} is also a fleet instance's webapps",
+                        ci.webapps, ci.host
+                    ),
                 ));
             }
         }
@@ -328,6 +367,69 @@ health = { url = "http://127.0.0.1:39091/ihos/" }
             "container = \"a;b\"\nbackend = \"192.168.1.101",
         ));
         assert!(e.to_string().contains("instances[0].container"), "{e}");
+    }
+
+    /// GOOD with a canary whose fields are the fleet's first instance's, but for `keep`.
+    fn canary_sharing(keep: &str) -> String {
+        let fields = [
+            ("name", "\"102-pep1\"", "\"101-pep1\""),
+            (
+                "backend",
+                "\"192.168.1.102:39091\"",
+                "\"192.168.1.101:39091\"",
+            ),
+            ("container", "\"ihos_canary\"", "\"ihos_pep1_official_1\""),
+            (
+                "webapps",
+                "\"/opt/docker/ihos/canary/webapps\"",
+                "\"/opt/docker/ihos/pep1/tomcat/webapps\"",
+            ),
+        ];
+        let mut canary = String::from(
+            "\n[canary]\nsite_file = \"/opt/docker/ihos/nginx_proxy/sites-enabled/ihos\"\n\n[canary.instance]\nhost = \"h101\"\nlogs = \"/opt/docker/ihos/canary/logs\"\nhealth = { url = \"http://127.0.0.1:39093/ihos/\" }\n",
+        );
+        for (key, own, shared) in fields {
+            let value = if key == keep { shared } else { own };
+            canary.push_str(&format!("{key} = {value}\n"));
+        }
+        format!("{GOOD}{canary}")
+    }
+
+    #[test]
+    fn the_canary_shares_nothing_with_the_fleet() {
+        assert!(Topology::from_toml(&canary_sharing("none"), "ihos.toml").is_ok());
+        for (key, says) in [
+            (
+                "name",
+                "canary.instance.name: \"101-pep1\" is also a fleet instance",
+            ),
+            (
+                "backend",
+                "canary.instance.backend: \"192.168.1.101:39091\" is also a fleet instance's backend",
+            ),
+            (
+                "container",
+                "canary.instance.container: \"ihos_pep1_official_1\" on h101 is also a fleet instance's container",
+            ),
+            ("webapps", "canary.instance.webapps:"),
+        ] {
+            let e = err(&canary_sharing(key));
+            assert!(e.to_string().contains(says), "{key}: {e}");
+        }
+    }
+
+    #[test]
+    fn two_instances_never_share_a_webapps_directory() {
+        let same_host = GOOD.replace(
+            "name = \"103-pep1\"\nhost = \"h103\"\ncontainer = \"ihos_pep1_official_1\"\nbackend = \"192.168.1.103:39091\"",
+            "name = \"103-pep1\"\nhost = \"h101\"\ncontainer = \"ihos_pep2\"\nbackend = \"192.168.1.101:39092\"",
+        );
+        assert_ne!(same_host, GOOD);
+        let e = err(&same_host);
+        assert_eq!(
+            e.to_string(),
+            "ihos.toml: instances[1].webapps: \"/opt/docker/ihos/pep1/tomcat/webapps\" on h101 is used by another instance"
+        );
     }
 
     #[test]

@@ -7,6 +7,7 @@ use serde::Serialize;
 
 use super::fleet::{Fleet, InstanceHandle};
 use super::instance::DeploymentRecord;
+use super::journal;
 use super::lock::{self, LockOwner};
 use super::ops::{InstanceView, status};
 use super::remote;
@@ -63,6 +64,37 @@ pub enum CanaryError {
         actual: String,
         /// The recorded SHA-256.
         recorded: String,
+    },
+    /// The canary has no deployment record: its WAR was not put there by ihos, so it is
+    /// not promoted.
+    #[error(
+        "{instance}: no deployment record for {path}: deploy it with `ihos canary deploy` first, so the fleet gets a recorded release"
+    )]
+    NoRecord {
+        /// The canary instance.
+        instance: String,
+        /// The WAR on its host.
+        path: String,
+    },
+    /// The canary's deployment record cannot be read.
+    #[error("{instance}: its deployment record {path} is unreadable: {reason}")]
+    BadRecord {
+        /// The canary instance.
+        instance: String,
+        /// The record file.
+        path: String,
+        /// Why.
+        reason: String,
+    },
+    /// The route change was made, but releasing the rollout lock afterwards failed.
+    #[error(
+        "{host}: the route change is done, but releasing the lock failed ({reason}); `ihos lock release` breaks it"
+    )]
+    LockNotReleased {
+        /// The load balancer's host.
+        host: String,
+        /// Why.
+        reason: String,
     },
     /// The copy fetched from the canary host differs from the WAR there.
     #[error("the copy of {path} fetched from {host} has sha256 {got}, expected {expected}")]
@@ -204,8 +236,35 @@ async fn with_lock<T>(
         });
     }
     let result = f.await;
-    lock::release(t, &fleet.lb_state_dir, Some(&me.rollout_id)).await?;
-    result
+    let released = lock::release(t, &fleet.lb_state_dir, Some(&me.rollout_id)).await;
+    match (result, released) {
+        (Ok(v), Ok(_)) => Ok(v),
+        // The operation's own failure is what the caller must see first.
+        (Err(e), _) => Err(e),
+        (Ok(_), Err(e)) => Err(CanaryError::LockNotReleased {
+            host: t.host().to_string(),
+            reason: e.to_string(),
+        }),
+    }
+}
+
+/// An interrupted canary deploy remembers whether the route was open, to reopen it when
+/// resumed; an operator who opens or closes the route meanwhile has decided otherwise, so
+/// the journal takes the new state.
+async fn record_route_decision(fleet: &Fleet, open: bool) -> Result<(), CanaryError> {
+    let t = fleet.lb_transport.as_ref();
+    let Some(j) = journal::load(t, &fleet.lb_state_dir).await? else {
+        return Ok(());
+    };
+    if j.finished || !j.canary {
+        return Ok(());
+    }
+    for entry in j.instances.iter().filter(|e| e.canary_was_open.is_some()) {
+        let mut e = entry.clone();
+        e.canary_was_open = Some(open);
+        journal::append_entry(t, &fleet.lb_state_dir, &e).await?;
+    }
+    Ok(())
 }
 
 /// Opens the route for the users `regex` selects, matched with `operator` (`~` or `~*`),
@@ -219,7 +278,9 @@ pub async fn open_canary(
     let route = fleet.canary_route.as_ref().ok_or(CanaryError::NoCanary)?;
     with_lock(fleet, "canary-open", async {
         check_healthy(inst).await?;
-        Ok(route.open(operator, regex).await?)
+        let change = route.open(operator, regex).await?;
+        record_route_decision(fleet, true).await?;
+        Ok(change)
     })
     .await
 }
@@ -228,7 +289,12 @@ pub async fn open_canary(
 pub async fn close_canary(fleet: &Fleet) -> Result<LbChange, CanaryError> {
     canary(fleet)?;
     let route = fleet.canary_route.as_ref().ok_or(CanaryError::NoCanary)?;
-    with_lock(fleet, "canary-close", async { Ok(route.close().await?) }).await
+    with_lock(fleet, "canary-close", async {
+        let change = route.close().await?;
+        record_route_decision(fleet, false).await?;
+        Ok(change)
+    })
+    .await
 }
 
 async fn check_healthy(inst: &InstanceHandle) -> Result<(), CanaryError> {
@@ -268,7 +334,13 @@ async fn record(inst: &InstanceHandle) -> Result<Option<DeploymentRecord>, Canar
         return Ok(None);
     }
     let bytes = t.read_file(&path, Privilege::Sudo).await?;
-    Ok(serde_json::from_slice(&bytes).ok())
+    serde_json::from_slice(&bytes)
+        .map(Some)
+        .map_err(|e| CanaryError::BadRecord {
+            instance: inst.name().to_string(),
+            path: path.to_string(),
+            reason: e.to_string(),
+        })
 }
 
 /// Copies the exact WAR the canary runs into `dir` (as `ihos-<sha>.war`; an existing copy
@@ -285,16 +357,20 @@ pub async fn canary_war(fleet: &Fleet, dir: &Path) -> Result<WarFile, CanaryErro
             path: war.to_string(),
         });
     };
-    let rec = record(inst).await?;
-    if let Some(rec) = &rec {
-        if rec.sha256 != actual {
-            return Err(CanaryError::NotRecorded {
-                instance: inst.name().to_string(),
-                path: war.to_string(),
-                actual,
-                recorded: rec.sha256.clone(),
-            });
-        }
+    // Only a WAR a canary deploy recorded is promoted: one copied by hand has no history.
+    let Some(rec) = record(inst).await? else {
+        return Err(CanaryError::NoRecord {
+            instance: inst.name().to_string(),
+            path: war.to_string(),
+        });
+    };
+    if rec.sha256 != actual {
+        return Err(CanaryError::NotRecorded {
+            instance: inst.name().to_string(),
+            path: war.to_string(),
+            actual,
+            recorded: rec.sha256.clone(),
+        });
     }
     let local = dir.join(format!("ihos-{}.war", &actual[..16.min(actual.len())]));
     let local_error = |e: std::io::Error| CanaryError::Local {
@@ -319,5 +395,5 @@ pub async fn canary_war(fleet: &Fleet, dir: &Path) -> Result<WarFile, CanaryErro
         std::fs::rename(&tmp, &local).map_err(local_error)?;
     }
     let opened = WarFile::open(&local)?;
-    Ok(opened.with_commit(rec.and_then(|r| r.commit)))
+    Ok(opened.with_commit(rec.commit))
 }

@@ -91,6 +91,29 @@ impl Ctx<'_> {
         }
     }
 
+    /// Like [`Ctx::update_entry`], but a journal that cannot be written is an error: for
+    /// facts a resume cannot do without (whether the canary's route was open).
+    pub(crate) async fn update_entry_strict(
+        &self,
+        instance: &str,
+        f: impl FnOnce(&mut JournalEntry),
+    ) -> Result<(), crate::transport::TransportError> {
+        let mut j = self.journal.lock().await;
+        let Some(e) = j.entry_mut(instance) else {
+            return Ok(());
+        };
+        let mut entry = e.clone();
+        f(&mut entry);
+        journal::append_entry(
+            self.fleet.lb_transport.as_ref(),
+            &self.fleet.lb_state_dir,
+            &entry,
+        )
+        .await?;
+        *e = entry;
+        Ok(())
+    }
+
     /// What the journal remembers of the canary's route before this rollout closed it.
     pub(crate) async fn canary_was_open(&self, instance: &str) -> Option<bool> {
         let j = self.journal.lock().await;
@@ -428,6 +451,12 @@ async fn locked(
     began: Instant,
 ) -> Result<RolloutReport, RolloutError> {
     let resumed = previous.is_some();
+    if !resumed {
+        check_no_interrupted_canary_deploy(fleet).await?;
+    }
+    if target == Target::Canary {
+        check_canary_not_in_upstream(fleet, selected).await?;
+    }
     let policy = &fleet.topology.policy;
     // Before any change: every selected instance must be in rotation (a resumed rollout
     // expects its own instance out).
@@ -600,6 +629,55 @@ async fn locked(
         seconds: report.seconds,
     });
     Ok(report)
+}
+
+/// A new run must not start over an interrupted canary deploy that closed an open route
+/// and has not put it back: its journal, the only record that the route was open, would be
+/// replaced, and the cohort would stay shut out. Resuming it, or deciding by hand with
+/// `canary open` / `canary close` (which update that journal), clears the way.
+async fn check_no_interrupted_canary_deploy(fleet: &Fleet) -> Result<(), RolloutError> {
+    let Some(j) = journal::load(fleet.lb_transport.as_ref(), &fleet.lb_state_dir).await? else {
+        return Ok(());
+    };
+    if j.finished || !j.canary {
+        return Ok(());
+    }
+    let remembered_open = j.instances.iter().any(|e| e.canary_was_open == Some(true));
+    if !remembered_open {
+        return Ok(());
+    }
+    let Some(route) = fleet.canary_route.as_ref() else {
+        return Ok(());
+    };
+    let rule = route.rule().await?;
+    if rule.open {
+        return Ok(());
+    }
+    Err(RolloutError::InterruptedCanaryDeploy {
+        rollout_id: j.rollout_id,
+        file: rule.file,
+        line: rule.line,
+    })
+}
+
+/// The canary is updated outside the upstream's rotation: if the upstream lists its backend
+/// as a server, stopping it would cut requests nginx still sends there.
+async fn check_canary_not_in_upstream(
+    fleet: &Fleet,
+    selected: &[&InstanceHandle],
+) -> Result<(), RolloutError> {
+    let backends = fleet.lb.backends().await?;
+    for canary in selected {
+        if let Some(b) = backends.iter().find(|b| b.address == canary.config.backend) {
+            return Err(RolloutError::CanaryInUpstream {
+                instance: canary.name().to_string(),
+                backend: b.address.clone(),
+                upstream: fleet.topology.load_balancer.upstream.clone(),
+                line: b.line,
+            });
+        }
+    }
+    Ok(())
 }
 
 /// The canary's route must be open at the end exactly if it was open before.

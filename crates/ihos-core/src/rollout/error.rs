@@ -39,6 +39,34 @@ pub enum RolloutError {
         /// Their names.
         instances: Vec<String>,
     },
+    /// An interrupted canary deploy closed the canary's open route and did not put it
+    /// back; a new run would lose that record. Nothing was changed.
+    #[error(
+        "canary deploy {rollout_id} was interrupted with the canary's route closed ({file} line {line}; it was open): `ihos canary deploy --resume --war ...` finishes it and reopens the route, or decide by hand with `ihos canary open --ids ...` / `ihos canary close`"
+    )]
+    InterruptedCanaryDeploy {
+        /// The interrupted deploy.
+        rollout_id: String,
+        /// The site file.
+        file: String,
+        /// The canary block's line.
+        line: u32,
+    },
+    /// The canary's backend is a server of the fleet's upstream: updating it outside the
+    /// rotation would stop a server nginx still sends requests to. Nothing was changed.
+    #[error(
+        "{instance}: its backend {backend} is a server of upstream {upstream} (line {line}); the canary must not be in the fleet's upstream"
+    )]
+    CanaryInUpstream {
+        /// The canary instance.
+        instance: String,
+        /// Its backend.
+        backend: String,
+        /// The upstream.
+        upstream: String,
+        /// The server's line in the config.
+        line: u32,
+    },
     /// A canary operation on a topology without a `[canary]` section.
     #[error("the topology has no canary (no [canary] section)")]
     NoCanary,

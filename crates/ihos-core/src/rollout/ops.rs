@@ -230,11 +230,14 @@ pub async fn lock_status(fleet: &Fleet) -> Result<Option<lock::LockOwner>, OpErr
     Ok(lock::status(fleet.lb_transport.as_ref(), &fleet.lb_state_dir).await?)
 }
 
-/// Breaks the rollout lock (after making sure its rollout is dead): returns who held it
-/// (`None`: nobody did).
+/// Breaks the rollout lock: returns who held it (`None`: nobody did). The caller makes sure
+/// its rollout is dead first (the CLI asks for `--force` unless it is this process's). Only
+/// the lock seen here is broken: if another rollout took it meanwhile, it stays.
 pub async fn lock_release(fleet: &Fleet) -> Result<Option<lock::LockOwner>, OpError> {
     let t = fleet.lb_transport.as_ref();
-    let owner = lock::status(t, &fleet.lb_state_dir).await?;
-    lock::release(t, &fleet.lb_state_dir, None).await?;
-    Ok(owner)
+    let Some(owner) = lock::status(t, &fleet.lb_state_dir).await? else {
+        return Ok(None);
+    };
+    lock::release(t, &fleet.lb_state_dir, Some(&owner.rollout_id)).await?;
+    Ok(Some(owner))
 }

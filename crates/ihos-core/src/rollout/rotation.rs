@@ -51,9 +51,16 @@ pub(crate) async fn take_out(
         Rotation::Canary(route) => {
             let remembered = ctx.canary_was_open(inst.name()).await;
             if remembered.is_none() {
+                // The journal is the only record that the route was open: if it cannot
+                // be written, do not close the route.
                 let rule = route.rule().await?;
-                ctx.update_entry(inst.name(), |e| e.canary_was_open = Some(rule.open))
-                    .await;
+                ctx.update_entry_strict(inst.name(), |e| e.canary_was_open = Some(rule.open))
+                    .await
+                    .map_err(|e| {
+                        TakeOutError::Setup(format!(
+                            "the journal cannot record the canary route's state, so it is not closed: {e}"
+                        ))
+                    })?;
             }
             let mut change = route.close().await?;
             if !change.changed() {
