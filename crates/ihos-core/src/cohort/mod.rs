@@ -67,12 +67,14 @@
 //! (its payload does not start with `{"id":"`, or the id is written with JSON escapes).
 
 mod encoding;
+mod live;
 mod prefix_list;
 mod read_back;
 mod regex;
 mod style;
 mod token;
 
+pub use live::{RuleMatchError, is_exact_rule, rule_matches};
 pub use prefix_list::{Cohort, CohortError, MAX_REGEX_LEN};
 pub use style::RegexStyle;
 pub use token::{Base64Alphabet, TokenError, TokenInfo, decode_token};
