@@ -169,6 +169,28 @@ mod tests {
         assert!(!is_exact_rule("~", "^/api/"));
     }
 
+    /// The documented choice for two parts: the exact regex reads either part as the
+    /// payload, and decode_token reads no id from them.
+    #[test]
+    fn two_part_values_are_matched_by_either_part_but_not_decoded() {
+        let token = jwt("305");
+        let parts: Vec<&str> = token.split('.').collect();
+        let exact = cohort("3").regex(RegexStyle::Exact);
+        for value in [
+            format!("{}.{}", parts[1], parts[2]),
+            format!("{}.{}", parts[0], parts[1]),
+        ] {
+            assert!(rule_matches("~", &exact, &value).unwrap(), "{value}");
+            assert!(!rule_matches("~", &cohort("4").regex(RegexStyle::Exact), &value).unwrap());
+            assert_eq!(
+                crate::cohort::decode_token(&value),
+                Err(crate::cohort::TokenError::Parts { parts: 2 })
+            );
+        }
+        // Four parts are not matched: the tail allows one more dot at most.
+        assert!(!rule_matches("~", &exact, &format!("{token}.x")).unwrap());
+    }
+
     #[test]
     fn bytes_not_characters_and_ascii_case_only() {
         // Without UTF mode `.` is one byte: `é` is two.
