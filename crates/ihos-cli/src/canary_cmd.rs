@@ -1,20 +1,17 @@
-//! `ihos canary ...`: canary cohorts. `regex` prints the nginx regex of a cohort, `check`
-//! decodes a sample token against one. Both are offline; the logic is ihos-core's
-//! (`Cohort`, `decode_token`).
+//! `ihos canary ...`: canary cohorts. `regex` prints the nginx regex of a cohort (offline);
+//! `check` is in `canary_check`, the commands acting on the deployment in
+//! `canary_fleet_cmd`. The logic is ihos-core's (`Cohort`).
 
-use std::io::Read as _;
 use std::path::Path;
 
-use ihos_core::{Cohort, RegexStyle, TokenInfo, decode_token};
+use ihos_core::RegexStyle;
 use serde::Serialize;
 
+use crate::canary_check::{self, TOKEN_VARIABLE};
 use crate::canary_fleet_cmd;
-use crate::cli::{CanaryCheckArgs, CanaryCommand, CanaryRegexArgs, CohortStyle};
+use crate::cli::{CanaryCommand, CanaryRegexArgs, CohortStyle};
 use crate::exit::CliError;
 use crate::output;
-
-/// The request variable the runbook's canary rule tests.
-const TOKEN_VARIABLE: &str = "$http_x_pep_token";
 
 /// Where machine output goes, for error messages.
 const STDOUT: &str = "<stdout>";
@@ -24,7 +21,7 @@ const STDOUT: &str = "<stdout>";
 pub fn run(config: &Path, cmd: CanaryCommand) -> Result<(), CliError> {
     match cmd {
         CanaryCommand::Regex(args) => regex(args),
-        CanaryCommand::Check(args) => check(config, args),
+        CanaryCommand::Check(args) => canary_check::check(config, args),
         CanaryCommand::Open(args) => {
             canary_fleet_cmd::open(config, &args.cohort.ids, args.style.into())
         }
@@ -95,68 +92,4 @@ fn regex(args: CanaryRegexArgs) -> Result<(), CliError> {
         regex + "\n"
     };
     output::stdout(&text, Path::new(STDOUT))
-}
-
-/// `ihos canary check --json`.
-#[derive(Serialize)]
-struct CheckJson<'a> {
-    #[serde(flatten)]
-    token: &'a TokenInfo,
-    prefixes: &'a [String],
-    in_cohort: bool,
-    prefix: Option<&'a str>,
-}
-
-fn check(config: &Path, args: CanaryCheckArgs) -> Result<(), CliError> {
-    let token = if args.token == "-" {
-        let mut s = String::new();
-        std::io::stdin()
-            .read_to_string(&mut s)
-            .map_err(|e| CliError::io(Path::new("<stdin>"), "reading the token", e))?;
-        s.trim().to_string()
-    } else {
-        args.token
-    };
-    let info = decode_token(&token)?;
-    let live;
-    let cohort: &Cohort = match &args.ids {
-        Some(ids) => ids,
-        None => {
-            live = canary_fleet_cmd::live_cohort(config)?;
-            &live
-        }
-    };
-    let prefix = cohort.matching_prefix(&info.id);
-    output::message(&format!(
-        "token: {}, payload {}{}, {} bytes",
-        if info.jwt {
-            "JWT (header.payload.signature)"
-        } else {
-            "payload alone"
-        },
-        info.alphabet,
-        if info.padded { ", padded" } else { "" },
-        info.payload_len
-    ));
-    output::message(&format!("user id: {}", info.id));
-    output::message(&match prefix {
-        Some(p) => format!(
-            "in cohort {cohort}: yes, prefix {p} — the cohort's exact regex with `~` sends it to the canary"
-        ),
-        None => format!(
-            "in cohort {cohort}: no, no prefix starts its id — the cohort's exact regex with `~` leaves it on the fleet"
-        ),
-    });
-    if args.json {
-        let json = CheckJson {
-            token: &info,
-            prefixes: cohort.prefixes(),
-            in_cohort: prefix.is_some(),
-            prefix,
-        };
-        let text = serde_json::to_string(&json)
-            .map_err(|e| CliError::io(Path::new(STDOUT), "encoding JSON", e.into()))?;
-        output::stdout(&(text + "\n"), Path::new(STDOUT))?;
-    }
-    Ok(())
 }

@@ -4,8 +4,8 @@
 use std::path::{Path, PathBuf};
 
 use ihos_core::{
-    CanaryError, CanaryStatus, Cohort, RegexStyle, RolloutOptions, WarFile, canary_status,
-    canary_war, close_canary, open_canary, run_canary_deploy,
+    CanaryError, CanaryRule, CanaryStatus, Cohort, RegexStyle, RolloutOptions, WarFile,
+    canary_status, canary_war, close_canary, is_exact_rule, open_canary, run_canary_deploy,
 };
 
 use crate::connect;
@@ -30,27 +30,14 @@ pub fn open(config: &Path, cohort: &Cohort, style: RegexStyle) -> Result<(), Cli
     Ok(())
 }
 
-/// The cohort of the live canary rule (open or closed), read back from its regex.
-pub fn live_cohort(config: &Path) -> Result<Cohort, CliError> {
+/// The live canary rule (open or closed), as the topology's site file says.
+pub fn live_rule(config: &Path) -> Result<CanaryRule, CliError> {
     let fleet = connect::fleet(config)?;
     let route = fleet.canary_route.as_ref().ok_or(CanaryError::NoCanary)?;
     let rule = runtime()?
         .block_on(route.rule())
         .map_err(CanaryError::from)?;
-    let regex = rule.regex.as_deref().unwrap_or_default();
-    let cohort = Cohort::from_regex(regex).ok_or_else(|| {
-        CliError::Usage(format!(
-            "the canary rule at {} line {} has a regex ihos does not write ({regex:?}): pass --ids",
-            rule.file, rule.line
-        ))
-    })?;
-    output::message(&format!(
-        "the live canary rule ({}, {} line {}) selects ids starting with {cohort}",
-        if rule.open { "open" } else { "closed" },
-        rule.file,
-        rule.line
-    ));
-    Ok(cohort)
+    Ok(rule)
 }
 
 /// `ihos canary close`.
@@ -99,6 +86,13 @@ fn describe(st: &CanaryStatus) -> String {
         )),
         None => out.push_str("canary route: unknown\n"),
     }
+    if let Some(note) = st
+        .rule
+        .as_ref()
+        .and_then(|r| not_exact_note(r, st.cohort.as_deref()))
+    {
+        out.push_str(&note);
+    }
     let c = &st.canary;
     let release = |sha: Option<&str>, commit: Option<&str>| match sha {
         Some(s) => format!(
@@ -142,6 +136,26 @@ fn describe(st: &CanaryStatus) -> String {
         out.push_str(&format!("\nerror: {e}"));
     }
     out
+}
+
+/// A note for a rule that is not exact: under `~*`, or in the runbook's form. `None` for
+/// the exact rule, and for a regex ihos does not write under `~` (the route line says so).
+fn not_exact_note(rule: &CanaryRule, cohort: Option<&[String]>) -> Option<String> {
+    let (operator, regex) = (rule.operator.as_deref()?, rule.regex.as_deref()?);
+    let runbook_form =
+        Cohort::from_regex(regex).is_some_and(|c| c.regex(RegexStyle::Runbook) == regex);
+    if is_exact_rule(operator, regex) || (operator != "~*" && !runbook_form) {
+        return None;
+    }
+    let why = match (runbook_form, operator == "~*") {
+        (true, true) => "the runbook's form, under the case-insensitive `~*`",
+        (true, false) => "the runbook's form",
+        (false, _) => "the case-insensitive `~*` on a case-sensitive base64 token",
+    };
+    let ids = cohort.map_or_else(|| "PREFIXES".to_string(), |c| c.join(","));
+    Some(format!(
+        "  note: the rule is not exact ({why}): it may miss users of the cohort (the runbook's form misses e.g. id 1b for prefix 1) or select others (under `~*` the exact regex for 7 also takes every id starting with 1); `ihos canary check --token -` shows what it does with a token, and `ihos canary open --ids {ids}` writes the exact form with `~`\n"
+    ))
 }
 
 /// `ihos canary deploy`.
@@ -205,4 +219,54 @@ pub fn war_from_canary(fleet: &ihos_core::Fleet) -> Result<WarFile, CliError> {
         war.path.display()
     ));
     Ok(war)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rule(operator: &str, regex: &str) -> CanaryRule {
+        CanaryRule {
+            file: "sites-enabled/ihos".into(),
+            open: true,
+            condition: format!("($http_x_pep_token {operator} \"{regex}\")"),
+            operator: Some(operator.into()),
+            regex: Some(regex.into()),
+            line: 5,
+        }
+    }
+
+    #[test]
+    fn only_an_inexact_rule_gets_the_note() {
+        let cohort = Cohort::parse_list("1,3,5,7").unwrap();
+        let ids: Vec<String> = cohort.prefixes().to_vec();
+        let exact = cohort.regex(RegexStyle::Exact);
+        let runbook = cohort.regex(RegexStyle::Runbook);
+        assert_eq!(not_exact_note(&rule("~", &exact), Some(&ids)), None);
+        for (op, regex, why) in [
+            (
+                "~*",
+                runbook.as_str(),
+                "the runbook's form, under the case-insensitive `~*`",
+            ),
+            ("~", runbook.as_str(), "the runbook's form)"),
+            ("~*", exact.as_str(), "the case-insensitive `~*`"),
+        ] {
+            let note = not_exact_note(&rule(op, regex), Some(&ids))
+                .unwrap_or_else(|| panic!("{op} {regex}: no note"));
+            assert!(note.contains(why), "{op} {regex}: {note}");
+            assert!(
+                note.contains("`ihos canary open --ids 1,3,5,7` writes the exact form with `~`"),
+                "{note}"
+            );
+        }
+        // A hand-written regex: no cohort to suggest, and no note under `~`.
+        assert_eq!(not_exact_note(&rule("~", "^abc"), None), None);
+        let note = not_exact_note(&rule("~*", "^abc"), None).unwrap();
+        assert!(note.contains("--ids PREFIXES"), "{note}");
+        let mut no_regex = rule("~", "x");
+        no_regex.operator = None;
+        no_regex.regex = None;
+        assert_eq!(not_exact_note(&no_regex, None), None);
+    }
 }

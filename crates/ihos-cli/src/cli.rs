@@ -271,8 +271,10 @@ pub enum CanaryCommand {
     /// Print the nginx regex that selects the users whose id starts with one of the
     /// prefixes (stdout: the regex; stderr: the operator to use with it, and why).
     Regex(CanaryRegexArgs),
-    /// Decode a sample token: which user id it carries and whether the cohort holds it, or
-    /// why no cohort regex can apply to it. Never prints the token back.
+    /// Check a sample token: whether the canary rule (the live one, or the exact one for
+    /// --ids) sends it to the canary, as nginx evaluates it; which user id it carries and
+    /// whether a prefix of the cohort starts it, loudly when the two disagree; or why no id
+    /// can be read from it. Never prints the token back.
     Check(CanaryCheckArgs),
     /// Open the cohort route for these users: uncomment the canary `if` block and set its
     /// condition (exact regex, case-sensitive `~`). Only to a running, healthy canary;
@@ -342,12 +344,15 @@ pub struct CanaryCheckArgs {
     /// /proc): prefer `-`.
     #[arg(long, value_name = "TOKEN|-", allow_hyphen_values = true)]
     pub token: String,
-    /// The cohort: comma-separated user-id prefixes. Default: the cohort of the live canary
-    /// rule in the topology's site file.
+    /// The cohort: comma-separated user-id prefixes, checked with the exact rule `canary
+    /// open --ids` writes (offline). Default: the live canary rule in the topology's site
+    /// file, evaluated with its own operator and regex as nginx does (open or closed),
+    /// beside the cohort it reads back as.
     #[arg(long = "ids", value_name = "PREFIXES", value_parser = Cohort::parse_list)]
     pub ids: Option<Cohort>,
     /// One JSON object on stdout: {id, jwt, alphabet, padded, payload_len, prefixes,
-    /// in_cohort, prefix}.
+    /// in_cohort, prefix, rule: {source, file, line, open, operator, regex, exact},
+    /// rule_matches, to_canary, agree}.
     #[arg(long)]
     pub json: bool,
 }

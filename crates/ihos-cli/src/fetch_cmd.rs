@@ -100,6 +100,9 @@ impl Shown {
             FetchProgress::Resuming { from, total } => self.line(&format!(
                 "resuming the partial download at byte {from} of {total}"
             )),
+            FetchProgress::StartingOver { reason } => self.line(&format!(
+                "cannot resume the partial download: {reason}; downloading the whole artifact again"
+            )),
             FetchProgress::Downloading { done, total } => match &self.bar {
                 Some(bar) => bar.set_position(*done),
                 None => {

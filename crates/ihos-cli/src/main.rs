@@ -4,6 +4,7 @@
 //! (see [`exit`]). Human messages go to stderr, machine output (JSON, diffs) to stdout.
 
 mod backup;
+mod canary_check;
 mod canary_cmd;
 mod canary_fleet_cmd;
 mod cli;

@@ -1,18 +1,24 @@
 //! `ihos canary open|close|status|deploy` and `ihos rollout --from-canary`: the input
 //! errors the binary answers before contacting any host (the commands themselves run
 //! against fake hosts in ihos-testkit's `canary` tests and against the real sandbox in
-//! `sandbox_e2e` scenario 7).
+//! `sandbox_e2e` scenario 7). Every topology here has its hosts on loopback, SSH port 1,
+//! so that even a regression that connects cannot leave this machine.
+
+mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-fn example() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/ihos.toml")
+use common::{Hosts, loopback_topology};
+
+/// The runbook's topology, its hosts on loopback where nothing answers.
+fn topology(dir: &Path) -> PathBuf {
+    loopback_topology(dir, Hosts::Unreachable, &dir.join("site"))
 }
 
-/// The runbook's topology without its `[canary]` section (and its host).
+/// The same without its `[canary]` section (and its host).
 fn without_canary(dir: &Path) -> PathBuf {
-    let text = std::fs::read_to_string(example()).unwrap();
+    let text = std::fs::read_to_string(topology(dir)).unwrap();
     let cut = text.find("[canary]").unwrap();
     let rest = &text[cut..];
     let policy = rest.find("[policy]").unwrap();
@@ -44,6 +50,8 @@ fn a_topology_without_a_canary_is_an_input_error_for_every_canary_command() {
         vec!["canary", "status"],
         vec!["canary", "close"],
         vec!["canary", "open", "--ids", "1,3"],
+        // without --ids, check reads the live rule: from the topology's canary
+        vec!["canary", "check", "--token", "eyJpZCI6IjEyIn0"],
     ] {
         let out = ihos(&config, &args);
         assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
@@ -57,7 +65,8 @@ fn a_topology_without_a_canary_is_an_input_error_for_every_canary_command() {
 
 #[test]
 fn from_canary_excludes_war_commit_and_simulate() {
-    let config = example();
+    let dir = tempfile::tempdir().unwrap();
+    let config = topology(dir.path());
     for (args, says) in [
         (
             vec!["rollout", "--from-canary", "--war", "x.war"],
@@ -81,8 +90,23 @@ fn from_canary_excludes_war_commit_and_simulate() {
 
 #[test]
 fn bad_ids_are_refused_before_anything_is_touched() {
-    let out = ihos(&example(), &["canary", "open", "--ids", "1,,3"]);
-    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
-    let out = ihos(&example(), &["canary", "open", "--ids", "1\"x"]);
-    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let dir = tempfile::tempdir().unwrap();
+    let config = topology(dir.path());
+    for (ids, says) in [
+        (
+            "1,,3",
+            "id prefix number 2 is empty (it would select every user)",
+        ),
+        (
+            "1\"x",
+            "id prefix \"1\\\"x\" contains '\"', which JSON writes escaped",
+        ),
+    ] {
+        let out = ihos(&config, &["canary", "open", "--ids", ids]);
+        assert_eq!(out.status.code(), Some(2), "{ids}: {}", stderr(&out));
+        let err = stderr(&out);
+        assert!(err.contains("invalid value"), "{ids}: {err}");
+        assert!(err.contains(says), "{ids}: {err}");
+        assert_eq!(out.stdout, b"", "{ids}");
+    }
 }

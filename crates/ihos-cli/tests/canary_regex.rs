@@ -121,7 +121,18 @@ fn check_names_the_id_and_the_prefix_without_printing_the_token() {
     assert_eq!(r.code, 0, "{r:?}");
     assert_eq!(r.stdout, "");
     assert!(r.stderr.contains("user id: 305123"), "{r:?}");
-    assert!(r.stderr.contains("yes, prefix 3"), "{r:?}");
+    assert!(
+        r.stderr
+            .contains("in cohort 1,3,5,7 by prefix: yes, prefix 3"),
+        "{r:?}"
+    );
+    // the exact rule itself, as nginx runs it, agrees
+    assert!(
+        r.stderr
+            .contains("nginx: the rule sends this token to the canary"),
+        "{r:?}"
+    );
+    assert!(!r.stderr.contains("WARNING"), "{r:?}");
     assert!(r.stderr.contains("JWT"), "{r:?}");
     assert!(
         !r.stderr.contains(&payload),
@@ -133,7 +144,12 @@ fn check_names_the_id_and_the_prefix_without_printing_the_token() {
     assert!(r.stderr.contains("yes, prefix 30"), "{r:?}");
     let r = ihos(&["canary", "check", "--token", &token, "--ids", "2,4"]);
     assert_eq!(r.code, 0, "{r:?}");
-    assert!(r.stderr.contains("in cohort 2,4: no"), "{r:?}");
+    assert!(r.stderr.contains("in cohort 2,4 by prefix: no"), "{r:?}");
+    assert!(
+        r.stderr
+            .contains("nginx: the rule leaves this token on the fleet"),
+        "{r:?}"
+    );
 }
 
 #[test]
@@ -154,7 +170,42 @@ fn check_reads_the_token_from_stdin_and_speaks_json() {
     assert_eq!(v["in_cohort"], true);
     assert_eq!(v["prefix"], "7");
     assert_eq!(v["prefixes"], serde_json::json!(["1", "7"]));
+    assert_eq!(v["rule"]["source"], "ids");
+    assert_eq!(v["rule"]["operator"], "~");
+    assert_eq!(
+        v["rule"]["regex"],
+        Cohort::parse_list("1,7").unwrap().regex(RegexStyle::Exact)
+    );
+    assert_eq!(v["rule"]["exact"], true);
+    assert_eq!(v["rule"]["open"], Value::Null);
+    assert_eq!(v["rule_matches"], true);
+    assert_eq!(v["to_canary"], true);
+    assert_eq!(v["agree"], true);
     assert!(!r.stdout.contains(&token) && !r.stderr.contains(&token));
+
+    // a member of neither prefix: both views say no
+    let other = STANDARD.encode(r#"{"id":"8??>","n":"xy"}"#);
+    let r = ihos_stdin(
+        &["canary", "check", "--token", "-", "--ids", "1,7", "--json"],
+        &other,
+    );
+    assert_eq!(r.code, 0, "{r:?}");
+    let v: Value = serde_json::from_str(&r.stdout).expect("one JSON object");
+    assert_eq!(v["id"], "8??>");
+    assert_eq!(
+        (
+            &v["in_cohort"],
+            &v["rule_matches"],
+            &v["to_canary"],
+            &v["agree"]
+        ),
+        (
+            &Value::Bool(false),
+            &Value::Bool(false),
+            &Value::Bool(false),
+            &Value::Bool(true)
+        )
+    );
 }
 
 #[test]
@@ -178,8 +229,72 @@ fn check_says_why_a_token_cannot_be_routed() {
         assert_eq!(r.code, 2, "{token:?}: {r:?}");
         assert!(r.stderr.contains(says), "{token:?}: {r:?}");
     }
-    let r = ihos(&["canary", "check", "--token", &sub]);
-    assert_eq!(r.code, 2, "--ids is required: {r:?}");
+}
+
+#[test]
+fn two_part_values_are_refused_but_what_nginx_does_is_said() {
+    // The exact regex reads `a.b` as payload.signature or header.payload; decode_token
+    // reads no id from it. check says both, and exits 2.
+    let token = jwt(r#"{"id":"305123"}"#);
+    let parts: Vec<&str> = token.split('.').collect();
+    for (value, cohort, routed) in [
+        (format!("{}.{}", parts[1], parts[2]), "3", true),
+        (format!("{}.{}", parts[0], parts[1]), "3", true),
+        (format!("{}.{}", parts[0], parts[1]), "4", false),
+    ] {
+        let r = ihos_stdin(
+            &["canary", "check", "--token", "-", "--ids", cohort],
+            &value,
+        );
+        assert_eq!(r.code, 2, "{value}: {r:?}");
+        assert!(r.stderr.contains("2 dot-separated parts"), "{r:?}");
+        assert!(
+            r.stderr
+                .contains("nginx may route such a value by either part"),
+            "{r:?}"
+        );
+        let says = if routed {
+            "nginx: the rule sends this token to the canary"
+        } else {
+            "nginx: the rule leaves this token on the fleet"
+        };
+        assert!(r.stderr.contains(says), "{value} {cohort}: {r:?}");
+        assert!(!r.stderr.contains("user id:"), "{r:?}");
+        assert_eq!(r.stdout, "");
+    }
+}
+
+#[test]
+fn without_ids_check_reads_the_live_rule_of_the_topology() {
+    // --ids is optional: without it the rule comes from the topology's canary site file,
+    // so a missing topology is what fails (the token is a valid one).
+    let token = jwt(r#"{"id":"305123"}"#);
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("absent.toml");
+    let r = ihos(&[
+        "-c",
+        missing.to_str().unwrap(),
+        "canary",
+        "check",
+        "--token",
+        &token,
+    ]);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(r.stderr.contains("absent.toml"), "{r:?}");
+    assert!(!r.stderr.contains("user id:"), "{r:?}");
+    // the same token with --ids needs no topology
+    let r = ihos(&[
+        "-c",
+        missing.to_str().unwrap(),
+        "canary",
+        "check",
+        "--token",
+        &token,
+        "--ids",
+        "3",
+    ]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(r.stderr.contains("user id: 305123"), "{r:?}");
 }
 
 #[test]

@@ -42,7 +42,9 @@
 //! - **Canary cohorts**: a [`Cohort`] is the list of user-id prefixes the canary rule
 //!   selects; [`Cohort::regex`] writes the nginx regex for it in a [`RegexStyle`] (exact,
 //!   for the case-sensitive `~`, or the runbook's form), [`Cohort::from_regex`] reads a live
-//!   rule back, and [`decode_token`] tells which id a sample token carries.
+//!   rule back, [`decode_token`] tells which id a sample token carries, and
+//!   [`rule_matches`] evaluates the live rule's own operator and regex on a token as nginx
+//!   does ([`is_exact_rule`]: whether that rule selects exactly its cohort).
 //! - **The canary**: a [`CanaryRoute`] opens and closes the cohort's route to the canary
 //!   ([`NginxCanaryRoute`]: the `if` block of a site file); [`open_canary`] (only to a
 //!   healthy canary), [`close_canary`], [`canary_status`] (the route, the canary's release
@@ -70,7 +72,8 @@
 //! One typed error per operation family, each `#[non_exhaustive]` and naming the host,
 //! instance, file or command concerned: [`ConfigError`], [`TransportError`],
 //! [`ContainerError`], [`LbError`], [`FleetError`], [`WarError`], [`RolloutError`],
-//! [`OpError`], [`CohortError`], [`TokenError`], [`CanaryError`] and [`FetchError`].
+//! [`OpError`], [`CohortError`], [`TokenError`], [`RuleMatchError`], [`CanaryError`] and
+//! [`FetchError`].
 //!
 //! # Example: a rollout
 //!
@@ -239,8 +242,8 @@ pub use command::{Command, DEFAULT_COMMAND_TIMEOUT, Output, Privilege, shell_quo
 
 // Canary cohorts.
 pub use cohort::{
-    Base64Alphabet, Cohort, CohortError, MAX_REGEX_LEN, RegexStyle, TokenError, TokenInfo,
-    decode_token,
+    Base64Alphabet, Cohort, CohortError, MAX_REGEX_LEN, RegexStyle, RuleMatchError, TokenError,
+    TokenInfo, decode_token, is_exact_rule, rule_matches,
 };
 pub use names::{ContainerName, InvalidName, RemotePath};
 #[cfg(feature = "mocks")]

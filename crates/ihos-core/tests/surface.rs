@@ -101,9 +101,12 @@ const PUBLIC: &[&str] = &[
     "CohortError",
     "MAX_REGEX_LEN",
     "RegexStyle",
+    "RuleMatchError",
     "TokenError",
     "TokenInfo",
     "decode_token",
+    "is_exact_rule",
+    "rule_matches",
     // TeamCity.
     "BuildArtifact",
     "FetchError",

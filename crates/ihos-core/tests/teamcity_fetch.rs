@@ -8,7 +8,7 @@ use ihos_core::{
     FetchError, FetchOptions, FetchProgress, SidecarCheck, TeamCityClient, TeamCityConfig, WarFile,
     WarSidecar,
 };
-use ihos_testkit::{FakeBuild, FakeTeamCity, TeamCityRequest, test_war};
+use ihos_testkit::{BadRange, FakeBuild, FakeTeamCity, TeamCityRequest, test_war};
 use sha2::Digest;
 
 const TOKEN: &str = "tc-test-token-0123456789";
@@ -382,6 +382,116 @@ fn a_server_without_ranges_or_a_new_build_starts_over() {
         "/app/rest/builds/id:104/artifacts/content/ihos.war"
     );
     assert_eq!(last.range, None);
+}
+
+#[test]
+fn a_part_with_a_missing_or_wrong_content_range_is_dropped_and_fetched_whole() {
+    let size = test_war("v100", 300_000).len();
+    for (how, why) in [
+        (
+            BadRange::MissingContentRange,
+            "without Content-Range".to_string(),
+        ),
+        (BadRange::WrongStart, "got a part starting at 60000".into()),
+        (
+            BadRange::WrongTotal,
+            format!(
+                "the server says the artifact has {} bytes, its listing says {size}",
+                size + 1
+            ),
+        ),
+    ] {
+        let tc = server();
+        let dir = tempfile::tempdir().unwrap();
+        let out = out(&dir);
+        let c = config(&tc);
+        let bytes = served(&tc, 100);
+        tc.cut_next_download_after(120_000);
+        fetch(&c, &FetchOptions::new(&out)).unwrap_err();
+        let (part, meta) = part_files(&out);
+        assert_eq!(std::fs::read(&part).unwrap(), bytes[..120_000], "{how:?}");
+
+        // From now on every Range request gets a bad 206: the rerun must not append it.
+        tc.answer_ranges_badly(how);
+        let mut events = Vec::new();
+        let fetched = client(&c)
+            .fetch(&FetchOptions::new(&out), &mut |e| events.push(e.clone()))
+            .unwrap_or_else(|e| panic!("{how:?}: {e}"));
+        assert_eq!(fetched.resumed_from, 0, "{how:?}");
+        assert_eq!(
+            std::fs::read(&out).unwrap(),
+            bytes,
+            "{how:?}: byte-identical"
+        );
+        assert_eq!(fetched.war.sha256, sha256(&bytes), "{how:?}");
+        let reasons: Vec<&String> = events
+            .iter()
+            .filter_map(|e| match e {
+                FetchProgress::StartingOver { reason } => Some(reason),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(reasons.len(), 1, "{how:?}: {events:?}");
+        assert!(reasons[0].contains(&why), "{how:?}: {}", reasons[0]);
+        assert!(
+            !events
+                .iter()
+                .any(|e| matches!(e, FetchProgress::Resuming { .. })),
+            "{how:?}: {events:?}"
+        );
+        let content = content_requests(&tc);
+        let asked: Vec<(Option<&str>, u16)> = content
+            .iter()
+            .map(|r| (r.range.as_deref(), r.status))
+            .collect();
+        assert_eq!(
+            asked,
+            [(None, 200), (Some("bytes=120000-"), 206), (None, 200)],
+            "{how:?}"
+        );
+        assert!(!part.exists() && !meta.exists(), "{how:?}");
+    }
+}
+
+#[test]
+fn a_download_started_over_that_breaks_leaves_a_clean_part() {
+    let tc = server();
+    let dir = tempfile::tempdir().unwrap();
+    let out = out(&dir);
+    let c = config(&tc);
+    let bytes = served(&tc, 100);
+    tc.cut_next_download_after(120_000);
+    fetch(&c, &FetchOptions::new(&out)).unwrap_err();
+
+    // The bad 206 is dropped; the whole-file download that replaces it breaks too.
+    tc.answer_ranges_badly(BadRange::WrongStart);
+    tc.cut_next_download_after(1_000_000);
+    tc.cut_next_download_after(80_000);
+    let e = fetch(&c, &FetchOptions::new(&out)).unwrap_err();
+    assert!(matches!(e, FetchError::Connection { .. }), "{e:?}");
+    let (part, _) = part_files(&out);
+    assert_eq!(std::fs::read(&part).unwrap(), bytes[..80_000]);
+
+    let meta: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(part_files(&out).1).unwrap()).unwrap();
+    assert_eq!(meta["build_id"], 100);
+    assert_eq!(meta["size"], bytes.len());
+
+    // The next run asks for the rest of that part, gets a bad 206 again and recovers.
+    let fetched = fetch(&c, &FetchOptions::new(&out)).unwrap();
+    assert_eq!(fetched.resumed_from, 0);
+    assert_eq!(std::fs::read(&out).unwrap(), bytes);
+    let ranges: Vec<Option<String>> = content_requests(&tc).into_iter().map(|r| r.range).collect();
+    assert_eq!(
+        ranges,
+        [
+            None,
+            Some("bytes=120000-".into()),
+            None,
+            Some("bytes=80000-".into()),
+            None
+        ]
+    );
 }
 
 #[test]

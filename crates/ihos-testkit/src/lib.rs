@@ -131,5 +131,5 @@ pub use log::{CommandRecord, Event, EventKind};
 pub use scenario::{RUNBOOK_NGINX_CONF, RUNBOOK_WAR_V1, Runbook, RunbookBackend};
 pub use sha::sha256_hex;
 pub use simulate::{Simulation, SimulationOptions, canary_site};
-pub use teamcity::{FakeBuild, FakeTeamCity, TeamCityRequest, test_war};
+pub use teamcity::{BadRange, FakeBuild, FakeTeamCity, TeamCityRequest, test_war};
 pub use world::FakeWorld;

@@ -2,7 +2,7 @@
 //! shapes TeamCity documents for what `ihos fetch` asks (a build list by locator, a build
 //! with its revisions, artifact listings, artifact content with `Range`), behind a bearer
 //! token. Faults: a download cut after N bytes (once), a status code for chosen paths, no
-//! `Range` support. It records every request, so a test can check what was asked and how.
+//! `Range` support, a 206 answer with a missing or wrong `Content-Range`. It records every request, so a test can check what was asked and how.
 //!
 //! ```
 //! use ihos_testkit::{FakeBuild, FakeTeamCity, test_war};
@@ -131,6 +131,20 @@ impl TeamCityRequest {
     }
 }
 
+/// A wrong answer to a `Range` request: always a 206, with the `Content-Range` of a broken
+/// proxy or cache.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum BadRange {
+    /// The part asked for, without a `Content-Range` header.
+    MissingContentRange,
+    /// The part from half the requested offset on, saying so in its `Content-Range`.
+    WrongStart,
+    /// The part asked for, with a `Content-Range` whose complete length is one byte more
+    /// than the artifact's.
+    WrongTotal,
+}
+
 #[derive(Default)]
 struct State {
     token: String,
@@ -139,6 +153,7 @@ struct State {
     cut_after: Vec<usize>,
     overrides: Vec<(String, u16, String)>,
     no_range: bool,
+    bad_range: Option<BadRange>,
 }
 
 /// The fake server. Dropping it stops it.
@@ -222,6 +237,12 @@ impl FakeTeamCity {
     /// Ignore `Range` headers: always send the whole artifact with 200.
     pub fn ignore_ranges(&self) {
         self.lock().no_range = true;
+    }
+
+    /// Answer every `Range` request for an artifact with a 206 that is wrong as `how` says,
+    /// from now on; requests without `Range` are answered normally.
+    pub fn answer_ranges_badly(&self, how: BadRange) {
+        self.lock().bad_range = Some(how);
     }
 
     /// Every request so far, in order.
@@ -610,6 +631,27 @@ fn content(s: &mut State, bytes: &[u8], range: Option<&str>) -> Reply {
             let mut r = Reply::error(416, "requested range not satisfiable");
             r.headers.push(("Content-Range", format!("bytes */{len}")));
             r
+        }
+        Some(from) if s.bad_range.is_some() => {
+            reply.status = 206;
+            match s.bad_range {
+                Some(BadRange::WrongStart) => {
+                    let start = from / 2;
+                    reply
+                        .headers
+                        .push(("Content-Range", format!("bytes {start}-{}/{len}", len - 1)));
+                    reply.body = bytes[start..].to_vec();
+                }
+                Some(BadRange::WrongTotal) => {
+                    reply.headers.push((
+                        "Content-Range",
+                        format!("bytes {from}-{}/{}", len - 1, len + 1),
+                    ));
+                    reply.body = bytes[from..].to_vec();
+                }
+                _ => reply.body = bytes[from..].to_vec(),
+            }
+            reply
         }
         Some(from) => {
             reply.status = 206;

@@ -122,3 +122,49 @@ pub fn replace_once(text: &str, from: &str, to: &str) -> String {
 pub fn read(path: &Path) -> Vec<u8> {
     std::fs::read(path).expect("read")
 }
+
+/// What the hosts of a [`loopback_topology`] are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Hosts {
+    /// SSH to 127.0.0.201-203 on port 1, where nothing listens: a command that should not
+    /// connect fails at once if it does, and never leaves this machine.
+    Unreachable,
+    /// This machine (`local = true`), with container names nobody uses: for commands that
+    /// only read a file (the canary's site file).
+    Local,
+}
+
+/// The runbook's topology (examples/ihos.toml) written to `dir/ihos.toml` with every host
+/// on loopback (see [`Hosts`]), the backends on 127.0.0.201-203, and the canary's site file
+/// at `site_file`. Panics if an address is left that is not a loopback one.
+pub fn loopback_topology(dir: &Path, hosts: Hosts, site_file: &Path) -> PathBuf {
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/ihos.toml");
+    let mut text = std::fs::read_to_string(example).expect("examples/ihos.toml");
+    for n in 1..=3 {
+        let host = match hosts {
+            Hosts::Unreachable => format!("address = \"127.0.0.20{n}\"\nport = 1"),
+            Hosts::Local => format!("address = \"127.0.0.20{n}\"\nport = 1\nlocal = true"),
+        };
+        text = replace_once(&text, &format!("address = \"192.168.1.10{n}\""), &host);
+        text = text.replace(&format!("192.168.1.10{n}:"), &format!("127.0.0.20{n}:"));
+    }
+    text = replace_once(
+        &text,
+        "site_file = \"/opt/docker/ihos/nginx_proxy/sites-enabled/ihos\"",
+        &format!("site_file = {:?}", site_file.display().to_string()),
+    );
+    if hosts == Hosts::Local {
+        text = text.replace("container = \"ihos_", "container = \"absent-ihos-cli-test-");
+    }
+    let path = dir.join("ihos.toml");
+    std::fs::write(&path, &text).expect("write the topology");
+    // Nothing but loopback, read back as ihos reads it.
+    let topology = ihos_core::Topology::load(&path).expect("a valid topology");
+    for (name, h) in &topology.hosts {
+        let ip: std::net::IpAddr = h.address.parse().expect("an IP address");
+        assert!(ip.is_loopback() && h.port == 1, "host {name}: {h:?}");
+    }
+    let mut settings = text.lines().filter(|l| !l.trim_start().starts_with('#'));
+    assert!(settings.all(|l| !l.contains("192.168.")), "{text}");
+    path
+}

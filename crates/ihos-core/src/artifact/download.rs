@@ -40,7 +40,9 @@ pub(crate) fn discard(out: &Path) {
 
 /// Downloads `artifact` of build `build_id` into `<out>.part`, continuing a partial
 /// download of the same artifact. Returns the offset it resumed from (0: from the start).
-/// On a broken connection the part is kept for the next run.
+/// On a broken connection the part is kept for the next run. A 206 answer whose
+/// `Content-Range` is missing or is not the rest of this artifact drops the part and
+/// downloads the whole artifact, so that no rerun repeats the same bad `Range` request.
 pub(crate) fn download(
     http: &Http,
     build_id: u64,
@@ -65,13 +67,7 @@ pub(crate) fn download(
         0
     };
     if from == 0 {
-        discard(out);
-        let json = serde_json::to_vec(&meta).map_err(|e| FetchError::Io {
-            path: meta_path.display().to_string(),
-            what: "serializing",
-            reason: e.to_string(),
-        })?;
-        std::fs::write(&meta_path, json).map_err(|e| FetchError::io(&meta_path, "writing", e))?;
+        start_afresh(out, &meta_path, &meta)?;
     }
     if from == meta.size && from > 0 {
         // Complete already (the previous run stopped after the last byte).
@@ -87,33 +83,37 @@ pub(crate) fn download(
         encode_path(&artifact.path)
     );
     let url = http.url(&path);
-    let response = http.get_stream(&path, from).map_err(|e| {
-        not_found_as(e, || FetchError::ArtifactNotFound {
-            build_id,
-            path: artifact.path.clone(),
-            available: Vec::new(),
+    let get = |from: u64| {
+        http.get_stream(&path, from).map_err(|e| {
+            not_found_as(e, || FetchError::ArtifactNotFound {
+                build_id,
+                path: artifact.path.clone(),
+                available: Vec::new(),
+            })
         })
-    })?;
+    };
+    let mut response = get(from)?;
     if from > 0 {
         if response.status().as_u16() == 206 {
-            let start = response
+            let header = response
                 .headers()
                 .get("content-range")
-                .and_then(|v| v.to_str().ok())
-                .and_then(content_range_start);
-            if start != Some(from) {
-                return Err(FetchError::BadResponse {
-                    url,
-                    reason: format!(
-                        "asked for bytes {from}- and got a part starting at {}",
-                        start.map_or("an unknown offset".into(), |s| s.to_string())
-                    ),
-                });
+                .and_then(|v| v.to_str().ok());
+            match check_content_range(header, from, meta.size) {
+                Ok(()) => progress(&FetchProgress::Resuming {
+                    from,
+                    total: meta.size,
+                }),
+                Err(reason) => {
+                    // Resuming from this part would fail the same way on every run:
+                    // drop it and download the whole file instead.
+                    drop(response);
+                    progress(&FetchProgress::StartingOver { reason });
+                    start_afresh(out, &meta_path, &meta)?;
+                    from = 0;
+                    response = get(0)?;
+                }
             }
-            progress(&FetchProgress::Resuming {
-                from,
-                total: meta.size,
-            });
         } else {
             // 200: the server sends the whole file; start over.
             from = 0;
@@ -169,6 +169,17 @@ pub(crate) fn download(
     Ok(from)
 }
 
+/// Removes any partial download of `out` and records `meta` as the one about to start.
+fn start_afresh(out: &Path, meta_path: &Path, meta: &PartMeta) -> Result<(), FetchError> {
+    discard(out);
+    let json = serde_json::to_vec(meta).map_err(|e| FetchError::Io {
+        path: meta_path.display().to_string(),
+        what: "serializing",
+        reason: e.to_string(),
+    })?;
+    std::fs::write(meta_path, json).map_err(|e| FetchError::io(meta_path, "writing", e))
+}
+
 fn read_failure(url: &str, e: std::io::Error, done: u64, total: u64) -> FetchError {
     FetchError::Connection {
         url: url.to_string(),
@@ -178,25 +189,95 @@ fn read_failure(url: &str, e: std::io::Error, done: u64, total: u64) -> FetchErr
     }
 }
 
-/// The first byte of a `Content-Range: bytes START-END/SIZE` header.
-fn content_range_start(value: &str) -> Option<u64> {
-    value
-        .trim()
-        .strip_prefix("bytes ")?
-        .split('-')
-        .next()?
-        .trim()
-        .parse()
-        .ok()
+/// Checks the `Content-Range` of a 206 answer to `Range: bytes=FROM-` for an artifact of
+/// `size` bytes: it must be `bytes FROM-(size-1)/size` (or `/*`, a size the server does not
+/// know). Otherwise, why not, in words.
+fn check_content_range(header: Option<&str>, from: u64, size: u64) -> Result<(), String> {
+    let Some(value) = header else {
+        return Err(format!(
+            "the server answered the request for bytes {from}- with a part without Content-Range"
+        ));
+    };
+    let Some((start, end, total)) = content_range(value) else {
+        return Err(format!(
+            "the server answered the request for bytes {from}- with an unreadable Content-Range {value:?}"
+        ));
+    };
+    if start != from {
+        return Err(format!(
+            "asked for bytes {from}- and got a part starting at {start} (Content-Range {value:?})"
+        ));
+    }
+    if total.is_some_and(|t| t != size) {
+        return Err(format!(
+            "the server says the artifact has {} bytes, its listing says {size} (Content-Range {value:?})",
+            total.unwrap_or_default()
+        ));
+    }
+    if end.checked_add(1) != Some(size) {
+        return Err(format!(
+            "asked for bytes {from}- of {size} and got a part ending at byte {end} (Content-Range {value:?})"
+        ));
+    }
+    Ok(())
+}
+
+/// The first byte, last byte and complete length (`None` for `*`) of a
+/// `Content-Range: bytes START-END/SIZE` header.
+fn content_range(value: &str) -> Option<(u64, u64, Option<u64>)> {
+    let (range, total) = value.trim().strip_prefix("bytes ")?.split_once('/')?;
+    let (start, end) = range.split_once('-')?;
+    let start: u64 = start.trim().parse().ok()?;
+    let end: u64 = end.trim().parse().ok()?;
+    let total = match total.trim() {
+        "*" => None,
+        t => Some(t.parse().ok()?),
+    };
+    (start <= end).then_some((start, end, total))
 }
 
 #[cfg(test)]
 mod tests {
+    use super::{check_content_range, content_range};
+
     #[test]
-    fn content_range() {
-        assert_eq!(super::content_range_start("bytes 100-199/200"), Some(100));
-        assert_eq!(super::content_range_start("bytes */200"), None);
-        assert_eq!(super::content_range_start("items 1-2/3"), None);
+    fn content_range_is_read_whole() {
+        assert_eq!(
+            content_range("bytes 100-199/200"),
+            Some((100, 199, Some(200)))
+        );
+        assert_eq!(content_range(" bytes 100-199/* "), Some((100, 199, None)));
+        assert_eq!(content_range("bytes */200"), None);
+        assert_eq!(content_range("bytes 100-/200"), None);
+        assert_eq!(content_range("bytes 100-199"), None);
+        assert_eq!(content_range("bytes 199-100/200"), None);
+        assert_eq!(content_range("items 1-2/3"), None);
+    }
+
+    #[test]
+    fn only_the_part_asked_for_is_resumed() {
+        assert_eq!(
+            check_content_range(Some("bytes 100-199/200"), 100, 200),
+            Ok(())
+        );
+        assert_eq!(
+            check_content_range(Some("bytes 100-199/*"), 100, 200),
+            Ok(())
+        );
+        for (header, why) in [
+            (None, "without Content-Range"),
+            (Some("bytes */200"), "unreadable"),
+            (Some("bytes 50-199/200"), "starting at 50"),
+            (
+                Some("bytes 100-299/300"),
+                "has 300 bytes, its listing says 200",
+            ),
+            (Some("bytes 100-149/200"), "ending at byte 149"),
+            (Some("bytes 100-299/*"), "ending at byte 299"),
+        ] {
+            let reason = check_content_range(header, 100, 200).unwrap_err();
+            assert!(reason.contains(why), "{header:?}: {reason}");
+        }
     }
 
     #[test]

@@ -54,6 +54,12 @@ pub enum FetchProgress {
         /// The artifact's size.
         total: u64,
     },
+    /// The server's answer to the `Range` request of a resume was unusable (no or another
+    /// `Content-Range`): the partial download is dropped and the whole artifact is asked for.
+    StartingOver {
+        /// What was wrong with the answer.
+        reason: String,
+    },
     /// Bytes on disk so far.
     Downloading {
         /// Bytes so far.

@@ -32,8 +32,9 @@
 //! `^(?:[^.]*[.])?` (an optional JWT header and its dot), the common characters, one
 //! alternative per prefix, then `[^.]*(?:[.][^.]*)?$` (the rest of the payload and an
 //! optional signature). Anchored so, it matches the payload of a `header.payload.signature`
-//! JWT or a payload alone, never a header or a signature that happens to encode
-//! `{"id":"...` (a header is followed by two more dots, which the tail refuses). It uses
+//! JWT or a payload alone, never the header or signature of such a JWT that happens to
+//! encode `{"id":"...` (a header is followed by two more dots, which the tail refuses;
+//! two-part values are below). It uses
 //! `[.]` rather than `\.` so it reads the same inside nginx's quotes.
 //!
 //! # Why `~` and not the runbook's `~*`
@@ -65,14 +66,32 @@
 //! [`decode_token`] reads a sample token as the regex does (JWT or payload alone, either
 //! alphabet, padded or not) and gives the user id, or says why no cohort regex can apply
 //! (its payload does not start with `{"id":"`, or the id is written with JSON escapes).
+//!
+//! **Two dot-separated parts.** The exact regex's header and signature are optional each on
+//! its own, so it also reads `a.b` as `payload.signature` or as `header.payload`: nginx sends
+//! such a value to the canary when either part is the payload of a cohort member. ihos keeps
+//! it so (ruling two parts out would write every prefix's alternative twice, or need a
+//! look-ahead) because such a value is no token: neither a JWT nor a payload alone, and
+//! the id it stands for cannot be told. [`decode_token`] therefore refuses it
+//! ([`TokenError::Parts`]) rather than guess a part, and `ihos canary check` reports what
+//! the rule does with it ([`rule_matches`]) and then that refusal (exit 2).
+//!
+//! # The live rule
+//!
+//! What nginx does with a token is decided by the rule in the site file, with its own
+//! operator: [`rule_matches`] evaluates it as nginx's PCRE does, so a live rule that is not
+//! exact (the runbook's form, or any regex under `~*`; see [`is_exact_rule`]) is judged by
+//! what it does, not by the cohort [`Cohort::from_regex`] reads back from it.
 
 mod encoding;
+mod live;
 mod prefix_list;
 mod read_back;
 mod regex;
 mod style;
 mod token;
 
+pub use live::{RuleMatchError, is_exact_rule, rule_matches};
 pub use prefix_list::{Cohort, CohortError, MAX_REGEX_LEN};
 pub use style::RegexStyle;
 pub use token::{Base64Alphabet, TokenError, TokenInfo, decode_token};

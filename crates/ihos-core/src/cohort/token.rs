@@ -50,7 +50,10 @@ pub enum TokenError {
     /// The token is empty.
     #[error("the token is empty")]
     Empty,
-    /// Neither a payload alone (no dot) nor a JWT (three dot-separated parts).
+    /// Neither a payload alone (no dot) nor a JWT (three dot-separated parts). Two parts
+    /// are refused too, although the exact regex matches them when either part is a
+    /// cohort member's payload: which part holds the id cannot be told (see the `cohort`
+    /// module's "Two dot-separated parts").
     #[error(
         "the token has {parts} dot-separated parts; expected a JWT (header.payload.signature: 3) or a payload alone (1)"
     )]
