@@ -446,7 +446,16 @@ pub fn status(config: &Path, json: bool) -> Result<(), CliError> {
             &serde_json::json!({ "schema": 1, "load_balancer_error": lb_error, "instances": views }),
         );
     }
-    let canary = fleet.canary.as_ref().map(|c| c.name());
+    // The canary is not in the upstream: its "rotation" is its cohort route.
+    let route = match &fleet.canary_route {
+        Some(r) => match rt.block_on(r.rule()) {
+            Ok(rule) if rule.open => "canary open",
+            Ok(_) => "canary closed",
+            Err(_) => "canary ?",
+        },
+        None => "canary",
+    };
+    let canary = fleet.canary.as_ref().map(|c| (c.name(), route));
     output::stdout(
         &status_table(&views, canary, lb_error.as_deref()),
         Path::new("-"),
@@ -455,25 +464,29 @@ pub fn status(config: &Path, json: bool) -> Result<(), CliError> {
 
 /// `ihos status`'s human table: a row per instance, then its commit as the runbook notes
 /// it (`server-release: <commit>`) and any errors.
-fn status_table(views: &[InstanceView], canary: Option<&str>, lb_error: Option<&str>) -> String {
+/// `canary`: the canary's name and what its route says (`canary open` / `canary closed`).
+fn status_table(
+    views: &[InstanceView],
+    canary: Option<(&str, &str)>,
+    lb_error: Option<&str>,
+) -> String {
     let mut out = String::new();
     if let Some(e) = lb_error {
         out.push_str(&format!("load balancer: {e}\n"));
     }
     out.push_str(&format!(
-        "{:<10} {:<12} {:<10} {:<8} {:<14} {}\n",
+        "{:<10} {:<14} {:<10} {:<8} {:<14} {}\n",
         "INSTANCE", "ROTATION", "CONTAINER", "HEALTH", "SHA256", "DEPLOYED"
     ));
     for v in views {
         let d = v.deployed.as_ref();
         out.push_str(&format!(
-            "{:<10} {:<12} {:<10} {:<8} {:<14} {}\n",
+            "{:<10} {:<14} {:<10} {:<8} {:<14} {}\n",
             v.instance,
             v.rotation.map_or(
-                if canary == Some(v.instance.as_str()) {
-                    "canary".into()
-                } else {
-                    "missing".to_string()
+                match canary {
+                    Some((name, route)) if name == v.instance => route.to_string(),
+                    _ => "missing".to_string(),
                 },
                 |r| r.to_string()
             ),
@@ -634,7 +647,7 @@ mod tests {
             view("101-pep2", None, true),
             view("102-pep1", None, false),
         ];
-        let table = super::status_table(&views, Some("102-pep1"), None);
+        let table = super::status_table(&views, Some(("102-pep1", "canary open")), None);
         let lines: Vec<&str> = table.lines().collect();
         assert!(lines[1].starts_with("101-pep1 "), "{table}");
         assert!(lines[1].contains("abababababab"), "{table}");
@@ -644,7 +657,7 @@ mod tests {
         );
         assert!(lines[3].starts_with("101-pep2 "), "{table}");
         assert_eq!(lines[4], "  server-release: unknown");
-        assert!(lines[5].starts_with("102-pep1   canary "), "{table}");
+        assert!(lines[5].starts_with("102-pep1   canary open "), "{table}");
         assert_eq!(lines.len(), 6, "nothing deployed, no release line: {table}");
     }
 }
