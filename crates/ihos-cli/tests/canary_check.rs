@@ -7,9 +7,7 @@ mod common;
 
 use std::path::PathBuf;
 
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use common::{Hosts, Run, SITE, loopback_topology, replace_once};
+use common::{Hosts, Run, SITE, ihos_stdin, jwt, loopback_topology, replace_once};
 use ihos_core::{Cohort, RegexStyle};
 use serde_json::Value;
 
@@ -47,8 +45,8 @@ impl Live {
 
     /// `ihos canary check --token - --json` for a JWT carrying `id`.
     fn check(&self, id: &str) -> (Run, Option<Value>) {
-        let token = jwt(id);
-        let r = run_stdin(
+        let token = jwt(&format!(r#"{{"id":"{id}","exp":1}}"#));
+        let r = ihos_stdin(
             &[
                 "-c",
                 self.config.to_str().unwrap(),
@@ -63,40 +61,6 @@ impl Live {
         assert!(!r.stderr.contains(&token) && !r.stdout.contains(&token));
         let v = serde_json::from_str(&r.stdout).ok();
         (r, v)
-    }
-}
-
-fn jwt(id: &str) -> String {
-    format!(
-        "{}.{}.{}",
-        URL_SAFE_NO_PAD.encode(r#"{"alg":"HS256","typ":"JWT"}"#),
-        URL_SAFE_NO_PAD.encode(format!(r#"{{"id":"{id}","exp":1}}"#)),
-        URL_SAFE_NO_PAD.encode([0xA5u8; 32])
-    )
-}
-
-fn run_stdin(args: &[&str], stdin: &str) -> Run {
-    use std::io::Write as _;
-    use std::process::{Command, Stdio};
-    let mut child = Command::new(env!("CARGO_BIN_EXE_ihos"))
-        .args(args)
-        .env_remove("RUST_LOG")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run ihos");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(stdin.as_bytes())
-        .expect("write stdin");
-    let out = child.wait_with_output().expect("wait");
-    Run {
-        code: out.status.code().expect("exit code"),
-        stdout: String::from_utf8(out.stdout).expect("utf-8"),
-        stderr: String::from_utf8(out.stderr).expect("utf-8"),
     }
 }
 

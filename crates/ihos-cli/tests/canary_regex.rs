@@ -4,50 +4,14 @@
 
 mod common;
 
-use std::io::Write;
-use std::process::{Command, Stdio};
-
 use base64::Engine as _;
-use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
-use common::{Fixture, Run, SITE, ihos};
+use base64::engine::general_purpose::STANDARD;
+use common::{Fixture, SITE, ihos, ihos_stdin, jwt};
 use ihos_core::{Cohort, RegexStyle};
 use serde_json::Value;
 
 /// The regex of the runbook's canary block (DESIGN.md section 1).
 const RUNBOOK_REGEX: &str = "(eyJpZCI6IjE.*$|eyJpZCI6IjM.*$|eyJpZCI6IjU.*$|eyJpZCI6Ijc.*$)";
-
-fn jwt(payload: &str) -> String {
-    format!(
-        "{}.{}.{}",
-        URL_SAFE_NO_PAD.encode(r#"{"alg":"HS256","typ":"JWT"}"#),
-        URL_SAFE_NO_PAD.encode(payload),
-        URL_SAFE_NO_PAD.encode([0xA5u8; 32])
-    )
-}
-
-/// Runs `ihos ARGS` with `stdin` on its standard input.
-fn ihos_stdin(args: &[&str], stdin: &str) -> Run {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_ihos"))
-        .args(args)
-        .env_remove("RUST_LOG")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run ihos");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(stdin.as_bytes())
-        .expect("write stdin");
-    let out = child.wait_with_output().expect("wait");
-    Run {
-        code: out.status.code().expect("exit code"),
-        stdout: String::from_utf8(out.stdout).expect("utf-8"),
-        stderr: String::from_utf8(out.stderr).expect("utf-8"),
-    }
-}
 
 #[test]
 fn runbook_style_reproduces_the_runbook_regex() {

@@ -484,6 +484,12 @@ impl Document {
         }
     }
 
+    /// The `if` block `selector` names (active or commented out), as the edits choose it:
+    /// exactly one must match.
+    pub fn if_block(&self, selector: &BlockSelector) -> Result<IfBlock, EditError> {
+        self.select_if(selector).map(|(view, _)| view)
+    }
+
     /// Comments out every line of the `if` block chosen by `selector`. A no-op if it is
     /// already commented out.
     pub fn disable_block(&self, selector: &BlockSelector) -> Result<Edit, EditError> {

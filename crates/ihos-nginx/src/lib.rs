@@ -6,7 +6,8 @@
 //!   the tree gives back the input exactly. Tokenizing follows nginx's own
 //!   `ngx_conf_read_token`, and text nginx would reject is a [`ParseError`] with line and
 //!   column.
-//! - The query functions ([`Document::upstreams`], [`Document::if_blocks`]) give typed views:
+//! - The query functions ([`Document::upstreams`], [`Document::if_blocks`],
+//!   [`Document::if_block`]) give typed views:
 //!   [`Upstream`]s with their [`Server`]s and [`ServerState`], [`IfBlock`]s with conditions.
 //! - Edit operations ([`Document::disable_server`], [`Document::enable_server`],
 //!   [`Document::disable_block`], [`Document::enable_block`], [`Document::set_block_regex`],

@@ -192,6 +192,33 @@ impl Env {
         )
         .await
     }
+
+    /// `canary deploy --resume` of the same WAR.
+    async fn resume(&self, events: &Events) -> Result<ihos_core::RolloutReport, RolloutError> {
+        run_canary_deploy(
+            &self.fleet,
+            &self.war,
+            &RolloutOptions::new().resume(true),
+            events,
+            &CancelToken::new(),
+        )
+        .await
+    }
+
+    /// A fleet rollout of the same WAR.
+    async fn roll_fleet(
+        &self,
+        options: &RolloutOptions,
+    ) -> Result<ihos_core::RolloutReport, RolloutError> {
+        run_rollout(
+            &self.fleet,
+            &self.war,
+            options,
+            &Events::default(),
+            &CancelToken::new(),
+        )
+        .await
+    }
 }
 
 fn sha256(bytes: &[u8]) -> String {
@@ -323,29 +350,16 @@ async fn a_stop_during_the_drain_reopens_the_route() {
     assert_eq!(env.site().await, open_site);
 
     // The journal is a canary deploy's: a fleet rollout cannot resume it ...
-    let err = run_rollout(
-        &env.fleet,
-        &env.war,
-        &RolloutOptions::new().resume(true),
-        &Events::default(),
-        &CancelToken::new(),
-    )
-    .await
-    .unwrap_err();
+    let err = env
+        .roll_fleet(&RolloutOptions::new().resume(true))
+        .await
+        .unwrap_err();
     assert!(
         err.to_string().contains("ihos canary deploy --resume"),
         "{err}"
     );
     // ... the canary deploy can, and finishes with the route open again.
-    let report = run_canary_deploy(
-        &env.fleet,
-        &env.war,
-        &RolloutOptions::new().resume(true),
-        &Events::default(),
-        &CancelToken::new(),
-    )
-    .await
-    .unwrap();
+    let report = env.resume(&Events::default()).await.unwrap();
     assert_eq!(report.outcome, Outcome::Completed, "{report:?}");
     assert_eq!(env.site().await, open_site);
     assert_eq!(
@@ -577,30 +591,14 @@ async fn after_a_crash_with_the_route_closed_a_new_run_is_refused_until_resumed(
         err.to_string().contains("ihos canary deploy --resume"),
         "{err}"
     );
-    let err = run_rollout(
-        &env.fleet,
-        &env.war,
-        &RolloutOptions::new(),
-        &Events::default(),
-        &CancelToken::new(),
-    )
-    .await
-    .unwrap_err();
+    let err = env.roll_fleet(&RolloutOptions::new()).await.unwrap_err();
     assert!(
         matches!(err, RolloutError::InterruptedCanaryDeploy { .. }),
         "{err}"
     );
 
     // Resuming finishes the deploy and reopens the route as it was.
-    let report = run_canary_deploy(
-        &env.fleet,
-        &env.war,
-        &RolloutOptions::new().resume(true),
-        &Events::default(),
-        &CancelToken::new(),
-    )
-    .await
-    .unwrap();
+    let report = env.resume(&Events::default()).await.unwrap();
     assert_eq!(report.outcome, Outcome::Completed, "{report:?}");
     assert_eq!(env.site().await, open_site);
     assert_eq!(
@@ -621,15 +619,7 @@ async fn after_a_crash_the_operators_close_wins_over_the_journal() {
     let closed_site = env.site().await;
     // ... so a resumed deploy leaves the route closed.
     let events = Events::default();
-    let report = run_canary_deploy(
-        &env.fleet,
-        &env.war,
-        &RolloutOptions::new().resume(true),
-        &events,
-        &CancelToken::new(),
-    )
-    .await
-    .unwrap();
+    let report = env.resume(&events).await.unwrap();
     assert_eq!(report.outcome, Outcome::Completed, "{report:?}");
     assert_eq!(env.site().await, closed_site);
     assert!(

@@ -113,6 +113,44 @@ pub fn ihos(args: &[&str]) -> Run {
     }
 }
 
+/// Runs `ihos ARGS` with `stdin` on its standard input.
+pub fn ihos_stdin(args: &[&str], stdin: &str) -> Run {
+    use std::io::Write as _;
+    use std::process::Stdio;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ihos"))
+        .args(args)
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run ihos");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(stdin.as_bytes())
+        .expect("write stdin");
+    let out = child.wait_with_output().expect("wait");
+    Run {
+        code: out.status.code().expect("exit code (not a signal)"),
+        stdout: String::from_utf8(out.stdout).expect("utf-8 stdout"),
+        stderr: String::from_utf8(out.stderr).expect("utf-8 stderr"),
+    }
+}
+
+/// A JWT-shaped token (`header.payload.signature`, base64url) whose payload is `payload`.
+pub fn jwt(payload: &str) -> String {
+    use base64::Engine as _;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    format!(
+        "{}.{}.{}",
+        URL_SAFE_NO_PAD.encode(r#"{"alg":"HS256","typ":"JWT"}"#),
+        URL_SAFE_NO_PAD.encode(payload),
+        URL_SAFE_NO_PAD.encode([0xA5u8; 32])
+    )
+}
+
 /// `text` with the first `from` replaced by `to`; panics if `from` is absent.
 pub fn replace_once(text: &str, from: &str, to: &str) -> String {
     assert!(text.contains(from), "{from:?} not in text");

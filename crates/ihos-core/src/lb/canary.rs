@@ -9,7 +9,7 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use ihos_nginx::{BlockSelector, Document, EditError, IfBlock};
+use ihos_nginx::{BlockSelector, IfBlock};
 
 use super::nginx::NginxLb;
 use super::{LbChange, LbError};
@@ -92,7 +92,9 @@ impl<T: Transport + ?Sized, C: Container + ?Sized> NginxCanaryRoute<T, C> {
 impl<T: Transport + ?Sized, C: Container + ?Sized> CanaryRoute for NginxCanaryRoute<T, C> {
     async fn rule(&self) -> Result<CanaryRule, LbError> {
         let doc = self.file.document().await?;
-        let block = select(&doc, &self.selector).map_err(|e| self.edit_error(e))?;
+        let block = doc
+            .if_block(&self.selector)
+            .map_err(|e| self.edit_error(e))?;
         Ok(self.to_rule(block))
     }
 
@@ -118,32 +120,6 @@ impl<T: Transport + ?Sized, C: Container + ?Sized> CanaryRoute for NginxCanaryRo
         self.file
             .edit_with(move |doc| doc.disable_block(&selector))
             .await
-    }
-}
-
-/// The one `if` block `selector` names (the same choice the editor makes).
-fn select(doc: &Document, selector: &BlockSelector) -> Result<IfBlock, EditError> {
-    let blocks = doc.if_blocks();
-    let mut matching: Vec<IfBlock> = blocks
-        .iter()
-        .filter(|b| match selector {
-            BlockSelector::ConditionContains(text) => b.condition.contains(text.as_str()),
-            BlockSelector::Line(line) => b.line == *line,
-        })
-        .cloned()
-        .collect();
-    match matching.len() {
-        1 => Ok(matching.remove(0)),
-        0 => Err(EditError::UnknownBlock {
-            directive: "if".into(),
-            selector: selector.to_string(),
-            available: blocks.iter().map(IfBlock::describe).collect(),
-        }),
-        _ => Err(EditError::AmbiguousBlock {
-            directive: "if".into(),
-            selector: selector.to_string(),
-            matches: matching.iter().map(IfBlock::describe).collect(),
-        }),
     }
 }
 

@@ -6,15 +6,16 @@ use std::path::Path;
 use serde::Serialize;
 
 use super::fleet::{Fleet, InstanceHandle};
-use super::instance::DeploymentRecord;
+use super::instance::{DeploymentRecord, read_record};
 use super::journal;
 use super::lock::{self, LockOwner};
-use super::ops::{InstanceView, status};
+use super::op_error::OpError;
+use super::ops::{InstanceView, check_ready, status};
 use super::remote;
 use super::war::{WarError, WarFile};
 use crate::cohort::Cohort;
 use crate::command::Privilege;
-use crate::lb::{CanaryRule, LbChange, LbError};
+use crate::lb::{CanaryRoute, CanaryRule, LbChange, LbError};
 use crate::transport::TransportError;
 
 /// A failure of a canary operation.
@@ -155,20 +156,20 @@ pub struct CanaryStatus {
     pub errors: Vec<String>,
 }
 
-fn canary(fleet: &Fleet) -> Result<&InstanceHandle, CanaryError> {
+/// The canary instance and its route (both, or the topology has no canary).
+fn canary(fleet: &Fleet) -> Result<(&InstanceHandle, &dyn CanaryRoute), CanaryError> {
     match (&fleet.canary, &fleet.canary_route) {
-        (Some(c), Some(_)) => Ok(c),
+        (Some(c), Some(r)) => Ok((c, r.as_ref())),
         _ => Err(CanaryError::NoCanary),
     }
 }
 
 /// The canary's route, its instance and the fleet's releases.
 pub async fn canary_status(fleet: &Fleet) -> Result<CanaryStatus, CanaryError> {
-    let inst = canary(fleet)?;
-    let route = fleet.canary_route.as_ref().ok_or(CanaryError::NoCanary)?;
-    let (views, lb_error) = status(fleet).await;
+    let (inst, route) = canary(fleet)?;
+    let ((views, lb_error), rule) = tokio::join!(status(fleet), route.rule());
     let mut errors: Vec<String> = lb_error.into_iter().collect();
-    let rule = match route.rule().await {
+    let rule = match rule {
         Ok(r) => Some(r),
         Err(e) => {
             errors.push(format!("canary route: {e}"));
@@ -256,7 +257,7 @@ async fn record_route_decision(fleet: &Fleet, open: bool) -> Result<(), CanaryEr
     let Some(j) = journal::load(t, &fleet.lb_state_dir).await? else {
         return Ok(());
     };
-    if j.finished || !j.canary {
+    if !j.is_unfinished_canary_deploy() {
         return Ok(());
     }
     for entry in j.instances.iter().filter(|e| e.canary_was_open.is_some()) {
@@ -274,8 +275,7 @@ pub async fn open_canary(
     operator: &str,
     regex: &str,
 ) -> Result<LbChange, CanaryError> {
-    let inst = canary(fleet)?;
-    let route = fleet.canary_route.as_ref().ok_or(CanaryError::NoCanary)?;
+    let (inst, route) = canary(fleet)?;
     with_lock(fleet, "canary-open", async {
         check_healthy(inst).await?;
         let change = route.open(operator, regex).await?;
@@ -287,8 +287,7 @@ pub async fn open_canary(
 
 /// Closes the route: no user reaches the canary through it any more.
 pub async fn close_canary(fleet: &Fleet) -> Result<LbChange, CanaryError> {
-    canary(fleet)?;
-    let route = fleet.canary_route.as_ref().ok_or(CanaryError::NoCanary)?;
+    let (_, route) = canary(fleet)?;
     with_lock(fleet, "canary-close", async {
         let change = route.close().await?;
         record_route_decision(fleet, false).await?;
@@ -297,43 +296,33 @@ pub async fn close_canary(fleet: &Fleet) -> Result<LbChange, CanaryError> {
     .await
 }
 
+/// The canary takes requests only when ready (the same check as `ihos enable`).
 async fn check_healthy(inst: &InstanceHandle) -> Result<(), CanaryError> {
-    let not_healthy = |reason: String| CanaryError::NotHealthy {
+    let reason = match check_ready(inst).await {
+        Ok(()) => return Ok(()),
+        Err(OpError::NotRunning {
+            container, status, ..
+        }) => format!("container {container} is {status}"),
+        Err(OpError::NotHealthy {
+            url, got, expected, ..
+        }) => format!(
+            "{url} answered {}, expected {expected}",
+            got.map_or("nothing".to_string(), |s| s.to_string())
+        ),
+        Err(OpError::Transport(e)) => return Err(e.into()),
+        Err(e) => e.to_string(),
+    };
+    Err(CanaryError::NotHealthy {
         instance: inst.name().to_string(),
         reason,
-    };
-    let state = inst
-        .container
-        .state()
-        .await
-        .map_err(|e| not_healthy(e.to_string()))?;
-    if !state.running {
-        return Err(not_healthy(format!(
-            "container {} is {}",
-            inst.config.container, state.status
-        )));
-    }
-    let h = &inst.config.health;
-    let got = remote::probe(inst.transport.as_ref(), &h.url, h.timeout.0).await?;
-    if got != Some(h.expect_status) {
-        return Err(not_healthy(format!(
-            "{} answered {}, expected {}",
-            h.url,
-            got.map_or("nothing".to_string(), |s| s.to_string()),
-            h.expect_status
-        )));
-    }
-    Ok(())
+    })
 }
 
 /// The canary's last deployment record, if any.
 async fn record(inst: &InstanceHandle) -> Result<Option<DeploymentRecord>, CanaryError> {
-    let t = inst.transport.as_ref();
-    let path = inst.record_path().map_err(TransportError::from)?;
-    if !remote::exists(t, &path).await? {
+    let Some((path, bytes)) = read_record(inst).await? else {
         return Ok(None);
-    }
-    let bytes = t.read_file(&path, Privilege::Sudo).await?;
+    };
     serde_json::from_slice(&bytes)
         .map(Some)
         .map_err(|e| CanaryError::BadRecord {
@@ -347,7 +336,7 @@ async fn record(inst: &InstanceHandle) -> Result<Option<DeploymentRecord>, Canar
 /// with the right SHA-256 is reused) and opens it, with the commit of the canary's
 /// deployment record. Refuses a WAR that differs from that record.
 pub async fn canary_war(fleet: &Fleet, dir: &Path) -> Result<WarFile, CanaryError> {
-    let inst = canary(fleet)?;
+    let (inst, _) = canary(fleet)?;
     let t = inst.transport.as_ref();
     let war = inst.war_path().map_err(TransportError::from)?;
     let Some(actual) = remote::sha256_if_exists(t, &war).await? else {

@@ -20,6 +20,7 @@ use super::war::WarFile;
 use super::{Outcome, RolloutOptions, RolloutReport, remote};
 use crate::command::Privilege;
 use crate::config::Policy;
+use crate::lb::Backend;
 use crate::names::RemotePath;
 use crate::transport::Transport;
 
@@ -71,19 +72,7 @@ impl Ctx<'_> {
     /// Updates an instance's journal entry and writes the journal (best effort: a journal
     /// that cannot be written is a warning, the rollout itself goes on).
     pub(crate) async fn update_entry(&self, instance: &str, f: impl FnOnce(&mut JournalEntry)) {
-        let mut j = self.journal.lock().await;
-        let Some(e) = j.entry_mut(instance) else {
-            return;
-        };
-        f(e);
-        let entry = e.clone();
-        if let Err(e) = journal::append_entry(
-            self.fleet.lb_transport.as_ref(),
-            &self.fleet.lb_state_dir,
-            &entry,
-        )
-        .await
-        {
+        if let Err(e) = self.update_entry_strict(instance, f).await {
             self.emitter.emit(Event::Warning {
                 instance: Some(instance.to_string()),
                 message: format!("journal not written: {e}"),
@@ -92,7 +81,8 @@ impl Ctx<'_> {
     }
 
     /// Like [`Ctx::update_entry`], but a journal that cannot be written is an error: for
-    /// facts a resume cannot do without (whether the canary's route was open).
+    /// facts a resume cannot do without (whether the canary's route was open). The entry
+    /// in memory is updated either way.
     pub(crate) async fn update_entry_strict(
         &self,
         instance: &str,
@@ -102,16 +92,14 @@ impl Ctx<'_> {
         let Some(e) = j.entry_mut(instance) else {
             return Ok(());
         };
-        let mut entry = e.clone();
-        f(&mut entry);
+        f(e);
+        let entry = e.clone();
         journal::append_entry(
             self.fleet.lb_transport.as_ref(),
             &self.fleet.lb_state_dir,
             &entry,
         )
-        .await?;
-        *e = entry;
-        Ok(())
+        .await
     }
 
     /// What the journal remembers of the canary's route before this rollout closed it.
@@ -454,27 +442,27 @@ async fn locked(
     if !resumed {
         check_no_interrupted_canary_deploy(fleet).await?;
     }
-    if target == Target::Canary {
-        check_canary_not_in_upstream(fleet, selected).await?;
-    }
     let policy = &fleet.topology.policy;
-    // Before any change: every selected instance must be in rotation (a resumed rollout
-    // expects its own instance out).
     let backends = fleet.lb.backends().await?;
-    if !resumed {
-        let out: Vec<String> = selected
-            .iter()
-            .filter(|_| target == Target::Fleet)
-            .filter(|i| {
-                !backends
-                    .iter()
-                    .any(|b| b.address == i.config.backend && b.state.is_enabled())
-            })
-            .map(|i| i.name().to_string())
-            .collect();
-        if !out.is_empty() {
-            return Err(RolloutError::NotInRotation { instances: out });
+    match target {
+        // Before any change: every selected instance must be in rotation (a resumed
+        // rollout expects its own instance out).
+        Target::Fleet if !resumed => {
+            let out: Vec<String> = selected
+                .iter()
+                .filter(|i| {
+                    !backends
+                        .iter()
+                        .any(|b| b.address == i.config.backend && b.state.is_enabled())
+                })
+                .map(|i| i.name().to_string())
+                .collect();
+            if !out.is_empty() {
+                return Err(RolloutError::NotInRotation { instances: out });
+            }
         }
+        Target::Fleet => {}
+        Target::Canary => check_canary_not_in_upstream(fleet, selected, &backends)?,
     }
     let (sha256, bytes, commit) = match kind {
         Kind::Deploy(war) => (war.sha256.clone(), war.bytes, war.commit.clone()),
@@ -639,7 +627,7 @@ async fn check_no_interrupted_canary_deploy(fleet: &Fleet) -> Result<(), Rollout
     let Some(j) = journal::load(fleet.lb_transport.as_ref(), &fleet.lb_state_dir).await? else {
         return Ok(());
     };
-    if j.finished || !j.canary {
+    if !j.is_unfinished_canary_deploy() {
         return Ok(());
     }
     let remembered_open = j.instances.iter().any(|e| e.canary_was_open == Some(true));
@@ -662,11 +650,11 @@ async fn check_no_interrupted_canary_deploy(fleet: &Fleet) -> Result<(), Rollout
 
 /// The canary is updated outside the upstream's rotation: if the upstream lists its backend
 /// as a server, stopping it would cut requests nginx still sends there.
-async fn check_canary_not_in_upstream(
+fn check_canary_not_in_upstream(
     fleet: &Fleet,
     selected: &[&InstanceHandle],
+    backends: &[Backend],
 ) -> Result<(), RolloutError> {
-    let backends = fleet.lb.backends().await?;
     for canary in selected {
         if let Some(b) = backends.iter().find(|b| b.address == canary.config.backend) {
             return Err(RolloutError::CanaryInUpstream {

@@ -684,6 +684,19 @@ async fn record(ctx: &Ctx<'_>, inst: &InstanceHandle) -> Result<(), String> {
     write_record(ctx, inst, &rec).await
 }
 
+/// The bytes of `inst`'s last deployment record and its path (`None`: none written yet).
+pub(crate) async fn read_record(
+    inst: &InstanceHandle,
+) -> Result<Option<(RemotePath, Vec<u8>)>, crate::transport::TransportError> {
+    let t = inst.transport.as_ref();
+    let path = inst.record_path()?;
+    if !remote::exists(t, &path).await? {
+        return Ok(None);
+    }
+    let bytes = t.read_file(&path, crate::command::Privilege::Sudo).await?;
+    Ok(Some((path, bytes)))
+}
+
 pub(crate) async fn write_record(
     ctx: &Ctx<'_>,
     inst: &InstanceHandle,

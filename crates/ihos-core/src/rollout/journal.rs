@@ -81,6 +81,12 @@ impl Journal {
         self.instances.iter_mut().find(|e| e.instance == instance)
     }
 
+    /// Whether this is a canary deploy that has not finished: its entry may be the only
+    /// record that the canary's route was open.
+    pub fn is_unfinished_canary_deploy(&self) -> bool {
+        self.canary && !self.finished
+    }
+
     /// The entry of `instance`.
     pub fn entry(&self, instance: &str) -> Option<&JournalEntry> {
         self.instances.iter().find(|e| e.instance == instance)

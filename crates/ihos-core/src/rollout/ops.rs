@@ -10,7 +10,7 @@ use super::cancel::CancelToken;
 use super::engine::Ctx;
 use super::event::{Emitter, EventSink};
 use super::fleet::{Fleet, InstanceHandle};
-use super::instance::{DeploymentRecord, check_unavailable, drain};
+use super::instance::{DeploymentRecord, check_unavailable, drain, read_record};
 use super::journal::Journal;
 use super::op_error::OpError;
 use super::{lock, remote};
@@ -61,19 +61,9 @@ async fn view(inst: &InstanceHandle, rotation: &BTreeMap<String, ServerState>) -
                 None
             }
         };
-    let deployed = match inst.record_path() {
-        Ok(p) => match remote::exists(t, &p).await {
-            Ok(true) => t
-                .read_file(&p, Privilege::Sudo)
-                .await
-                .ok()
-                .and_then(|b| serde_json::from_slice(&b).ok()),
-            Ok(false) => None,
-            Err(e) => {
-                errors.push(e.to_string());
-                None
-            }
-        },
+    let deployed = match read_record(inst).await {
+        Ok(Some((_, bytes))) => serde_json::from_slice(&bytes).ok(),
+        Ok(None) => None,
         Err(e) => {
             errors.push(e.to_string());
             None
@@ -180,10 +170,17 @@ fn fleet_instance<'f>(fleet: &'f Fleet, name: &str) -> Result<&'f InstanceHandle
 /// the expected status (invariant 2).
 pub async fn enable_instance(fleet: &Fleet, name: &str) -> Result<LbChange, OpError> {
     let inst = fleet_instance(fleet, name)?;
+    check_ready(inst).await?;
+    Ok(fleet.lb.enable(&inst.config.backend).await?)
+}
+
+/// Invariant 2 outside a rollout: `inst` may take requests only if its container runs and
+/// its health URL answers the expected status.
+pub(crate) async fn check_ready(inst: &InstanceHandle) -> Result<(), OpError> {
     let state = inst.container.state().await?;
     if !state.running {
         return Err(OpError::NotRunning {
-            instance: name.to_string(),
+            instance: inst.name().to_string(),
             container: inst.config.container.clone(),
             status: state.status,
         });
@@ -192,13 +189,13 @@ pub async fn enable_instance(fleet: &Fleet, name: &str) -> Result<LbChange, OpEr
     let got = remote::probe(inst.transport.as_ref(), &h.url, h.timeout.0).await?;
     if got != Some(h.expect_status) {
         return Err(OpError::NotHealthy {
-            instance: name.to_string(),
+            instance: inst.name().to_string(),
             url: h.url.clone(),
             got,
             expected: h.expect_status,
         });
     }
-    Ok(fleet.lb.enable(&inst.config.backend).await?)
+    Ok(())
 }
 
 /// The audit log's records, oldest first.
