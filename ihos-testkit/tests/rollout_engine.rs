@@ -30,7 +30,7 @@ fn write_war(path: &Path, version: &str) {
 fn fleet(rb: &Runbook) -> Fleet {
     let text = std::fs::read_to_string(concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../../examples/ihos.toml"
+        "/../examples/ihos.toml"
     ))
     .unwrap();
     let mut topo = Topology::from_toml(&text, "ihos.toml").unwrap();

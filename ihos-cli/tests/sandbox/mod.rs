@@ -115,7 +115,7 @@ pub struct Sandbox {
 impl Sandbox {
     /// `scripts/sandbox` of this repository.
     pub fn script_path() -> PathBuf {
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/sandbox")
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/sandbox")
     }
 
     /// `scripts/sandbox up` (idempotent), then reads `scripts/sandbox env` and the topology.

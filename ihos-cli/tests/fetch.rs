@@ -11,7 +11,7 @@ const TOKEN: &str = "cli-test-token-abcdef";
 const COMMIT: &str = "6feff116ab9ad0d3af686526a6ff96272620e70f";
 
 fn example() -> String {
-    std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/ihos.toml"))
+    std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/ihos.toml"))
         .unwrap()
 }
 

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use ihos_nginx::Document;
 
 fn corpus_dir() -> Option<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/nginx-corpus");
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/nginx-corpus");
     dir.is_dir().then_some(dir)
 }
 

@@ -461,7 +461,7 @@ health = { url = "http://127.0.0.1:39091/ihos/" }
 mod example_tests {
     #[test]
     fn the_shipped_example_is_valid() {
-        let text = include_str!("../../../../examples/ihos.toml");
+        let text = include_str!("../../../examples/ihos.toml");
         let t = super::super::Topology::from_toml(text, "examples/ihos.toml").unwrap();
         assert_eq!(t.instances.len(), 4);
         assert_eq!(

@@ -6,7 +6,7 @@ use std::path::Path;
 use std::process::Command;
 
 fn example() -> std::path::PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/ihos.toml")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/ihos.toml")
 }
 
 fn war(dir: &Path) -> std::path::PathBuf {

@@ -296,7 +296,7 @@ fn the_public_names_are_exactly_the_pinned_list() {
     assert!(
         added.is_empty() && removed.is_empty(),
         "the public surface changed: new {added:?}, gone {removed:?}; if intended, update \
-         PUBLIC in crates/ihos-core/tests/surface.rs"
+         PUBLIC in ihos-core/tests/surface.rs"
     );
 }
 

@@ -24,7 +24,7 @@ const ADDR: &str = "127.0.0.11";
 static SCRIPT: Mutex<()> = Mutex::new(());
 
 fn script() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/lib/sshd-hosts.sh")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/lib/sshd-hosts.sh")
 }
 
 /// One test sshd; `down` when dropped.

@@ -835,7 +835,7 @@ fn nginx_rejects(sb: &Sandbox, rt: &tokio::runtime::Runtime) -> Row {
     sb.nginx_t()
         .expect("nginx -t after restoring the site file");
 
-    // Exit code 1: "failed, everything consistent" (crates/ihos-cli/src/exit.rs): the
+    // Exit code 1: "failed, everything consistent" (ihos-cli/src/exit.rs): the
     // instance's update failed at its first step and nothing changed.
     assert_eq!(run.code(), Some(1), "{}", run.explain());
     let failed = run

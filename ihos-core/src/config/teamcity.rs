@@ -192,7 +192,7 @@ health = { url = "http://127.0.0.1:8081/" }
 
     #[test]
     fn the_shipped_example_section_is_valid_once_uncommented() {
-        let text = include_str!("../../../../examples/ihos.toml");
+        let text = include_str!("../../../examples/ihos.toml");
         let mut in_section = false;
         let uncommented: String = text
             .lines()

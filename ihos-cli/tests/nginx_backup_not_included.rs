@@ -20,7 +20,7 @@ fn nginx() -> Option<&'static str> {
 fn backups_in_an_included_directory_are_not_loaded() {
     let Some(nginx) = nginx() else { return };
     let dir = tempfile::tempdir().unwrap();
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/runbook-nginx");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/runbook-nginx");
     std::fs::create_dir_all(dir.path().join("sites-enabled")).unwrap();
     std::fs::create_dir_all(dir.path().join("logs")).unwrap();
     std::fs::copy(root.join("nginx.conf"), dir.path().join("nginx.conf")).unwrap();

@@ -176,7 +176,7 @@ pub enum Hosts {
 /// on loopback (see [`Hosts`]), the backends on 127.0.0.201-203, and the canary's site file
 /// at `site_file`. Panics if an address is left that is not a loopback one.
 pub fn loopback_topology(dir: &Path, hosts: Hosts, site_file: &Path) -> PathBuf {
-    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/ihos.toml");
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/ihos.toml");
     let mut text = std::fs::read_to_string(example).expect("examples/ihos.toml");
     for n in 1..=3 {
         let host = match hosts {

@@ -208,7 +208,7 @@ impl Backend {
 fn runbook_topology() -> Topology {
     let text = std::fs::read_to_string(concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../../examples/ihos.toml"
+        "/../examples/ihos.toml"
     ))
     .unwrap();
     let mut topo = Topology::from_toml(&text, "ihos.toml").unwrap();
