@@ -1,14 +1,14 @@
 //! `ihos canary ...`: canary cohorts. `regex` prints the nginx regex of a cohort (offline);
-//! `check` is in `canary_check`, the commands acting on the deployment in
-//! `canary_fleet_cmd`. The logic is ihos-core's (`Cohort`).
+//! `check` is in `canary_check_cmd`, the commands acting on the deployment in
+//! `canary_route_cmd`. The logic is ihos-core's (`Cohort`).
 
 use std::path::Path;
 
 use ihos_core::RegexStyle;
 use serde::Serialize;
 
-use crate::canary_check::{self, TOKEN_VARIABLE};
-use crate::canary_fleet_cmd;
+use crate::canary_check_cmd::{self, TOKEN_VARIABLE};
+use crate::canary_route_cmd;
 use crate::cli::{CanaryCommand, CanaryRegexArgs, CohortStyle};
 use crate::exit::CliError;
 use crate::output;
@@ -21,19 +21,19 @@ const STDOUT: &str = "<stdout>";
 pub fn run(config: &Path, cmd: CanaryCommand) -> Result<(), CliError> {
     match cmd {
         CanaryCommand::Regex(args) => regex(args),
-        CanaryCommand::Check(args) => canary_check::check(config, args),
+        CanaryCommand::Check(args) => canary_check_cmd::check(config, args),
         CanaryCommand::Open(args) => {
-            canary_fleet_cmd::open(config, &args.cohort.ids, args.style.into())
+            canary_route_cmd::open(config, &args.cohort.ids, args.style.into())
         }
-        CanaryCommand::Close => canary_fleet_cmd::close(config),
-        CanaryCommand::Status { json } => canary_fleet_cmd::status(config, json),
+        CanaryCommand::Close => canary_route_cmd::close(config),
+        CanaryCommand::Status { json } => canary_route_cmd::status(config, json),
         CanaryCommand::Deploy {
             war,
             commit,
             yes,
             json,
             resume,
-        } => canary_fleet_cmd::deploy(config, &war, commit, yes, json, resume),
+        } => canary_route_cmd::deploy(config, &war, commit, yes, json, resume),
     }
 }
 

@@ -58,6 +58,9 @@ pub enum Command {
         /// Do not contact the hosts (no current state in the plan).
         #[arg(long)]
         offline: bool,
+        /// Print the plan as one JSON object on stdout.
+        #[arg(long)]
+        json: bool,
     },
     /// Roll a new WAR out to the instances, one at a time, with zero downtime.
     Rollout(RolloutArgs),

@@ -11,5 +11,5 @@ use crate::exit::CliError;
 /// command that needs only some hosts does not wait for the others.
 pub fn fleet(config: &Path) -> Result<Fleet, CliError> {
     let topology = Topology::load(config)?;
-    Fleet::connect(topology).map_err(|e| CliError::Fleet(e.to_string()))
+    Ok(Fleet::connect(topology)?)
 }

@@ -45,8 +45,6 @@ pub const FAILURE: u8 = 1;
 pub const INPUT: u8 = 2;
 /// Exit code: a rollout failed and could not restore everything.
 pub const NOT_RESTORED: u8 = 3;
-/// Exit code: interrupted; consistent, resumable.
-pub const INTERRUPTED: u8 = 130;
 
 /// A failure of one command. Display gives the whole message, file name first.
 #[derive(Debug, thiserror::Error)]
@@ -91,9 +89,13 @@ pub enum CliError {
     #[error("{0}")]
     Op(#[from] ihos_core::OpError),
 
-    /// A fleet operation failed.
+    /// The fleet could not be built from the topology.
     #[error("{0}")]
-    Fleet(String),
+    Fleet(#[from] ihos_core::FleetError),
+
+    /// The async runtime could not start.
+    #[error("cannot start the async runtime: {0}")]
+    Runtime(#[source] io::Error),
 
     /// `ihos fetch` failed.
     #[error("{0}")]
@@ -157,7 +159,8 @@ impl CliError {
             CliError::Rollout(e) => rollout_error_code(e),
             CliError::Canary(e) => canary_error_code(e),
             CliError::Op(e) => op_error_code(e),
-            CliError::Fleet(_) => FAILURE,
+            CliError::Fleet(ihos_core::FleetError::Transport(_)) | CliError::Runtime(_) => FAILURE,
+            CliError::Fleet(_) => INPUT,
             CliError::Fetch(e) if e.is_input_error() => INPUT,
             CliError::Fetch(_) => FAILURE,
             CliError::Finished { code, .. } => *code,
@@ -188,7 +191,7 @@ fn rollout_error_code(e: &ihos_core::RolloutError) -> u8 {
     use ihos_core::RolloutError as R;
     match e {
         R::War(_)
-        | R::UnknownInstance { .. }
+        | R::UnknownInstance(_)
         | R::NotInRotation { .. }
         | R::Resume(_)
         | R::NoCanary
@@ -213,7 +216,7 @@ fn canary_error_code(e: &ihos_core::CanaryError) -> u8 {
 fn op_error_code(e: &ihos_core::OpError) -> u8 {
     use ihos_core::{LbError, OpError as O};
     match e {
-        O::UnknownInstance { .. } => INPUT,
+        O::UnknownInstance(_) => INPUT,
         O::Lb(LbError::RestoreFailed { .. }) => NOT_RESTORED,
         _ => FAILURE,
     }

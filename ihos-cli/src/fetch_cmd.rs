@@ -44,8 +44,7 @@ pub fn fetch(config: &Path, build: Option<u64>, out: &Path, json: bool) -> Resul
         }
     ));
     if json {
-        let text = serde_json::to_string(s).map_err(|e| CliError::Fleet(e.to_string()))?;
-        output::stdout(&format!("{text}\n"), Path::new("-"))?;
+        crate::drive::json_line(s)?;
     }
     Ok(())
 }

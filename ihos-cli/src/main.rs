@@ -4,19 +4,27 @@
 //! (see [`exit`]). Human messages go to stderr, machine output (JSON, diffs) to stdout.
 
 mod backup;
-mod canary_check;
+mod canary_check_cmd;
 mod canary_cmd;
-mod canary_fleet_cmd;
+mod canary_route_cmd;
 mod cli;
 mod connect;
+mod drive;
 mod exit;
 mod fetch_cmd;
-mod fleet_cmd;
+mod instance_cmd;
 mod local_file;
+mod lock_cmd;
 mod nginx_cmd;
-mod nginx_show;
+mod nginx_show_cmd;
 mod output;
+mod plan_cmd;
 mod progress;
+mod rollout_cmd;
+mod status_cmd;
+mod table;
+mod topology_cmd;
+mod war_input;
 
 use std::process::ExitCode;
 
@@ -33,24 +41,27 @@ fn main() -> ExitCode {
     };
     let result = match cli.command {
         cli::Command::Nginx(cmd) => nginx_cmd::run(cmd),
-        cli::Command::Validate => fleet_cmd::validate(&cli.config),
+        cli::Command::Validate => topology_cmd::validate(&cli.config),
         cli::Command::Fetch {
             build,
             output,
             json,
         } => fetch_cmd::fetch(&cli.config, build, &output, json),
-        cli::Command::Plan { war, only, offline } => {
-            fleet_cmd::plan(&cli.config, &war, &only, offline)
-        }
-        cli::Command::Rollout(args) => fleet_cmd::rollout(&cli.config, args),
+        cli::Command::Plan {
+            war,
+            only,
+            offline,
+            json,
+        } => plan_cmd::run(&cli.config, &war, &only, offline, json),
+        cli::Command::Rollout(args) => rollout_cmd::rollout(&cli.config, args),
         cli::Command::Rollback { only, yes, json } => {
-            fleet_cmd::rollback(&cli.config, only, yes, json)
+            rollout_cmd::rollback(&cli.config, only, yes, json)
         }
-        cli::Command::Status { json } => fleet_cmd::status(&cli.config, json),
-        cli::Command::Drain { instance } => fleet_cmd::drain(&cli.config, &instance),
-        cli::Command::Enable { instance } => fleet_cmd::enable(&cli.config, &instance),
-        cli::Command::History { json } => fleet_cmd::history(&cli.config, json),
-        cli::Command::Lock(cmd) => fleet_cmd::lock(&cli.config, cmd),
+        cli::Command::Status { json } => status_cmd::status(&cli.config, json),
+        cli::Command::Drain { instance } => instance_cmd::drain(&cli.config, &instance),
+        cli::Command::Enable { instance } => instance_cmd::enable(&cli.config, &instance),
+        cli::Command::History { json } => status_cmd::history(&cli.config, json),
+        cli::Command::Lock(cmd) => lock_cmd::run(&cli.config, cmd),
         cli::Command::Canary(cmd) => canary_cmd::run(&cli.config, cmd),
     };
     if let Err(e) = &result {

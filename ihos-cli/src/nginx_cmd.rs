@@ -10,7 +10,7 @@ use ihos_nginx::{BlockSelector, DisableStyle, Document, Edit, EditError};
 use crate::cli::{BlockTarget, NginxCommand, Style, WriteOptions};
 use crate::exit::CliError;
 use crate::local_file;
-use crate::nginx_show;
+use crate::nginx_show_cmd;
 use crate::output;
 
 /// Runs one `ihos nginx` subcommand.
@@ -90,10 +90,10 @@ fn show(file: &Path, json: bool) -> Result<(), CliError> {
     let if_blocks = doc.if_blocks();
     let text = if json {
         let name = file.to_string_lossy();
-        nginx_show::json(&name, &upstreams, &if_blocks)
+        nginx_show_cmd::json(&name, &upstreams, &if_blocks)
             .map_err(|e| CliError::io(file, "encoding JSON", e.into()))?
     } else {
-        nginx_show::human(&upstreams, &if_blocks)
+        nginx_show_cmd::human(&upstreams, &if_blocks)
     };
     output::stdout(&text, file)
 }

@@ -89,9 +89,13 @@ impl EventSink for Human {
                 resumed,
                 commit,
             } => self.line(&format!(
-                "rollout {rollout_id}{}: WAR sha256 {} ({bytes} bytes{}) to {}",
+                "rollout {rollout_id}{}: {} ({bytes} bytes{}) to {}",
                 if *resumed { " (resumed)" } else { "" },
-                &sha256[..12.min(sha256.len())],
+                if sha256.is_empty() {
+                    "each instance's previous release".to_string()
+                } else {
+                    format!("WAR sha256 {}", ihos_core::short_sha(sha256))
+                },
                 commit
                     .as_ref()
                     .map(|c| format!(", commit {c}"))

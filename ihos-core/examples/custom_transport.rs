@@ -20,16 +20,11 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
+use ihos_core::Sha256;
 use ihos_core::{
     Command, Container, ContainerName, DockerCli, LbError, LoadBalancer, NginxLb, NginxLbOptions,
     Output, Privilege, RemotePath, Transport, TransportError, Uploaded, run_checked,
 };
-use sha2::{Digest, Sha256};
-
-/// SHA-256 as `sha256sum` prints it (what [`Uploaded::sha256`] holds).
-fn sha256_hex(bytes: &[u8]) -> String {
-    format!("{:x}", Sha256::digest(bytes))
-}
 
 const CONFIG: &str = "/etc/edge/nginx.conf";
 const CONTAINER: &str = "edge_nginx";
@@ -83,7 +78,7 @@ impl Appliance {
                 Ok(vec![])
             }
             ["sha256sum", "--", path] => {
-                Ok(format!("{}  {path}\n", sha256_hex(&file(&st, path)?)).into_bytes())
+                Ok(format!("{}  {path}\n", Sha256::of_bytes(&file(&st, path)?)).into_bytes())
             }
             ["cp", "--", from, to] => {
                 let bytes = file(&st, from)?;
@@ -188,7 +183,7 @@ impl Transport for Appliance {
         let uploaded = Uploaded {
             path: remote.clone(),
             bytes: bytes.len() as u64,
-            sha256: sha256_hex(&bytes),
+            sha256: Sha256::of_bytes(&bytes),
         };
         self.log
             .lock()

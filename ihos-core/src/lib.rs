@@ -230,12 +230,14 @@ mod cohort;
 mod command;
 mod config;
 mod container;
+mod fleet;
 mod lb;
 mod names;
 mod rollout;
 mod sha;
 mod time;
 mod transport;
+mod war;
 
 // Commands, names and hosts.
 pub use command::{Command, DEFAULT_COMMAND_TIMEOUT, Output, Privilege, shell_quote};
@@ -255,9 +257,13 @@ pub use artifact::{
     TeamCityBuild, TeamCityClient, WarSidecar,
 };
 pub use transport::{
-    HostKeyPolicy, LocalTransport, SshAuth, SshOptions, SshTarget, SshTransport, Transport,
-    TransportError, Uploaded, run_checked,
+    Downloaded, HostKeyPolicy, LocalTransport, SshAuth, SshOptions, SshTarget, SshTransport,
+    Transport, TransportError, Uploaded, run_checked,
 };
+
+// Digests and the WAR.
+pub use sha::{Sha256, short_sha};
+pub use war::{WarError, WarFile};
 
 // Configuration.
 pub use config::{
@@ -276,13 +282,14 @@ pub use lb::{
 #[cfg(feature = "mocks")]
 pub use lb::{MockCanaryRoute, MockLoadBalancer};
 
-// The rollout and the operations around it.
+// The fleet, the rollout and the operations around it.
+pub use fleet::{Fleet, FleetError, InstanceHandle, UnknownInstance};
 pub use rollout::{
-    CancelToken, DeploymentRecord, EVENT_SCHEMA, Event, EventRecord, EventSink, Fleet, FleetError,
-    InstanceHandle, InstanceStatus, InstanceView, Journal, JournalEntry, LockOwner, OpError,
-    Outcome, RolloutError, RolloutOptions, RolloutReport, Step, StopLevel, WarError, WarFile,
-    drain_instance, enable_instance, history, journal, lock_release, lock_status, run_rollback,
-    run_rollout, status,
+    CancelToken, DeploymentRecord, EVENT_SCHEMA, Event, EventRecord, EventSink, InstanceFailure,
+    InstanceStatus, InstanceView, Journal, JournalEntry, LockOwner, OpError, Outcome, Plan,
+    PlannedInstance, PlannedStep, Problem, RolloutError, RolloutOptions, RolloutReport, Step,
+    StepError, StopLevel, drain_instance, enable_instance, history, journal, lock_release,
+    lock_status, plan, run_rollback, run_rollout, status,
 };
 
 // The canary.

@@ -1,60 +1,171 @@
-//! SHA-256 helpers: digests as lowercase hex, the form `sha256sum` prints.
+//! [`Sha256`]: a SHA-256 digest as the lowercase hex `sha256sum` prints, the one form in
+//! which ihos compares, records and shows WARs.
 
-use sha2::{Digest, Sha256};
+use std::fmt;
+use std::path::Path;
 
-/// Hex SHA-256 of bytes.
-pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
-    hex(&Sha256::digest(bytes))
-}
+use sha2::Digest;
 
-/// Hex SHA-256 of a local file, read in chunks.
-pub(crate) fn sha256_file(path: &std::path::Path) -> std::io::Result<String> {
-    use std::io::Read;
-    let mut f = std::fs::File::open(path)?;
-    let mut h = Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
-    loop {
-        let n = f.read(&mut buf)?;
-        if n == 0 {
-            break;
-        }
-        h.update(&buf[..n]);
+/// Digits of a digest shown to people (`ihos status`, events); enough to tell releases
+/// apart, as git's short ids are.
+const SHORT: usize = 12;
+
+/// A SHA-256 digest: exactly 64 lowercase hex digits.
+///
+/// ```
+/// use ihos_core::Sha256;
+///
+/// let sum = Sha256::of_bytes(b"abc");
+/// assert_eq!(sum, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+/// assert_eq!(sum.short(), "ba7816bf8f01");
+/// assert_eq!(Sha256::parse(&sum.as_str().to_uppercase()), Some(sum));
+/// assert_eq!(Sha256::parse("not a digest"), None);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+#[serde(transparent)]
+pub struct Sha256(String);
+
+impl Sha256 {
+    /// The digest of `bytes`.
+    pub fn of_bytes(bytes: &[u8]) -> Sha256 {
+        Sha256::from_digest(sha2::Sha256::digest(bytes))
     }
-    Ok(hex(&h.finalize()))
-}
 
-fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut s = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        s.push(DIGITS[(b >> 4) as usize] as char);
-        s.push(DIGITS[(b & 15) as usize] as char);
+    /// The digest of a local file, read in chunks (memory does not grow with its size).
+    pub fn of_file(path: &Path) -> std::io::Result<Sha256> {
+        let mut file = std::fs::File::open(path)?;
+        let mut hasher = sha2::Sha256::new();
+        std::io::copy(&mut file, &mut hasher)?;
+        Ok(Sha256::from_digest(hasher.finalize()))
     }
-    s
+
+    /// 64 hex digits, either case (`None` for anything else).
+    pub fn parse(hex: &str) -> Option<Sha256> {
+        (hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit()))
+            .then(|| Sha256(hex.to_ascii_lowercase()))
+    }
+
+    /// The digest in a `sha256sum` output line (`<hex>  <file>`).
+    pub fn from_sha256sum_line(line: &str) -> Option<Sha256> {
+        line.split_whitespace().next().and_then(Sha256::parse)
+    }
+
+    pub(crate) fn from_digest(digest: impl fmt::LowerHex) -> Sha256 {
+        Sha256(format!("{digest:x}"))
+    }
+
+    /// The 64 hex digits.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The first 12 hex digits, for display.
+    pub fn short(&self) -> &str {
+        short_sha(&self.0)
+    }
 }
 
-/// The digest from a `sha256sum` output line (`<hex>  <file>`), if well formed.
-pub(crate) fn parse_sha256sum(output: &str) -> Option<String> {
-    let digest = output.split_whitespace().next()?;
-    (digest.len() == 64 && digest.bytes().all(|b| b.is_ascii_hexdigit()))
-        .then(|| digest.to_ascii_lowercase())
+/// The first 12 characters of a digest as a record stores it (a record read from a host
+/// is text, possibly shorter or not hex at all: never panics).
+pub fn short_sha(digest: &str) -> &str {
+    match digest.char_indices().nth(SHORT) {
+        Some((end, _)) => &digest[..end],
+        None => digest,
+    }
+}
+
+impl fmt::Display for Sha256 {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// The hex digits as a `&str`, wherever text is expected.
+impl std::ops::Deref for Sha256 {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl AsRef<str> for Sha256 {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<Sha256> for String {
+    fn from(s: Sha256) -> String {
+        s.0
+    }
+}
+
+impl PartialEq<str> for Sha256 {
+    fn eq(&self, other: &str) -> bool {
+        self.0 == other
+    }
+}
+
+impl PartialEq<&str> for Sha256 {
+    fn eq(&self, other: &&str) -> bool {
+        self.0 == *other
+    }
+}
+
+impl PartialEq<String> for Sha256 {
+    fn eq(&self, other: &String) -> bool {
+        &self.0 == other
+    }
+}
+
+impl PartialEq<Sha256> for String {
+    fn eq(&self, other: &Sha256) -> bool {
+        self == &other.0
+    }
+}
+
+impl PartialEq<Sha256> for str {
+    fn eq(&self, other: &Sha256) -> bool {
+        self == other.0
+    }
+}
+
+impl PartialEq<Sha256> for &str {
+    fn eq(&self, other: &Sha256) -> bool {
+        *self == other.0
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Sha256 {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        Sha256::parse(&text)
+            .ok_or_else(|| serde::de::Error::custom(format!("{text:?} is not a SHA-256 digest")))
+    }
 }
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
     #[test]
     fn known_digest() {
+        let abc = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad";
+        assert_eq!(Sha256::of_bytes(b"abc"), abc);
         assert_eq!(
-            super::sha256_hex(b"abc"),
-            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+            Sha256::from_sha256sum_line(&format!("{abc}  /tmp/x\n")).as_ref(),
+            Some(&Sha256::of_bytes(b"abc"))
         );
-        assert_eq!(
-            super::parse_sha256sum(
-                "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad  /tmp/x\n"
-            )
-            .as_deref(),
-            Some("ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
-        );
-        assert_eq!(super::parse_sha256sum("nope"), None);
+        assert_eq!(Sha256::from_sha256sum_line("nope"), None);
+        assert_eq!(Sha256::parse(&abc[1..]), None);
+    }
+
+    #[test]
+    fn short_form_never_panics() {
+        assert_eq!(short_sha("abc"), "abc");
+        assert_eq!(short_sha(""), "");
+        assert_eq!(short_sha("ééééééééééééééé"), "éééééééééééé");
+        assert_eq!(short_sha(&"a".repeat(64)), "a".repeat(12));
     }
 }

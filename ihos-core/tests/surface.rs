@@ -62,6 +62,20 @@ const PUBLIC: &[&str] = &[
     "NginxLb",
     "NginxLbOptions",
     "ServerState",
+    // Digests and transfers.
+    "Downloaded",
+    "Sha256",
+    "short_sha",
+    // The fleet, the plan.
+    "UnknownInstance",
+    "Plan",
+    "PlannedInstance",
+    "PlannedStep",
+    "plan",
+    // How instances fail in a run.
+    "InstanceFailure",
+    "Problem",
+    "StepError",
     // The rollout and the operations around it.
     "CancelToken",
     "DeploymentRecord",

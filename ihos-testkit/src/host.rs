@@ -234,7 +234,7 @@ fn perform_upload(
         Ok(Uploaded {
             path: remote.clone(),
             bytes: bytes.len() as u64,
-            sha256: expected,
+            sha256: ihos_core::Sha256::of_bytes(bytes),
         })
     })();
     if result.is_err() {

@@ -32,6 +32,7 @@ pub(crate) fn run(
         ["cat", "--", _]
             | ["dd", _, "bs=65536", "conv=fsync", "status=none"]
             | ["dd", _, "oflag=append", "conv=notrunc,fsync", "status=none"]
+            | ["dd", _, _, _, "count=1", "iflag=fullblock", "status=none"]
             | ["sha256sum", "--", _]
             | ["stat", "-c", "%s", "--", _]
             | ["tail", "-c", _, "--", _]
@@ -42,7 +43,7 @@ pub(crate) fn run(
             | ["mv", "-f", "--", _, _]
             | ["mkdir", "-p", "--", _]
             | ["test", "-e" | "-f" | "-d", _]
-    ) && (a[0] != "dd" || a[1].starts_with("of="))
+    ) && (a[0] != "dd" || a[1].starts_with("of=") || a[1].starts_with("if="))
         && (a[0] != "tail"
             || a[2]
                 .strip_prefix('+')
@@ -59,6 +60,33 @@ pub(crate) fn run(
             Ok(bytes) => out(0, bytes, ""),
             Err(e) => fail(format!("cat: {path}: {}", e.text())),
         },
+        // Reading one block, as GNU dd documents it: `skip=K` skips K blocks of `bs=N`
+        // bytes of the input, `count=1` copies one block, `iflag=fullblock` makes it a full
+        // one unless the file ends first (then what is left, or nothing past the end).
+        [
+            "dd",
+            input,
+            bs,
+            skip,
+            "count=1",
+            "iflag=fullblock",
+            "status=none",
+        ] if input.starts_with("if=") => {
+            let path = &input["if=".len()..];
+            let number =
+                |arg: &str, key: &str| arg.strip_prefix(key).and_then(|n| n.parse::<usize>().ok());
+            let (Some(bs), Some(skip)) = (number(bs, "bs="), number(skip, "skip=")) else {
+                return Some(fail(format!("dd: invalid number in {bs} {skip}")));
+            };
+            match fs.read(&p(path), cred) {
+                Ok(bytes) => {
+                    let start = bs.saturating_mul(skip).min(bytes.len());
+                    let end = start.saturating_add(bs).min(bytes.len());
+                    out(0, bytes[start..end].to_vec(), "")
+                }
+                Err(e) => fail(format!("dd: failed to open '{path}': {}", e.text())),
+            }
+        }
         ["dd", of, mode, ..] => {
             let path = &of["of=".len()..];
             let bytes = stdin.unwrap_or_default();

@@ -530,7 +530,7 @@ async fn a_canary_war_changed_by_hand_is_not_promoted() {
     let dir = tempfile::tempdir().unwrap();
     let err = canary_war(&env.fleet, dir.path()).await.unwrap_err();
     assert!(matches!(err, CanaryError::NotRecorded { .. }), "{err}");
-    assert!(err.to_string().contains(&env.war.sha256), "{err}");
+    assert!(err.to_string().contains(env.war.sha256.as_str()), "{err}");
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
 }
 
@@ -650,7 +650,7 @@ async fn the_route_is_not_closed_when_the_journal_cannot_record_it_was_open() {
     assert_eq!(report.outcome, Outcome::RolledBack, "{report:?}");
     assert!(
         report.rolled_back[0]
-            .1
+            .to_string()
             .contains("cannot record the canary route's state"),
         "{report:?}"
     );

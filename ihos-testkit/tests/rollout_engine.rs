@@ -68,7 +68,7 @@ async fn roll(rb: &Runbook) -> (ihos_core::RolloutReport, String, String) {
     .await
     .unwrap_or_else(|e| panic!("{e}\n{}", rb.world.log_text()));
     let events = events.lock().unwrap().join("\n");
-    (report, war.sha256.clone(), events)
+    (report, war.sha256.to_string(), events)
 }
 
 #[tokio::test(start_paused = true)]

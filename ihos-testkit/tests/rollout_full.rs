@@ -183,11 +183,11 @@ async fn only_selected_instances_are_updated() {
     let all = env.assert_all_consistent();
     for (name, sha) in all {
         let want = if name == "103-pep2" {
-            &env.war.sha256
+            env.war.sha256.as_str()
         } else {
-            &env.old
+            env.old.as_str()
         };
-        assert_eq!(&sha, want, "{name}");
+        assert_eq!(sha.as_str(), want, "{name}");
     }
     env.assert_clean();
 }

@@ -206,7 +206,7 @@ async fn a_crash_while_rolling_back_is_resumed_to_a_consistent_end() {
         "{report:#?}\n{}",
         rec.text()
     );
-    assert_eq!(report.rolled_back[0].0, "101-pep2");
+    assert_eq!(report.rolled_back[0].instance, "101-pep2");
     let all = env.assert_all_consistent();
     assert_eq!(all["101-pep1"], env.war.sha256);
     for name in &NAMES[1..] {
@@ -261,7 +261,7 @@ async fn resume_refuses_another_war_no_journal_and_a_finished_rollout() {
     match &err {
         RolloutError::Resume(m) => {
             assert!(
-                m.contains(&env.war.sha256) && m.contains(&other.sha256),
+                m.contains(env.war.sha256.as_str()) && m.contains(other.sha256.as_str()),
                 "{m}"
             );
         }

@@ -102,9 +102,9 @@ async fn rollback_of_one_instance() {
     let all = env.assert_all_consistent();
     for name in NAMES {
         let want = if name == "103-pep1" {
-            &env.old
+            env.old.as_str()
         } else {
-            &env.war.sha256
+            env.war.sha256.as_str()
         };
         assert_eq!(&all[name], want, "{name}");
     }

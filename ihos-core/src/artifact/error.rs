@@ -1,6 +1,6 @@
 //! Why fetching a WAR from TeamCity failed.
 
-use crate::rollout::WarError;
+use crate::war::WarError;
 
 /// A failure of [`TeamCityClient`](super::TeamCityClient): finding the build, listing its
 /// artifacts, downloading or checking the WAR. No message ever contains the access token.

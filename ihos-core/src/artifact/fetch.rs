@@ -9,7 +9,7 @@ use super::client::TeamCityClient;
 use super::download::{discard, download, part_paths};
 use super::error::FetchError;
 use super::sidecar::WarSidecar;
-use crate::rollout::WarFile;
+use crate::war::WarFile;
 
 /// What to fetch and where to put it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -128,7 +128,7 @@ impl TeamCityClient {
             commit: build.commit.clone(),
             artifact: artifact.path.clone(),
             bytes: war.bytes,
-            sha256: war.sha256.clone(),
+            sha256: war.sha256.to_string(),
             fetched_at: crate::time::now_utc(),
             server_url: self.config.base_url().to_string(),
         };

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::error::FetchError;
-use crate::rollout::{WarError, WarFile};
+use crate::war::{WarError, WarFile};
 
 /// What `ihos fetch` knows about the WAR it saved (`ihos.war.json`; `ihos fetch --json`
 /// prints it).
@@ -113,11 +113,11 @@ impl SidecarCheck {
                 path,
                 reason: e.to_string(),
             },
-            Ok(s) if s.sha256.eq_ignore_ascii_case(&war.sha256) => SidecarCheck::Matched(s),
+            Ok(s) if s.sha256.eq_ignore_ascii_case(war.sha256.as_str()) => SidecarCheck::Matched(s),
             Ok(s) => SidecarCheck::Stale {
                 path,
                 sidecar_sha256: s.sha256,
-                war_sha256: war.sha256.clone(),
+                war_sha256: war.sha256.to_string(),
             },
         }
     }
@@ -141,8 +141,8 @@ impl SidecarCheck {
             } => Some(format!(
                 "{} describes another file (sha256 {}, the WAR has {}): its commit is not used; run `ihos fetch` again or pass --commit",
                 path.display(),
-                short(sidecar_sha256),
-                short(war_sha256)
+                crate::sha::short_sha(sidecar_sha256),
+                crate::sha::short_sha(war_sha256)
             )),
             SidecarCheck::Unreadable { path, reason } => Some(format!(
                 "{}: cannot read it ({reason}): the commit is unknown; pass --commit",
@@ -150,10 +150,6 @@ impl SidecarCheck {
             )),
         }
     }
-}
-
-fn short(sha: &str) -> &str {
-    &sha[..12.min(sha.len())]
 }
 
 impl WarFile {

@@ -20,45 +20,53 @@ impl From<Dur> for Duration {
     }
 }
 
-/// Parses `"1h30m"`, `"10s"`, `"500ms"`, `"2m"`, `"0"`.
-pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
+/// The longest duration a setting takes: a day is beyond any drain, start or timeout
+/// ihos waits for, and arithmetic on it cannot overflow.
+pub(crate) const MAX_DURATION: Duration = Duration::from_secs(24 * 3600);
+
+/// Why a duration was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum DurationError {
+    #[error("empty duration")]
+    Empty,
+    #[error("{0:?} is not a duration like 30s, 5m, 1h30m, 500ms")]
+    Syntax(String),
+    #[error("{0:?}: a duration cannot be negative")]
+    Negative(String),
+    #[error("{0:?} is longer than the limit of 24h")]
+    TooLong(String),
+}
+
+/// Parses `"1h30m"`, `"10s"`, `"500ms"`, `"2m"`, `"0"`; at most [`MAX_DURATION`]. The
+/// topology's one compact form (units ms, s, m, h, no spaces) is checked here; jiff reads
+/// it, with checked arithmetic.
+pub(crate) fn parse_duration(text: &str) -> Result<Duration, DurationError> {
     let t = text.trim();
     if t.is_empty() {
-        return Err("empty duration".into());
+        return Err(DurationError::Empty);
     }
     if t == "0" {
         return Ok(Duration::ZERO);
     }
-    let mut total = Duration::ZERO;
-    let mut rest = t;
-    while !rest.is_empty() {
-        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
-        if digits == 0 {
-            return Err(format!(
-                "{text:?} is not a duration like 30s, 5m, 1h30m, 500ms"
-            ));
-        }
-        let n: u64 = rest[..digits]
-            .parse()
-            .map_err(|_| format!("{text:?}: number too large"))?;
-        rest = &rest[digits..];
-        let unit_len = rest.bytes().take_while(u8::is_ascii_alphabetic).count();
-        let unit = &rest[..unit_len];
-        rest = &rest[unit_len..];
-        let part = match unit {
-            "ms" => Duration::from_millis(n),
-            "s" => Duration::from_secs(n),
-            "m" => Duration::from_secs(n * 60),
-            "h" => Duration::from_secs(n * 3600),
-            _ => {
-                return Err(format!(
-                    "{text:?} is not a duration like 30s, 5m, 1h30m, 500ms (units: ms, s, m, h)"
-                ));
-            }
-        };
-        total += part;
+    let compact = t
+        .split(|c: char| c.is_ascii_digit())
+        .filter(|unit| !unit.is_empty())
+        .all(|unit| matches!(unit, "ms" | "s" | "m" | "h"));
+    if !compact
+        || !t.starts_with(|c: char| c.is_ascii_digit())
+        || t.ends_with(|c: char| c.is_ascii_digit())
+    {
+        return Err(DurationError::Syntax(text.to_string()));
     }
-    Ok(total)
+    let signed: jiff::SignedDuration = t
+        .parse()
+        .map_err(|_| DurationError::Syntax(text.to_string()))?;
+    let d = Duration::try_from(signed).map_err(|_| DurationError::Negative(text.to_string()))?;
+    bounded(d).ok_or_else(|| DurationError::TooLong(text.to_string()))
+}
+
+fn bounded(d: Duration) -> Option<Duration> {
+    (d <= MAX_DURATION).then_some(d)
 }
 
 impl fmt::Display for Dur {
@@ -97,12 +105,16 @@ impl<'de> serde::Deserialize<'de> for Dur {
                 parse_duration(v).map(Dur).map_err(E::custom)
             }
             fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Dur, E> {
-                u64::try_from(v)
-                    .map(Dur::secs)
-                    .map_err(|_| E::custom("a duration cannot be negative"))
+                let secs =
+                    u64::try_from(v).map_err(|_| E::custom("a duration cannot be negative"))?;
+                self.visit_u64(secs)
             }
             fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Dur, E> {
-                Ok(Dur::secs(v))
+                bounded(Duration::from_secs(v.min(u64::MAX / 2)))
+                    .map(Dur)
+                    .ok_or_else(|| {
+                        E::custom(format!("{v} seconds is longer than the limit of 24h"))
+                    })
             }
         }
         d.deserialize_any(V)
@@ -127,7 +139,14 @@ mod tests {
         assert_eq!(parse_duration("0").unwrap(), Duration::ZERO);
         assert!(parse_duration("30").is_err());
         assert!(parse_duration("5 minutes").is_err());
+        assert!(parse_duration("5minutes").is_err());
         assert!(parse_duration("-1s").is_err());
+        assert!(parse_duration("18446744073709551615s1s").is_err());
+        assert_eq!(
+            parse_duration("25h"),
+            Err(DurationError::TooLong("25h".into()))
+        );
+        assert_eq!(parse_duration("24h").unwrap(), MAX_DURATION);
         assert_eq!(Dur(Duration::from_secs(5400)).to_string(), "1h30m");
         assert_eq!(Dur(Duration::from_millis(1500)).to_string(), "1500ms");
     }

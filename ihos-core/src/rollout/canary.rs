@@ -5,18 +5,18 @@ use std::path::Path;
 
 use serde::Serialize;
 
-use super::fleet::{Fleet, InstanceHandle};
-use super::instance::{DeploymentRecord, read_record};
 use super::journal;
 use super::lock::{self, LockOwner};
 use super::op_error::OpError;
 use super::ops::{InstanceView, check_ready, status};
-use super::remote;
-use super::war::{WarError, WarFile};
+use super::record::{DeploymentRecord, read_record};
 use crate::cohort::Cohort;
 use crate::command::Privilege;
+use crate::fleet::{Fleet, InstanceHandle};
 use crate::lb::{CanaryRoute, CanaryRule, LbChange, LbError};
-use crate::transport::TransportError;
+use crate::sha::Sha256;
+use crate::transport::{TransportError, remote};
+use crate::war::{WarError, WarFile};
 
 /// A failure of a canary operation.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -334,7 +334,8 @@ async fn record(inst: &InstanceHandle) -> Result<Option<DeploymentRecord>, Canar
 
 /// Copies the exact WAR the canary runs into `dir` (as `ihos-<sha>.war`; an existing copy
 /// with the right SHA-256 is reused) and opens it, with the commit of the canary's
-/// deployment record. Refuses a WAR that differs from that record.
+/// deployment record. Refuses a WAR that differs from that record. The copy is streamed:
+/// memory stays bounded whatever the WAR's size.
 pub async fn canary_war(fleet: &Fleet, dir: &Path) -> Result<WarFile, CanaryError> {
     let (inst, _) = canary(fleet)?;
     let t = inst.transport.as_ref();
@@ -357,31 +358,29 @@ pub async fn canary_war(fleet: &Fleet, dir: &Path) -> Result<WarFile, CanaryErro
         return Err(CanaryError::NotRecorded {
             instance: inst.name().to_string(),
             path: war.to_string(),
-            actual,
+            actual: actual.to_string(),
             recorded: rec.sha256.clone(),
         });
     }
-    let local = dir.join(format!("ihos-{}.war", &actual[..16.min(actual.len())]));
-    let local_error = |e: std::io::Error| CanaryError::Local {
-        path: local.display().to_string(),
-        reason: e.to_string(),
-    };
-    let have = crate::sha::sha256_file(&local).ok() == Some(actual.clone());
+    let local = dir.join(format!("ihos-{}.war", &actual.as_str()[..16]));
+    let have = Sha256::of_file(&local).ok().as_ref() == Some(&actual);
     if !have {
-        let bytes = t.read_file(&war, Privilege::Sudo).await?;
-        let got = crate::sha::sha256_hex(&bytes);
-        if got != actual {
+        std::fs::create_dir_all(dir).map_err(|e| CanaryError::Local {
+            path: dir.display().to_string(),
+            reason: e.to_string(),
+        })?;
+        let copied = t.download(&war, &local, Privilege::Sudo).await?;
+        // The download checked the host's digest at that moment; the record's is the one
+        // promoted.
+        if copied.sha256 != actual {
+            let _ = std::fs::remove_file(&local);
             return Err(CanaryError::CopyMismatch {
                 host: inst.config.host.clone(),
                 path: war.to_string(),
-                got,
-                expected: actual,
+                got: copied.sha256.to_string(),
+                expected: actual.to_string(),
             });
         }
-        std::fs::create_dir_all(dir).map_err(local_error)?;
-        let tmp = local.with_extension("war.part");
-        std::fs::write(&tmp, &bytes).map_err(local_error)?;
-        std::fs::rename(&tmp, &local).map_err(local_error)?;
     }
     let opened = WarFile::open(&local)?;
     Ok(opened.with_commit(rec.commit))

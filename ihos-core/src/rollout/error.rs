@@ -1,9 +1,10 @@
 //! [`RolloutError`]: why a rollout could not start (nothing was changed), or could not go on.
 
 use super::lock::LockOwner;
-use super::war::WarError;
+use crate::fleet::UnknownInstance;
 use crate::lb::LbError;
 use crate::transport::TransportError;
+use crate::war::WarError;
 
 /// A rollout that did not run. When one of these is returned, no instance was changed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -13,13 +14,8 @@ pub enum RolloutError {
     #[error(transparent)]
     War(#[from] WarError),
     /// `--only` names an instance the topology does not have.
-    #[error("no instance named {name:?} (instances: {available})")]
-    UnknownInstance {
-        /// The name given.
-        name: String,
-        /// The instances that exist.
-        available: String,
-    },
+    #[error(transparent)]
+    UnknownInstance(#[from] UnknownInstance),
     /// Another rollout holds the lock.
     #[error(
         "{host}: another rollout holds the lock: {}; if it is dead, `ihos lock release` breaks it",

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use super::event::Step;
 use crate::command::Privilege;
 use crate::names::RemotePath;
-use crate::transport::{Transport, TransportError};
+use crate::transport::{Transport, TransportError, remote};
 
 /// Where one instance stands in a rollout's [`Journal`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -58,7 +58,7 @@ pub struct JournalEntry {
 pub struct Journal {
     /// The rollout's id.
     pub rollout_id: String,
-    /// SHA-256 of its WAR.
+    /// SHA-256 of its WAR (empty for a rollback: each instance has its own).
     pub sha256: String,
     /// Commit id, if known.
     pub commit: Option<String>,
@@ -73,6 +73,9 @@ pub struct Journal {
     /// Whether it is a canary deploy (resumed only as one).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub canary: bool,
+    /// Whether it is a rollback (never resumed: `ihos rollback` again).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub rollback: bool,
 }
 
 impl Journal {
@@ -134,6 +137,7 @@ pub(crate) fn journal_path(state_dir: &RemotePath) -> Result<RemotePath, Transpo
 }
 
 fn line(l: &Line) -> Vec<u8> {
+    // Strings, numbers and enums only: encoding cannot fail.
     let mut bytes = serde_json::to_vec(l).unwrap_or_default();
     bytes.push(b'\n');
     bytes
@@ -160,7 +164,7 @@ pub(crate) async fn append_entry(
     state_dir: &RemotePath,
     entry: &JournalEntry,
 ) -> Result<(), TransportError> {
-    crate::rollout::remote::append(
+    remote::append(
         t,
         &journal_path(state_dir)?,
         &line(&Line::Entry(entry.clone())),
@@ -174,7 +178,7 @@ pub(crate) async fn load(
     state_dir: &RemotePath,
 ) -> Result<Option<Journal>, TransportError> {
     let path = journal_path(state_dir)?;
-    if !crate::rollout::remote::exists(t, &path).await? {
+    if !remote::exists(t, &path).await? {
         return Ok(None);
     }
     let bytes = t.read_file(&path, Privilege::Sudo).await?;
@@ -211,6 +215,7 @@ mod tests {
             ],
             finished: false,
             canary: false,
+            rollback: false,
         };
         let mut bytes = line(&Line::Journal(j.clone()));
         bytes.extend(line(&Line::Entry(entry("a", InstanceStatus::InProgress))));

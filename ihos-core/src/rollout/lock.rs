@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::command::{Command, Privilege};
 use crate::names::RemotePath;
-use crate::transport::{Transport, TransportError, run_checked};
+use crate::transport::{Transport, TransportError, command_failed, remote, run_checked};
 
 /// Who holds the lock.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -34,21 +34,15 @@ pub(crate) async fn acquire(
     state_dir: &RemotePath,
     me: &LockOwner,
 ) -> Result<Result<(), Option<LockOwner>>, TransportError> {
-    crate::rollout::remote::mkdir_p(t, state_dir, Privilege::Sudo).await?;
+    remote::mkdir_p(t, state_dir, Privilege::Sudo).await?;
     let dir = lock_dir(state_dir)?;
-    let out = t
-        .run(&Command::new("mkdir").args(["--", dir.as_str()]).sudo())
-        .await?;
+    let mkdir = Command::new("mkdir").args(["--", dir.as_str()]).sudo();
+    let out = t.run(&mkdir).await?;
     if !out.success() {
         if out.stderr_text().contains("File exists") {
             return Ok(Err(status(t, state_dir).await?));
         }
-        return Err(crate::transport::check_output(
-            t.host(),
-            &Command::new("mkdir").args(["--", dir.as_str()]).sudo(),
-            out,
-        )
-        .unwrap_err());
+        return Err(command_failed(t.host(), &mkdir, &out));
     }
     let bytes = serde_json::to_vec_pretty(me).unwrap_or_default();
     t.write_file_in_place(&dir.join("owner.json")?, &bytes, Privilege::Sudo)
@@ -63,7 +57,7 @@ pub(crate) async fn status(
     state_dir: &RemotePath,
 ) -> Result<Option<LockOwner>, TransportError> {
     let dir = lock_dir(state_dir)?;
-    if !crate::rollout::remote::exists(t, &dir).await? {
+    if !remote::exists(t, &dir).await? {
         return Ok(None);
     }
     let owner = t

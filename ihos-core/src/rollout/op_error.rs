@@ -1,7 +1,9 @@
 //! [`OpError`]: why an operation outside a rollout (manual drain or enable of an instance,
 //! reading the audit log or the lock) failed.
 
+use super::step::StepError;
 use crate::container::ContainerError;
+use crate::fleet::UnknownInstance;
 use crate::lb::LbError;
 use crate::transport::TransportError;
 
@@ -12,13 +14,8 @@ use crate::transport::TransportError;
 #[non_exhaustive]
 pub enum OpError {
     /// No fleet instance has that name.
-    #[error("no instance named {name:?} (instances: {available})")]
-    UnknownInstance {
-        /// The name asked for.
-        name: String,
-        /// The fleet's instances, comma-separated.
-        available: String,
-    },
+    #[error(transparent)]
+    UnknownInstance(#[from] UnknownInstance),
     /// Taking it out would break invariant 1 (`max_unavailable` backends already out, or
     /// it is the last one in rotation); nothing was changed.
     #[error("{instance}: not taken out of rotation: {reason}")]
@@ -57,8 +54,11 @@ pub enum OpError {
         /// The instance.
         instance: String,
         /// Why.
-        reason: String,
+        reason: Box<StepError>,
     },
+    /// Reading the load balancer or a host failed while checking.
+    #[error(transparent)]
+    Step(Box<StepError>),
     /// The load balancer refused or failed the change (its previous config is back unless
     /// the error says otherwise).
     #[error(transparent)]

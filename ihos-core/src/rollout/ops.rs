@@ -4,20 +4,20 @@
 use std::collections::BTreeMap;
 
 use serde::Serialize;
-use tokio::sync::Mutex;
 
 use super::cancel::CancelToken;
-use super::engine::Ctx;
+use super::ctx::Env;
+use super::drain::{check_unavailable, drain};
 use super::event::{Emitter, EventSink};
-use super::fleet::{Fleet, InstanceHandle};
-use super::instance::{DeploymentRecord, check_unavailable, drain, read_record};
 use super::journal::Journal;
+use super::lock;
 use super::op_error::OpError;
-use super::{lock, remote};
-use crate::command::Privilege;
+use super::record::{DeploymentRecord, read_audit_log, read_record};
+use super::step::StepError;
 use crate::container::ContainerState;
+use crate::fleet::{Fleet, InstanceHandle};
 use crate::lb::{LbChange, ServerState};
-use crate::transport::TransportError;
+use crate::transport::{TransportError, remote};
 
 /// What `ihos status` shows for one instance.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -98,29 +98,6 @@ pub async fn status(fleet: &Fleet) -> (Vec<InstanceView>, Option<String>) {
     (views, lb_error)
 }
 
-fn manual_ctx<'a>(fleet: &'a Fleet, emitter: &'a Emitter<'a>, cancel: &'a CancelToken) -> Ctx<'a> {
-    Ctx {
-        fleet,
-        policy: &fleet.topology.policy,
-        emitter,
-        cancel,
-        journal: Mutex::new(Journal {
-            rollout_id: "manual".into(),
-            sha256: String::new(),
-            commit: None,
-            operator: String::new(),
-            started_at: String::new(),
-            instances: Vec::new(),
-            finished: true,
-            canary: false,
-        }),
-        sources: BTreeMap::new(),
-        action: "manual",
-        rollout_id: "manual".into(),
-        operator: String::new(),
-    }
-}
-
 /// Takes `name` out of rotation (respecting `max_unavailable` and never the last backend)
 /// and waits until it is idle, as a rollout would. Returns what was done.
 pub async fn drain_instance(
@@ -129,47 +106,30 @@ pub async fn drain_instance(
     sink: &dyn EventSink,
     cancel: &CancelToken,
 ) -> Result<String, OpError> {
-    let inst = fleet_instance(fleet, name)?;
+    let inst = fleet.find_instance(name)?;
     let emitter = Emitter::new(sink);
-    let ctx = manual_ctx(fleet, &emitter, cancel);
-    check_unavailable(&ctx, &inst.config.backend)
+    let env = Env::new(fleet, &emitter, cancel);
+    check_unavailable(&env, &inst.config.backend)
         .await
-        .map_err(|reason| OpError::Unavailable {
-            instance: name.to_string(),
-            reason,
+        .map_err(|e| match e {
+            StepError::TooManyUnavailable { .. } => OpError::Unavailable {
+                instance: name.to_string(),
+                reason: e.to_string(),
+            },
+            other => OpError::Step(Box::new(other)),
         })?;
     let change = fleet.lb.disable(&inst.config.backend).await?;
-    let drained = drain(&ctx, inst).await.map_err(|f| OpError::Drain {
+    let drained = drain(&env, inst).await.map_err(|e| OpError::Drain {
         instance: name.to_string(),
-        reason: f.error,
+        reason: Box::new(e),
     })?;
-    Ok(format!(
-        "{}; {}",
-        change.message,
-        drained.unwrap_or_default()
-    ))
-}
-
-fn fleet_instance<'f>(fleet: &'f Fleet, name: &str) -> Result<&'f InstanceHandle, OpError> {
-    fleet
-        .instances
-        .iter()
-        .find(|i| i.name() == name)
-        .ok_or_else(|| OpError::UnknownInstance {
-            name: name.to_string(),
-            available: fleet
-                .instances
-                .iter()
-                .map(|i| i.name())
-                .collect::<Vec<_>>()
-                .join(", "),
-        })
+    Ok(format!("{}; {drained}", change.message))
 }
 
 /// Puts `name` back into rotation, only if its container runs and its health URL answers
 /// the expected status (invariant 2).
 pub async fn enable_instance(fleet: &Fleet, name: &str) -> Result<LbChange, OpError> {
-    let inst = fleet_instance(fleet, name)?;
+    let inst = fleet.find_instance(name)?;
     check_ready(inst).await?;
     Ok(fleet.lb.enable(&inst.config.backend).await?)
 }
@@ -200,19 +160,7 @@ pub(crate) async fn check_ready(inst: &InstanceHandle) -> Result<(), OpError> {
 
 /// The audit log's records, oldest first.
 pub async fn history(fleet: &Fleet) -> Result<Vec<DeploymentRecord>, OpError> {
-    let t = fleet.lb_transport.as_ref();
-    let path = fleet
-        .lb_state_dir
-        .join("audit.log")
-        .map_err(TransportError::from)?;
-    if !remote::exists(t, &path).await? {
-        return Ok(Vec::new());
-    }
-    let bytes = t.read_file(&path, Privilege::Sudo).await?;
-    Ok(String::from_utf8_lossy(&bytes)
-        .lines()
-        .filter_map(|l| serde_json::from_str(l).ok())
-        .collect())
+    Ok(read_audit_log(fleet).await?)
 }
 
 /// The journal of the last rollout on the fleet's load balancer host (`None`: no rollout

@@ -6,10 +6,10 @@ use std::process::Stdio;
 use async_trait::async_trait;
 use tokio::io::AsyncWriteExt;
 
-use super::{Transport, TransportError, Uploaded, staging_name};
+use super::{Transport, TransportError, Uploaded, remote};
 use crate::command::{Command, Output, Privilege};
 use crate::names::RemotePath;
-use crate::sha::sha256_file;
+use crate::sha::Sha256;
 
 /// Runs commands on this machine. Programs are started directly with their argument
 /// vector (no shell). `sudo` is used for privileged commands unless ihos already runs as
@@ -117,7 +117,7 @@ impl Transport for LocalTransport {
 
     async fn upload(&self, local: &Path, remote: &RemotePath) -> Result<Uploaded, TransportError> {
         let local_str = local.display().to_string();
-        let tmp = staging_name(remote)?;
+        let tmp = remote::temp_path(remote)?;
         let bytes = match tokio::fs::copy(local, tmp.as_str()).await {
             Ok(b) => b,
             Err(e) => {
@@ -128,7 +128,7 @@ impl Transport for LocalTransport {
         };
         let (src_sum, dst_sum) = {
             let (l, t) = (local.to_path_buf(), std::path::PathBuf::from(tmp.as_str()));
-            tokio::task::spawn_blocking(move || (sha256_file(&l), sha256_file(&t)))
+            tokio::task::spawn_blocking(move || (Sha256::of_file(&l), Sha256::of_file(&t)))
                 .await
                 .map_err(|e| self.io("upload", &local_str, std::io::Error::other(e)))?
         };
@@ -139,8 +139,8 @@ impl Transport for LocalTransport {
             return Err(TransportError::Checksum {
                 host: self.name.clone(),
                 path: tmp.to_string(),
-                expected: src_sum,
-                actual: dst_sum,
+                expected: src_sum.to_string(),
+                actual: dst_sum.to_string(),
             });
         }
         if let Err(e) = tokio::fs::rename(tmp.as_str(), remote.as_str()).await {
@@ -201,7 +201,7 @@ mod tests {
         let up = t.upload(&src, &dest).await.unwrap();
         assert_eq!(up.bytes, 11);
         assert_eq!(std::fs::read(dest.as_str()).unwrap(), b"PK fake war");
-        assert_eq!(up.sha256, crate::sha::sha256_hex(b"PK fake war"));
+        assert_eq!(up.sha256, Sha256::of_bytes(b"PK fake war"));
         let leftovers: Vec<_> = std::fs::read_dir(dir.path())
             .unwrap()
             .filter_map(|e| e.ok())

@@ -5,10 +5,13 @@
 //! [`Transport::upload`]; reading and in-place writing have default implementations built
 //! on `run`.
 
+mod download;
 mod error;
 mod local;
+pub(crate) mod remote;
 mod ssh;
 
+pub use download::Downloaded;
 pub use error::TransportError;
 pub use local::LocalTransport;
 pub use ssh::{HostKeyPolicy, SshAuth, SshOptions, SshTarget, SshTransport};
@@ -19,7 +22,7 @@ use async_trait::async_trait;
 
 use crate::command::{Command, Output, Privilege};
 use crate::names::RemotePath;
-use crate::sha::{parse_sha256sum, sha256_hex};
+use crate::sha::Sha256;
 
 /// What an upload did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -29,7 +32,7 @@ pub struct Uploaded {
     /// Its size in bytes.
     pub bytes: u64,
     /// Its SHA-256 as computed on the host (equal to the local one).
-    pub sha256: String,
+    pub sha256: Sha256,
 }
 
 /// Runs commands and moves files on one host.
@@ -64,6 +67,18 @@ pub trait Transport: Send + Sync {
         Ok(out.stdout)
     }
 
+    /// Copies a remote file to a local path, streamed in bounded chunks (memory does not
+    /// grow with the file's size). The host's SHA-256 of the file is taken first and the
+    /// bytes received must match it; the local file appears, by rename, only when they do.
+    async fn download(
+        &self,
+        path: &RemotePath,
+        local: &Path,
+        privilege: Privilege,
+    ) -> Result<Downloaded, TransportError> {
+        download::in_chunks(self, path, local, privilege).await
+    }
+
     /// Replaces a file's content keeping its inode (a file bind-mounted into a container
     /// stays the same file). The new bytes are first written next to it and checked, so the
     /// target is only touched by a local copy; the result is checked again.
@@ -96,23 +111,28 @@ pub(crate) fn check_output(
     if out.success() {
         return Ok(out);
     }
+    Err(command_failed(host, command, &out))
+}
+
+/// The error for a command that exited unsuccessfully with `out`.
+pub(crate) fn command_failed(host: &str, command: &Command, out: &Output) -> TransportError {
     let stderr = out.stderr_text();
     if command.privilege() == Privilege::Sudo
         && (stderr.contains("a password is required") || stderr.contains("a terminal is required"))
     {
-        return Err(TransportError::SudoPassword {
+        return TransportError::SudoPassword {
             host: host.to_string(),
             command: command.to_string(),
-        });
+        };
     }
-    Err(TransportError::Failed {
+    TransportError::Failed {
         host: host.to_string(),
         command: command.to_string(),
         status: out
             .status
             .map_or_else(|| "a signal".to_string(), |s| format!("status {s}")),
         stderr,
-    })
+    }
 }
 
 /// SHA-256 of a remote file, computed on the host.
@@ -120,31 +140,17 @@ pub(crate) async fn remote_sha256<T: Transport + ?Sized>(
     transport: &T,
     path: &RemotePath,
     privilege: Privilege,
-) -> Result<String, TransportError> {
+) -> Result<Sha256, TransportError> {
     let cmd = Command::new("sha256sum")
         .arg("--")
         .arg(path.as_str())
         .with_privilege(privilege);
     let out = run_checked(transport, &cmd).await?;
-    parse_sha256sum(&out.stdout_text()).ok_or_else(|| TransportError::Protocol {
+    Sha256::from_sha256sum_line(&out.stdout_text()).ok_or_else(|| TransportError::Protocol {
         host: transport.host().to_string(),
         command: cmd.to_string(),
         reason: format!("unexpected output {:?}", out.stdout_text()),
     })
-}
-
-/// A temporary name next to `path`, unique to this process and moment.
-pub(crate) fn staging_name(path: &RemotePath) -> Result<RemotePath, TransportError> {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos());
-    let name = format!(
-        ".{}.ihos-tmp-{}-{}",
-        path.file_name(),
-        std::process::id(),
-        nanos
-    );
-    Ok(path.parent().join(&name)?)
 }
 
 /// The default [`Transport::write_file_in_place`].
@@ -154,8 +160,8 @@ pub(crate) async fn write_in_place_via_staging<T: Transport + ?Sized>(
     bytes: &[u8],
     privilege: Privilege,
 ) -> Result<(), TransportError> {
-    let tmp = staging_name(path)?;
-    let expected = sha256_hex(bytes);
+    let tmp = remote::temp_path(path)?;
+    let expected = Sha256::of_bytes(bytes);
     let staged = async {
         let dd = Command::new("dd")
             .args([
@@ -172,8 +178,8 @@ pub(crate) async fn write_in_place_via_staging<T: Transport + ?Sized>(
             return Err(TransportError::Checksum {
                 host: transport.host().to_string(),
                 path: tmp.to_string(),
-                expected: expected.clone(),
-                actual: got,
+                expected: expected.to_string(),
+                actual: got.to_string(),
             });
         }
         // cp onto an existing file truncates and rewrites it: same inode, same owner/mode.
@@ -201,8 +207,8 @@ pub(crate) async fn write_in_place_via_staging<T: Transport + ?Sized>(
         return Err(TransportError::Checksum {
             host: transport.host().to_string(),
             path: path.to_string(),
-            expected,
-            actual: got,
+            expected: expected.to_string(),
+            actual: got.to_string(),
         });
     }
     Ok(())

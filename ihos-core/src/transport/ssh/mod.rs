@@ -28,10 +28,10 @@ use std::sync::mpsc;
 use async_trait::async_trait;
 use tokio::sync::oneshot;
 
-use super::{Transport, TransportError, Uploaded, remote_sha256, run_checked, staging_name};
+use super::{Transport, TransportError, Uploaded, remote, remote_sha256, run_checked};
 use crate::command::{Command, Output, Privilege};
 use crate::names::RemotePath;
-use crate::sha::parse_sha256sum;
+use crate::sha::Sha256;
 use worker::{Job, Reply, Worker};
 
 /// Runs commands and uploads files on one host over SSH.
@@ -120,12 +120,12 @@ impl SshTransport {
     /// SHA-256 of a file on the host: `openssl dgst` when the host has it (it uses the
     /// CPU's SHA instructions: 100 MiB in ~0.1 s here, where coreutils' `sha256sum` takes
     /// ~0.35 s, about half the transfer time), else `sha256sum`.
-    async fn host_sha256(&self, path: &RemotePath) -> Result<String, TransportError> {
+    async fn host_sha256(&self, path: &RemotePath) -> Result<Sha256, TransportError> {
         let openssl = Command::new("openssl").args(["dgst", "-sha256", "-r", "--", path.as_str()]);
         if let Ok(out) = self.run(&openssl).await {
             if let Some(digest) = out
                 .success()
-                .then(|| parse_sha256sum(&out.stdout_text()))
+                .then(|| Sha256::from_sha256sum_line(&out.stdout_text()))
                 .flatten()
             {
                 return Ok(digest);
@@ -156,7 +156,7 @@ impl Transport for SshTransport {
     }
 
     async fn upload(&self, local: &Path, remote: &RemotePath) -> Result<Uploaded, TransportError> {
-        let tmp = staging_name(remote)?;
+        let tmp = remote::temp_path(remote)?;
         let sent = self
             .call(&format!("upload to {tmp}"), |reply| Job::Send {
                 local: local.to_path_buf(),
@@ -177,8 +177,8 @@ impl Transport for SshTransport {
                 return Err(TransportError::Checksum {
                     host: self.label.clone(),
                     path: tmp.to_string(),
-                    expected: sent.sha256.clone(),
-                    actual: found,
+                    expected: sent.sha256.to_string(),
+                    actual: found.to_string(),
                 });
             }
             run_checked(

@@ -6,7 +6,7 @@
 use std::io::{Read, Write};
 use std::path::Path;
 
-use sha2::{Digest, Sha256};
+use sha2::Digest;
 use ssh2::Session;
 use tracing::debug;
 
@@ -21,8 +21,8 @@ pub(crate) const CHUNK: usize = 2 << 20;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Sent {
     pub bytes: u64,
-    /// Hex SHA-256 of the bytes sent.
-    pub sha256: String,
+    /// SHA-256 of the bytes sent.
+    pub sha256: crate::sha::Sha256,
 }
 
 /// Why a send failed.
@@ -59,7 +59,7 @@ pub(crate) fn send(
     let mut ch = session
         .scp_send(Path::new(remote.as_str()), 0o644, size, None)
         .map_err(scp_refusal)?;
-    let mut hasher = Sha256::new();
+    let mut hasher = sha2::Sha256::new();
     let mut buf = vec![0u8; CHUNK];
     let mut left = size;
     while left > 0 {
@@ -104,7 +104,7 @@ pub(crate) fn send(
             "scp on the host exited with status {status}"
         )));
     }
-    let sha256 = hex(&hasher.finalize());
+    let sha256 = crate::sha::Sha256::from_digest(hasher.finalize());
     debug!(bytes = size, remote = %remote, "scp sent");
     Ok(Sent {
         bytes: size,
@@ -119,8 +119,4 @@ fn scp_refusal(e: ssh2::Error) -> SendFailure {
         Failure::Channel(reason) => SendFailure::Remote(reason),
         other => SendFailure::Ssh(other),
     }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

@@ -6,7 +6,26 @@ use std::time::Duration;
 
 use crate::command::{Command, Privilege};
 use crate::names::RemotePath;
-use crate::transport::{Transport, TransportError, remote_sha256, run_checked};
+use crate::sha::Sha256;
+use crate::transport::{
+    Transport, TransportError, check_output, command_failed, remote_sha256, run_checked,
+};
+
+/// A temporary name next to `path`, unique to this process and moment: the one scheme of
+/// every temporary file ihos makes on a host. It starts with a dot and does not end in
+/// `.war`, so neither nginx's `include dir/*` nor Tomcat's deployer picks it up.
+pub(crate) fn temp_path(path: &RemotePath) -> Result<RemotePath, TransportError> {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    let name = format!(
+        ".{}.ihos-tmp-{}-{}",
+        path.file_name(),
+        std::process::id(),
+        nanos
+    );
+    Ok(path.parent().join(&name)?)
+}
 
 /// Whether `path` exists.
 pub(crate) async fn exists(t: &dyn Transport, path: &RemotePath) -> Result<bool, TransportError> {
@@ -46,7 +65,7 @@ pub(crate) async fn file_size(
         if out.stderr_text().contains("No such file") {
             return Ok(None);
         }
-        return Err(crate::transport::check_output(t.host(), &cmd, out).unwrap_err());
+        return Err(command_failed(t.host(), &cmd, &out));
     }
     out.stdout_text()
         .trim()
@@ -73,7 +92,7 @@ pub(crate) async fn read_from(
     if !out.success() && out.stderr_text().contains("No such file") {
         return Ok(Vec::new());
     }
-    Ok(crate::transport::check_output(t.host(), &cmd, out)?.stdout)
+    Ok(check_output(t.host(), &cmd, out)?.stdout)
 }
 
 /// Appends bytes to a file (created if missing).
@@ -102,24 +121,29 @@ pub(crate) async fn copy_atomic(
     src: &RemotePath,
     dst: &RemotePath,
 ) -> Result<(), TransportError> {
-    let tmp = dst
-        .parent()
-        .join(&format!(".{}.ihos-tmp", dst.file_name()))?;
-    run_checked(
+    let tmp = temp_path(dst)?;
+    let copied = run_checked(
         t,
         &Command::new("cp")
             .args(["--", src.as_str(), tmp.as_str()])
             .sudo(),
     )
-    .await?;
-    let moved = run_checked(
-        t,
-        &Command::new("mv")
-            .args(["-f", "--", tmp.as_str(), dst.as_str()])
-            .sudo(),
-    )
     .await;
+    let moved = match copied {
+        Ok(_) => {
+            run_checked(
+                t,
+                &Command::new("mv")
+                    .args(["-f", "--", tmp.as_str(), dst.as_str()])
+                    .sudo(),
+            )
+            .await
+        }
+        Err(e) => Err(e),
+    };
     if moved.is_err() {
+        // A copy cut short (full disk, lost connection) leaves no stray file next to the
+        // target, when the host can still be reached.
         let _ = t
             .run(&Command::new("rm").args(["-f", "--", tmp.as_str()]).sudo())
             .await;
@@ -131,7 +155,7 @@ pub(crate) async fn copy_atomic(
 pub(crate) async fn sha256_if_exists(
     t: &dyn Transport,
     path: &RemotePath,
-) -> Result<Option<String>, TransportError> {
+) -> Result<Option<Sha256>, TransportError> {
     if !exists(t, path).await? {
         return Ok(None);
     }

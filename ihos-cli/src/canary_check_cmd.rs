@@ -12,7 +12,7 @@ use ihos_core::{
 };
 use serde::Serialize;
 
-use crate::canary_fleet_cmd;
+use crate::canary_route_cmd;
 use crate::cli::CanaryCheckArgs;
 use crate::exit::CliError;
 use crate::output;
@@ -128,7 +128,7 @@ pub fn check(config: &Path, args: CanaryCheckArgs) -> Result<(), CliError> {
     let decoded = decode_token(&token);
     let rule = match &args.ids {
         Some(ids) => Rule::of_ids(ids),
-        None => Rule::live(canary_fleet_cmd::live_rule(config)?)?,
+        None => Rule::live(canary_route_cmd::live_rule(config)?)?,
     };
     let matches = rule_matches(&rule.operator, &rule.regex, &token).map_err(|e| {
         CliError::Usage(format!(

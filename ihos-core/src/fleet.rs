@@ -87,6 +87,16 @@ pub struct Fleet {
     pub canary_route: Option<Arc<dyn CanaryRoute>>,
 }
 
+/// A name that is not one of the fleet's instances.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("no instance named {name:?} (instances: {available})")]
+pub struct UnknownInstance {
+    /// The name asked for.
+    pub name: String,
+    /// The instances there are, comma-separated.
+    pub available: String,
+}
+
 /// Why a fleet could not be built.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -274,6 +284,38 @@ impl Fleet {
             if i.config.name == instance {
                 i.container = Arc::clone(&container);
             }
+        }
+    }
+
+    /// The fleet instance called `name` (not the canary).
+    pub fn find_instance(&self, name: &str) -> Result<&InstanceHandle, UnknownInstance> {
+        self.instances
+            .iter()
+            .find(|i| i.name() == name)
+            .ok_or_else(|| self.unknown(name))
+    }
+
+    /// The fleet instances named in `only`, in the topology's order (all when empty).
+    pub fn select(&self, only: &[String]) -> Result<Vec<&InstanceHandle>, UnknownInstance> {
+        if let Some(missing) = only.iter().find(|o| self.find_instance(o).is_err()) {
+            return Err(self.unknown(missing));
+        }
+        Ok(self
+            .instances
+            .iter()
+            .filter(|i| only.is_empty() || only.iter().any(|o| o == i.name()))
+            .collect())
+    }
+
+    fn unknown(&self, name: &str) -> UnknownInstance {
+        UnknownInstance {
+            name: name.to_string(),
+            available: self
+                .instances
+                .iter()
+                .map(|i| i.name())
+                .collect::<Vec<_>>()
+                .join(", "),
         }
     }
 

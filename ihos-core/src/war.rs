@@ -3,7 +3,7 @@
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use crate::sha::sha256_file;
+use crate::sha::Sha256;
 
 /// A WAR file that passed validation.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -13,7 +13,7 @@ pub struct WarFile {
     /// Its size.
     pub bytes: u64,
     /// Its SHA-256.
-    pub sha256: String,
+    pub sha256: Sha256,
     /// The commit it was built from, when known (e.g. from a TeamCity sidecar).
     pub commit: Option<String>,
 }
@@ -84,7 +84,7 @@ impl WarFile {
         if !web_inf {
             return Err(WarError::NoWebInf { path: shown });
         }
-        let sha256 = sha256_file(path).map_err(unreadable)?;
+        let sha256 = Sha256::of_file(path).map_err(unreadable)?;
         Ok(WarFile {
             path: path.to_path_buf(),
             bytes,
@@ -101,7 +101,7 @@ impl WarFile {
 
     /// The first 12 hex digits of the SHA-256, for display.
     pub fn short_sha(&self) -> &str {
-        &self.sha256[..12.min(self.sha256.len())]
+        self.sha256.short()
     }
 }
 
@@ -130,7 +130,7 @@ pub(crate) mod tests {
         let war = dir.path().join("ihos.war");
         write_test_war(&war, "v2");
         let w = WarFile::open(&war).unwrap();
-        assert_eq!(w.sha256, crate::sha::sha256_file(&war).unwrap());
+        assert_eq!(w.sha256, Sha256::of_file(&war).unwrap());
         assert_eq!(w.bytes, std::fs::metadata(&war).unwrap().len());
 
         let junk = dir.path().join("junk.war");

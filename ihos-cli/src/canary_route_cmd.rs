@@ -1,17 +1,17 @@
-//! The canary commands that act on the deployment: `ihos canary open|close|status|deploy`,
-//! and the WAR for `ihos rollout --from-canary`.
+//! The canary commands that act on the deployment: `ihos canary open|close|status|deploy`.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use ihos_core::{
-    CanaryError, CanaryRule, CanaryStatus, Cohort, RegexStyle, RolloutOptions, WarFile,
-    canary_status, canary_war, close_canary, is_exact_rule, open_canary, run_canary_deploy,
+    CanaryError, CanaryRule, CanaryStatus, Cohort, RegexStyle, RolloutOptions, canary_status,
+    close_canary, is_exact_rule, open_canary, run_canary_deploy, short_sha,
 };
 
 use crate::connect;
+use crate::drive::{confirm, drive, json_line, not_confirmed, runtime};
 use crate::exit::CliError;
-use crate::fleet_cmd::{confirm, drive_with, json_line, open_war, runtime};
 use crate::output;
+use crate::war_input::open_war;
 
 /// `ihos canary open`.
 pub fn open(config: &Path, cohort: &Cohort, style: RegexStyle) -> Result<(), CliError> {
@@ -63,10 +63,6 @@ pub fn status(config: &Path, json: bool) -> Result<(), CliError> {
     Ok(())
 }
 
-fn short(sha: &str) -> &str {
-    &sha[..12.min(sha.len())]
-}
-
 fn describe(st: &CanaryStatus) -> String {
     let mut out = String::new();
     match &st.rule {
@@ -97,7 +93,7 @@ fn describe(st: &CanaryStatus) -> String {
     let release = |sha: Option<&str>, commit: Option<&str>| match sha {
         Some(s) => format!(
             "sha256 {}{}",
-            short(s),
+            short_sha(s),
             commit.map(|c| format!(", commit {c}")).unwrap_or_default()
         ),
         None => "nothing recorded".into(),
@@ -181,10 +177,10 @@ pub fn deploy(
             war.short_sha()
         ))?
     {
-        return Err(CliError::Usage("not confirmed; nothing was changed".into()));
+        return Err(not_confirmed());
     }
     let options = RolloutOptions::new().resume(resume);
-    drive_with(
+    drive(
         runtime()?,
         json,
         "ihos canary deploy --resume --war ...",
@@ -192,33 +188,6 @@ pub fn deploy(
             Box::pin(async move { run_canary_deploy(&fleet, &war, &options, sink, cancel).await })
         },
     )
-}
-
-/// Where copies of the canary's WAR are kept: `$XDG_CACHE_HOME/ihos/canary` or
-/// `~/.cache/ihos/canary`.
-fn cache_dir() -> PathBuf {
-    let base = std::env::var_os("XDG_CACHE_HOME")
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
-        .unwrap_or_else(std::env::temp_dir);
-    base.join("ihos").join("canary")
-}
-
-/// The exact WAR the canary runs, copied here (for `ihos rollout --from-canary`).
-pub fn war_from_canary(fleet: &ihos_core::Fleet) -> Result<WarFile, CliError> {
-    let dir = cache_dir();
-    let war = runtime()?.block_on(canary_war(fleet, &dir))?;
-    output::message(&format!(
-        "the canary's WAR: sha256 {}{}, copied to {}",
-        war.short_sha(),
-        war.commit
-            .as_deref()
-            .map(|c| format!(", commit {c}"))
-            .unwrap_or_default(),
-        war.path.display()
-    ));
-    Ok(war)
 }
 
 #[cfg(test)]

@@ -1,0 +1,191 @@
+//! What the steps of a run see: [`Env`], the environment every operation on an instance
+//! needs (the fleet, its policy, where events go, the stop request), apart from [`Run`],
+//! one rollout's own state (its journal, the WAR each instance gets, its id). A manual
+//! drain has an `Env` and no `Run`.
+
+use std::collections::BTreeMap;
+
+use tokio::sync::Mutex;
+
+use super::cancel::CancelToken;
+use super::event::{Emitter, Event, Step};
+use super::journal::{self, InstanceStatus, Journal, JournalEntry};
+use super::stage::Source;
+use crate::config::Policy;
+use crate::fleet::{Fleet, InstanceHandle};
+use crate::sha::Sha256;
+use crate::transport::TransportError;
+use crate::war::WarFile;
+
+/// The environment of an operation on instances.
+pub(crate) struct Env<'a> {
+    pub fleet: &'a Fleet,
+    pub policy: &'a Policy,
+    pub emitter: &'a Emitter<'a>,
+    pub cancel: &'a CancelToken,
+}
+
+impl<'a> Env<'a> {
+    pub(crate) fn new(fleet: &'a Fleet, emitter: &'a Emitter<'a>, cancel: &'a CancelToken) -> Self {
+        Env {
+            fleet,
+            policy: &fleet.topology.policy,
+            emitter,
+            cancel,
+        }
+    }
+
+    /// Whether `inst` is the fleet's canary.
+    pub(crate) fn is_canary(&self, inst: &InstanceHandle) -> bool {
+        self.fleet
+            .canary
+            .as_ref()
+            .is_some_and(|c| c.name() == inst.name())
+    }
+}
+
+/// What a run does to each instance.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Kind<'a> {
+    /// Deploy this WAR.
+    Deploy(&'a WarFile),
+    /// Put each instance's previous release back.
+    Rollback,
+}
+
+impl<'a> Kind<'a> {
+    pub(crate) fn action(self) -> Action {
+        match self {
+            Kind::Deploy(_) => Action::Deploy,
+            Kind::Rollback => Action::Rollback,
+        }
+    }
+
+    /// The digest every instance gets (`None`: a rollback, each its own).
+    pub(crate) fn sha256(self) -> Option<&'a Sha256> {
+        match self {
+            Kind::Deploy(war) => Some(&war.sha256),
+            Kind::Rollback => None,
+        }
+    }
+}
+
+/// What a run does to each instance, as its deployment records say.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Action {
+    /// A new WAR.
+    Deploy,
+    /// The previous release back.
+    Rollback,
+}
+
+impl Action {
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Action::Deploy => "deploy",
+            Action::Rollback => "rollback",
+        }
+    }
+}
+
+/// One rollout's state.
+pub(crate) struct Run {
+    pub journal: Mutex<Journal>,
+    /// What each instance gets, by instance name.
+    pub sources: BTreeMap<String, Source>,
+    pub action: Action,
+    pub rollout_id: String,
+    pub operator: String,
+}
+
+/// An environment and the run going on in it.
+#[derive(Clone, Copy)]
+pub(crate) struct Ctx<'a> {
+    pub env: &'a Env<'a>,
+    pub run: &'a Run,
+}
+
+impl Run {
+    /// Updates an instance's journal entry and writes the journal (best effort: a journal
+    /// that cannot be written is a warning, the rollout itself goes on).
+    pub(crate) async fn update_entry(
+        &self,
+        env: &Env<'_>,
+        instance: &str,
+        f: impl FnOnce(&mut JournalEntry),
+    ) {
+        if let Err(e) = self.update_entry_strict(env, instance, f).await {
+            env.emitter.emit(Event::Warning {
+                instance: Some(instance.to_string()),
+                message: format!("journal not written: {e}"),
+            });
+        }
+    }
+
+    /// Like [`Run::update_entry`], but a journal that cannot be written is an error: for
+    /// facts a resume cannot do without (whether the canary's route was open). The entry
+    /// in memory is updated either way.
+    pub(crate) async fn update_entry_strict(
+        &self,
+        env: &Env<'_>,
+        instance: &str,
+        f: impl FnOnce(&mut JournalEntry),
+    ) -> Result<(), TransportError> {
+        let mut j = self.journal.lock().await;
+        let Some(e) = j.entry_mut(instance) else {
+            return Ok(());
+        };
+        f(e);
+        let entry = e.clone();
+        journal::append_entry(
+            env.fleet.lb_transport.as_ref(),
+            &env.fleet.lb_state_dir,
+            &entry,
+        )
+        .await
+    }
+
+    /// What the journal remembers of the canary's route before this rollout closed it.
+    pub(crate) async fn canary_was_open(&self, instance: &str) -> Option<bool> {
+        let j = self.journal.lock().await;
+        j.entry(instance).and_then(|e| e.canary_was_open)
+    }
+}
+
+impl Ctx<'_> {
+    pub(crate) async fn update_entry(&self, instance: &str, f: impl FnOnce(&mut JournalEntry)) {
+        self.run.update_entry(self.env, instance, f).await;
+    }
+
+    pub(crate) async fn set_step(&self, instance: &str, step: Step) {
+        self.update_entry(instance, |e| {
+            e.status = InstanceStatus::InProgress;
+            e.step = Some(step);
+        })
+        .await;
+    }
+
+    pub(crate) async fn set_status(
+        &self,
+        instance: &str,
+        status: InstanceStatus,
+        error: Option<String>,
+    ) {
+        self.update_entry(instance, |e| {
+            e.status = status;
+            e.error = error;
+        })
+        .await;
+    }
+
+    /// The WAR prepared for `inst`.
+    pub(crate) fn source(&self, inst: &InstanceHandle) -> Result<&Source, super::step::StepError> {
+        self.run
+            .sources
+            .get(inst.name())
+            .ok_or_else(|| super::step::StepError::NotStaged {
+                instance: inst.name().to_string(),
+                host: inst.config.host.clone(),
+            })
+    }
+}

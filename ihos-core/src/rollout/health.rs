@@ -1,0 +1,118 @@
+//! Whether a started instance is healthy: its container runs, its HTTP probe answers the
+//! expected status, and Tomcat's startup line is in its log since the start.
+
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use super::ctx::Env;
+use super::drain::POLL;
+use super::step::StepError;
+use crate::fleet::InstanceHandle;
+use crate::names::RemotePath;
+use crate::transport::remote;
+
+/// Once Tomcat says it has started, the app gets this long to answer its health check
+/// before the deploy counts as failed (instead of waiting out the whole start timeout).
+const STARTED_BUT_UNHEALTHY: Duration = Duration::from_secs(15);
+
+/// Where the logs ended just before a start: what is after is this start's.
+#[derive(Debug, Clone)]
+pub(crate) struct LogMarks {
+    pub app_log: RemotePath,
+    pub app_offset: u64,
+    pub startup_log: RemotePath,
+    pub startup_offset: u64,
+}
+
+/// Notes where the logs end (the start and app logs), before a start.
+pub(crate) async fn log_marks(inst: &InstanceHandle) -> Result<LogMarks, StepError> {
+    let t = inst.transport.as_ref();
+    let date = remote::host_date(t).await?;
+    let app_log = inst
+        .logs
+        .join(&remote::log_name(&inst.config.log_pattern, &date))?;
+    let startup_log = inst
+        .logs
+        .join(&remote::log_name(&inst.config.health.startup_log, &date))?;
+    let app_offset = remote::file_size(t, &app_log).await?.unwrap_or(0);
+    let startup_offset = remote::file_size(t, &startup_log).await?.unwrap_or(0);
+    Ok(LogMarks {
+        app_log,
+        app_offset,
+        startup_log,
+        startup_offset,
+    })
+}
+
+/// Waits for: container running, the HTTP probe answering the expected status, and
+/// Tomcat's startup line in its log since the start (`marks`; `None` when the container was
+/// not restarted, so no new startup line will come).
+pub(crate) async fn wait_healthy(
+    env: &Env<'_>,
+    inst: &InstanceHandle,
+    marks: Option<&LogMarks>,
+) -> Result<String, StepError> {
+    let t = inst.transport.as_ref();
+    let h = &inst.config.health;
+    let began = Instant::now();
+    let deadline = began + env.policy.start_timeout.0;
+    let mut started_at: Option<Instant> = None;
+    loop {
+        let state = inst.container.state().await?;
+        let settled = state.status != "created" && state.status != "restarting";
+        if !state.running && state.exists && settled {
+            return Err(StepError::ContainerExited {
+                container: inst.config.container.clone(),
+                status: state.status,
+                exit_code: state.exit_code,
+            });
+        }
+        let status = if state.running {
+            remote::probe(t, &h.url, h.timeout.0).await?
+        } else {
+            None
+        };
+        // Tomcat prints its startup line once every webapp is deployed (or failed to):
+        // read it on every poll, so a failed deploy is known without waiting out the
+        // whole start timeout.
+        let started_line = match marks {
+            None => true,
+            Some(_) if !state.running => false,
+            Some(marks) => {
+                let log = remote::read_from(t, &marks.startup_log, marks.startup_offset).await?;
+                String::from_utf8_lossy(&log).contains(&h.startup_line)
+            }
+        };
+        if state.running && status == Some(h.expect_status) && started_line {
+            return Ok(format!(
+                "healthy after {:.1}s",
+                began.elapsed().as_secs_f64()
+            ));
+        }
+        if started_line && marks.is_some() {
+            let since = *started_at.get_or_insert_with(Instant::now);
+            if since.elapsed() >= STARTED_BUT_UNHEALTHY {
+                return Err(StepError::AppNotDeployed {
+                    startup_line: h.startup_line.clone(),
+                    url: h.url.clone(),
+                    got: status,
+                    expected: h.expect_status,
+                    seconds: since.elapsed().as_secs_f64().round() as u64,
+                });
+            }
+        }
+        if Instant::now() >= deadline {
+            return Err(StepError::NotHealthy {
+                timeout: env.policy.start_timeout,
+                running: state.running,
+                url: h.url.clone(),
+                got: status,
+                expected: h.expect_status,
+                startup_line: h.startup_line.clone(),
+                startup_seen: started_line,
+            });
+        }
+        tokio::time::sleep(POLL).await;
+    }
+}

@@ -1,0 +1,119 @@
+//! The files of a release on an instance's host: the deployed WAR and its exploded
+//! directory in webapps, and the previous release kept outside webapps (Tomcat deploys
+//! every `*.war` it finds there) so a failure can go back to it.
+
+use super::step::StepError;
+use crate::command::{Command, Privilege};
+use crate::fleet::InstanceHandle;
+use crate::names::{InvalidName, RemotePath};
+use crate::sha::Sha256;
+use crate::transport::{remote, run_checked};
+
+/// `releases/<instance>/previous.war`.
+pub(crate) fn previous_path(inst: &InstanceHandle) -> Result<RemotePath, InvalidName> {
+    inst.releases_dir()?.join("previous.war")
+}
+
+/// Copies the deployed WAR to the previous release, unless there is none or it already is
+/// `new` (a rerun).
+pub(crate) async fn keep_previous(
+    inst: &InstanceHandle,
+    war: &RemotePath,
+    new: &Sha256,
+) -> Result<String, StepError> {
+    let t = inst.transport.as_ref();
+    let Some(current) = remote::sha256_if_exists(t, war).await? else {
+        return Ok("no WAR deployed yet: nothing to keep".into());
+    };
+    if &current == new {
+        return Ok(
+            "the deployed WAR is already the new one: previous release left as it is".into(),
+        );
+    }
+    let dir = inst.releases_dir()?;
+    remote::mkdir_p(t, &dir, Privilege::Sudo).await?;
+    let previous = dir.join("previous.war")?;
+    remote::copy_atomic(t, war, &previous).await?;
+    let saved = remote::sha256_if_exists(t, &previous).await?;
+    if saved.as_ref() != Some(&current) {
+        return Err(StepError::Mismatch {
+            context: "saving the previous release: ",
+            path: previous.to_string(),
+            got: saved.map(String::from),
+            after: "",
+            expected: current.to_string(),
+        });
+    }
+    Ok(format!(
+        "previous release {} kept in {previous}",
+        current.short()
+    ))
+}
+
+/// Deletes the WAR and its exploded directory, only inside the configured webapps
+/// directory (invariant 4).
+pub(crate) async fn remove_deployed(inst: &InstanceHandle) -> Result<(), StepError> {
+    let t = inst.transport.as_ref();
+    let war = inst.war_path()?;
+    let exploded = inst.exploded_path()?;
+    for p in [&war, &exploded] {
+        if !p.is_inside(&inst.webapps) {
+            return Err(StepError::OutsideWebapps {
+                path: p.to_string(),
+                webapps: inst.webapps.to_string(),
+            });
+        }
+    }
+    run_checked(
+        t,
+        &Command::new("rm").args(["-f", "--", war.as_str()]).sudo(),
+    )
+    .await?;
+    run_checked(
+        t,
+        &Command::new("rm")
+            .args(["-rf", "--", exploded.as_str()])
+            .sudo(),
+    )
+    .await?;
+    Ok(())
+}
+
+/// Copies `staged` into webapps as the deployed WAR (temp name + rename) and checks that
+/// it is `expected` there.
+pub(crate) async fn install(
+    inst: &InstanceHandle,
+    staged: &RemotePath,
+    expected: &Sha256,
+) -> Result<String, StepError> {
+    let t = inst.transport.as_ref();
+    let war = inst.war_path()?;
+    remote::copy_atomic(t, staged, &war).await?;
+    let got = remote::sha256_if_exists(t, &war).await?;
+    if got.as_ref() != Some(expected) {
+        return Err(StepError::Mismatch {
+            context: "",
+            path: war.to_string(),
+            got: got.map(String::from),
+            after: " after install",
+            expected: expected.to_string(),
+        });
+    }
+    Ok(format!("{war} sha256 {}", expected.short()))
+}
+
+/// Puts the previous release back as the deployed WAR (the rollback's part in webapps).
+pub(crate) async fn restore_previous(inst: &InstanceHandle) -> Result<(), StepError> {
+    let t = inst.transport.as_ref();
+    let previous = previous_path(inst)?;
+    if !remote::exists(t, &previous).await? {
+        return Err(StepError::NoPreviousRelease {
+            path: previous.to_string(),
+        });
+    }
+    remove_deployed(inst).await?;
+    let war = inst.war_path()?;
+    remote::copy_atomic(t, &previous, &war)
+        .await
+        .map_err(|e| StepError::during("restoring the previous WAR")(e.into()))
+}

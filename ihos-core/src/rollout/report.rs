@@ -1,0 +1,153 @@
+//! How a run ended: the [`RolloutReport`], its [`Outcome`] and, per instance that did not
+//! end updated, an [`InstanceFailure`] saying which step failed, why, and where it is now.
+
+use serde::Serialize;
+
+use super::event::Step;
+use super::step::StepError;
+use crate::lb::LbError;
+
+/// How a rollout ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// Every selected instance runs the new WAR, in rotation.
+    Completed,
+    /// An instance failed and was rolled back; every instance is in rotation on a
+    /// consistent version. The rollout stopped there.
+    RolledBack,
+    /// Stopped on request; every instance is consistent and in rotation; `--resume` goes on.
+    Interrupted,
+    /// Something could not be restored: a human must look (see the report).
+    NotRestored,
+}
+
+impl Outcome {
+    /// The CLI's exit code for it: 0, 1, 130, 3.
+    pub fn exit_code(self) -> i32 {
+        match self {
+            Outcome::Completed => 0,
+            Outcome::RolledBack => 1,
+            Outcome::Interrupted => 130,
+            Outcome::NotRestored => 3,
+        }
+    }
+}
+
+/// The result of a rollout that ran.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RolloutReport {
+    /// Its id.
+    pub rollout_id: String,
+    /// How it ended.
+    pub outcome: Outcome,
+    /// Instances now on the new WAR.
+    pub updated: Vec<String>,
+    /// Instances not updated (stopped before their turn).
+    pub not_updated: Vec<String>,
+    /// Instances that failed and were rolled back (or were left untouched), with why.
+    pub rolled_back: Vec<InstanceFailure>,
+    /// Instances that could not be restored, with why.
+    pub not_restored: Vec<InstanceFailure>,
+    /// Seconds it took.
+    pub seconds: f64,
+}
+
+/// One instance's failure in a run (`instance` is `load balancer` when the final check
+/// could not read it). Its `Display` is the whole story in one line.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, thiserror::Error)]
+#[error("{problem}")]
+pub struct InstanceFailure {
+    /// The instance.
+    pub instance: String,
+    /// What went wrong.
+    #[serde(serialize_with = "as_text")]
+    pub problem: Problem,
+}
+
+/// What went wrong with an instance.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Problem {
+    /// A step failed; the instance is back on its previous release (or was never touched)
+    /// and in rotation.
+    #[error("{step}: {error}")]
+    Failed {
+        /// The step.
+        step: Step,
+        /// Why.
+        error: StepError,
+    },
+    /// A step failed and `on_failure = halt` left the instance as it was, out of rotation.
+    #[error("{step}: {error} (on_failure = halt: left out of rotation as it is)")]
+    Halted {
+        /// The step.
+        step: Step,
+        /// Why.
+        error: StepError,
+    },
+    /// A step failed and so did the rollback.
+    #[error("{step}: {error}; rollback failed: {rollback}")]
+    RollbackFailed {
+        /// The step.
+        step: Step,
+        /// Why it failed.
+        error: StepError,
+        /// Why the rollback failed.
+        rollback: StepError,
+    },
+    /// A stop request ended the step, and putting the instance back into rotation failed.
+    #[error("stopped during {step}, and putting it back into rotation failed: {error}")]
+    NotPutBack {
+        /// The step the stop ended.
+        step: Step,
+        /// Why it is not back.
+        error: StepError,
+    },
+    /// The final check found it out of rotation.
+    #[error("out of rotation at the end of the rollout")]
+    OutOfRotation,
+    /// The final check could not read the load balancer.
+    #[error("cannot check the final state: {0}")]
+    FinalCheck(Box<LbError>),
+    /// The canary's route is not as it was before the run.
+    #[error(
+        "the canary route is {} at the end, it was {} before ({file} line {line})",
+        open_text(*now_open),
+        open_text(*was_open)
+    )]
+    CanaryRoute {
+        /// Whether it is open now.
+        now_open: bool,
+        /// Whether it was open before.
+        was_open: bool,
+        /// The site file.
+        file: String,
+        /// The rule's line.
+        line: u32,
+    },
+    /// The canary's route could not be read at the end.
+    #[error("cannot check the canary route: {0}")]
+    CanaryRouteUnreadable(Box<LbError>),
+}
+
+fn open_text(open: bool) -> &'static str {
+    if open { "open" } else { "closed" }
+}
+
+fn as_text<S: serde::Serializer>(p: &Problem, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_str(p)
+}
+
+/// How one instance's update ended (the engine's view; the report sorts them).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum InstanceResult {
+    /// On the new WAR, in rotation.
+    Updated,
+    /// Not started, or given back to rotation untouched because a stop was requested.
+    NotUpdated,
+    /// Failed; back on its previous release (or untouched) and in rotation.
+    RolledBack(Problem),
+    /// Failed and not restored.
+    NotRestored(Problem),
+}

@@ -1,0 +1,79 @@
+//! A failed instance back to its previous release and into rotation: the undo of however
+//! far its update got.
+
+use super::ctx::Ctx;
+use super::drain::drain;
+use super::health::{log_marks, wait_healthy};
+use super::release::restore_previous;
+use super::rotation;
+use super::step::StepError;
+use crate::fleet::InstanceHandle;
+
+/// How far an update got: what its rollback must undo.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct Progress {
+    pub disabled: bool,
+    pub stopped: bool,
+    pub war_touched: bool,
+    pub kept_previous: bool,
+    /// The enable began: nginx may have sent it requests (a reload that went through
+    /// before the connection dropped), so a rollback drains before stopping it.
+    pub enabling: bool,
+}
+
+/// Back to the previous release and into rotation.
+pub(crate) async fn restore(
+    ctx: Ctx<'_>,
+    inst: &InstanceHandle,
+    progress: Progress,
+) -> Result<(), StepError> {
+    let env = ctx.env;
+    // A failed enable may have reached nginx (the reload went through, then the connection
+    // dropped; or restoring the previous config failed): requests may be in flight to the
+    // instance. Out of rotation and drained before it is stopped, so none is cut.
+    if progress.enabling {
+        rotation::take_out(ctx, inst)
+            .await
+            .map_err(StepError::during("out of rotation before the rollback"))?;
+        match drain(env, inst).await {
+            // A second Ctrl-C: make it consistent now.
+            Ok(_) | Err(StepError::Stopped) => {}
+            Err(e) => return Err(StepError::during("draining before the rollback")(e)),
+        }
+    }
+    let restarted = progress.stopped || progress.war_touched;
+    if restarted {
+        inst.container
+            .stop(env.policy.stop_grace.0)
+            .await
+            .map_err(|e| StepError::during("stopping")(e.into()))?;
+    }
+    if progress.war_touched {
+        restore_previous(inst).await?;
+    }
+    let marks = log_marks(inst).await?;
+    if restarted {
+        inst.container
+            .start()
+            .await
+            .map_err(|e| StepError::during("starting")(e.into()))?;
+    }
+    // A container that was never stopped (a failure while draining) writes no new startup
+    // line: its health is the container and the HTTP probe.
+    wait_healthy(env, inst, restarted.then_some(&marks))
+        .await
+        .map_err(StepError::during("previous release"))?;
+    let change = rotation::put_back(ctx, inst)
+        .await
+        .map_err(StepError::during("back into rotation"))?;
+    if !change.changed() {
+        // The file already says "enabled", but after a failed restore of nginx's config
+        // nginx itself may still run one without the instance: make it apply the file.
+        env.fleet
+            .lb
+            .apply()
+            .await
+            .map_err(|e| StepError::during("back into rotation (applying the config)")(e.into()))?;
+    }
+    Ok(())
+}
