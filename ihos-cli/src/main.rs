@@ -1,7 +1,12 @@
 //! `ihos`: zero-downtime rolling deploys of Java web apps behind nginx.
 //!
-//! A thin binary: parse the command line, run one command, map its result to an exit code
-//! (see [`exit`]). Human messages go to stderr, machine output (JSON, diffs) to stdout.
+//! A thin binary: parse the command line ([`cli`]), run one command, map its result to an
+//! exit code ([`exit`]). Each command family has its file, `*_cmd.rs` (`rollout_cmd`,
+//! `plan_cmd`, `status_cmd`, `canary_route_cmd`, `nginx_cmd`, ...); what they share is in
+//! [`drive`] (runtime, confirmation, the driver of a rollout: progress, Ctrl-C, exit code),
+//! [`war_input`], [`progress`], [`table`] and [`output`]. The logic is the libraries':
+//! ihos-core and ihos-nginx. Human messages go to stderr, machine output (JSON, diffs) to
+//! stdout.
 
 mod backup;
 mod canary_check_cmd;

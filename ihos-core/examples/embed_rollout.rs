@@ -119,7 +119,7 @@ async fn embed() -> Result<ExitCode, Box<dyn std::error::Error>> {
     }
     let mut all_new = true;
     for v in &views {
-        let sha = v.deployed.as_ref().map_or("-", |d| &d.sha256[..12]);
+        let sha = v.deployed.as_ref().map_or("-", |d| d.short_sha());
         all_new &= sha == war.short_sha() && v.healthy;
         println!(
             "  {:<7} {:<15} {:<8} http {:?}  deployed {sha}",

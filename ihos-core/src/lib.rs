@@ -16,7 +16,9 @@
 //! - **Hosts**: a [`Transport`] runs [`Command`]s and moves files on one host:
 //!   [`SshTransport`] (SSH), [`LocalTransport`] (this machine), the fake hosts of
 //!   `ihos-testkit`, or a caller's own (two methods: `run` and `upload`; see
-//!   `examples/custom_transport.rs`). A [`Command`] holds typed arguments;
+//!   `examples/custom_transport.rs`); its provided methods read, write in place and
+//!   [`Transport::download`] (streamed, checked against the host's [`Sha256`]). A
+//!   [`Command`] holds typed arguments;
 //!   [`shell_quote`] is the only place a command line is built; [`run_checked`] turns a
 //!   failed command into a [`TransportError`]. [`ContainerName`] and [`RemotePath`] are
 //!   names and paths from configuration that passed validation.
@@ -32,9 +34,13 @@
 //!   time): out of rotation, drain, stop, keep the previous release, install, start,
 //!   health, log scan, back into rotation, record (the [`Step`]s). It returns a
 //!   [`RolloutReport`] whose [`Outcome`] is also the CLI's exit code; a failed instance is
-//!   rolled back and reported there, not as an error. A [`RolloutError`] means the rollout
-//!   could not start and nothing was changed. [`run_rollback`] puts the previous releases
-//!   back. [`RolloutOptions`] holds the per-run choices (defaults match the CLI's).
+//!   rolled back and reported there as an [`InstanceFailure`] (which step, the typed
+//!   [`StepError`], and whether the rollback failed too: the [`Problem`]), not as an error.
+//!   A [`RolloutError`] means the rollout could not start and nothing was changed.
+//!   [`run_rollback`] puts the previous releases back. [`RolloutOptions`] holds the
+//!   per-run choices (defaults match the CLI's). [`plan()`] tells, without changing
+//!   anything, what a rollout would do: a [`Plan`] of [`PlannedStep`]s per
+//!   [`PlannedInstance`], with its current state. A WAR's digest is a [`Sha256`].
 //! - **The CLI's other commands**: [`status`] ([`InstanceView`] per instance),
 //!   [`drain_instance`], [`enable_instance`], [`history`] ([`DeploymentRecord`]s),
 //!   [`lock_status`] ([`LockOwner`]), [`lock_release`], and [`journal()`]: where the last
@@ -65,15 +71,20 @@
 //!   and saves it with a [`WarSidecar`] naming the build and its commit.
 //!   [`WarFile::open_with_sidecar`] hands that commit to the rollout's records.
 //!
-//! Data flows one way: engine → traits → implementations → transport.
+//! Data flows one way: engine → traits → implementations → transport. In the source, each
+//! concept has its file: `config/` (topology, policy, durations), `fleet.rs`, `war.rs`,
+//! `sha.rs`, `transport/` (SSH, local, the remote file helpers, download), `container/`,
+//! `lb/`, `cohort/`, `artifact/` (TeamCity) and `rollout/`, whose own overview lists its
+//! files in the order data flows through them.
 //!
 //! # Errors
 //!
 //! One typed error per operation family, each `#[non_exhaustive]` and naming the host,
 //! instance, file or command concerned: [`ConfigError`], [`TransportError`],
-//! [`ContainerError`], [`LbError`], [`FleetError`], [`WarError`], [`RolloutError`],
-//! [`OpError`], [`CohortError`], [`TokenError`], [`RuleMatchError`], [`CanaryError`] and
-//! [`FetchError`].
+//! [`ContainerError`], [`LbError`], [`FleetError`], [`WarError`], [`RolloutError`] (with
+//! [`UnknownInstance`], shared with [`OpError`]), [`StepError`] (inside a report's
+//! [`InstanceFailure`]), [`OpError`], [`CohortError`], [`TokenError`], [`RuleMatchError`],
+//! [`CanaryError`] and [`FetchError`].
 //!
 //! # Example: a rollout
 //!

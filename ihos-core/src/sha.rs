@@ -63,6 +63,11 @@ impl Sha256 {
     pub fn short(&self) -> &str {
         short_sha(&self.0)
     }
+
+    /// The first 16 hex digits: enough to name a file by its content.
+    pub(crate) fn file_tag(&self) -> &str {
+        self.0.get(..16).unwrap_or(&self.0)
+    }
 }
 
 /// The first 12 characters of a digest as a record stores it (a record read from a host

@@ -15,6 +15,13 @@
 //!   change only the bytes of the target lines and return an [`Edit`]: the new text, whether
 //!   anything changed, and a unified diff.
 //!
+//! Inside, `parser` reads `lexer` tokens into the `syntax` tree a `document` holds; its
+//! child `parser::disabled` turns runs of comment lines into disabled directives, and `lua`
+//! finds where raw Lua bodies end. `query` finds upstreams and `if` blocks in the tree. `edit` holds
+//! [`Edit`], with one file per kind of edit (`edit::server`, `edit::if_block`) over shared
+//! byte patches (`edit::patch`) and commenting (`edit::comment`); `diff` writes its diff.
+//! Positions are in `span`, errors in `error`.
+//!
 //! This crate knows nothing of SSH, Docker or async runtimes: its only dependencies are
 //! `nom`, `memchr` and `thiserror`. `examples/nginx_edit.rs` edits the runbook's config
 //! (`cargo run --example nginx_edit -p ihos-nginx`).
@@ -43,7 +50,6 @@
 #![warn(unreachable_pub)]
 
 mod diff;
-mod disabled;
 mod document;
 mod edit;
 mod error;

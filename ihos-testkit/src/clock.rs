@@ -5,6 +5,8 @@
 use std::fmt;
 use std::time::Duration;
 
+use jiff::{SignedDuration, Timestamp};
+
 /// Wall-clock time of the world's start: 2026-01-05T09:00:00Z, as Unix seconds.
 pub const EPOCH_UNIX_SECS: i64 = 1_767_603_600;
 
@@ -53,40 +55,31 @@ impl VirtualTime {
         Duration::from_nanos(self.0.saturating_sub(earlier.0).max(0) as u64)
     }
 
-    fn wall(self) -> (i64, u32, u32, u32, u32, u32, u32) {
-        let total = i128::from(EPOCH_UNIX_SECS) * 1_000_000_000 + i128::from(self.0);
-        let secs = total.div_euclid(1_000_000_000) as i64;
-        let nanos = total.rem_euclid(1_000_000_000) as u32;
-        let days = secs.div_euclid(86_400);
-        let sod = secs.rem_euclid(86_400) as u32;
-        let (y, m, d) = civil_from_days(days);
-        (y, m, d, sod / 3600, sod / 60 % 60, sod % 60, nanos)
+    /// The wall-clock time of this moment.
+    fn wall(self) -> Timestamp {
+        Timestamp::from_second(EPOCH_UNIX_SECS).expect("the epoch is a valid timestamp")
+            + SignedDuration::from_nanos(self.0)
+    }
+
+    /// The wall-clock time in UTC, formatted with `strftime` directives.
+    pub(crate) fn strftime(self, format: &str) -> String {
+        self.wall().strftime(format).to_string()
     }
 
     /// RFC 3339 with nanoseconds, as `docker inspect` shows times:
     /// `2026-01-05T09:00:02.000000000Z`.
     pub fn rfc3339(self) -> String {
-        let (y, mo, d, h, mi, s, n) = self.wall();
-        format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}.{n:09}Z")
+        self.strftime("%Y-%m-%dT%H:%M:%S.%NZ")
     }
 
     /// The date, `YYYY-MM-DD` (the app's log file is `logFile.YYYY-MM-DD.log`).
     pub fn date(self) -> String {
-        let (y, mo, d, ..) = self.wall();
-        format!("{y:04}-{mo:02}-{d:02}")
+        self.strftime("%Y-%m-%d")
     }
 
-    /// Tomcat's log timestamp: `05-Jan-2026 09:00:02.034`.
+    /// Tomcat's log timestamp: `05-Jan-2026 09:00:02.034` (milliseconds truncated).
     pub fn tomcat_stamp(self) -> String {
-        const MONTHS: [&str; 12] = [
-            "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-        ];
-        let (y, mo, d, h, mi, s, n) = self.wall();
-        format!(
-            "{d:02}-{}-{y:04} {h:02}:{mi:02}:{s:02}.{:03}",
-            MONTHS[(mo - 1) as usize],
-            n / 1_000_000
-        )
+        self.strftime("%d-%b-%Y %H:%M:%S.%3f")
     }
 }
 
@@ -97,20 +90,6 @@ impl fmt::Display for VirtualTime {
         let abs = Duration::from_nanos(self.0.unsigned_abs());
         write!(f, "{sign}{:.3}s ({})", abs.as_secs_f64(), self.rfc3339())
     }
-}
-
-/// Days since 1970-01-01 to a (year, month, day) date (Howard Hinnant's algorithm).
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d)
 }
 
 /// The world's clock: `tokio::time::Instant` relative to the world's creation.
@@ -147,7 +126,10 @@ mod tests {
         assert_eq!(t.tomcat_stamp(), "06-Jan-2026 00:00:02.034");
         let before = VirtualTime::START.minus(Duration::from_secs(9 * 3600 + 1));
         assert_eq!(before.rfc3339(), "2026-01-04T23:59:59.000000000Z");
-        assert_eq!(civil_from_days(0), (1970, 1, 1));
-        assert_eq!(civil_from_days(11_016), (2000, 2, 29));
+        // 20_458 days and 9 hours before the world's start: 1970-01-01; 9_442 days: a leap day.
+        let unix_epoch = VirtualTime::START.minus(Duration::from_secs(20_458 * 86_400 + 9 * 3600));
+        assert_eq!(unix_epoch.rfc3339(), "1970-01-01T00:00:00.000000000Z");
+        let leap_day = VirtualTime::START.minus(Duration::from_secs(9_442 * 86_400 + 9 * 3600));
+        assert_eq!(leap_day.date(), "2000-02-29");
     }
 }

@@ -1,12 +1,28 @@
-//! Containers of the fake docker engine: what a test declares ([`ContainerSpec`] with an
-//! [`AppSpec`] or [`NginxSpec`]), what it can observe ([`ContainerInfo`], [`AppPhase`]), and
-//! the runtime state the engine keeps.
+//! Containers of the fake docker engine as tests see them: what a test declares
+//! ([`ContainerSpec`] with an [`AppSpec`] or [`NginxSpec`]) and what it can observe
+//! ([`ContainerInfo`], [`AppPhase`]); the app's WAR and log file names. The runtime state
+//! the engine keeps is in `world::container`.
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Arc;
 use std::time::Duration;
 
 use crate::clock::VirtualTime;
+
+/// The WAR the app serves, in its webapps directory.
+pub const WAR_NAME: &str = "ihos.war";
+
+/// The default app log file name for a date: `logFile.YYYY-MM-DD.log`.
+pub fn log_file_name(at: VirtualTime) -> String {
+    dated("logFile.%Y-%m-%d.log", at)
+}
+
+/// `pattern` with `%Y`, `%m`, `%d` replaced by `at`'s date.
+pub(crate) fn dated(pattern: &str, at: VirtualTime) -> String {
+    let date = at.date();
+    pattern
+        .replace("%Y", &date[..4])
+        .replace("%m", &date[5..7])
+        .replace("%d", &date[8..10])
+}
 
 /// A Tomcat app container: its host directories and published port.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -25,7 +41,7 @@ pub struct AppSpec {
     /// The port Tomcat listens on inside the container (default 8080); `ss` shows
     /// connections to it.
     pub container_port: u16,
-    /// The WAR's file name in `webapps` (default [`crate::WAR_NAME`], `ihos.war`).
+    /// The WAR's file name in `webapps` (default [`WAR_NAME`], `ihos.war`).
     pub war_name: String,
 }
 
@@ -40,7 +56,7 @@ impl AppSpec {
             tomcat_log: "catalina.%Y-%m-%d.log".into(),
             port,
             container_port: 8080,
-            war_name: crate::WAR_NAME.into(),
+            war_name: WAR_NAME.into(),
         }
     }
 }
@@ -235,156 +251,4 @@ pub struct ContainerInfo {
     pub exit_code: i64,
     /// How many times it was started (by docker start/restart) since the world began.
     pub starts: u32,
-}
-
-/// Decides whether nginx rejects a config: [`crate::FakeWorld::nginx_rejects`].
-pub(crate) type RejectRule = (Arc<dyn Fn(&[u8]) -> bool + Send + Sync>, String);
-
-/// A config nginx accepted, with what it means for routing.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct Loaded {
-    pub bytes: Vec<u8>,
-    /// Enabled servers of the upstream.
-    pub routing: BTreeSet<String>,
-    /// Every server of the upstream (any state).
-    pub servers: BTreeSet<String>,
-}
-
-/// An nginx worker process.
-#[derive(Debug, Clone)]
-pub(crate) struct Worker {
-    pub pid: u32,
-    /// Set when an old worker is finishing in-flight requests after a reload.
-    pub retiring_until: Option<VirtualTime>,
-}
-
-/// Runtime state of an app container.
-#[derive(Debug, Default, Clone)]
-pub(crate) struct AppRt {
-    pub serving: Option<String>,
-    /// `*.war` files in webapps at start (Tomcat deploys every one).
-    pub deployed: Vec<String>,
-    pub ready_logged: bool,
-    /// Log lines not written yet: (when, line, whether it is Tomcat's).
-    pub pending_log: Vec<(VirtualTime, String, bool)>,
-    /// Extra connections (background jobs): (until, count).
-    pub held: Vec<(VirtualTime, usize)>,
-}
-
-/// Runtime state of an nginx container.
-#[derive(Default, Clone)]
-pub(crate) struct NginxRt {
-    /// The config inode the bind mount holds (resolved at container start).
-    pub pinned: Option<u64>,
-    /// The config nginx runs.
-    pub active: Option<Vec<u8>>,
-    /// Backends receiving new requests.
-    pub routing: BTreeSet<String>,
-    /// Every server of the upstream in the active config (any state).
-    pub servers: BTreeSet<String>,
-    /// Backends taken out by a reload whose in-flight requests old workers still serve.
-    pub draining: BTreeMap<String, VirtualTime>,
-    /// A reload signalled but not yet in effect: (when, config).
-    pub pending: Option<(VirtualTime, Loaded)>,
-    pub workers: Vec<Worker>,
-    pub rejects: Vec<RejectRule>,
-    pub next_inner_pid: u32,
-}
-
-impl std::fmt::Debug for NginxRt {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("NginxRt")
-            .field("pinned", &self.pinned)
-            .field("routing", &self.routing)
-            .field("draining", &self.draining)
-            .field("workers", &self.workers)
-            .finish_non_exhaustive()
-    }
-}
-
-/// A container in the engine.
-#[derive(Debug, Clone)]
-pub(crate) struct Ctr {
-    pub spec: ContainerSpec,
-    pub running: bool,
-    pub pid: u32,
-    pub ip: String,
-    pub started: Option<VirtualTime>,
-    pub finished: Option<VirtualTime>,
-    pub exit_code: i64,
-    pub starts: u32,
-    pub app: AppRt,
-    pub nginx: NginxRt,
-}
-
-impl Ctr {
-    pub(crate) fn app_spec(&self) -> Option<&AppSpec> {
-        match &self.spec.kind {
-            ContainerKind::App(a) => Some(a),
-            ContainerKind::Nginx(_) => None,
-        }
-    }
-
-    pub(crate) fn nginx_spec(&self) -> Option<&NginxSpec> {
-        match &self.spec.kind {
-            ContainerKind::Nginx(n) => Some(n),
-            ContainerKind::App(_) => None,
-        }
-    }
-
-    /// When Tomcat has finished starting, if running.
-    pub(crate) fn ready_at(&self) -> Option<VirtualTime> {
-        self.started
-            .filter(|_| self.running)
-            .map(|s| s.plus(self.spec.start_delay))
-    }
-
-    /// The app's phase at `now` (nginx containers: `Ready` when running).
-    pub(crate) fn phase(&self, now: VirtualTime) -> AppPhase {
-        if !self.running {
-            return AppPhase::Stopped;
-        }
-        if self.nginx_spec().is_some() {
-            return AppPhase::Ready;
-        }
-        match self.ready_at() {
-            Some(r) if now < r => AppPhase::Starting,
-            _ if (self.spec.never_healthy && self.faults_apply()) || self.app.serving.is_none() => {
-                AppPhase::Unhealthy
-            }
-            _ => AppPhase::Ready,
-        }
-    }
-
-    /// Whether the spec's faults hit the release it serves now.
-    pub(crate) fn faults_apply(&self) -> bool {
-        self.spec
-            .faulty_build
-            .as_ref()
-            .is_none_or(|sha| self.app.serving.as_ref() == Some(sha))
-    }
-
-    pub(crate) fn status(&self) -> &'static str {
-        if self.running {
-            "running"
-        } else if self.started.is_none() {
-            "created"
-        } else {
-            "exited"
-        }
-    }
-
-    pub(crate) fn info(&self, now: VirtualTime) -> ContainerInfo {
-        ContainerInfo {
-            name: self.spec.name.clone(),
-            running: self.running,
-            status: self.status().into(),
-            pid: self.running.then_some(self.pid),
-            started_at: self.started,
-            phase: self.app_spec().map(|_| self.phase(now)),
-            serving: self.app.serving.clone(),
-            exit_code: self.exit_code,
-            starts: self.starts,
-        }
-    }
 }

@@ -20,7 +20,6 @@ use std::fmt;
 
 use crate::clock::VirtualTime;
 use crate::container::AppPhase;
-use crate::world::World;
 
 /// What went wrong.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -217,109 +216,52 @@ impl InvariantChecker {
     pub fn max_out_of_rotation(&self) -> usize {
         self.max_out_of_rotation
     }
-}
 
-impl World {
-    /// The violations holding at `now`, keyed so that an ongoing one is recognized.
-    fn current_violations(&self, now: VirtualTime) -> Vec<(String, ViolationKind)> {
-        let mut found = Vec::new();
-        for (hname, h) in &self.hosts {
-            for (cname, c) in &h.containers {
-                if c.nginx_spec().is_none() {
-                    continue;
-                }
-                let lb = format!("{hname}/{cname}");
-                if !c.running {
-                    found.push((format!("down|{lb}"), ViolationKind::LbDown { lb }));
-                    continue;
-                }
-                let mut answering = 0;
-                for addr in &c.nginx.routing {
-                    match self.backend_phase(addr, now) {
-                        None | Some(AppPhase::Ready) => answering += 1,
-                        Some(phase) => found.push((
-                            format!("routed|{lb}|{addr}|{phase:?}"),
-                            ViolationKind::RoutedToUnavailable {
-                                lb: lb.clone(),
-                                backend: addr.clone(),
-                                phase,
-                            },
-                        )),
-                    }
-                }
-                if answering == 0 {
-                    found.push((
-                        format!("none|{lb}"),
-                        ViolationKind::NoActiveBackend { lb: lb.clone() },
-                    ));
-                }
-                let all = &c.nginx.servers;
-                let out: Vec<String> = all
-                    .iter()
-                    .filter(|a| !c.nginx.routing.contains(*a))
-                    .cloned()
-                    .collect();
-                if out.len() > self.checker.max_out_of_rotation {
-                    found.push((
-                        format!("out|{lb}"),
-                        ViolationKind::TooManyOutOfRotation {
-                            lb,
-                            out_of_rotation: out,
-                            max: self.checker.max_out_of_rotation,
-                        },
-                    ));
-                }
-            }
+    /// Counts one evaluation; `false` when checking is off (nothing more to record).
+    pub(crate) fn start_check(&mut self) -> bool {
+        if self.enabled {
+            self.checks += 1;
         }
-        found
+        self.enabled
     }
 
-    /// Evaluates the invariants now; `cause`: the operation just done (`None`: time
-    /// passing).
-    pub(crate) fn evaluate(&mut self, cause: Option<crate::invariant::Cause>) {
-        let now = self.now();
-        let cuts = std::mem::take(&mut self.cuts);
-        for (_, count, _) in &cuts {
-            self.checker.requests_failed += count;
-        }
-        if !self.checker.enabled {
-            return;
-        }
-        self.checker.checks += 1;
-        if !self.dirty && cuts.is_empty() {
-            // Nothing the invariants depend on changed: the same violations hold.
-            return;
-        }
-        self.dirty = false;
-        let current = self.current_violations(now);
-        let ch = &mut self.checker;
+    /// Records what holds at `now`: `current` (keyed so that an ongoing violation is
+    /// recognized) opens the violations not open yet and ends the open ones not in it;
+    /// `cuts` are instants. `cause`: the operation just done (`None`: time passing).
+    pub(crate) fn record(
+        &mut self,
+        now: VirtualTime,
+        current: Vec<(String, ViolationKind)>,
+        cuts: Vec<(String, usize, String)>,
+        cause: Option<Cause>,
+    ) {
         let keys: BTreeSet<&String> = current.iter().map(|(k, _)| k).collect();
-        let ended: Vec<String> = ch
+        let ended: Vec<String> = self
             .open
             .keys()
             .filter(|k| !keys.contains(k))
             .cloned()
             .collect();
         for k in ended {
-            if let Some(i) = ch.open.remove(&k) {
-                ch.violations[i].ended = Some(now);
-                ch.violations[i].ended_by = cause.clone();
+            if let Some(i) = self.open.remove(&k) {
+                self.violations[i].ended = Some(now);
+                self.violations[i].ended_by = cause.clone();
             }
         }
         for (k, kind) in current {
-            if !ch.open.contains_key(&k) {
-                ch.violations.push(Violation {
+            if !self.open.contains_key(&k) {
+                self.violations.push(Violation {
                     kind,
                     started: now,
                     ended: None,
                     caused_by: cause.clone(),
                     ended_by: None,
                 });
-                ch.open.insert(k, ch.violations.len() - 1);
+                self.open.insert(k, self.violations.len() - 1);
             }
         }
         for (target, count, reason) in cuts {
-            ch.violations.push(Violation {
+            self.violations.push(Violation {
                 kind: ViolationKind::RequestsCut {
                     target,
                     count,

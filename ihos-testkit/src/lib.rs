@@ -100,36 +100,31 @@
 
 #![warn(missing_docs)]
 
-mod app;
 mod clock;
 mod container;
-mod docker;
+mod fake_world;
 mod fault;
-mod fs;
-mod host;
 mod invariant;
 pub mod load;
 mod log;
-mod net;
-mod nginx;
 mod scenario;
 mod sha;
-mod shell;
 mod simulate;
 mod teamcity;
 mod world;
 
-pub use app::{WAR_NAME, log_file_name};
 pub use clock::{EPOCH_UNIX_SECS, VirtualTime};
-pub use container::{AppPhase, AppSpec, ContainerInfo, ContainerKind, ContainerSpec, NginxSpec};
-pub use docker::PROCESS_LISTING_PREFIX;
+pub use container::{
+    AppPhase, AppSpec, ContainerInfo, ContainerKind, ContainerSpec, NginxSpec, WAR_NAME,
+    log_file_name,
+};
+pub use fake_world::{FakeHost, FakeWorld};
 pub use fault::{Fault, FaultAction, FaultId, Matcher, Op, When};
-pub use fs::{FileInfo, FsSnapshot};
-pub use host::FakeHost;
 pub use invariant::{Cause, InvariantChecker, InvariantReport, Violation, ViolationKind};
 pub use log::{CommandRecord, Event, EventKind};
 pub use scenario::{RUNBOOK_NGINX_CONF, RUNBOOK_WAR_V1, Runbook, RunbookBackend};
 pub use sha::sha256_hex;
 pub use simulate::{Simulation, SimulationOptions, canary_site};
 pub use teamcity::{BadRange, FakeBuild, FakeTeamCity, TeamCityRequest, test_war};
-pub use world::FakeWorld;
+pub use world::docker::PROCESS_LISTING_PREFIX;
+pub use world::fs::{FileInfo, FsSnapshot};

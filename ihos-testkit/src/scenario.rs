@@ -7,8 +7,7 @@ use std::sync::Arc;
 use ihos_core::{ContainerName, DockerCli, NginxLb, NginxLbOptions, RemotePath};
 
 use crate::container::{AppSpec, ContainerSpec, NginxSpec};
-use crate::host::FakeHost;
-use crate::world::FakeWorld;
+use crate::fake_world::{FakeHost, FakeWorld};
 
 /// The nginx config of the runbook topology.
 pub const RUNBOOK_NGINX_CONF: &str = "\

@@ -10,8 +10,8 @@ use serde::{Deserialize, Serialize};
 use super::api::BuildArtifact;
 use super::client::not_found_as;
 use super::error::FetchError;
-use super::fetch::FetchProgress;
 use super::http::{Http, encode_path};
+use super::progress::FetchProgress;
 
 /// What a partial download is a part of.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -104,11 +104,13 @@ pub(crate) fn download(
                     from,
                     total: meta.size,
                 }),
-                Err(reason) => {
+                Err(bad) => {
                     // Resuming from this part would fail the same way on every run:
                     // drop it and download the whole file instead.
                     drop(response);
-                    progress(&FetchProgress::StartingOver { reason });
+                    progress(&FetchProgress::StartingOver {
+                        reason: bad.to_string(),
+                    });
                     start_afresh(out, &meta_path, &meta)?;
                     from = 0;
                     response = get(0)?;
@@ -189,35 +191,75 @@ fn read_failure(url: &str, e: std::io::Error, done: u64, total: u64) -> FetchErr
     }
 }
 
+/// Why the answer to a resume's `Range` request cannot continue the partial download.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+enum BadRange {
+    #[error("the server answered the request for bytes {from}- with a part without Content-Range")]
+    Missing { from: u64 },
+    #[error(
+        "the server answered the request for bytes {from}- with an unreadable Content-Range {value:?}"
+    )]
+    Unreadable { from: u64, value: String },
+    #[error("asked for bytes {from}- and got a part starting at {start} (Content-Range {value:?})")]
+    Start {
+        from: u64,
+        start: u64,
+        value: String,
+    },
+    #[error(
+        "the server says the artifact has {total} bytes, its listing says {size} (Content-Range {value:?})"
+    )]
+    Total {
+        total: u64,
+        size: u64,
+        value: String,
+    },
+    #[error(
+        "asked for bytes {from}- of {size} and got a part ending at byte {end} (Content-Range {value:?})"
+    )]
+    End {
+        from: u64,
+        size: u64,
+        end: u64,
+        value: String,
+    },
+}
+
 /// Checks the `Content-Range` of a 206 answer to `Range: bytes=FROM-` for an artifact of
 /// `size` bytes: it must be `bytes FROM-(size-1)/size` (or `/*`, a size the server does not
-/// know). Otherwise, why not, in words.
-fn check_content_range(header: Option<&str>, from: u64, size: u64) -> Result<(), String> {
+/// know).
+fn check_content_range(header: Option<&str>, from: u64, size: u64) -> Result<(), BadRange> {
     let Some(value) = header else {
-        return Err(format!(
-            "the server answered the request for bytes {from}- with a part without Content-Range"
-        ));
+        return Err(BadRange::Missing { from });
     };
+    let value_ = || value.to_string();
     let Some((start, end, total)) = content_range(value) else {
-        return Err(format!(
-            "the server answered the request for bytes {from}- with an unreadable Content-Range {value:?}"
-        ));
+        return Err(BadRange::Unreadable {
+            from,
+            value: value_(),
+        });
     };
     if start != from {
-        return Err(format!(
-            "asked for bytes {from}- and got a part starting at {start} (Content-Range {value:?})"
-        ));
+        return Err(BadRange::Start {
+            from,
+            start,
+            value: value_(),
+        });
     }
-    if total.is_some_and(|t| t != size) {
-        return Err(format!(
-            "the server says the artifact has {} bytes, its listing says {size} (Content-Range {value:?})",
-            total.unwrap_or_default()
-        ));
+    if let Some(total) = total.filter(|&t| t != size) {
+        return Err(BadRange::Total {
+            total,
+            size,
+            value: value_(),
+        });
     }
     if end.checked_add(1) != Some(size) {
-        return Err(format!(
-            "asked for bytes {from}- of {size} and got a part ending at byte {end} (Content-Range {value:?})"
-        ));
+        return Err(BadRange::End {
+            from,
+            size,
+            end,
+            value: value_(),
+        });
     }
     Ok(())
 }
@@ -275,7 +317,9 @@ mod tests {
             (Some("bytes 100-149/200"), "ending at byte 149"),
             (Some("bytes 100-299/*"), "ending at byte 299"),
         ] {
-            let reason = check_content_range(header, 100, 200).unwrap_err();
+            let reason = check_content_range(header, 100, 200)
+                .unwrap_err()
+                .to_string();
             assert!(reason.contains(why), "{header:?}: {reason}");
         }
     }

@@ -4,10 +4,10 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use super::api::{BuildArtifact, TeamCityBuild};
 use super::client::TeamCityClient;
 use super::download::{discard, download, part_paths};
 use super::error::FetchError;
+use super::progress::FetchProgress;
 use super::sidecar::WarSidecar;
 use crate::war::WarFile;
 
@@ -34,41 +34,6 @@ impl FetchOptions {
         self.build = Some(id);
         self
     }
-}
-
-/// Progress of a fetch, reported to the caller's callback.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum FetchProgress {
-    /// The build and the artifact are known; the download starts.
-    BuildChosen {
-        /// The build.
-        build: TeamCityBuild,
-        /// Its WAR.
-        artifact: BuildArtifact,
-    },
-    /// A partial download of the same artifact is continued from byte `from`.
-    Resuming {
-        /// Bytes already there.
-        from: u64,
-        /// The artifact's size.
-        total: u64,
-    },
-    /// The server's answer to the `Range` request of a resume was unusable (no or another
-    /// `Content-Range`): the partial download is dropped and the whole artifact is asked for.
-    StartingOver {
-        /// What was wrong with the answer.
-        reason: String,
-    },
-    /// Bytes on disk so far.
-    Downloading {
-        /// Bytes so far.
-        done: u64,
-        /// The artifact's size.
-        total: u64,
-    },
-    /// The download is complete; the WAR is being checked.
-    Verifying,
 }
 
 /// A WAR fetched and in place.
@@ -154,5 +119,6 @@ fn install(out: &Path, part: &Path, sidecar: &WarSidecar) -> Result<(), FetchErr
     let tmp = sidecar.write_temp_for(out)?;
     std::fs::rename(part, out).map_err(|e| FetchError::io(out, "moving the download to", e))?;
     let path = WarSidecar::path_for(out);
-    std::fs::rename(&tmp, &path).map_err(|e| FetchError::io(&path, "replacing", e))
+    tmp.persist(&path)
+        .map_err(|e| FetchError::io(&path, "replacing", e.error))
 }

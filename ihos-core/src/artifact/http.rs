@@ -1,6 +1,7 @@
 //! The HTTP side of the TeamCity client: one `ureq` agent, bearer auth, JSON and streamed
 //! GETs, and the mapping of HTTP failures to [`FetchError`]s.
 
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use std::time::Duration;
 
 use serde::de::DeserializeOwned;
@@ -168,42 +169,43 @@ fn excerpt(text: &str, max: usize) -> String {
     }
 }
 
+/// Whether `base` (a validated `http(s)://host[:port][/path]` URL) names this machine.
 fn is_loopback(base: &str) -> bool {
-    let rest = base.split_once("://").map_or(base, |(_, r)| r);
-    let authority = rest.split('/').next().unwrap_or_default();
-    let host = if let Some(v6) = authority.strip_prefix('[') {
-        v6.split(']').next().unwrap_or_default()
-    } else {
-        authority.rsplit_once(':').map_or(authority, |(h, _)| h)
+    let Ok(uri) = base.parse::<ureq::http::Uri>() else {
+        return false;
     };
+    let host = uri.host().unwrap_or_default();
+    // An IPv6 literal keeps its brackets in the URI's host.
+    let host = host.trim_start_matches('[').trim_end_matches(']');
     host.eq_ignore_ascii_case("localhost")
         || host
             .parse::<std::net::IpAddr>()
             .is_ok_and(|ip| ip.is_loopback())
 }
 
+/// Unreserved characters (RFC 3986) stay; everything else is percent-encoded.
+const UNRESERVED: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
 /// `s` percent-encoded for a URL path: unreserved characters and `/` stay, the rest is
 /// encoded byte by byte.
 pub(crate) fn encode_path(s: &str) -> String {
-    encode(s, b"-._~/")
+    const PATH: &AsciiSet = &UNRESERVED.remove(b'/');
+    utf8_percent_encode(s, PATH).to_string()
 }
 
 /// `s` percent-encoded for a query value, keeping the characters of a TeamCity locator
 /// (`:`, `,`, `(`, `)`) readable.
 pub(crate) fn encode_query(s: &str) -> String {
-    encode(s, b"-._~:,()")
-}
-
-fn encode(s: &str, keep: &[u8]) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || keep.contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
+    const LOCATOR: &AsciiSet = &UNRESERVED
+        .remove(b':')
+        .remove(b',')
+        .remove(b'(')
+        .remove(b')');
+    utf8_percent_encode(s, LOCATOR).to_string()
 }
 
 #[cfg(test)]

@@ -17,10 +17,12 @@ mod download;
 mod error;
 mod fetch;
 mod http;
+mod progress;
 mod sidecar;
 
 pub use api::{BuildArtifact, TeamCityBuild};
 pub use client::TeamCityClient;
 pub use error::FetchError;
-pub use fetch::{FetchOptions, FetchProgress, FetchedWar};
+pub use fetch::{FetchOptions, FetchedWar};
+pub use progress::FetchProgress;
 pub use sidecar::{SidecarCheck, WarSidecar};

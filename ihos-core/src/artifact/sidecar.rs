@@ -46,25 +46,34 @@ impl WarSidecar {
 
     /// Writes it as the sidecar of `war` (a temporary file renamed over it).
     pub fn write_for(&self, war: &Path) -> Result<(), FetchError> {
-        let tmp = self.write_temp_for(war)?;
         let path = WarSidecar::path_for(war);
-        std::fs::rename(&tmp, &path).map_err(|e| FetchError::io(&path, "replacing", e))
+        self.write_temp_for(war)?
+            .persist(&path)
+            .map_err(|e| FetchError::io(&path, "replacing", e.error))
     }
 
-    /// Writes it next to where `war`'s sidecar goes, under a temporary name, and returns
-    /// that name (the caller renames it into place).
-    pub(crate) fn write_temp_for(&self, war: &Path) -> Result<PathBuf, FetchError> {
-        let mut tmp = WarSidecar::path_for(war).into_os_string();
-        tmp.push(".tmp");
-        let tmp = PathBuf::from(tmp);
+    /// Writes it, complete and synced, to a new temporary file in the directory of `war`'s
+    /// sidecar (removed when dropped unless the caller persists it into place).
+    pub(crate) fn write_temp_for(&self, war: &Path) -> Result<tempfile::TempPath, FetchError> {
+        let path = WarSidecar::path_for(war);
+        let dir = match path.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d,
+            _ => Path::new("."),
+        };
         let mut json = serde_json::to_vec_pretty(self).map_err(|e| FetchError::Io {
-            path: tmp.display().to_string(),
+            path: path.display().to_string(),
             what: "serializing",
             reason: e.to_string(),
         })?;
         json.push(b'\n');
-        std::fs::write(&tmp, json).map_err(|e| FetchError::io(&tmp, "writing", e))?;
-        Ok(tmp)
+        let mut tmp = tempfile::Builder::new()
+            .prefix(".ihos-sidecar-")
+            .tempfile_in(dir)
+            .map_err(|e| FetchError::io(dir, "creating a temporary file in", e))?;
+        std::io::Write::write_all(&mut tmp, &json)
+            .and_then(|()| tmp.as_file().sync_all())
+            .map_err(|e| FetchError::io(tmp.path(), "writing", e))?;
+        Ok(tmp.into_temp_path())
     }
 }
 

@@ -60,17 +60,20 @@ impl TeamCityConfig {
 
     pub(super) fn check(&self) -> Result<(), Invalid> {
         let url = &self.url;
-        let rest = url
-            .strip_prefix("https://")
-            .or_else(|| url.strip_prefix("http://"));
-        let Some(rest) = rest else {
+        let uri = url.parse::<ureq::http::Uri>().ok();
+        let scheme = uri.as_ref().and_then(|u| u.scheme_str());
+        if !matches!(scheme, Some("http" | "https")) {
             return Err(invalid(
                 "teamcity.url",
                 format!("{url:?} is not an http(s) URL"),
             ));
-        };
-        let authority = rest.split('/').next().unwrap_or_default();
-        if authority.is_empty() || url.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        }
+        let authority = uri
+            .as_ref()
+            .and_then(|u| u.authority())
+            .map_or("", |a| a.as_str());
+        let host = uri.as_ref().and_then(|u| u.host()).unwrap_or_default();
+        if host.is_empty() || url.chars().any(|c| c.is_whitespace() || c.is_control()) {
             return Err(invalid(
                 "teamcity.url",
                 format!("{url:?} has no valid host"),
@@ -82,7 +85,7 @@ impl TeamCityConfig {
                 "credentials do not go into the URL: put the access token in the environment variable named by teamcity.token_env",
             ));
         }
-        if url.contains(['?', '#']) {
+        if uri.as_ref().is_some_and(|u| u.query().is_some()) || url.contains('#') {
             return Err(invalid(
                 "teamcity.url",
                 format!("{url:?}: the server's base URL, without query or fragment"),

@@ -12,19 +12,31 @@ pub(super) fn invalid(key: impl Into<String>, message: impl Into<String>) -> Inv
     (key.into(), message.into())
 }
 
+/// Why a backend address was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum BadBackend {
+    #[error("{0:?} has no port (expected host:port, as in the nginx upstream)")]
+    NoPort(String),
+    #[error("{0:?} has no valid host")]
+    NoHost(String),
+    #[error("{value:?} has an invalid port {port:?}")]
+    Port { value: String, port: String },
+}
+
 /// Checks `host:port`: a non-empty host and a port 1–65535.
-pub(crate) fn check_backend(value: &str) -> Result<(), String> {
+pub(crate) fn check_backend(value: &str) -> Result<(), BadBackend> {
     let Some((host, port)) = value.rsplit_once(':') else {
-        return Err(format!(
-            "{value:?} has no port (expected host:port, as in the nginx upstream)"
-        ));
+        return Err(BadBackend::NoPort(value.to_string()));
     };
     if host.is_empty() || host.contains(char::is_whitespace) {
-        return Err(format!("{value:?} has no valid host"));
+        return Err(BadBackend::NoHost(value.to_string()));
     }
     match port.parse::<u16>() {
         Ok(p) if p > 0 => Ok(()),
-        _ => Err(format!("{value:?} has an invalid port {port:?}")),
+        _ => Err(BadBackend::Port {
+            value: value.to_string(),
+            port: port.to_string(),
+        }),
     }
 }
 
@@ -245,7 +257,7 @@ fn check_instance(
     }
     check_host_ref(&key("host"), &inst.host)?;
     check_container(&key("container"), &inst.container)?;
-    check_backend(&inst.backend).map_err(|m| invalid(key("backend"), m))?;
+    check_backend(&inst.backend).map_err(|e| invalid(key("backend"), e.to_string()))?;
     check_path(&key("webapps"), &inst.webapps)?;
     check_path(&key("logs"), &inst.logs)?;
     let war_ok = inst.war_name.ends_with(".war")

@@ -112,9 +112,8 @@ fn grace_secs(grace: Duration) -> u64 {
 }
 
 /// Parses `docker inspect --format '{{json .State}}'` output.
-pub(crate) fn parse_state(json: &str) -> Result<ContainerState, String> {
-    let s: InspectState = serde_json::from_str(json.trim())
-        .map_err(|e| format!("unexpected docker inspect output: {e}"))?;
+pub(crate) fn parse_state(json: &str) -> Result<ContainerState, serde_json::Error> {
+    let s: InspectState = serde_json::from_str(json.trim())?;
     let health = match s.health.as_ref().map(|h| h.status.as_str()) {
         None | Some("") | Some("none") => Health::None,
         Some("starting") => Health::Starting,
@@ -149,11 +148,11 @@ impl<T: Transport + ?Sized> Container for DockerCli<T> {
             self.name.as_str(),
         ]);
         match self.run(cmd.clone()).await {
-            Ok(out) => parse_state(&out.stdout_text()).map_err(|reason| ContainerError::Docker {
+            Ok(out) => parse_state(&out.stdout_text()).map_err(|e| ContainerError::Docker {
                 host: self.transport.host().into(),
                 container: self.name.to_string(),
                 command: cmd.to_string(),
-                reason,
+                reason: format!("unexpected docker inspect output: {e}"),
             }),
             Err(ContainerError::NotFound { .. }) => Ok(ContainerState::missing()),
             Err(e) => Err(e),

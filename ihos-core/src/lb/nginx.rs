@@ -14,7 +14,7 @@ use tokio::sync::Mutex;
 
 use super::{ApplyMode, Backend, LbChange, LbError, LoadBalancer};
 use crate::command::Privilege;
-use crate::container::Container;
+use crate::container::{Container, ContainerError};
 use crate::names::RemotePath;
 use crate::transport::{Transport, TransportError};
 
@@ -93,6 +93,38 @@ pub struct NginxLb<T: ?Sized, C: ?Sized> {
     busy: Mutex<()>,
 }
 
+/// What `nginx -t` said of the config on disk.
+enum Verdict {
+    Accepted,
+    /// Rejected, with nginx's message.
+    Rejected(String),
+}
+
+/// Why nginx could not be made to use a config (reload or restart).
+#[derive(Debug, thiserror::Error)]
+enum ApplyFailure {
+    #[error(transparent)]
+    Lb(#[from] LbError),
+    #[error(transparent)]
+    Container(#[from] ContainerError),
+    #[error(transparent)]
+    Transport(#[from] TransportError),
+    #[error("nginx -s reload: {0}")]
+    ReloadRefused(String),
+    #[error(
+        "nginx did not switch to the new configuration within {timeout:?} (workers before: {before:?}, now: {now:?})"
+    )]
+    NoSwitch {
+        timeout: Duration,
+        before: Vec<u32>,
+        now: Vec<NginxWorker>,
+    },
+    #[error("nginx container is {0} after restart")]
+    NotRunningAfterRestart(String),
+    #[error("the previous config fails nginx -t too: {0}")]
+    PreviousRejected(String),
+}
+
 impl<T: Transport + ?Sized, C: Container + ?Sized> NginxLb<T, C> {
     /// nginx running in `container`, with `config` (a path on the host) holding `upstream`.
     pub fn new(
@@ -150,17 +182,17 @@ impl<T: Transport + ?Sized, C: Container + ?Sized> NginxLb<T, C> {
         argv
     }
 
-    /// `nginx -t` in the container: `Ok(Err(output))` when nginx rejects the config.
-    async fn validate(&self) -> Result<Result<(), String>, LbError> {
+    /// `nginx -t` in the container.
+    async fn validate(&self) -> Result<Verdict, LbError> {
         let out = self.container.exec(&self.nginx_argv(&["-t", "-q"])).await?;
         if out.success() {
-            Ok(Ok(()))
+            Ok(Verdict::Accepted)
         } else {
             let mut text = out.stderr_text();
             if text.is_empty() {
                 text = out.stdout_text();
             }
-            Ok(Err(text))
+            Ok(Verdict::Rejected(text))
         }
     }
 
@@ -184,11 +216,10 @@ impl<T: Transport + ?Sized, C: Container + ?Sized> NginxLb<T, C> {
     /// `nginx -s reload` only signals the master and returns before new workers run. Wait
     /// until every worker that ran before is gone or shutting down (it no longer accepts
     /// connections) and a new one runs: from then on new requests see the new config.
-    async fn reload(&self) -> Result<(), String> {
+    async fn reload(&self) -> Result<(), ApplyFailure> {
         let before: Vec<u32> = self
             .workers()
-            .await
-            .map_err(|e| e.to_string())?
+            .await?
             .into_iter()
             .filter(|w| !w.shutting_down)
             .map(|w| w.pid)
@@ -196,14 +227,13 @@ impl<T: Transport + ?Sized, C: Container + ?Sized> NginxLb<T, C> {
         let out = self
             .container
             .exec(&self.nginx_argv(&["-s", "reload"]))
-            .await
-            .map_err(|e| e.to_string())?;
+            .await?;
         if !out.success() {
-            return Err(format!("nginx -s reload: {}", out.stderr_text()));
+            return Err(ApplyFailure::ReloadRefused(out.stderr_text()));
         }
         let deadline = tokio::time::Instant::now() + self.options.reload_timeout;
         loop {
-            let now = self.workers().await.map_err(|e| e.to_string())?;
+            let now = self.workers().await?;
             let old_accepting = now
                 .iter()
                 .any(|w| before.contains(&w.pid) && !w.shutting_down);
@@ -214,29 +244,27 @@ impl<T: Transport + ?Sized, C: Container + ?Sized> NginxLb<T, C> {
                 return Ok(());
             }
             if tokio::time::Instant::now() >= deadline {
-                return Err(format!(
-                    "nginx did not switch to the new configuration within {:?} (workers before: {before:?}, now: {now:?})",
-                    self.options.reload_timeout
-                ));
+                return Err(ApplyFailure::NoSwitch {
+                    timeout: self.options.reload_timeout,
+                    before,
+                    now,
+                });
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
 
     /// Makes nginx use the config on disk (which has passed `nginx -t`).
-    async fn activate(&self) -> Result<(), String> {
+    async fn activate(&self) -> Result<(), ApplyFailure> {
         match self.options.apply {
             ApplyMode::Reload => self.reload().await,
             ApplyMode::Restart => {
-                self.container
-                    .restart(self.options.restart_grace)
-                    .await
-                    .map_err(|e| e.to_string())?;
-                let state = self.container.state().await.map_err(|e| e.to_string())?;
+                self.container.restart(self.options.restart_grace).await?;
+                let state = self.container.state().await?;
                 if state.running {
                     Ok(())
                 } else {
-                    Err(format!("nginx container is {} after restart", state.status))
+                    Err(ApplyFailure::NotRunningAfterRestart(state.status))
                 }
             }
         }
@@ -263,7 +291,7 @@ impl<T: Transport + ?Sized, C: Container + ?Sized> NginxLb<T, C> {
             Err(e) => e.to_string(),
             Ok(()) => match self.validate().await {
                 Err(e) => e.to_string(),
-                Ok(Err(output)) => {
+                Ok(Verdict::Rejected(output)) => {
                     self.put_back(previous, &output, false).await?;
                     return Err(LbError::Validation {
                         host: self.host(),
@@ -271,9 +299,10 @@ impl<T: Transport + ?Sized, C: Container + ?Sized> NginxLb<T, C> {
                         output,
                     });
                 }
-                Ok(Ok(())) => match self.activate().await {
+                Ok(Verdict::Accepted) => match self.activate().await {
                     Ok(()) => return Ok(()),
-                    Err(reason) => {
+                    Err(failure) => {
+                        let reason = failure.to_string();
                         self.put_back(previous, &reason, true).await?;
                         return Err(LbError::Apply {
                             host: self.host(),
@@ -303,25 +332,21 @@ impl<T: Transport + ?Sized, C: Container + ?Sized> NginxLb<T, C> {
         let restored = async {
             self.transport
                 .write_file_in_place(&self.config, previous, self.options.privilege)
-                .await
-                .map_err(|e| e.to_string())?;
+                .await?;
             if reactivate {
-                match self.validate().await {
-                    Ok(Ok(())) => self.activate().await?,
-                    Ok(Err(out)) => {
-                        return Err(format!("the previous config fails nginx -t too: {out}"));
-                    }
-                    Err(e) => return Err(e.to_string()),
+                match self.validate().await? {
+                    Verdict::Accepted => self.activate().await?,
+                    Verdict::Rejected(out) => return Err(ApplyFailure::PreviousRejected(out)),
                 }
             }
-            Ok::<(), String>(())
+            Ok::<(), ApplyFailure>(())
         }
         .await;
         restored.map_err(|restore| LbError::RestoreFailed {
             host: self.host(),
             path: self.config.to_string(),
             failure: failure.to_string(),
-            restore,
+            restore: restore.to_string(),
         })
     }
 
@@ -404,15 +429,15 @@ impl<T: Transport + ?Sized, C: Container + ?Sized> LoadBalancer for NginxLb<T, C
     async fn apply(&self) -> Result<(), LbError> {
         let _guard = self.busy.lock().await;
         match self.validate().await? {
-            Err(output) => Err(LbError::Validation {
+            Verdict::Rejected(output) => Err(LbError::Validation {
                 host: self.host(),
                 path: self.config.to_string(),
                 output,
             }),
-            Ok(()) => self.activate().await.map_err(|reason| LbError::Apply {
+            Verdict::Accepted => self.activate().await.map_err(|failure| LbError::Apply {
                 host: self.host(),
                 path: self.config.to_string(),
-                reason,
+                reason: failure.to_string(),
             }),
         }
     }

@@ -362,7 +362,7 @@ pub async fn canary_war(fleet: &Fleet, dir: &Path) -> Result<WarFile, CanaryErro
             recorded: rec.sha256.clone(),
         });
     }
-    let local = dir.join(format!("ihos-{}.war", &actual.as_str()[..16]));
+    let local = dir.join(format!("ihos-{}.war", actual.file_tag()));
     let have = Sha256::of_file(&local).ok().as_ref() == Some(&actual);
     if !have {
         std::fs::create_dir_all(dir).map_err(|e| CanaryError::Local {

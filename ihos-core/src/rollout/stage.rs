@@ -29,7 +29,7 @@ pub(crate) struct Source {
 
 /// The staged file's name: by digest, so a resumed run finds its own upload.
 fn staged_name(prefix: &str, sha256: &Sha256) -> String {
-    format!("{prefix}-{}.war", &sha256.as_str()[..16])
+    format!("{prefix}-{}.war", sha256.file_tag())
 }
 
 /// Uploads the WAR to the staging directory of every host that has an instance to update,

@@ -1,7 +1,11 @@
 //! The statement parser: turns bytes into a [`Block`] tree, or a [`ParseError`] where nginx
 //! would refuse the file (`ngx_conf_parse` + `ngx_conf_read_token`).
 
-use crate::disabled::group_disabled;
+// A child, not a sibling: grouping commented-out directives finishes every block read
+// here, and it parses comment text with `parse_top_items`, so the two depend on each other.
+mod disabled;
+
+use self::disabled::group_disabled;
 use crate::error::{ParseError, ParseErrorKind};
 use crate::lexer::{self, WordEnd, is_ws};
 use crate::lua;

@@ -2,7 +2,7 @@
 //! `#` removed from each line, is exactly one directive (`#server a:1;`, or a whole block
 //! commented line by line, like the runbook's canary `if` block).
 
-use crate::parser::{Buffers, parse_top_items};
+use super::{Buffers, parse_top_items};
 use crate::syntax::{Comment, Directive, InnerDirective, Item};
 
 /// A continuation of a one-line directive over more comment lines is accepted only this far.

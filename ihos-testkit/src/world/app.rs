@@ -1,32 +1,16 @@
 //! The fake Tomcat app: what happens when its container starts (it loads
 //! `webapps/ihos.war`), becomes ready after its start delay (Tomcat's startup line in
 //! `logs/catalina.YYYY-MM-DD.log` and in the app's `logs/logFile.YYYY-MM-DD.log`, the WAR
-//! exploded into `webapps/ihos/` (its `AppSpec::war_name` without `.war`), an injected exception line later, in the app's log only),
-//! stops (requests in flight are cut), and how many connections it has (from nginx's
-//! routing and draining, plus held ones).
+//! exploded into `webapps/ihos/` (its `AppSpec::war_name` without `.war`), an injected
+//! exception line later, in the app's log only), stops (requests in flight are cut), and
+//! how many connections it has (from nginx's routing and draining, plus held ones).
 
+use super::World;
+use super::fs::ROOT;
 use crate::clock::VirtualTime;
-use crate::fs::ROOT;
+use crate::container::{AppPhase, dated};
 use crate::log::EventKind;
 use crate::sha::sha256_hex;
-use crate::world::World;
-
-/// The WAR the app serves, in its webapps directory.
-pub const WAR_NAME: &str = "ihos.war";
-
-/// The default app log file name for a date: `logFile.YYYY-MM-DD.log`.
-pub fn log_file_name(at: VirtualTime) -> String {
-    dated("logFile.%Y-%m-%d.log", at)
-}
-
-/// `pattern` with `%Y`, `%m`, `%d` replaced by `at`'s date.
-fn dated(pattern: &str, at: VirtualTime) -> String {
-    let date = at.date();
-    pattern
-        .replace("%Y", &date[..4])
-        .replace("%m", &date[5..7])
-        .replace("%d", &date[8..10])
-}
 
 impl World {
     /// Starts an app container at `at`: new pid, loads the WAR present now.
@@ -252,7 +236,7 @@ impl World {
             .filter(|(until, _)| *until > now)
             .map(|(_, n)| n)
             .sum();
-        if c.phase(now) != crate::container::AppPhase::Ready {
+        if c.phase(now) != AppPhase::Ready {
             return held;
         }
         let addrs = self.addresses_of(host, name);

@@ -4,10 +4,10 @@
 
 use ihos_core::Output;
 
+use super::fs::{Cred, FsError, normalize};
+use super::{HostState, out};
 use crate::clock::VirtualTime;
-use crate::fs::{Cred, FsError, file_name, normalize};
 use crate::sha::sha256_hex;
-use crate::world::{HostState, out};
 
 fn fail(msg: String) -> Output {
     out(1, "", format!("{msg}\n"))
@@ -212,15 +212,4 @@ pub(crate) fn run(
         }
         _ => unreachable!("checked above"),
     })
-}
-
-/// The staging name an upload uses next to `remote`.
-pub(crate) fn upload_staging(remote: &str, n: u64) -> String {
-    let dir = crate::fs::parent(remote);
-    let name = format!(".{}.ihos-tmp-fake-{n}", file_name(remote));
-    if dir == "/" {
-        format!("/{name}")
-    } else {
-        format!("{dir}/{name}")
-    }
 }

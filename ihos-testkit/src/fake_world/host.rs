@@ -5,16 +5,13 @@
 use std::path::Path;
 
 use async_trait::async_trait;
-use ihos_core::{Command, Output, Privilege, RemotePath, Transport, TransportError, Uploaded};
+use ihos_core::{Command, Output, RemotePath, Transport, TransportError, Uploaded};
 
+use super::FakeWorld;
 use crate::container::{ContainerInfo, ContainerSpec};
 use crate::fault::{FaultAction, Op};
-use crate::fs::{FileInfo, FsSnapshot, normalize};
-use crate::invariant::Cause;
-use crate::log::EventKind;
-use crate::sha::sha256_hex;
-use crate::shell::upload_staging;
-use crate::world::{FakeWorld, World, out};
+use crate::world::fs::{FileInfo, FsSnapshot, normalize};
+use crate::world::{HostState, out};
 
 /// One fake host. Cheap to clone (a handle into its world). Setup helpers act as root and
 /// bypass permissions and faults; commands and uploads go through everything.
@@ -47,7 +44,7 @@ impl FakeHost {
         &self.world
     }
 
-    fn with<R>(&self, f: impl FnOnce(&mut crate::world::HostState) -> R) -> R {
+    fn with<R>(&self, f: impl FnOnce(&mut HostState) -> R) -> R {
         let mut w = self.world.lock();
         w.sync();
         f(w.host_mut(&self.name))
@@ -168,80 +165,6 @@ impl FakeHost {
     ) -> Result<Output, TransportError> {
         self.world.lock().finish(&self.name, command, result)
     }
-
-    fn finish_upload(
-        &self,
-        w: &mut World,
-        local: &Path,
-        remote: &RemotePath,
-        result: Result<Uploaded, TransportError>,
-    ) -> Result<Uploaded, TransportError> {
-        let now = w.now();
-        let seq = w.push_event(
-            &self.name,
-            now,
-            EventKind::Upload {
-                local: local.to_path_buf(),
-                remote: remote.to_string(),
-                result: result.as_ref().map(|u| u.bytes).map_err(Clone::clone),
-            },
-        );
-        w.evaluate(Some(Cause {
-            seq,
-            host: self.name.clone(),
-            what: format!("upload {} -> {remote}", local.display()),
-        }));
-        result
-    }
-}
-
-/// The upload itself: to a staging name next to `remote` as the login user, checked,
-/// renamed into place; the staging file is removed on failure.
-fn perform_upload(
-    w: &mut World,
-    host: &str,
-    remote: &RemotePath,
-    bytes: &[u8],
-    limit: Option<u64>,
-) -> Result<Uploaded, TransportError> {
-    w.next_tmp += 1;
-    let tmp = upload_staging(remote.as_str(), w.next_tmp);
-    let h = w.host_mut(host);
-    let cred = h
-        .cred(Privilege::User)
-        .expect("the login user needs no password");
-    let io = |op: &'static str, e: crate::fs::FsError| TransportError::Io {
-        host: host.into(),
-        op,
-        path: remote.to_string(),
-        reason: e.text().into(),
-    };
-    let result = (|| {
-        h.fs.write(&tmp, &cred, bytes, 0o644, limit)
-            .map_err(|e| io("upload", e))?;
-        let expected = sha256_hex(bytes);
-        let actual = h.fs.get(&tmp).map(sha256_hex).unwrap_or_default();
-        if actual != expected {
-            return Err(TransportError::Checksum {
-                host: host.into(),
-                path: tmp.clone(),
-                expected,
-                actual,
-            });
-        }
-        h.fs.rename(&tmp, remote.as_str(), &cred)
-            .map_err(|e| io("rename into", e))?;
-        Ok(Uploaded {
-            path: remote.clone(),
-            bytes: bytes.len() as u64,
-            sha256: ihos_core::Sha256::of_bytes(bytes),
-        })
-    })();
-    if result.is_err() {
-        let _ = h.fs.remove_file(&tmp, &cred);
-    }
-    w.gc(host);
-    result
 }
 
 #[async_trait]
@@ -339,7 +262,7 @@ impl Transport for FakeHost {
                     reason: stderr,
                 };
                 let mut w = self.world.lock();
-                return self.finish_upload(&mut w, local, remote, Err(err));
+                return w.finish_upload(&self.name, local, remote, Err(err));
             }
             Some(FaultAction::Respond(o)) => {
                 let err = TransportError::Io {
@@ -349,21 +272,21 @@ impl Transport for FakeHost {
                     reason: o.stderr_text(),
                 };
                 let mut w = self.world.lock();
-                return self.finish_upload(&mut w, local, remote, Err(err));
+                return w.finish_upload(&self.name, local, remote, Err(err));
             }
             Some(FaultAction::Hang) => std::future::pending().await,
             Some(FaultAction::Disconnect { happened }) => {
                 let bytes = read()?;
                 let mut w = self.world.lock();
                 if happened {
-                    let _ = perform_upload(&mut w, &self.name, remote, &bytes, None);
+                    let _ = w.perform_upload(&self.name, remote, &bytes, None);
                 }
                 let err = TransportError::Disconnected {
                     host: self.name.clone(),
                     during: format!("upload {} to {remote}", local.display()),
                     reason: "fake host: connection dropped (injected fault)".into(),
                 };
-                return self.finish_upload(&mut w, local, remote, Err(err));
+                return w.finish_upload(&self.name, local, remote, Err(err));
             }
             Some(FaultAction::DiskFull { after_bytes }) => limit = Some(after_bytes),
             Some(FaultAction::Delay(d)) => tokio::time::sleep(d).await,
@@ -371,7 +294,7 @@ impl Transport for FakeHost {
         let bytes = read();
         let mut w = self.world.lock();
         w.sync();
-        let result = bytes.and_then(|b| perform_upload(&mut w, &self.name, remote, &b, limit));
-        self.finish_upload(&mut w, local, remote, result)
+        let result = bytes.and_then(|b| w.perform_upload(&self.name, remote, &b, limit));
+        w.finish_upload(&self.name, local, remote, result)
     }
 }

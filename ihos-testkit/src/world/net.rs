@@ -4,10 +4,10 @@
 
 use ihos_core::Output;
 
+use super::fs::Cred;
+use super::{World, out};
 use crate::clock::VirtualTime;
 use crate::container::AppPhase;
-use crate::fs::Cred;
-use crate::world::{World, out};
 
 /// `(host, port)` of an `http://` or `https://` URL.
 fn host_port(url: &str) -> Option<(String, u16)> {

@@ -7,11 +7,12 @@
 use ihos_core::Output;
 use ihos_nginx::{Document, ServerState};
 
+use super::container::{Loaded, RejectRule, Worker};
+use super::fs::Cred;
+use super::{World, out};
 use crate::clock::VirtualTime;
-use crate::container::{AppPhase, Loaded, RejectRule, Worker};
-use crate::fs::Cred;
+use crate::container::AppPhase;
 use crate::log::EventKind;
-use crate::world::{World, out};
 
 /// Checks a config as `nginx -t` does (syntax, and every upstream has a server) and reads
 /// `upstream`'s servers from it; the error is nginx's `[emerg]` message,
@@ -54,8 +55,7 @@ pub(crate) fn validate(
 
 /// `2026/01/05 09:00:00`, nginx's error log time.
 fn nginx_stamp(t: VirtualTime) -> String {
-    let s = t.rfc3339();
-    format!("{} {}", s[..10].replace('-', "/"), &s[11..19])
+    t.strftime("%Y/%m/%d %H:%M:%S")
 }
 
 /// What `nginx ARGS` asks for.

@@ -4,10 +4,12 @@
 
 use ihos_core::Output;
 
+use super::container::Ctr;
+use super::fs::Cred;
+use super::nginx::parse_nginx_args;
+use super::{World, out};
 use crate::clock::VirtualTime;
-use crate::container::{AppPhase, Ctr};
-use crate::fs::Cred;
-use crate::world::{World, out};
+use crate::container::AppPhase;
 
 /// The first words of the `/proc` process listing script `NginxLb` runs in a container.
 pub const PROCESS_LISTING_PREFIX: &str = "for f in /proc/[0-9]*/cmdline";
@@ -56,7 +58,7 @@ fn signal_name(s: &str) -> Option<&'static str> {
 /// Whether `docker exec NAME ARGV` runs something the fake containers know.
 fn exec_supported(argv: &[&str]) -> bool {
     match argv {
-        ["nginx", rest @ ..] => crate::nginx::parse_nginx_args(rest).is_some(),
+        ["nginx", rest @ ..] => parse_nginx_args(rest).is_some(),
         ["sh", "-c", script] => script.starts_with(PROCESS_LISTING_PREFIX),
         _ => false,
     }

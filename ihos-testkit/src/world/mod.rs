@@ -1,0 +1,364 @@
+//! The fake world's state behind [`crate::FakeWorld`]: the hosts (files, containers), the
+//! upstream registry, injected faults, the event log and the invariant checker, and the
+//! interpretation of every command a fake host runs.
+//!
+//! All state lives behind one mutex that is never held across an `.await`: a command is
+//! interpreted in one step, at one virtual moment. Time-driven changes (an app finishing its
+//! start, nginx's old workers finishing their requests) are computed lazily from the clock
+//! before every command and every query.
+//!
+//! The submodules add to [`World`] and [`HostState`] what one part of the fake does: the
+//! filesystem ([`fs`]), file commands ([`shell`]), uploads, the docker engine and CLI
+//! ([`container`], [`docker`]), Tomcat ([`app`]), nginx, the network commands ([`net`]) and
+//! the invariants' view of the world ([`check`]).
+
+pub(crate) mod app;
+pub(crate) mod check;
+pub(crate) mod container;
+pub(crate) mod docker;
+pub(crate) mod fs;
+pub(crate) mod net;
+pub(crate) mod nginx;
+pub(crate) mod shell;
+pub(crate) mod upload;
+
+use std::collections::{BTreeMap, HashSet};
+
+use ihos_core::{Command, Output, Privilege, TransportError};
+
+use crate::clock::{Clock, VirtualTime};
+use crate::fault::{FaultAction, FaultSlot, Op};
+use crate::invariant::{Cause, InvariantChecker};
+use crate::log::{Event, EventKind};
+use container::Ctr;
+use fs::{Cred, Fs, ROOT};
+
+/// One fake host's state.
+#[derive(Debug)]
+pub(crate) struct HostState {
+    pub name: String,
+    pub fs: Fs,
+    pub user: String,
+    pub home: String,
+    pub sudo_nopasswd: bool,
+    pub docker_group: bool,
+    pub aliases: Vec<String>,
+    pub containers: BTreeMap<String, Ctr>,
+}
+
+impl HostState {
+    /// A host named `name`: login user `deploy` with home `/home/deploy`, password-less
+    /// sudo, not in the docker group; `/tmp` exists.
+    pub(crate) fn new(name: &str) -> Self {
+        let mut fs = Fs::new();
+        fs.put_dir("/home/deploy", Some("deploy"), 0o755);
+        fs.put_dir("/tmp", Some(ROOT), 0o777);
+        HostState {
+            name: name.into(),
+            fs,
+            user: "deploy".into(),
+            home: "/home/deploy".into(),
+            sudo_nopasswd: true,
+            docker_group: false,
+            aliases: Vec::new(),
+            containers: BTreeMap::new(),
+        }
+    }
+
+    /// The credentials a command runs with, or the output of a refused sudo.
+    pub(crate) fn cred(&self, privilege: Privilege) -> Result<Cred, Output> {
+        match privilege {
+            Privilege::User => Ok(Cred {
+                user: self.user.clone(),
+            }),
+            Privilege::Sudo if self.sudo_nopasswd || self.user == ROOT => Ok(Cred::root()),
+            Privilege::Sudo => Err(Output {
+                status: Some(1),
+                stdout: Vec::new(),
+                stderr: b"sudo: a password is required\n".to_vec(),
+            }),
+        }
+    }
+
+    /// Whether `name` (an address in a URL) reaches this host.
+    pub(crate) fn answers_to(&self, name: &str) -> bool {
+        self.name == name || self.aliases.iter().any(|a| a == name)
+    }
+}
+
+/// The shared state.
+#[derive(Debug)]
+pub(crate) struct World {
+    pub clock: Clock,
+    pub hosts: BTreeMap<String, HostState>,
+    /// Upstream address → (host, container).
+    pub registry: BTreeMap<String, (String, String)>,
+    pub faults: Vec<FaultSlot>,
+    pub events: Vec<Event>,
+    pub checker: InvariantChecker,
+    /// Requests in flight at any moment on each backend that gets traffic.
+    pub connections_per_backend: usize,
+    pub next_pid: u32,
+    pub next_ip: u32,
+    pub next_tmp: u64,
+    /// Requests cut during the operation being interpreted: (target, count, reason).
+    pub cuts: Vec<(String, usize, String)>,
+    /// Whether something the invariants depend on changed since they were last evaluated
+    /// (a container or nginx event, a registry or checker setting).
+    pub dirty: bool,
+    /// Whether the log keeps each command's stdin and stdout (see
+    /// [`crate::FakeWorld::set_log_io`]).
+    pub log_io: bool,
+}
+
+/// `command` without its stdin bytes (for a log that does not keep them).
+fn without_io(command: &Command) -> Command {
+    let c = Command::new(command.program())
+        .args(command.arguments())
+        .with_privilege(command.privilege());
+    match command.timeout_value() {
+        Some(t) => c.timeout(t),
+        None => c,
+    }
+}
+
+/// Output of a command that ran.
+pub(crate) fn out(status: i32, stdout: impl Into<Vec<u8>>, stderr: impl Into<Vec<u8>>) -> Output {
+    Output {
+        status: Some(status),
+        stdout: stdout.into(),
+        stderr: stderr.into(),
+    }
+}
+
+impl World {
+    /// An empty world whose clock starts now.
+    pub(crate) fn new() -> Self {
+        World {
+            clock: Clock::new(),
+            hosts: BTreeMap::new(),
+            registry: BTreeMap::new(),
+            faults: Vec::new(),
+            events: Vec::new(),
+            checker: InvariantChecker::new(1),
+            connections_per_backend: 2,
+            next_pid: 4000,
+            next_ip: 1,
+            next_tmp: 0,
+            cuts: Vec::new(),
+            dirty: true,
+            log_io: true,
+        }
+    }
+
+    pub(crate) fn now(&self) -> VirtualTime {
+        self.clock.now()
+    }
+
+    pub(crate) fn host(&self, name: &str) -> &HostState {
+        self.hosts
+            .get(name)
+            .unwrap_or_else(|| panic!("fake world has no host {name:?}"))
+    }
+
+    pub(crate) fn host_mut(&mut self, name: &str) -> &mut HostState {
+        self.hosts
+            .get_mut(name)
+            .unwrap_or_else(|| panic!("fake world has no host {name:?}"))
+    }
+
+    pub(crate) fn ctr(&self, host: &str, name: &str) -> Option<&Ctr> {
+        self.hosts.get(host)?.containers.get(name)
+    }
+
+    pub(crate) fn ctr_mut(&mut self, host: &str, name: &str) -> Option<&mut Ctr> {
+        self.hosts.get_mut(host)?.containers.get_mut(name)
+    }
+
+    pub(crate) fn push_event(&mut self, host: &str, at: VirtualTime, kind: EventKind) -> u64 {
+        if matches!(
+            kind,
+            EventKind::Container { .. } | EventKind::NginxApplied { .. }
+        ) {
+            self.dirty = true;
+        }
+        let seq = self.events.len() as u64;
+        self.events.push(Event {
+            seq,
+            at,
+            host: host.into(),
+            kind,
+        });
+        seq
+    }
+
+    /// Brings time-driven state up to `now` and checks the invariants for changes that time
+    /// alone made.
+    pub(crate) fn sync(&mut self) {
+        let now = self.now();
+        self.sync_apps(now);
+        self.sync_nginx(now);
+        self.evaluate(None);
+    }
+
+    /// The fault hitting this operation, if any (counts every match of every fault).
+    pub(crate) fn decide(&mut self, host: &str, op: &Op<'_>) -> Option<(usize, FaultAction)> {
+        let mut hit = None;
+        for (i, slot) in self.faults.iter_mut().enumerate() {
+            if slot.fault.host.as_deref().is_some_and(|h| h != host)
+                || !slot.fault.matcher.matches(op)
+            {
+                continue;
+            }
+            slot.matched += 1;
+            if hit.is_none() && slot.fault.when.hits(slot.matched) {
+                slot.fired += 1;
+                hit = Some((i, slot.fault.action.clone()));
+            }
+        }
+        if let Some((i, action)) = &hit {
+            let now = self.now();
+            self.push_event(
+                host,
+                now,
+                EventKind::FaultFired {
+                    fault: *i,
+                    action: action.to_string(),
+                },
+            );
+        }
+        hit
+    }
+
+    /// Runs a command for real (in the fake): sudo, interpretation, log, invariants.
+    pub(crate) fn execute(
+        &mut self,
+        host: &str,
+        command: &Command,
+        limit: Option<u64>,
+    ) -> Result<Output, TransportError> {
+        let result = self.perform(host, command, limit);
+        self.finish(host, command, result)
+    }
+
+    /// Runs a command's effects without logging it.
+    pub(crate) fn perform(
+        &mut self,
+        host: &str,
+        command: &Command,
+        limit: Option<u64>,
+    ) -> Result<Output, TransportError> {
+        let now = self.now();
+        let result = match self.host(host).cred(command.privilege()) {
+            Err(refused) => Ok(refused),
+            Ok(cred) => match self.interpret(host, &cred, command, limit, now) {
+                Some(output) => Ok(output),
+                None => Err(TransportError::Failed {
+                    host: host.into(),
+                    command: command.to_string(),
+                    status: "status 127".into(),
+                    stderr: format!(
+                        "fake host: unsupported command: {}",
+                        command.to_shell_line(false)
+                    ),
+                }),
+            },
+        };
+        self.gc(host);
+        result
+    }
+
+    /// Logs a command's result and checks the invariants after it.
+    pub(crate) fn finish(
+        &mut self,
+        host: &str,
+        command: &Command,
+        result: Result<Output, TransportError>,
+    ) -> Result<Output, TransportError> {
+        let now = self.now();
+        let (logged, logged_result) = if self.log_io {
+            (command.clone(), result.clone())
+        } else {
+            let stripped = result.as_ref().map(|o| Output {
+                status: o.status,
+                stdout: Vec::new(),
+                stderr: o.stderr.clone(),
+            });
+            (without_io(command), stripped.map_err(Clone::clone))
+        };
+        let seq = self.push_event(
+            host,
+            now,
+            EventKind::Command {
+                command: logged,
+                result: logged_result,
+            },
+        );
+        self.evaluate(Some(Cause {
+            seq,
+            host: host.into(),
+            what: command.to_string(),
+        }));
+        result
+    }
+
+    /// Drops file data nothing refers to any more (bind mounts hold their inode).
+    pub(crate) fn gc(&mut self, host: &str) {
+        let h = self.host_mut(host);
+        let held: HashSet<u64> = h
+            .containers
+            .values()
+            .filter_map(|c| c.nginx.pinned)
+            .collect();
+        h.fs.gc(&held);
+    }
+
+    fn interpret(
+        &mut self,
+        host: &str,
+        cred: &Cred,
+        command: &Command,
+        limit: Option<u64>,
+        now: VirtualTime,
+    ) -> Option<Output> {
+        let argv: Vec<String> = command.argv().iter().map(|s| s.to_string()).collect();
+        let stdin = command.stdin_bytes();
+        match argv[0].as_str() {
+            "docker" => {
+                if limit.is_some() {
+                    return Some(out(
+                        1,
+                        "",
+                        "docker: write /var/lib/docker: no space left on device\n",
+                    ));
+                }
+                self.docker(host, cred, &argv[1..], now)
+            }
+            "curl" => self.curl(host, &argv[1..], now),
+            "nsenter" => self.nsenter(host, cred, &argv[1..], now),
+            _ => shell::run(self.host_mut(host), cred, &argv, stdin, limit, now),
+        }
+    }
+
+    /// A new process id.
+    pub(crate) fn pid(&mut self) -> u32 {
+        self.next_pid += 1;
+        self.next_pid
+    }
+
+    pub(crate) fn cut(&mut self, target: String, count: usize, reason: String) {
+        if count > 0 {
+            self.cuts.push((target, count, reason));
+        }
+    }
+
+    /// The event log as text, one event a line.
+    pub(crate) fn log_text(&self) -> String {
+        let mut s = String::new();
+        for e in &self.events {
+            s.push_str(&e.to_string());
+            s.push('\n');
+        }
+        s
+    }
+}
