@@ -104,6 +104,9 @@ fn finished(report: &RolloutReport, resume: &str) -> Result<(), CliError> {
     for f in &report.not_restored {
         summary.push_str(&format!("\n  NOT RESTORED {}: {f}", f.instance));
     }
+    for f in &report.warnings {
+        summary.push_str(&format!("\n  warning {}: {f}", f.instance));
+    }
     match report.outcome {
         Outcome::Completed => {
             output::message(&summary);

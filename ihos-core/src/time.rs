@@ -18,6 +18,14 @@ pub(crate) fn now_compact() -> String {
     Timestamp::now().strftime("%Y%m%dT%H%M%SZ").to_string()
 }
 
+/// `now + after` on tokio's clock, or a day from now when the sum does not fit (a
+/// duration from a library caller can be anything): a deadline, never a panic.
+pub(crate) fn deadline_after(after: std::time::Duration) -> tokio::time::Instant {
+    let now = tokio::time::Instant::now();
+    now.checked_add(after)
+        .unwrap_or_else(|| now + std::time::Duration::from_secs(24 * 3600))
+}
+
 #[cfg(test)]
 mod tests {
     use jiff::Timestamp;

@@ -106,6 +106,18 @@ impl Transport for ScriptedHost {
                 }
                 ok("")
             }
+            // A log read (`dd if=LOG iflag=...`) or a copy (`dd if=SRC of=DST ...`).
+            "dd" if args[0].starts_with("if=") && args[1].starts_with("of=") => {
+                let src = args[0].trim_start_matches("if=");
+                if let Some(b) = files.get(src).cloned() {
+                    files.insert(args[1].trim_start_matches("of=").to_string(), b);
+                }
+                ok("")
+            }
+            "dd" if args[0].contains("catalina") => {
+                ok("INFO Server startup in [1200] milliseconds\n")
+            }
+            "dd" if args[0].starts_with("if=") => ok(&self.app_log.lock().unwrap()),
             "sha256sum" => match files.get(last) {
                 Some(b) => ok(&format!("{}  {last}\n", sha256_hex(b))),
                 None => ok(&format!("{}  {last}\n", self.sha)),
@@ -120,10 +132,16 @@ impl Transport for ScriptedHost {
                 ok("INFO Server startup in [1200] milliseconds\n")
             }
             "tail" => ok(&self.app_log.lock().unwrap()),
-            "test" if last.ends_with("journal.ndjson") || last.ends_with("/lock") => Ok(Output {
-                status: Some(1),
-                ..Output::default()
-            }),
+            "test"
+                if args[0] == "-L"
+                    || last.ends_with("journal.ndjson")
+                    || last.ends_with("/lock") =>
+            {
+                Ok(Output {
+                    status: Some(1),
+                    ..Output::default()
+                })
+            }
             "nsenter" => ok(""),
             "test" | "mkdir" | "mv" | "rm" => ok(""),
             other => panic!("unexpected command {other}: {c}"),
@@ -284,10 +302,10 @@ async fn out_of_rotation_before_stop_and_back_only_after_start() {
     assert_eq!(report.updated, vec!["a", "b"]);
     // The WAR went into webapps by a temp name and a rename.
     let cmds = host.commands.lock().unwrap().join("\n");
-    assert!(cmds.contains("cp -- /home/deploy/.ihos/ihos-"), "{cmds}");
+    assert!(cmds.contains("dd if=/home/deploy/.ihos/ihos-"), "{cmds}");
     assert!(
         cmds.lines().any(
-            |l| l.contains("mv -f -- /srv/a/webapps/.ihos.war.ihos-tmp-")
+            |l| l.contains("mv -f -T -- /srv/a/webapps/.ihos.war.ihos-tmp-")
                 && l.ends_with(" /srv/a/webapps/ihos.war")
         ),
         "{cmds}"
@@ -337,7 +355,7 @@ async fn an_exception_in_the_log_rolls_back_in_order_and_stops_the_rollout() {
     assert_eq!(report.not_updated, vec!["b"]);
     let cmds = host.commands.lock().unwrap().join("\n");
     assert!(
-        cmds.contains("previous.war /srv/a/webapps/.ihos.war.ihos-tmp"),
+        cmds.contains("previous.war of=/srv/a/webapps/.ihos.war.ihos-tmp"),
         "the previous WAR went back: {cmds}"
     );
 }

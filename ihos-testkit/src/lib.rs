@@ -1,7 +1,7 @@
 //! Fake hosts for testing ihos: fast, in-memory, deterministic, on tokio's (pausable) clock;
 //! and [`load`], the load generator for the real sandbox. A test-support crate (not
-//! published): everything but `load` is at the crate root, and it uses ihos-core through
-//! ihos-core's root like any other user.
+//! published): everything but `load` is at the crate root (`load`'s error types are too),
+//! and it uses ihos-core through ihos-core's root like any other user.
 //!
 //! # Main types
 //!
@@ -36,7 +36,9 @@
 //!   [`RUNBOOK_WAR_V1`]; [`Fault`]s (matched by a [`Matcher`]) make commands fail, hang or
 //!   disconnect.
 //! - [`load`] (`ihos-load` on the command line): constant-concurrency HTTP load against a
-//!   loopback target, recording every request, for the sandbox's end-to-end tests.
+//!   loopback target, recording every request, for the sandbox's end-to-end tests. Its
+//!   errors are also at the crate root: [`LoadConfigError`] (a refused target, option or
+//!   value), [`LoadError`] (a run that failed), [`UnknownTokenFormat`].
 //! - [`FakeTeamCity`] is a TeamCity REST server on loopback (builds, revisions, artifacts,
 //!   `Range`, bearer token, injected faults) for `ihos fetch`; [`test_war`] makes WARs for it.
 //!
@@ -48,16 +50,19 @@
 //! | command | notes |
 //! |---|---|
 //! | `cat -- PATH` | |
-//! | `dd of=PATH bs=65536 conv=fsync status=none` | stdin → PATH (truncates, keeps inode) |
+//! | `dd of=PATH bs=65536 conv=excl,fsync oflag=nofollow status=none` | stdin → a new PATH (fails if it exists) |
+//! | `dd if=SRC of=DST bs=1048576 iflag=nofollow oflag=nofollow conv=excl,fsync status=none` | copy to a new DST |
+//! | `dd if=PATH iflag=skip_bytes,count_bytes,nofollow skip=N count=M status=none` | M bytes from offset N |
+//! | `dd if=PATH bs=N skip=K count=1 iflag=fullblock status=none` | block K (downloads) |
 //! | `dd of=PATH oflag=append conv=notrunc,fsync status=none` | stdin appended to PATH |
 //! | `sha256sum -- PATH` | |
 //! | `stat -c %s -- PATH` | size |
 //! | `tail -c +N -- PATH` | bytes from offset N-1 |
 //! | `cp -- SRC DST` | an existing DST keeps its inode, owner and mode |
 //! | `rm -f -- PATH`, `rm -rf -- PATH` | |
-//! | `mv -f -- SRC DST` | rename: DST gets SRC's inode |
+//! | `mv -f -- SRC DST`, `mv -f -T -- SRC DST` | rename: DST gets SRC's inode (`-T`: never into a directory) |
 //! | `mkdir -p -- PATH`, `mkdir -- PATH` | the latter fails with `File exists` (locks) |
-//! | `test -e\|-f\|-d PATH` | |
+//! | `test -e\|-f\|-d\|-L PATH` | no links in the fake file system: `-L` is false |
 //! | `date +%Y-%m-%d` | the virtual date |
 //! | `docker inspect --type container --format {{json .State}} NAME` | JSON like docker's |
 //! | `docker start NAME`, `docker stop --time N NAME`, `docker restart --time N NAME` | |
@@ -121,6 +126,7 @@ pub use container::{
 pub use fake_world::{FakeHost, FakeWorld};
 pub use fault::{Fault, FaultAction, FaultId, Matcher, Op, When};
 pub use invariant::{Cause, InvariantChecker, InvariantReport, Violation, ViolationKind};
+pub use load::{LoadConfigError, LoadError, UnknownTokenFormat};
 pub use log::{CommandRecord, Event, EventKind};
 pub use scenario::{RUNBOOK_NGINX_CONF, RUNBOOK_WAR_V1, Runbook, RunbookBackend};
 pub use sha::sha256_hex;

@@ -274,13 +274,13 @@ fn docker_start() -> Matcher {
     Matcher::argv_starts_with(&["docker", "start"])
 }
 
-/// The `cp` of the new WAR into webapps (under its temporary name).
+/// The copy of the new WAR into webapps (under its temporary name).
 fn install_cp() -> Matcher {
     Matcher::command("install cp", |c| {
-        c.program() == "cp"
+        c.program() == "dd"
             && c.argv()
-                .last()
-                .is_some_and(|a| a.contains("/webapps/.ihos.war.ihos-tmp-"))
+                .iter()
+                .any(|a| a.starts_with("of=") && a.contains("/webapps/.ihos.war.ihos-tmp-"))
     })
 }
 
@@ -826,4 +826,40 @@ async fn on_failure_halt_leaves_the_instance_out_of_rotation_and_says_so() {
         env.assert_consistent(name);
     }
     env.assert_clean();
+}
+
+/// The deployment record cannot be written (a full state disk) after the instance came
+/// back on the new WAR: it is reported updated with its record missing, not rolled back
+/// (the new WAR serves), and the rollout goes on.
+#[tokio::test(start_paused = true)]
+async fn a_record_that_cannot_be_written_is_reported_as_missing_not_as_a_rollback() {
+    let env = Env::runbook();
+    let fault = env.world.inject(
+        Fault::on(Matcher::command("record write", |c| {
+            c.program() == "dd"
+                && c.argv().iter().any(|a| {
+                    a.starts_with("of=") && a.contains("/deployments/.101-pep1.json.ihos-tmp-")
+                })
+        }))
+        .fail(1, "dd: error writing: No space left on device"),
+    );
+    let rec = Recorder::new();
+    let report = env.roll(&rec).await;
+    assert_eq!(env.world.fault_fired(fault), 1);
+    assert_eq!(report.outcome, Outcome::Completed, "{report:#?}");
+    assert_eq!(report.updated, NAMES);
+    assert!(report.rolled_back.is_empty() && report.not_restored.is_empty());
+    assert_eq!(report.warnings.len(), 1, "{report:#?}");
+    assert_eq!(report.warnings[0].instance, "101-pep1");
+    assert!(
+        report.warnings[0]
+            .to_string()
+            .contains("deployment record is missing"),
+        "{}",
+        report.warnings[0]
+    );
+    env.assert_all_on(&env.war.sha256);
+    assert!(env.record("101-pep1").is_none());
+    assert_eq!(env.audit().len(), 3, "the other three are recorded");
+    assert!(!env.lock_held());
 }

@@ -279,7 +279,13 @@ async fn a_really_full_disk_leaves_partial_files_like_a_real_one() {
     let o = host
         .run(
             &Command::new("dd")
-                .args(["of=/tmp/x", "bs=65536", "conv=fsync", "status=none"])
+                .args([
+                    "of=/tmp/x",
+                    "bs=65536",
+                    "conv=excl,fsync",
+                    "oflag=nofollow",
+                    "status=none",
+                ])
                 .stdin(b"0123456789".to_vec()),
         )
         .await

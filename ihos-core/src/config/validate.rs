@@ -3,7 +3,8 @@
 
 use std::collections::HashSet;
 
-use super::{InstanceConfig, Topology};
+use super::duration::MAX_DURATION;
+use super::{Dur, InstanceConfig, Topology};
 use crate::names::{ContainerName, RemotePath};
 
 pub(super) type Invalid = (String, String);
@@ -63,6 +64,81 @@ fn check_path(key: &str, value: &str) -> Result<(), Invalid> {
         .map_err(|e| invalid(key, e.reason))
 }
 
+/// A directory ihos writes into or deletes in: absolute, and at least two levels deep (`/`
+/// or `/opt` as webapps or state would hand a whole tree to the deleting steps).
+fn check_dir(key: &str, value: &str) -> Result<RemotePath, Invalid> {
+    let path = RemotePath::new(value).map_err(|e| invalid(key, e.reason))?;
+    if path.as_str().matches('/').count() < 2 {
+        return Err(invalid(
+            key,
+            format!("{value:?} is too close to the root: at least two levels, like /opt/app"),
+        ));
+    }
+    Ok(path)
+}
+
+/// Text that reaches a command line or a log line: no control characters (a newline
+/// would start another line of a record, a NUL end an argument).
+fn check_text(key: &str, value: &str) -> Result<(), Invalid> {
+    if value.chars().any(char::is_control) {
+        return Err(invalid(
+            key,
+            format!("{value:?} contains a control character"),
+        ));
+    }
+    Ok(())
+}
+
+/// A log file name where only `%Y`, `%m`, `%d` (and `%%`) are replaced: one path
+/// component once the date is in, never `.` or `..`.
+fn check_file_pattern(key: &str, value: &str) -> Result<(), Invalid> {
+    let mut chars = value.chars();
+    let mut placeholders_ok = true;
+    while let Some(c) = chars.next() {
+        if c == '%' && !matches!(chars.next(), Some('Y' | 'm' | 'd' | '%')) {
+            placeholders_ok = false;
+        }
+    }
+    let name = value.replace("%%", "%");
+    let ok = placeholders_ok
+        && !value.contains('/')
+        && !value.chars().any(char::is_control)
+        && !name.is_empty()
+        && name != "."
+        && name != "..";
+    if !ok {
+        return Err(invalid(
+            key,
+            format!("{value:?}: a file name where only %Y, %m, %d are replaced"),
+        ));
+    }
+    Ok(())
+}
+
+/// A duration ihos waits or computes deadlines with.
+fn check_duration(key: &str, value: Dur) -> Result<(), Invalid> {
+    if value.0 > MAX_DURATION {
+        return Err(invalid(
+            key,
+            format!("{value} is longer than the limit of 24h"),
+        ));
+    }
+    Ok(())
+}
+
+/// Neither directory is the other or inside it.
+fn check_apart(key: &str, a: &RemotePath, b: &RemotePath, what: &str) -> Result<(), Invalid> {
+    if a == b || a.is_inside(b) || b.is_inside(a) {
+        return Err(invalid(
+            key,
+            format!(
+                "{a} overlaps {what} {b}: keep them apart (Tomcat deploys every WAR it finds in webapps)"
+            ),
+        ));
+    }
+    Ok(())
+}
+
 fn check_container(key: &str, value: &str) -> Result<(), Invalid> {
     ContainerName::new(value)
         .map(|_| ())
@@ -90,12 +166,25 @@ impl Topology {
             if h.address.trim().is_empty() {
                 return Err(invalid(key("address"), "empty address"));
             }
-            if h.user.is_empty()
-                || !h
-                    .user
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b))
+            if h.address
+                .chars()
+                .any(|c| c.is_whitespace() || c.is_control())
             {
+                return Err(invalid(
+                    key("address"),
+                    format!("{:?} is not a host name or address", h.address),
+                ));
+            }
+            // Like useradd's names: the user is also a path component (its home).
+            let user_ok = h
+                .user
+                .bytes()
+                .next()
+                .is_some_and(|b| b.is_ascii_alphanumeric() || b == b'_')
+                && h.user
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b));
+            if !user_ok {
                 return Err(invalid(
                     key("user"),
                     format!("{:?} is not a valid user name", h.user),
@@ -104,16 +193,21 @@ impl Topology {
             check_env_name(&key("sudo_password_env"), &h.sudo_password_env)?;
             check_env_name(&key("auth.passphrase_env"), &h.auth.passphrase_env)?;
             if let Some(dir) = &h.staging_dir {
-                check_path(&key("staging_dir"), dir)?;
+                check_dir(&key("staging_dir"), dir)?;
             }
-            check_path(&key("state_dir"), &h.state_dir)?;
+            check_dir(&key("state_dir"), &h.state_dir)?;
         }
 
         let lb = &self.load_balancer;
         check_host_ref("load_balancer.host", &lb.host)?;
         check_container("load_balancer.container", &lb.container)?;
         check_path("load_balancer.config", &lb.config)?;
-        if lb.upstream.is_empty() || lb.upstream.contains(char::is_whitespace) {
+        if lb.upstream.is_empty()
+            || lb
+                .upstream
+                .chars()
+                .any(|c| c.is_whitespace() || c.is_control() || "\"';{}#$".contains(c))
+        {
             return Err(invalid(
                 "load_balancer.upstream",
                 format!("{:?} is not an upstream name", lb.upstream),
@@ -130,6 +224,7 @@ impl Topology {
         for (i, inst) in self.instances.iter().enumerate() {
             let prefix = format!("instances[{i}]");
             check_instance(&prefix, inst, &check_host_ref)?;
+            self.check_instance_dirs(&prefix, inst)?;
             if !names.insert(&inst.name) {
                 return Err(invalid(
                     format!("{prefix}.name"),
@@ -166,6 +261,7 @@ impl Topology {
             check_path("canary.site_file", &c.site_file)?;
             let ci = &c.instance;
             check_instance("canary.instance", ci, &check_host_ref)?;
+            self.check_instance_dirs("canary.instance", ci)?;
             // The canary is updated outside the upstream's rotation (its route is closed
             // instead): sharing anything with a fleet instance would stop a server that is
             // still in rotation.
@@ -206,6 +302,19 @@ impl Topology {
         }
 
         let p = &self.policy;
+        for (key, value) in [
+            ("policy.drain.min", p.drain.min),
+            ("policy.drain.idle", p.drain.idle),
+            ("policy.drain.max", p.drain.max),
+            ("policy.start_timeout", p.start_timeout),
+            ("policy.stop_grace", p.stop_grace),
+            ("policy.log_watch", p.log_watch),
+        ] {
+            check_duration(key, value)?;
+        }
+        for pattern in &p.log_error_patterns {
+            check_text("policy.log_error_patterns", pattern)?;
+        }
         if p.max_unavailable == 0 {
             return Err(invalid("policy.max_unavailable", "must be at least 1"));
         }
@@ -238,6 +347,29 @@ impl Topology {
     }
 }
 
+impl Topology {
+    /// The instance's webapps apart from its host's state and staging directories (the
+    /// previous release kept there must never be deployed, nor a staged WAR).
+    fn check_instance_dirs(&self, prefix: &str, inst: &InstanceConfig) -> Result<(), Invalid> {
+        let key = |k: &str| format!("{prefix}.{k}");
+        let webapps = check_dir(&key("webapps"), &inst.webapps)?;
+        check_dir(&key("logs"), &inst.logs)?;
+        let Some(host) = self.hosts.get(&inst.host) else {
+            return Ok(());
+        };
+        let host_key = |k: &str| format!("hosts.{}.{k}", inst.host);
+        let state = check_dir(&host_key("state_dir"), &host.state_dir)?;
+        check_apart(&key("webapps"), &webapps, &state, "the host's state_dir")?;
+        let staging = check_dir(&host_key("staging_dir"), &host.staging())?;
+        check_apart(
+            &key("webapps"),
+            &webapps,
+            &staging,
+            "the host's staging_dir",
+        )
+    }
+}
+
 fn check_instance(
     prefix: &str,
     inst: &InstanceConfig,
@@ -262,37 +394,47 @@ fn check_instance(
     check_path(&key("logs"), &inst.logs)?;
     let war_ok = inst.war_name.ends_with(".war")
         && inst.war_name.len() > 4
-        && !inst.war_name.contains('/')
-        && !inst.war_name.starts_with('.');
+        && !inst.war_name.starts_with('.')
+        && inst
+            .war_name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b));
     if !war_ok {
         return Err(invalid(
             key("war_name"),
             format!("{:?} must be a file name ending in .war", inst.war_name),
         ));
     }
-    let pattern_ok = !inst.log_pattern.contains('/') && {
-        let mut chars = inst.log_pattern.chars();
-        let mut ok = true;
-        while let Some(c) = chars.next() {
-            if c == '%' && !matches!(chars.next(), Some('Y' | 'm' | 'd' | '%')) {
-                ok = false;
-            }
-        }
-        ok
-    };
-    if !pattern_ok {
+    check_file_pattern(&key("log_pattern"), &inst.log_pattern)?;
+    check_file_pattern(&key("health.startup_log"), &inst.health.startup_log)?;
+    if inst.container_port == 0 {
+        return Err(invalid(key("container_port"), "0 is not a port"));
+    }
+    let h = &inst.health;
+    if h.startup_line.trim().is_empty() {
         return Err(invalid(
-            key("log_pattern"),
-            format!(
-                "{:?}: a file name where only %Y, %m, %d are replaced",
-                inst.log_pattern
-            ),
+            key("health.startup_line"),
+            "an empty line would be found in any log",
         ));
     }
+    check_text(&key("health.startup_line"), &h.startup_line)?;
+    if !(100..=599).contains(&h.expect_status) {
+        return Err(invalid(
+            key("health.expect_status"),
+            format!("{} is not an HTTP status", h.expect_status),
+        ));
+    }
+    check_duration(&key("health.timeout"), h.timeout)?;
     let url = &inst.health.url;
-    if !(url.starts_with("http://") || url.starts_with("https://"))
-        || url.contains(char::is_whitespace)
-    {
+    let uri = url.parse::<ureq::http::Uri>().ok();
+    let http = matches!(
+        uri.as_ref().and_then(|u| u.scheme_str()),
+        Some("http" | "https")
+    ) && uri
+        .as_ref()
+        .and_then(|u| u.host())
+        .is_some_and(|h| !h.is_empty());
+    if !http || url.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return Err(invalid(
             key("health.url"),
             format!("{url:?} is not an http(s) URL"),

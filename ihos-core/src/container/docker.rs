@@ -174,7 +174,7 @@ impl<T: Transport + ?Sized> Container for DockerCli<T> {
                 &grace_secs(grace).to_string(),
                 self.name.as_str(),
             ])
-            .timeout(grace + DOCKER_TIMEOUT);
+            .timeout(grace.saturating_add(DOCKER_TIMEOUT));
         self.run(cmd).await.map(|_| ())
     }
 
@@ -187,7 +187,7 @@ impl<T: Transport + ?Sized> Container for DockerCli<T> {
                 &grace_secs(grace).to_string(),
                 self.name.as_str(),
             ])
-            .timeout(grace + DOCKER_TIMEOUT);
+            .timeout(grace.saturating_add(DOCKER_TIMEOUT));
         self.run(cmd).await.map(|_| ())
     }
 

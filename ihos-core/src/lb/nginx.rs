@@ -231,7 +231,7 @@ impl<T: Transport + ?Sized, C: Container + ?Sized> NginxLb<T, C> {
         if !out.success() {
             return Err(ApplyFailure::ReloadRefused(out.stderr_text()));
         }
-        let deadline = tokio::time::Instant::now() + self.options.reload_timeout;
+        let deadline = crate::time::deadline_after(self.options.reload_timeout);
         loop {
             let now = self.workers().await?;
             let old_accepting = now

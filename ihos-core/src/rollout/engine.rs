@@ -257,7 +257,10 @@ async fn update_all(ctx: Ctx<'_>, todo: &[&InstanceHandle]) -> Vec<(String, Inst
                     return (inst.name().to_string(), InstanceResult::NotUpdated);
                 }
                 let r = update_instance(ctx, inst).await;
-                if !matches!(r, InstanceResult::Updated | InstanceResult::NotUpdated) {
+                if matches!(
+                    r,
+                    InstanceResult::RolledBack(_) | InstanceResult::NotRestored(_)
+                ) {
                     failed.store(true, Ordering::SeqCst);
                 }
                 (inst.name().to_string(), r)

@@ -26,11 +26,16 @@ pub(crate) async fn finish(
         not_updated: vec![],
         rolled_back: vec![],
         not_restored: vec![],
+        warnings: vec![],
         seconds: 0.0,
     };
     for (instance, r) in results {
         match r {
             InstanceResult::Updated => report.updated.push(instance),
+            InstanceResult::UpdatedWithoutRecord(problem) => {
+                report.updated.push(instance.clone());
+                report.warnings.push(InstanceFailure { instance, problem });
+            }
             InstanceResult::NotUpdated => report.not_updated.push(instance),
             InstanceResult::RolledBack(problem) => report
                 .rolled_back

@@ -56,7 +56,7 @@ pub(crate) async fn wait_healthy(
     let t = inst.transport.as_ref();
     let h = &inst.config.health;
     let began = Instant::now();
-    let deadline = began + env.policy.start_timeout.0;
+    let deadline = crate::time::deadline_after(env.policy.start_timeout.0);
     let mut started_at: Option<Instant> = None;
     loop {
         let state = inst.container.state().await?;

@@ -35,12 +35,28 @@ pub(crate) async fn update_instance(ctx: Ctx<'_>, inst: &InstanceHandle) -> Inst
     };
     let failure = match steps(ctx, inst, &mut progress).await {
         Ok(()) => {
+            // The new WAR serves, in rotation: whatever happens to its record, it is
+            // updated, and a missing record is said as such, not as a rollback.
+            let recorded = step(ctx, inst, Step::Record, async {
+                record_deployment(ctx, inst).await.map(|()| None)
+            })
+            .await;
             ctx.set_status(&name, InstanceStatus::Updated, None).await;
             ctx.env.emitter.emit(Event::InstanceUpdated {
-                instance: name,
+                instance: name.clone(),
                 seconds: started.elapsed().as_secs_f64(),
             });
-            return InstanceResult::Updated;
+            return match recorded {
+                Ok(()) => InstanceResult::Updated,
+                Err(f) => {
+                    let problem = Problem::RecordMissing { error: f.error };
+                    ctx.env.emitter.emit(Event::Warning {
+                        instance: Some(name),
+                        message: problem.to_string(),
+                    });
+                    InstanceResult::UpdatedWithoutRecord(problem)
+                }
+            };
         }
         Err(f) => f,
     };
@@ -257,10 +273,5 @@ async fn steps(
     })
     .await?;
     progress.disabled = false;
-
-    step(ctx, inst, Step::Record, async {
-        record_deployment(ctx, inst).await.map(|()| None)
-    })
-    .await?;
     Ok(())
 }

@@ -49,6 +49,9 @@ pub struct RolloutReport {
     pub rolled_back: Vec<InstanceFailure>,
     /// Instances that could not be restored, with why.
     pub not_restored: Vec<InstanceFailure>,
+    /// What went wrong without changing how an instance ended (an updated instance whose
+    /// deployment record could not be written).
+    pub warnings: Vec<InstanceFailure>,
     /// Seconds it took.
     pub seconds: f64,
 }
@@ -126,6 +129,13 @@ pub enum Problem {
         /// The rule's line.
         line: u32,
     },
+    /// The instance runs the new WAR, in rotation, but its deployment record (on its host,
+    /// in the audit log) could not be written: `ihos status` and `history` do not show it.
+    #[error("updated, but its deployment record is missing: {error}")]
+    RecordMissing {
+        /// Why it could not be written.
+        error: StepError,
+    },
     /// The canary's route could not be read at the end.
     #[error("cannot check the canary route: {0}")]
     CanaryRouteUnreadable(Box<LbError>),
@@ -144,6 +154,8 @@ fn as_text<S: serde::Serializer>(p: &Problem, s: S) -> Result<S::Ok, S::Error> {
 pub(crate) enum InstanceResult {
     /// On the new WAR, in rotation.
     Updated,
+    /// On the new WAR, in rotation, without its deployment record.
+    UpdatedWithoutRecord(Problem),
     /// Not started, or given back to rotation untouched because a stop was requested.
     NotUpdated,
     /// Failed; back on its previous release (or untouched) and in rotation.

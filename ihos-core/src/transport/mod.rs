@@ -167,7 +167,10 @@ pub(crate) async fn write_in_place_via_staging<T: Transport + ?Sized>(
             .args([
                 format!("of={tmp}"),
                 "bs=65536".into(),
-                "conv=fsync".into(),
+                // A new file of its own: whatever is at the name already (a link planted
+                // by whoever can write the directory) is an error, never written through.
+                "conv=excl,fsync".into(),
+                "oflag=nofollow".into(),
                 "status=none".into(),
             ])
             .stdin(bytes.to_vec())

@@ -7,9 +7,7 @@ use std::time::Duration;
 use crate::command::{Command, Privilege};
 use crate::names::RemotePath;
 use crate::sha::Sha256;
-use crate::transport::{
-    Transport, TransportError, check_output, command_failed, remote_sha256, run_checked,
-};
+use crate::transport::{Transport, TransportError, command_failed, remote_sha256, run_checked};
 
 /// A temporary name next to `path`, unique to this process and moment: the one scheme of
 /// every temporary file ihos makes on a host. It starts with a dot and does not end in
@@ -78,21 +76,43 @@ pub(crate) async fn file_size(
         })
 }
 
-/// The bytes of `path` from `offset` on (empty if the file is shorter or missing).
+/// At most this much of a log is read at once: a log is text appended by the app, and a
+/// file that never ends (a link to `/dev/zero`) must not fill ihos's memory.
+pub(crate) const READ_CAP: u64 = 16 << 20;
+
+/// At most [`READ_CAP`] bytes of `path` from `offset` on (empty if the file is shorter or
+/// missing). Read as root without following a link: a symbolic link there (planted by
+/// whoever can write the directory, e.g. the container) is an error, not the file it
+/// points to.
 pub(crate) async fn read_from(
     t: &dyn Transport,
     path: &RemotePath,
     offset: u64,
 ) -> Result<Vec<u8>, TransportError> {
-    // One round trip: a missing file (no log written yet) reads as empty.
-    let cmd = Command::new("tail")
-        .args(["-c", &format!("+{}", offset + 1), "--", path.as_str()])
-        .sudo();
-    let out = t.run(&cmd).await?;
-    if !out.success() && out.stderr_text().contains("No such file") {
+    // `test -e` follows links: a dangling one reads as missing too, and is refused below
+    // if it ever points somewhere.
+    if !exists(t, path).await? && !is_link(t, path).await? {
         return Ok(Vec::new());
     }
-    Ok(check_output(t.host(), &cmd, out)?.stdout)
+    let cmd = Command::new("dd")
+        .args([
+            format!("if={path}"),
+            "iflag=skip_bytes,count_bytes,nofollow".into(),
+            format!("skip={offset}"),
+            format!("count={READ_CAP}"),
+            "status=none".into(),
+        ])
+        .sudo();
+    Ok(run_checked(t, &cmd).await?.stdout)
+}
+
+/// Whether `path` is a symbolic link (not followed).
+pub(crate) async fn is_link(t: &dyn Transport, path: &RemotePath) -> Result<bool, TransportError> {
+    Ok(
+        t.run(&Command::new("test").arg("-L").arg(path.as_str()).sudo())
+            .await?
+            .success(),
+    )
 }
 
 /// Appends bytes to a file (created if missing).
@@ -114,8 +134,11 @@ pub(crate) async fn append(
 }
 
 /// Copies `src` to `dst` through a temporary name in `dst`'s directory, then renames it, so
-/// `dst` is never seen half-written. The temporary name does not end in `.war` (Tomcat
-/// deploys every `*.war` it finds).
+/// `dst` is never seen half-written. As root in directories others may write (webapps is
+/// the container's): the temporary file is created exclusively (a file or link already at
+/// its name is an error, never written through), the source is not read through a link,
+/// and the rename replaces `dst` itself, never a directory or a link's target. The
+/// temporary name does not end in `.war` (Tomcat deploys every `*.war` it finds).
 pub(crate) async fn copy_atomic(
     t: &dyn Transport,
     src: &RemotePath,
@@ -124,8 +147,16 @@ pub(crate) async fn copy_atomic(
     let tmp = temp_path(dst)?;
     let copied = run_checked(
         t,
-        &Command::new("cp")
-            .args(["--", src.as_str(), tmp.as_str()])
+        &Command::new("dd")
+            .args([
+                format!("if={src}"),
+                format!("of={tmp}"),
+                "bs=1048576".into(),
+                "iflag=nofollow".into(),
+                "oflag=nofollow".into(),
+                "conv=excl,fsync".into(),
+                "status=none".into(),
+            ])
             .sudo(),
     )
     .await;
@@ -134,7 +165,7 @@ pub(crate) async fn copy_atomic(
             run_checked(
                 t,
                 &Command::new("mv")
-                    .args(["-f", "--", tmp.as_str(), dst.as_str()])
+                    .args(["-f", "-T", "--", tmp.as_str(), dst.as_str()])
                     .sudo(),
             )
             .await
@@ -143,7 +174,8 @@ pub(crate) async fn copy_atomic(
     };
     if moved.is_err() {
         // A copy cut short (full disk, lost connection) leaves no stray file next to the
-        // target, when the host can still be reached.
+        // target, when the host can still be reached. `rm -f` removes a link planted at
+        // the name, not its target.
         let _ = t
             .run(&Command::new("rm").args(["-f", "--", tmp.as_str()]).sudo())
             .await;
@@ -187,7 +219,7 @@ pub(crate) async fn probe(
             "--",
             url,
         ])
-        .timeout(timeout + Duration::from_secs(10));
+        .timeout(timeout.saturating_add(Duration::from_secs(10)));
     let out = t.run(&cmd).await?;
     if !out.success() {
         return Ok(None);
@@ -241,6 +273,15 @@ pub(crate) fn log_name(pattern: &str, date: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    use std::os::unix::fs::symlink;
+    use std::path::Path;
+
+    use async_trait::async_trait;
+
+    use super::*;
+    use crate::command::Output;
+    use crate::transport::{LocalTransport, Uploaded};
+
     #[test]
     fn log_names() {
         assert_eq!(
@@ -248,5 +289,118 @@ mod tests {
             "logFile.2017-07-24.log"
         );
         assert_eq!(super::log_name("app.log", "2017-07-24"), "app.log");
+    }
+
+    fn rp(p: &Path) -> RemotePath {
+        RemotePath::new(p.to_str().unwrap()).unwrap()
+    }
+
+    /// This machine, where a container that can write the target directory plants a link
+    /// at the temporary name the moment before ihos writes it: the worst moment.
+    struct Racing {
+        inner: LocalTransport,
+        victim: std::path::PathBuf,
+    }
+
+    #[async_trait]
+    impl Transport for Racing {
+        fn host(&self) -> &str {
+            self.inner.host()
+        }
+        async fn run(&self, command: &Command) -> Result<Output, TransportError> {
+            for a in command.arguments() {
+                if let Some(out) = a.strip_prefix("of=").filter(|o| o.contains(".ihos-tmp-")) {
+                    symlink(&self.victim, out).unwrap();
+                }
+            }
+            self.inner.run(command).await
+        }
+        async fn upload(
+            &self,
+            local: &Path,
+            remote: &RemotePath,
+        ) -> Result<Uploaded, TransportError> {
+            self.inner.upload(local, remote).await
+        }
+    }
+
+    #[tokio::test]
+    async fn a_link_planted_at_the_temporary_name_is_never_written_through() {
+        let dir = tempfile::tempdir().unwrap();
+        let victim = dir.path().join("shadow");
+        std::fs::write(&victim, b"root:secret").unwrap();
+        let src = dir.path().join("staged.war");
+        std::fs::write(&src, b"PK new war").unwrap();
+        let webapps = dir.path().join("webapps");
+        std::fs::create_dir(&webapps).unwrap();
+        let t = Racing {
+            inner: LocalTransport::new("here"),
+            victim: victim.clone(),
+        };
+        let err = copy_atomic(&t, &rp(&src), &rp(&webapps.join("ihos.war")))
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("File exists"), "{err}");
+        assert_eq!(std::fs::read(&victim).unwrap(), b"root:secret");
+        assert!(!webapps.join("ihos.war").exists());
+        // The planted link is gone, its target is not.
+        assert_eq!(std::fs::read_dir(&webapps).unwrap().count(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_link_or_a_directory_at_the_target_is_replaced_or_refused_never_followed() {
+        let dir = tempfile::tempdir().unwrap();
+        let t = LocalTransport::new("here");
+        let victim = dir.path().join("shadow");
+        std::fs::write(&victim, b"root:secret").unwrap();
+        let src = dir.path().join("staged.war");
+        std::fs::write(&src, b"PK new war").unwrap();
+        let war = dir.path().join("ihos.war");
+        symlink(&victim, &war).unwrap();
+        copy_atomic(&t, &rp(&src), &rp(&war)).await.unwrap();
+        assert_eq!(std::fs::read(&victim).unwrap(), b"root:secret");
+        assert!(!std::fs::symlink_metadata(&war).unwrap().is_symlink());
+        assert_eq!(std::fs::read(&war).unwrap(), b"PK new war");
+
+        // A source that is a link is not read through.
+        let linked = dir.path().join("linked.war");
+        symlink(&victim, &linked).unwrap();
+        let copy = dir.path().join("copy.war");
+        assert!(copy_atomic(&t, &rp(&linked), &rp(&copy)).await.is_err());
+        assert!(!copy.exists());
+
+        // A directory at the target's name is not moved into.
+        let as_dir = dir.path().join("dir.war");
+        std::fs::create_dir(&as_dir).unwrap();
+        assert!(copy_atomic(&t, &rp(&src), &rp(&as_dir)).await.is_err());
+        assert_eq!(std::fs::read_dir(&as_dir).unwrap().count(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_log_that_is_a_link_is_refused_at_once_and_reads_are_capped() {
+        let dir = tempfile::tempdir().unwrap();
+        let t = LocalTransport::new("here");
+        let log = dir.path().join("logFile.2026-12-02.log");
+        symlink("/dev/zero", &log).unwrap();
+        let read = tokio::time::timeout(
+            std::time::Duration::from_secs(20),
+            read_from(&t, &rp(&log), 0),
+        )
+        .await
+        .expect("reading a link to /dev/zero must not hang");
+        assert!(read.is_err(), "a link was read through");
+
+        let log = dir.path().join("app.log");
+        std::fs::write(&log, b"0123456789").unwrap();
+        assert_eq!(read_from(&t, &rp(&log), 4).await.unwrap(), b"456789");
+        assert_eq!(read_from(&t, &rp(&log), 99).await.unwrap(), b"");
+        let missing = dir.path().join("none.log");
+        assert_eq!(read_from(&t, &rp(&missing), 0).await.unwrap(), b"");
+        let big = dir.path().join("big.log");
+        std::fs::write(&big, vec![b'x'; (READ_CAP + 10) as usize]).unwrap();
+        assert_eq!(
+            read_from(&t, &rp(&big), 0).await.unwrap().len() as u64,
+            READ_CAP
+        );
     }
 }

@@ -11,7 +11,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
-use ihos_testkit::load::{self, LoadConfig, TokenFormat};
+use ihos_testkit::load::{self, LoadConfig, LoadConfigError, TokenFormat};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -80,7 +80,7 @@ struct Args {
     compact: bool,
 }
 
-fn config(a: &Args) -> Result<LoadConfig, String> {
+fn config(a: &Args) -> Result<LoadConfig, LoadConfigError> {
     let (addr, path) = load::parse_target(&a.target)?;
     let mut c = LoadConfig::new(addr);
     c.base_path = match (&a.base, path) {

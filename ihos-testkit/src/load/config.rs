@@ -1,5 +1,6 @@
 //! What a load run does: target, concurrency, duration, request mix, tokens. Validated
-//! against hard caps; the target must be a loopback address.
+//! against hard caps; the target must be a loopback address. A refused value is a
+//! [`LoadConfigError`].
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
@@ -19,6 +20,134 @@ pub const MAX_SLOW_MS: u64 = 60_000;
 pub const MAX_TIMEOUT: Duration = Duration::from_secs(120);
 /// At most this many per-request records are kept (the summary always counts everything).
 pub const MAX_RECORDS: usize = 2_000_000;
+
+/// A load configuration, target or option value that is refused. Each message names the
+/// option (or the text given) and the value at fault.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum LoadConfigError {
+    /// The target is not in 127.0.0.0/8.
+    #[error("refusing target {ip}: only loopback addresses (127.0.0.0/8) may be loaded")]
+    NotLoopback {
+        /// The target's address.
+        ip: IpAddr,
+    },
+    /// The target's port is 0.
+    #[error("target port 0")]
+    PortZero,
+    /// A target URL with a scheme other than `http://`.
+    #[error("{target:?}: only http:// targets")]
+    TargetScheme {
+        /// The target as given.
+        target: String,
+    },
+    /// A target URL whose port is not a number in 0..=65535.
+    #[error("{target:?}: bad port {port:?}")]
+    TargetPort {
+        /// The target as given.
+        target: String,
+        /// Its port part.
+        port: String,
+    },
+    /// A target URL whose host is not an IPv4 address (names are not resolved).
+    #[error("{target:?}: the host must be an IPv4 address in 127.0.0.0/8 (no names)")]
+    TargetHost {
+        /// The target as given.
+        target: String,
+    },
+    /// `concurrency` is 0 or over [`MAX_CONCURRENCY`].
+    #[error("concurrency {concurrency} is out of range 1..={MAX_CONCURRENCY}")]
+    Concurrency {
+        /// The value given.
+        concurrency: u32,
+    },
+    /// `duration` is zero or over [`MAX_DURATION`].
+    #[error("duration {duration:?} is out of range (0, {max}s]", max = MAX_DURATION.as_secs())]
+    Duration {
+        /// The value given.
+        duration: Duration,
+    },
+    /// `timeout` is zero or over [`MAX_TIMEOUT`].
+    #[error("timeout {timeout:?} is out of range (0, {max}s]", max = MAX_TIMEOUT.as_secs())]
+    Timeout {
+        /// The value given.
+        timeout: Duration,
+    },
+    /// `mix.slow_fraction` is not in 0..=1.
+    #[error("slow fraction {fraction} is out of range 0..=1")]
+    SlowFraction {
+        /// The value given.
+        fraction: f64,
+    },
+    /// `mix.post_fraction` is not in 0..=1.
+    #[error("post fraction {fraction} is out of range 0..=1")]
+    PostFraction {
+        /// The value given.
+        fraction: f64,
+    },
+    /// `mix.slow_ms` is over [`MAX_SLOW_MS`].
+    #[error("slow request time {slow_ms} ms is over {MAX_SLOW_MS} ms")]
+    SlowMs {
+        /// The value given, in ms.
+        slow_ms: u64,
+    },
+    /// `pause` is over 60 s.
+    #[error("pause is over 60 s")]
+    Pause {
+        /// The value given.
+        pause: Duration,
+    },
+    /// The (effective) `start_spread` is longer than `duration`.
+    #[error("start spread is longer than the run")]
+    StartSpread {
+        /// The spread that would be used.
+        spread: Duration,
+        /// The run's duration.
+        duration: Duration,
+    },
+    /// `bucket` is under 10 ms.
+    #[error("bucket is under 10 ms")]
+    Bucket {
+        /// The value given.
+        bucket: Duration,
+    },
+    /// `base_path` is neither empty nor `/like/this`.
+    #[error("base path {base_path:?} must be empty or /like/this (no trailing slash)")]
+    BasePath {
+        /// The value given.
+        base_path: String,
+    },
+    /// One of `users` cannot be put into a token.
+    #[error("user id {user:?}: use 1-64 characters of [A-Za-z0-9_.-]")]
+    UserId {
+        /// The first bad user id.
+        user: String,
+    },
+    /// Not a number with an optional unit.
+    #[error("{text:?} is not a duration like 30s, 500ms, 2m")]
+    DurationSyntax {
+        /// The text given.
+        text: String,
+    },
+    /// A negative or infinite number.
+    #[error("{text:?} is not a duration")]
+    DurationValue {
+        /// The text given.
+        text: String,
+    },
+    /// A unit other than ms, s, m, h.
+    #[error("{text:?}: units are ms, s, m, h")]
+    DurationUnit {
+        /// The text given.
+        text: String,
+    },
+    /// Over 10⁷ s.
+    #[error("{text:?} is too long")]
+    DurationTooLong {
+        /// The text given.
+        text: String,
+    },
+}
 
 /// HTTP method of a request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -198,50 +327,53 @@ impl LoadConfig {
     }
 
     /// Checks every value against the caps; the target must be loopback.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), LoadConfigError> {
         check_target(self.target)?;
         if self.concurrency == 0 || self.concurrency > MAX_CONCURRENCY {
-            return Err(format!(
-                "concurrency {} is out of range 1..={MAX_CONCURRENCY}",
-                self.concurrency
-            ));
+            return Err(LoadConfigError::Concurrency {
+                concurrency: self.concurrency,
+            });
         }
         if self.duration.is_zero() || self.duration > MAX_DURATION {
-            return Err(format!(
-                "duration {:?} is out of range (0, {}s]",
-                self.duration,
-                MAX_DURATION.as_secs()
-            ));
+            return Err(LoadConfigError::Duration {
+                duration: self.duration,
+            });
         }
         if self.timeout.is_zero() || self.timeout > MAX_TIMEOUT {
-            return Err(format!(
-                "timeout {:?} is out of range (0, {}s]",
-                self.timeout,
-                MAX_TIMEOUT.as_secs()
-            ));
+            return Err(LoadConfigError::Timeout {
+                timeout: self.timeout,
+            });
         }
-        for (name, f) in [
-            ("slow fraction", self.mix.slow_fraction),
-            ("post fraction", self.mix.post_fraction),
-        ] {
-            if !(0.0..=1.0).contains(&f) {
-                return Err(format!("{name} {f} is out of range 0..=1"));
-            }
+        let fraction_ok = |f: f64| (0.0..=1.0).contains(&f);
+        if !fraction_ok(self.mix.slow_fraction) {
+            return Err(LoadConfigError::SlowFraction {
+                fraction: self.mix.slow_fraction,
+            });
+        }
+        if !fraction_ok(self.mix.post_fraction) {
+            return Err(LoadConfigError::PostFraction {
+                fraction: self.mix.post_fraction,
+            });
         }
         if self.mix.slow_ms > MAX_SLOW_MS {
-            return Err(format!(
-                "slow request time {} ms is over {MAX_SLOW_MS} ms",
-                self.mix.slow_ms
-            ));
+            return Err(LoadConfigError::SlowMs {
+                slow_ms: self.mix.slow_ms,
+            });
         }
         if self.pause > Duration::from_secs(60) {
-            return Err("pause is over 60 s".into());
+            return Err(LoadConfigError::Pause { pause: self.pause });
         }
-        if self.effective_start_spread() > self.duration {
-            return Err("start spread is longer than the run".into());
+        let spread = self.effective_start_spread();
+        if spread > self.duration {
+            return Err(LoadConfigError::StartSpread {
+                spread,
+                duration: self.duration,
+            });
         }
         if self.bucket < Duration::from_millis(10) {
-            return Err("bucket is under 10 ms".into());
+            return Err(LoadConfigError::Bucket {
+                bucket: self.bucket,
+            });
         }
         let base_ok = self.base_path.is_empty()
             || (self.base_path.starts_with('/')
@@ -251,32 +383,25 @@ impl LoadConfig {
                     .bytes()
                     .all(|b| b.is_ascii_alphanumeric() || b"/_.-~".contains(&b)));
         if !base_ok {
-            return Err(format!(
-                "base path {:?} must be empty or /like/this (no trailing slash)",
-                self.base_path
-            ));
+            return Err(LoadConfigError::BasePath {
+                base_path: self.base_path.clone(),
+            });
         }
         if let Some(bad) = self.users.iter().find(|u| !token::valid_user_id(u)) {
-            return Err(format!(
-                "user id {bad:?}: use 1-64 characters of [A-Za-z0-9_.-]"
-            ));
+            return Err(LoadConfigError::UserId { user: bad.clone() });
         }
         Ok(())
     }
 }
 
 /// Only 127.0.0.0/8 targets are allowed.
-pub fn check_target(addr: SocketAddr) -> Result<(), String> {
+pub fn check_target(addr: SocketAddr) -> Result<(), LoadConfigError> {
     match addr.ip() {
         IpAddr::V4(ip) if ip.octets()[0] == 127 => {}
-        other => {
-            return Err(format!(
-                "refusing target {other}: only loopback addresses (127.0.0.0/8) may be loaded"
-            ));
-        }
+        ip => return Err(LoadConfigError::NotLoopback { ip }),
     }
     if addr.port() == 0 {
-        return Err("target port 0".into());
+        return Err(LoadConfigError::PortZero);
     }
     Ok(())
 }
@@ -284,10 +409,12 @@ pub fn check_target(addr: SocketAddr) -> Result<(), String> {
 /// Parses `http://127.0.0.10:8080`, `http://127.0.0.10:8080/ihos`, or `127.0.0.10:8080` into an
 /// address and an optional path (no name resolution: the host must be an IPv4 literal in
 /// 127.0.0.0/8; the port defaults to 80).
-pub fn parse_target(text: &str) -> Result<(SocketAddr, Option<String>), String> {
+pub fn parse_target(text: &str) -> Result<(SocketAddr, Option<String>), LoadConfigError> {
     let rest = text.strip_prefix("http://").unwrap_or(text);
     if rest.contains("://") {
-        return Err(format!("{text:?}: only http:// targets"));
+        return Err(LoadConfigError::TargetScheme {
+            target: text.to_string(),
+        });
     }
     let (hostport, path) = match rest.find('/') {
         Some(i) => (
@@ -299,13 +426,15 @@ pub fn parse_target(text: &str) -> Result<(SocketAddr, Option<String>), String> 
     let (host, port) = match hostport.rsplit_once(':') {
         Some((h, p)) => (
             h,
-            p.parse::<u16>()
-                .map_err(|_| format!("{text:?}: bad port {p:?}"))?,
+            p.parse::<u16>().map_err(|_| LoadConfigError::TargetPort {
+                target: text.to_string(),
+                port: p.to_string(),
+            })?,
         ),
         None => (hostport, 80),
     };
-    let ip: Ipv4Addr = host.parse().map_err(|_| {
-        format!("{text:?}: the host must be an IPv4 address in 127.0.0.0/8 (no names)")
+    let ip: Ipv4Addr = host.parse().map_err(|_| LoadConfigError::TargetHost {
+        target: text.to_string(),
     })?;
     let addr = SocketAddr::new(IpAddr::V4(ip), port);
     check_target(addr)?;
@@ -313,25 +442,26 @@ pub fn parse_target(text: &str) -> Result<(SocketAddr, Option<String>), String> 
 }
 
 /// Parses `30s`, `500ms`, `2m`, `1h`, or a number of seconds.
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
+pub fn parse_duration(text: &str) -> Result<Duration, LoadConfigError> {
     let t = text.trim();
     let (num, unit) = t.split_at(t.find(|c: char| c.is_ascii_alphabetic()).unwrap_or(t.len()));
+    let owned = || text.to_string();
     let n: f64 = num
         .trim()
         .parse()
-        .map_err(|_| format!("{text:?} is not a duration like 30s, 500ms, 2m"))?;
+        .map_err(|_| LoadConfigError::DurationSyntax { text: owned() })?;
     if !n.is_finite() || n < 0.0 {
-        return Err(format!("{text:?} is not a duration"));
+        return Err(LoadConfigError::DurationValue { text: owned() });
     }
     let secs = match unit {
         "ms" => n / 1000.0,
         "" | "s" => n,
         "m" => n * 60.0,
         "h" => n * 3600.0,
-        _ => return Err(format!("{text:?}: units are ms, s, m, h")),
+        _ => return Err(LoadConfigError::DurationUnit { text: owned() }),
     };
     if secs > 1e7 {
-        return Err(format!("{text:?} is too long"));
+        return Err(LoadConfigError::DurationTooLong { text: owned() });
     }
     Ok(Duration::from_secs_f64(secs))
 }
@@ -366,7 +496,7 @@ mod tests {
             "[::1]:80",
             "8.8.8.8:53",
         ] {
-            let e = check_target(bad.parse().unwrap()).unwrap_err();
+            let e = check_target(bad.parse().unwrap()).unwrap_err().to_string();
             assert!(e.contains("only loopback"), "{bad}: {e}");
         }
         let mut c = cfg();
@@ -395,12 +525,17 @@ mod tests {
     fn caps() {
         let mut c = cfg();
         c.concurrency = MAX_CONCURRENCY + 1;
-        assert!(c.validate().unwrap_err().contains("concurrency"));
+        assert!(
+            c.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("concurrency")
+        );
         c.concurrency = 0;
         assert!(c.validate().is_err());
         let mut c = cfg();
         c.duration = MAX_DURATION + Duration::from_secs(1);
-        assert!(c.validate().unwrap_err().contains("duration"));
+        assert!(c.validate().unwrap_err().to_string().contains("duration"));
         let mut c = cfg();
         c.mix.post_fraction = 1.5;
         assert!(c.validate().is_err());
@@ -412,7 +547,7 @@ mod tests {
         assert!(c.validate().is_err());
         let mut c = cfg();
         c.users = vec!["1".into(), "a b".into()];
-        assert!(c.validate().unwrap_err().contains("user id"));
+        assert!(c.validate().unwrap_err().to_string().contains("user id"));
         let mut c = cfg();
         c.base_path = "/ihos/".into();
         assert!(c.validate().is_err());

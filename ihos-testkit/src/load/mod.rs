@@ -18,9 +18,11 @@
 //!   error kind ([`ErrorKind`]: `connect_refused`, `connect`, `reset`, `closed`, `timeout`,
 //!   `bad_status`, `protocol`). The [`Summary`] (serde) counts failures by kind, status,
 //!   method and class, latency percentiles, versions and instances seen, and a timeline.
+//! - A refused configuration is a [`LoadConfigError`] (it names the option and value at
+//!   fault); a run that cannot finish is a [`LoadError`].
 //!
 //! ```no_run
-//! # async fn f() -> Result<(), String> {
+//! # async fn f() -> Result<(), ihos_testkit::load::LoadError> {
 //! use ihos_testkit::load::{LoadConfig, run};
 //! let mut cfg = LoadConfig::new("127.0.0.10:8080".parse().unwrap());
 //! cfg.duration = std::time::Duration::from_secs(30);
@@ -46,12 +48,12 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 
 pub use config::{
-    Class, LoadConfig, MAX_CONCURRENCY, MAX_DURATION, MAX_RECORDS, MAX_SLOW_MS, MAX_TIMEOUT,
-    Method, Mix, check_target, parse_duration, parse_target,
+    Class, LoadConfig, LoadConfigError, MAX_CONCURRENCY, MAX_DURATION, MAX_RECORDS, MAX_SLOW_MS,
+    MAX_TIMEOUT, Method, Mix, check_target, parse_duration, parse_target,
 };
 pub use http::ErrorKind;
 pub use report::{Aggregator, Counts, Record, Summary};
-pub use token::TokenFormat;
+pub use token::{TokenFormat, UnknownTokenFormat};
 
 use rng::Rng;
 
@@ -62,6 +64,18 @@ pub struct LoadResult {
     pub summary: Summary,
     /// Every request by start time (empty unless `keep_records`; at most [`MAX_RECORDS`]).
     pub records: Vec<Record>,
+}
+
+/// Why a load run failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum LoadError {
+    /// The configuration was refused before the run started.
+    #[error(transparent)]
+    Config(#[from] LoadConfigError),
+    /// The task driving the run panicked or was cancelled.
+    #[error("load task failed: {0}")]
+    Task(tokio::task::JoinError),
 }
 
 /// Live counters of a running load.
@@ -155,21 +169,21 @@ impl LoadHandle {
         self.stop.clone()
     }
 
-    /// Waits for the end of the run (its duration, or [`LoadHandle::stop`]).
-    pub async fn join(self) -> Result<LoadResult, String> {
-        self.join
-            .await
-            .map_err(|e| format!("load task failed: {e}"))
+    /// Waits for the end of the run (its duration, or [`LoadHandle::stop`]). The only error
+    /// is [`LoadError::Task`].
+    pub async fn join(self) -> Result<LoadResult, LoadError> {
+        self.join.await.map_err(LoadError::Task)
     }
 }
 
 /// Runs a load to its end.
-pub async fn run(config: LoadConfig) -> Result<LoadResult, String> {
+pub async fn run(config: LoadConfig) -> Result<LoadResult, LoadError> {
     spawn(config)?.join().await
 }
 
-/// Starts a load on the current tokio runtime.
-pub fn spawn(config: LoadConfig) -> Result<LoadHandle, String> {
+/// Starts a load on the current tokio runtime, once [`LoadConfig::validate`] accepts
+/// `config`.
+pub fn spawn(config: LoadConfig) -> Result<LoadHandle, LoadConfigError> {
     config.validate()?;
     let (stop_tx, stop_rx) = watch::channel(false);
     let progress = Arc::new(Progress::default());
@@ -520,7 +534,9 @@ mod tests {
     #[tokio::test]
     async fn refuses_non_loopback_targets() {
         for t in ["192.168.1.101:80", "10.1.2.3:8080", "[::1]:80"] {
-            let e = spawn(LoadConfig::new(t.parse().unwrap())).unwrap_err();
+            let e = spawn(LoadConfig::new(t.parse().unwrap()))
+                .unwrap_err()
+                .to_string();
             assert!(e.contains("only loopback"), "{t}: {e}");
         }
     }

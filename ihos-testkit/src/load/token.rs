@@ -19,13 +19,23 @@ pub enum TokenFormat {
     Jwt,
 }
 
+/// A token format name other than `plain` or `jwt` (from [`TokenFormat`]'s `FromStr`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown token format {given:?} (plain or jwt)")]
+pub struct UnknownTokenFormat {
+    /// The name given.
+    pub given: String,
+}
+
 impl std::str::FromStr for TokenFormat {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
+    type Err = UnknownTokenFormat;
+    fn from_str(s: &str) -> Result<Self, UnknownTokenFormat> {
         match s {
             "plain" => Ok(TokenFormat::Plain),
             "jwt" => Ok(TokenFormat::Jwt),
-            other => Err(format!("unknown token format {other:?} (plain or jwt)")),
+            other => Err(UnknownTokenFormat {
+                given: other.to_string(),
+            }),
         }
     }
 }

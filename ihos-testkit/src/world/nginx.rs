@@ -5,7 +5,7 @@
 //! in flight are cut).
 
 use ihos_core::Output;
-use ihos_nginx::{Document, ServerState};
+use ihos_nginx::{Document, ParseErrorKind, ServerState};
 
 use super::container::{Loaded, RejectRule, Worker};
 use super::fs::Cred;
@@ -14,32 +14,83 @@ use crate::clock::VirtualTime;
 use crate::container::AppPhase;
 use crate::log::EventKind;
 
+/// Why the fake nginx refuses a config. The text is real nginx's `[emerg]` message after
+/// `nginx: [emerg] `, `... in FILE:LINE`: it becomes the output of the fake `nginx -t`,
+/// `nginx -s reload` and the container's start.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum NginxConfigError {
+    /// An injected rejection ([`crate::FakeWorld::nginx_rejects`]), reported at line 1.
+    #[error("{message} in {file}:1")]
+    Rejected {
+        /// The fault's message.
+        message: String,
+        /// The config file as nginx names it.
+        file: String,
+    },
+    /// A syntax error.
+    #[error("{kind} in {file}:{line}")]
+    Syntax {
+        /// What is wrong (nginx's wording).
+        kind: ParseErrorKind,
+        /// The config file as nginx names it.
+        file: String,
+        /// Where nginx stops reading.
+        line: u32,
+    },
+    /// An upstream whose servers are all commented out.
+    #[error("no servers are inside upstream in {file}:{line}")]
+    EmptyUpstream {
+        /// The config file as nginx names it.
+        file: String,
+        /// The `upstream` directive's line.
+        line: u32,
+    },
+}
+
+/// Why docker refuses to start the nginx container; the text is docker's message.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum NginxStartError {
+    /// The bind-mounted config file does not exist on the host.
+    #[error(
+        "Error response from daemon: invalid mount config for type \"bind\": bind source path does not exist: {path}"
+    )]
+    BindSourceMissing {
+        /// The config file on the host.
+        path: String,
+    },
+}
+
 /// Checks a config as `nginx -t` does (syntax, and every upstream has a server) and reads
-/// `upstream`'s servers from it; the error is nginx's `[emerg]` message,
-/// `... in FILE:LINE`.
+/// `upstream`'s servers from it.
 pub(crate) fn validate(
     bytes: &[u8],
     file: &str,
     rejects: &[RejectRule],
     upstream: &str,
-) -> Result<Loaded, String> {
+) -> Result<Loaded, NginxConfigError> {
     for (pred, message) in rejects {
         if pred(bytes) {
-            return Err(format!("{message} in {file}:1"));
+            return Err(NginxConfigError::Rejected {
+                message: message.clone(),
+                file: file.to_string(),
+            });
         }
     }
-    let doc = Document::parse(bytes.to_vec())
-        .map_err(|e| format!("{} in {file}:{}", e.kind, e.position.line))?;
+    let doc = Document::parse(bytes.to_vec()).map_err(|e| NginxConfigError::Syntax {
+        kind: e.kind,
+        file: file.to_string(),
+        line: e.position.line,
+    })?;
     let mut loaded = Loaded {
         bytes: bytes.to_vec(),
         ..Loaded::default()
     };
     for up in doc.upstreams() {
         if up.servers.iter().all(|s| s.state == ServerState::Commented) {
-            return Err(format!(
-                "no servers are inside upstream in {file}:{}",
-                up.line
-            ));
+            return Err(NginxConfigError::EmptyUpstream {
+                file: file.to_string(),
+                line: up.line,
+            });
         }
         if up.name == upstream {
             for s in up.servers {
@@ -111,24 +162,20 @@ impl World {
         host: &str,
         name: &str,
         at: VirtualTime,
-    ) -> Result<(), String> {
+    ) -> Result<(), NginxStartError> {
         let spec = self
             .ctr(host, name)
             .and_then(|c| c.nginx_spec())
             .cloned()
             .expect("nginx container");
         let h = self.host(host);
-        let ino = h
-            .fs
-            .lookup(&spec.config, &Cred::root())
-            .ok()
-            .filter(|_| h.fs.is_file(&spec.config))
-            .ok_or_else(|| {
-                format!(
-                    "Error response from daemon: invalid mount config for type \"bind\": bind source path does not exist: {}",
-                    spec.config
-                )
-            })?;
+        let ino =
+            h.fs.lookup(&spec.config, &Cred::root())
+                .ok()
+                .filter(|_| h.fs.is_file(&spec.config))
+                .ok_or_else(|| NginxStartError::BindSourceMissing {
+                    path: spec.config.clone(),
+                })?;
         let pid = self.pid();
         let c = self.ctr_mut(host, name).expect("nginx container");
         c.nginx.pinned = Some(ino);
@@ -293,7 +340,7 @@ impl World {
         host: &str,
         name: &str,
         now: VirtualTime,
-    ) -> Result<(), String> {
+    ) -> Result<(), NginxConfigError> {
         let bytes = self.nginx_view(host, name).unwrap_or_default();
         let c = self.ctr_mut(host, name).expect("nginx container");
         let spec = c.nginx_spec().cloned().expect("nginx");

@@ -26,11 +26,37 @@ pub(crate) fn run(
     let a: Vec<&str> = argv.iter().map(String::as_str).collect();
     let home = h.home.clone();
     let p = |s: &str| normalize(s, &home);
-    let writes = matches!(a.first(), Some(&"dd") | Some(&"cp"));
+    let writes = matches!(a.first(), Some(&"dd") | Some(&"cp"))
+        && !a.get(2).is_some_and(|f| f.starts_with("iflag=skip_bytes"));
     let supported = matches!(
         a.as_slice(),
         ["cat", "--", _]
-            | ["dd", _, "bs=65536", "conv=fsync", "status=none"]
+            | [
+                "dd",
+                _,
+                "bs=65536",
+                "conv=excl,fsync",
+                "oflag=nofollow",
+                "status=none"
+            ]
+            | [
+                "dd",
+                _,
+                _,
+                "bs=1048576",
+                "iflag=nofollow",
+                "oflag=nofollow",
+                "conv=excl,fsync",
+                "status=none"
+            ]
+            | [
+                "dd",
+                _,
+                "iflag=skip_bytes,count_bytes,nofollow",
+                _,
+                _,
+                "status=none"
+            ]
             | ["dd", _, "oflag=append", "conv=notrunc,fsync", "status=none"]
             | ["dd", _, _, _, "count=1", "iflag=fullblock", "status=none"]
             | ["sha256sum", "--", _]
@@ -41,8 +67,9 @@ pub(crate) fn run(
             | ["cp", "--", _, _]
             | ["rm", "-f" | "-rf", "--", _]
             | ["mv", "-f", "--", _, _]
+            | ["mv", "-f", "-T", "--", _, _]
             | ["mkdir", "-p", "--", _]
-            | ["test", "-e" | "-f" | "-d", _]
+            | ["test", "-e" | "-f" | "-d" | "-L", _]
     ) && (a[0] != "dd" || a[1].starts_with("of=") || a[1].starts_with("if="))
         && (a[0] != "tail"
             || a[2]
@@ -87,11 +114,74 @@ pub(crate) fn run(
                 Err(e) => fail(format!("dd: failed to open '{path}': {}", e.text())),
             }
         }
+        // A copy as GNU dd does it with `conv=excl` (O_EXCL: fails if anything, even a
+        // link, is at the output's name) and `nofollow` on both ends. This fake file system
+        // has no links, so only the exclusivity shows.
+        [
+            "dd",
+            input,
+            output,
+            "bs=1048576",
+            "iflag=nofollow",
+            "oflag=nofollow",
+            "conv=excl,fsync",
+            "status=none",
+        ] => {
+            let (src, dst) = (&input["if=".len()..], &output["of=".len()..]);
+            if fs.lookup(&p(dst), cred).is_ok() {
+                return Some(fail(format!("dd: failed to open '{dst}': File exists")));
+            }
+            let mode = fs
+                .lookup(&p(src), cred)
+                .ok()
+                .and_then(|ino| fs.inode(ino))
+                .map_or(0o644, |i| i.mode)
+                & !0o022;
+            let bytes = match fs.read(&p(src), cred) {
+                Ok(b) => b,
+                Err(e) => return Some(fail(format!("dd: failed to open '{src}': {}", e.text()))),
+            };
+            match fs.write(&p(dst), cred, &bytes, mode, limit) {
+                Ok(_) => out(0, "", ""),
+                Err(FsError::NoSpace) => fail(format!(
+                    "dd: error writing '{dst}': No space left on device"
+                )),
+                Err(e) => fail(format!("dd: failed to open '{dst}': {}", e.text())),
+            }
+        }
+        // Reading a byte range (GNU dd: `skip_bytes`/`count_bytes` make skip and count
+        // bytes, not blocks).
+        [
+            "dd",
+            input,
+            "iflag=skip_bytes,count_bytes,nofollow",
+            skip,
+            count,
+            "status=none",
+        ] => {
+            let path = &input["if=".len()..];
+            let number =
+                |arg: &str, key: &str| arg.strip_prefix(key).and_then(|n| n.parse::<usize>().ok());
+            let (Some(skip), Some(count)) = (number(skip, "skip="), number(count, "count=")) else {
+                return Some(fail(format!("dd: invalid number in {skip} {count}")));
+            };
+            match fs.read(&p(path), cred) {
+                Ok(bytes) => {
+                    let start = skip.min(bytes.len());
+                    let end = start.saturating_add(count).min(bytes.len());
+                    out(0, bytes[start..end].to_vec(), "")
+                }
+                Err(e) => fail(format!("dd: failed to open '{path}': {}", e.text())),
+            }
+        }
         ["dd", of, mode, ..] => {
             let path = &of["of=".len()..];
             let bytes = stdin.unwrap_or_default();
             let written = if *mode == "oflag=append" {
                 fs.append(&p(path), cred, bytes, limit)
+            } else if fs.lookup(&p(path), cred).is_ok() {
+                // conv=excl
+                Err(FsError::Exists)
             } else {
                 fs.write(&p(path), cred, bytes, 0o644, limit)
             };
@@ -181,6 +271,22 @@ pub(crate) fn run(
             )),
             Err(e) => fail(format!("rm: cannot remove '{path}': {}", e.text())),
         },
+        // `-T`: the target is never a directory to move into; one there is an error.
+        ["mv", "-f", "-T", "--", src, dst] => {
+            let (s, d) = (p(src), p(dst));
+            if let Err(e) = fs.lookup(&s, cred) {
+                return Some(fail(format!("mv: cannot stat '{src}': {}", e.text())));
+            }
+            if fs.is_dir(&d) {
+                return Some(fail(format!(
+                    "mv: cannot overwrite directory '{dst}' with non-directory"
+                )));
+            }
+            match fs.rename(&s, &d, cred) {
+                Ok(()) => out(0, "", ""),
+                Err(e) => fail(format!("mv: cannot move '{src}' to '{dst}': {}", e.text())),
+            }
+        }
         ["mv", "-f", "--", src, dst] => {
             let s = p(src);
             if let Err(e) = fs.lookup(&s, cred) {
@@ -206,6 +312,8 @@ pub(crate) fn run(
                 && match *flag {
                     "-f" => fs.is_file(&path),
                     "-d" => fs.is_dir(&path),
+                    // No links in this file system.
+                    "-L" => false,
                     _ => true,
                 };
             out(i32::from(!yes), "", "")

@@ -94,8 +94,14 @@ fn run(
     started: &mut bool,
 ) -> Result<Output, Failure> {
     let step = |now: Instant| {
-        let limit = now + req.step_timeout;
-        req.deadline.map_or(limit, |d| d.min(limit))
+        // A step timeout too large to add is no limit at all, not a panic.
+        let limit = now.checked_add(req.step_timeout);
+        match (req.deadline, limit) {
+            (Some(d), Some(l)) => d.min(l),
+            (Some(d), None) => d,
+            (None, Some(l)) => l,
+            (None, None) => now + Duration::from_secs(365 * 24 * 3600),
+        }
     };
     let ch = retry(
         session,

@@ -159,7 +159,7 @@ impl Worker {
             let Some(conn) = self.conn.as_mut() else {
                 continue;
             };
-            let deadline = limit.map(|l| Instant::now() + l);
+            let deadline = limit.and_then(|l| Instant::now().checked_add(l));
             let result = prepare(
                 conn,
                 command,
