@@ -133,6 +133,10 @@ pub struct RolloutArgs {
     /// Continue the interrupted rollout recorded in the journal (same WAR).
     #[arg(long)]
     pub resume: bool,
+    /// With --resume: take over the interrupted rollout's lock even though ihos cannot
+    /// check from here that its process is gone (it ran on another machine). Make sure it is.
+    #[arg(long, requires = "resume")]
+    pub force: bool,
     /// The commit the WAR was built from, for the deployment records.
     #[arg(long, value_name = "SHA")]
     pub commit: Option<String>,

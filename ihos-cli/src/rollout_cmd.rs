@@ -51,7 +51,8 @@ pub fn rollout(config: &Path, args: RolloutArgs) -> Result<(), CliError> {
     }
     let options = RolloutOptions::new()
         .only(args.only.iter().cloned())
-        .resume(args.resume);
+        .resume(args.resume)
+        .force(args.force);
     let resume = if args.from_canary {
         "ihos rollout --resume --from-canary"
     } else {

@@ -118,6 +118,21 @@ pub enum LbError {
         /// The restore failure.
         restore: String,
     },
+    /// The file changed on the host between ihos's read and its write (another writer: a
+    /// person with `vi`, another tool); nothing was written. Run the operation again.
+    #[error(
+        "{host}: {path} changed while ihos was editing it (sha256 {read} when read, {now} now); nothing was written, run it again"
+    )]
+    ChangedConcurrently {
+        /// The host.
+        host: String,
+        /// The config file.
+        path: String,
+        /// Its digest when read.
+        read: String,
+        /// Its digest just before the write.
+        now: String,
+    },
     /// Reaching the host failed.
     #[error(transparent)]
     Transport(#[from] TransportError),

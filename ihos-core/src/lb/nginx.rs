@@ -16,7 +16,8 @@ use super::{ApplyMode, Backend, LbChange, LbError, LoadBalancer};
 use crate::command::Privilege;
 use crate::container::{Container, ContainerError};
 use crate::names::RemotePath;
-use crate::transport::{Transport, TransportError};
+use crate::sha::Sha256;
+use crate::transport::{Transport, TransportError, remote_sha256};
 
 /// Settings of an [`NginxLb`] that have good defaults.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -271,8 +272,25 @@ impl<T: Transport + ?Sized, C: Container + ?Sized> NginxLb<T, C> {
     }
 
     /// Writes `bytes` in place, validates and activates; on failure puts `previous` back.
+    /// Nothing is written if the file is no longer `previous` (someone else edited it since
+    /// it was read): their change is neither lost nor undone by a restore.
     async fn commit(&self, previous: &[u8], bytes: &[u8]) -> Result<(), LbError> {
         let path = self.config.to_string();
+        let read = Sha256::of_bytes(previous);
+        let now = remote_sha256(
+            self.transport.as_ref(),
+            &self.config,
+            self.options.privilege,
+        )
+        .await?;
+        if now != read {
+            return Err(LbError::ChangedConcurrently {
+                host: self.host(),
+                path,
+                read: read.to_string(),
+                now: now.to_string(),
+            });
+        }
         if self.options.backup {
             let backup = self
                 .config

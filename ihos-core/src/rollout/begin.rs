@@ -4,7 +4,7 @@
 use super::ctx::Kind;
 use super::error::RolloutError;
 use super::journal::{self, Journal};
-use super::lock::{self, LockOwner};
+use super::lock::{self, HeldHere, Holder, LockOwner};
 use super::target::Target;
 use crate::fleet::Fleet;
 
@@ -52,12 +52,16 @@ pub(crate) async fn resumable_journal(
     Ok(j)
 }
 
-/// Invariant 5: one rollout at a time. A resumed rollout takes over its own stale lock.
+/// Invariant 5: one rollout at a time. A resumed rollout takes over the lock of the run it
+/// continues only when that run is gone: it ran on this machine and its process is dead,
+/// or (`force`) the operator says so for a holder this machine cannot check. The returned
+/// mark keeps another resume in this process off while the run goes on.
 pub(crate) async fn take_lock(
     fleet: &Fleet,
     me: &LockOwner,
     resumed: bool,
-) -> Result<(), RolloutError> {
+    force: bool,
+) -> Result<HeldHere, RolloutError> {
     let t = fleet.lb_transport.as_ref();
     let dir = &fleet.lb_state_dir;
     let held = |owner: Option<LockOwner>| RolloutError::LockHeld {
@@ -65,10 +69,18 @@ pub(crate) async fn take_lock(
         owner: owner.map(Box::new),
     };
     match lock::acquire(t, dir, me).await? {
-        Ok(()) => Ok(()),
+        Ok(()) => Ok(HeldHere::new(&me.rollout_id)),
         Err(Some(owner)) if resumed && owner.rollout_id == me.rollout_id => {
-            lock::release(t, dir, None).await?;
-            lock::acquire(t, dir, me).await?.map_err(held)
+            match lock::holder(&owner) {
+                Holder::Dead => {}
+                Holder::Unknown if force => {}
+                Holder::Alive | Holder::Unknown => return Err(held(Some(owner))),
+            }
+            // Marked first: a second resume in this process sees this one as alive.
+            let mark = HeldHere::new(&me.rollout_id);
+            lock::release(t, dir, Some(&owner.rollout_id)).await?;
+            lock::acquire(t, dir, me).await?.map_err(held)?;
+            Ok(mark)
         }
         Err(owner) => Err(held(owner)),
     }

@@ -6,7 +6,7 @@ use std::path::Path;
 use serde::Serialize;
 
 use super::journal;
-use super::lock::{self, LockOwner};
+use super::lock::{LockFailure, LockOwner, with_lock};
 use super::op_error::OpError;
 use super::ops::{InstanceView, check_ready, status};
 use super::record::{DeploymentRecord, read_record};
@@ -17,6 +17,18 @@ use crate::lb::{CanaryRoute, CanaryRule, LbChange, LbError};
 use crate::sha::Sha256;
 use crate::transport::{TransportError, remote};
 use crate::war::{WarError, WarFile};
+
+impl From<LockFailure> for CanaryError {
+    fn from(e: LockFailure) -> Self {
+        match e {
+            LockFailure::Held { host, owner } => CanaryError::LockHeld { host, owner },
+            LockFailure::NotReleased { host, reason } => {
+                CanaryError::LockNotReleased { host, reason }
+            }
+            LockFailure::Transport(e) => CanaryError::Transport(e),
+        }
+    }
+}
 
 /// A failure of a canary operation.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -213,40 +225,6 @@ pub async fn canary_status(fleet: &Fleet) -> Result<CanaryStatus, CanaryError> {
         ahead,
         errors,
     })
-}
-
-/// Runs `f` holding the rollout lock on the load balancer's host: a route change never
-/// races a rollout or a canary deploy.
-async fn with_lock<T>(
-    fleet: &Fleet,
-    what: &str,
-    f: impl std::future::Future<Output = Result<T, CanaryError>>,
-) -> Result<T, CanaryError> {
-    let t = fleet.lb_transport.as_ref();
-    let me = LockOwner {
-        rollout_id: format!("canary-{what}-{}", std::process::id()),
-        owner: what.to_string(),
-        pid: std::process::id(),
-        since: crate::time::now_utc(),
-        sha256: String::new(),
-    };
-    if let Err(owner) = lock::acquire(t, &fleet.lb_state_dir, &me).await? {
-        return Err(CanaryError::LockHeld {
-            host: t.host().to_string(),
-            owner: owner.map(Box::new),
-        });
-    }
-    let result = f.await;
-    let released = lock::release(t, &fleet.lb_state_dir, Some(&me.rollout_id)).await;
-    match (result, released) {
-        (Ok(v), Ok(_)) => Ok(v),
-        // The operation's own failure is what the caller must see first.
-        (Err(e), _) => Err(e),
-        (Ok(_), Err(e)) => Err(CanaryError::LockNotReleased {
-            host: t.host().to_string(),
-            reason: e.to_string(),
-        }),
-    }
 }
 
 /// An interrupted canary deploy remembers whether the route was open, to reopen it when

@@ -129,14 +129,12 @@ async fn run(
     let rollout_id = previous
         .as_ref()
         .map_or_else(new_rollout_id, |j| j.rollout_id.clone());
-    let me = LockOwner {
-        rollout_id: rollout_id.clone(),
-        owner: operator.clone(),
-        pid: std::process::id(),
-        since: crate::time::now_utc(),
-        sha256: kind.sha256().map(ToString::to_string).unwrap_or_default(),
-    };
-    take_lock(fleet, &me, previous.is_some()).await?;
+    let me = LockOwner::me(
+        rollout_id.clone(),
+        operator.clone(),
+        kind.sha256().map(ToString::to_string).unwrap_or_default(),
+    );
+    let _held = take_lock(fleet, &me, previous.is_some(), options.force).await?;
     let lb_t = fleet.lb_transport.as_ref();
     emitter.emit(Event::LockTaken {
         host: lb_t.host().to_string(),

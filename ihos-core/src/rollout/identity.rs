@@ -8,8 +8,25 @@ pub(crate) fn operator() -> String {
         .or_else(|| std::env::var("USER").ok())
         .filter(|u| !u.is_empty())
         .unwrap_or_else(|| "unknown".into());
-    let host = whoami::fallible::hostname().unwrap_or_else(|_| "localhost".into());
+    let host = Some(machine())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "localhost".into());
     format!("{user}@{host}")
+}
+
+/// This machine's host name: where a lock's pid can be checked.
+pub(crate) fn machine() -> String {
+    whoami::fallible::hostname().unwrap_or_default()
+}
+
+/// When process `pid` started, in clock ticks since boot (`/proc/PID/stat`, field 22);
+/// `None` if it does not run (or this is not Linux).
+pub(crate) fn process_start(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) is in parentheses and may hold spaces: count from after
+    // its closing one, where field 3 starts.
+    let after = stat.rsplit_once(')')?.1;
+    after.split_whitespace().nth(19)?.parse().ok()
 }
 
 /// A new rollout's id: its start time, and a few digits apart two started in the same

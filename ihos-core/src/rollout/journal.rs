@@ -150,7 +150,8 @@ pub(crate) async fn save(
     state_dir: &RemotePath,
     journal: &Journal,
 ) -> Result<(), TransportError> {
-    t.write_file_in_place(
+    remote::replace_file(
+        t,
         &journal_path(state_dir)?,
         &line(&Line::Journal(journal.clone())),
         Privilege::Sudo,
@@ -164,12 +165,11 @@ pub(crate) async fn append_entry(
     state_dir: &RemotePath,
     entry: &JournalEntry,
 ) -> Result<(), TransportError> {
-    remote::append(
-        t,
-        &journal_path(state_dir)?,
-        &line(&Line::Entry(entry.clone())),
-    )
-    .await
+    // Each entry starts on a line of its own: after an append torn by a crash, the next
+    // one is not glued to the torn text (which is then skipped alone).
+    let mut bytes = vec![b'\n'];
+    bytes.extend(line(&Line::Entry(entry.clone())));
+    remote::append(t, &journal_path(state_dir)?, &bytes).await
 }
 
 /// Reads the journal, `None` if there is none or it cannot be read as one.
@@ -199,6 +199,36 @@ mod tests {
             error: None,
             canary_was_open: None,
         }
+    }
+
+    /// A crash in the middle of an append, then the resumed run appends its entry: the
+    /// new entry is read (not glued to the torn text and lost with it).
+    #[tokio::test]
+    async fn an_entry_appended_after_a_torn_one_is_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = RemotePath::new(dir.path().to_str().unwrap()).unwrap();
+        let t = crate::transport::LocalTransport::new("here");
+        let j = Journal {
+            rollout_id: "r1".into(),
+            sha256: "abc".into(),
+            commit: None,
+            operator: "me".into(),
+            started_at: "t".into(),
+            instances: vec![entry("a", InstanceStatus::Pending)],
+            finished: false,
+            canary: false,
+            rollback: false,
+        };
+        save(&t, &state, &j).await.unwrap();
+        let file = dir.path().join("journal.ndjson");
+        let mut bytes = std::fs::read(&file).unwrap();
+        bytes.extend_from_slice(br#"{"entry":{"instance":"a","sta"#);
+        std::fs::write(&file, bytes).unwrap();
+        append_entry(&t, &state, &entry("a", InstanceStatus::Updated))
+            .await
+            .unwrap();
+        let got = load(&t, &state).await.unwrap().unwrap();
+        assert_eq!(got.entry("a").unwrap().status, InstanceStatus::Updated);
     }
 
     #[test]

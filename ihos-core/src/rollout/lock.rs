@@ -21,6 +21,139 @@ pub struct LockOwner {
     pub since: String,
     /// SHA-256 of the WAR being rolled out.
     pub sha256: String,
+    /// The machine that runs it (its host name), where `pid` means something.
+    #[serde(default)]
+    pub machine: String,
+    /// When that process started (clock ticks since boot, from `/proc/PID/stat`): a pid
+    /// reused by another process is not taken for the holder.
+    #[serde(default)]
+    pub started: Option<u64>,
+}
+
+impl LockOwner {
+    /// This process, holding the lock for `rollout_id`.
+    pub(crate) fn me(rollout_id: String, owner: String, sha256: String) -> LockOwner {
+        let pid = std::process::id();
+        LockOwner {
+            rollout_id,
+            owner,
+            pid,
+            since: crate::time::now_utc(),
+            sha256,
+            machine: super::identity::machine(),
+            started: super::identity::process_start(pid),
+        }
+    }
+}
+
+/// Whether the process that holds a lock still runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Holder {
+    /// It runs (here, with the same start time; or a run of this very process).
+    Alive,
+    /// It ran here and is gone.
+    Dead,
+    /// It runs on another machine, or the lock does not say: ihos cannot tell.
+    Unknown,
+}
+
+/// Rollouts of this process that hold their lock now: a run resumed in this process must
+/// not take the lock of one still running in it (the same pid as the lock's).
+static HELD_HERE: std::sync::Mutex<std::collections::BTreeSet<String>> =
+    std::sync::Mutex::new(std::collections::BTreeSet::new());
+
+/// Marks a rollout of this process as holding its lock until dropped (also when its future
+/// is dropped mid-run, as a crash would end it).
+pub(crate) struct HeldHere(String);
+
+impl HeldHere {
+    pub(crate) fn new(rollout_id: &str) -> HeldHere {
+        if let Ok(mut held) = HELD_HERE.lock() {
+            held.insert(rollout_id.to_string());
+        }
+        HeldHere(rollout_id.to_string())
+    }
+}
+
+impl Drop for HeldHere {
+    fn drop(&mut self) {
+        if let Ok(mut held) = HELD_HERE.lock() {
+            held.remove(&self.0);
+        }
+    }
+}
+
+/// Whether `owner`'s process still runs, as far as this machine can tell.
+pub(crate) fn holder(owner: &LockOwner) -> Holder {
+    if owner.machine.is_empty() || owner.machine != super::identity::machine() {
+        return Holder::Unknown;
+    }
+    if owner.pid == std::process::id() {
+        let running = HELD_HERE
+            .lock()
+            .map_or(true, |held| held.contains(&owner.rollout_id));
+        return if running { Holder::Alive } else { Holder::Dead };
+    }
+    match (super::identity::process_start(owner.pid), owner.started) {
+        (None, _) => Holder::Dead,
+        (Some(now), Some(then)) if now != then => Holder::Dead,
+        (Some(_), _) => Holder::Alive,
+    }
+}
+
+/// Why an operation that takes the lock for its duration could not, or could not let it go.
+#[derive(Debug)]
+pub(crate) enum LockFailure {
+    /// Another run holds it.
+    Held {
+        host: String,
+        owner: Option<Box<LockOwner>>,
+    },
+    /// The operation is done but the lock is still there.
+    NotReleased { host: String, reason: String },
+    /// The host could not be reached.
+    Transport(TransportError),
+}
+
+/// Runs `f` holding the rollout lock on the fleet's load balancer host: a change outside a
+/// rollout (a route change, a manual drain or enable) never races one. `what` names the
+/// operation in the lock.
+pub(crate) async fn with_lock<T, E: From<LockFailure>>(
+    fleet: &crate::fleet::Fleet,
+    what: &str,
+    f: impl std::future::Future<Output = Result<T, E>>,
+) -> Result<T, E> {
+    let t = fleet.lb_transport.as_ref();
+    let host = || t.host().to_string();
+    let me = LockOwner::me(
+        format!("{what}-{}", std::process::id()),
+        what.to_string(),
+        String::new(),
+    );
+    match acquire(t, &fleet.lb_state_dir, &me).await {
+        Ok(Ok(())) => {}
+        Ok(Err(owner)) => {
+            return Err(LockFailure::Held {
+                host: host(),
+                owner: owner.map(Box::new),
+            }
+            .into());
+        }
+        Err(e) => return Err(LockFailure::Transport(e).into()),
+    }
+    let _held = HeldHere::new(&me.rollout_id);
+    let result = f.await;
+    let released = release(t, &fleet.lb_state_dir, Some(&me.rollout_id)).await;
+    match (result, released) {
+        (Ok(v), Ok(_)) => Ok(v),
+        // The operation's own failure is what the caller must see first.
+        (Err(e), _) => Err(e),
+        (Ok(_), Err(e)) => Err(LockFailure::NotReleased {
+            host: host(),
+            reason: e.to_string(),
+        }
+        .into()),
+    }
 }
 
 /// `state_dir/lock`.
@@ -71,6 +204,8 @@ pub(crate) async fn status(
         pid: 0,
         since: "unknown".into(),
         sha256: String::new(),
+        machine: String::new(),
+        started: None,
     })))
 }
 
@@ -93,4 +228,46 @@ pub(crate) async fn release(
     )
     .await?;
     Ok(true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rollout::identity::process_start;
+
+    #[test]
+    fn a_holder_is_alive_only_if_its_very_process_still_runs() {
+        let me = LockOwner::me("r-liveness".into(), "me".into(), String::new());
+        // This process, no longer running that rollout (its run was dropped): gone.
+        assert_eq!(holder(&me), Holder::Dead);
+        let mark = HeldHere::new("r-liveness");
+        assert_eq!(holder(&me), Holder::Alive);
+        drop(mark);
+        assert_eq!(holder(&me), Holder::Dead);
+        // Process 1 runs, but the lock's holder started at another time: the pid was
+        // reused, the holder is gone.
+        let reused = LockOwner {
+            pid: 1,
+            started: Some(u64::MAX),
+            ..me.clone()
+        };
+        assert_eq!(holder(&reused), Holder::Dead);
+        let init = LockOwner {
+            pid: 1,
+            started: process_start(1),
+            ..me.clone()
+        };
+        assert_eq!(holder(&init), Holder::Alive);
+        // Another machine, or a lock that does not say: this machine cannot tell.
+        let elsewhere = LockOwner {
+            machine: "another-machine".into(),
+            ..me.clone()
+        };
+        assert_eq!(holder(&elsewhere), Holder::Unknown);
+        let unsaid = LockOwner {
+            machine: String::new(),
+            ..me
+        };
+        assert_eq!(holder(&unsaid), Holder::Unknown);
+    }
 }

@@ -1,6 +1,7 @@
 //! [`OpError`]: why an operation outside a rollout (manual drain or enable of an instance,
 //! reading the audit log or the lock) failed.
 
+use super::lock::{LockFailure, LockOwner};
 use super::step::StepError;
 use crate::container::ContainerError;
 use crate::fleet::UnknownInstance;
@@ -59,6 +60,25 @@ pub enum OpError {
     /// Reading the load balancer or a host failed while checking.
     #[error(transparent)]
     Step(Box<StepError>),
+    /// A rollout holds the lock on the load balancer's host: a manual drain or enable
+    /// waits for it to end. Nothing was changed.
+    #[error("a rollout holds the lock on {host}{}; try again when it is done", owner.as_ref().map(|o| format!(" ({} since {}, rollout {})", o.owner, o.since, o.rollout_id)).unwrap_or_default())]
+    LockHeld {
+        /// The load balancer's host.
+        host: String,
+        /// Who holds it, when readable.
+        owner: Option<Box<LockOwner>>,
+    },
+    /// The operation was done, but releasing the lock afterwards failed.
+    #[error(
+        "{host}: done, but releasing the lock failed ({reason}); `ihos lock release` breaks it"
+    )]
+    LockNotReleased {
+        /// The load balancer's host.
+        host: String,
+        /// Why.
+        reason: String,
+    },
     /// The load balancer refused or failed the change (its previous config is back unless
     /// the error says otherwise).
     #[error(transparent)]
@@ -69,4 +89,14 @@ pub enum OpError {
     /// Reaching a host failed.
     #[error(transparent)]
     Transport(#[from] TransportError),
+}
+
+impl From<LockFailure> for OpError {
+    fn from(e: LockFailure) -> Self {
+        match e {
+            LockFailure::Held { host, owner } => OpError::LockHeld { host, owner },
+            LockFailure::NotReleased { host, reason } => OpError::LockNotReleased { host, reason },
+            LockFailure::Transport(e) => OpError::Transport(e),
+        }
+    }
 }

@@ -10,7 +10,7 @@ use super::ctx::Env;
 use super::drain::{check_unavailable, drain};
 use super::event::{Emitter, EventSink};
 use super::journal::Journal;
-use super::lock;
+use super::lock::{self, with_lock};
 use super::op_error::OpError;
 use super::record::{DeploymentRecord, read_audit_log, read_record};
 use super::step::StepError;
@@ -107,31 +107,37 @@ pub async fn drain_instance(
     cancel: &CancelToken,
 ) -> Result<String, OpError> {
     let inst = fleet.find_instance(name)?;
-    let emitter = Emitter::new(sink);
-    let env = Env::new(fleet, &emitter, cancel);
-    check_unavailable(&env, &inst.config.backend)
-        .await
-        .map_err(|e| match e {
-            StepError::TooManyUnavailable { .. } => OpError::Unavailable {
-                instance: name.to_string(),
-                reason: e.to_string(),
-            },
-            other => OpError::Step(Box::new(other)),
+    with_lock(fleet, "manual-drain", async {
+        let emitter = Emitter::new(sink);
+        let env = Env::new(fleet, &emitter, cancel);
+        check_unavailable(&env, &inst.config.backend)
+            .await
+            .map_err(|e| match e {
+                StepError::TooManyUnavailable { .. } => OpError::Unavailable {
+                    instance: name.to_string(),
+                    reason: e.to_string(),
+                },
+                other => OpError::Step(Box::new(other)),
+            })?;
+        let change = fleet.lb.disable(&inst.config.backend).await?;
+        let drained = drain(&env, inst).await.map_err(|e| OpError::Drain {
+            instance: name.to_string(),
+            reason: Box::new(e),
         })?;
-    let change = fleet.lb.disable(&inst.config.backend).await?;
-    let drained = drain(&env, inst).await.map_err(|e| OpError::Drain {
-        instance: name.to_string(),
-        reason: Box::new(e),
-    })?;
-    Ok(format!("{}; {drained}", change.message))
+        Ok(format!("{}; {drained}", change.message))
+    })
+    .await
 }
 
 /// Puts `name` back into rotation, only if its container runs and its health URL answers
 /// the expected status (invariant 2).
 pub async fn enable_instance(fleet: &Fleet, name: &str) -> Result<LbChange, OpError> {
     let inst = fleet.find_instance(name)?;
-    check_ready(inst).await?;
-    Ok(fleet.lb.enable(&inst.config.backend).await?)
+    with_lock(fleet, "manual-enable", async {
+        check_ready(inst).await?;
+        Ok(fleet.lb.enable(&inst.config.backend).await?)
+    })
+    .await
 }
 
 /// Invariant 2 outside a rollout: `inst` may take requests only if its container runs and

@@ -24,6 +24,10 @@ pub struct RolloutOptions {
     pub resume: bool,
     /// Who runs it, for the records (default `user@machine`).
     pub operator: Option<String>,
+    /// With `resume`: take over the lock of the interrupted run even when its holder runs on
+    /// another machine (or an older ihos wrote the lock) and its liveness cannot be checked
+    /// from here. The operator has made sure it is dead.
+    pub force: bool,
 }
 
 impl RolloutOptions {
@@ -46,6 +50,13 @@ impl RolloutOptions {
     /// host (same WAR), like `ihos rollout --resume`.
     pub fn resume(mut self, resume: bool) -> Self {
         self.resume = resume;
+        self
+    }
+
+    /// Takes over the lock of the rollout being resumed without checking that its holder
+    /// is dead (see [`RolloutOptions::force`]).
+    pub fn force(mut self, force: bool) -> Self {
+        self.force = force;
         self
     }
 

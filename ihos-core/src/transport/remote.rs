@@ -183,6 +183,60 @@ pub(crate) async fn copy_atomic(
     moved.map(|_| ())
 }
 
+/// Replaces `path` with `bytes` as a whole: written and synced under a new temporary name,
+/// checked, then renamed over it. A crash leaves the old file or the new one, never a torn
+/// one (the file gets a new inode: for ihos's own state files, not for bind-mounted ones).
+pub(crate) async fn replace_file(
+    t: &dyn Transport,
+    path: &RemotePath,
+    bytes: &[u8],
+    privilege: Privilege,
+) -> Result<(), TransportError> {
+    let tmp = temp_path(path)?;
+    let expected = Sha256::of_bytes(bytes);
+    let replaced = async {
+        let dd = Command::new("dd")
+            .args([
+                format!("of={tmp}"),
+                "bs=65536".into(),
+                "conv=excl,fsync".into(),
+                "oflag=nofollow".into(),
+                "status=none".into(),
+            ])
+            .stdin(bytes.to_vec())
+            .with_privilege(privilege);
+        run_checked(t, &dd).await?;
+        let got = remote_sha256(t, &tmp, privilege).await?;
+        if got != expected {
+            return Err(TransportError::Checksum {
+                host: t.host().to_string(),
+                path: tmp.to_string(),
+                expected: expected.to_string(),
+                actual: got.to_string(),
+            });
+        }
+        run_checked(
+            t,
+            &Command::new("mv")
+                .args(["-f", "-T", "--", tmp.as_str(), path.as_str()])
+                .with_privilege(privilege),
+        )
+        .await
+        .map(|_| ())
+    }
+    .await;
+    if replaced.is_err() {
+        let _ = t
+            .run(
+                &Command::new("rm")
+                    .args(["-f", "--", tmp.as_str()])
+                    .with_privilege(privilege),
+            )
+            .await;
+    }
+    replaced
+}
+
 /// SHA-256 of a file, `None` if it does not exist.
 pub(crate) async fn sha256_if_exists(
     t: &dyn Transport,

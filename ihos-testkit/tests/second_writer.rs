@@ -1,0 +1,186 @@
+//! A second writer at the worst moment: another resume of the same rollout, a manual drain
+//! while a rollout runs, a person editing nginx's config between ihos's read and its write.
+//! The first keeps going, the second is refused, nothing of anyone's is lost.
+
+mod rollout_support;
+
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use async_trait::async_trait;
+use ihos_core::{
+    CancelToken, Command, ContainerName, DockerCli, Event, LbError, LoadBalancer, NginxLb,
+    NginxLbOptions, OpError, Outcome, Output, RemotePath, RolloutError, RolloutOptions, Transport,
+    TransportError, Uploaded, drain_instance,
+};
+use ihos_testkit::{FakeHost, Runbook};
+use rollout_support::{Env, Recorder};
+
+/// Crashes a rollout at its first drain (the lock and the journal stay, as after a kill).
+async fn crashed_rollout(env: &Env) {
+    let (fleet, crashed) = env.crashable_fleet();
+    let rec = Recorder::new();
+    let killed = Arc::new(tokio::sync::Notify::new());
+    {
+        let killed = Arc::clone(&killed);
+        rec.once(
+            |e| {
+                matches!(
+                    e,
+                    Event::StepStarted {
+                        step: ihos_core::Step::Drain,
+                        ..
+                    }
+                )
+            },
+            move || {
+                crashed.store(true, Ordering::SeqCst);
+                killed.notify_one();
+            },
+        );
+    }
+    let (options, cancel) = (RolloutOptions::default(), CancelToken::new());
+    tokio::select! {
+        r = ihos_core::run_rollout(&fleet, &env.war, &options, &*rec, &cancel) => {
+            panic!("ended before the crash: {r:?}")
+        }
+        () = killed.notified() => {}
+    }
+}
+
+/// Two operators resume the same interrupted rollout at once: one resumes it, the other
+/// is refused because the first holds the lock (it is alive), and the end is clean.
+#[tokio::test(start_paused = true)]
+async fn two_resumes_at_once_run_it_once() {
+    let env = Env::runbook();
+    crashed_rollout(&env).await;
+    assert!(env.lock_held());
+    let resume = RolloutOptions::new().resume(true);
+    let (cancel_a, cancel_b) = (CancelToken::new(), CancelToken::new());
+    let (a, b) = tokio::join!(
+        env.rollout(&resume, &|_: &_| {}, &cancel_a),
+        env.rollout(&resume, &|_: &_| {}, &cancel_b),
+    );
+    let (done, refused) = match (a, b) {
+        (Ok(r), Err(e)) | (Err(e), Ok(r)) => (r, e),
+        (a, b) => panic!("exactly one resume must run: {a:?}\n{b:?}"),
+    };
+    assert_eq!(done.outcome, Outcome::Completed, "{done:#?}");
+    assert!(
+        matches!(refused, RolloutError::LockHeld { .. }),
+        "{refused}"
+    );
+    env.assert_all_on(&env.war.sha256);
+    let inv = env.invariants();
+    assert!(inv.is_clean(), "{inv}");
+    assert!(!env.lock_held());
+}
+
+/// A manual `ihos drain` while a rollout runs is refused: it would take a second backend
+/// out behind the rollout's back.
+#[tokio::test(start_paused = true)]
+async fn a_manual_drain_during_a_rollout_is_refused() {
+    let env = Env::runbook();
+    let fleet = env.fleet();
+    let rec = Recorder::new();
+    let tried = Arc::new(tokio::sync::Notify::new());
+    {
+        let tried = Arc::clone(&tried);
+        rec.once(
+            |e| {
+                matches!(
+                    e,
+                    Event::StepStarted {
+                        step: ihos_core::Step::Drain,
+                        ..
+                    }
+                )
+            },
+            move || tried.notify_one(),
+        );
+    }
+    let (options, cancel) = (RolloutOptions::default(), CancelToken::new());
+    let rollout = ihos_core::run_rollout(&fleet, &env.war, &options, &*rec, &cancel);
+    let other = env.fleet();
+    let drain_cancel = CancelToken::new();
+    let drain = async {
+        tried.notified().await;
+        drain_instance(&other, "103-pep2", &|_: &_| {}, &drain_cancel).await
+    };
+    let (report, drained) = tokio::join!(rollout, drain);
+    assert!(
+        matches!(drained, Err(OpError::LockHeld { .. })),
+        "{drained:?}"
+    );
+    let report = report.unwrap();
+    assert_eq!(report.outcome, Outcome::Completed, "{report:#?}");
+    let inv = env.invariants();
+    assert!(inv.is_clean(), "{inv}");
+}
+
+/// The load balancer's host, where someone saves their own edit of nginx.conf (with `vi`)
+/// the moment ihos has read the file and is about to write its own.
+struct Editing {
+    host: FakeHost,
+    config: String,
+    edited: AtomicBool,
+}
+
+const THEIR_EDIT: &str = "\n# added by hand: keep\n";
+
+#[async_trait]
+impl Transport for Editing {
+    fn host(&self) -> &str {
+        self.host.host()
+    }
+
+    async fn run(&self, command: &Command) -> Result<Output, TransportError> {
+        let writes_config = command.program() == "dd"
+            && command
+                .arguments()
+                .iter()
+                .any(|a| a.starts_with("of=") && a.contains(".nginx.conf.ihos-tmp-"));
+        let checks_config =
+            command.program() == "sha256sum" && command.arguments().last() == Some(&self.config);
+        if (writes_config || checks_config) && !self.edited.swap(true, Ordering::SeqCst) {
+            let mut bytes = self.host.read(&self.config).unwrap();
+            bytes.extend_from_slice(THEIR_EDIT.as_bytes());
+            self.host.write_file(&self.config, bytes);
+        }
+        self.host.run(command).await
+    }
+
+    async fn upload(&self, local: &Path, remote: &RemotePath) -> Result<Uploaded, TransportError> {
+        self.host.upload(local, remote).await
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_config_edited_by_someone_else_meanwhile_is_not_overwritten() {
+    let rb = Runbook::new();
+    let t = Arc::new(Editing {
+        host: rb.lb_host.clone(),
+        config: rb.config.clone(),
+        edited: AtomicBool::new(false),
+    });
+    let lb = NginxLb::new(
+        Arc::clone(&t),
+        Arc::new(DockerCli::new(
+            Arc::clone(&t),
+            ContainerName::new(&rb.nginx).unwrap(),
+        )),
+        RemotePath::new(&rb.config).unwrap(),
+        "service_ihos",
+        NginxLbOptions::default(),
+    );
+    let err = lb.disable("192.168.1.101:39091").await.unwrap_err();
+    assert!(matches!(err, LbError::ChangedConcurrently { .. }), "{err}");
+    let now = String::from_utf8(rb.config_bytes()).unwrap();
+    assert!(now.ends_with(THEIR_EDIT), "their edit is kept:\n{now}");
+    assert!(
+        !now.contains("#server 192.168.1.101:39091"),
+        "ihos's edit was not written over theirs:\n{now}"
+    );
+    assert_eq!(rb.routing().len(), 4, "nginx routes as before");
+}
