@@ -51,6 +51,12 @@ fn render(p: &Plan) -> String {
     if let Some(e) = &p.load_balancer_error {
         out.push_str(&format!("load balancer: cannot read the config: {e}\n"));
     }
+    for c in &p.preflight {
+        out.push_str(&format!("preflight: {c}\n"));
+    }
+    if let Some(e) = &p.preflight_error {
+        out.push_str(&format!("PREFLIGHT WOULD REFUSE: {e}\n"));
+    }
     for i in &p.instances {
         let Some(v) = &i.current else { continue };
         out.push_str(&format!(

@@ -103,6 +103,12 @@ impl EventSink for Human {
                 instances.join(", ")
             )),
             Event::LockTaken { host } => self.line(&format!("lock taken on {host}")),
+            Event::PreflightPassed { checks } => {
+                self.line(&format!("preflight: {} instance(s) checked", checks.len()));
+                for c in checks {
+                    self.line(&format!("  {c}"));
+                }
+            }
             Event::Uploaded {
                 host,
                 bytes,

@@ -143,6 +143,10 @@ impl Transport for ScriptedHost {
                 })
             }
             "nsenter" => ok(""),
+            // The preflight asks docker about each instance's container.
+            "docker" if args.iter().any(|a| a == "inspect") => ok(
+                r#"{"Status":"running","Running":true,"Pid":4242,"ExitCode":0,"StartedAt":"2026-11-25T08:00:00Z"}"#,
+            ),
             "test" | "mkdir" | "mv" | "rm" => ok(""),
             other => panic!("unexpected command {other}: {c}"),
         }

@@ -309,10 +309,15 @@ fn remove_exploded() -> Matcher {
 /// matter, the rollout completed), every instance in rotation on a whole release,
 /// invariants clean, lock released, journal finished.
 async fn drop_connection(what: &str, matcher: Matcher, happened: bool) {
+    drop_connection_at(what, matcher, 1, happened).await;
+}
+
+/// [`drop_connection`] at the `nth` matching command.
+async fn drop_connection_at(what: &str, matcher: Matcher, nth: usize, happened: bool) {
     let env = Env::runbook();
     let fault = env
         .world
-        .inject(Fault::on(matcher).on_host(LB).nth(1).disconnect(happened));
+        .inject(Fault::on(matcher).on_host(LB).nth(nth).disconnect(happened));
     let rec = Recorder::new();
     let report = env.roll(&rec).await;
     assert_eq!(env.world.fault_fired(fault), 1, "{what}: the fault fired");
@@ -361,9 +366,17 @@ async fn a_connection_drop_while_starting_rolls_back() {
 #[tokio::test(start_paused = true)]
 async fn a_connection_drop_while_draining_rolls_back() {
     drop_connection("nsenter", Matcher::program("nsenter"), false).await;
-    drop_connection(
+    // The first `docker inspect` of 101-pep1's container is the preflight's (before any
+    // change); the second is the one before its drain.
+    drop_connection_at(
         "docker inspect",
-        Matcher::argv_starts_with(&["docker", "inspect"]),
+        Matcher::command("docker inspect of 101-pep1", |c| {
+            c.argv().starts_with(&["docker", "inspect"])
+                && c.argv()
+                    .last()
+                    .is_some_and(|a| *a == "ihos_pep1_official_1")
+        }),
+        2,
         false,
     )
     .await;
@@ -861,5 +874,45 @@ async fn a_record_that_cannot_be_written_is_reported_as_missing_not_as_a_rollbac
     env.assert_all_on(&env.war.sha256);
     assert!(env.record("101-pep1").is_none());
     assert_eq!(env.audit().len(), 3, "the other three are recorded");
+    assert!(!env.lock_held());
+}
+
+/// The last instance's container is gone on its host: the preflight finds it before the
+/// first instance leaves rotation, instead of the rollout failing after three updates.
+#[tokio::test(start_paused = true)]
+async fn a_problem_on_the_last_host_stops_the_run_before_the_first_change() {
+    let env = Env::runbook();
+    env.world.inject(
+        Fault::on(Matcher::command("inspect 103-pep2", |c| {
+            c.program() == "docker"
+                && c.argv().contains(&"inspect")
+                && c.argv()
+                    .last()
+                    .is_some_and(|a| *a == "ihos_pep2_official_1")
+        }))
+        .on_host("192.168.1.103")
+        .every()
+        .fail(1, "Error: No such object: ihos_pep2_official_1"),
+    );
+    let rec = Recorder::new();
+    let err = env
+        .rollout(&RolloutOptions::default(), &*rec, &CancelToken::new())
+        .await
+        .unwrap_err();
+    match &err {
+        RolloutError::Preflight {
+            instance, check, ..
+        } => {
+            assert_eq!(instance, "103-pep2", "{err}");
+            assert_eq!(check, "container", "{err}");
+        }
+        other => panic!("expected a preflight refusal, got {other}"),
+    }
+    assert!(
+        !rec.any(|e| matches!(e, Event::StepStarted { .. })),
+        "no instance was touched:\n{}",
+        rec.text()
+    );
+    env.assert_all_on(&env.old);
     assert!(!env.lock_held());
 }

@@ -191,3 +191,21 @@ async fn only_selected_instances_are_updated() {
     }
     env.assert_clean();
 }
+
+/// A finished rollout leaves no WAR in the staging directories (one per host per rollout
+/// would fill them over the months); an interrupted one keeps them for its resume.
+#[tokio::test(start_paused = true)]
+async fn a_finished_rollout_leaves_no_staged_war() {
+    let env = Env::runbook();
+    let report = env.roll(&Recorder::new()).await;
+    assert_eq!(report.outcome, Outcome::Completed, "{report:#?}");
+    for host in ["192.168.1.101", "192.168.1.103"] {
+        let h = env.world.host(host).unwrap();
+        let left: Vec<String> = h
+            .list("/home/deploy/.ihos")
+            .into_iter()
+            .filter(|n| n.ends_with(".war"))
+            .collect();
+        assert!(left.is_empty(), "{host}: staged WARs left: {left:?}");
+    }
+}

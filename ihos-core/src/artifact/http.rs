@@ -2,6 +2,8 @@
 //! GETs, and the mapping of HTTP failures to [`FetchError`]s.
 
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+
+use crate::config::is_loopback_url as is_loopback;
 use std::time::Duration;
 
 use serde::de::DeserializeOwned;
@@ -47,6 +49,10 @@ impl Http {
             .timeout_per_read(Some(Duration::from_secs(120)))
             .user_agent(format!("ihos/{}", env!("CARGO_PKG_VERSION")))
             .tls_config(tls);
+        if base.starts_with("https://") {
+            // Never downgraded: a redirect to http:// would send the token in clear.
+            config = config.https_only(true);
+        }
         if is_loopback(base) {
             // A proxy from the environment cannot reach this machine's loopback.
             config = config.proxy(None);
@@ -167,20 +173,6 @@ fn excerpt(text: &str, max: usize) -> String {
         Some((i, _)) => format!("{}…", &text[..i]),
         None => text.to_string(),
     }
-}
-
-/// Whether `base` (a validated `http(s)://host[:port][/path]` URL) names this machine.
-fn is_loopback(base: &str) -> bool {
-    let Ok(uri) = base.parse::<ureq::http::Uri>() else {
-        return false;
-    };
-    let host = uri.host().unwrap_or_default();
-    // An IPv6 literal keeps its brackets in the URI's host.
-    let host = host.trim_start_matches('[').trim_end_matches(']');
-    host.eq_ignore_ascii_case("localhost")
-        || host
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback())
 }
 
 /// Unreserved characters (RFC 3986) stay; everything else is percent-encoded.

@@ -10,6 +10,7 @@ mod validate;
 pub use duration::Dur;
 pub use policy::{DrainPolicy, OnFailure, Policy};
 pub use teamcity::TeamCityConfig;
+pub(crate) use teamcity::is_loopback_url;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;

@@ -32,6 +32,24 @@ pub struct TeamCityConfig {
     /// Only builds of this branch (default: the build configuration's default branch).
     #[serde(default)]
     pub branch: Option<String>,
+    /// Allow an `http://` URL to a host other than this machine. The access token then
+    /// crosses the network in clear text: only for a network where that is acceptable.
+    #[serde(default)]
+    pub allow_insecure_http: bool,
+}
+
+/// Whether `url` (an `http(s)://host[:port][/path]` URL) names this machine.
+pub(crate) fn is_loopback_url(url: &str) -> bool {
+    let Ok(uri) = url.parse::<ureq::http::Uri>() else {
+        return false;
+    };
+    let host = uri.host().unwrap_or_default();
+    // An IPv6 literal keeps its brackets in the URI's host.
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 /// The default of [`TeamCityConfig::token_env`].
@@ -50,6 +68,7 @@ impl TeamCityConfig {
             artifact: None,
             token_env: default_token_env(),
             branch: None,
+            allow_insecure_http: false,
         }
     }
 
@@ -83,6 +102,14 @@ impl TeamCityConfig {
             return Err(invalid(
                 "teamcity.url",
                 "credentials do not go into the URL: put the access token in the environment variable named by teamcity.token_env",
+            ));
+        }
+        if scheme == Some("http") && !self.allow_insecure_http && !is_loopback_url(url) {
+            return Err(invalid(
+                "teamcity.url",
+                format!(
+                    "{url:?}: over http:// the access token crosses the network in clear text; use https://, or set teamcity.allow_insecure_http = true"
+                ),
             ));
         }
         if uri.as_ref().is_some_and(|u| u.query().is_some()) || url.contains('#') {
@@ -263,5 +290,24 @@ health = { url = "http://127.0.0.1:8081/" }
         }
         let e = with("url = \"https://ci\"\nbuild_type = \"X\"\ntoken = \"abc\"").unwrap_err();
         assert!(e.contains("unknown field `token`"), "{e}");
+    }
+
+    /// The bearer token crosses the network in clear over http://: refused, unless to this
+    /// machine or said explicitly.
+    #[test]
+    fn plain_http_off_this_machine_needs_to_be_allowed() {
+        let e = with("url = \"http://ci.example.com:8111\"\nbuild_type = \"X\"").unwrap_err();
+        assert!(
+            e.contains("teamcity.url: ") && e.contains("clear text"),
+            "{e}"
+        );
+        for ok in [
+            "url = \"http://127.0.0.1:8111\"\nbuild_type = \"X\"",
+            "url = \"http://localhost:8111\"\nbuild_type = \"X\"",
+            "url = \"http://[::1]:8111\"\nbuild_type = \"X\"",
+            "url = \"http://ci.example.com:8111\"\nbuild_type = \"X\"\nallow_insecure_http = true",
+        ] {
+            with(ok).unwrap_or_else(|e| panic!("{ok}: {e}"));
+        }
     }
 }

@@ -18,6 +18,7 @@ use super::instance::update_instance;
 use super::journal::{self, InstanceStatus, Journal, JournalEntry};
 use super::lock::{self, LockOwner};
 use super::options::RolloutOptions;
+use super::preflight::preflight;
 use super::report::{InstanceResult, Outcome, RolloutReport};
 use super::stage::{stage_previous, upload_all};
 use super::target::{Target, check_no_interrupted_canary_deploy};
@@ -178,6 +179,8 @@ async fn locked(
     }
     let backends = fleet.lb.backends().await?;
     target.check(fleet, selected, &backends, resumed)?;
+    let checks = preflight(selected).await?;
+    env.emitter.emit(Event::PreflightPassed { checks });
     let (bytes, commit) = match kind {
         Kind::Deploy(war) => (war.bytes, war.commit.clone()),
         Kind::Rollback => (0, None),

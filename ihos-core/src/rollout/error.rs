@@ -72,6 +72,19 @@ pub enum RolloutError {
         /// Their names.
         instances: Vec<String>,
     },
+    /// The preflight found an instance that the run cannot update safely; nothing was
+    /// changed.
+    #[error("preflight: {instance} on {host}: {check}: {reason}; nothing was changed")]
+    Preflight {
+        /// The instance.
+        instance: String,
+        /// Its host.
+        host: String,
+        /// What was checked.
+        check: String,
+        /// What is wrong.
+        reason: String,
+    },
     /// `--resume` without an unfinished journal, or with another WAR.
     #[error("cannot resume: {0}")]
     Resume(String),

@@ -98,6 +98,11 @@ pub enum Event {
         /// Whether this continues an interrupted rollout.
         resumed: bool,
     },
+    /// Before the first change, every instance of the run was checked on its host.
+    PreflightPassed {
+        /// What was checked, one line per instance.
+        checks: Vec<String>,
+    },
     /// The rollout lock was taken.
     LockTaken {
         /// Host of the lock.

@@ -58,17 +58,44 @@ pub(crate) async fn finish(
     } else {
         Outcome::Completed
     };
-    let mut j = ctx.run.journal.lock().await;
-    j.finished = matches!(report.outcome, Outcome::Completed | Outcome::RolledBack);
-    if let Err(e) =
-        journal::save(env.fleet.lb_transport.as_ref(), &env.fleet.lb_state_dir, &j).await
+    let finished = matches!(report.outcome, Outcome::Completed | Outcome::RolledBack);
     {
-        env.emitter.emit(Event::Warning {
-            instance: None,
-            message: format!("journal not written: {e}"),
-        });
+        let mut j = ctx.run.journal.lock().await;
+        j.finished = finished;
+        let saved =
+            journal::save(env.fleet.lb_transport.as_ref(), &env.fleet.lb_state_dir, &j).await;
+        if let Err(e) = saved {
+            env.emitter.emit(Event::Warning {
+                instance: None,
+                message: format!("journal not written: {e}"),
+            });
+        }
+    }
+    if finished {
+        remove_staged(ctx, selected).await;
     }
     report
+}
+
+/// The staged WARs of a run that will not be resumed: a WAR per host per rollout would
+/// fill the staging directories over the months. Best effort: a leftover is a warning.
+async fn remove_staged(ctx: Ctx<'_>, selected: &[&InstanceHandle]) {
+    let mut removed = std::collections::BTreeSet::new();
+    for inst in selected {
+        let Some(source) = ctx.run.sources.get(inst.name()) else {
+            continue;
+        };
+        if !removed.insert((inst.config.host.clone(), source.staged.clone())) {
+            continue;
+        }
+        let rm = crate::command::Command::new("rm").args(["-f", "--", source.staged.as_str()]);
+        if let Err(e) = crate::transport::run_checked(inst.transport.as_ref(), &rm).await {
+            ctx.env.emitter.emit(Event::Warning {
+                instance: Some(inst.name().to_string()),
+                message: format!("the staged WAR {} stays: {e}", source.staged),
+            });
+        }
+    }
 }
 
 fn is_reported(report: &RolloutReport, instance: &str) -> bool {

@@ -35,6 +35,7 @@ mod op_error;
 mod ops;
 mod options;
 mod plan;
+mod preflight;
 mod record;
 mod release;
 mod report;

@@ -31,6 +31,11 @@ pub struct Plan {
     pub on_failure: OnFailure,
     /// Why the load balancer could not be read, when the current state was asked for.
     pub load_balancer_error: Option<String>,
+    /// What the rollout's preflight checks, as it would find it now (with the current
+    /// state; empty otherwise).
+    pub preflight: Vec<String>,
+    /// Why the preflight would refuse the rollout now, if it would.
+    pub preflight_error: Option<String>,
     /// The instances, in the order they are updated.
     pub instances: Vec<PlannedInstance>,
 }
@@ -81,6 +86,14 @@ pub async fn plan(
     let mut upload_hosts: Vec<String> = selected.iter().map(|i| i.config.host.clone()).collect();
     upload_hosts.sort();
     upload_hosts.dedup();
+    let (preflight, preflight_error) = if read_state {
+        match super::preflight::preflight(&selected).await {
+            Ok(checks) => (checks, None),
+            Err(e) => (Vec::new(), Some(e.to_string())),
+        }
+    } else {
+        (Vec::new(), None)
+    };
     let policy = &fleet.topology.policy;
     let instances = selected
         .iter()
@@ -119,6 +132,8 @@ pub async fn plan(
         max_unavailable: policy.max_unavailable,
         on_failure: policy.on_failure,
         load_balancer_error,
+        preflight,
+        preflight_error,
         instances,
     })
 }

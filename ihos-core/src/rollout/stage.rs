@@ -57,7 +57,18 @@ pub(crate) async fn upload_all(
                 Err(_) => false,
             };
             if !have {
-                t.upload(&war.path, &dest).await?;
+                let uploaded = t.upload(&war.path, &dest).await?;
+                // A transport of the caller's, or a WAR changed on disk since it was
+                // opened: what arrived must be what was checked.
+                if uploaded.sha256 != war.sha256 {
+                    return Err(TransportError::Checksum {
+                        host: t.host().to_string(),
+                        path: dest.to_string(),
+                        expected: war.sha256.to_string(),
+                        actual: uploaded.sha256.to_string(),
+                    }
+                    .into());
+                }
             }
             Ok::<_, RolloutError>((
                 host,

@@ -106,6 +106,15 @@ pub(crate) async fn read_from(
     Ok(run_checked(t, &cmd).await?.stdout)
 }
 
+/// Whether `path` is a directory (following links: check [`is_link`] too).
+pub(crate) async fn is_dir(t: &dyn Transport, path: &RemotePath) -> Result<bool, TransportError> {
+    Ok(
+        t.run(&Command::new("test").arg("-d").arg(path.as_str()).sudo())
+            .await?
+            .success(),
+    )
+}
+
 /// Whether `path` is a symbolic link (not followed).
 pub(crate) async fn is_link(t: &dyn Transport, path: &RemotePath) -> Result<bool, TransportError> {
     Ok(

@@ -1,0 +1,67 @@
+//! The preflight: before the first change, every instance of the run is looked at on its
+//! host (the connection, host key and sudo with it): its container exists, its webapps and
+//! logs are directories, and nothing where a root command of the run writes or reads is a
+//! symbolic link. A problem on the last host stops the run before the first instance, not
+//! after three.
+
+use futures_util::future::join_all;
+
+use super::error::RolloutError;
+use super::release::previous_path;
+use crate::fleet::InstanceHandle;
+use crate::names::RemotePath;
+use crate::transport::{TransportError, remote};
+
+/// What the preflight checked, one line per instance.
+pub(crate) async fn preflight(todo: &[&InstanceHandle]) -> Result<Vec<String>, RolloutError> {
+    let checked = join_all(todo.iter().map(|inst| check(inst))).await;
+    checked.into_iter().collect()
+}
+
+async fn check(inst: &InstanceHandle) -> Result<String, RolloutError> {
+    let refuse = |what: &str, reason: String| RolloutError::Preflight {
+        instance: inst.name().to_string(),
+        host: inst.config.host.clone(),
+        check: what.to_string(),
+        reason,
+    };
+    let state = inst
+        .container
+        .state()
+        .await
+        .map_err(|e| refuse("container", e.to_string()))?;
+    if !state.exists {
+        return Err(refuse(
+            "container",
+            format!("no container named {}", inst.config.container),
+        ));
+    }
+    let t = inst.transport.as_ref();
+    for (what, dir) in [("webapps", &inst.webapps), ("logs", &inst.logs)] {
+        if remote::is_link(t, dir).await? || !remote::is_dir(t, dir).await? {
+            return Err(refuse(what, format!("{dir} is not a directory")));
+        }
+    }
+    let paths: [(&str, Result<RemotePath, _>); 3] = [
+        ("the deployed WAR", inst.war_path()),
+        ("the exploded webapp", inst.exploded_path()),
+        ("the previous release", previous_path(inst)),
+    ];
+    for (what, path) in paths {
+        let path = path.map_err(TransportError::from)?;
+        if remote::is_link(t, &path).await? {
+            return Err(refuse(
+                what,
+                format!(
+                    "{path} is a symbolic link: ihos does not write or read through links as root (remove it, or put the file itself there)"
+                ),
+            ));
+        }
+    }
+    Ok(format!(
+        "{}: container {} {}, webapps and logs are directories, no link at its WAR, webapp or previous release",
+        inst.name(),
+        inst.config.container,
+        state.status
+    ))
+}
