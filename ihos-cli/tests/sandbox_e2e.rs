@@ -14,6 +14,8 @@
 //! | 5 | drain until idle, 2-second requests in flight | exit 0, 0 failed, stop only after the last in-flight request ended, drain ≪ max |
 //! | 6 | a site file nginx rejects | exit 1 at the first disable, nginx.conf bytes and inode unchanged, 0 failed |
 //! | 7 | canary: `canary deploy` v2, `canary open --ids 1,3,5,7`, a canary deploy under the cohort's load, `canary close`, `rollout --from-canary` | users 1xx/3xx/5xx/7xx (JWT and plain tokens) reach the canary on v2, the others never; none after close; 0 failed; the fleet gets the canary's exact sha256 |
+//! | 8 | today's app log replaced by a link to `/dev/zero` (as the container could) | exit 1 from the preflight within seconds, no step run, the link untouched, 0 failed |
+//! | 9 | a second `ihos rollout` while one runs | the second exits 1 (lock held) touching nothing, the first exits 0, 0 failed |
 //!
 //! `scripts/sandbox reset` (checked: v1 everywhere, empty state and staging dirs, all in
 //! rotation) runs before every scenario but 3, and once more at the end, even after a
@@ -187,6 +189,10 @@ fn sandbox_end_to_end() {
     });
     scenario(&mut outcomes, "6 nginx rejects", || nginx_rejects(&sb, &rt));
     scenario(&mut outcomes, "7 canary", || canary(&sb, &rt));
+    scenario(&mut outcomes, "8 planted link", || planted_link(&sb, &rt));
+    scenario(&mut outcomes, "9 second rollout", || {
+        second_rollout(&sb, &rt)
+    });
     drop(rt);
 
     let table = summary(&outcomes, t0.elapsed().as_secs_f64());
@@ -1082,5 +1088,142 @@ fn canary(sb: &Sandbox, rt: &tokio::runtime::Runtime) -> Row {
         rollout_s: Some(rollout_s),
         exit: exit_of(&run),
         notes,
+    }
+}
+
+/// The container replaced today's app log of the first instance with a link to
+/// `/dev/zero` (it can: the logs directory is its own). ihos, which reads that log as root
+/// after the start, refuses in the preflight, at once and before any change: no hang, no
+/// instance out of rotation, the link's target untouched.
+fn planted_link(sb: &Sandbox, rt: &tokio::runtime::Runtime) -> Row {
+    sb.reset();
+    let first = &sb.instances()[0];
+    let date = String::from_utf8(
+        std::process::Command::new("date")
+            .arg("+%Y-%m-%d")
+            .output()
+            .expect("date")
+            .stdout,
+    )
+    .expect("utf-8 date");
+    let name = first
+        .log_pattern
+        .replace("%Y", &date.trim()[..4])
+        .replace("%m", &date.trim()[5..7])
+        .replace("%d", &date.trim()[8..10]);
+    let log = Path::new(&first.logs).join(&name);
+    let kept = Path::new(&first.logs).join(format!(".{name}.e2e-kept"));
+    let had_log = std::fs::rename(&log, &kept).is_ok();
+    std::os::unix::fs::symlink("/dev/zero", &log).expect("plant the link");
+    /// Puts the container's log back, whatever happens to the scenario.
+    struct Unplant<'a>(&'a Path, &'a Path, bool);
+    impl Drop for Unplant<'_> {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_file(self.0);
+            if self.2 {
+                let _ = std::fs::rename(self.1, self.0);
+            }
+        }
+    }
+    let unplant = Unplant(&log, &kept, had_log);
+
+    let war = sb.war(V2);
+    let load = Load::start(rt, sb.load_config(LOAD_MAX));
+    sleep(Duration::from_secs(1));
+    let run = rollout(
+        &sb.toml,
+        &["--war", war.to_str().unwrap()],
+        None,
+        Duration::from_secs(60),
+    );
+    sleep(Duration::from_secs(1));
+    let r = load.finish(rt);
+    let still_link = std::fs::symlink_metadata(&log).is_ok_and(|m| m.is_symlink());
+    drop(unplant);
+
+    assert_eq!(run.code(), Some(1), "{}", run.explain());
+    assert!(
+        run.stderr.contains("preflight") && run.stderr.contains("symbolic link"),
+        "the refusal names the preflight and the link: {}",
+        run.explain()
+    );
+    assert!(
+        run.stderr.contains(&name),
+        "the refusal names the log: {}",
+        run.explain()
+    );
+    assert!(run.touched().is_empty(), "no step ran: {}", run.explain());
+    assert!(
+        run.wall < Duration::from_secs(30),
+        "refused at once, not hung: {:.1}s",
+        run.wall.as_secs_f64()
+    );
+    assert!(still_link, "ihos left the container's link alone");
+    let f = assert_no_failures("planted link", &r);
+    assert_versions(sb, "v1");
+    let status = sb.status(&sb.toml);
+    assert_all_in_rotation(sb, &status);
+    assert!(!sb.lb_state_dir().join("lock").exists(), "lock released");
+    assert!(sb.history(&sb.toml).is_empty(), "nothing deployed");
+    Row {
+        load: f,
+        rollout_s: Some(run.wall.as_secs_f64()),
+        exit: exit_of(&run),
+        notes: vec![format!(
+            "{}'s {name} -> /dev/zero: refused by the preflight in {:.1}s, before any change",
+            first.name,
+            run.wall.as_secs_f64()
+        )],
+    }
+}
+
+/// A second operator starts `ihos rollout` while one runs: it is refused (the lock is
+/// held, exit 1) and changes nothing; the first finishes with 0 failed requests.
+fn second_rollout(sb: &Sandbox, rt: &tokio::runtime::Runtime) -> Row {
+    sb.reset();
+    let war = sb.war(V2);
+    let load = Load::start(rt, sb.load_config(LOAD_MAX));
+    sleep(Duration::from_secs(1));
+    let toml = sb.toml.clone();
+    let war_arg = war.to_str().unwrap().to_string();
+    let first = std::thread::spawn(move || rollout(&toml, &["--war", &war_arg], None, ROLLOUT_MAX));
+    // Wait until the first holds the lock, then try a second one.
+    let lock = sb.lb_state_dir().join("lock");
+    let waited = std::time::Instant::now();
+    while !lock.exists() && waited.elapsed() < Duration::from_secs(60) {
+        sleep(Duration::from_millis(100));
+    }
+    let second = rollout(
+        &sb.toml,
+        &["--war", war.to_str().unwrap()],
+        None,
+        Duration::from_secs(60),
+    );
+    let first = first.join().expect("first rollout thread");
+    sleep(Duration::from_secs(1));
+    let r = load.finish(rt);
+
+    assert_eq!(second.code(), Some(1), "{}", second.explain());
+    assert!(
+        second.stderr.contains("holds the lock"),
+        "the second names the lock: {}",
+        second.explain()
+    );
+    assert!(second.touched().is_empty(), "{}", second.explain());
+    assert_eq!(first.code(), Some(0), "{}", first.explain());
+    let f = assert_no_failures("second rollout", &r);
+    assert_versions(sb, "v2");
+    let status = sb.status(&sb.toml);
+    assert_all_in_rotation(sb, &status);
+    assert!(!lock.exists(), "lock released");
+    Row {
+        load: f,
+        rollout_s: Some(first.wall.as_secs_f64()),
+        exit: format!("{} / {}", exit_of(&first), exit_of(&second)),
+        notes: vec![format!(
+            "a second rollout {:.1}s into the first: refused (lock held) in {:.1}s; the first finished",
+            second.started.duration_since(first.started).as_secs_f64(),
+            second.wall.as_secs_f64()
+        )],
     }
 }

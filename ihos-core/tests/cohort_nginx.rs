@@ -106,7 +106,13 @@ impl Nginx {
                     );
                     break;
                 }
-                if TcpStream::connect((Ipv4Addr::LOCALHOST, port)).is_ok() {
+                // Ready when *this* nginx holds the port: it writes its pid file only after
+                // binding its sockets. A connect alone could reach another test's nginx that
+                // took the same free port (two tests pick ports at once), and that one goes
+                // away when its test ends.
+                let pid_file = std::fs::read_to_string(nginx.dir.path().join("nginx.pid"));
+                let ours = pid_file.is_ok_and(|p| p.trim() == nginx.child.id().to_string());
+                if ours && TcpStream::connect((Ipv4Addr::LOCALHOST, port)).is_ok() {
                     return nginx;
                 }
                 std::thread::sleep(Duration::from_millis(20));

@@ -1,7 +1,7 @@
 //! The preflight: before the first change, every instance of the run is looked at on its
 //! host (the connection, host key and sudo with it): its container exists, its webapps and
-//! logs are directories, and nothing where a root command of the run writes or reads is a
-//! symbolic link. A problem on the last host stops the run before the first instance, not
+//! logs are directories, and nothing where a root command of the run writes or reads (the
+//! WAR, the webapp, the previous release, today's logs) is a symbolic link. A problem on the last host stops the run before the first instance, not
 //! after three.
 
 use futures_util::future::join_all;
@@ -58,8 +58,23 @@ async fn check(inst: &InstanceHandle) -> Result<String, RolloutError> {
             ));
         }
     }
+    // Today's logs are read as root after the start: a link there (to /dev/zero, to a
+    // secret) is refused now rather than when the instance is out of rotation.
+    let date = remote::host_date(t).await?;
+    for pattern in [&inst.config.log_pattern, &inst.config.health.startup_log] {
+        let log = inst
+            .logs
+            .join(&remote::log_name(pattern, &date))
+            .map_err(TransportError::from)?;
+        if remote::is_link(t, &log).await? {
+            return Err(refuse(
+                "today's log",
+                format!("{log} is a symbolic link: ihos does not read through links as root"),
+            ));
+        }
+    }
     Ok(format!(
-        "{}: container {} {}, webapps and logs are directories, no link at its WAR, webapp or previous release",
+        "{}: container {} {}, webapps and logs are directories, no link at its WAR, webapp, previous release or today's logs",
         inst.name(),
         inst.config.container,
         state.status
