@@ -238,9 +238,13 @@ async fn disk_full_while_writing_the_backup_changes_nothing() {
 #[tokio::test(start_paused = true)]
 async fn cp_truncating_the_config_midway_is_repaired() {
     let rb = Runbook::new();
-    // cp #1 installs the backup, cp #2 the new config: it dies after 20 bytes.
-    rb.world
-        .inject(Fault::on(Matcher::program("cp")).nth(2).disk_full_after(20));
+    // The in-place copy of the new config (the backup is a new file, renamed into place):
+    // it dies after 20 bytes.
+    rb.world.inject(
+        Fault::on(Matcher::line_contains(&format!("of={}", rb.config)))
+            .nth(1)
+            .disk_full_after(20),
+    );
     let lb = rb.nginx_lb(NginxLbOptions::default());
     let inode = rb.lb_host.stat(&rb.config).unwrap().inode;
     let err = lb.disable(PEP1).await.unwrap_err();

@@ -184,3 +184,24 @@ async fn a_config_edited_by_someone_else_meanwhile_is_not_overwritten() {
     );
     assert_eq!(rb.routing().len(), 4, "nginx routes as before");
 }
+
+/// A run that died keeps its lock (no new rollout before a human looks), but the human's
+/// repair, `ihos enable` of the instance it left out, is not blocked by it; the kept lock
+/// stays for `ihos lock release`.
+#[tokio::test(start_paused = true)]
+async fn the_lock_of_a_dead_run_does_not_block_the_repair() {
+    let env = Env::runbook();
+    crashed_rollout(&env).await;
+    assert!(env.lock_held());
+    let change = ihos_core::enable_instance(&env.fleet(), "101-pep1")
+        .await
+        .unwrap_or_else(|e| panic!("the repair was refused: {e}"));
+    assert!(change.changed(), "{}", change.message);
+    assert!(env.lock_held(), "the kept lock stays");
+    // A new rollout is still refused until the lock is released.
+    let err = env
+        .rollout(&RolloutOptions::default(), &|_: &_| {}, &CancelToken::new())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, RolloutError::LockHeld { .. }), "{err}");
+}

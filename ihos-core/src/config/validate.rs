@@ -398,7 +398,8 @@ fn check_instance(
         && inst
             .war_name
             .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b));
+            // `#` makes Tomcat's nested and versioned context names (`app#v2.war`).
+            .all(|b| b.is_ascii_alphanumeric() || b"_.-#".contains(&b));
     if !war_ok {
         return Err(invalid(
             key("war_name"),

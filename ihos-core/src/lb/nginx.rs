@@ -297,9 +297,15 @@ impl<T: Transport + ?Sized, C: Container + ?Sized> NginxLb<T, C> {
                 .parent()
                 .join(&format!(".{}.ihos-prev", self.config.file_name()))
                 .map_err(TransportError::from)?;
-            self.transport
-                .write_file_in_place(&backup, previous, self.options.privilege)
-                .await?;
+            // A new file renamed into place: a link planted at the backup's name (its
+            // directory may be the container's) is replaced, never written through.
+            crate::transport::remote::replace_file(
+                self.transport.as_ref(),
+                &backup,
+                previous,
+                self.options.privilege,
+            )
+            .await?;
         }
         let failure = match self
             .transport

@@ -68,17 +68,22 @@ pub(crate) async fn take_lock(
         host: t.host().to_string(),
         owner: owner.map(Box::new),
     };
+    // Claimed first, in one step: a second run of this rollout in this process is refused
+    // here, and sees this one as alive below.
+    let Some(mark) = HeldHere::claim(&me.rollout_id) else {
+        return Err(held(lock::status(t, dir).await?));
+    };
     match lock::acquire(t, dir, me).await? {
-        Ok(()) => Ok(HeldHere::new(&me.rollout_id)),
+        Ok(()) => Ok(mark),
         Err(Some(owner)) if resumed && owner.rollout_id == me.rollout_id => {
-            match lock::holder(&owner) {
+            match lock::holder_after_claim(&owner) {
                 Holder::Dead => {}
                 Holder::Unknown if force => {}
                 Holder::Alive | Holder::Unknown => return Err(held(Some(owner))),
             }
-            // Marked first: a second resume in this process sees this one as alive.
-            let mark = HeldHere::new(&me.rollout_id);
-            lock::release(t, dir, Some(&owner.rollout_id)).await?;
+            // Only the holder judged gone is broken: another resume that took the lock
+            // meanwhile keeps it, and this one is refused.
+            lock::release_owner(t, dir, &owner).await?;
             lock::acquire(t, dir, me).await?.map_err(held)?;
             Ok(mark)
         }

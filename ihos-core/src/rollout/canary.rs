@@ -6,7 +6,7 @@ use std::path::Path;
 use serde::Serialize;
 
 use super::journal;
-use super::lock::{LockFailure, LockOwner, with_lock};
+use super::lock::{LeftLock, LockFailure, LockOwner, with_lock};
 use super::op_error::OpError;
 use super::ops::{InstanceView, check_ready, status};
 use super::record::{DeploymentRecord, read_record};
@@ -254,7 +254,7 @@ pub async fn open_canary(
     regex: &str,
 ) -> Result<LbChange, CanaryError> {
     let (inst, route) = canary(fleet)?;
-    with_lock(fleet, "canary-open", async {
+    with_lock(fleet, "canary-open", LeftLock::Refuse, async {
         check_healthy(inst).await?;
         let change = route.open(operator, regex).await?;
         record_route_decision(fleet, true).await?;
@@ -266,7 +266,7 @@ pub async fn open_canary(
 /// Closes the route: no user reaches the canary through it any more.
 pub async fn close_canary(fleet: &Fleet) -> Result<LbChange, CanaryError> {
     let (_, route) = canary(fleet)?;
-    with_lock(fleet, "canary-close", async {
+    with_lock(fleet, "canary-close", LeftLock::Refuse, async {
         let change = route.close().await?;
         record_route_decision(fleet, false).await?;
         Ok(change)

@@ -179,7 +179,18 @@ async fn locked(
     }
     let backends = fleet.lb.backends().await?;
     target.check(fleet, selected, &backends, resumed)?;
-    let checks = preflight(selected).await?;
+    // A resumed run does not go back to the instances it already updated.
+    let todo: Vec<&InstanceHandle> = selected
+        .iter()
+        .copied()
+        .filter(|i| {
+            previous
+                .as_ref()
+                .and_then(|j| j.entry(i.name()))
+                .is_none_or(|e| e.status != InstanceStatus::Updated)
+        })
+        .collect();
+    let checks = preflight(&todo).await?;
     env.emitter.emit(Event::PreflightPassed { checks });
     let (bytes, commit) = match kind {
         Kind::Deploy(war) => (war.bytes, war.commit.clone()),
@@ -197,15 +208,6 @@ async fn locked(
         rollback: matches!(kind, Kind::Rollback),
     });
     journal::save(fleet.lb_transport.as_ref(), &fleet.lb_state_dir, &journal).await?;
-    let todo: Vec<&InstanceHandle> = selected
-        .iter()
-        .copied()
-        .filter(|i| {
-            journal
-                .entry(i.name())
-                .is_none_or(|e| e.status != InstanceStatus::Updated)
-        })
-        .collect();
     env.emitter.emit(Event::RolloutStarted {
         rollout_id: me.rollout_id.clone(),
         sha256: me.sha256.clone(),

@@ -26,7 +26,12 @@ pub(crate) fn process_start(pid: u32) -> Option<u64> {
     // The command name (field 2) is in parentheses and may hold spaces: count from after
     // its closing one, where field 3 starts.
     let after = stat.rsplit_once(')')?.1;
-    after.split_whitespace().nth(19)?.parse().ok()
+    let mut fields = after.split_whitespace();
+    // Field 3, the state: a zombie (or dead) process no longer holds anything.
+    if matches!(fields.next(), Some("Z" | "X" | "x")) {
+        return None;
+    }
+    fields.nth(18)?.parse().ok()
 }
 
 /// A new rollout's id: its start time, and a few digits apart two started in the same

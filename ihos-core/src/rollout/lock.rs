@@ -67,11 +67,13 @@ static HELD_HERE: std::sync::Mutex<std::collections::BTreeSet<String>> =
 pub(crate) struct HeldHere(String);
 
 impl HeldHere {
-    pub(crate) fn new(rollout_id: &str) -> HeldHere {
-        if let Ok(mut held) = HELD_HERE.lock() {
-            held.insert(rollout_id.to_string());
-        }
-        HeldHere(rollout_id.to_string())
+    /// Marks `rollout_id` as running in this process, unless a run of this process already
+    /// does (`None`): the check and the mark are one step, so of two runs started at once
+    /// only one gets it.
+    pub(crate) fn claim(rollout_id: &str) -> Option<HeldHere> {
+        let mut held = HELD_HERE.lock().ok()?;
+        held.insert(rollout_id.to_string())
+            .then(|| HeldHere(rollout_id.to_string()))
     }
 }
 
@@ -81,6 +83,16 @@ impl Drop for HeldHere {
             held.remove(&self.0);
         }
     }
+}
+
+/// Whether `owner`'s process still runs, for a caller that has claimed `owner`'s rollout
+/// in this process ([`HeldHere::claim`]): a holder that is this very process is then a run
+/// that was dropped (the claim is unique), so it is gone.
+pub(crate) fn holder_after_claim(owner: &LockOwner) -> Holder {
+    if owner.pid == std::process::id() && owner.machine == super::identity::machine() {
+        return Holder::Dead;
+    }
+    holder(owner)
 }
 
 /// Whether `owner`'s process still runs, as far as this machine can tell.
@@ -115,12 +127,23 @@ pub(crate) enum LockFailure {
     Transport(TransportError),
 }
 
+/// What an operation under the lock does when a run that is gone left the lock behind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum LeftLock {
+    /// Refuse, like any held lock (route changes: the interrupted run's journal decides).
+    Refuse,
+    /// Go on without it (a human's repair by hand: `ihos drain` / `ihos enable`), leaving
+    /// the lock for `ihos lock release`.
+    Repair,
+}
+
 /// Runs `f` holding the rollout lock on the fleet's load balancer host: a change outside a
 /// rollout (a route change, a manual drain or enable) never races one. `what` names the
 /// operation in the lock.
 pub(crate) async fn with_lock<T, E: From<LockFailure>>(
     fleet: &crate::fleet::Fleet,
     what: &str,
+    left: LeftLock,
     f: impl std::future::Future<Output = Result<T, E>>,
 ) -> Result<T, E> {
     let t = fleet.lb_transport.as_ref();
@@ -132,6 +155,12 @@ pub(crate) async fn with_lock<T, E: From<LockFailure>>(
     );
     match acquire(t, &fleet.lb_state_dir, &me).await {
         Ok(Ok(())) => {}
+        // A run that ended NotRestored keeps its lock so that no new rollout starts before a
+        // human has looked; that human's drain or enable is the repair, not a race: it goes
+        // on, and the kept lock stays for `ihos lock release`.
+        Ok(Err(Some(owner))) if left == LeftLock::Repair && holder(&owner) == Holder::Dead => {
+            return f.await;
+        }
         Ok(Err(owner)) => {
             return Err(LockFailure::Held {
                 host: host(),
@@ -141,7 +170,7 @@ pub(crate) async fn with_lock<T, E: From<LockFailure>>(
         }
         Err(e) => return Err(LockFailure::Transport(e).into()),
     }
-    let _held = HeldHere::new(&me.rollout_id);
+    let _held = HeldHere::claim(&me.rollout_id);
     let result = f.await;
     let released = release(t, &fleet.lb_state_dir, Some(&me.rollout_id)).await;
     match (result, released) {
@@ -209,6 +238,20 @@ pub(crate) async fn status(
     })))
 }
 
+/// Breaks the lock only if `owner` still holds it, exactly (same rollout, process and start
+/// time): of two runs that judged the same dead holder, the second does not break the lock
+/// the first has just taken.
+pub(crate) async fn release_owner(
+    t: &dyn Transport,
+    state_dir: &RemotePath,
+    owner: &LockOwner,
+) -> Result<bool, TransportError> {
+    match status(t, state_dir).await? {
+        Some(o) if &o == owner => release(t, state_dir, None).await,
+        _ => Ok(false),
+    }
+}
+
 /// Releases the lock. With `only_if` set, only when that rollout holds it.
 pub(crate) async fn release(
     t: &dyn Transport,
@@ -240,7 +283,8 @@ mod tests {
         let me = LockOwner::me("r-liveness".into(), "me".into(), String::new());
         // This process, no longer running that rollout (its run was dropped): gone.
         assert_eq!(holder(&me), Holder::Dead);
-        let mark = HeldHere::new("r-liveness");
+        let mark = HeldHere::claim("r-liveness").unwrap();
+        assert!(HeldHere::claim("r-liveness").is_none(), "one mark per run");
         assert_eq!(holder(&me), Holder::Alive);
         drop(mark);
         assert_eq!(holder(&me), Holder::Dead);

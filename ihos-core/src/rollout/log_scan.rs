@@ -20,21 +20,45 @@ pub(crate) async fn scan_log(
         _ = tokio::time::sleep(env.policy.log_watch.0) => {}
         _ = env.cancel.reached(StopLevel::Now) => {}
     }
-    let log = remote::read_from(t, &marks.app_log, marks.app_offset).await?;
-    let text = String::from_utf8_lossy(&log);
-    let lines = text.lines().count();
-    for line in text.lines() {
-        if let Some(p) = env
-            .policy
-            .log_error_patterns
-            .iter()
-            .find(|p| line.contains(p.as_str()))
-        {
-            return Err(StepError::ErrorInLog {
-                log: marks.app_log.to_string(),
-                pattern: p.clone(),
-                line: line.trim().to_string(),
-            });
+    // In pieces of at most READ_CAP bytes, to the end: memory stays bounded and no line
+    // written since the start is left unread. A line cut between two pieces is kept and
+    // read whole with the next.
+    let mut offset = marks.app_offset;
+    let mut carry: Vec<u8> = Vec::new();
+    let mut lines = 0;
+    loop {
+        let piece = remote::read_from(t, &marks.app_log, offset).await?;
+        offset += piece.len() as u64;
+        let last = (piece.len() as u64) < remote::READ_CAP;
+        carry.extend_from_slice(&piece);
+        let cut = if last {
+            carry.len()
+        } else {
+            carry
+                .iter()
+                .rposition(|&b| b == b'\n')
+                // A piece without any line end is read as it is: memory stays bounded.
+                .map_or(carry.len(), |i| i + 1)
+        };
+        let text = String::from_utf8_lossy(&carry[..cut]).into_owned();
+        carry.drain(..cut);
+        for line in text.lines() {
+            lines += 1;
+            if let Some(p) = env
+                .policy
+                .log_error_patterns
+                .iter()
+                .find(|p| line.contains(p.as_str()))
+            {
+                return Err(StepError::ErrorInLog {
+                    log: marks.app_log.to_string(),
+                    pattern: p.clone(),
+                    line: line.trim().to_string(),
+                });
+            }
+        }
+        if last {
+            break;
         }
     }
     Ok(format!(

@@ -10,7 +10,7 @@ use super::ctx::Env;
 use super::drain::{check_unavailable, drain};
 use super::event::{Emitter, EventSink};
 use super::journal::Journal;
-use super::lock::{self, with_lock};
+use super::lock::{self, LeftLock, with_lock};
 use super::op_error::OpError;
 use super::record::{DeploymentRecord, read_audit_log, read_record};
 use super::step::StepError;
@@ -107,7 +107,7 @@ pub async fn drain_instance(
     cancel: &CancelToken,
 ) -> Result<String, OpError> {
     let inst = fleet.find_instance(name)?;
-    with_lock(fleet, "manual-drain", async {
+    with_lock(fleet, "manual-drain", LeftLock::Repair, async {
         let emitter = Emitter::new(sink);
         let env = Env::new(fleet, &emitter, cancel);
         check_unavailable(&env, &inst.config.backend)
@@ -133,7 +133,7 @@ pub async fn drain_instance(
 /// the expected status (invariant 2).
 pub async fn enable_instance(fleet: &Fleet, name: &str) -> Result<LbChange, OpError> {
     let inst = fleet.find_instance(name)?;
-    with_lock(fleet, "manual-enable", async {
+    with_lock(fleet, "manual-enable", LeftLock::Repair, async {
         check_ready(inst).await?;
         Ok(fleet.lb.enable(&inst.config.backend).await?)
     })

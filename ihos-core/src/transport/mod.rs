@@ -185,13 +185,20 @@ pub(crate) async fn write_in_place_via_staging<T: Transport + ?Sized>(
                 actual: got.to_string(),
             });
         }
-        // cp onto an existing file truncates and rewrites it: same inode, same owner/mode.
+        // dd onto an existing file truncates and rewrites it: same inode, same owner and
+        // mode. `nofollow`: a link planted at the target (by whoever can write its
+        // directory) is an error, never written through as root.
         run_checked(
             transport,
-            &Command::new("cp")
-                .arg("--")
-                .arg(tmp.as_str())
-                .arg(path.as_str())
+            &Command::new("dd")
+                .args([
+                    format!("if={tmp}"),
+                    format!("of={path}"),
+                    "bs=65536".into(),
+                    "oflag=nofollow".into(),
+                    "conv=fsync".into(),
+                    "status=none".into(),
+                ])
                 .with_privilege(privilege),
         )
         .await?;

@@ -195,8 +195,8 @@ pub(crate) async fn copy_atomic(
 /// Replaces `path` with `bytes` as a whole: written and synced under a new temporary name,
 /// checked, then renamed over it. A crash leaves the old file or the new one, never a torn
 /// one (the file gets a new inode: for ihos's own state files, not for bind-mounted ones).
-pub(crate) async fn replace_file(
-    t: &dyn Transport,
+pub(crate) async fn replace_file<T: Transport + ?Sized>(
+    t: &T,
     path: &RemotePath,
     bytes: &[u8],
     privilege: Privilege,

@@ -34,6 +34,15 @@ pub(crate) fn run(
             | [
                 "dd",
                 _,
+                _,
+                "bs=65536",
+                "oflag=nofollow",
+                "conv=fsync",
+                "status=none"
+            ]
+            | [
+                "dd",
+                _,
                 "bs=65536",
                 "conv=excl,fsync",
                 "oflag=nofollow",
@@ -142,6 +151,31 @@ pub(crate) fn run(
                 Err(e) => return Some(fail(format!("dd: failed to open '{src}': {}", e.text()))),
             };
             match fs.write(&p(dst), cred, &bytes, mode, limit) {
+                Ok(_) => out(0, "", ""),
+                Err(FsError::NoSpace) => fail(format!(
+                    "dd: error writing '{dst}': No space left on device"
+                )),
+                Err(e) => fail(format!("dd: failed to open '{dst}': {}", e.text())),
+            }
+        }
+        // A copy onto an existing file as GNU dd does it without `conv=notrunc`: the target
+        // is truncated and rewritten (same inode, owner and mode), or created; a full disk
+        // leaves it partial, as a real one would.
+        [
+            "dd",
+            input,
+            output,
+            "bs=65536",
+            "oflag=nofollow",
+            "conv=fsync",
+            "status=none",
+        ] if input.starts_with("if=") && output.starts_with("of=") => {
+            let (src, dst) = (&input["if=".len()..], &output["of=".len()..]);
+            let bytes = match fs.read(&p(src), cred) {
+                Ok(b) => b,
+                Err(e) => return Some(fail(format!("dd: failed to open '{src}': {}", e.text()))),
+            };
+            match fs.write(&p(dst), cred, &bytes, 0o644, limit) {
                 Ok(_) => out(0, "", ""),
                 Err(FsError::NoSpace) => fail(format!(
                     "dd: error writing '{dst}': No space left on device"
