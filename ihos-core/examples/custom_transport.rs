@@ -77,6 +77,19 @@ impl Appliance {
                 st.files.insert(of["of=".len()..].to_string(), bytes);
                 Ok(vec![])
             }
+            // A file copied onto another (`dd if=A of=B ...`), as ihos writes in place.
+            ["dd", from, to, ..] if from.starts_with("if=") && to.starts_with("of=") => {
+                let bytes = file(&st, &from["if=".len()..])?;
+                st.files.insert(to["of=".len()..].to_string(), bytes);
+                Ok(vec![])
+            }
+            // A file renamed over another, as ihos replaces its own files (backups).
+            ["mv", "-f", "-T", "--", from, to] => {
+                let bytes = file(&st, from)?;
+                st.files.remove(*from);
+                st.files.insert(to.to_string(), bytes);
+                Ok(vec![])
+            }
             ["sha256sum", "--", path] => {
                 Ok(format!("{}  {path}\n", Sha256::of_bytes(&file(&st, path)?)).into_bytes())
             }
