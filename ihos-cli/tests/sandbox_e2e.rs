@@ -16,6 +16,7 @@
 //! | 7 | canary: `canary deploy` v2, `canary open --ids 1,3,5,7`, a canary deploy under the cohort's load, `canary close`, `rollout --from-canary` | users 1xx/3xx/5xx/7xx (JWT and plain tokens) reach the canary on v2, the others never; none after close; 0 failed; the fleet gets the canary's exact sha256 |
 //! | 8 | today's app log replaced by a link to `/dev/zero` (as the container could) | exit 1 from the preflight within seconds, no step run, the link untouched, 0 failed |
 //! | 9 | a second `ihos rollout` while one runs | the second exits 1 (lock held) touching nothing, the first exits 0, 0 failed |
+//! | 10 | the last host's key is not the one known (a changed host key) | exit 1 before the first instance leaves rotation, naming the host; nothing changed, 0 failed |
 //!
 //! `scripts/sandbox reset` (checked: v1 everywhere, empty state and staging dirs, all in
 //! rotation) runs before every scenario but 3, and once more at the end, even after a
@@ -192,6 +193,9 @@ fn sandbox_end_to_end() {
     scenario(&mut outcomes, "8 planted link", || planted_link(&sb, &rt));
     scenario(&mut outcomes, "9 second rollout", || {
         second_rollout(&sb, &rt)
+    });
+    scenario(&mut outcomes, "10 changed host key", || {
+        changed_host_key(&sb, &rt, tmp.path())
     });
     drop(rt);
 
@@ -1224,6 +1228,103 @@ fn second_rollout(sb: &Sandbox, rt: &tokio::runtime::Runtime) -> Row {
             "a second rollout {:.1}s into the first: refused (lock held) in {:.1}s; the first finished",
             second.started.duration_since(first.started).as_secs_f64(),
             second.wall.as_secs_f64()
+        )],
+    }
+}
+
+/// The last host presents a key other than the one in known_hosts (a reinstalled host, or
+/// someone in between): the run stops before the first instance leaves rotation, naming
+/// that host, instead of after updating the first three.
+fn changed_host_key(sb: &Sandbox, rt: &tokio::runtime::Runtime, tmp: &Path) -> Row {
+    sb.reset();
+    let text = std::fs::read_to_string(&sb.toml).expect("read ihos.toml");
+    let known_line = text
+        .lines()
+        .find(|l| l.trim_start().starts_with("known_hosts = "))
+        .expect("a known_hosts line");
+    let known = known_line
+        .split('"')
+        .nth(1)
+        .expect("known_hosts path")
+        .to_string();
+    // Another ed25519 key, as a reinstalled host would present.
+    let other = tmp.join("other_host_key");
+    let _ = std::fs::remove_file(&other);
+    let _ = std::fs::remove_file(other.with_extension("pub"));
+    let keygen = std::process::Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+        .arg(&other)
+        .status()
+        .expect("ssh-keygen");
+    assert!(keygen.success());
+    let other_pub = std::fs::read_to_string(other.with_extension("pub")).expect("public key");
+    let mut fields = other_pub.split_whitespace();
+    let (kind, key) = (fields.next().unwrap(), fields.next().unwrap());
+    let last_host = sb.instances().last().expect("instances").host.clone();
+    let last_address = text
+        .split(&format!("[hosts.{last_host}]"))
+        .nth(1)
+        .and_then(|s| s.lines().find(|l| l.trim_start().starts_with("address = ")))
+        .and_then(|l| l.split('"').nth(1))
+        .expect("the last host's address")
+        .to_string();
+    let changed: String = std::fs::read_to_string(&known)
+        .expect("known_hosts")
+        .lines()
+        .map(|l| {
+            if l.starts_with(&format!("[{last_address}]:")) {
+                let host = l.split_whitespace().next().unwrap_or_default();
+                format!("{host} {kind} {key}\n")
+            } else {
+                format!("{l}\n")
+            }
+        })
+        .collect();
+    let changed_known = tmp.join("known_hosts.changed");
+    std::fs::write(&changed_known, changed).expect("write known_hosts copy");
+    let toml = tmp.join("ihos-changed-key.toml");
+    std::fs::write(
+        &toml,
+        text.replace(
+            known_line,
+            &format!("known_hosts = \"{}\"", changed_known.display()),
+        ),
+    )
+    .expect("write topology copy");
+
+    let war = sb.war(V2);
+    let load = Load::start(rt, sb.load_config(LOAD_MAX));
+    sleep(Duration::from_secs(1));
+    let run = rollout(
+        &toml,
+        &["--war", war.to_str().unwrap()],
+        None,
+        Duration::from_secs(120),
+    );
+    sleep(Duration::from_secs(1));
+    let r = load.finish(rt);
+
+    assert_eq!(run.code(), Some(1), "{}", run.explain());
+    assert!(
+        run.stderr.contains("host key")
+            && (run.stderr.contains(&last_address) || run.stderr.contains(&last_host)),
+        "the refusal names the host key and the host: {}",
+        run.explain()
+    );
+    assert!(run.touched().is_empty(), "no step ran: {}", run.explain());
+    let f = assert_no_failures("changed host key", &r);
+    assert_versions(sb, "v1");
+    let status = sb.status(&sb.toml);
+    assert_all_in_rotation(sb, &status);
+    assert!(!sb.lb_state_dir().join("lock").exists(), "lock released");
+    assert!(sb.history(&sb.toml).is_empty(), "nothing deployed");
+    Row {
+        load: f,
+        rollout_s: Some(run.wall.as_secs_f64()),
+        exit: exit_of(&run),
+        notes: vec![format!(
+            "{last_host} ({last_address}) presents another key: refused in {:.1}s, before the first instance",
+            run.wall.as_secs_f64()
         )],
     }
 }

@@ -111,6 +111,15 @@ pub enum TransportError {
         /// Why.
         reason: String,
     },
+    /// A path ihos reads or checks as root is not a regular file (a link, a FIFO, a
+    /// device): refused, never read through.
+    #[error("{host}: {path} is not a regular file (a link, a FIFO or a device): refused")]
+    NotRegularFile {
+        /// The host.
+        host: String,
+        /// The path.
+        path: String,
+    },
     /// A name or path from configuration was refused.
     #[error(transparent)]
     InvalidName(#[from] InvalidName),

@@ -94,6 +94,9 @@ pub(crate) async fn read_from(
     if !exists(t, path).await? && !is_link(t, path).await? {
         return Ok(Vec::new());
     }
+    // A FIFO would block the read until the command's timeout, a device would be read
+    // as root: only a regular file is read.
+    refuse_unless_regular(t, path).await?;
     let cmd = Command::new("dd")
         .args([
             format!("if={path}"),
@@ -104,6 +107,24 @@ pub(crate) async fn read_from(
         ])
         .sudo();
     Ok(run_checked(t, &cmd).await?.stdout)
+}
+
+/// An error unless `path` is a regular file and not a link.
+pub(crate) async fn refuse_unless_regular(
+    t: &dyn Transport,
+    path: &RemotePath,
+) -> Result<(), TransportError> {
+    let regular = t
+        .run(&Command::new("test").arg("-f").arg(path.as_str()).sudo())
+        .await?
+        .success();
+    if !regular || is_link(t, path).await? {
+        return Err(TransportError::NotRegularFile {
+            host: t.host().to_string(),
+            path: path.to_string(),
+        });
+    }
+    Ok(())
 }
 
 /// Whether `path` is a directory (following links: check [`is_link`] too).
@@ -251,9 +272,11 @@ pub(crate) async fn sha256_if_exists(
     t: &dyn Transport,
     path: &RemotePath,
 ) -> Result<Option<Sha256>, TransportError> {
-    if !exists(t, path).await? {
+    if !exists(t, path).await? && !is_link(t, path).await? {
         return Ok(None);
     }
+    // `sha256sum` as root follows a link and blocks on a FIFO: only a regular file.
+    refuse_unless_regular(t, path).await?;
     remote_sha256(t, path, Privilege::Sudo).await.map(Some)
 }
 
@@ -452,6 +475,32 @@ mod tests {
         .await
         .expect("reading a link to /dev/zero must not hang");
         assert!(read.is_err(), "a link was read through");
+
+        // A FIFO would block a reader forever; a digest of a link would be of its target.
+        let fifo = dir.path().join("fifo.log");
+        assert!(
+            std::process::Command::new("mkfifo")
+                .arg(&fifo)
+                .status()
+                .unwrap()
+                .success()
+        );
+        let read = tokio::time::timeout(
+            std::time::Duration::from_secs(20),
+            read_from(&t, &rp(&fifo), 0),
+        )
+        .await
+        .expect("reading a FIFO must not hang");
+        assert!(
+            matches!(read, Err(TransportError::NotRegularFile { .. })),
+            "{read:?}"
+        );
+        let linked = dir.path().join("ihos.war");
+        symlink(&fifo, &linked).unwrap();
+        assert!(matches!(
+            sha256_if_exists(&t, &rp(&linked)).await,
+            Err(TransportError::NotRegularFile { .. })
+        ));
 
         let log = dir.path().join("app.log");
         std::fs::write(&log, b"0123456789").unwrap();
