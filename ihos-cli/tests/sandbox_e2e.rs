@@ -291,6 +291,22 @@ fn assert_no_failures(what: &str, r: &ihos_testkit::load::LoadResult) -> LoadFig
     f
 }
 
+/// A refused run: 0 failed requests, v1 everywhere and in rotation, the lock released,
+/// nothing recorded.
+fn assert_nothing_changed(
+    sb: &Sandbox,
+    what: &str,
+    r: &ihos_testkit::load::LoadResult,
+) -> LoadFigures {
+    let f = assert_no_failures(what, r);
+    assert_versions(sb, "v1");
+    let status = sb.status(&sb.toml);
+    assert_all_in_rotation(sb, &status);
+    assert!(!sb.lb_state_dir().join("lock").exists(), "lock released");
+    assert!(sb.history(&sb.toml).is_empty(), "nothing deployed");
+    f
+}
+
 /// Every fleet instance answers `want` on `/ihos/version`, asked directly.
 fn assert_versions(sb: &Sandbox, want: &str) {
     let v = sb.versions();
@@ -875,12 +891,7 @@ fn nginx_rejects(sb: &Sandbox, rt: &tokio::runtime::Runtime) -> Row {
         ino_after, ino_before,
         "nginx.conf edited in place (same inode)"
     );
-    let f = assert_no_failures("nginx rejects", &r);
-    assert_versions(sb, "v1");
-    let status = sb.status(&sb.toml);
-    assert_all_in_rotation(sb, &status);
-    assert!(!sb.lb_state_dir().join("lock").exists(), "lock released");
-    assert!(sb.history(&sb.toml).is_empty(), "nothing deployed");
+    let f = assert_nothing_changed(sb, "nginx rejects", &r);
     Row {
         load: f,
         rollout_s: Some(run.wall.as_secs_f64()),
@@ -1163,12 +1174,7 @@ fn planted_link(sb: &Sandbox, rt: &tokio::runtime::Runtime) -> Row {
         run.wall.as_secs_f64()
     );
     assert!(still_link, "ihos left the container's link alone");
-    let f = assert_no_failures("planted link", &r);
-    assert_versions(sb, "v1");
-    let status = sb.status(&sb.toml);
-    assert_all_in_rotation(sb, &status);
-    assert!(!sb.lb_state_dir().join("lock").exists(), "lock released");
-    assert!(sb.history(&sb.toml).is_empty(), "nothing deployed");
+    let f = assert_nothing_changed(sb, "planted link", &r);
     Row {
         load: f,
         rollout_s: Some(run.wall.as_secs_f64()),
@@ -1312,12 +1318,7 @@ fn changed_host_key(sb: &Sandbox, rt: &tokio::runtime::Runtime, tmp: &Path) -> R
         run.explain()
     );
     assert!(run.touched().is_empty(), "no step ran: {}", run.explain());
-    let f = assert_no_failures("changed host key", &r);
-    assert_versions(sb, "v1");
-    let status = sb.status(&sb.toml);
-    assert_all_in_rotation(sb, &status);
-    assert!(!sb.lb_state_dir().join("lock").exists(), "lock released");
-    assert!(sb.history(&sb.toml).is_empty(), "nothing deployed");
+    let f = assert_nothing_changed(sb, "changed host key", &r);
     Row {
         load: f,
         rollout_s: Some(run.wall.as_secs_f64()),

@@ -77,6 +77,11 @@ const TEMPLATE: &[(&str, &str)] = &[
     ("policy.drain.min", "\"0s\""),
     ("policy.drain.idle", "\"5s\""),
     ("policy.drain.max", "\"30m\""),
+    ("", "[teamcity]"),
+    ("teamcity.url", "\"https://ci.example.com\""),
+    ("teamcity.build_type", "\"IHos_App\""),
+    ("teamcity.token_env", "\"IHOS_TEAMCITY_TOKEN\""),
+    ("teamcity.allow_insecure_http", "false"),
 ];
 
 /// The file with line `at` (0-based) given `value`.

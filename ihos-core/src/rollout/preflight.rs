@@ -4,6 +4,8 @@
 //! WAR, the webapp, the previous release, today's logs) is a symbolic link. A problem on the last host stops the run before the first instance, not
 //! after three.
 
+use std::collections::BTreeMap;
+
 use futures_util::future::join_all;
 
 use super::error::RolloutError;
@@ -14,11 +16,38 @@ use crate::transport::{TransportError, remote};
 
 /// What the preflight checked, one line per instance.
 pub(crate) async fn preflight(todo: &[&InstanceHandle]) -> Result<Vec<String>, RolloutError> {
-    let checked = join_all(todo.iter().map(|inst| check(inst))).await;
+    // Each host's date once (it names today's logs), not once per instance.
+    let mut hosts: BTreeMap<&str, &InstanceHandle> = BTreeMap::new();
+    for inst in todo {
+        hosts.entry(inst.config.host.as_str()).or_insert(inst);
+    }
+    let dates = join_all(hosts.into_iter().map(|(host, inst)| async move {
+        // The first command on each host: its connection and host key are checked here.
+        match remote::host_date(inst.transport.as_ref()).await {
+            Ok(date) => Ok((host, date)),
+            Err(e) => Err(RolloutError::Preflight {
+                instance: inst.name().to_string(),
+                host: host.to_string(),
+                check: "connection".into(),
+                reason: e.to_string(),
+            }),
+        }
+    }))
+    .await
+    .into_iter()
+    .collect::<Result<BTreeMap<_, _>, _>>()?;
+    let checked = join_all(todo.iter().map(|inst| {
+        let date = dates
+            .get(inst.config.host.as_str())
+            .cloned()
+            .unwrap_or_default();
+        async move { check(inst, &date).await }
+    }))
+    .await;
     checked.into_iter().collect()
 }
 
-async fn check(inst: &InstanceHandle) -> Result<String, RolloutError> {
+async fn check(inst: &InstanceHandle, date: &str) -> Result<String, RolloutError> {
     let refuse = |what: &str, reason: String| RolloutError::Preflight {
         instance: inst.name().to_string(),
         host: inst.config.host.clone(),
@@ -60,11 +89,10 @@ async fn check(inst: &InstanceHandle) -> Result<String, RolloutError> {
     }
     // Today's logs are read as root after the start: a link there (to /dev/zero, to a
     // secret) is refused now rather than when the instance is out of rotation.
-    let date = remote::host_date(t).await?;
     for pattern in [&inst.config.log_pattern, &inst.config.health.startup_log] {
         let log = inst
             .logs
-            .join(&remote::log_name(pattern, &date))
+            .join(&remote::log_name(pattern, date))
             .map_err(TransportError::from)?;
         if remote::is_link(t, &log).await? {
             return Err(refuse(

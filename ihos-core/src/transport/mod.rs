@@ -163,28 +163,7 @@ pub(crate) async fn write_in_place_via_staging<T: Transport + ?Sized>(
     let tmp = remote::temp_path(path)?;
     let expected = Sha256::of_bytes(bytes);
     let staged = async {
-        let dd = Command::new("dd")
-            .args([
-                format!("of={tmp}"),
-                "bs=65536".into(),
-                // A new file of its own: whatever is at the name already (a link planted
-                // by whoever can write the directory) is an error, never written through.
-                "conv=excl,fsync".into(),
-                "oflag=nofollow".into(),
-                "status=none".into(),
-            ])
-            .stdin(bytes.to_vec())
-            .with_privilege(privilege);
-        run_checked(transport, &dd).await?;
-        let got = remote_sha256(transport, &tmp, privilege).await?;
-        if got != expected {
-            return Err(TransportError::Checksum {
-                host: transport.host().to_string(),
-                path: tmp.to_string(),
-                expected: expected.to_string(),
-                actual: got.to_string(),
-            });
-        }
+        remote::write_new(transport, &tmp, bytes, privilege).await?;
         // dd onto an existing file truncates and rewrites it: same inode, same owner and
         // mode. `nofollow`: a link planted at the target (by whoever can write its
         // directory) is an error, never written through as root.
@@ -201,16 +180,11 @@ pub(crate) async fn write_in_place_via_staging<T: Transport + ?Sized>(
                 ])
                 .with_privilege(privilege),
         )
-        .await?;
-        Ok(())
+        .await
+        .map(|_| ())
     }
     .await;
-    let cleanup = Command::new("rm")
-        .arg("-f")
-        .arg("--")
-        .arg(tmp.as_str())
-        .with_privilege(privilege);
-    let _ = transport.run(&cleanup).await;
+    remote::remove_quietly(transport, &tmp, privilege).await;
     staged?;
     let got = remote_sha256(transport, path, privilege).await?;
     if got != expected {

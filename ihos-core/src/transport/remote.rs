@@ -89,14 +89,9 @@ pub(crate) async fn read_from(
     path: &RemotePath,
     offset: u64,
 ) -> Result<Vec<u8>, TransportError> {
-    // `test -e` follows links: a dangling one reads as missing too, and is refused below
-    // if it ever points somewhere.
-    if !exists(t, path).await? && !is_link(t, path).await? {
+    if !regular_file(t, path).await? {
         return Ok(Vec::new());
     }
-    // A FIFO would block the read until the command's timeout, a device would be read
-    // as root: only a regular file is read.
-    refuse_unless_regular(t, path).await?;
     let cmd = Command::new("dd")
         .args([
             format!("if={path}"),
@@ -109,22 +104,37 @@ pub(crate) async fn read_from(
     Ok(run_checked(t, &cmd).await?.stdout)
 }
 
-/// An error unless `path` is a regular file and not a link.
-pub(crate) async fn refuse_unless_regular(
+/// Whether a regular file is at `path` (`false`: nothing is). Anything else there is an
+/// error: a link (root would read or hash its target), a FIFO (a reader blocks until the
+/// command's timeout), a device (root would read it). The usual case, a regular file, costs
+/// two round trips.
+pub(crate) async fn regular_file(
     t: &dyn Transport,
     path: &RemotePath,
-) -> Result<(), TransportError> {
-    let regular = t
-        .run(&Command::new("test").arg("-f").arg(path.as_str()).sudo())
-        .await?
-        .success();
-    if !regular || is_link(t, path).await? {
-        return Err(TransportError::NotRegularFile {
-            host: t.host().to_string(),
-            path: path.to_string(),
-        });
+) -> Result<bool, TransportError> {
+    let test = |flag: &'static str| async move {
+        Ok::<_, TransportError>(
+            t.run(&Command::new("test").arg(flag).arg(path.as_str()).sudo())
+                .await?
+                .success(),
+        )
+    };
+    let refused = || TransportError::NotRegularFile {
+        host: t.host().to_string(),
+        path: path.to_string(),
+    };
+    // `test -f` and `test -e` follow links: `test -L` says whether one is there.
+    if test("-f").await? {
+        return if is_link(t, path).await? {
+            Err(refused())
+        } else {
+            Ok(true)
+        };
     }
-    Ok(())
+    if test("-e").await? || is_link(t, path).await? {
+        return Err(refused());
+    }
+    Ok(false)
 }
 
 /// Whether `path` is a directory (following links: check [`is_link`] too).
@@ -204,11 +214,8 @@ pub(crate) async fn copy_atomic(
     };
     if moved.is_err() {
         // A copy cut short (full disk, lost connection) leaves no stray file next to the
-        // target, when the host can still be reached. `rm -f` removes a link planted at
-        // the name, not its target.
-        let _ = t
-            .run(&Command::new("rm").args(["-f", "--", tmp.as_str()]).sudo())
-            .await;
+        // target, when the host can still be reached.
+        remove_quietly(t, &tmp, Privilege::Sudo).await;
     }
     moved.map(|_| ())
 }
@@ -223,28 +230,8 @@ pub(crate) async fn replace_file<T: Transport + ?Sized>(
     privilege: Privilege,
 ) -> Result<(), TransportError> {
     let tmp = temp_path(path)?;
-    let expected = Sha256::of_bytes(bytes);
     let replaced = async {
-        let dd = Command::new("dd")
-            .args([
-                format!("of={tmp}"),
-                "bs=65536".into(),
-                "conv=excl,fsync".into(),
-                "oflag=nofollow".into(),
-                "status=none".into(),
-            ])
-            .stdin(bytes.to_vec())
-            .with_privilege(privilege);
-        run_checked(t, &dd).await?;
-        let got = remote_sha256(t, &tmp, privilege).await?;
-        if got != expected {
-            return Err(TransportError::Checksum {
-                host: t.host().to_string(),
-                path: tmp.to_string(),
-                expected: expected.to_string(),
-                actual: got.to_string(),
-            });
-        }
+        write_new(t, &tmp, bytes, privilege).await?;
         run_checked(
             t,
             &Command::new("mv")
@@ -256,15 +243,55 @@ pub(crate) async fn replace_file<T: Transport + ?Sized>(
     }
     .await;
     if replaced.is_err() {
-        let _ = t
-            .run(
-                &Command::new("rm")
-                    .args(["-f", "--", tmp.as_str()])
-                    .with_privilege(privilege),
-            )
-            .await;
+        remove_quietly(t, &tmp, privilege).await;
     }
     replaced
+}
+
+/// Writes `bytes` to `tmp`, a new file: created exclusively (whatever is at the name
+/// already, a link planted by whoever can write the directory, is an error, never written
+/// through) and checked by its digest there.
+pub(crate) async fn write_new<T: Transport + ?Sized>(
+    t: &T,
+    tmp: &RemotePath,
+    bytes: &[u8],
+    privilege: Privilege,
+) -> Result<(), TransportError> {
+    let dd = Command::new("dd")
+        .args([
+            format!("of={tmp}"),
+            "bs=65536".into(),
+            "conv=excl,fsync".into(),
+            "oflag=nofollow".into(),
+            "status=none".into(),
+        ])
+        .stdin(bytes.to_vec())
+        .with_privilege(privilege);
+    run_checked(t, &dd).await?;
+    let expected = Sha256::of_bytes(bytes);
+    let got = remote_sha256(t, tmp, privilege).await?;
+    if got != expected {
+        return Err(TransportError::Checksum {
+            host: t.host().to_string(),
+            path: tmp.to_string(),
+            expected: expected.to_string(),
+            actual: got.to_string(),
+        });
+    }
+    Ok(())
+}
+
+/// `rm -f` that only tries: the cleanup after a failure, when the host may be out of
+/// reach. `rm` removes a link itself, never its target.
+pub(crate) async fn remove_quietly<T: Transport + ?Sized>(
+    t: &T,
+    path: &RemotePath,
+    privilege: Privilege,
+) {
+    let rm = Command::new("rm")
+        .args(["-f", "--", path.as_str()])
+        .with_privilege(privilege);
+    let _ = t.run(&rm).await;
 }
 
 /// SHA-256 of a file, `None` if it does not exist.
@@ -272,11 +299,10 @@ pub(crate) async fn sha256_if_exists(
     t: &dyn Transport,
     path: &RemotePath,
 ) -> Result<Option<Sha256>, TransportError> {
-    if !exists(t, path).await? && !is_link(t, path).await? {
+    // `sha256sum` as root follows a link and blocks on a FIFO: only a regular file.
+    if !regular_file(t, path).await? {
         return Ok(None);
     }
-    // `sha256sum` as root follows a link and blocks on a FIFO: only a regular file.
-    refuse_unless_regular(t, path).await?;
     remote_sha256(t, path, Privilege::Sudo).await.map(Some)
 }
 
