@@ -18,8 +18,49 @@ pub fn stdout(text: &str, file: &Path) -> Result<(), CliError> {
     }
 }
 
-/// Writes one human message line to stderr.
+/// Writes one human message line to stderr (control characters shown escaped).
 pub fn message(line: &str) {
     let mut err = io::stderr().lock();
-    let _ = writeln!(err, "{line}");
+    let _ = writeln!(err, "{}", printable(line));
+}
+
+/// `text` safe to show on a terminal: messages carry strings from servers and hosts (a
+/// command's stderr, an HTTP error body, a container name), and a control character in them
+/// (an escape sequence, a carriage return) could rewrite what the operator sees. Each is
+/// shown as `\u{..}`; line breaks and tabs stay.
+pub fn printable(text: &str) -> std::borrow::Cow<'_, str> {
+    let shown = |c: char| c == '\n' || c == '\t' || !(c.is_control() || is_bidi_control(c));
+    if text.chars().all(shown) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 16);
+    for c in text.chars() {
+        if shown(c) {
+            out.push(c);
+        } else {
+            out.push_str(&c.escape_unicode().to_string());
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
+/// Characters that reorder how text displays (a "Trojan Source" trick).
+fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{200e}' | '\u{200f}')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::printable;
+
+    #[test]
+    fn control_characters_from_servers_are_shown_escaped() {
+        assert_eq!(printable("plain text, 中文"), "plain text, 中文");
+        assert_eq!(printable("two\nlines\tand a tab"), "two\nlines\tand a tab");
+        assert_eq!(
+            printable("ok\u{1b}[2J\rdone\u{7}"),
+            "ok\\u{1b}[2J\\u{d}done\\u{7}"
+        );
+        assert_eq!(printable("a\u{202e}b\u{9b}c"), "a\\u{202e}b\\u{9b}c");
+    }
 }

@@ -40,6 +40,7 @@ impl Human {
     }
 
     fn line(&self, text: &str) {
+        let text = crate::output::printable(text);
         match &self.bars {
             Some((m, _)) => {
                 let _ = m.println(text);
@@ -61,7 +62,7 @@ impl Human {
             b.enable_steady_tick(Duration::from_millis(120));
             b
         });
-        bar.set_message(message);
+        bar.set_message(crate::output::printable(&message).into_owned());
     }
 
     fn finish(&self, instance: &str, message: String) {

@@ -17,9 +17,18 @@ impl Table {
         }
     }
 
-    /// Adds a row; `notes` are printed under it, indented, outside the columns.
+    /// Adds a row; `notes` are printed under it, indented, outside the columns. Cells hold
+    /// what hosts report (names, states, commits): control characters and line breaks in
+    /// them are shown escaped, so that no cell can redraw the terminal or break the rows.
     pub fn row(&mut self, cells: Vec<String>, notes: Vec<String>) {
-        self.rows.push((cells, notes));
+        let one_line = |s: String| {
+            let s = s.replace('\n', "\\n").replace('\t', "\\t");
+            crate::output::printable(&s).into_owned()
+        };
+        self.rows.push((
+            cells.into_iter().map(one_line).collect(),
+            notes.into_iter().map(one_line).collect(),
+        ));
     }
 
     /// The table, one line per row (no trailing spaces).

@@ -17,6 +17,8 @@
 //! | 8 | today's app log replaced by a link to `/dev/zero` (as the container could) | exit 1 from the preflight within seconds, no step run, the link untouched, 0 failed |
 //! | 9 | a second `ihos rollout` while one runs | the second exits 1 (lock held) touching nothing, the first exits 0, 0 failed |
 //! | 10 | the last host's key is not the one known (a changed host key) | exit 1 before the first instance leaves rotation, naming the host; nothing changed, 0 failed |
+//! | 11 | h103's sshd and its sessions SIGKILLed during a drain there (`--only` h103's two), then sshd back and `--resume` | the first run fails naming the instance and host, the instance not stopped and on v1; the resume exits 0; 0 failed over both |
+//! | 12 | the LB's nginx container stopped at the first instance's start (`--only` h101's two), then started and `--resume` | exit 3 naming the instance out of rotation, lock kept, the second untouched; the resume exits 0, all in rotation |
 //!
 //! `scripts/sandbox reset` (checked: v1 everywhere, empty state and staging dirs, all in
 //! rotation) runs before every scenario but 3, and once more at the end, even after a
@@ -32,6 +34,8 @@
 //! (`scripts/test` sets it). The figures of every scenario and a summary table go to stderr
 //! (uncaptured) and to `$CARGO_TARGET_TMPDIR/sandbox_e2e_summary.txt`.
 
+#[path = "sandbox_e2e/faults.rs"]
+mod faults;
 mod sandbox;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -196,6 +200,12 @@ fn sandbox_end_to_end() {
     });
     scenario(&mut outcomes, "10 changed host key", || {
         changed_host_key(&sb, &rt, tmp.path())
+    });
+    scenario(&mut outcomes, "11 sshd killed mid-drain", || {
+        faults::sshd_killed_mid_drain(&sb, &rt)
+    });
+    scenario(&mut outcomes, "12 LB stopped mid-rollout", || {
+        faults::lb_stopped_mid_rollout(&sb, &rt)
     });
     drop(rt);
 

@@ -297,7 +297,7 @@ pub use lb::{MockCanaryRoute, MockLoadBalancer};
 pub use fleet::{Fleet, FleetError, InstanceHandle, UnknownInstance};
 pub use rollout::{
     CancelToken, DeploymentRecord, EVENT_SCHEMA, Event, EventRecord, EventSink, InstanceFailure,
-    InstanceStatus, InstanceView, Journal, JournalEntry, LockOwner, OpError, Outcome, Plan,
+    InstanceStatus, InstanceView, Journal, JournalEntry, Left, LockOwner, OpError, Outcome, Plan,
     PlannedInstance, PlannedStep, Problem, RolloutError, RolloutOptions, RolloutReport, Step,
     StepError, StopLevel, drain_instance, enable_instance, history, journal, lock_release,
     lock_status, plan, run_rollback, run_rollout, status,

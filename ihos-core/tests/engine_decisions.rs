@@ -247,6 +247,7 @@ async fn out_of_rotation_before_stop_and_back_only_after_start() {
     let mut seq = Sequence::new();
     let mut lb = MockLoadBalancer::new();
     lb.expect_backends().returning(|| Ok(backends()));
+    lb.expect_check().returning(|| Ok(()));
     lb.expect_old_workers().returning(|| Ok(0));
     // a: disable, stop, start, enable; then b the same. The mocks enforce the order.
     let mut a = MockContainer::new();
@@ -328,6 +329,7 @@ async fn an_exception_in_the_log_rolls_back_in_order_and_stops_the_rollout() {
     let mut seq = Sequence::new();
     let mut lb = MockLoadBalancer::new();
     lb.expect_backends().returning(|| Ok(backends()));
+    lb.expect_check().returning(|| Ok(()));
     lb.expect_old_workers().returning(|| Ok(0));
     lb.expect_disable()
         .times(1)

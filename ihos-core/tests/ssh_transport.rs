@@ -300,7 +300,12 @@ async fn runs_commands_and_moves_files() {
         )
         .await
         .unwrap();
-    assert_eq!(out.stderr.len(), 3_000_000);
+    // stderr only goes into messages: its first 64 KiB are kept, the rest counted.
+    assert!(out.stderr[..65536].iter().all(|&b| b == 0));
+    assert_eq!(
+        &out.stderr[65536..],
+        format!("\n[{} more bytes of stderr not kept]", 3_000_000 - 65536).as_bytes()
+    );
     assert_eq!(out.stdout, b"done\n");
 
     // Exit status and signals.
@@ -585,10 +590,13 @@ async fn unknown_host_strict_refuses_accept_new_records() {
 }
 
 #[tokio::test]
+#[allow(clippy::await_holding_lock)]
 async fn sudo_that_wants_a_password_fails_fast() {
     let Some(host) = Host::up("sudo_that_wants_a_password_fails_fast", 2244) else {
         return;
     };
+    // Not while the password test has deploypw's credentials cached (for all its sessions).
+    let _no_cache = SCRIPT.lock().unwrap_or_else(|e| e.into_inner());
     let t = host.connect("deploypw").await;
     let started = Instant::now();
     let err = run_checked(&t, &Command::new("true").sudo())
@@ -650,7 +658,50 @@ async fn a_timed_out_command_is_stopped_and_the_session_goes_on() {
         .await
         .unwrap();
     assert_eq!(out.stdout_text(), "still here\n");
+    // Stopped on the host too, not only abandoned (ihos once left it running).
+    assert!(
+        !own_sleep_runs(&t, "timed-out-own").await,
+        "the timed-out command still runs on the host"
+    );
     kill_own_sleep(&t, "timed-out-own").await;
+
+    // A command that never stops talking is stopped at its deadline all the same (the
+    // deadline was once looked at only when no output came).
+    let started = Instant::now();
+    let err = t
+        .run(
+            &Command::new("sh")
+                .arg("-c")
+                .arg("while :; do echo talking; done")
+                .timeout(Duration::from_secs(1)),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            TransportError::Timeout { .. } | TransportError::Protocol { .. }
+        ),
+        "{err}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(12),
+        "{:?}",
+        started.elapsed()
+    );
+    // Output beyond what ihos takes is refused, not buffered without end.
+    let err = t
+        .run(&Command::new("head").args(["-c", "100000000", "/dev/zero"]))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, TransportError::Protocol { reason, .. } if reason.contains("64 MiB")),
+        "{err}"
+    );
+    let out = run_checked(&t, &Command::new("echo").arg("still here"))
+        .await
+        .unwrap();
+    assert_eq!(out.stdout_text(), "still here\n");
 
     // The default timeout from the options applies to commands without their own.
     let opts = SshOptions {
@@ -677,6 +728,17 @@ fn own_sleep(tag: &str, secs: u32) -> Command {
         "-c".to_string(),
         format!("echo $$ > \"$HOME/.ihos-test-{tag}.pid\"; exec sleep {secs}"),
     ])
+}
+
+/// Whether the process [`own_sleep`] started with `tag` still runs.
+async fn own_sleep_runs(t: &SshTransport, tag: &str) -> bool {
+    t.run(&Command::new("sh").args([
+        "-c".to_string(),
+        format!("kill -0 \"$(cat \"$HOME/.ihos-test-{tag}.pid\")\" 2>/dev/null"),
+    ]))
+    .await
+    .unwrap()
+    .success()
 }
 
 /// Stops the process [`own_sleep`] started with `tag`, if it still runs.
@@ -890,6 +952,10 @@ async fn sudo_with_a_password_from_the_environment() {
     impl Drop for Restore {
         fn drop(&mut self) {
             let _ = Proc::new("usermod").args(["-p", "*", "deploypw"]).status();
+            // Forget the credentials cached for all of deploypw's sessions.
+            let _ = Proc::new("runuser")
+                .args(["-u", "deploypw", "--", "sudo", "-K"])
+                .status();
         }
     }
     let _restore = Restore;
@@ -909,6 +975,38 @@ async fn sudo_with_a_password_from_the_environment() {
     .await
     .unwrap();
     assert_eq!(out.stdout, b"line 1\nline 2");
+    // deploypw's credentials are cached for all its sessions (timestamp_type=global, see
+    // sshd-hosts.sh): sudo now lets a command through without asking. Cache them as a
+    // person's own `sudo -v` would; the command must still get exactly its own input, not
+    // the password line (ihos once fed it blindly: `dd oflag=append` wrote it to a file).
+    let mut pw_line = password.as_bytes().to_vec();
+    pw_line.push(b'\n');
+    run_checked(
+        &t,
+        &Command::new("sudo")
+            .args(["-S", "-v", "-p", ""])
+            .stdin(pw_line),
+    )
+    .await
+    .unwrap();
+    for input in [&b"after the cache"[..], b""] {
+        let out = run_checked(&t, &Command::new("cat").sudo().stdin(input.to_vec()))
+            .await
+            .unwrap();
+        assert_eq!(out.stdout, input, "{out:?}");
+        assert!(
+            !out.stderr_text().contains("ihos sudo"),
+            "prompt shown: {out:?}"
+        );
+    }
+    // Messages ihos reads are in the C locale, under sudo too.
+    let out = run_checked(
+        &t,
+        &Command::new("sh").arg("-c").arg("echo \"$LC_ALL\"").sudo(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(out.stdout_text(), "C\n");
     let out = run_checked(&t, &Command::new("id").arg("-u").sudo())
         .await
         .unwrap();
@@ -945,10 +1043,16 @@ async fn sudo_with_a_password_from_the_environment() {
         .await
         .unwrap();
     let started = Instant::now();
-    let err = run_checked(&t, &Command::new("true").sudo())
-        .await
-        .unwrap_err();
-    assert!(matches!(err, TransportError::Failed { .. }), "{err}");
+    let err = run_checked(
+        &t,
+        &Command::new("cat").sudo().stdin(b"not a password".to_vec()),
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        matches!(err, TransportError::SudoPasswordRefused { .. }),
+        "{err}"
+    );
     assert!(!err.to_string().contains("not it"), "{err}");
     assert!(
         started.elapsed() < Duration::from_secs(15),

@@ -56,6 +56,7 @@ const PUBLIC: &[&str] = &[
     "Health",
     "LbChange",
     "LbError",
+    "Left",
     "LoadBalancer",
     "MockContainer",
     "MockLoadBalancer",

@@ -3,6 +3,7 @@
 //! artifact requested by build id, resuming a cut download, and every error's message.
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use ihos_core::{
     FetchError, FetchOptions, FetchProgress, SidecarCheck, TeamCityClient, TeamCityConfig, WarFile,
@@ -747,4 +748,51 @@ fn the_sidecar_gives_the_commit_only_for_its_own_war() {
     std::fs::remove_file(WarSidecar::path_for(&out)).unwrap();
     let (war, check) = WarFile::open_with_sidecar(&out).unwrap();
     assert_eq!((war.commit, check), (None, SidecarCheck::Missing));
+}
+
+/// A server that answers the first request with a head and then one body byte every 50 ms
+/// forever: no single read ever waits long, so only a limit on the whole fetch stops it.
+fn dripping_server() -> (
+    String,
+    std::thread::JoinHandle<()>,
+    std::sync::Arc<std::sync::atomic::AtomicBool>,
+) {
+    use std::io::{Read, Write};
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let stop = std::sync::Arc::new(AtomicBool::new(false));
+    let stopped = stop.clone();
+    let handle = std::thread::spawn(move || {
+        let Ok((mut conn, _)) = listener.accept() else {
+            return;
+        };
+        let mut buf = [0u8; 4096];
+        let _ = conn.read(&mut buf);
+        let _ = conn.write_all(
+            b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n",
+        );
+        while !stopped.load(Ordering::Relaxed) {
+            if conn.write_all(b" ").is_err() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    });
+    (url, handle, stop)
+}
+
+#[test]
+fn a_server_that_drips_its_answer_is_given_up_at_the_fetch_timeout() {
+    let (url, handle, stop) = dripping_server();
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = TeamCityConfig::new(url, "IHos_App");
+    c.fetch_timeout = ihos_core::Dur(Duration::from_secs(1));
+    let started = std::time::Instant::now();
+    let e = fetch(&c, &FetchOptions::new(out(&dir))).unwrap_err();
+    let took = started.elapsed();
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    handle.join().unwrap();
+    assert!(took < Duration::from_secs(5), "took {took:?}");
+    assert!(e.to_string().contains("timed out"), "{e}");
 }

@@ -82,6 +82,7 @@ const TEMPLATE: &[(&str, &str)] = &[
     ("teamcity.build_type", "\"IHos_App\""),
     ("teamcity.token_env", "\"IHOS_TEAMCITY_TOKEN\""),
     ("teamcity.allow_insecure_http", "false"),
+    ("teamcity.fetch_timeout", "\"30m\""),
 ];
 
 /// The file with line `at` (0-based) given `value`.

@@ -113,9 +113,11 @@ async fn nginx_refusing_the_disable_changes_nothing() {
     let env = Env::runbook();
     let config = env.nginx_config();
     let apps: Vec<_> = env.backends.iter().map(|b| b.host.snapshot()).collect();
+    // The first `nginx -t` is the preflight's of the config as it is; the second validates
+    // the disable.
     let fault = env.world.inject(
         Fault::on(Matcher::nginx_test())
-            .nth(1)
+            .nth(2)
             .fail(1, "nginx: [emerg] injected in /etc/nginx/nginx.conf:1"),
     );
     let rec = Recorder::new();
@@ -146,12 +148,46 @@ async fn nginx_refusing_the_disable_changes_nothing() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_config_nginx_already_rejects_stops_the_run_in_the_preflight() {
+    let env = Env::runbook();
+    let config = env.nginx_config();
+    // Someone left the files in a state nginx refuses (its reload would fail too): the
+    // run's first edit would be refused with the instance already chosen. Refused up front.
+    let fault = env
+        .world
+        .inject(Fault::on(Matcher::nginx_test()).nth(1).fail(
+            1,
+            "nginx: [emerg] unknown directive \"servr\" in /etc/nginx/nginx.conf:12",
+        ));
+    let rec = Recorder::new();
+    let err = env
+        .rollout(&RolloutOptions::default(), &*rec, &CancelToken::new())
+        .await
+        .unwrap_err();
+    assert_eq!(env.world.fault_fired(fault), 1);
+    let text = err.to_string();
+    assert!(
+        text.starts_with(
+            "preflight: the load balancer on h101: nginx -t of its current configuration"
+        ) && text.contains("as it is now (before any change)")
+            && text.contains("unknown directive")
+            && text.ends_with("nothing was changed"),
+        "{text}"
+    );
+    assert!(rec.steps_started("101-pep1").is_empty(), "{}", rec.text());
+    assert_eq!(env.nginx_config(), config);
+    assert!(!env.lock_held(), "lock released");
+    env.assert_clean();
+}
+
+#[tokio::test(start_paused = true)]
 async fn nginx_refusing_the_enable_once_rolls_the_instance_back() {
     let env = Env::runbook();
-    // The first `nginx -t` validates the disable, the second the enable.
+    // The first `nginx -t` is the preflight's, the second validates the disable, the third
+    // the enable.
     let fault = env.world.inject(
         Fault::on(Matcher::nginx_test())
-            .nth(2)
+            .nth(3)
             .fail(1, "nginx: [emerg] injected in /etc/nginx/nginx.conf:1"),
     );
     let rec = Recorder::new();

@@ -95,7 +95,10 @@ ensure_users() {
         [ "$(getent shadow "$u" | cut -d: -f2)" = '*' ] || usermod -p '*' "$u"
     done
     install_sudoers ihos-deploy 'deploy ALL=(ALL) NOPASSWD:ALL'
-    install_sudoers ihos-deploypw 'deploypw ALL=(ALL) ALL'
+    # Credentials cached for every session of deploypw (timestamp_type=global), as on hosts
+    # where a sudo in one command lets the next one through without asking: ihos must then
+    # still never leave its password line in a command's stdin.
+    install_sudoers ihos-deploypw $'Defaults:deploypw timestamp_type=global\ndeploypw ALL=(ALL) ALL'
 }
 
 # Root-owned copy of the keys file, readable by the users (sshd reads it with their uid).

@@ -23,6 +23,16 @@ pub enum FetchError {
         /// The variable's name.
         var: String,
     },
+    /// The fetch did not finish within `teamcity.fetch_timeout`.
+    #[error(
+        "{url}: the fetch did not finish within {limit:?} (teamcity.fetch_timeout); run it again: the download resumes where it stopped"
+    )]
+    TimedOut {
+        /// The request that found no time left.
+        url: String,
+        /// The limit.
+        limit: std::time::Duration,
+    },
     /// The server refused the token (HTTP 401 or 403).
     #[error(
         "{url}: TeamCity refused the access token from {var} (HTTP {status}): check that it is valid, not expired, and may view the build configuration"

@@ -60,6 +60,7 @@ impl TeamCityClient {
         progress: &mut dyn FnMut(&FetchProgress),
     ) -> Result<FetchedWar, FetchError> {
         let started = Instant::now();
+        self.http.set_deadline(self.config.fetch_timeout.0);
         let build = match options.build {
             Some(id) => self.pinned_build(id)?,
             None => self.latest_successful_build()?,

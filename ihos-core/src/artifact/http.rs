@@ -4,7 +4,8 @@
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 
 use crate::config::is_loopback_url as is_loopback;
-use std::time::Duration;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use serde::de::DeserializeOwned;
 use ureq::Agent;
@@ -22,7 +23,13 @@ pub(crate) struct Http {
     base: String,
     token: String,
     token_env: String,
+    /// When the current fetch must be done ([`Http::set_deadline`]); every request gets the
+    /// time left as its total limit.
+    deadline: Mutex<Option<(Instant, Duration)>>,
 }
+
+/// Longest a REST answer (JSON) may take: it is small; a server that takes longer is stuck.
+const JSON_TIMEOUT: Duration = Duration::from_secs(120);
 
 impl Http {
     /// A client for the server at `base` (no trailing `/`), sending `token` (read from the
@@ -62,6 +69,35 @@ impl Http {
             base: base.to_string(),
             token,
             token_env: token_env.to_string(),
+            deadline: Mutex::new(None),
+        })
+    }
+
+    /// Every request from now on ends by `limit` from now, in total.
+    pub(crate) fn set_deadline(&self, limit: Duration) {
+        let at = Instant::now().checked_add(limit);
+        *self.deadline.lock().unwrap_or_else(|e| e.into_inner()) = at.map(|at| (at, limit));
+    }
+
+    /// The time left for a request (at most `cap`), or the error that there is none.
+    fn time_left(&self, url: &str, cap: Option<Duration>) -> Result<Option<Duration>, FetchError> {
+        let deadline = *self.deadline.lock().unwrap_or_else(|e| e.into_inner());
+        let left = match deadline {
+            None => None,
+            Some((at, limit)) => {
+                let left = at.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    return Err(FetchError::TimedOut {
+                        url: url.to_string(),
+                        limit,
+                    });
+                }
+                Some(left)
+            }
+        };
+        Ok(match (left, cap) {
+            (Some(l), Some(c)) => Some(l.min(c)),
+            (l, c) => l.or(c),
         })
     }
 
@@ -80,7 +116,7 @@ impl Http {
     /// what was not found), [`FetchError::BadResponse`] for a body that is not `T`.
     pub(crate) fn get_json<T: DeserializeOwned>(&self, path: &str) -> Result<T, FetchError> {
         let url = self.url(path);
-        let mut response = self.send(&url, "application/json", None)?;
+        let mut response = self.send(&url, "application/json", None, Some(JSON_TIMEOUT))?;
         let text = response
             .body_mut()
             .read_to_string()
@@ -95,13 +131,23 @@ impl Http {
     /// The status is 200 or 206; the caller reads the body.
     pub(crate) fn get_stream(&self, path: &str, from: u64) -> Result<Streamed, FetchError> {
         let url = self.url(path);
-        self.send(&url, "*/*", (from > 0).then_some(from))
+        self.send(&url, "*/*", (from > 0).then_some(from), None)
     }
 
-    fn send(&self, url: &str, accept: &str, from: Option<u64>) -> Result<Streamed, FetchError> {
+    fn send(
+        &self,
+        url: &str,
+        accept: &str,
+        from: Option<u64>,
+        cap: Option<Duration>,
+    ) -> Result<Streamed, FetchError> {
+        let total = self.time_left(url, cap)?;
         let mut request = self
             .agent
             .get(url)
+            .config()
+            .timeout_global(total)
+            .build()
             .header("Authorization", format!("Bearer {}", self.token))
             .header("Accept", accept);
         if let Some(from) = from {

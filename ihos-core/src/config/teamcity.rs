@@ -7,11 +7,13 @@
 //! # artifact = "ihos.war"              # default: the one *.war among the build's artifacts
 //! # token_env = "IHOS_TEAMCITY_TOKEN"  # the NAME of the variable holding the token
 //! # branch = "release"                 # default: the build configuration's default branch
+//! # fetch_timeout = "30m"               # the whole fetch, download included (at most 24h)
 //! ```
 
 use serde::{Deserialize, Serialize};
 
-use super::validate::{Invalid, check_env_name, invalid};
+use super::Dur;
+use super::validate::{Invalid, check_duration, check_env_name, invalid};
 
 /// A TeamCity server and the build configuration whose WAR `ihos fetch` downloads.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
@@ -36,6 +38,15 @@ pub struct TeamCityConfig {
     /// crosses the network in clear text: only for a network where that is acceptable.
     #[serde(default)]
     pub allow_insecure_http: bool,
+    /// Time for a whole `ihos fetch`, the download included (default 30 minutes, at most
+    /// 24 hours): a server that answers slowly or stalls cannot hold a run forever. An
+    /// interrupted download resumes on the next fetch.
+    #[serde(default = "default_fetch_timeout")]
+    pub fetch_timeout: Dur,
+}
+
+fn default_fetch_timeout() -> Dur {
+    Dur::secs(30 * 60)
 }
 
 /// Whether `url` (an `http(s)://host[:port][/path]` URL) names this machine.
@@ -69,6 +80,7 @@ impl TeamCityConfig {
             token_env: default_token_env(),
             branch: None,
             allow_insecure_http: false,
+            fetch_timeout: default_fetch_timeout(),
         }
     }
 
@@ -78,6 +90,13 @@ impl TeamCityConfig {
     }
 
     pub(super) fn check(&self) -> Result<(), Invalid> {
+        check_duration("teamcity.fetch_timeout", self.fetch_timeout)?;
+        if self.fetch_timeout.0.is_zero() {
+            return Err(invalid(
+                "teamcity.fetch_timeout",
+                "0s leaves no time to fetch",
+            ));
+        }
         let url = &self.url;
         let uri = url.parse::<ureq::http::Uri>().ok();
         let scheme = uri.as_ref().and_then(|u| u.scheme_str());
@@ -218,6 +237,31 @@ health = { url = "http://127.0.0.1:8081/" }
         assert_eq!(tc.artifact.as_deref(), Some("dist/ihos.war"));
         assert_eq!(tc.token_env, "TC_TOKEN");
         assert_eq!(tc.branch.as_deref(), Some("release/2.1"));
+    }
+
+    #[test]
+    fn the_fetch_timeout_has_a_default_and_bounds_named_by_its_key() {
+        let base = "url = \"https://ci.example.com\"\nbuild_type = \"IHos_App\"";
+        let tc = with(base).unwrap().teamcity.unwrap();
+        assert_eq!(tc.fetch_timeout.0, std::time::Duration::from_secs(1800));
+        let tc = with(&format!("{base}\nfetch_timeout = \"2h\""))
+            .unwrap()
+            .teamcity
+            .unwrap();
+        assert_eq!(tc.fetch_timeout.0, std::time::Duration::from_secs(7200));
+        for (value, want) in [
+            (
+                "\"0s\"",
+                "teamcity.fetch_timeout: 0s leaves no time to fetch",
+            ),
+            (
+                "\"25h\"",
+                "teamcity.fetch_timeout: 25h is longer than the limit of 24h",
+            ),
+        ] {
+            let e = with(&format!("{base}\nfetch_timeout = {value}")).unwrap_err();
+            assert!(e.contains(want), "{e}");
+        }
     }
 
     #[test]

@@ -116,7 +116,7 @@ fn check_file_pattern(key: &str, value: &str) -> Result<(), Invalid> {
 }
 
 /// A duration ihos waits or computes deadlines with.
-fn check_duration(key: &str, value: Dur) -> Result<(), Invalid> {
+pub(super) fn check_duration(key: &str, value: Dur) -> Result<(), Invalid> {
     if value.0 > MAX_DURATION {
         return Err(invalid(
             key,

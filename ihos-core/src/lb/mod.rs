@@ -5,6 +5,7 @@
 
 mod canary;
 mod nginx;
+mod nginx_workers;
 
 #[cfg(feature = "mocks")]
 pub use canary::MockCanaryRoute;
@@ -96,6 +97,16 @@ pub enum LbError {
         /// nginx's output.
         output: String,
     },
+    /// `nginx -t` rejects the config as it is, before any change by ihos.
+    #[error("{host}: nginx -t rejects {path} as it is now (before any change): {output}")]
+    CurrentRejected {
+        /// The host.
+        host: String,
+        /// The config file.
+        path: String,
+        /// nginx's output.
+        output: String,
+    },
     /// Reloading or restarting nginx failed; the previous config was restored and applied.
     #[error("{host}: applying {path} failed, previous version restored: {reason}")]
     Apply {
@@ -156,6 +167,10 @@ pub trait LoadBalancer: Send + Sync {
 
     /// Validates the current config and makes nginx use it.
     async fn apply(&self) -> Result<(), LbError>;
+
+    /// Validates the current config as it is, changing nothing (`nginx -t`): the preflight's
+    /// check that the run's first edit will not be refused for what is already in the files.
+    async fn check(&self) -> Result<(), LbError>;
 
     /// The config file's bytes.
     async fn config(&self) -> Result<Vec<u8>, LbError>;

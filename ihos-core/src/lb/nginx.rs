@@ -12,6 +12,7 @@ use async_trait::async_trait;
 use ihos_nginx::{DisableStyle, Document, Edit, EditError};
 use tokio::sync::Mutex;
 
+use super::nginx_workers::{LIST_PROCESSES, NginxWorker, parse_workers};
 use super::{ApplyMode, Backend, LbChange, LbError, LoadBalancer};
 use crate::command::Privilege;
 use crate::container::{Container, ContainerError};
@@ -52,35 +53,6 @@ impl Default for NginxLbOptions {
             reload_timeout: Duration::from_secs(15),
         }
     }
-}
-
-/// Lists processes as `PID CMDLINE` lines from /proc (nginx images often lack `ps`). A
-/// fixed script: nothing from configuration goes into it.
-const LIST_PROCESSES: &str = r#"for f in /proc/[0-9]*/cmdline; do p=${f#/proc/}; printf '%s ' "${p%/cmdline}"; tr '\0' ' ' < "$f" 2>/dev/null; echo; done"#;
-
-/// One nginx worker process.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NginxWorker {
-    /// Its pid (in the container's namespace).
-    pub pid: u32,
-    /// Whether it is an old worker finishing its connections after a reload.
-    pub shutting_down: bool,
-}
-
-fn parse_workers(listing: &str) -> Vec<NginxWorker> {
-    listing
-        .lines()
-        .filter_map(|line| {
-            let (pid, cmd) = line.trim().split_once(' ')?;
-            let cmd = cmd.trim();
-            cmd.starts_with("nginx: worker process").then(|| {
-                Some(NginxWorker {
-                    pid: pid.parse().ok()?,
-                    shutting_down: cmd.contains("is shutting down"),
-                })
-            })?
-        })
-        .collect()
 }
 
 /// nginx in container `C`, its config file reached through transport `T`.
@@ -450,6 +422,17 @@ impl<T: Transport + ?Sized, C: Container + ?Sized> LoadBalancer for NginxLb<T, C
         self.change(address, false).await
     }
 
+    async fn check(&self) -> Result<(), LbError> {
+        match self.validate().await? {
+            Verdict::Accepted => Ok(()),
+            Verdict::Rejected(output) => Err(LbError::CurrentRejected {
+                host: self.host(),
+                path: self.config.to_string(),
+                output,
+            }),
+        }
+    }
+
     async fn apply(&self) -> Result<(), LbError> {
         let _guard = self.busy.lock().await;
         match self.validate().await? {
@@ -492,28 +475,5 @@ impl<T: Transport + ?Sized, C: Container + ?Sized> LoadBalancer for NginxLb<T, C
             return Ok(());
         }
         self.commit(&current, bytes).await
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn parses_worker_listing() {
-        let listing = "1 nginx: master process nginx -g daemon off; \n31 nginx: worker process \n29 nginx: worker process is shutting down \n40 sh -c for f in \n41 \n";
-        assert_eq!(
-            parse_workers(listing),
-            vec![
-                NginxWorker {
-                    pid: 31,
-                    shutting_down: false
-                },
-                NginxWorker {
-                    pid: 29,
-                    shutting_down: true
-                }
-            ]
-        );
     }
 }

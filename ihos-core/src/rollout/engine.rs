@@ -190,7 +190,7 @@ async fn locked(
                 .is_none_or(|e| e.status != InstanceStatus::Updated)
         })
         .collect();
-    let checks = preflight(&todo).await?;
+    let checks = preflight(fleet, &todo).await?;
     env.emitter.emit(Event::PreflightPassed { checks });
     let (bytes, commit) = match kind {
         Kind::Deploy(war) => (war.bytes, war.commit.clone()),

@@ -135,6 +135,7 @@ async fn failed(
                     step,
                     error,
                     rollback,
+                    left: progress.left(),
                 }),
                 InstanceStatus::Failed,
             )

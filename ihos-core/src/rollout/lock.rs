@@ -201,7 +201,8 @@ pub(crate) async fn acquire(
     let mkdir = Command::new("mkdir").args(["--", dir.as_str()]).sudo();
     let out = t.run(&mkdir).await?;
     if !out.success() {
-        if out.stderr_text().contains("File exists") {
+        // Someone else's lock is a directory there (asked, not read from mkdir's message).
+        if remote::is_dir(t, &dir).await? {
             return Ok(Err(status(t, state_dir).await?));
         }
         return Err(command_failed(t.host(), &mkdir, &out));

@@ -62,5 +62,5 @@ pub use ops::{
 pub use options::RolloutOptions;
 pub use plan::{Plan, PlannedInstance, PlannedStep, plan};
 pub use record::DeploymentRecord;
-pub use report::{InstanceFailure, Outcome, Problem, RolloutReport};
+pub use report::{InstanceFailure, Left, Outcome, Problem, RolloutReport};
 pub use step::StepError;

@@ -1,8 +1,10 @@
 //! The preflight: before the first change, every instance of the run is looked at on its
 //! host (the connection, host key and sudo with it): its container exists, its webapps and
 //! logs are directories, and nothing where a root command of the run writes or reads (the
-//! WAR, the webapp, the previous release, today's logs) is a symbolic link. A problem on the last host stops the run before the first instance, not
-//! after three.
+//! WAR, the webapp, the previous release, today's logs) is a symbolic link; and nginx accepts
+//! its current configuration (`nginx -t`), so that the first edit is not refused for what is
+//! already in the files. A problem on the last host stops the run before the first instance,
+//! not after three.
 
 use std::collections::BTreeMap;
 
@@ -10,12 +12,15 @@ use futures_util::future::join_all;
 
 use super::error::RolloutError;
 use super::release::previous_path;
-use crate::fleet::InstanceHandle;
+use crate::fleet::{Fleet, InstanceHandle};
 use crate::names::RemotePath;
 use crate::transport::{TransportError, remote};
 
-/// What the preflight checked, one line per instance.
-pub(crate) async fn preflight(todo: &[&InstanceHandle]) -> Result<Vec<String>, RolloutError> {
+/// What the preflight checked, one line per instance and one for the load balancer.
+pub(crate) async fn preflight(
+    fleet: &Fleet,
+    todo: &[&InstanceHandle],
+) -> Result<Vec<String>, RolloutError> {
     // Each host's date once (it names today's logs), not once per instance.
     let mut hosts: BTreeMap<&str, &InstanceHandle> = BTreeMap::new();
     for inst in todo {
@@ -44,7 +49,23 @@ pub(crate) async fn preflight(todo: &[&InstanceHandle]) -> Result<Vec<String>, R
         async move { check(inst, &date).await }
     }))
     .await;
-    checked.into_iter().collect()
+    let mut lines = checked.into_iter().collect::<Result<Vec<_>, _>>()?;
+    let lb = &fleet.topology.load_balancer;
+    fleet
+        .lb
+        .check()
+        .await
+        .map_err(|e| RolloutError::Preflight {
+            instance: "the load balancer".into(),
+            host: lb.host.clone(),
+            check: format!("nginx -t of its current configuration ({})", lb.config),
+            reason: e.to_string(),
+        })?;
+    lines.push(format!(
+        "load balancer on {}: nginx -t accepts its current configuration",
+        lb.host
+    ));
+    Ok(lines)
 }
 
 async fn check(inst: &InstanceHandle, date: &str) -> Result<String, RolloutError> {

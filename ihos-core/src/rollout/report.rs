@@ -90,7 +90,7 @@ pub enum Problem {
         error: StepError,
     },
     /// A step failed and so did the rollback.
-    #[error("{step}: {error}; rollback failed: {rollback}")]
+    #[error("{step}: {error}; rollback failed: {rollback}; {left}")]
     RollbackFailed {
         /// The step.
         step: Step,
@@ -98,6 +98,8 @@ pub enum Problem {
         error: StepError,
         /// Why the rollback failed.
         rollback: StepError,
+        /// Where the instance was left.
+        left: Left,
     },
     /// A stop request ended the step, and putting the instance back into rotation failed.
     #[error("stopped during {step}, and putting it back into rotation failed: {error}")]
@@ -139,6 +141,42 @@ pub enum Problem {
     /// The canary's route could not be read at the end.
     #[error("cannot check the canary route: {0}")]
     CanaryRouteUnreadable(Box<LbError>),
+}
+
+/// Where an instance whose rollback failed was left, from how far its update had got (the
+/// rollback stops at its first failure, before it changes the state further).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Left {
+    /// Out of rotation, its container never stopped: it still serves its previous release.
+    OutNotStopped,
+    /// Out of rotation, its container stopped, its previous release still in place.
+    OutStopped,
+    /// Out of rotation while its WAR was being replaced: which release is in place, and
+    /// whether it runs, `ihos status` tells.
+    OutReleaseUnknown,
+    /// The new release installed and running; the failed enable may or may not have
+    /// reached nginx, so it may be in rotation.
+    NewReleaseRotationUnknown,
+}
+
+impl std::fmt::Display for Left {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Left::OutNotStopped => {
+                "left out of rotation, its container not stopped (it still serves the previous release)"
+            }
+            Left::OutStopped => {
+                "left out of rotation, its container stopped with the previous release in place"
+            }
+            Left::OutReleaseUnknown => {
+                "left out of rotation while its WAR was being replaced (`ihos status` shows which release is in place)"
+            }
+            Left::NewReleaseRotationUnknown => {
+                "left with the new release running, out of rotation unless the failed enable reached nginx (`ihos status` shows which)"
+            }
+        })
+    }
 }
 
 fn open_text(open: bool) -> &'static str {

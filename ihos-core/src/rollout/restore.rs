@@ -5,6 +5,7 @@ use super::ctx::Ctx;
 use super::drain::drain;
 use super::health::{log_marks, wait_healthy};
 use super::release::restore_previous;
+use super::report::Left;
 use super::rotation;
 use super::step::StepError;
 use crate::fleet::InstanceHandle;
@@ -19,6 +20,22 @@ pub(crate) struct Progress {
     /// The enable began: nginx may have sent it requests (a reload that went through
     /// before the connection dropped), so a rollback drains before stopping it.
     pub enabling: bool,
+}
+
+impl Progress {
+    /// Where the instance is when its rollback fails (at its first step that changes
+    /// anything, which is where rollbacks fail in practice: the host or nginx unreachable).
+    pub(crate) fn left(self) -> Left {
+        if self.enabling {
+            Left::NewReleaseRotationUnknown
+        } else if self.war_touched {
+            Left::OutReleaseUnknown
+        } else if self.stopped {
+            Left::OutStopped
+        } else {
+            Left::OutNotStopped
+        }
+    }
 }
 
 /// Back to the previous release and into rotation.

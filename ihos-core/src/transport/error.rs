@@ -65,6 +65,16 @@ pub enum TransportError {
         /// The command.
         command: String,
     },
+    /// sudo asked again after the configured password: it is wrong (never shown).
+    #[error(
+        "{host}: sudo refused the password for `{command}`: check the sudo password environment variable named in the host's config"
+    )]
+    SudoPasswordRefused {
+        /// The host.
+        host: String,
+        /// The command.
+        command: String,
+    },
     /// A command exited non-zero.
     #[error("{host}: `{command}` failed with {status}: {stderr}")]
     Failed {

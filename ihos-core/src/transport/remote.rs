@@ -60,7 +60,8 @@ pub(crate) async fn file_size(
         .sudo();
     let out = t.run(&cmd).await?;
     if !out.success() {
-        if out.stderr_text().contains("No such file") {
+        // Asked, not read from stat's message (whatever the host's language).
+        if !exists(t, path).await? && !is_link(t, path).await? {
             return Ok(None);
         }
         return Err(command_failed(t.host(), &cmd, &out));

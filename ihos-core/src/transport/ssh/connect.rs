@@ -1,7 +1,8 @@
 //! Making one authenticated session: TCP connect, handshake, host key check, login.
 
-use std::net::{TcpStream, ToSocketAddrs};
-use std::time::Instant;
+use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
 
 use ssh2::{MethodType, Session};
 use tracing::debug;
@@ -53,10 +54,7 @@ pub(crate) fn connect(target: &SshTarget, opts: &SshOptions) -> Result<Conn, Tra
     let known_hosts = KnownHostsFile::read(&known_hosts_path, &host)?;
 
     let started = Instant::now();
-    let addrs: Vec<_> = (target.host.as_str(), target.port)
-        .to_socket_addrs()
-        .map_err(|e| fail(format!("cannot resolve {}: {e}", target.host)))?
-        .collect();
+    let addrs = resolve(&target.host, target.port, opts.connect_timeout).map_err(fail)?;
     let mut errors = Vec::new();
     let mut stream = None;
     for addr in &addrs {
@@ -114,4 +112,75 @@ pub(crate) fn connect(target: &SshTarget, opts: &SshOptions) -> Result<Conn, Tra
         sock,
         sudo_needs_password: None,
     })
+}
+
+/// The addresses of `host`, within `limit`: the system resolver has no timeout of its own
+/// (a dead DNS server blocks `getaddrinfo` for its retries), so it runs on a thread of its
+/// own that is left behind if it is late.
+fn resolve(host: &str, port: u16, limit: Duration) -> Result<Vec<SocketAddr>, String> {
+    resolve_with(host, port, limit, |name, port| {
+        (name.as_str(), port)
+            .to_socket_addrs()
+            .map(Iterator::collect::<Vec<_>>)
+    })
+}
+
+/// [`resolve`] with the lookup given (tests give a slow one).
+fn resolve_with(
+    host: &str,
+    port: u16,
+    limit: Duration,
+    lookup: impl FnOnce(String, u16) -> std::io::Result<Vec<SocketAddr>> + Send + 'static,
+) -> Result<Vec<SocketAddr>, String> {
+    // An address needs no resolver (and no thread).
+    if let Ok(ip) = host.parse::<std::net::IpAddr>() {
+        return Ok(vec![SocketAddr::new(ip, port)]);
+    }
+    let (tx, rx) = mpsc::channel();
+    let name = host.to_string();
+    std::thread::Builder::new()
+        .name("ihos-resolve".into())
+        .spawn(move || {
+            let _ = tx.send(lookup(name, port));
+        })
+        .map_err(|e| format!("cannot resolve {host}: {e}"))?;
+    match rx.recv_timeout(limit) {
+        Ok(Ok(addrs)) => Ok(addrs),
+        Ok(Err(e)) => Err(format!("cannot resolve {host}: {e}")),
+        Err(_) => Err(format!(
+            "cannot resolve {host}: no answer from the resolver within {limit:?}"
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn addresses_resolve_without_the_resolver_and_names_within_the_limit() {
+        let a = resolve("127.0.0.11", 22, Duration::ZERO).unwrap();
+        assert_eq!(a, vec!["127.0.0.11:22".parse().unwrap()]);
+        let a = resolve("::1", 2222, Duration::ZERO).unwrap();
+        assert_eq!(a, vec!["[::1]:2222".parse().unwrap()]);
+        let a = resolve("localhost", 22, Duration::from_secs(10)).unwrap();
+        assert!(a.iter().all(|a| a.ip().is_loopback()), "{a:?}");
+        // A resolver that does not answer in time: refused at the limit, not waited on.
+        let started = Instant::now();
+        let e = resolve_with("db.example", 22, Duration::from_millis(100), |_, _| {
+            std::thread::sleep(Duration::from_secs(3));
+            Ok(Vec::new())
+        })
+        .unwrap_err();
+        assert!(
+            e.contains("db.example") && e.contains("within 100ms"),
+            "{e}"
+        );
+        assert!(started.elapsed() < Duration::from_secs(2));
+        let e = resolve_with("db.example", 22, Duration::from_secs(5), |_, _| {
+            Err(std::io::Error::other("no such name"))
+        })
+        .unwrap_err();
+        assert!(e.contains("no such name"), "{e}");
+    }
 }

@@ -39,6 +39,10 @@ pub(crate) enum Failure {
     Channel(String),
     /// The connection is unusable.
     Lost(String),
+    /// sudo asked for its password again: the one given is wrong.
+    SudoRefused,
+    /// The command wrote more than ihos takes (it was stopped).
+    TooMuchOutput(String),
 }
 
 impl Failure {
@@ -69,6 +73,15 @@ impl Failure {
             Failure::Lost(reason) => TransportError::Disconnected {
                 host: host.to_string(),
                 during: during.to_string(),
+                reason,
+            },
+            Failure::SudoRefused => TransportError::SudoPasswordRefused {
+                host: host.to_string(),
+                command: during.to_string(),
+            },
+            Failure::TooMuchOutput(reason) => TransportError::Protocol {
+                host: host.to_string(),
+                command: during.to_string(),
                 reason,
             },
         }

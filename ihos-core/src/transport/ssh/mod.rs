@@ -2,8 +2,11 @@
 //!
 //! - One session per host, owned by a worker thread ([`worker`]); async callers never block.
 //! - Host keys are checked against known_hosts ([`known_hosts`]), strictly by default.
-//! - Commands run on a channel in non-blocking mode with a deadline ([`exec`]); `sudo -n`
-//!   unless a sudo password variable is configured and sudo asks for it.
+//! - Commands run on a channel in non-blocking mode with a deadline checked on every turn
+//!   and capped output ([`exec`]), as `env LC_ALL=C [sudo ...] [timeout -k 5 N] PROGRAM`
+//!   ([`line`]): English messages, and a command past its limit is stopped on the host.
+//!   `sudo -n` unless a sudo password variable is configured and sudo needs one; then the
+//!   password is written only when sudo shows ihos's own prompt.
 //! - Uploads go by SCP to a temporary name, are checked with SHA-256 on the host
 //!   (`openssl dgst`, or `sha256sum`), then renamed into place ([`scp`]).
 //! - A broken connection gives [`TransportError::Disconnected`] and the next call
@@ -14,6 +17,7 @@ mod connect;
 mod error;
 mod exec;
 mod known_hosts;
+mod line;
 mod options;
 mod poll;
 mod scp;

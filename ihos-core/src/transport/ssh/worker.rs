@@ -9,19 +9,24 @@
 
 use std::path::PathBuf;
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use tokio::sync::oneshot;
 use tracing::{debug, warn};
 
 use super::connect::{Conn, connect};
 use super::error::{Failure, local_io};
-use super::exec::{Exec, ExecFailure, exec};
+use super::exec::{Exec, ExecFailure, SudoFeed, exec};
+use super::line::{SudoVia, remote_line, stopped_by_timeout, sudo_probe_line, sudo_prompt};
 use super::options::{SshOptions, SshTarget};
 use super::scp::{SendFailure, Sent, send};
 use crate::command::{Command, Output, Privilege};
 use crate::names::RemotePath;
 use crate::transport::TransportError;
+
+/// How long ihos waits past a command's limit for the host's `timeout` to stop it (TERM,
+/// then KILL after [`KILL_AFTER_SECS`](super::line::KILL_AFTER_SECS) seconds) and report.
+const LOCAL_GRACE: Duration = Duration::from_secs(super::line::KILL_AFTER_SECS + 3);
 
 /// Reply channel of a job.
 pub(crate) type Reply<T> = oneshot::Sender<Result<T, TransportError>>;
@@ -154,12 +159,16 @@ impl Worker {
         let limit = command.timeout_value().or(self.opts.command_timeout);
         let step_timeout = self.opts.io_timeout;
         let mut first = true;
+        let mut probed_again = false;
         loop {
             let reused = self.ensure_conn()?;
             let Some(conn) = self.conn.as_mut() else {
                 continue;
             };
-            let deadline = limit.and_then(|l| Instant::now().checked_add(l));
+            let started = Instant::now();
+            // The host stops the command at `limit` (`timeout`); ihos waits a little longer,
+            // for `timeout`'s KILL and the exit status to come back.
+            let deadline = limit.and_then(|l| started.checked_add(l + LOCAL_GRACE));
             let result = prepare(
                 conn,
                 command,
@@ -168,24 +177,56 @@ impl Worker {
                 deadline,
                 step_timeout,
             )
-            .and_then(|(line, stdin)| {
+            .and_then(|p| {
+                let line = remote_line(command, p.via, limit);
                 let req = Exec {
                     line: &line,
-                    stdin: &stdin,
+                    stdin: command.stdin_bytes().unwrap_or_default(),
                     deadline,
                     step_timeout,
                     cancelled,
+                    sudo: p.password.as_deref().map(|pw| SudoFeed {
+                        prompt: sudo_prompt().as_bytes(),
+                        password: pw.as_bytes(),
+                    }),
                 };
                 debug!(host = %self.host, command = %shown, "run");
-                exec(&conn.session, &conn.sock, &req).map_err(Prepared::Exec)
+                exec(&conn.session, &conn.sock, &req)
+                    .map(|out| (out, p.via))
+                    .map_err(Prepared::Exec)
             });
             match result {
-                Ok(out) => {
+                Ok((out, via)) => {
                     debug!(host = %self.host, command = %shown, status = ?out.status, "done");
+                    if let Some(l) =
+                        limit.filter(|&l| stopped_by_timeout(out.status, started.elapsed(), l))
+                    {
+                        return Err(TransportError::Timeout {
+                            host: self.host.clone(),
+                            command: shown,
+                            after: l,
+                        });
+                    }
+                    // sudo's policy changed since the probe (NOPASSWD removed): nothing ran,
+                    // so probe again and run once more with the password.
+                    if via == SudoVia::NoPassword
+                        && !probed_again
+                        && command.privilege() == Privilege::Sudo
+                        && self.opts.sudo_password_env.is_some()
+                        && out.stderr_text().contains("a password is required")
+                    {
+                        probed_again = true;
+                        conn.sudo_needs_password = None;
+                        continue;
+                    }
                     return Ok(out);
                 }
                 Err(Prepared::Error(e)) => return Err(e),
                 Err(Prepared::Exec(f)) => {
+                    if matches!(f.failure, Failure::SudoRefused) {
+                        // Probe again next time: the policy may have changed too.
+                        conn.sudo_needs_password = None;
+                    }
                     if !f.keep_session {
                         self.drop_conn("connection failed");
                     }
@@ -264,8 +305,15 @@ enum Prepared {
     Exec(ExecFailure),
 }
 
-/// The shell line and stdin for `command`: with a sudo password configured and needed,
-/// `sudo -S` reads it as the first line of stdin (never in argv or logs).
+/// How `command` gets root, and the password to answer sudo's prompt with.
+struct Prepare {
+    via: SudoVia,
+    password: Option<String>,
+}
+
+/// With a sudo password configured and needed, `sudo -S` is given it when it asks (never in
+/// argv or logs); whether it is needed is probed once per connection, cached credentials
+/// ignored.
 fn prepare(
     conn: &mut Conn,
     command: &Command,
@@ -273,29 +321,32 @@ fn prepare(
     host: &str,
     deadline: Option<Instant>,
     step_timeout: std::time::Duration,
-) -> Result<(String, Vec<u8>), Prepared> {
-    let stdin = command.stdin_bytes().unwrap_or_default();
+) -> Result<Prepare, Prepared> {
+    let no_password = Prepare {
+        via: SudoVia::NoPassword,
+        password: None,
+    };
     let Some(var) = opts
         .sudo_password_env
         .as_deref()
         .filter(|_| command.privilege() == Privilege::Sudo)
     else {
-        return Ok((command.to_shell_line(false), stdin.to_vec()));
+        return Ok(no_password);
     };
-    // If sudo does not ask (NOPASSWD), `sudo -S` would leave the password line in the
-    // command's stdin: probe once per connection and use `sudo -n` then.
     let needs = match conn.sudo_needs_password {
         Some(n) => n,
         None => {
-            let probe = Command::new("true").sudo().to_shell_line(false);
+            let probe = sudo_probe_line();
             let req = Exec {
                 line: &probe,
                 stdin: &[],
                 deadline,
                 step_timeout,
                 cancelled: &|| false,
+                sudo: None,
             };
             let out = exec(&conn.session, &conn.sock, &req).map_err(Prepared::Exec)?;
+            // The probe runs with LC_ALL=C: sudo's message is English.
             let needs = !out.success() && out.stderr_text().contains("password is required");
             debug!(host, needs_password = needs, "sudo probe");
             conn.sudo_needs_password = Some(needs);
@@ -303,7 +354,7 @@ fn prepare(
         }
     };
     if !needs {
-        return Ok((command.to_shell_line(false), stdin.to_vec()));
+        return Ok(no_password);
     }
     let password = std::env::var(var).map_err(|_| {
         warn!(host, variable = var, "sudo password variable is not set");
@@ -312,23 +363,8 @@ fn prepare(
             command: command.to_string(),
         })
     })?;
-    Ok((command.to_shell_line(true), sudo_stdin(&password, stdin)))
-}
-
-/// `password\n` followed by the command's own input.
-fn sudo_stdin(password: &str, stdin: &[u8]) -> Vec<u8> {
-    let mut v = Vec::with_capacity(password.len() + 1 + stdin.len());
-    v.extend_from_slice(password.as_bytes());
-    v.push(b'\n');
-    v.extend_from_slice(stdin);
-    v
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn sudo_password_comes_first_on_stdin() {
-        assert_eq!(super::sudo_stdin("s3cr3t", b"data\n"), b"s3cr3t\ndata\n");
-        assert_eq!(super::sudo_stdin("pw", b""), b"pw\n");
-    }
+    Ok(Prepare {
+        via: SudoVia::Password,
+        password: Some(password),
+    })
 }
