@@ -12,7 +12,7 @@
 //! | 2 | v1 → v2 with `apply = "restart"` (the runbook's way) | exit 0, v2 everywhere; failed requests > 0, printed beside 1's |
 //! | 4 | SIGKILL of ihos during the second instance's `start`, then `--resume` | exit 0, v2 everywhere, all in rotation, lock free, 0 failed over both |
 //! | 5 | drain until idle, 2-second requests in flight | exit 0, 0 failed, stop only after the last in-flight request ended, drain ≪ max |
-//! | 6 | a site file nginx rejects | exit 1 at the first disable, nginx.conf bytes and inode unchanged, 0 failed |
+//! | 6 | a site file nginx rejects | exit 1 from the preflight's `nginx -t` of the current config, no step run, nginx.conf bytes and inode unchanged, 0 failed |
 //! | 7 | canary: `canary deploy` v2, `canary open --ids 1,3,5,7`, a canary deploy under the cohort's load, `canary close`, `rollout --from-canary` | users 1xx/3xx/5xx/7xx (JWT and plain tokens) reach the canary on v2, the others never; none after close; 0 failed; the fleet gets the canary's exact sha256 |
 //! | 8 | today's app log replaced by a link to `/dev/zero` (as the container could) | exit 1 from the preflight within seconds, no step run, the link untouched, 0 failed |
 //! | 9 | a second `ihos rollout` while one runs | the second exits 1 (lock held) touching nothing, the first exits 0, 0 failed |
@@ -458,6 +458,26 @@ fn reload_rollout(sb: &Sandbox, rt: &tokio::runtime::Runtime) -> Row {
     assert_versions(sb, "v2");
     let records = assert_records(sb, &sb.toml, &sha, true);
     assert_eq!(records, 4);
+    // ihos's state on every host is root's alone (0700), whatever the umask gave it.
+    let touched: BTreeSet<&str> = sb
+        .instances()
+        .iter()
+        .map(|i| i.host.as_str())
+        .chain([sb.topology.load_balancer.host.as_str()])
+        .collect();
+    for (name, h) in sb
+        .topology
+        .hosts
+        .iter()
+        .filter(|(n, _)| touched.contains(n.as_str()))
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&h.state_dir)
+            .unwrap_or_else(|e| panic!("{name}: {}: {e}", h.state_dir))
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o700, "{name}: {} mode {mode:o}", h.state_dir);
+    }
     let drains: Vec<String> = run
         .all("step_finished")
         .iter()
@@ -871,35 +891,33 @@ fn nginx_rejects(sb: &Sandbox, rt: &tokio::runtime::Runtime) -> Row {
     sb.nginx_t()
         .expect("nginx -t after restoring the site file");
 
-    // Exit code 1: "failed, everything consistent" (ihos-cli/src/exit.rs): the
-    // instance's update failed at its first step and nothing changed.
+    // Exit code 1: "failed, everything consistent" (ihos-cli/src/exit.rs): the preflight's
+    // `nginx -t` of the config as it is refused the run before its first change.
     assert_eq!(run.code(), Some(1), "{}", run.explain());
-    let failed = run
-        .find("instance_failed", &first, "disable")
-        .unwrap_or_else(|| panic!("no instance_failed at disable: {}", run.explain()));
-    let error = failed.v["error"].as_str().unwrap_or("");
+    let error = run.stderr.clone();
     assert!(
-        error.contains("nginx -t") && error.contains("ihos_e2e_no_such_directive"),
-        "the error names nginx -t and its complaint: {error}"
-    );
-    assert_eq!(
-        run.all("step_started")
-            .iter()
-            .map(|e| format!("{} {}", e.instance(), e.step()))
-            .collect::<Vec<_>>(),
-        vec![format!("{first} disable")],
-        "nothing after the refused disable: {}",
+        error.contains("preflight: the load balancer")
+            && error.contains("nginx -t rejects")
+            && error.contains("as it is now (before any change)")
+            && error.contains("ihos_e2e_no_such_directive"),
+        "the refusal names the preflight, nginx -t and its complaint: {}",
         run.explain()
+    );
+    assert!(run.touched().is_empty(), "no step ran: {}", run.explain());
+    assert!(
+        run.wall < Duration::from_secs(30),
+        "refused at once: {:.1}s",
+        run.wall.as_secs_f64()
     );
     assert!(
         conf_after == conf_before,
-        "nginx.conf restored byte for byte:\n--- before\n{}\n--- after\n{}",
+        "nginx.conf byte for byte:\n--- before\n{}\n--- after\n{}",
         String::from_utf8_lossy(&conf_before),
         String::from_utf8_lossy(&conf_after)
     );
     assert_eq!(
         ino_after, ino_before,
-        "nginx.conf edited in place (same inode)"
+        "nginx.conf not replaced (same inode)"
     );
     let f = assert_nothing_changed(sb, "nginx rejects", &r);
     Row {
@@ -907,10 +925,10 @@ fn nginx_rejects(sb: &Sandbox, rt: &tokio::runtime::Runtime) -> Row {
         rollout_s: Some(run.wall.as_secs_f64()),
         exit: exit_of(&run),
         notes: vec![format!(
-            "refused at {first}'s disable (nginx -t: {}); nginx.conf bytes and inode unchanged",
+            "refused by the preflight before {first}'s disable (nginx -t of the current config: {}); nginx.conf bytes and inode unchanged",
             error
                 .find("unknown directive")
-                .map_or(first_lines(error, 1), |i| first_lines(&error[i..], 1))
+                .map_or(first_lines(&error, 1), |i| first_lines(&error[i..], 1))
                 .chars()
                 .take(140)
                 .collect::<String>()

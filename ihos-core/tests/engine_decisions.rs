@@ -147,7 +147,11 @@ impl Transport for ScriptedHost {
             "docker" if args.iter().any(|a| a == "inspect") => ok(
                 r#"{"Status":"running","Running":true,"Pid":4242,"ExitCode":0,"StartedAt":"2026-11-25T08:00:00Z"}"#,
             ),
-            "test" | "mkdir" | "mv" | "rm" => ok(""),
+            "test" | "mkdir" | "mv" | "rm" | "chmod" => ok(""),
+            // The preflight's free space (POSIX `df -P -k`).
+            "df" => ok(
+                "Filesystem 1024-blocks Used Available Capacity Mounted on\n/dev/sda1 104857600 1048576 103809024 1% /\n",
+            ),
             other => panic!("unexpected command {other}: {c}"),
         }
     }

@@ -181,6 +181,50 @@ async fn a_config_nginx_already_rejects_stops_the_run_in_the_preflight() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_host_without_room_for_the_war_stops_the_run_in_the_preflight() {
+    let env = Env::runbook();
+    // The last instance's host: the run must stop before the first instance, not at it.
+    let last = env.backends.last().unwrap();
+    // Room for the WAR itself, not for its exploded webapp as well.
+    let free = env.war.bytes * 3 / 2;
+    last.host.set_disk_free(Some(free));
+    let config = env.nginx_config();
+    let rec = Recorder::new();
+    let err = env
+        .rollout(&RolloutOptions::default(), &*rec, &CancelToken::new())
+        .await
+        .unwrap_err();
+    let text = err.to_string();
+    // The first instance of that host is the one named (its instances share the disk).
+    let named = env
+        .backends
+        .iter()
+        .find(|b| b.host.name() == last.host.name())
+        .unwrap();
+    assert!(
+        text.starts_with(&format!("preflight: {} on ", named.name))
+            && text.contains("free disk space")
+            && text.contains(&format!("{} has ", named.webapps))
+            && text.ends_with("nothing was changed"),
+        "{text}"
+    );
+    assert!(rec.steps_started("101-pep1").is_empty(), "{}", rec.text());
+    assert_eq!(env.nginx_config(), config);
+    assert!(!env.lock_held(), "lock released");
+    env.assert_clean();
+    // With room, the same run goes through, and the preflight says how much there was.
+    last.host.set_disk_free(None);
+    let rec = Recorder::new();
+    let report = env.roll(&rec).await;
+    assert_eq!(report.outcome, Outcome::Completed, "{report:#?}");
+    assert!(
+        rec.any(|e| matches!(e, Event::PreflightPassed { checks } if checks.iter().all(|c| c.contains("free for the WAR") || c.starts_with("load balancer")))),
+        "{}",
+        rec.text()
+    );
+}
+
+#[tokio::test(start_paused = true)]
 async fn nginx_refusing_the_enable_once_rolls_the_instance_back() {
     let env = Env::runbook();
     // The first `nginx -t` is the preflight's, the second validates the disable, the third

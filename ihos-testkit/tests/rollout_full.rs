@@ -134,6 +134,19 @@ async fn a_four_instance_rollout_is_clean_recorded_and_quick() {
             assert!(seconds >= 10.0, "{instance}: idle for 10 s first");
         }
     }
+    // ihos's state (journal, lock, records, kept releases) is root's alone on every host,
+    // whatever mode the directory had.
+    for backend in &env.backends {
+        let (name, host) = (&backend.name, &backend.host);
+        let info = host
+            .stat(STATE)
+            .unwrap_or_else(|| panic!("{name}: no {STATE}"));
+        assert_eq!(
+            (info.mode, info.owner.as_str()),
+            (0o700, "root"),
+            "{name}: {STATE}"
+        );
+    }
 }
 
 #[tokio::test(start_paused = true)]

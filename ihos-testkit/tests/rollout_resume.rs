@@ -13,7 +13,7 @@ use ihos_core::{
     lock_release, run_rollout,
 };
 use ihos_testkit::FsSnapshot;
-use rollout_support::{Env, NAMES, Recorder, is_step_finished, is_step_started};
+use rollout_support::{Env, NAMES, Recorder, STATE, is_step_finished, is_step_started};
 use tokio::sync::Notify;
 
 fn resume() -> RolloutOptions {
@@ -166,6 +166,36 @@ async fn a_crash_after_any_step_of_the_second_instance_is_resumed() {
             assert_eq!(env.starts("101-pep1"), 1, "{what}");
         }
     }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_journal_line_torn_by_a_crash_is_reported_and_the_resume_finishes() {
+    let env = Env::runbook();
+    crash_at(&env, |e| is_step_started(e, "101-pep2", Step::Stop)).await;
+    // The crash hit in the middle of an append: half a line at the end of the file.
+    let path = format!("{STATE}/journal.ndjson");
+    let mut bytes = env.lb_host.read(&path).expect("journal");
+    bytes.extend_from_slice(
+        br#"
+{"entry":{"instance":"101-pep2","status":"in_pro"#,
+    );
+    let torn_line = bytes.split(|&b| b == b'\n').count();
+    env.lb_host.write_file(&path, &bytes);
+    let rec = Recorder::new();
+    let report = env
+        .rollout(&resume(), &*rec, &CancelToken::new())
+        .await
+        .unwrap_or_else(|e| panic!("{e}\n{}", rec.text()));
+    assert_eq!(report.outcome, Outcome::Completed, "{report:#?}");
+    let warned = format!("journal line {torn_line} could not be read");
+    assert!(
+        rec.any(|e| matches!(e, Event::Warning { message, .. } if message.starts_with(&warned))),
+        "{warned}:\n{}",
+        rec.text()
+    );
+    env.assert_all_on(&env.war.sha256);
+    // The journal was written anew: nothing torn is left in it.
+    assert_eq!(env.journal().unwrap().unreadable_lines, Vec::<usize>::new());
 }
 
 #[tokio::test(start_paused = true)]

@@ -7,6 +7,7 @@ mod rollout_support;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use ihos_core::{
@@ -204,4 +205,35 @@ async fn the_lock_of_a_dead_run_does_not_block_the_repair() {
         .await
         .unwrap_err();
     assert!(matches!(err, RolloutError::LockHeld { .. }), "{err}");
+}
+
+/// A manual drain whose future is dropped while it holds the lock (the embedding tool's
+/// timeout, a `select!`) releases the lock: no later rollout is refused for a holder that
+/// is still alive (this process) but no longer does anything.
+#[tokio::test(start_paused = true)]
+async fn a_dropped_operation_releases_its_lock() {
+    let env = Env::runbook();
+    let fleet = env.fleet();
+    let cancel = CancelToken::new();
+    let mut drain = Box::pin(drain_instance(&fleet, "101-pep1", &|_: &_| {}, &cancel));
+    let started = tokio::time::Instant::now();
+    while !env.lock_held() {
+        tokio::select! {
+            r = &mut drain => panic!("the drain ended before it could be dropped: {r:?}"),
+            () = tokio::time::sleep(Duration::from_millis(50)) => {}
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "never took the lock"
+        );
+    }
+    drop(drain);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert!(!env.lock_held(), "the dropped drain's lock was left behind");
+    // The fleet goes on: the operator's enable and a rollout take the lock.
+    ihos_core::enable_instance(&fleet, "101-pep1")
+        .await
+        .unwrap();
+    let report = env.roll(&Recorder::new()).await;
+    assert_eq!(report.outcome, Outcome::Completed, "{report:#?}");
 }

@@ -190,7 +190,11 @@ async fn locked(
                 .is_none_or(|e| e.status != InstanceStatus::Updated)
         })
         .collect();
-    let checks = preflight(fleet, &todo).await?;
+    let war_bytes = match kind {
+        Kind::Deploy(war) => Some(war.bytes),
+        Kind::Rollback => None,
+    };
+    let checks = preflight(fleet, &todo, war_bytes).await?;
     env.emitter.emit(Event::PreflightPassed { checks });
     let (bytes, commit) = match kind {
         Kind::Deploy(war) => (war.bytes, war.commit.clone()),
@@ -206,6 +210,7 @@ async fn locked(
         finished: false,
         canary: target == Target::Canary,
         rollback: matches!(kind, Kind::Rollback),
+        unreadable_lines: Vec::new(),
     });
     journal::save(fleet.lb_transport.as_ref(), &fleet.lb_state_dir, &journal).await?;
     env.emitter.emit(Event::RolloutStarted {
@@ -216,6 +221,14 @@ async fn locked(
         instances: todo.iter().map(|i| i.name().to_string()).collect(),
         resumed,
     });
+    for number in &journal.unreadable_lines {
+        env.emitter.emit(Event::Warning {
+            instance: None,
+            message: format!(
+                "journal line {number} could not be read (torn by a crash while it was written?): skipped; the resume goes on from the lines before and after it"
+            ),
+        });
+    }
 
     // Every WAR is on its host before the first instance leaves rotation.
     let sources = match kind {

@@ -19,6 +19,25 @@ pub(crate) fn machine() -> String {
     whoami::fallible::hostname().unwrap_or_default()
 }
 
+/// This machine's id (`/etc/machine-id`, set at installation, unique per machine): two
+/// machines with the same host name are not taken for one.
+pub(crate) fn machine_id() -> Option<String> {
+    read_id("/etc/machine-id")
+}
+
+/// This boot's id (`/proc/sys/kernel/random/boot_id`, new at every boot): a process of an
+/// earlier boot is gone, whatever pid and start time the new boot gives another one.
+pub(crate) fn boot_id() -> Option<String> {
+    read_id("/proc/sys/kernel/random/boot_id")
+}
+
+fn read_id(path: &str) -> Option<String> {
+    let text = std::fs::read_to_string(path).ok()?;
+    let id = text.trim();
+    (!id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-'))
+        .then(|| id.to_string())
+}
+
 /// When process `pid` started, in clock ticks since boot (`/proc/PID/stat`, field 22);
 /// `None` if it does not run (or this is not Linux).
 pub(crate) fn process_start(pid: u32) -> Option<u64> {

@@ -76,6 +76,10 @@ pub struct Journal {
     /// Whether it is a rollback (never resumed: `ihos rollback` again).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub rollback: bool,
+    /// Lines of the file that could not be read (1-based; a line torn by a crash in the
+    /// middle of its append): skipped when it was read, never written.
+    #[serde(skip)]
+    pub unreadable_lines: Vec<usize>,
 }
 
 impl Journal {
@@ -96,12 +100,19 @@ impl Journal {
     }
 
     /// Replays the bytes of a journal file (`journal.ndjson` in the load balancer host's
-    /// state directory); `None` if they hold no journal line. A torn last line (a crash
-    /// mid-append) is ignored; the last entry written for an instance wins.
+    /// state directory); `None` if they hold no journal line. A line that cannot be read (a
+    /// crash mid-append tears the last one) is skipped and listed in
+    /// [`Journal::unreadable_lines`]; the last entry written for an instance wins.
     pub fn parse(bytes: &[u8]) -> Option<Journal> {
         let mut journal: Option<Journal> = None;
-        for raw in bytes.split(|&b| b == b'\n') {
+        let mut unreadable = Vec::new();
+        for (number, raw) in bytes.split(|&b| b == b'\n').enumerate() {
+            // Appends start with a line break: empty lines are expected.
+            if raw.iter().all(u8::is_ascii_whitespace) {
+                continue;
+            }
             let Ok(l) = serde_json::from_slice::<Line>(raw) else {
+                unreadable.push(number + 1);
                 continue;
             };
             match (l, journal.as_mut()) {
@@ -114,6 +125,9 @@ impl Journal {
                 (Line::Finished(f), Some(j)) => j.finished = f,
                 _ => {}
             }
+        }
+        if let Some(j) = journal.as_mut() {
+            j.unreadable_lines = unreadable;
         }
         journal
     }
@@ -218,6 +232,7 @@ mod tests {
             finished: false,
             canary: false,
             rollback: false,
+            unreadable_lines: Vec::new(),
         };
         save(&t, &state, &j).await.unwrap();
         let file = dir.path().join("journal.ndjson");
@@ -229,6 +244,8 @@ mod tests {
             .unwrap();
         let got = load(&t, &state).await.unwrap().unwrap();
         assert_eq!(got.entry("a").unwrap().status, InstanceStatus::Updated);
+        // The torn line is the second of the file (after the journal line).
+        assert_eq!(got.unreadable_lines, vec![2]);
     }
 
     #[test]
@@ -246,6 +263,7 @@ mod tests {
             finished: false,
             canary: false,
             rollback: false,
+            unreadable_lines: Vec::new(),
         };
         let mut bytes = line(&Line::Journal(j.clone()));
         bytes.extend(line(&Line::Entry(entry("a", InstanceStatus::InProgress))));
@@ -255,6 +273,13 @@ mod tests {
         assert_eq!(got.entry("a").unwrap().status, InstanceStatus::Updated);
         assert_eq!(got.entry("b").unwrap().status, InstanceStatus::Pending);
         assert!(!got.finished);
+        assert_eq!(got.unreadable_lines, vec![4], "the torn line is reported");
+        // Written back, the skipped line is not part of the journal.
+        assert!(
+            !String::from_utf8(line(&Line::Journal(got)))
+                .unwrap()
+                .contains("unreadable")
+        );
         assert_eq!(Journal::parse(b"garbage\n"), None);
     }
 }

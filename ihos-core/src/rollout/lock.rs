@@ -28,6 +28,13 @@ pub struct LockOwner {
     /// reused by another process is not taken for the holder.
     #[serde(default)]
     pub started: Option<u64>,
+    /// The machine's id (`/etc/machine-id`): another machine with the same host name is
+    /// not taken for this one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub machine_id: Option<String>,
+    /// The machine's boot id when the lock was taken: after a reboot, the holder is gone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub boot_id: Option<String>,
 }
 
 impl LockOwner {
@@ -42,6 +49,8 @@ impl LockOwner {
             sha256,
             machine: super::identity::machine(),
             started: super::identity::process_start(pid),
+            machine_id: super::identity::machine_id(),
+            boot_id: super::identity::boot_id(),
         }
     }
 }
@@ -99,6 +108,18 @@ pub(crate) fn holder_after_claim(owner: &LockOwner) -> Holder {
 pub(crate) fn holder(owner: &LockOwner) -> Holder {
     if owner.machine.is_empty() || owner.machine != super::identity::machine() {
         return Holder::Unknown;
+    }
+    // Same name, another machine (both say so): its processes cannot be seen from here.
+    if let (Some(theirs), Some(ours)) = (&owner.machine_id, super::identity::machine_id()) {
+        if *theirs != ours {
+            return Holder::Unknown;
+        }
+    }
+    // This machine booted again since: every process of the earlier boot is gone.
+    if let (Some(then), Some(now)) = (&owner.boot_id, super::identity::boot_id()) {
+        if *then != now {
+            return Holder::Dead;
+        }
     }
     if owner.pid == std::process::id() {
         let running = HELD_HERE
@@ -171,7 +192,13 @@ pub(crate) async fn with_lock<T, E: From<LockFailure>>(
         Err(e) => return Err(LockFailure::Transport(e).into()),
     }
     let _held = HeldHere::claim(&me.rollout_id);
+    let mut on_drop = ReleaseOnDrop {
+        transport: Some(std::sync::Arc::clone(&fleet.lb_transport)),
+        state_dir: fleet.lb_state_dir.clone(),
+        id: me.rollout_id.clone(),
+    };
     let result = f.await;
+    on_drop.transport = None;
     let released = release(t, &fleet.lb_state_dir, Some(&me.rollout_id)).await;
     match (result, released) {
         (Ok(v), Ok(_)) => Ok(v),
@@ -182,6 +209,32 @@ pub(crate) async fn with_lock<T, E: From<LockFailure>>(
             reason: e.to_string(),
         }
         .into()),
+    }
+}
+
+/// Releases a [`with_lock`] lock when its future is dropped while it holds it (a caller's
+/// timeout or `select!`): on a task of the runtime, as a drop cannot wait. Disarmed once
+/// the operation ended (the normal release follows).
+struct ReleaseOnDrop {
+    transport: Option<std::sync::Arc<dyn Transport>>,
+    state_dir: RemotePath,
+    id: String,
+}
+
+impl Drop for ReleaseOnDrop {
+    fn drop(&mut self) {
+        let Some(t) = self.transport.take() else {
+            return;
+        };
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let (state_dir, id) = (self.state_dir.clone(), self.id.clone());
+        runtime.spawn(async move {
+            if let Err(e) = release(t.as_ref(), &state_dir, Some(&id)).await {
+                tracing::warn!(error = %e, "the lock of a dropped operation was not released");
+            }
+        });
     }
 }
 
@@ -207,6 +260,9 @@ pub(crate) async fn acquire(
         }
         return Err(command_failed(t.host(), &mkdir, &out));
     }
+    // Ours now: the state directory is for root and ihos only (a refused run changes
+    // nothing, not even its mode).
+    remote::make_private(t, state_dir).await?;
     let bytes = serde_json::to_vec_pretty(me).unwrap_or_default();
     t.write_file_in_place(&dir.join("owner.json")?, &bytes, Privilege::Sudo)
         .await?;
@@ -236,6 +292,8 @@ pub(crate) async fn status(
         sha256: String::new(),
         machine: String::new(),
         started: None,
+        machine_id: None,
+        boot_id: None,
     })))
 }
 
@@ -311,8 +369,30 @@ mod tests {
         assert_eq!(holder(&elsewhere), Holder::Unknown);
         let unsaid = LockOwner {
             machine: String::new(),
-            ..me
+            ..me.clone()
         };
         assert_eq!(holder(&unsaid), Holder::Unknown);
+        // This machine rebooted since the lock was taken: process 1 runs again (with its
+        // start time), but it is not the holder.
+        assert!(me.boot_id.is_some(), "Linux has a boot id");
+        let before_reboot = LockOwner {
+            boot_id: Some("00000000-0000-0000-0000-000000000000".into()),
+            ..init.clone()
+        };
+        assert_eq!(holder(&before_reboot), Holder::Dead);
+        // Another machine that has the same host name: this one cannot tell.
+        let namesake = LockOwner {
+            machine_id: Some("0123456789abcdef0123456789abcdef".into()),
+            ..init
+        };
+        if me.machine_id.is_some() {
+            assert_eq!(holder(&namesake), Holder::Unknown);
+        }
+        // A lock written by an earlier ihos (no ids): judged by pid and start time alone.
+        let older: LockOwner = serde_json::from_str(
+            r#"{"rollout_id":"r","owner":"o","pid":1,"since":"s","sha256":"","machine":"m"}"#,
+        )
+        .unwrap();
+        assert_eq!((older.machine_id, older.boot_id), (None, None));
     }
 }

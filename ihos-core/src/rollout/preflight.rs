@@ -1,10 +1,11 @@
 //! The preflight: before the first change, every instance of the run is looked at on its
 //! host (the connection, host key and sudo with it): its container exists, its webapps and
-//! logs are directories, and nothing where a root command of the run writes or reads (the
-//! WAR, the webapp, the previous release, today's logs) is a symbolic link; and nginx accepts
-//! its current configuration (`nginx -t`), so that the first edit is not refused for what is
-//! already in the files. A problem on the last host stops the run before the first instance,
-//! not after three.
+//! logs are directories, its webapps directory has room for the new WAR and its exploded
+//! webapp, and nothing where a root command of the run writes or reads (the WAR, the
+//! webapp, the previous release, today's logs) is a symbolic link. And nginx accepts its
+//! current configuration (`nginx -t`), so that the first edit is not refused for what is
+//! already in the files. A problem on the last host stops the run before the first
+//! instance, not after three.
 
 use std::collections::BTreeMap;
 
@@ -17,9 +18,12 @@ use crate::names::RemotePath;
 use crate::transport::{TransportError, remote};
 
 /// What the preflight checked, one line per instance and one for the load balancer.
+/// `war_bytes`: the size of the WAR a deploy installs (`None` for a rollback, which puts
+/// back what was there).
 pub(crate) async fn preflight(
     fleet: &Fleet,
     todo: &[&InstanceHandle],
+    war_bytes: Option<u64>,
 ) -> Result<Vec<String>, RolloutError> {
     // Each host's date once (it names today's logs), not once per instance.
     let mut hosts: BTreeMap<&str, &InstanceHandle> = BTreeMap::new();
@@ -46,7 +50,7 @@ pub(crate) async fn preflight(
             .get(inst.config.host.as_str())
             .cloned()
             .unwrap_or_default();
-        async move { check(inst, &date).await }
+        async move { check(inst, &date, war_bytes).await }
     }))
     .await;
     let mut lines = checked.into_iter().collect::<Result<Vec<_>, _>>()?;
@@ -68,7 +72,11 @@ pub(crate) async fn preflight(
     Ok(lines)
 }
 
-async fn check(inst: &InstanceHandle, date: &str) -> Result<String, RolloutError> {
+async fn check(
+    inst: &InstanceHandle,
+    date: &str,
+    war_bytes: Option<u64>,
+) -> Result<String, RolloutError> {
     let refuse = |what: &str, reason: String| RolloutError::Preflight {
         instance: inst.name().to_string(),
         host: inst.config.host.clone(),
@@ -91,6 +99,27 @@ async fn check(inst: &InstanceHandle, date: &str) -> Result<String, RolloutError
         if remote::is_link(t, dir).await? || !remote::is_dir(t, dir).await? {
             return Err(refuse(what, format!("{dir} is not a directory")));
         }
+    }
+    let mut space = String::new();
+    if let Some(bytes) = war_bytes {
+        // The new WAR, and Tomcat's exploded webapp of about its size again.
+        let need = bytes.saturating_mul(2);
+        let free = remote::available_bytes(t, &inst.webapps)
+            .await
+            .map_err(|e| refuse("free disk space", e.to_string()))?;
+        if free < need {
+            return Err(refuse(
+                "free disk space",
+                format!(
+                    "{} has {} free; the new WAR ({}) and its exploded webapp need about {}",
+                    inst.webapps,
+                    mib(free),
+                    mib(bytes),
+                    mib(need)
+                ),
+            ));
+        }
+        space = format!(", {} free for the WAR", mib(free));
     }
     let paths: [(&str, Result<RemotePath, _>); 3] = [
         ("the deployed WAR", inst.war_path()),
@@ -123,9 +152,17 @@ async fn check(inst: &InstanceHandle, date: &str) -> Result<String, RolloutError
         }
     }
     Ok(format!(
-        "{}: container {} {}, webapps and logs are directories, no link at its WAR, webapp, previous release or today's logs",
+        "{}: container {} {}, webapps and logs are directories{space}, no link at its WAR, webapp, previous release or today's logs",
         inst.name(),
         inst.config.container,
         state.status
     ))
+}
+
+/// Bytes in MiB with one decimal, for people.
+fn mib(bytes: u64) -> String {
+    // A display value: the precision lost above 2^53 bytes does not matter.
+    #[allow(clippy::cast_precision_loss)]
+    let m = bytes as f64 / f64::from(1 << 20);
+    format!("{m:.1} MiB")
 }

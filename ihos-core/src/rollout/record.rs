@@ -77,7 +77,7 @@ pub(crate) async fn write_record(
 ) -> Result<(), StepError> {
     let t = inst.transport.as_ref();
     let path = inst.record_path()?;
-    remote::mkdir_p(t, &path.parent(), Privilege::Sudo).await?;
+    remote::mkdir_in_state_dir(t, &inst.state_dir, &path.parent()).await?;
     let encode = |e: serde_json::Error| StepError::Encode {
         what: "the deployment record",
         reason: e.to_string(),

@@ -3,7 +3,7 @@
 //! every `*.war` it finds there) so a failure can go back to it.
 
 use super::step::StepError;
-use crate::command::{Command, Privilege};
+use crate::command::Command;
 use crate::fleet::InstanceHandle;
 use crate::names::{InvalidName, RemotePath};
 use crate::sha::Sha256;
@@ -31,7 +31,7 @@ pub(crate) async fn keep_previous(
         );
     }
     let dir = inst.releases_dir()?;
-    remote::mkdir_p(t, &dir, Privilege::Sudo).await?;
+    remote::mkdir_in_state_dir(t, &inst.state_dir, &dir).await?;
     let previous = dir.join("previous.war")?;
     remote::copy_atomic(t, war, &previous).await?;
     let saved = remote::sha256_if_exists(t, &previous).await?;

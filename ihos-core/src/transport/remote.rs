@@ -50,6 +50,56 @@ pub(crate) async fn mkdir_p(
     .map(|_| ())
 }
 
+/// `mkdir -p` of `dir` inside ihos's `state_dir`, then `state_dir` made private (0700, as
+/// root): the journal, lock, records and kept releases are for root and ihos only, whatever
+/// the umask made of the directories.
+pub(crate) async fn mkdir_in_state_dir(
+    t: &dyn Transport,
+    state_dir: &RemotePath,
+    dir: &RemotePath,
+) -> Result<(), TransportError> {
+    mkdir_p(t, dir, Privilege::Sudo).await?;
+    make_private(t, state_dir).await
+}
+
+/// `chmod 0700 -- dir` as root.
+pub(crate) async fn make_private(
+    t: &dyn Transport,
+    dir: &RemotePath,
+) -> Result<(), TransportError> {
+    run_checked(
+        t,
+        &Command::new("chmod")
+            .args(["0700", "--", dir.as_str()])
+            .sudo(),
+    )
+    .await
+    .map(|_| ())
+}
+
+/// Bytes available on the file system holding `dir` (`df -P -k`: POSIX output, the 4th
+/// field of its second line, in 1024-byte blocks).
+pub(crate) async fn available_bytes(
+    t: &dyn Transport,
+    dir: &RemotePath,
+) -> Result<u64, TransportError> {
+    let cmd = Command::new("df")
+        .args(["-P", "-k", "--", dir.as_str()])
+        .sudo();
+    let out = run_checked(t, &cmd).await?;
+    let text = out.stdout_text();
+    text.lines()
+        .nth(1)
+        .and_then(|l| l.split_whitespace().nth(3))
+        .and_then(|k| k.parse::<u64>().ok())
+        .map(|k| k.saturating_mul(1024))
+        .ok_or_else(|| TransportError::Protocol {
+            host: t.host().to_string(),
+            command: cmd.to_string(),
+            reason: format!("unexpected df output {:?}", text.trim()),
+        })
+}
+
 /// Size of a file, `None` if it does not exist.
 pub(crate) async fn file_size(
     t: &dyn Transport,

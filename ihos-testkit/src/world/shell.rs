@@ -79,6 +79,8 @@ pub(crate) fn run(
             | ["mv", "-f", "-T", "--", _, _]
             | ["mkdir", "-p", "--", _]
             | ["test", "-e" | "-f" | "-d" | "-L", _]
+            | ["df", "-P", "-k", "--", _]
+            | ["chmod", "0700", "--", _]
     ) && (a[0] != "dd" || a[1].starts_with("of=") || a[1].starts_with("if="))
         && (a[0] != "tail"
             || a[2]
@@ -336,6 +338,30 @@ pub(crate) fn run(
             Ok(()) => out(0, "", ""),
             Err(e) => fail(format!(
                 "mkdir: cannot create directory '{path}': {}",
+                e.text()
+            )),
+        },
+        // POSIX output (`df -P`): a header, then one line whose 4th field is the space
+        // available to unprivileged users in 1024-byte blocks.
+        ["df", "-P", "-k", "--", path] => match fs.lookup(&p(path), cred) {
+            Ok(_) => {
+                let free_k = fs.free() / 1024;
+                let used_k = fs.used() / 1024;
+                out(
+                    0,
+                    format!(
+                        "Filesystem     1024-blocks      Used Available Capacity Mounted on\nfakefs {} {used_k} {free_k} 1% /\n",
+                        used_k.saturating_add(free_k)
+                    ),
+                    "",
+                )
+            }
+            Err(e) => fail(format!("df: {path}: {}", e.text())),
+        },
+        ["chmod", "0700", "--", path] => match fs.chmod(&p(path), cred, 0o700) {
+            Ok(()) => out(0, "", ""),
+            Err(e) => fail(format!(
+                "chmod: changing permissions of '{path}': {}",
                 e.text()
             )),
         },

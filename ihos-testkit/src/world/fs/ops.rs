@@ -166,6 +166,17 @@ impl Fs {
         Ok(())
     }
 
+    /// `chmod MODE path`: the owner or root only (chmod(2): EPERM otherwise).
+    pub(crate) fn chmod(&mut self, path: &str, cred: &Cred, mode: u32) -> Result<(), FsError> {
+        let ino = self.lookup(path, cred)?;
+        let inode = self.inodes.get_mut(&ino).ok_or(FsError::NotFound)?;
+        if !cred.is_root() && inode.owner != cred.user {
+            return Err(FsError::Denied);
+        }
+        inode.mode = mode & 0o7777;
+        Ok(())
+    }
+
     /// `mkdir` of one directory (its parent must exist).
     pub(crate) fn mkdir(&mut self, path: &str, cred: &Cred, mode: u32) -> Result<(), FsError> {
         match self.lookup(path, cred) {
