@@ -222,13 +222,13 @@ fn sandbox_end_to_end() {
 fn summary(outcomes: &[Outcome], total: f64) -> String {
     let mut s = String::from(
         "\nsandbox_e2e summary\n\
-         | scenario | result | exit | rollout s | requests | failed | GET failed | POST failed | scenario s |\n\
-         |---|---|---|---|---|---|---|---|---|\n",
+         | scenario | result | exit | rollout s | requests | failed | GET failed | POST failed | keep-alive clients | scenario s |\n\
+         |---|---|---|---|---|---|---|---|---|---|\n",
     );
     for o in outcomes {
         match &o.row {
             Some(r) => s.push_str(&format!(
-                "| {} | ok | {} | {} | {} | {} | {} of {} | {} of {} | {:.1} |\n",
+                "| {} | ok | {} | {} | {} | {} | {} of {} | {} of {} | {} | {:.1} |\n",
                 o.name,
                 r.exit,
                 r.rollout_s.map_or("-".into(), |x| format!("{x:.1}")),
@@ -238,10 +238,11 @@ fn summary(outcomes: &[Outcome], total: f64) -> String {
                 r.load.get.0,
                 r.load.post.1,
                 r.load.post.0,
+                r.load.keepalive_cell(),
                 o.seconds
             )),
             None => s.push_str(&format!(
-                "| {} | FAILED | | | | | | | {:.1} |\n",
+                "| {} | FAILED | | | | | | | | {:.1} |\n",
                 o.name, o.seconds
             )),
         }
