@@ -36,7 +36,9 @@
 //!   [`RUNBOOK_WAR_V1`]; [`Fault`]s (matched by a [`Matcher`]) make commands fail, hang or
 //!   disconnect.
 //! - [`load`] (`ihos-load` on the command line): constant-concurrency HTTP load against a
-//!   loopback target, recording every request, for the sandbox's end-to-end tests. Its
+//!   loopback target, recording every request, for the sandbox's end-to-end tests; clients
+//!   that send one request per connection and clients that reuse keep-alive connections (as
+//!   a Java app's HTTP client pool does), counted apart. Its
 //!   errors are also at the crate root: [`LoadConfigError`] (a refused target, option or
 //!   value), [`LoadError`] (a run that failed), [`UnknownTokenFormat`].
 //! - [`FakeTeamCity`] is a TeamCity REST server on loopback (builds, revisions, artifacts,

@@ -19,7 +19,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use ihos_core::{InstanceConfig, Topology};
-use ihos_testkit::load::{self, LoadConfig, LoadHandle, LoadResult, Summary};
+use ihos_testkit::load::{self, ClientKindSummary, LoadConfig, LoadHandle, LoadResult, Summary};
 use serde_json::Value;
 
 /// The `ihos` binary under test.
@@ -666,6 +666,47 @@ pub struct LoadFigures {
     pub by_kind: BTreeMap<String, u64>,
     pub versions: BTreeMap<String, u64>,
     pub seconds: f64,
+    /// One-request-per-connection clients.
+    pub close: ClientFigures,
+    /// Keep-alive clients (they meet the idle connections nginx closes at a reload).
+    pub keepalive: ClientFigures,
+}
+
+/// The figures of one kind of load client.
+#[derive(Debug, Clone, Default)]
+pub struct ClientFigures {
+    pub clients: u32,
+    pub requests: u64,
+    pub failed: u64,
+    pub connections: u64,
+    /// Requests that met a connection nginx had closed while idle, retried on a new one.
+    pub stale_retried: u64,
+    /// Requests that met such a connection and failed (POSTs are not retried).
+    pub stale_failed: u64,
+}
+
+impl ClientFigures {
+    fn of(k: &ClientKindSummary) -> ClientFigures {
+        ClientFigures {
+            clients: k.clients,
+            requests: k.counts.requests,
+            failed: k.counts.failed,
+            connections: k.connections_opened,
+            stale_retried: k.stale_retried,
+            stale_failed: k.stale_failed,
+        }
+    }
+
+    fn add(&self, o: &ClientFigures) -> ClientFigures {
+        ClientFigures {
+            clients: self.clients.max(o.clients),
+            requests: self.requests + o.requests,
+            failed: self.failed + o.failed,
+            connections: self.connections + o.connections,
+            stale_retried: self.stale_retried + o.stale_retried,
+            stale_failed: self.stale_failed + o.stale_failed,
+        }
+    }
 }
 
 impl LoadFigures {
@@ -687,6 +728,8 @@ impl LoadFigures {
                 .map(|(k, v)| (k.clone(), v.requests))
                 .collect(),
             seconds: s.elapsed_s,
+            close: ClientFigures::of(&s.by_client_kind.close),
+            keepalive: ClientFigures::of(&s.by_client_kind.keepalive),
         }
     }
 
@@ -707,12 +750,27 @@ impl LoadFigures {
             by_kind,
             versions,
             seconds: self.seconds.max(o.seconds),
+            close: self.close.add(&o.close),
+            keepalive: self.keepalive.add(&o.keepalive),
         }
     }
 
-    pub fn line(&self) -> String {
+    /// The keep-alive clients' figures in a few words (for the report's table).
+    pub fn keepalive_cell(&self) -> String {
+        let k = &self.keepalive;
         format!(
-            "{} requests in {:.1}s, {} failed (GET {} of {}, POST {} of {}){}; versions served {:?}",
+            "{} on {} conns, stale {} retried / {} failed",
+            k.requests, k.connections, k.stale_retried, k.stale_failed
+        )
+    }
+
+    pub fn line(&self) -> String {
+        let (c, k) = (&self.close, &self.keepalive);
+        format!(
+            "{} requests in {:.1}s, {} failed (GET {} of {}, POST {} of {}){}; versions served {:?}; \
+             one-request-per-connection clients ({}): {} requests, {} failed; keep-alive clients ({}): \
+             {} requests on {} connections, {} met a connection nginx closed while idle (reload): \
+             {} retried, {} failed (POSTs are not retried); {} failed in all",
             self.requests,
             self.seconds,
             self.failed,
@@ -725,7 +783,17 @@ impl LoadFigures {
             } else {
                 format!(" by kind {:?}", self.by_kind)
             },
-            self.versions
+            self.versions,
+            c.clients,
+            c.requests,
+            c.failed,
+            k.clients,
+            k.requests,
+            k.connections,
+            k.stale_retried + k.stale_failed,
+            k.stale_retried,
+            k.stale_failed,
+            k.failed
         )
     }
 }

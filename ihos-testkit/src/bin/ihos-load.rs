@@ -1,7 +1,9 @@
 //! `ihos-load`: constant-concurrency HTTP load against a loopback target (the sandbox's nginx),
-//! for a bounded time. JSON summary on stdout, human summary on stderr, optional per-request
-//! NDJSON file. SIGINT/SIGTERM stop it early (requests in flight finish, the summary is printed;
-//! a second signal quits at once with code 130).
+//! for a bounded time. Most clients send one request per connection; `--keepalive-clients` of
+//! them reuse keep-alive connections as a Java app's HTTP client pool does, and the summary
+//! shows the two kinds apart. JSON summary on stdout, human summary on stderr, optional
+//! per-request NDJSON file. SIGINT/SIGTERM stop it early (requests in flight finish, the
+//! summary is printed; a second signal quits at once with code 130).
 //!
 //! Exit codes: 0 done; 1 some requests failed and `--fail-on-error` was given; 2 bad usage or
 //! configuration (e.g. a non-loopback target); 3 an output file could not be written.
@@ -18,7 +20,17 @@ use ihos_testkit::load::{self, LoadConfig, LoadConfigError, TokenFormat};
     name = "ihos-load",
     version,
     about = "Constant-concurrency HTTP load against a loopback target, recording every request",
-    after_help = "Example (the sandbox's nginx):\n  ihos-load --target http://127.0.0.10:8080 -c 16 -d 30s --records /tmp/load.ndjson > summary.json"
+    after_help = "Two kinds of client, counted apart (JSON: by_client_kind.close, by_client_kind.keepalive):\n  \
+        one request per connection (Connection: close): never meets a connection the server closed;\n    \
+        each failure is a request nginx or a backend lost.\n  \
+        keep-alive (--keepalive-clients, default a quarter of -c): one connection reused request after\n    \
+        request, like a Java app's HTTP client pool. nginx closes idle keep-alive connections at every\n    \
+        reload; the client's next request, written without a check first (as Apache HttpClient 4.5\n    \
+        does within 2 s of idle), meets that stale connection. As HttpClient does, a GET is then\n    \
+        retried once on a new connection (stale_retried), a POST is not (a failure of kind\n    \
+        stale_closed, counted in stale_failed).\n\
+        totals count every user-visible request of both kinds.\n\n\
+        Example (the sandbox's nginx):\n  ihos-load --target http://127.0.0.10:8080 -c 16 -d 30s --records /tmp/load.ndjson > summary.json"
 )]
 struct Args {
     /// Target URL: http://127.x.y.z:PORT[/BASE] (loopback addresses only; no names).
@@ -30,6 +42,10 @@ struct Args {
     /// Concurrent clients (1..=256).
     #[arg(short = 'c', long, default_value_t = 16)]
     concurrency: u32,
+    /// How many of the clients reuse keep-alive connections (0..=CONCURRENCY; default a
+    /// quarter of them, rounded down). The others send one request per connection.
+    #[arg(short = 'k', long)]
+    keepalive_clients: Option<u32>,
     /// How long to start requests (at most 10m), e.g. 30s, 2m.
     #[arg(short = 'd', long, default_value = "30s", value_parser = load::parse_duration)]
     duration: Duration,
@@ -89,6 +105,7 @@ fn config(a: &Args) -> Result<LoadConfig, LoadConfigError> {
         (None, None) => "/ihos".into(),
     };
     c.concurrency = a.concurrency;
+    c.keepalive_clients = a.keepalive_clients;
     c.duration = a.duration;
     c.mix.slow_fraction = a.slow_fraction;
     c.mix.slow_ms = a.slow_ms;
@@ -136,8 +153,9 @@ fn main() -> ExitCode {
 async fn run(args: Args, cfg: LoadConfig) -> ExitCode {
     if !args.quiet {
         eprintln!(
-            "ihos-load: {} clients -> http://{}{} for {:?} (slow {:.0}% x {} ms, POST {:.0}%{})",
+            "ihos-load: {} clients ({} keep-alive) -> http://{}{} for {:?} (slow {:.0}% x {} ms, POST {:.0}%{})",
             cfg.concurrency,
+            cfg.effective_keepalive_clients(),
             cfg.target,
             cfg.base_path,
             cfg.duration,
@@ -191,11 +209,13 @@ async fn run(args: Args, cfg: LoadConfig) -> ExitCode {
                 let versions: Vec<String> =
                     s.versions.iter().map(|(k, v)| format!("{k}:{v}")).collect();
                 eprintln!(
-                    "ihos-load: {:>6.1} s  {} requests  {} failed ({} POST)  versions {}",
+                    "ihos-load: {:>6.1} s  {} requests  {} failed ({} POST)  stale keep-alive connections: {} retried, {} failed  versions {}",
                     t0.elapsed().as_secs_f64(),
                     s.requests,
                     s.failed,
                     s.failed_post,
+                    s.stale_retried,
+                    s.stale_failed,
                     versions.join(" ")
                 );
             }

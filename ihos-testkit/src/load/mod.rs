@@ -5,6 +5,16 @@
 //!   a random pause between two requests, for `duration` (at most [`MAX_DURATION`]); requests
 //!   in flight at the end are allowed to finish (each is bounded by `timeout`), then the run
 //!   ends by itself.
+//! - Two kinds of client ([`ClientKind`]). Most send one request per connection
+//!   (`Connection: close`): they never meet a connection the server closed, so each of their
+//!   failures is a request nginx or a backend lost. `keepalive_clients` of them (default a
+//!   quarter) reuse one keep-alive connection, as a Java app's pooled HTTP client does
+//!   ([`keepalive`]): they meet the idle connections nginx's old workers close at every
+//!   reload, retry a GET that met one on a new connection and count a POST that met one as
+//!   failed (`stale_closed`), as Apache HttpClient does. The summary shows the kinds apart
+//!   ([`Summary::by_client_kind`]: requests, failed, connections opened, requests per
+//!   connection, stale connections retried and failed); its totals count every user-visible
+//!   request of both kinds (a retried GET once, with its retry's outcome).
 //! - Clients start at random offsets within the first request period: phase-aligned clients
 //!   would all probe the backend at the same instants and under-count an outage.
 //! - Requests mix fast (`BASE/version`) and slow (`BASE/work?ms=M`) ones, GETs and POSTs:
@@ -13,10 +23,11 @@
 //! - With user ids, client `i` sends `x-pep-token` of user `i % n` (see [`token`]), so a canary
 //!   rule's cohort can be followed.
 //! - Only 127.0.0.0/8 targets are accepted.
-//! - Every request gets a [`Record`]: start offset, latency, method, class, status, served
-//!   version and instance (headers `X-Ihos-Version`, `X-Ihos-Instance` of the sandbox app),
-//!   error kind ([`ErrorKind`]: `connect_refused`, `connect`, `reset`, `closed`, `timeout`,
-//!   `bad_status`, `protocol`). The [`Summary`] (serde) counts failures by kind, status,
+//! - Every request gets a [`Record`]: start offset, latency, client and its kind, whether it
+//!   was retried after a stale connection, method, class, status, served version and instance
+//!   (headers `X-Ihos-Version`, `X-Ihos-Instance` of the sandbox app), error kind
+//!   ([`ErrorKind`]: `connect_refused`, `connect`, `reset`, `closed`, `timeout`, `bad_status`,
+//!   `protocol`, `stale_closed`). The [`Summary`] (serde) counts failures by kind, status,
 //!   method and class, latency percentiles, versions and instances seen, and a timeline.
 //! - A refused configuration is a [`LoadConfigError`] (it names the option and value at
 //!   fault); a run that cannot finish is a [`LoadError`].
@@ -33,8 +44,10 @@
 //!
 //! The binary `ihos-load` wraps this for scripts (JSON summary on stdout, text on stderr).
 
+mod client;
 pub mod config;
 pub mod http;
+pub mod keepalive;
 pub mod report;
 pub mod rng;
 pub mod token;
@@ -48,11 +61,12 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 
 pub use config::{
-    Class, LoadConfig, LoadConfigError, MAX_CONCURRENCY, MAX_DURATION, MAX_RECORDS, MAX_SLOW_MS,
-    MAX_TIMEOUT, Method, Mix, check_target, parse_duration, parse_target,
+    Class, ClientKind, LoadConfig, LoadConfigError, MAX_CONCURRENCY, MAX_DURATION, MAX_RECORDS,
+    MAX_SLOW_MS, MAX_TIMEOUT, Method, Mix, check_target, parse_duration, parse_target,
 };
 pub use http::ErrorKind;
-pub use report::{Aggregator, Counts, Record, Summary};
+pub use keepalive::{Exchange, KeepAliveClient};
+pub use report::{Aggregator, ByClientKind, ClientKindSummary, Counts, Record, Summary};
 pub use token::{TokenFormat, UnknownTokenFormat};
 
 use rng::Rng;
@@ -84,6 +98,8 @@ pub struct Progress {
     requests: AtomicU64,
     failed: AtomicU64,
     failed_post: AtomicU64,
+    stale_retried: AtomicU64,
+    stale_failed: AtomicU64,
     versions: Mutex<BTreeMap<Arc<str>, u64>>,
 }
 
@@ -96,6 +112,10 @@ pub struct ProgressSnapshot {
     pub failed: u64,
     /// Of the failed, POSTs.
     pub failed_post: u64,
+    /// Keep-alive requests that met a stale connection and succeeded on a new one.
+    pub stale_retried: u64,
+    /// Keep-alive requests that met a stale connection and failed (counted in `failed`).
+    pub stale_failed: u64,
     /// Responses by version served.
     pub versions: BTreeMap<String, u64>,
 }
@@ -107,6 +127,8 @@ impl Progress {
             requests: self.requests.load(Ordering::Relaxed),
             failed: self.failed.load(Ordering::Relaxed),
             failed_post: self.failed_post.load(Ordering::Relaxed),
+            stale_retried: self.stale_retried.load(Ordering::Relaxed),
+            stale_failed: self.stale_failed.load(Ordering::Relaxed),
             versions: self
                 .versions
                 .lock()
@@ -122,6 +144,14 @@ impl Progress {
             if r.method == Method::Post {
                 self.failed_post.fetch_add(1, Ordering::Relaxed);
             }
+        }
+        if r.met_stale_connection() {
+            let counter = if r.error.is_none() {
+                &self.stale_retried
+            } else {
+                &self.stale_failed
+            };
+            counter.fetch_add(1, Ordering::Relaxed);
         }
         if let (Some(v), Ok(mut m)) = (&r.version, self.versions.lock()) {
             *m.entry(v.clone()).or_default() += 1;
@@ -196,12 +226,6 @@ pub fn spawn(config: LoadConfig) -> Result<LoadHandle, LoadConfigError> {
     })
 }
 
-struct ClientOut {
-    agg: Aggregator,
-    records: Vec<Record>,
-    dropped: u64,
-}
-
 async fn drive(
     config: LoadConfig,
     stop: watch::Receiver<bool>,
@@ -218,7 +242,7 @@ async fn drive(
     for i in 0..config.concurrency {
         let mut rng = Rng::for_client(seed, i);
         let offset = Duration::from_nanos(rng.below(spread.as_nanos() as u64));
-        tasks.push(tokio::spawn(client(
+        tasks.push(tokio::spawn(client::client(
             i,
             config.clone(),
             host.clone(),
@@ -250,6 +274,12 @@ async fn drive(
     let mut summary = agg.summary();
     summary.target = config.target.to_string();
     summary.concurrency = config.concurrency;
+    for i in 0..config.concurrency {
+        summary
+            .by_client_kind
+            .get_mut(config.client_kind(i))
+            .clients += 1;
+    }
     summary.duration_s = config.duration.as_secs_f64();
     summary.elapsed_s = (end - start).as_secs_f64();
     summary.stopped_early = stopped_early;
@@ -257,126 +287,6 @@ async fn drive(
     summary.rps = summary.totals.requests as f64 / window;
     summary.records_dropped = dropped;
     LoadResult { summary, records }
-}
-
-/// Small per-client string interner (versions, instances).
-#[derive(Default)]
-struct Interner(Vec<Arc<str>>);
-
-impl Interner {
-    fn get(&mut self, s: &str) -> Arc<str> {
-        if let Some(a) = self.0.iter().find(|a| &***a == s) {
-            return a.clone();
-        }
-        let a: Arc<str> = Arc::from(s);
-        if self.0.len() < 64 {
-            self.0.push(a.clone());
-        }
-        a
-    }
-}
-
-/// Sleeps until `until`; false if stopped first.
-async fn sleep_until(until: Instant, stop: &mut watch::Receiver<bool>) -> bool {
-    if *stop.borrow() {
-        return false;
-    }
-    let slept = tokio::select! {
-        _ = tokio::time::sleep_until(until) => true,
-        _ = stop.wait_for(|s| *s) => false,
-    };
-    slept && !*stop.borrow()
-}
-
-#[allow(clippy::too_many_arguments)]
-async fn client(
-    index: u32,
-    config: Arc<LoadConfig>,
-    host: String,
-    mut rng: Rng,
-    start: Instant,
-    first: Instant,
-    deadline: Instant,
-    cap: usize,
-    mut stop: watch::Receiver<bool>,
-    progress: Arc<Progress>,
-) -> ClientOut {
-    let mut out = ClientOut {
-        agg: Aggregator::new(config.bucket.as_millis().max(1) as u64),
-        records: Vec::new(),
-        dropped: 0,
-    };
-    let token = config.token_for_client(index);
-    let user: Option<Arc<str>> = token.as_ref().map(|(u, _)| Arc::from(u.as_str()));
-    let token = token.map(|(_, t)| t);
-    let mut interner = Interner::default();
-    if !sleep_until(first.min(deadline), &mut stop).await {
-        return out;
-    }
-    loop {
-        let t0 = Instant::now();
-        if t0 >= deadline || *stop.borrow() {
-            break;
-        }
-        let spec = config.mix.pick(&config.base_path, &mut rng);
-        let req = http::build_request(spec.method, &host, &spec.path, token.as_deref());
-        let result = http::send(config.target, &req, config.timeout).await;
-        let t1 = Instant::now();
-        let mut rec = Record {
-            start_ms: (t0 - start).as_secs_f64() * 1000.0,
-            latency_ms: (t1 - t0).as_secs_f64() * 1000.0,
-            client: index,
-            method: spec.method,
-            class: spec.class,
-            status: None,
-            version: None,
-            instance: None,
-            error: None,
-            user: user.clone(),
-        };
-        let detail = match result {
-            Ok(resp) => {
-                rec.status = Some(resp.status);
-                rec.version = resp.header("x-ihos-version").map(|v| interner.get(v));
-                rec.instance = resp.header("x-ihos-instance").map(|v| interner.get(v));
-                if (200..300).contains(&resp.status) {
-                    None
-                } else {
-                    rec.error = Some(ErrorKind::BadStatus);
-                    let body = String::from_utf8_lossy(&resp.body);
-                    let line = body.lines().find(|l| !l.trim().is_empty()).unwrap_or("");
-                    Some(format!(
-                        "HTTP {}: {}",
-                        resp.status,
-                        line.chars().take(120).collect::<String>()
-                    ))
-                }
-            }
-            Err(f) => {
-                rec.error = Some(f.kind);
-                Some(f.detail)
-            }
-        };
-        out.agg.add(&rec, detail.as_deref());
-        progress.add(&rec);
-        if config.keep_records {
-            if out.records.len() < cap {
-                out.records.push(rec);
-            } else {
-                out.dropped += 1;
-            }
-        }
-        let pause_ns = config.pause.as_nanos() as u64;
-        let pause = Duration::from_nanos(if pause_ns == 0 {
-            0
-        } else {
-            rng.below(2 * pause_ns + 1)
-        });
-        if !pause.is_zero() && !sleep_until((t1 + pause).min(deadline), &mut stop).await {
-            break;
-        }
-    }
-    out
 }
 
 #[cfg(test)]
@@ -474,7 +384,22 @@ mod tests {
         let seen = seen.lock().unwrap();
         assert!(seen.iter().any(|t| t.contains("x-pep-token: eyJpZCI6IjEi")));
         assert!(seen.iter().any(|t| t.contains("x-pep-token: eyJpZCI6IjIi")));
-        assert!(seen.iter().all(|t| t.contains("Connection: close")));
+        // A quarter of the 4 clients keeps connections alive; the fake app closes each
+        // connection after its response (`Connection: close`), so the keep-alive client
+        // reconnects for every request, which is no failure.
+        let close = &s.by_client_kind.close;
+        let ka = &s.by_client_kind.keepalive;
+        assert_eq!((close.clients, ka.clients), (3, 1));
+        let said_close = seen
+            .iter()
+            .filter(|t| t.contains("Connection: close"))
+            .count() as u64;
+        assert_eq!(said_close, close.counts.requests);
+        assert_eq!(seen.len() as u64 - said_close, ka.counts.requests);
+        assert!(ka.counts.requests > 0);
+        assert_eq!(ka.connections_opened, ka.counts.requests);
+        assert_eq!(close.connections_opened, close.counts.requests);
+        assert_eq!(ka.stale_connections(), 0);
     }
 
     #[tokio::test]

@@ -7,16 +7,17 @@ use std::sync::Arc;
 use super::record::Record;
 use super::round3;
 use super::summary::{
-    Bucket, ClassSummary, Counts, FailureSample, InstanceSummary, Latency, Summary, UserSummary,
-    VersionSummary,
+    Bucket, ByClientKind, ClassSummary, Counts, FailureSample, InstanceSummary, Latency, Summary,
+    UserSummary, VersionSummary,
 };
-use crate::load::config::{Class, Method};
+use crate::load::config::{Class, ClientKind, Method};
 use crate::load::http::ErrorKind;
 
 /// Accumulates records (one per client, merged at the end).
 #[derive(Debug, Default)]
 pub struct Aggregator {
     totals: Counts,
+    by_client_kind: ByClientKind,
     by_method: BTreeMap<Method, Counts>,
     by_class: BTreeMap<Class, Counts>,
     latency: BTreeMap<Class, Vec<u32>>,
@@ -43,6 +44,15 @@ impl Aggregator {
     /// Counts one request; `detail` describes a failure.
     pub fn add(&mut self, r: &Record, detail: Option<&str>) {
         self.totals.add(r.error);
+        let kind = self.by_client_kind.get_mut(r.client_kind);
+        kind.counts.add(r.error);
+        if r.met_stale_connection() {
+            if r.error.is_none() {
+                kind.stale_retried += 1;
+            } else {
+                kind.stale_failed += 1;
+            }
+        }
         self.by_method.entry(r.method).or_default().add(r.error);
         self.by_class.entry(r.class).or_default().add(r.error);
         self.latency
@@ -95,6 +105,8 @@ impl Aggregator {
                 start_ms: round3(r.start_ms),
                 latency_ms: round3(r.latency_ms),
                 method: r.method,
+                client_kind: r.client_kind,
+                retried: r.retried,
                 class: r.class,
                 kind,
                 status: r.status,
@@ -117,9 +129,24 @@ impl Aggregator {
         self.failures.truncate(MAX_FAILURE_SAMPLES);
     }
 
+    /// Counts `n` connections established by a client of `kind`.
+    pub fn add_connections(&mut self, kind: ClientKind, n: u64) {
+        self.by_client_kind.get_mut(kind).connections_opened += n;
+    }
+
     /// Adds everything `o` counted.
     pub fn merge(&mut self, o: Aggregator) {
         self.totals.merge(&o.totals);
+        for kind in [ClientKind::Close, ClientKind::KeepAlive] {
+            let (mine, theirs) = (
+                self.by_client_kind.get_mut(kind),
+                o.by_client_kind.get(kind),
+            );
+            mine.counts.merge(&theirs.counts);
+            mine.connections_opened += theirs.connections_opened;
+            mine.stale_retried += theirs.stale_retried;
+            mine.stale_failed += theirs.stale_failed;
+        }
         for (k, v) in o.by_method {
             self.by_method.entry(k).or_default().merge(&v);
         }
@@ -179,9 +206,18 @@ impl Aggregator {
         &self.totals
     }
 
-    /// Builds the summary; the header fields (target, durations, seed) are filled by the caller.
+    /// Builds the summary; the header fields (target, durations, seed) and the number of
+    /// clients of each kind are filled by the caller.
     pub fn summary(mut self) -> Summary {
         self.trim_failures();
+        for kind in [ClientKind::Close, ClientKind::KeepAlive] {
+            let k = self.by_client_kind.get_mut(kind);
+            k.requests_per_connection = if k.connections_opened == 0 {
+                0.0
+            } else {
+                round3(k.counts.requests as f64 / k.connections_opened as f64)
+            };
+        }
         let mut all: Vec<u32> = self.latency.values().flatten().copied().collect();
         let mut by_class = BTreeMap::new();
         for (class, counts) in &self.by_class {
@@ -212,6 +248,7 @@ impl Aggregator {
         }
         Summary {
             totals: self.totals,
+            by_client_kind: self.by_client_kind,
             failed_by_status: self
                 .failed_by_status
                 .into_iter()

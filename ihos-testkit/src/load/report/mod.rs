@@ -1,7 +1,8 @@
 //! Per-request records, their aggregation, and the summary (JSON and human text).
 //!
 //! [`Record`]: one request as it happened; [`Aggregator`]: the counting; [`Summary`] and
-//! its parts: the result, as JSON; `text`: the result as a few lines for humans.
+//! its parts: the result, as JSON (the two kinds of client apart in [`ByClientKind`]);
+//! `text`: the result as a few lines for humans.
 
 mod aggregate;
 mod record;
@@ -11,8 +12,8 @@ mod text;
 pub use aggregate::Aggregator;
 pub use record::Record;
 pub use summary::{
-    Bucket, ClassSummary, Counts, FailureSample, InstanceSummary, Latency, Summary, UserSummary,
-    VersionSummary,
+    Bucket, ByClientKind, ClassSummary, ClientKindSummary, Counts, FailureSample, InstanceSummary,
+    Latency, Summary, UserSummary, VersionSummary,
 };
 
 /// `x` rounded to 3 decimals (ms to µs in the JSON).
@@ -24,7 +25,7 @@ fn round3(x: f64) -> f64 {
 mod tests {
     use std::sync::Arc;
 
-    use super::super::config::{Class, Method};
+    use super::super::config::{Class, ClientKind, Method};
     use super::super::http::ErrorKind;
     use super::*;
 
@@ -39,6 +40,8 @@ mod tests {
             start_ms,
             latency_ms: if class == Class::Slow { 200.0 } else { 2.0 },
             client: 0,
+            client_kind: ClientKind::Close,
+            retried: false,
             method,
             class,
             status: match err {
@@ -129,6 +132,102 @@ mod tests {
     }
 
     #[test]
+    fn client_kinds_apart() {
+        let mut a = Aggregator::new(1000);
+        let mut b = Aggregator::new(1000);
+        let ka = |mut r: Record, retried: bool| {
+            r.client_kind = ClientKind::KeepAlive;
+            r.retried = retried;
+            r
+        };
+        a.add(&rec(1.0, Method::Get, Class::Fast, "v1", None), None);
+        a.add(
+            &rec(2.0, Method::Post, Class::Fast, "", Some(ErrorKind::Reset)),
+            Some("reset"),
+        );
+        a.add_connections(ClientKind::Close, 2);
+        b.add(
+            &ka(rec(3.0, Method::Get, Class::Fast, "v1", None), false),
+            None,
+        );
+        b.add(
+            &ka(rec(4.0, Method::Get, Class::Fast, "v1", None), true),
+            None,
+        );
+        b.add(
+            &ka(
+                rec(
+                    5.0,
+                    Method::Post,
+                    Class::Fast,
+                    "",
+                    Some(ErrorKind::StaleClosed),
+                ),
+                false,
+            ),
+            Some("stale"),
+        );
+        b.add(
+            &ka(
+                rec(6.0, Method::Get, Class::Fast, "", Some(ErrorKind::Timeout)),
+                true,
+            ),
+            Some("retry timed out"),
+        );
+        b.add_connections(ClientKind::KeepAlive, 2);
+        a.merge(b);
+        let mut s = a.summary();
+        s.by_client_kind.close.clients = 3;
+        s.by_client_kind.keepalive.clients = 1;
+        let (c, k) = (&s.by_client_kind.close, &s.by_client_kind.keepalive);
+        assert_eq!((c.counts.requests, c.counts.failed), (2, 1));
+        assert_eq!((c.connections_opened, c.requests_per_connection), (2, 1.0));
+        assert_eq!((c.stale_retried, c.stale_failed), (0, 0));
+        assert_eq!((k.counts.requests, k.counts.failed), (4, 2));
+        assert_eq!(
+            (k.stale_retried, k.stale_failed, k.stale_connections()),
+            (1, 2, 3)
+        );
+        assert_eq!((k.connections_opened, k.requests_per_connection), (2, 2.0));
+        assert_eq!(k.counts.failed_by_kind["stale_closed"], 1);
+        // The totals: every user-visible request of both kinds.
+        assert_eq!((s.totals.requests, s.totals.failed), (6, 3));
+        let json: serde_json::Value = serde_json::to_value(&s).unwrap();
+        let kj = &json["by_client_kind"]["keepalive"];
+        assert_eq!(kj["requests"], 4);
+        assert_eq!(kj["stale_retried"], 1);
+        assert_eq!(kj["stale_failed"], 2);
+        assert_eq!(kj["connections_opened"], 2);
+        assert_eq!(kj["requests_per_connection"], 2.0);
+        assert_eq!(json["by_client_kind"]["close"]["clients"], 3);
+        let text = s.to_text();
+        assert!(
+            text.contains(
+                "one-request-per-connection clients (3): 2 requests on 2 connections, 1 failed (reset 1)"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "keep-alive clients (1): 4 requests on 2 connections (2.0 per connection); 3 met a stale connection"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "1 retried on a new connection, 2 failed (a POST is not retried); 2 failed in all (stale_closed 1, timeout 1)"
+            ),
+            "{text}"
+        );
+        assert!(text.contains("(keep-alive client, retried)"), "{text}");
+        // A summary written before client kinds existed still reads.
+        let mut old = serde_json::to_value(&s).unwrap();
+        old.as_object_mut().unwrap().remove("by_client_kind");
+        let back: Summary = serde_json::from_value(old).unwrap();
+        assert_eq!(back.by_client_kind, ByClientKind::default());
+    }
+
+    #[test]
     fn percentiles() {
         let mut v: Vec<u32> = (1..=100).map(|x| x * 1000).collect();
         let l = Latency::of(&mut v);
@@ -183,6 +282,8 @@ mod tests {
         );
         let v: serde_json::Value = serde_json::from_str(&f.to_json_line()).unwrap();
         assert_eq!(v["error"], "connect_refused");
+        assert_eq!(v["client_kind"], "close");
+        assert_eq!(v["retried"], false);
         assert!(v["status"].is_null());
     }
 }

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use serde::Serialize;
 
 use super::round3;
-use crate::load::config::{Class, Method};
+use crate::load::config::{Class, ClientKind, Method};
 use crate::load::http::ErrorKind;
 
 /// One request as it happened.
@@ -17,6 +17,12 @@ pub struct Record {
     pub latency_ms: f64,
     /// The client that sent it.
     pub client: u32,
+    /// That client's kind: one request per connection, or keep-alive.
+    pub client_kind: ClientKind,
+    /// A keep-alive client's request that met a stale connection (closed by the server while
+    /// idle) and was sent again on a new connection; the other fields are the retry's, the
+    /// latency covers both attempts. See [`crate::load::keepalive`].
+    pub retried: bool,
     /// GET or POST.
     pub method: Method,
     /// Fast or slow.
@@ -34,6 +40,12 @@ pub struct Record {
 }
 
 impl Record {
+    /// Whether it met a stale keep-alive connection: retried after one, or failed as
+    /// `stale_closed` (not retried).
+    pub fn met_stale_connection(&self) -> bool {
+        self.retried || self.error == Some(ErrorKind::StaleClosed)
+    }
+
     /// One NDJSON line (no newline).
     pub fn to_json_line(&self) -> String {
         #[derive(Serialize)]
@@ -41,6 +53,8 @@ impl Record {
             start_ms: f64,
             latency_ms: f64,
             client: u32,
+            client_kind: &'static str,
+            retried: bool,
             method: &'static str,
             class: &'static str,
             status: Option<u16>,
@@ -53,6 +67,8 @@ impl Record {
             start_ms: round3(self.start_ms),
             latency_ms: round3(self.latency_ms),
             client: self.client,
+            client_kind: self.client_kind.as_str(),
+            retried: self.retried,
             method: self.method.as_str(),
             class: self.class.as_str(),
             status: self.status,

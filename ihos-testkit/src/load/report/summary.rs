@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::round3;
-use crate::load::config::{Class, Method};
+use crate::load::config::{Class, ClientKind, Method};
 use crate::load::http::ErrorKind;
 
 /// Requests, successes and failures of one group.
@@ -80,6 +80,63 @@ impl Latency {
     }
 }
 
+/// The requests of one kind of client and how they used their connections.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ClientKindSummary {
+    /// Clients of this kind.
+    pub clients: u32,
+    /// User-visible requests (a request retried after a stale connection counts once, with
+    /// its retry's outcome) and their failures.
+    #[serde(flatten)]
+    pub counts: Counts,
+    /// Connections established.
+    pub connections_opened: u64,
+    /// `requests / connections_opened` (0 without connections): about 1 for one request per
+    /// connection; for keep-alive clients, how long a connection lasted.
+    pub requests_per_connection: f64,
+    /// Requests that met a stale connection (a kept-alive connection the server had closed
+    /// while idle, e.g. an nginx reload) and succeeded on a new connection (GETs).
+    pub stale_retried: u64,
+    /// Requests that met a stale connection and failed in the end: a POST not retried
+    /// (`stale_closed`), or a retry that failed too. Included in `failed`.
+    pub stale_failed: u64,
+}
+
+impl ClientKindSummary {
+    /// Requests that met a stale connection.
+    pub fn stale_connections(&self) -> u64 {
+        self.stale_retried + self.stale_failed
+    }
+}
+
+/// The requests of each kind of client, apart: keep-alive clients meet stale connections,
+/// one-request-per-connection clients never do.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ByClientKind {
+    /// One request per connection (`Connection: close`).
+    pub close: ClientKindSummary,
+    /// Reused keep-alive connections.
+    pub keepalive: ClientKindSummary,
+}
+
+impl ByClientKind {
+    /// The summary of `kind`.
+    pub fn get(&self, kind: ClientKind) -> &ClientKindSummary {
+        match kind {
+            ClientKind::Close => &self.close,
+            ClientKind::KeepAlive => &self.keepalive,
+        }
+    }
+
+    /// The summary of `kind`, to fill in.
+    pub fn get_mut(&mut self, kind: ClientKind) -> &mut ClientKindSummary {
+        match kind {
+            ClientKind::Close => &mut self.close,
+            ClientKind::KeepAlive => &mut self.keepalive,
+        }
+    }
+}
+
 /// One kind of request (fast or slow).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ClassSummary {
@@ -142,6 +199,12 @@ pub struct FailureSample {
     pub latency_ms: f64,
     /// Method.
     pub method: Method,
+    /// The kind of client that sent it.
+    #[serde(default)]
+    pub client_kind: ClientKind,
+    /// It was a retry after a stale keep-alive connection.
+    #[serde(default)]
+    pub retried: bool,
     /// Fast or slow.
     pub class: Class,
     /// Kind.
@@ -169,8 +232,11 @@ pub struct Summary {
     pub stopped_early: bool,
     /// The seed used.
     pub seed: u64,
-    /// Everything.
+    /// Everything: every user-visible request of both kinds of client.
     pub totals: Counts,
+    /// One-request-per-connection and keep-alive clients apart.
+    #[serde(default)]
+    pub by_client_kind: ByClientKind,
     /// Requests per second (started requests / duration of the start window).
     pub rps: f64,
     /// Failures by HTTP status (`bad_status` ones).

@@ -1,6 +1,9 @@
-//! The human summary of a load run: a few lines.
+//! The human summary of a load run: a few lines, with a line per kind of client saying what
+//! it measured.
 
 use std::fmt::Write as _;
+
+use crate::load::config::ClientKind;
 
 use super::summary::{Counts, Summary};
 
@@ -35,6 +38,37 @@ impl Summary {
             }
         };
         let _ = writeln!(s, "  failed: {}{}", self.totals.failed, kinds(&self.totals));
+        let close = &self.by_client_kind.close;
+        if close.clients > 0 || close.counts.requests > 0 {
+            let _ = writeln!(
+                s,
+                "  one-request-per-connection clients ({}): {} requests on {} connections, {} failed{}",
+                close.clients,
+                close.counts.requests,
+                close.connections_opened,
+                close.counts.failed,
+                kinds(&close.counts)
+            );
+        }
+        let ka = &self.by_client_kind.keepalive;
+        if ka.clients > 0 || ka.counts.requests > 0 {
+            let _ = writeln!(
+                s,
+                "  keep-alive clients ({}): {} requests on {} connections ({:.1} per connection); \
+                 {} met a stale connection (closed by the server while idle, as at an nginx \
+                 reload): {} retried on a new connection, {} failed (a POST is not retried); \
+                 {} failed in all{}",
+                ka.clients,
+                ka.counts.requests,
+                ka.connections_opened,
+                ka.requests_per_connection,
+                ka.stale_connections(),
+                ka.stale_retried,
+                ka.stale_failed,
+                ka.counts.failed,
+                kinds(&ka.counts)
+            );
+        }
         for (m, c) in &self.by_method {
             let _ = writeln!(
                 s,
@@ -95,9 +129,14 @@ impl Summary {
             );
         }
         for f in self.failures.iter().take(5) {
+            let client = match (f.client_kind, f.retried) {
+                (ClientKind::Close, _) => "",
+                (ClientKind::KeepAlive, false) => " (keep-alive client)",
+                (ClientKind::KeepAlive, true) => " (keep-alive client, retried)",
+            };
             let _ = writeln!(
                 s,
-                "  failure at {:.3} s: {} {} {}{} after {:.1} ms: {}",
+                "  failure at {:.3} s: {} {} {}{}{client} after {:.1} ms: {}",
                 f.start_ms / 1000.0,
                 f.method.as_str(),
                 f.class.as_str(),

@@ -1,55 +1,8 @@
-//! A small HTTP/1.1 client on tokio's `TcpStream`: one request per connection
-//! (`Connection: close`), so a stale keep-alive connection closed by an nginx reload can never
-//! be mistaken for a lost request. Responses are read by `Content-Length`, chunked encoding,
-//! or until the server closes.
+//! Reading a response: [`parse_response`] and [`parse_framed`] (which also says where the
+//! response ends and whether its connection may carry another request). Bodies are framed by
+//! `Content-Length`, chunked encoding, or the server's close.
 
-use std::io;
-use std::net::SocketAddr;
-use std::time::Duration;
-
-use serde::{Deserialize, Serialize};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
-
-use super::config::Method;
-
-/// A response is at most this big (head and body).
-pub const MAX_RESPONSE: usize = 1 << 20;
-
-/// Why a request failed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ErrorKind {
-    /// The connection was refused (nothing listens).
-    ConnectRefused,
-    /// Another error while connecting.
-    Connect,
-    /// The connection was reset (or the pipe broke) while sending or receiving.
-    Reset,
-    /// The server closed the connection before a complete response.
-    Closed,
-    /// No complete response within the request timeout.
-    Timeout,
-    /// A complete response whose status is not 2xx.
-    BadStatus,
-    /// A response that is not HTTP/1.x as expected.
-    Protocol,
-}
-
-impl ErrorKind {
-    /// The name used in summaries (`connect_refused`, `bad_status`, ...).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ErrorKind::ConnectRefused => "connect_refused",
-            ErrorKind::Connect => "connect",
-            ErrorKind::Reset => "reset",
-            ErrorKind::Closed => "closed",
-            ErrorKind::Timeout => "timeout",
-            ErrorKind::BadStatus => "bad_status",
-            ErrorKind::Protocol => "protocol",
-        }
-    }
-}
+use super::{ErrorKind, Failure, fail};
 
 /// A parsed response.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -72,44 +25,6 @@ impl Response {
     }
 }
 
-/// A failure: its kind and a short description.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Failure {
-    /// The kind.
-    pub kind: ErrorKind,
-    /// What happened.
-    pub detail: String,
-}
-
-fn fail(kind: ErrorKind, detail: impl Into<String>) -> Failure {
-    Failure {
-        kind,
-        detail: detail.into(),
-    }
-}
-
-/// The bytes of a request. A POST carries a small `text/plain` body.
-pub fn build_request(method: Method, host: &str, path: &str, token: Option<&str>) -> Vec<u8> {
-    let mut r = format!(
-        "{} {path} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: ihos-load\r\nAccept: */*\r\nConnection: close\r\n",
-        method.as_str()
-    );
-    if let Some(t) = token {
-        r.push_str("x-pep-token: ");
-        r.push_str(t);
-        r.push_str("\r\n");
-    }
-    match method {
-        Method::Get => r.push_str("\r\n"),
-        Method::Post => {
-            let body = "ihos-load=1";
-            r.push_str("Content-Type: text/plain\r\n");
-            r.push_str(&format!("Content-Length: {}\r\n\r\n{body}", body.len()));
-        }
-    }
-    r.into_bytes()
-}
-
 /// What [`parse_response`] found so far.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Parsed {
@@ -119,12 +34,34 @@ pub enum Parsed {
     Partial,
 }
 
+/// A complete response and where it ends (see [`parse_framed`]).
+#[derive(Debug, PartialEq, Eq)]
+pub struct Framed {
+    /// The response.
+    pub response: Response,
+    /// How many bytes of the buffer it took; bytes after them are not part of it.
+    pub len: usize,
+    /// Whether the connection may carry another request: HTTP/1.1 without `Connection:
+    /// close`, or HTTP/1.0 with `Connection: keep-alive`, and a body not ended by the close.
+    pub reusable: bool,
+}
+
 fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
     hay.windows(needle.len()).position(|w| w == needle)
 }
 
 /// Parses `buf` (everything received so far). `eof`: the server has closed the connection.
 pub fn parse_response(buf: &[u8], eof: bool) -> Result<Parsed, Failure> {
+    Ok(match parse_framed(buf, eof)? {
+        Some(f) => Parsed::Done(f.response),
+        None => Parsed::Partial,
+    })
+}
+
+/// Like [`parse_response`], and where the response ends and whether its connection can be
+/// reused: what a keep-alive client needs to never read one response into the next. `None`:
+/// more bytes are needed.
+pub fn parse_framed(buf: &[u8], eof: bool) -> Result<Option<Framed>, Failure> {
     let Some(head_end) = find(buf, b"\r\n\r\n") else {
         if eof {
             return Err(if buf.is_empty() {
@@ -139,7 +76,7 @@ pub fn parse_response(buf: &[u8], eof: bool) -> Result<Parsed, Failure> {
         if buf.len() > 64 * 1024 {
             return Err(fail(ErrorKind::Protocol, "response head over 64 KiB"));
         }
-        return Ok(Parsed::Partial);
+        return Ok(None);
     };
     let head = std::str::from_utf8(&buf[..head_end])
         .map_err(|_| fail(ErrorKind::Protocol, "response head is not UTF-8"))?;
@@ -170,7 +107,8 @@ pub fn parse_response(buf: &[u8], eof: bool) -> Result<Parsed, Failure> {
             .ok_or_else(|| fail(ErrorKind::Protocol, format!("bad header line {line:?}")))?;
         headers.push((n.trim().to_ascii_lowercase(), v.trim().to_string()));
     }
-    let body = &buf[head_end + 4..];
+    let body_start = head_end + 4;
+    let body = &buf[body_start..];
     let get = |name: &str| {
         headers
             .iter()
@@ -180,47 +118,60 @@ pub fn parse_response(buf: &[u8], eof: bool) -> Result<Parsed, Failure> {
     let chunked =
         get("transfer-encoding").is_some_and(|v| v.to_ascii_lowercase().contains("chunked"));
     let no_body = status == 204 || status == 304 || (100..200).contains(&status);
-    let body = if no_body {
-        Vec::new()
+    let connection = get("connection").unwrap_or("").to_ascii_lowercase();
+    let has_token = |t: &str| connection.split(',').any(|x| x.trim() == t);
+    let mut reusable =
+        status != 101 && !has_token("close") && (version != "HTTP/1.0" || has_token("keep-alive"));
+    let (body, len) = if no_body {
+        (Vec::new(), body_start)
     } else if chunked {
         match dechunk(body)? {
-            Some(b) => b,
+            Some((b, n)) => (b, body_start + n),
             None if eof => {
                 return Err(fail(
                     ErrorKind::Closed,
                     "connection closed in the middle of a chunked body",
                 ));
             }
-            None => return Ok(Parsed::Partial),
+            None => return Ok(None),
         }
     } else if let Some(cl) = get("content-length") {
         let n: usize = cl
             .parse()
             .map_err(|_| fail(ErrorKind::Protocol, format!("bad content-length {cl:?}")))?;
         if body.len() >= n {
-            body[..n].to_vec()
+            (body[..n].to_vec(), body_start + n)
         } else if eof {
             return Err(fail(
                 ErrorKind::Closed,
                 format!("connection closed after {} of {n} body bytes", body.len()),
             ));
         } else {
-            return Ok(Parsed::Partial);
+            return Ok(None);
         }
     } else if eof {
-        body.to_vec()
+        // The body ends with the connection: nothing can follow it.
+        reusable = false;
+        (body.to_vec(), buf.len())
     } else {
-        return Ok(Parsed::Partial);
+        return Ok(None);
     };
-    Ok(Parsed::Done(Response {
-        status,
-        headers,
-        body,
+    Ok(Some(Framed {
+        response: Response {
+            status,
+            headers,
+            body,
+        },
+        len,
+        reusable,
     }))
 }
 
-/// De-chunks a complete chunked body; `None` if incomplete.
-fn dechunk(mut b: &[u8]) -> Result<Option<Vec<u8>>, Failure> {
+/// De-chunks a complete chunked body: the body and how many bytes it took (trailers
+/// included); `None` if incomplete.
+fn dechunk(b: &[u8]) -> Result<Option<(Vec<u8>, usize)>, Failure> {
+    let all = b.len();
+    let mut b = b;
     let mut out = Vec::new();
     loop {
         let Some(eol) = find(b, b"\r\n") else {
@@ -234,8 +185,17 @@ fn dechunk(mut b: &[u8]) -> Result<Option<Vec<u8>>, Failure> {
             .map_err(|_| fail(ErrorKind::Protocol, format!("bad chunk size {size_text:?}")))?;
         b = &b[eol + 2..];
         if size == 0 {
-            // Trailers end with an empty line.
-            return Ok(find(b, b"\r\n").map(|_| out));
+            // Trailers (header lines) end with an empty line.
+            let mut rest = b;
+            loop {
+                let Some(eol) = find(rest, b"\r\n") else {
+                    return Ok(None);
+                };
+                rest = &rest[eol + 2..];
+                if eol == 0 {
+                    return Ok(Some((out, all - rest.len())));
+                }
+            }
         }
         if b.len() < size + 2 {
             return Ok(None);
@@ -248,65 +208,6 @@ fn dechunk(mut b: &[u8]) -> Result<Option<Vec<u8>>, Failure> {
     }
 }
 
-fn io_failure(e: &io::Error, while_: &str) -> Failure {
-    let kind = match e.kind() {
-        io::ErrorKind::ConnectionReset
-        | io::ErrorKind::BrokenPipe
-        | io::ErrorKind::ConnectionAborted => ErrorKind::Reset,
-        io::ErrorKind::UnexpectedEof => ErrorKind::Closed,
-        io::ErrorKind::TimedOut => ErrorKind::Timeout,
-        _ => ErrorKind::Reset,
-    };
-    fail(kind, format!("{while_}: {e}"))
-}
-
-/// Sends one request to `addr` and reads the response, within `timeout`. Any status is a
-/// [`Response`] here; the caller decides what is a failure.
-pub async fn send(
-    addr: SocketAddr,
-    request: &[u8],
-    timeout: Duration,
-) -> Result<Response, Failure> {
-    let exchange = async {
-        let mut s = TcpStream::connect(addr).await.map_err(|e| {
-            if e.kind() == io::ErrorKind::ConnectionRefused {
-                fail(ErrorKind::ConnectRefused, format!("connect {addr}: {e}"))
-            } else {
-                fail(ErrorKind::Connect, format!("connect {addr}: {e}"))
-            }
-        })?;
-        let _ = s.set_nodelay(true);
-        s.write_all(request)
-            .await
-            .map_err(|e| io_failure(&e, "sending the request"))?;
-        let mut buf = Vec::with_capacity(1024);
-        let mut chunk = [0u8; 8192];
-        loop {
-            let n = s
-                .read(&mut chunk)
-                .await
-                .map_err(|e| io_failure(&e, "reading the response"))?;
-            buf.extend_from_slice(&chunk[..n]);
-            if buf.len() > MAX_RESPONSE {
-                return Err(fail(ErrorKind::Protocol, "response over 1 MiB"));
-            }
-            if let Parsed::Done(r) = parse_response(&buf, n == 0)? {
-                return Ok(r);
-            }
-            if n == 0 {
-                return Err(fail(ErrorKind::Closed, "connection closed"));
-            }
-        }
-    };
-    match tokio::time::timeout(timeout, exchange).await {
-        Ok(r) => r,
-        Err(_) => Err(fail(
-            ErrorKind::Timeout,
-            format!("no complete response within {timeout:?}"),
-        )),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -316,25 +217,6 @@ mod tests {
             Ok(Parsed::Done(r)) => r,
             other => panic!("{other:?}"),
         }
-    }
-
-    #[test]
-    fn requests() {
-        let g = build_request(Method::Get, "127.0.0.10:8080", "/ihos/version", None);
-        assert_eq!(
-            String::from_utf8(g).unwrap(),
-            "GET /ihos/version HTTP/1.1\r\nHost: 127.0.0.10:8080\r\nUser-Agent: ihos-load\r\nAccept: */*\r\nConnection: close\r\n\r\n"
-        );
-        let p = String::from_utf8(build_request(
-            Method::Post,
-            "h",
-            "/ihos/work?ms=5",
-            Some("eyJ"),
-        ))
-        .unwrap();
-        assert!(p.starts_with("POST /ihos/work?ms=5 HTTP/1.1\r\n"), "{p}");
-        assert!(p.contains("\r\nx-pep-token: eyJ\r\n"), "{p}");
-        assert!(p.ends_with("Content-Length: 11\r\n\r\nihos-load=1"), "{p}");
     }
 
     #[test]
@@ -381,6 +263,55 @@ mod tests {
         );
         let r = done(parse_response(b"HTTP/1.1 204 No Content\r\n\r\n", false));
         assert!(r.body.is_empty());
+    }
+
+    #[test]
+    fn framing_ends_each_response_exactly() {
+        let one = |b: &[u8]| parse_framed(b, false).unwrap().expect("complete");
+        let next = b"HTTP/1.1 200 OK\r\n";
+        let cl = b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nabc".to_vec();
+        let ch =
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\nX-T: 1\r\n\r\n"
+                .to_vec();
+        let empty = b"HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n".to_vec();
+        for r in [&cl, &ch, &empty] {
+            let mut buf = r.clone();
+            buf.extend_from_slice(next);
+            let f = one(&buf);
+            assert_eq!(f.len, r.len(), "{}", String::from_utf8_lossy(r));
+            assert!(f.reusable);
+        }
+        assert_eq!(one(&ch).response.body, b"abc");
+        // A chunked body is not done until the empty line after its trailers.
+        let cut = &ch[..ch.len() - 2];
+        assert_eq!(parse_framed(cut, false), Ok(None));
+        // Both Content-Length and chunked: chunked frames it (RFC 9112 6.3).
+        let both = b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n";
+        assert_eq!(one(both).len, both.len());
+    }
+
+    #[test]
+    fn which_connections_may_carry_another_request() {
+        let reusable = |head: &str| {
+            let r = format!("{head}\r\nContent-Length: 0\r\n\r\n");
+            one_framed(r.as_bytes()).reusable
+        };
+        assert!(reusable("HTTP/1.1 200 OK"));
+        assert!(reusable("HTTP/1.1 200 OK\r\nConnection: keep-alive"));
+        assert!(!reusable("HTTP/1.1 200 OK\r\nConnection: close"));
+        assert!(!reusable("HTTP/1.1 200 OK\r\nConnection: Upgrade, Close"));
+        assert!(!reusable("HTTP/1.0 200 OK"));
+        assert!(reusable("HTTP/1.0 200 OK\r\nConnection: Keep-Alive"));
+        // A body ended by the close: nothing can follow.
+        let f = parse_framed(b"HTTP/1.1 200 OK\r\n\r\nabc", true)
+            .unwrap()
+            .unwrap();
+        assert!(!f.reusable);
+        assert_eq!(f.response.body, b"abc");
+    }
+
+    fn one_framed(b: &[u8]) -> Framed {
+        parse_framed(b, false).unwrap().expect("complete")
     }
 
     #[test]

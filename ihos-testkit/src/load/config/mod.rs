@@ -1,14 +1,20 @@
-//! What a load run does: target, concurrency, duration, request mix, tokens. Validated
-//! against hard caps; the target must be a loopback address. A refused value is a
-//! [`LoadConfigError`].
+//! What a load run does: target, concurrency and how many clients keep connections alive,
+//! duration, request mix, tokens. Validated against hard caps; the target must be a loopback
+//! address. A refused value is a [`LoadConfigError`].
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+mod error;
+mod parse;
+
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
 use super::rng::Rng;
 use super::token::{self, TokenFormat};
+
+pub use error::LoadConfigError;
+pub use parse::{check_target, parse_duration, parse_target};
 
 /// At most this many concurrent clients.
 pub const MAX_CONCURRENCY: u32 = 256;
@@ -20,134 +26,6 @@ pub const MAX_SLOW_MS: u64 = 60_000;
 pub const MAX_TIMEOUT: Duration = Duration::from_secs(120);
 /// At most this many per-request records are kept (the summary always counts everything).
 pub const MAX_RECORDS: usize = 2_000_000;
-
-/// A load configuration, target or option value that is refused. Each message names the
-/// option (or the text given) and the value at fault.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
-#[non_exhaustive]
-pub enum LoadConfigError {
-    /// The target is not in 127.0.0.0/8.
-    #[error("refusing target {ip}: only loopback addresses (127.0.0.0/8) may be loaded")]
-    NotLoopback {
-        /// The target's address.
-        ip: IpAddr,
-    },
-    /// The target's port is 0.
-    #[error("target port 0")]
-    PortZero,
-    /// A target URL with a scheme other than `http://`.
-    #[error("{target:?}: only http:// targets")]
-    TargetScheme {
-        /// The target as given.
-        target: String,
-    },
-    /// A target URL whose port is not a number in 0..=65535.
-    #[error("{target:?}: bad port {port:?}")]
-    TargetPort {
-        /// The target as given.
-        target: String,
-        /// Its port part.
-        port: String,
-    },
-    /// A target URL whose host is not an IPv4 address (names are not resolved).
-    #[error("{target:?}: the host must be an IPv4 address in 127.0.0.0/8 (no names)")]
-    TargetHost {
-        /// The target as given.
-        target: String,
-    },
-    /// `concurrency` is 0 or over [`MAX_CONCURRENCY`].
-    #[error("concurrency {concurrency} is out of range 1..={MAX_CONCURRENCY}")]
-    Concurrency {
-        /// The value given.
-        concurrency: u32,
-    },
-    /// `duration` is zero or over [`MAX_DURATION`].
-    #[error("duration {duration:?} is out of range (0, {max}s]", max = MAX_DURATION.as_secs())]
-    Duration {
-        /// The value given.
-        duration: Duration,
-    },
-    /// `timeout` is zero or over [`MAX_TIMEOUT`].
-    #[error("timeout {timeout:?} is out of range (0, {max}s]", max = MAX_TIMEOUT.as_secs())]
-    Timeout {
-        /// The value given.
-        timeout: Duration,
-    },
-    /// `mix.slow_fraction` is not in 0..=1.
-    #[error("slow fraction {fraction} is out of range 0..=1")]
-    SlowFraction {
-        /// The value given.
-        fraction: f64,
-    },
-    /// `mix.post_fraction` is not in 0..=1.
-    #[error("post fraction {fraction} is out of range 0..=1")]
-    PostFraction {
-        /// The value given.
-        fraction: f64,
-    },
-    /// `mix.slow_ms` is over [`MAX_SLOW_MS`].
-    #[error("slow request time {slow_ms} ms is over {MAX_SLOW_MS} ms")]
-    SlowMs {
-        /// The value given, in ms.
-        slow_ms: u64,
-    },
-    /// `pause` is over 60 s.
-    #[error("pause is over 60 s")]
-    Pause {
-        /// The value given.
-        pause: Duration,
-    },
-    /// The (effective) `start_spread` is longer than `duration`.
-    #[error("start spread is longer than the run")]
-    StartSpread {
-        /// The spread that would be used.
-        spread: Duration,
-        /// The run's duration.
-        duration: Duration,
-    },
-    /// `bucket` is under 10 ms.
-    #[error("bucket is under 10 ms")]
-    Bucket {
-        /// The value given.
-        bucket: Duration,
-    },
-    /// `base_path` is neither empty nor `/like/this`.
-    #[error("base path {base_path:?} must be empty or /like/this (no trailing slash)")]
-    BasePath {
-        /// The value given.
-        base_path: String,
-    },
-    /// One of `users` cannot be put into a token.
-    #[error("user id {user:?}: use 1-64 characters of [A-Za-z0-9_.-]")]
-    UserId {
-        /// The first bad user id.
-        user: String,
-    },
-    /// Not a number with an optional unit.
-    #[error("{text:?} is not a duration like 30s, 500ms, 2m")]
-    DurationSyntax {
-        /// The text given.
-        text: String,
-    },
-    /// A negative or infinite number.
-    #[error("{text:?} is not a duration")]
-    DurationValue {
-        /// The text given.
-        text: String,
-    },
-    /// A unit other than ms, s, m, h.
-    #[error("{text:?}: units are ms, s, m, h")]
-    DurationUnit {
-        /// The text given.
-        text: String,
-    },
-    /// Over 10⁷ s.
-    #[error("{text:?} is too long")]
-    DurationTooLong {
-        /// The text given.
-        text: String,
-    },
-}
 
 /// HTTP method of a request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -166,6 +44,35 @@ impl Method {
         match self {
             Method::Get => "GET",
             Method::Post => "POST",
+        }
+    }
+}
+
+/// How a client uses connections. The two kinds meet different failures during a rollout,
+/// so the summary counts them apart.
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
+)]
+pub enum ClientKind {
+    /// One request per connection (`Connection: close`): such a client never meets a
+    /// connection the server closed, so each of its failures is a request nginx or a backend
+    /// lost.
+    #[default]
+    #[serde(rename = "close")]
+    Close,
+    /// Request after request on one kept-alive connection, as a Java app's pooled HTTP client
+    /// (Apache HttpClient, OkHttp) does. It meets the idle connections nginx's old workers
+    /// close at every reload (see [`crate::load::keepalive`]).
+    #[serde(rename = "keepalive")]
+    KeepAlive,
+}
+
+impl ClientKind {
+    /// `close` or `keepalive`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ClientKind::Close => "close",
+            ClientKind::KeepAlive => "keepalive",
         }
     }
 }
@@ -262,6 +169,11 @@ pub struct LoadConfig {
     pub base_path: String,
     /// Number of clients, each sending one request at a time.
     pub concurrency: u32,
+    /// How many of the `concurrency` clients reuse keep-alive connections (the last ones by
+    /// index; the others send one request per connection). `None`: a quarter of the clients,
+    /// rounded down (see [`LoadConfig::effective_keepalive_clients`]).
+    #[serde(default)]
+    pub keepalive_clients: Option<u32>,
     /// How long new requests are started.
     pub duration: Duration,
     /// The request mix.
@@ -286,13 +198,15 @@ pub struct LoadConfig {
 }
 
 impl LoadConfig {
-    /// A run against `target` with the defaults: 16 clients, 30 s, 30 % slow (200 ms), 50 %
-    /// POST, 10 ms mean pause, 30 s timeout, base path `/ihos`, 1 s buckets.
+    /// A run against `target` with the defaults: 16 clients (a quarter of them keep-alive
+    /// clients), 30 s, 30 % slow (200 ms), 50 % POST, 10 ms mean pause, 30 s timeout, base
+    /// path `/ihos`, 1 s buckets.
     pub fn new(target: SocketAddr) -> Self {
         LoadConfig {
             target,
             base_path: "/ihos".into(),
             concurrency: 16,
+            keepalive_clients: None,
             duration: Duration::from_secs(30),
             mix: Mix::default(),
             pause: Duration::from_millis(10),
@@ -314,6 +228,25 @@ impl LoadConfig {
         })
     }
 
+    /// How many clients are keep-alive clients: `keepalive_clients`, else a quarter of
+    /// `concurrency` rounded down (a Java app behind nginx talks through a pool of a few
+    /// kept-alive connections; most of the load stays one request per connection, whose
+    /// figures mean what they meant before keep-alive clients existed).
+    pub fn effective_keepalive_clients(&self) -> u32 {
+        self.keepalive_clients.unwrap_or(self.concurrency / 4)
+    }
+
+    /// The kind of client `index`: the last [`LoadConfig::effective_keepalive_clients`]
+    /// indexes are keep-alive clients.
+    pub fn client_kind(&self, index: u32) -> ClientKind {
+        let keepalive = self.effective_keepalive_clients().min(self.concurrency);
+        if index >= self.concurrency - keepalive {
+            ClientKind::KeepAlive
+        } else {
+            ClientKind::Close
+        }
+    }
+
     /// The token client `index` sends, if any.
     pub fn token_for_client(&self, index: u32) -> Option<(String, String)> {
         if self.users.is_empty() {
@@ -333,6 +266,15 @@ impl LoadConfig {
             return Err(LoadConfigError::Concurrency {
                 concurrency: self.concurrency,
             });
+        }
+        match self.keepalive_clients {
+            Some(k) if k > self.concurrency => {
+                return Err(LoadConfigError::KeepaliveClients {
+                    keepalive_clients: k,
+                    concurrency: self.concurrency,
+                });
+            }
+            _ => {}
         }
         if self.duration.is_zero() || self.duration > MAX_DURATION {
             return Err(LoadConfigError::Duration {
@@ -394,78 +336,6 @@ impl LoadConfig {
     }
 }
 
-/// Only 127.0.0.0/8 targets are allowed.
-pub fn check_target(addr: SocketAddr) -> Result<(), LoadConfigError> {
-    match addr.ip() {
-        IpAddr::V4(ip) if ip.octets()[0] == 127 => {}
-        ip => return Err(LoadConfigError::NotLoopback { ip }),
-    }
-    if addr.port() == 0 {
-        return Err(LoadConfigError::PortZero);
-    }
-    Ok(())
-}
-
-/// Parses `http://127.0.0.10:8080`, `http://127.0.0.10:8080/ihos`, or `127.0.0.10:8080` into an
-/// address and an optional path (no name resolution: the host must be an IPv4 literal in
-/// 127.0.0.0/8; the port defaults to 80).
-pub fn parse_target(text: &str) -> Result<(SocketAddr, Option<String>), LoadConfigError> {
-    let rest = text.strip_prefix("http://").unwrap_or(text);
-    if rest.contains("://") {
-        return Err(LoadConfigError::TargetScheme {
-            target: text.to_string(),
-        });
-    }
-    let (hostport, path) = match rest.find('/') {
-        Some(i) => (
-            &rest[..i],
-            Some(rest[i..].trim_end_matches('/').to_string()),
-        ),
-        None => (rest, None),
-    };
-    let (host, port) = match hostport.rsplit_once(':') {
-        Some((h, p)) => (
-            h,
-            p.parse::<u16>().map_err(|_| LoadConfigError::TargetPort {
-                target: text.to_string(),
-                port: p.to_string(),
-            })?,
-        ),
-        None => (hostport, 80),
-    };
-    let ip: Ipv4Addr = host.parse().map_err(|_| LoadConfigError::TargetHost {
-        target: text.to_string(),
-    })?;
-    let addr = SocketAddr::new(IpAddr::V4(ip), port);
-    check_target(addr)?;
-    Ok((addr, path.filter(|p| !p.is_empty())))
-}
-
-/// Parses `30s`, `500ms`, `2m`, `1h`, or a number of seconds.
-pub fn parse_duration(text: &str) -> Result<Duration, LoadConfigError> {
-    let t = text.trim();
-    let (num, unit) = t.split_at(t.find(|c: char| c.is_ascii_alphabetic()).unwrap_or(t.len()));
-    let owned = || text.to_string();
-    let n: f64 = num
-        .trim()
-        .parse()
-        .map_err(|_| LoadConfigError::DurationSyntax { text: owned() })?;
-    if !n.is_finite() || n < 0.0 {
-        return Err(LoadConfigError::DurationValue { text: owned() });
-    }
-    let secs = match unit {
-        "ms" => n / 1000.0,
-        "" | "s" => n,
-        "m" => n * 60.0,
-        "h" => n * 3600.0,
-        _ => return Err(LoadConfigError::DurationUnit { text: owned() }),
-    };
-    if secs > 1e7 {
-        return Err(LoadConfigError::DurationTooLong { text: owned() });
-    }
-    Ok(Duration::from_secs_f64(secs))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -483,44 +353,6 @@ mod tests {
             "10 ms pause + 0.3 * 200 ms + 5 ms"
         );
     }
-
-    #[test]
-    fn only_loopback_targets() {
-        for ok in ["127.0.0.1:80", "127.255.1.2:8080"] {
-            check_target(ok.parse().unwrap()).unwrap();
-        }
-        for bad in [
-            "10.0.0.1:80",
-            "192.168.1.101:80",
-            "0.0.0.0:80",
-            "[::1]:80",
-            "8.8.8.8:53",
-        ] {
-            let e = check_target(bad.parse().unwrap()).unwrap_err().to_string();
-            assert!(e.contains("only loopback"), "{bad}: {e}");
-        }
-        let mut c = cfg();
-        c.target = "192.168.1.101:39091".parse().unwrap();
-        assert!(c.validate().is_err());
-    }
-
-    #[test]
-    fn target_parsing() {
-        assert_eq!(
-            parse_target("http://127.0.0.10:8080").unwrap(),
-            ("127.0.0.10:8080".parse().unwrap(), None)
-        );
-        assert_eq!(
-            parse_target("127.0.0.11:39091/ihos/").unwrap(),
-            ("127.0.0.11:39091".parse().unwrap(), Some("/ihos".into()))
-        );
-        assert_eq!(parse_target("http://127.0.0.1").unwrap().0.port(), 80);
-        assert!(parse_target("http://localhost:80").is_err());
-        assert!(parse_target("http://192.168.1.101:39091").is_err());
-        assert!(parse_target("https://127.0.0.1:443").is_err());
-        assert!(parse_target("http://127.0.0.1:99999").is_err());
-    }
-
     #[test]
     fn caps() {
         let mut c = cfg();
@@ -553,6 +385,44 @@ mod tests {
         assert!(c.validate().is_err());
         c.base_path = String::new();
         c.validate().unwrap();
+    }
+
+    #[test]
+    fn keepalive_clients() {
+        let mut c = cfg();
+        assert_eq!(c.effective_keepalive_clients(), 4, "a quarter of 16");
+        let kinds: Vec<ClientKind> = (0..16).map(|i| c.client_kind(i)).collect();
+        assert!(
+            kinds[..12].iter().all(|k| *k == ClientKind::Close),
+            "{kinds:?}"
+        );
+        assert!(
+            kinds[12..].iter().all(|k| *k == ClientKind::KeepAlive),
+            "{kinds:?}"
+        );
+        c.concurrency = 3;
+        assert_eq!(c.effective_keepalive_clients(), 0, "rounded down");
+        assert_eq!(c.client_kind(2), ClientKind::Close);
+        c.keepalive_clients = Some(3);
+        c.validate().unwrap();
+        assert!((0..3).all(|i| c.client_kind(i) == ClientKind::KeepAlive));
+        c.keepalive_clients = Some(0);
+        assert!((0..3).all(|i| c.client_kind(i) == ClientKind::Close));
+        c.keepalive_clients = Some(4);
+        let e = c.validate().unwrap_err().to_string();
+        assert!(
+            e.contains("keepalive_clients 4") && e.contains("concurrency 3"),
+            "{e}"
+        );
+        // A configuration written before keep-alive clients existed reads as the default.
+        let mut v = serde_json::to_value(cfg()).unwrap();
+        v.as_object_mut().unwrap().remove("keepalive_clients");
+        let back: LoadConfig = serde_json::from_value(v).unwrap();
+        assert_eq!(back.keepalive_clients, None);
+        assert_eq!(
+            serde_json::to_value(ClientKind::KeepAlive).unwrap(),
+            "keepalive"
+        );
     }
 
     #[test]
@@ -605,16 +475,5 @@ mod tests {
         assert_eq!((u0.as_str(), u3.as_str()), ("1", "2"));
         assert!(t0.starts_with("eyJpZCI6IjE"));
         assert!(t3.starts_with("eyJpZCI6IjI"));
-    }
-
-    #[test]
-    fn durations() {
-        assert_eq!(parse_duration("30s").unwrap(), Duration::from_secs(30));
-        assert_eq!(parse_duration("500ms").unwrap(), Duration::from_millis(500));
-        assert_eq!(parse_duration("2m").unwrap(), Duration::from_secs(120));
-        assert_eq!(parse_duration("1.5").unwrap(), Duration::from_millis(1500));
-        assert!(parse_duration("x").is_err());
-        assert!(parse_duration("5d").is_err());
-        assert!(parse_duration("-1s").is_err());
     }
 }
