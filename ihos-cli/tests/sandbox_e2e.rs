@@ -14,7 +14,7 @@
 //! | 5 | drain until idle, 2-second requests in flight | exit 0, 0 failed, stop only after the last in-flight request ended, drain ≪ max |
 //! | 6 | a site file nginx rejects | exit 1 from the preflight's `nginx -t` of the current config, no step run, nginx.conf bytes and inode unchanged, 0 failed |
 //! | 7 | canary: `canary deploy` v2, `canary open --ids 1,3,5,7`, a canary deploy under the cohort's load, `canary close`, `rollout --from-canary` | users 1xx/3xx/5xx/7xx (JWT and plain tokens) reach the canary on v2, the others never; none after close; 0 failed; the fleet gets the canary's exact sha256 |
-//! | 8 | today's app log replaced by a link to `/dev/zero` (as the container could) | exit 1 from the preflight within seconds, no step run, the link untouched, 0 failed |
+//! | 8 | today's app log replaced by a link to `/dev/zero` (as the container could); then (container stopped, no load) `ihos.war` replaced by a link to a root-only host file | exit 1 from the preflight within seconds, no step run, the links untouched, the host file unchanged, 0 failed |
 //! | 9 | a second `ihos rollout`, then a `--resume`, while one runs | both exit 1 (lock held) touching nothing, the first exits 0, 0 failed |
 //! | 10 | the last host's key is not the one known (a changed host key) | exit 1 before the first instance leaves rotation, naming the host; nothing changed, 0 failed |
 //! | 11 | h103's sshd and its sessions SIGKILLed during a drain there (`--only` h103's two), then sshd back and `--resume` | the first run fails naming the instance and host, the instance not stopped and on v1; the resume exits 0; 0 failed over both |
@@ -482,25 +482,23 @@ fn reload_rollout(sb: &Sandbox, rt: &tokio::runtime::Runtime) -> Row {
     assert_versions(sb, "v2");
     let records = assert_records(sb, &sb.toml, &sha, true);
     assert_eq!(records, 4);
-    // ihos's state on every host is root's alone (0700), whatever the umask gave it.
-    let touched: BTreeSet<&str> = sb
-        .instances()
-        .iter()
-        .map(|i| i.host.as_str())
-        .chain([sb.topology.load_balancer.host.as_str()])
-        .collect();
-    for (name, h) in sb
-        .topology
-        .hosts
-        .iter()
-        .filter(|(n, _)| touched.contains(n.as_str()))
-    {
+    // ihos's state is root's alone: the directories it made 0700, its files 0600.
+    let mode = |path: &Path| {
         use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(&h.state_dir)
-            .unwrap_or_else(|e| panic!("{name}: {}: {e}", h.state_dir))
+        std::fs::metadata(path)
+            .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
             .permissions()
-            .mode();
-        assert_eq!(mode & 0o777, 0o700, "{name}: {} mode {mode:o}", h.state_dir);
+            .mode()
+            & 0o777
+    };
+    for i in sb.instances() {
+        let state = Path::new(&sb.topology.hosts[&i.host].state_dir);
+        for dir in ["releases", "deployments"] {
+            assert_eq!(mode(&state.join(dir)), 0o700, "{}: {dir}", i.host);
+        }
+    }
+    for file in ["journal.ndjson", "audit.log"] {
+        assert_eq!(mode(&sb.lb_state_dir().join(file)), 0o600, "{file}");
     }
     let drains: Vec<String> = run
         .all("step_finished")
@@ -1227,15 +1225,19 @@ fn planted_link(sb: &Sandbox, rt: &tokio::runtime::Runtime) -> Row {
     );
     assert!(still_link, "ihos left the container's link alone");
     let f = assert_nothing_changed(sb, "planted link", &r);
+    let war_link = faults::planted_war_link(sb);
     Row {
         load: f,
         rollout_s: Some(run.wall.as_secs_f64()),
-        exit: exit_of(&run),
-        notes: vec![format!(
-            "{}'s {name} -> /dev/zero: refused by the preflight in {:.1}s, before any change",
-            first.name,
-            run.wall.as_secs_f64()
-        )],
+        exit: format!("{} / 1", exit_of(&run)),
+        notes: vec![
+            format!(
+                "{}'s {name} -> /dev/zero: refused by the preflight in {:.1}s, before any change",
+                first.name,
+                run.wall.as_secs_f64()
+            ),
+            war_link,
+        ],
     }
 }
 

@@ -291,6 +291,13 @@ async fn nginx_refusing_every_enable_is_not_restored_loudly_then_resumed() {
             .contains("back into rotation"),
         "{report:#?}"
     );
+    // Where it is, as the rollback left it (not as the failed update had).
+    assert!(
+        report.not_restored[0]
+            .to_string()
+            .ends_with("left out of rotation, its previous release running and healthy (`ihos enable` puts it back)"),
+        "{report:#?}"
+    );
     assert!(
         rec.any(|e| matches!(e, Event::RollbackFailed { instance, .. } if instance == "101-pep1"))
     );
@@ -860,6 +867,12 @@ async fn a_failing_first_deployment_has_nothing_to_go_back_to_and_says_so() {
         report.not_restored[0]
             .to_string()
             .contains("no previous release"),
+        "{ctx}"
+    );
+    assert!(
+        report.not_restored[0]
+            .to_string()
+            .ends_with("left out of rotation while its WAR was being replaced (`ihos status` shows which release is in place)"),
         "{ctx}"
     );
     assert!(

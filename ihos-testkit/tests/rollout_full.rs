@@ -134,18 +134,22 @@ async fn a_four_instance_rollout_is_clean_recorded_and_quick() {
             assert!(seconds >= 10.0, "{instance}: idle for 10 s first");
         }
     }
-    // ihos's state (journal, lock, records, kept releases) is root's alone on every host,
-    // whatever mode the directory had.
+    // ihos's state is root's alone: the directories it made 0700, its files 0600 (the
+    // state directory itself keeps the mode it was given).
+    let mode = |host: &ihos_testkit::FakeHost, path: &str| {
+        host.stat(path)
+            .map(|i| (i.mode, i.owner))
+            .unwrap_or_else(|| panic!("{}: no {path}", host.name()))
+    };
     for backend in &env.backends {
-        let (name, host) = (&backend.name, &backend.host);
-        let info = host
-            .stat(STATE)
-            .unwrap_or_else(|| panic!("{name}: no {STATE}"));
-        assert_eq!(
-            (info.mode, info.owner.as_str()),
-            (0o700, "root"),
-            "{name}: {STATE}"
-        );
+        for dir in ["releases", "deployments"] {
+            let path = format!("{STATE}/{dir}");
+            assert_eq!(mode(&backend.host, &path), (0o700, "root".into()), "{path}");
+        }
+    }
+    for file in ["journal.ndjson", "audit.log"] {
+        let path = format!("{STATE}/{file}");
+        assert_eq!(mode(&env.lb_host, &path), (0o600, "root".into()), "{path}");
     }
 }
 

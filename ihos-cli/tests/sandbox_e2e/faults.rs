@@ -3,6 +3,8 @@
 //! instances it needs (`--only`), so that the sandbox run stays short.
 
 use std::cell::Cell;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
 use std::process::Command;
 use std::thread::sleep;
 use std::time::{Duration, Instant};
@@ -251,7 +253,7 @@ pub(super) fn lb_stopped_mid_rollout(sb: &Sandbox, _rt: &tokio::runtime::Runtime
         run1.stderr.contains(&first)
             && run1
                 .stderr
-                .contains("left with the new release running, out of rotation"),
+                .contains("left out of rotation with the new release running"),
         "exit 3 names the instance left out of rotation: {}",
         run1.explain()
     );
@@ -323,4 +325,83 @@ fn assert_versions_through_lb(sb: &Sandbox) {
             i.name
         );
     }
+}
+
+// --- 8, second part -----------------------------------------------------------------------
+
+/// The container (which can write its bind-mounted webapps) replaced `ihos.war` with a link
+/// to a host file: root's copy of the WAR as the previous release would read that file, a
+/// later rollback would put it into webapps. The preflight refuses before any change and
+/// the file is untouched. The instance's container is stopped first: a running Tomcat
+/// (autoDeploy) would redeploy from the link; no load runs meanwhile.
+pub(super) fn planted_war_link(sb: &Sandbox) -> String {
+    let inst = sb.instances().last().expect("an instance").clone();
+    docker(&["stop", "-t", "5", &inst.container]).expect("docker stop");
+    let war = Path::new(&inst.webapps).join(&inst.war_name);
+    let kept = Path::new(&inst.webapps).join(".ihos-e2e-kept.war");
+    let secret = sb.root.join("e2e-host-file");
+    let secret_bytes = b"a host file the container must not reach\n";
+    std::fs::write(&secret, secret_bytes).expect("host file");
+    std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    let secret_mtime = std::fs::metadata(&secret).and_then(|m| m.modified()).ok();
+    std::fs::rename(&war, &kept).expect("keep the WAR");
+    std::os::unix::fs::symlink(&secret, &war).expect("plant the link");
+    /// Puts the WAR and the container back, whatever happens.
+    struct Unplant<'a>(&'a Path, &'a Path, &'a Path, &'a str);
+    impl Drop for Unplant<'_> {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_file(self.0);
+            let _ = std::fs::rename(self.1, self.0);
+            let _ = std::fs::remove_file(self.2);
+            let _ = docker(&["start", self.3]);
+        }
+    }
+    let _unplant = Unplant(&war, &kept, &secret, &inst.container);
+
+    let v2 = sb.war(V2);
+    let run = rollout(
+        &sb.toml,
+        &["--war", v2.to_str().unwrap(), "--only", &inst.name],
+        None,
+        Duration::from_secs(60),
+    );
+    assert_eq!(run.code(), Some(1), "{}", run.explain());
+    assert!(
+        run.stderr.contains("preflight")
+            && run.stderr.contains("symbolic link")
+            && run.stderr.contains(&war.display().to_string()),
+        "the refusal names the preflight and the link: {}",
+        run.explain()
+    );
+    assert!(run.touched().is_empty(), "no step ran: {}", run.explain());
+    assert!(
+        run.wall < Duration::from_secs(30),
+        "refused at once: {:.1}s",
+        run.wall.as_secs_f64()
+    );
+    assert_eq!(
+        std::fs::read(&secret).expect("host file"),
+        secret_bytes,
+        "the link's target is unchanged"
+    );
+    assert_eq!(
+        std::fs::metadata(&secret).and_then(|m| m.modified()).ok(),
+        secret_mtime,
+        "the link's target was not written"
+    );
+    assert!(
+        std::fs::symlink_metadata(&war).is_ok_and(|m| m.is_symlink()),
+        "ihos left the container's link alone"
+    );
+    assert!(!sb.lb_state_dir().join("lock").exists(), "lock released");
+    assert!(
+        sb.out_of_rotation().is_empty(),
+        "nothing taken out of rotation"
+    );
+    format!(
+        "{}'s {} -> a root-only host file: refused by the preflight in {:.1}s, the file unchanged",
+        inst.name,
+        inst.war_name,
+        run.wall.as_secs_f64()
+    )
 }

@@ -56,8 +56,16 @@ pub(crate) fn process_start(pid: u32) -> Option<u64> {
 /// A new rollout's id: its start time, and a few digits apart two started in the same
 /// second.
 pub(crate) fn new_rollout_id() -> String {
+    // Unique in this process too (a library driving several fleets at once): one run's
+    // mark must never be taken for another's.
+    static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let seq = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % 1000;
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos());
-    format!("r{}-{}", crate::time::now_compact(), nanos % 100_000)
+    format!(
+        "r{}-{}{seq:03}",
+        crate::time::now_compact(),
+        nanos % 100_000
+    )
 }

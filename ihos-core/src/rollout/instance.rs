@@ -125,7 +125,7 @@ async fn failed(
                 InstanceStatus::RolledBack,
             )
         }
-        Err(rollback) => {
+        Err((rollback, left)) => {
             ctx.env.emitter.emit(Event::RollbackFailed {
                 instance: name,
                 error: rollback.to_string(),
@@ -135,7 +135,7 @@ async fn failed(
                     step,
                     error,
                     rollback,
-                    left: progress.left(),
+                    left,
                 }),
                 InstanceStatus::Failed,
             )

@@ -164,13 +164,16 @@ pub(crate) async fn save(
     state_dir: &RemotePath,
     journal: &Journal,
 ) -> Result<(), TransportError> {
+    let path = journal_path(state_dir)?;
     remote::replace_file(
         t,
-        &journal_path(state_dir)?,
+        &path,
         &line(&Line::Journal(journal.clone())),
         Privilege::Sudo,
     )
-    .await
+    .await?;
+    // Root's alone (appends keep the mode).
+    remote::make_private(t, &path, remote::PrivateMode::File).await
 }
 
 /// Appends an instance's new entry.

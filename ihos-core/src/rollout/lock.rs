@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::command::{Command, Privilege};
 use crate::names::RemotePath;
+use crate::transport::remote::PrivateMode;
 use crate::transport::{Transport, TransportError, command_failed, remote, run_checked};
 
 /// Who holds the lock.
@@ -260,12 +261,20 @@ pub(crate) async fn acquire(
         }
         return Err(command_failed(t.host(), &mkdir, &out));
     }
-    // Ours now: the state directory is for root and ihos only (a refused run changes
-    // nothing, not even its mode).
-    remote::make_private(t, state_dir).await?;
+    // Ours now. Its owner first (a lock without one reads as held by an unknown owner),
+    // then root's alone; if either fails, the lock is given back rather than left ownerless.
     let bytes = serde_json::to_vec_pretty(me).unwrap_or_default();
-    t.write_file_in_place(&dir.join("owner.json")?, &bytes, Privilege::Sudo)
-        .await?;
+    let owned = async {
+        t.write_file_in_place(&dir.join("owner.json")?, &bytes, Privilege::Sudo)
+            .await?;
+        remote::make_private(t, &dir, PrivateMode::Dir).await
+    }
+    .await;
+    if let Err(e) = owned {
+        let rm = Command::new("rm").args(["-rf", "--", dir.as_str()]).sudo();
+        let _ = t.run(&rm).await;
+        return Err(e);
+    }
     Ok(Ok(()))
 }
 

@@ -7,6 +7,7 @@ use super::step::StepError;
 use crate::command::Privilege;
 use crate::fleet::{Fleet, InstanceHandle};
 use crate::names::RemotePath;
+use crate::transport::remote::PrivateMode;
 use crate::transport::{Transport, TransportError, remote};
 
 /// The deployment record written on the instance's host and appended to the audit log.
@@ -77,7 +78,7 @@ pub(crate) async fn write_record(
 ) -> Result<(), StepError> {
     let t = inst.transport.as_ref();
     let path = inst.record_path()?;
-    remote::mkdir_in_state_dir(t, &inst.state_dir, &path.parent()).await?;
+    remote::mkdir_private(t, &path.parent(), &path.parent()).await?;
     let encode = |e: serde_json::Error| StepError::Encode {
         what: "the deployment record",
         reason: e.to_string(),
@@ -86,7 +87,9 @@ pub(crate) async fn write_record(
     t.write_file_in_place(&path, &json, Privilege::Sudo).await?;
     let mut line = serde_json::to_vec(rec).map_err(encode)?;
     line.push(b'\n');
-    remote::append(fleet.lb_transport.as_ref(), &audit_log(fleet)?, &line).await?;
+    let log = audit_log(fleet)?;
+    remote::append(fleet.lb_transport.as_ref(), &log, &line).await?;
+    remote::make_private(fleet.lb_transport.as_ref(), &log, PrivateMode::File).await?;
     Ok(())
 }
 

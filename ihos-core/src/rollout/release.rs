@@ -31,7 +31,8 @@ pub(crate) async fn keep_previous(
         );
     }
     let dir = inst.releases_dir()?;
-    remote::mkdir_in_state_dir(t, &inst.state_dir, &dir).await?;
+    let top = inst.state_dir.join("releases")?;
+    remote::mkdir_private(t, &top, &dir).await?;
     let previous = dir.join("previous.war")?;
     remote::copy_atomic(t, war, &previous).await?;
     let saved = remote::sha256_if_exists(t, &previous).await?;

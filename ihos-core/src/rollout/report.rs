@@ -143,8 +143,8 @@ pub enum Problem {
     CanaryRouteUnreadable(Box<LbError>),
 }
 
-/// Where an instance whose rollback failed was left, from how far its update had got (the
-/// rollback stops at its first failure, before it changes the state further).
+/// Where an instance whose rollback failed was left: how far its update got, then how far
+/// its rollback got before it stopped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Left {
@@ -158,6 +158,13 @@ pub enum Left {
     /// The new release installed and running; the failed enable may or may not have
     /// reached nginx, so it may be in rotation.
     NewReleaseRotationUnknown,
+    /// Out of rotation again, the new release still running.
+    OutNewReleaseRunning,
+    /// Out of rotation, the previous release started but not (yet) healthy.
+    OutPreviousNotHealthy,
+    /// Out of rotation, the previous release running and healthy: only putting it back
+    /// failed.
+    OutPreviousHealthy,
 }
 
 impl std::fmt::Display for Left {
@@ -174,6 +181,13 @@ impl std::fmt::Display for Left {
             }
             Left::NewReleaseRotationUnknown => {
                 "left with the new release running, out of rotation unless the failed enable reached nginx (`ihos status` shows which)"
+            }
+            Left::OutNewReleaseRunning => "left out of rotation with the new release running",
+            Left::OutPreviousNotHealthy => {
+                "left out of rotation, its previous release started but not healthy"
+            }
+            Left::OutPreviousHealthy => {
+                "left out of rotation, its previous release running and healthy (`ihos enable` puts it back)"
             }
         })
     }

@@ -50,27 +50,40 @@ pub(crate) async fn mkdir_p(
     .map(|_| ())
 }
 
-/// `mkdir -p` of `dir` inside ihos's `state_dir`, then `state_dir` made private (0700, as
-/// root): the journal, lock, records and kept releases are for root and ihos only, whatever
-/// the umask made of the directories.
-pub(crate) async fn mkdir_in_state_dir(
+/// `mkdir -p` of `dir`, then `top` (a directory ihos made for itself inside its state
+/// directory, holding `dir`) made root's alone: 0700. Only directories ihos made are
+/// changed, never the state directory itself (a misconfigured `state_dir = "/var/lib"` must
+/// not close a system directory).
+pub(crate) async fn mkdir_private(
     t: &dyn Transport,
-    state_dir: &RemotePath,
+    top: &RemotePath,
     dir: &RemotePath,
 ) -> Result<(), TransportError> {
     mkdir_p(t, dir, Privilege::Sudo).await?;
-    make_private(t, state_dir).await
+    make_private(t, top, PrivateMode::Dir).await
 }
 
-/// `chmod 0700 -- dir` as root.
+/// The modes of ihos's own state: directories 0700, files 0600.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum PrivateMode {
+    Dir,
+    File,
+}
+
+/// `chmod 0700|0600 -- path` as root.
 pub(crate) async fn make_private(
     t: &dyn Transport,
-    dir: &RemotePath,
+    path: &RemotePath,
+    mode: PrivateMode,
 ) -> Result<(), TransportError> {
+    let mode = match mode {
+        PrivateMode::Dir => "0700",
+        PrivateMode::File => "0600",
+    };
     run_checked(
         t,
         &Command::new("chmod")
-            .args(["0700", "--", dir.as_str()])
+            .args([mode, "--", path.as_str()])
             .sudo(),
     )
     .await

@@ -80,7 +80,7 @@ pub(crate) fn run(
             | ["mkdir", "-p", "--", _]
             | ["test", "-e" | "-f" | "-d" | "-L", _]
             | ["df", "-P", "-k", "--", _]
-            | ["chmod", "0700", "--", _]
+            | ["chmod", "0700" | "0600", "--", _]
     ) && (a[0] != "dd" || a[1].starts_with("of=") || a[1].starts_with("if="))
         && (a[0] != "tail"
             || a[2]
@@ -358,13 +358,15 @@ pub(crate) fn run(
             }
             Err(e) => fail(format!("df: {path}: {}", e.text())),
         },
-        ["chmod", "0700", "--", path] => match fs.chmod(&p(path), cred, 0o700) {
-            Ok(()) => out(0, "", ""),
-            Err(e) => fail(format!(
-                "chmod: changing permissions of '{path}': {}",
-                e.text()
-            )),
-        },
+        ["chmod", mode, "--", path] => {
+            match fs.chmod(&p(path), cred, if *mode == "0600" { 0o600 } else { 0o700 }) {
+                Ok(()) => out(0, "", ""),
+                Err(e) => fail(format!(
+                    "chmod: changing permissions of '{path}': {}",
+                    e.text()
+                )),
+            }
+        }
         ["test", flag, path] => {
             let path = p(path);
             let found = fs.lookup(&path, cred).is_ok();

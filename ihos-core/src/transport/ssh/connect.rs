@@ -19,6 +19,9 @@ pub(crate) struct Conn {
     /// Whether `sudo` asks this user for a password (probed once per connection when a
     /// sudo password is configured).
     pub sudo_needs_password: Option<bool>,
+    /// Whether the host has coreutils' `timeout` (asked once per connection, when a command
+    /// first has a limit): without it, commands are stopped by ihos's own deadline only.
+    pub has_timeout: Option<bool>,
 }
 
 impl Conn {
@@ -111,6 +114,7 @@ pub(crate) fn connect(target: &SshTarget, opts: &SshOptions) -> Result<Conn, Tra
         session,
         sock,
         sudo_needs_password: None,
+        has_timeout: None,
     })
 }
 

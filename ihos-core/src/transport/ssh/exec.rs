@@ -3,9 +3,9 @@
 //! deadlock; the deadline is checked on every turn (a command that never stops talking is
 //! stopped too), output is capped, and the channel is closed.
 //!
-//! With a sudo password, nothing is written to the command's stdin until sudo's own prompt
-//! shows on stderr: then the password line goes first. A second prompt means sudo refused
-//! it; the run stops there (sudo would otherwise read the command's input as passwords).
+//! With a sudo password, stdin follows the exchange with sudo ([`super::feed`]): the
+//! password only when sudo's own prompt shows, the command's input only once the command
+//! says it runs, EOF at once when sudo asks a second time.
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpStream};
@@ -16,6 +16,7 @@ use ssh2::{Channel, Session};
 use tracing::debug;
 
 use super::error::{Failure, from_io};
+use super::feed::{Input, Phase, Stderr};
 use super::poll::{NonBlocking, blocked_on, retry, wait_socket};
 use crate::command::Output;
 
@@ -28,13 +29,13 @@ const TICK: Duration = Duration::from_millis(500);
 /// Most standard output a command may produce: every reader of ihos asks for less (file
 /// reads are capped at 16 MiB a piece); more is a fault, not data.
 pub(crate) const MAX_STDOUT: usize = 64 << 20;
-/// Most standard error kept (the rest is counted and dropped: it only goes into messages).
-pub(crate) const MAX_STDERR: usize = 64 << 10;
 
-/// sudo's prompt to wait for and the password to answer it with.
+/// sudo's prompt to wait for, the password to answer it with, and the marker the command
+/// prints once sudo let it run ([`super::feed`]).
 pub(crate) struct SudoFeed<'a> {
     pub prompt: &'a [u8],
     pub password: &'a [u8],
+    pub marker: &'a [u8],
 }
 
 /// What to run.
@@ -141,43 +142,41 @@ fn run(
     let mut stdout = Vec::new();
     let mut stderr = Stderr::default();
     let mut buf = vec![0u8; 64 * 1024];
-    let mut input = Input::new(req);
+    let mut input = Input::new(req.sudo.is_some());
     let mut err_stream = ch.stderr();
     loop {
         let mut progress = false;
         // Whether writing stdin waits for socket space (not for the peer's window).
         let mut write_blocked = false;
-        if input.open && !input.eof_sent {
-            let rest = input.rest(req.stdin);
-            if !rest.is_empty() {
-                match ch.write(rest) {
-                    Ok(n) => {
-                        input.written += n;
-                        progress |= n > 0;
-                    }
-                    Err(e) => match from_io(session, &e) {
-                        Failure::WouldBlock => write_blocked = blocked_on(session).1,
-                        // The command closed its input: the rest is not wanted.
-                        Failure::Channel(reason) => {
-                            debug!(%reason, "stdin not fully written");
-                            input.written = usize::MAX;
-                        }
-                        other => return Err(other),
-                    },
+        let rest = input.rest(req.stdin);
+        if !rest.is_empty() {
+            match ch.write(rest) {
+                Ok(n) => {
+                    input.wrote(n);
+                    progress |= n > 0;
                 }
+                Err(e) => match from_io(session, &e) {
+                    Failure::WouldBlock => write_blocked = blocked_on(session).1,
+                    // The command closed its input: the rest is not wanted.
+                    Failure::Channel(reason) => {
+                        debug!(%reason, "stdin not fully written");
+                        input.closed_by_command();
+                    }
+                    other => return Err(other),
+                },
             }
-            if input.rest(req.stdin).is_empty() {
-                match ch.send_eof() {
-                    Ok(()) => {
-                        input.eof_sent = true;
-                        progress = true;
-                    }
-                    Err(e) => match Failure::from(e) {
-                        Failure::WouldBlock => write_blocked = blocked_on(session).1,
-                        Failure::Channel(_) => input.eof_sent = true,
-                        other => return Err(other),
-                    },
+        }
+        if input.eof_due(req.stdin) {
+            match ch.send_eof() {
+                Ok(()) => {
+                    input.eof_sent = true;
+                    progress = true;
                 }
+                Err(e) => match Failure::from(e) {
+                    Failure::WouldBlock => write_blocked = blocked_on(session).1,
+                    Failure::Channel(_) => input.eof_sent = true,
+                    other => return Err(other),
+                },
             }
         }
         progress |= drain(session, ch, &mut buf, &mut |b| stdout.extend_from_slice(b))?;
@@ -188,17 +187,10 @@ fn run(
             )));
         }
         progress |= drain(session, &mut err_stream, &mut buf, &mut |b| stderr.push(b))?;
-        if let Some(feed) = &req.sudo {
-            match stderr.take_prompts(feed.prompt) {
-                0 => {}
-                1 if !input.open => input.answer(feed.password),
-                // Asked again: the password was wrong. No more input: sudo gives up.
-                _ => {
-                    input.refused = true;
-                    input.open = true;
-                    input.written = usize::MAX;
-                }
-            }
+        if let (Some(feed), true) = (&req.sudo, input.watching()) {
+            let prompts = stderr.take(feed.prompt);
+            let marker = stderr.take(feed.marker) > 0;
+            input.saw(prompts, marker, feed.password);
         }
         if ch.eof() {
             break;
@@ -206,10 +198,12 @@ fn run(
         let now = Instant::now();
         if let Some(deadline) = req.deadline {
             if now >= deadline {
-                return Err(Failure::TimedOut(if input.open {
-                    "deadline passed".into()
-                } else {
-                    "deadline passed while waiting for sudo's password prompt".into()
+                return Err(Failure::TimedOut(match input.phase {
+                    Phase::AwaitPrompt => {
+                        "deadline passed while waiting for sudo's password prompt".into()
+                    }
+                    Phase::PasswordSent => "deadline passed while sudo checked the password".into(),
+                    Phase::Open | Phase::Refused => "deadline passed".into(),
                 }));
             }
         }
@@ -227,7 +221,7 @@ fn run(
         let _ = session.keepalive_send();
         wait_socket(fd, write_blocked, wait)?;
     }
-    if input.refused {
+    if input.phase == Phase::Refused {
         let _ = close(session, fd, ch, step(Instant::now()));
         return Err(Failure::SudoRefused);
     }
@@ -288,161 +282,4 @@ fn close(session: &Session, fd: RawFd, ch: &mut Channel, deadline: Instant) -> R
         "waiting for the channel to close",
         || ch.wait_close(),
     )
-}
-
-/// What goes to the command's stdin: held back until sudo asks (with a password), then the
-/// password line followed by the command's own input.
-struct Input {
-    /// Whether writing may start.
-    open: bool,
-    /// The password line, once sudo asked.
-    password_line: Vec<u8>,
-    /// Bytes of `password_line` + stdin written (`usize::MAX`: nothing more to write).
-    written: usize,
-    eof_sent: bool,
-    /// sudo asked a second time.
-    refused: bool,
-}
-
-impl Input {
-    fn new(req: &Exec<'_>) -> Self {
-        Input {
-            open: req.sudo.is_none(),
-            password_line: Vec::new(),
-            written: 0,
-            eof_sent: false,
-            refused: false,
-        }
-    }
-
-    fn answer(&mut self, password: &[u8]) {
-        self.password_line = password.to_vec();
-        self.password_line.push(b'\n');
-        self.open = true;
-        self.written = 0;
-    }
-
-    /// What is left to write.
-    fn rest<'s>(&'s self, stdin: &'s [u8]) -> &'s [u8] {
-        let pw = self.password_line.len();
-        if self.written == usize::MAX {
-            &[]
-        } else if self.written < pw {
-            &self.password_line[self.written..]
-        } else {
-            stdin.get(self.written - pw..).unwrap_or_default()
-        }
-    }
-}
-
-impl Drop for Input {
-    fn drop(&mut self) {
-        // Do not leave the password in freed memory longer than needed.
-        self.password_line.iter_mut().for_each(|b| *b = 0);
-    }
-}
-
-/// Standard error, capped at [`MAX_STDERR`], with sudo's prompts taken out.
-#[derive(Default)]
-struct Stderr {
-    kept: Vec<u8>,
-    dropped: usize,
-    /// Where the prompt search goes on from.
-    scanned: usize,
-}
-
-impl Stderr {
-    fn push(&mut self, bytes: &[u8]) {
-        let room = MAX_STDERR.saturating_sub(self.kept.len());
-        let take = room.min(bytes.len());
-        self.kept.extend_from_slice(&bytes[..take]);
-        self.dropped += bytes.len() - take;
-    }
-
-    /// Removes every complete `prompt` found since the last call; how many.
-    fn take_prompts(&mut self, prompt: &[u8]) -> usize {
-        let mut found = 0;
-        let start = self.scanned.min(self.kept.len());
-        let mut at = start;
-        while let Some(i) = find(&self.kept[at..], prompt) {
-            let pos = at + i;
-            self.kept.drain(pos..pos + prompt.len());
-            found += 1;
-            at = pos;
-        }
-        // A prompt may be cut between two reads: look again at its possible start.
-        self.scanned = self
-            .kept
-            .len()
-            .saturating_sub(prompt.len().saturating_sub(1));
-        found
-    }
-
-    fn into_bytes(mut self) -> Vec<u8> {
-        if self.dropped > 0 {
-            let note = format!("\n[{} more bytes of stderr not kept]", self.dropped);
-            self.kept.extend_from_slice(note.as_bytes());
-        }
-        std::mem::take(&mut self.kept)
-    }
-}
-
-fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    if needle.is_empty() || hay.len() < needle.len() {
-        return None;
-    }
-    hay.windows(needle.len()).position(|w| w == needle)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn prompts_are_found_across_reads_and_taken_out() {
-        let mut e = Stderr::default();
-        e.push(b"We trust you have received the usual lecture.\n[ihos ");
-        assert_eq!(e.take_prompts(b"[ihos p]"), 0);
-        e.push(b"p]");
-        assert_eq!(e.take_prompts(b"[ihos p]"), 1);
-        e.push(b"Sorry, try again.\n[ihos p]");
-        assert_eq!(e.take_prompts(b"[ihos p]"), 1);
-        assert_eq!(
-            e.into_bytes(),
-            b"We trust you have received the usual lecture.\nSorry, try again.\n"
-        );
-    }
-
-    #[test]
-    fn stderr_is_capped_and_says_how_much_was_dropped() {
-        let mut e = Stderr::default();
-        e.push(&vec![b'x'; MAX_STDERR - 1]);
-        e.push(b"abc");
-        let text = String::from_utf8(e.into_bytes()).unwrap();
-        assert!(
-            text.ends_with("[2 more bytes of stderr not kept]"),
-            "{}",
-            &text[text.len() - 50..]
-        );
-    }
-
-    #[test]
-    fn input_waits_for_the_prompt_then_sends_the_password_first() {
-        let req_stdin = b"data";
-        let mut input = Input {
-            open: false,
-            password_line: Vec::new(),
-            written: 0,
-            eof_sent: false,
-            refused: false,
-        };
-        input.answer(b"pw");
-        assert_eq!(input.rest(req_stdin), b"pw\n");
-        input.written = 3;
-        assert_eq!(input.rest(req_stdin), b"data");
-        input.written = 7;
-        assert_eq!(input.rest(req_stdin), b"");
-        input.written = usize::MAX;
-        assert_eq!(input.rest(req_stdin), b"");
-    }
 }

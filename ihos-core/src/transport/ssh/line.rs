@@ -6,10 +6,12 @@
 //! - `env LC_ALL=C`: messages ihos reads (sudo's, docker's, coreutils') are in English
 //!   whatever the host's locale; `env` rather than `VAR=x cmd` so any login shell runs it.
 //!   sudo keeps `LC_*` for the command (sudoers' default `env_keep`).
-//! - `sudo -n --` when sudo needs no password; with a password, `sudo -k -S -p PROMPT --`:
-//!   `-k` ignores cached credentials so sudo always asks (it would otherwise read nothing and
-//!   leave the password in the command's stdin), and the unique `PROMPT` tells the session
-//!   when sudo asks: the password is written only then ([`super::exec`]).
+//! - `sudo -n --` when sudo needs no password; with a password, `sudo -k -S -p PROMPT --
+//!   sh -c 'printf ... "$0" >&2; exec "$@"' MARKER`: `-k` ignores cached credentials so
+//!   sudo always asks (it would otherwise read nothing and leave the password in the
+//!   command's stdin), the unique `PROMPT` tells the session when sudo asks (the password
+//!   is written only then), and `MARKER` when the command runs (its input only then: see
+//!   [`super::feed`]).
 //! - `timeout -k 5 SECS` (coreutils), under sudo so that root's command is the one stopped:
 //!   a command past its limit is stopped on the host, not only abandoned by ihos.
 
@@ -43,6 +45,10 @@ pub(crate) fn remote_line(command: &Command, sudo: SudoVia, limit: Option<Durati
                 words.extend(["sudo", "-k", "-S", "-p"].map(String::from));
                 words.push(sudo_prompt().to_string());
                 words.push("--".into());
+                // The first thing the command does once sudo let it run: say so on stderr
+                // (its input is held back until then, see `feed`).
+                words.extend(["sh", "-c", MARKER_SCRIPT].map(String::from));
+                words.push(sudo_marker().to_string());
             }
         }
     }
@@ -69,9 +75,11 @@ pub(crate) fn sudo_probe_line() -> String {
 }
 
 /// Whether a finished command's `status`, after `elapsed` of a `limit`, is `timeout`
-/// stopping it (a command that itself exits 124 early is not).
+/// stopping it (a command that itself exits 124, or is killed, early is not).
 pub(crate) fn stopped_by_timeout(status: Option<i32>, elapsed: Duration, limit: Duration) -> bool {
-    status.is_some_and(|s| TIMEOUT_STATUSES.contains(&s)) && elapsed >= limit
+    // `None`: killed by a signal. `timeout -k` sends KILL to its process group, itself
+    // included, and sudo then ends with the same signal: no status comes back at all.
+    status.is_none_or(|s| TIMEOUT_STATUSES.contains(&s)) && elapsed >= limit
 }
 
 /// sudo's password prompt for this process: unique, so that no other output is taken for
@@ -86,6 +94,16 @@ pub(crate) fn sudo_prompt() -> &'static str {
         let digest = crate::sha::Sha256::of_bytes(seed.as_bytes()).to_string();
         format!("[ihos sudo password {}]", &digest[..16])
     })
+}
+
+/// Prints its `$0` (the marker) on stderr, then runs its arguments as they are.
+const MARKER_SCRIPT: &str = r#"printf '%s\n' "$0" >&2; exec "$@""#;
+
+/// What a command run through `sudo -S` prints on stderr once sudo let it run (then a
+/// line break): unique like the prompt.
+pub(crate) fn sudo_marker() -> &'static str {
+    static MARKER: OnceLock<String> = OnceLock::new();
+    MARKER.get_or_init(|| sudo_prompt().replace("password", "accepted"))
 }
 
 /// `limit` as `timeout` reads it: whole seconds, or a decimal fraction (at least 1 ms, as
@@ -115,11 +133,12 @@ mod tests {
             "env LC_ALL=C sudo -n -- timeout -k 5 300 docker stop 'my app'"
         );
         let line = remote_line(&c, SudoVia::Password, Some(Duration::from_millis(1500)));
-        let prompt = shell_quote(sudo_prompt());
+        let (prompt, marker) = (shell_quote(sudo_prompt()), shell_quote(sudo_marker()));
+        let script = shell_quote(MARKER_SCRIPT);
         assert_eq!(
             line,
             format!(
-                "env LC_ALL=C sudo -k -S -p {prompt} -- timeout -k 5 1.500 docker stop 'my app'"
+                "env LC_ALL=C sudo -k -S -p {prompt} -- sh -c {script} {marker} timeout -k 5 1.500 docker stop 'my app'"
             )
         );
         let user = Command::new("id").sudo().with_privilege(Privilege::User);
@@ -135,6 +154,40 @@ mod tests {
         assert!(!p.contains('%'), "{p}");
         assert!(p.len() > 30, "{p}");
         assert_eq!(p, sudo_prompt(), "one prompt per process");
+        assert_ne!(sudo_marker(), p);
+        assert!(!p.contains(sudo_marker()) && !sudo_marker().contains(p));
+    }
+
+    #[test]
+    fn the_marker_wrapper_runs_the_command_with_its_arguments_and_input() {
+        // What sudo runs, minus sudo: the marker on stderr first, then the command as is.
+        let c = Command::new("sh")
+            .arg("-c")
+            .arg("cat; printf ' %s|' \"$@\"")
+            .arg("sh")
+            .arg("a b")
+            .arg("$HOME")
+            .sudo();
+        let line = remote_line(&c, SudoVia::Password, None);
+        let without_sudo = line.split_once(" -- ").unwrap().1;
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(without_sudo)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .and_then(|mut child| {
+                use std::io::Write;
+                child.stdin.take().unwrap().write_all(b"input")?;
+                child.wait_with_output()
+            })
+            .unwrap();
+        assert_eq!(String::from_utf8_lossy(&out.stdout), "input a b| $HOME|");
+        assert_eq!(
+            String::from_utf8_lossy(&out.stderr),
+            format!("{}\n", sudo_marker())
+        );
     }
 
     #[test]
@@ -148,7 +201,8 @@ mod tests {
             limit
         ));
         assert!(!stopped_by_timeout(Some(1), Duration::from_secs(9), limit));
-        assert!(!stopped_by_timeout(None, Duration::from_secs(9), limit));
+        assert!(stopped_by_timeout(None, Duration::from_secs(9), limit));
+        assert!(!stopped_by_timeout(None, Duration::from_secs(1), limit));
     }
 
     #[test]

@@ -16,6 +16,7 @@ mod auth;
 mod connect;
 mod error;
 mod exec;
+mod feed;
 mod known_hosts;
 mod line;
 mod options;

@@ -17,7 +17,9 @@ use tracing::{debug, warn};
 use super::connect::{Conn, connect};
 use super::error::{Failure, local_io};
 use super::exec::{Exec, ExecFailure, SudoFeed, exec};
-use super::line::{SudoVia, remote_line, stopped_by_timeout, sudo_probe_line, sudo_prompt};
+use super::line::{
+    SudoVia, remote_line, stopped_by_timeout, sudo_marker, sudo_probe_line, sudo_prompt,
+};
 use super::options::{SshOptions, SshTarget};
 use super::scp::{SendFailure, Sent, send};
 use crate::command::{Command, Output, Privilege};
@@ -178,7 +180,11 @@ impl Worker {
                 step_timeout,
             )
             .and_then(|p| {
-                let line = remote_line(command, p.via, limit);
+                let host_limit = match limit {
+                    Some(l) if has_timeout(conn, &self.host, deadline, step_timeout)? => Some(l),
+                    _ => None,
+                };
+                let line = remote_line(command, p.via, host_limit);
                 let req = Exec {
                     line: &line,
                     stdin: command.stdin_bytes().unwrap_or_default(),
@@ -188,6 +194,7 @@ impl Worker {
                     sudo: p.password.as_deref().map(|pw| SudoFeed {
                         prompt: sudo_prompt().as_bytes(),
                         password: pw.as_bytes(),
+                        marker: sudo_marker().as_bytes(),
                     }),
                 };
                 debug!(host = %self.host, command = %shown, "run");
@@ -213,7 +220,11 @@ impl Worker {
                         && !probed_again
                         && command.privilege() == Privilege::Sudo
                         && self.opts.sudo_password_env.is_some()
-                        && out.stderr_text().contains("a password is required")
+                        && out.status == Some(1)
+                        && out.stdout.is_empty()
+                        && out
+                            .stderr_text()
+                            .starts_with("sudo: a password is required")
                     {
                         probed_again = true;
                         conn.sudo_needs_password = None;
@@ -303,6 +314,39 @@ impl Worker {
 enum Prepared {
     Error(TransportError),
     Exec(ExecFailure),
+}
+
+/// Whether the host has `timeout` (asked once per connection; a host without it gets a
+/// warning, and its commands are stopped by ihos's deadline only).
+fn has_timeout(
+    conn: &mut Conn,
+    host: &str,
+    deadline: Option<Instant>,
+    step_timeout: Duration,
+) -> Result<bool, Prepared> {
+    if let Some(has) = conn.has_timeout {
+        return Ok(has);
+    }
+    let probe = "env LC_ALL=C timeout 10 true";
+    let req = Exec {
+        line: probe,
+        stdin: &[],
+        deadline,
+        step_timeout,
+        cancelled: &|| false,
+        sudo: None,
+    };
+    let out = exec(&conn.session, &conn.sock, &req).map_err(Prepared::Exec)?;
+    let has = out.success();
+    if !has {
+        warn!(
+            host,
+            stderr = %out.stderr_text(),
+            "no usable `timeout` on the host: a command past its limit is abandoned by ihos but not stopped there"
+        );
+    }
+    conn.has_timeout = Some(has);
+    Ok(has)
 }
 
 /// How `command` gets root, and the password to answer sudo's prompt with.

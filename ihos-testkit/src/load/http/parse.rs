@@ -2,7 +2,7 @@
 //! response ends and whether its connection may carry another request). Bodies are framed by
 //! `Content-Length`, chunked encoding, or the server's close.
 
-use super::{ErrorKind, Failure, fail};
+use super::{ErrorKind, Failure, MAX_RESPONSE, fail};
 
 /// A parsed response.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -197,7 +197,14 @@ fn dechunk(b: &[u8]) -> Result<Option<(Vec<u8>, usize)>, Failure> {
                 }
             }
         }
-        if b.len() < size + 2 {
+        // A size no response can have (it would overflow): refused, not waited for.
+        let Some(end) = size.checked_add(2).filter(|&e| e <= MAX_RESPONSE + 2) else {
+            return Err(fail(
+                ErrorKind::Protocol,
+                format!("chunk size {size_text:?} over the response limit"),
+            ));
+        };
+        if b.len() < end {
             return Ok(None);
         }
         out.extend_from_slice(&b[..size]);
@@ -236,6 +243,15 @@ mod tests {
         assert_eq!(r.header("x-ihos-version"), Some("v1"));
         assert_eq!(r.header("x-ihos-instance"), Some("101-pep1"));
         assert_eq!(r.body, b"v1");
+    }
+
+    #[test]
+    fn a_chunk_size_no_response_can_have_is_refused_not_a_panic() {
+        for size in ["ffffffffffffffff", "fffffffffffffffe", "100001"] {
+            let head = format!("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n{size}\r\nab");
+            let e = parse_response(head.as_bytes(), false).unwrap_err();
+            assert_eq!(e.kind, ErrorKind::Protocol, "{size}: {e:?}");
+        }
     }
 
     #[test]
