@@ -770,6 +770,36 @@ async fn a_full_disk_on_upload_fails_before_any_instance() {
     env.assert_clean();
 }
 
+/// A host in another language: mkdir says "File exists" in German. The held lock is
+/// still recognised (ihos asks whether the directory is there; it once read the English
+/// message and took this for a failure of its own).
+#[tokio::test(start_paused = true)]
+async fn a_held_lock_is_recognised_whatever_the_hosts_language() {
+    let env = Env::runbook();
+    env.lb_host.write_file(
+        &format!("{STATE}/lock/owner.json"),
+        br#"{"rollout_id":"r-other","owner":"alice@laptop","pid":4242,"since":"s","sha256":""}"#,
+    );
+    env.world.inject(
+        Fault::on(Matcher::argv_starts_with(&["mkdir", "--"]))
+            .every()
+            .fail(
+                1,
+                "mkdir: das Verzeichnis \u{bb}/var/lib/ihos/lock\u{ab} kann nicht angelegt werden: Die Datei existiert bereits",
+            ),
+    );
+    let rec = Recorder::new();
+    let err = env
+        .rollout(&RolloutOptions::default(), &*rec, &CancelToken::new())
+        .await
+        .expect_err("the lock is held");
+    assert!(
+        matches!(&err, RolloutError::LockHeld { owner: Some(o), .. } if o.owner == "alice@laptop"),
+        "{err:?}"
+    );
+    env.assert_all_on(&env.old);
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_held_lock_refuses_the_rollout_and_changes_nothing() {
     let env = Env::runbook();
