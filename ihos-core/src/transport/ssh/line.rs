@@ -74,6 +74,11 @@ pub(crate) fn sudo_probe_line() -> String {
     "env LC_ALL=C sudo -k -n true".to_string()
 }
 
+/// The probe that tells whether the host has a usable `timeout`: exit 0 when it does.
+pub(crate) fn timeout_probe_line() -> String {
+    "env LC_ALL=C timeout 10 true".to_string()
+}
+
 /// Whether a finished command's `status`, after `elapsed` of a `limit`, is `timeout`
 /// stopping it (a command that itself exits 124, or is killed, early is not).
 pub(crate) fn stopped_by_timeout(status: Option<i32>, elapsed: Duration, limit: Duration) -> bool {

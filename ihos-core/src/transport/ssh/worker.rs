@@ -19,6 +19,7 @@ use super::error::{Failure, local_io};
 use super::exec::{Exec, ExecFailure, SudoFeed, exec};
 use super::line::{
     SudoVia, remote_line, stopped_by_timeout, sudo_marker, sudo_probe_line, sudo_prompt,
+    timeout_probe_line,
 };
 use super::options::{SshOptions, SshTarget};
 use super::scp::{SendFailure, Sent, send};
@@ -327,16 +328,7 @@ fn has_timeout(
     if let Some(has) = conn.has_timeout {
         return Ok(has);
     }
-    let probe = "env LC_ALL=C timeout 10 true";
-    let req = Exec {
-        line: probe,
-        stdin: &[],
-        deadline,
-        step_timeout,
-        cancelled: &|| false,
-        sudo: None,
-    };
-    let out = exec(&conn.session, &conn.sock, &req).map_err(Prepared::Exec)?;
+    let out = probe(conn, &timeout_probe_line(), deadline, step_timeout)?;
     let has = out.success();
     if !has {
         warn!(
@@ -347,6 +339,24 @@ fn has_timeout(
     }
     conn.has_timeout = Some(has);
     Ok(has)
+}
+
+/// Runs one of the per-connection probes (no input, no sudo feed).
+fn probe(
+    conn: &Conn,
+    line: &str,
+    deadline: Option<Instant>,
+    step_timeout: Duration,
+) -> Result<Output, Prepared> {
+    let req = Exec {
+        line,
+        stdin: &[],
+        deadline,
+        step_timeout,
+        cancelled: &|| false,
+        sudo: None,
+    };
+    exec(&conn.session, &conn.sock, &req).map_err(Prepared::Exec)
 }
 
 /// How `command` gets root, and the password to answer sudo's prompt with.
@@ -364,7 +374,7 @@ fn prepare(
     opts: &SshOptions,
     host: &str,
     deadline: Option<Instant>,
-    step_timeout: std::time::Duration,
+    step_timeout: Duration,
 ) -> Result<Prepare, Prepared> {
     let no_password = Prepare {
         via: SudoVia::NoPassword,
@@ -380,16 +390,7 @@ fn prepare(
     let needs = match conn.sudo_needs_password {
         Some(n) => n,
         None => {
-            let probe = sudo_probe_line();
-            let req = Exec {
-                line: &probe,
-                stdin: &[],
-                deadline,
-                step_timeout,
-                cancelled: &|| false,
-                sudo: None,
-            };
-            let out = exec(&conn.session, &conn.sock, &req).map_err(Prepared::Exec)?;
+            let out = probe(conn, &sudo_probe_line(), deadline, step_timeout)?;
             // The probe runs with LC_ALL=C: sudo's message is English.
             let needs = !out.success() && out.stderr_text().contains("password is required");
             debug!(host, needs_password = needs, "sudo probe");
