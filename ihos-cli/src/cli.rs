@@ -19,6 +19,11 @@ pub struct Cli {
         value_name = "FILE"
     )]
     pub config: PathBuf,
+    /// An OpenSSH client config to read hosts' connection settings from (HostName, Port,
+    /// User, IdentityFile, ProxyJump, UserKnownHostsFile, StrictHostKeyChecking), instead
+    /// of the topology's `ssh_config`.
+    #[arg(long, global = true, env = "IHOS_SSH_CONFIG", value_name = "FILE")]
+    pub ssh_config: Option<PathBuf>,
     #[command(subcommand)]
     pub command: Command,
 }

@@ -4,7 +4,7 @@
 use std::io::IsTerminal;
 use std::path::Path;
 
-use ihos_core::{FetchOptions, FetchProgress, TeamCityClient, Topology};
+use ihos_core::{FetchOptions, FetchProgress, TeamCityClient};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::exit::CliError;
@@ -12,7 +12,7 @@ use crate::output;
 
 /// `ihos fetch [--build ID] [--output FILE] [--json]`.
 pub fn fetch(config: &Path, build: Option<u64>, out: &Path, json: bool) -> Result<(), CliError> {
-    let topology = Topology::load(config)?;
+    let topology = crate::connect::topology(config)?;
     let Some(tc) = &topology.teamcity else {
         return Err(CliError::Usage(format!(
             "{}: no [teamcity] section: add one with url and build_type (see examples/ihos.toml)",

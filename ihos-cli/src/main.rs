@@ -35,6 +35,22 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
+/// The libraries' tracing events on stderr: warnings by default, more with `RUST_LOG`
+/// (e.g. `RUST_LOG=ihos_core=debug`); colour only on a terminal without `NO_COLOR`.
+fn init_logging() {
+    use std::io::IsTerminal;
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let colour = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(colour)
+        .without_time()
+        .with_target(false)
+        .try_init();
+}
+
 fn main() -> ExitCode {
     let cli = match cli::Cli::try_parse() {
         Ok(cli) => cli,
@@ -44,6 +60,8 @@ fn main() -> ExitCode {
             return ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(exit::INPUT));
         }
     };
+    init_logging();
+    connect::set_ssh_config(cli.ssh_config.clone());
     let result = match cli.command {
         cli::Command::Nginx(cmd) => nginx_cmd::run(cmd),
         cli::Command::Validate => topology_cmd::validate(&cli.config),

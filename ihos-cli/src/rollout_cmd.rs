@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use ihos_core::{Fleet, RolloutOptions, Topology, WarFile, run_rollback, run_rollout};
+use ihos_core::{Fleet, RolloutOptions, WarFile, run_rollback, run_rollout};
 
 use crate::cli::RolloutArgs;
 use crate::connect;
@@ -73,7 +73,7 @@ fn selected_count(fleet: &Fleet, only: &[String]) -> usize {
 
 /// `ihos rollout --simulate`: the same engine against fake hosts in virtual time.
 fn simulate(config: &Path, war: WarFile, args: RolloutArgs) -> Result<(), CliError> {
-    let topology = Topology::load(config)?;
+    let topology = crate::connect::topology(config)?;
     let sim = ihos_testkit::Simulation::new(&topology, &ihos_testkit::SimulationOptions::default());
     let fleet = Fleet::new(topology, sim.hosts)?;
     output::message(

@@ -1,16 +1,28 @@
-//! `ihos validate`: what the topology file describes, or where it is wrong.
+//! `ihos validate`: what the topology file describes, or where it is wrong; for each host,
+//! the connection ihos will make and where each of its values came from.
 
 use std::path::Path;
 
-use ihos_core::Topology;
+use ihos_core::{HostConfig, HostKeyPolicyConfig, Topology};
 
 use crate::exit::CliError;
 use crate::output;
 
 /// `ihos validate`.
 pub fn validate(config: &Path) -> Result<(), CliError> {
-    let t = Topology::load(config)?;
+    let t = crate::connect::topology(config)?;
     output::message(&format!("{}: ok", config.display()));
+    for (name, h) in &t.hosts {
+        for line in host_lines(&t, name, h, &config.display().to_string()) {
+            output::message(&line);
+        }
+        if h.auth.uses_password() && !h.local {
+            output::message(&format!(
+                "warning: hosts.{name}.auth: logs in with a password; SSH keys are recommended \
+                 (no secret in the environment, and sshd can refuse passwords altogether)"
+            ));
+        }
+    }
     output::message(&format!(
         "load balancer: {} on {} ({}, upstream {}, apply {:?})",
         t.load_balancer.container,
@@ -37,4 +49,65 @@ pub fn validate(config: &Path) -> Result<(), CliError> {
         p.max_unavailable, p.drain.min, p.drain.idle, p.drain.max, p.start_timeout, p.on_failure
     ));
     Ok(())
+}
+
+/// `host NAME: user@address:port [through A -> B]`, then each setting and its origin.
+fn host_lines(t: &Topology, name: &str, h: &HostConfig, file: &str) -> Vec<String> {
+    if h.local {
+        return vec![format!("host {name}: this machine (local = true)")];
+    }
+    let mut chain = t.jump_chain(name);
+    // Nearest to ihos first, as `ssh -J` lists them.
+    chain.reverse();
+    let through = if chain.is_empty() {
+        String::new()
+    } else {
+        format!(" through {}", chain.join(" -> "))
+    };
+    let from = |field: &str| {
+        h.origins
+            .get(field)
+            .cloned()
+            .unwrap_or_else(|| file.to_string())
+    };
+    let mut lines = vec![format!(
+        "host {name}: {}@{}:{}{through}",
+        h.user, h.address, h.port
+    )];
+    let login = match (&h.auth.key_file, h.auth.uses_password()) {
+        (Some(k), _) => format!("key {}", k.display()),
+        (None, true) => "password".to_string(),
+        (None, false) => "agent, then ~/.ssh/id_ed25519, id_ecdsa, id_rsa".to_string(),
+    };
+    let known = h
+        .known_hosts
+        .as_ref()
+        .map_or("~/.ssh/known_hosts".to_string(), |k| {
+            k.display().to_string()
+        });
+    let policy = match h.host_key_policy {
+        HostKeyPolicyConfig::Strict => "strict",
+        HostKeyPolicyConfig::AcceptNew => "accept-new",
+    };
+    let rows = [
+        ("address", h.address.clone()),
+        ("port", h.port.to_string()),
+        ("user", h.user.clone()),
+        ("key_file", login),
+        ("known_hosts", known),
+        ("host_key_policy", policy.to_string()),
+        (
+            "proxy_jump",
+            h.proxy_jump.clone().unwrap_or_else(|| "none".into()),
+        ),
+    ];
+    for (field, value) in rows {
+        let origin = if field == "proxy_jump" && h.proxy_jump.is_none() {
+            "default".to_string()
+        } else {
+            from(field)
+        };
+        lines.push(format!("    {field:<16} {value:<40} {origin}"));
+    }
+    lines
 }

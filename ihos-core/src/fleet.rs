@@ -4,12 +4,13 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use crate::config::jump_chain;
 use crate::config::{HostConfig, HostKeyPolicyConfig, InstanceConfig, Topology};
 use crate::container::{Container, DockerCli};
 use crate::lb::{CanaryRoute, LoadBalancer, NginxLb, NginxLbOptions, nginx_canary_route};
 use crate::names::{ContainerName, InvalidName, RemotePath};
 use crate::transport::{
-    HostKeyPolicy, LocalTransport, SshAuth, SshOptions, SshTarget, SshTransport, Transport,
+    HostKeyPolicy, JumpHost, LocalTransport, SshOptions, SshTarget, SshTransport, Transport,
     TransportError,
 };
 
@@ -104,6 +105,9 @@ pub enum FleetError {
     /// No transport for a host the topology names.
     #[error("no connection for host {0:?}")]
     MissingHost(String),
+    /// A host's jump hosts lead back to it (`proxy_jump`).
+    #[error("the jump hosts of host {0:?} form a loop")]
+    JumpLoop(String),
     /// A name or path from the topology was refused.
     #[error(transparent)]
     InvalidName(#[from] InvalidName),
@@ -128,22 +132,51 @@ fn ssh_options(h: &HostConfig) -> SshOptions {
             HostKeyPolicyConfig::Strict => HostKeyPolicy::Strict,
             HostKeyPolicyConfig::AcceptNew => HostKeyPolicy::AcceptNew,
         },
-        auth: match &h.auth.key_file {
-            Some(k) => SshAuth::KeyFile {
-                path: expand_home(k),
-                passphrase_env: h.auth.passphrase_env.clone(),
-            },
-            None => SshAuth::default(),
-        },
+        auth: h.auth.to_ssh_auth(expand_home),
         sudo_password_env: h.sudo_password_env.clone(),
         ..SshOptions::default()
     }
 }
 
+fn ssh_target(h: &HostConfig) -> SshTarget {
+    SshTarget::new(h.address.clone(), h.port, h.user.clone())
+}
+
+/// The jump host named `name`, made once and shared by every host behind it (one session),
+/// with the jump hosts in front of it made first.
+fn jump_host(
+    topology: &Topology,
+    name: &str,
+    made: &mut BTreeMap<String, Arc<JumpHost>>,
+) -> Result<Arc<JumpHost>, FleetError> {
+    if let Some(j) = made.get(name) {
+        return Ok(Arc::clone(j));
+    }
+    let chain = jump_chain(&topology.hosts, name);
+    if chain.contains(&name) {
+        // Validation refuses loops; a topology built in code may not have been validated.
+        return Err(FleetError::JumpLoop(name.to_string()));
+    }
+    let h = topology
+        .hosts
+        .get(name)
+        .ok_or_else(|| FleetError::MissingHost(name.to_string()))?;
+    let jump = match &h.proxy_jump {
+        Some(parent) => {
+            let parent = jump_host(topology, parent, made)?;
+            JumpHost::behind(parent, ssh_target(h), ssh_options(h))?
+        }
+        None => JumpHost::new(ssh_target(h), ssh_options(h))?,
+    };
+    made.insert(name.to_string(), Arc::clone(&jump));
+    Ok(jump)
+}
+
 impl Fleet {
     /// Builds the fleet the way the `ihos` CLI does: an [`SshTransport`] per host (a
-    /// [`LocalTransport`] for hosts with `local = true`), with the host's known_hosts, host
-    /// key policy, key file and sudo password variable; then [`Fleet::new`]. Connections are
+    /// [`LocalTransport`] for hosts with `local = true`, through a shared [`JumpHost`] for
+    /// hosts with `proxy_jump`), with the host's known_hosts, host key policy, login methods
+    /// and sudo password variable; then [`Fleet::new`]. Connections are
     /// made on first use, so this does not touch the network.
     ///
     /// ```no_run
@@ -154,13 +187,21 @@ impl Fleet {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn connect(topology: Topology) -> Result<Fleet, FleetError> {
+        let mut jumps = BTreeMap::new();
         let mut hosts: BTreeMap<String, Arc<dyn Transport>> = BTreeMap::new();
         for (name, h) in &topology.hosts {
             let t: Arc<dyn Transport> = if h.local {
                 Arc::new(LocalTransport::new(name.clone()))
             } else {
-                let target = SshTarget::new(h.address.clone(), h.port, h.user.clone());
-                Arc::new(SshTransport::new(target, ssh_options(h))?)
+                let target = ssh_target(h);
+                match &h.proxy_jump {
+                    Some(j) => Arc::new(SshTransport::through(
+                        jump_host(&topology, j, &mut jumps)?,
+                        target,
+                        ssh_options(h),
+                    )?),
+                    None => Arc::new(SshTransport::new(target, ssh_options(h))?),
+                }
             };
             hosts.insert(name.clone(), t);
         }

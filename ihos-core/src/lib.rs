@@ -246,6 +246,7 @@ mod lb;
 mod names;
 mod rollout;
 mod sha;
+mod ssh_config;
 mod time;
 mod transport;
 mod war;
@@ -268,8 +269,13 @@ pub use artifact::{
     TeamCityBuild, TeamCityClient, WarSidecar,
 };
 pub use transport::{
-    Downloaded, HostKeyPolicy, LocalTransport, SshAuth, SshOptions, SshTarget, SshTransport,
-    Transport, TransportError, Uploaded, run_checked,
+    Downloaded, HostKeyPolicy, JumpHost, LocalTransport, SshAuth, SshOptions, SshTarget,
+    SshTransport, Transport, TransportError, Uploaded, run_checked,
+};
+
+// The OpenSSH client config (`ssh_config` in the topology).
+pub use ssh_config::{
+    FromConfig, HostSettings, JumpHop, Origin, SshConfig, SshConfigError, StrictHostKeyChecking,
 };
 
 // Digests and the WAR.
@@ -278,8 +284,9 @@ pub use war::{WarError, WarFile};
 
 // Configuration.
 pub use config::{
-    AuthConfig, CanaryConfig, ConfigError, DrainPolicy, Dur, HealthConfig, HostConfig,
-    HostKeyPolicyConfig, InstanceConfig, LbConfig, OnFailure, Policy, TeamCityConfig, Topology,
+    AuthConfig, AuthMethod, CanaryConfig, ConfigError, DrainPolicy, Dur, HealthConfig, HostConfig,
+    HostKeyPolicyConfig, InstanceConfig, LbConfig, LoadOptions, OnFailure, Policy, TeamCityConfig,
+    Topology,
 };
 
 // Containers and the load balancer.

@@ -115,6 +115,7 @@ mod fault;
 mod invariant;
 pub mod load;
 mod log;
+pub mod procs;
 mod scenario;
 mod sha;
 mod simulate;

@@ -10,8 +10,11 @@
 #
 # `up` installs openssh-server and sudo via apt if missing; creates users `deploy` (passwordless
 # sudo, /etc/sudoers.d/ihos-deploy) and `deploypw` (sudo needs a password, so `sudo -n` fails,
-# /etc/sudoers.d/ihos-deploypw); both get password field `*` (sshd with UsePAM no refuses
-# `!`-locked accounts). It (re)starts one `/usr/sbin/sshd -D -f DIR/sshd_config.ADDR` per ADDR
+# /etc/sudoers.d/ihos-deploypw), both with password field `*` (sshd with UsePAM no refuses
+# `!`-locked accounts) and key logins only; and `deploypass` (passwordless sudo), who logs in
+# with a password only: a random one made once in /run/ihos-sshd/deploypass.password (0600).
+# Settings: IHOS_SSHD_FORWARDING=no (AllowTcpForwarding no: a jump host that refuses),
+# IHOS_SSHD_LOGLEVEL (default VERBOSE; DEBUG1 logs each forwarded connection). It (re)starts one `/usr/sbin/sshd -D -f DIR/sshd_config.ADDR` per ADDR
 # (stopping the ones DIR recorded before) and waits until each accepts. Port: $IHOS_SSH_PORT
 # (default 2222).
 #
@@ -31,7 +34,10 @@ set -euo pipefail
 
 PORT=${IHOS_SSH_PORT:-2222}
 SSHD=/usr/sbin/sshd
-USERS=(deploy deploypw)
+USERS=(deploy deploypw deploypass)
+# The password of `deploypass` (the one user sshd lets in by password): made once per machine,
+# readable by root only, never printed.
+PASSWORD_FILE=/run/ihos-sshd/deploypass.password
 
 log() { printf 'sshd-hosts.sh: %s\n' "$*" >&2; }
 die() { printf 'sshd-hosts.sh: error: %s\n' "$*" >&2; exit 1; }
@@ -91,10 +97,24 @@ ensure_users() {
         mkdir -p "/home/$u"
         chown "$u:" "/home/$u"
         chmod 0755 "/home/$u"
+        [ "$u" = deploypass ] && continue
         # `!` (locked, as useradd leaves it) is refused by sshd with UsePAM no; `*` is not.
         [ "$(getent shadow "$u" | cut -d: -f2)" = '*' ] || usermod -p '*' "$u"
     done
+    mkdir -p /run/ihos-sshd
+    chmod 0755 /run/ihos-sshd
+    if [ ! -s "$PASSWORD_FILE" ]; then
+        (umask 077; head -c 18 /dev/urandom | base64 | tr -d '/+=\n' >"$PASSWORD_FILE")
+    fi
+    chmod 0600 "$PASSWORD_FILE"
+    # chpasswd reads the password on stdin: it is never in argv.
+    if [[ "$(getent shadow deploypass | cut -d: -f2)" != '$'* ]] \
+        || [ "$PASSWORD_FILE" -nt /run/ihos-sshd/deploypass.set ]; then
+        printf 'deploypass:%s\n' "$(cat "$PASSWORD_FILE")" | chpasswd
+        touch /run/ihos-sshd/deploypass.set
+    fi
     install_sudoers ihos-deploy 'deploy ALL=(ALL) NOPASSWD:ALL'
+    install_sudoers ihos-deploypass 'deploypass ALL=(ALL) NOPASSWD:ALL'
     # Credentials cached for every session of deploypw (timestamp_type=global), as on hosts
     # where a sudo in one command lets the next one through without asking: ihos must then
     # still never leave its password line in a command's stdin.
@@ -206,15 +226,19 @@ PasswordAuthentication no
 KbdInteractiveAuthentication no
 UsePAM no
 PermitRootLogin no
+AllowTcpForwarding ${IHOS_SSHD_FORWARDING:-yes}
 AllowUsers ${USERS[*]}
 StrictModes yes
 PrintMotd no
 PrintLastLog no
 UseDNS no
-LogLevel VERBOSE
+LogLevel ${IHOS_SSHD_LOGLEVEL:-VERBOSE}
 MaxStartups 200:30:400
 MaxSessions 64
 Subsystem sftp internal-sftp
+Match User deploypass
+    AuthenticationMethods password
+    PasswordAuthentication yes
 EOF
         "$SSHD" -t -f "$cfg" || die "sshd -t rejected $cfg"
         "$SSHD" -D -f "$cfg" -E "$dir/sshd.$addr.log" </dev/null >/dev/null 2>&1 &

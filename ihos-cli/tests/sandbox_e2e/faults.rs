@@ -33,18 +33,8 @@ fn kill_sshd(sb: &Sandbox, addr: &str) -> usize {
         .trim()
         .parse()
         .expect("sshd pid");
-    let mut victims = vec![pid];
-    let mut i = 0;
-    while i < victims.len() {
-        victims.extend(children(victims[i]));
-        i += 1;
-    }
-    let sshds: Vec<String> = victims
+    let sshds: Vec<String> = ihos_testkit::procs::sshd_tree(pid)
         .iter()
-        .filter(|p| {
-            std::fs::read_to_string(format!("/proc/{p}/comm"))
-                .is_ok_and(|c| c.trim().starts_with("sshd"))
-        })
         .map(u32::to_string)
         .collect();
     assert!(!sshds.is_empty(), "no sshd under pid {pid}");
@@ -55,29 +45,6 @@ fn kill_sshd(sb: &Sandbox, addr: &str) -> usize {
         .expect("kill");
     assert!(st.success(), "kill -KILL {sshds:?}");
     sshds.len()
-}
-
-fn children(parent: u32) -> Vec<u32> {
-    let mut out = Vec::new();
-    let Ok(dir) = std::fs::read_dir("/proc") else {
-        return out;
-    };
-    for entry in dir.flatten() {
-        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
-            continue;
-        };
-        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-            continue;
-        };
-        // Fields after "(comm)": state ppid ...
-        let Some(rest) = stat.rsplit(") ").next() else {
-            continue;
-        };
-        if rest.split_whitespace().nth(1) == Some(&parent.to_string()) {
-            out.push(pid);
-        }
-    }
-    out
 }
 
 /// `scripts/sandbox up`: starts the sshds that are down (keeps host keys, containers, state).

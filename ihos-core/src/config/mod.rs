@@ -2,12 +2,18 @@
 //! policy, read from TOML. Unknown keys are errors; every error names the key. The format
 //! is shown on [`Topology`].
 
+mod auth;
 mod duration;
+mod invalid;
+mod jump;
 mod policy;
+mod ssh_resolve;
 mod teamcity;
 mod validate;
 
+pub use auth::{AuthConfig, AuthMethod};
 pub use duration::Dur;
+pub(crate) use jump::jump_chain;
 pub use policy::{DrainPolicy, OnFailure, Policy};
 pub use teamcity::TeamCityConfig;
 pub(crate) use teamcity::is_loopback_url;
@@ -98,18 +104,36 @@ pub struct Topology {
     /// Where `ihos fetch` downloads the WAR from, if it does.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub teamcity: Option<TeamCityConfig>,
+    /// An OpenSSH client config (e.g. `~/.ssh/config`) to read hosts' connection settings
+    /// from: a host's `address` may then be a `Host` alias. The topology's own keys win.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ssh_config: Option<PathBuf>,
+    /// What loading noticed and did not refuse (e.g. `Match` in the ssh config).
+    #[serde(skip)]
+    pub warnings: Vec<String>,
+}
+
+/// How a topology file is loaded.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct LoadOptions {
+    /// An OpenSSH client config to use instead of the topology's `ssh_config`
+    /// (`ihos --ssh-config`).
+    pub ssh_config: Option<PathBuf>,
 }
 
 /// How to reach a host.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct HostConfig {
-    /// Address or name to connect to.
+    /// Address or name to connect to (with `ssh_config`: a `Host` alias too; after loading,
+    /// its `HostName`).
     pub address: String,
     /// SSH port.
     #[serde(default = "default_ssh_port")]
     pub port: u16,
-    /// Login user.
+    /// Login user (required, unless `ssh_config` has a `User` for this host).
+    #[serde(default)]
     pub user: String,
     /// How to authenticate.
     #[serde(default)]
@@ -135,6 +159,16 @@ pub struct HostConfig {
     /// Run commands on this machine instead of over SSH.
     #[serde(default)]
     pub local: bool,
+    /// Another host of this topology to reach this one through (OpenSSH's `ProxyJump`):
+    /// one SSH session to it carries the connections of every host behind it. It may have
+    /// a `proxy_jump` of its own (a chain).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proxy_jump: Option<String>,
+    /// Where each connection setting came from (`address`, `port`, `user`, `key_file`,
+    /// `known_hosts`, `host_key_policy`, `proxy_jump`), when not from the topology itself:
+    /// an ssh config's `file:line (Keyword)`, or "default". Filled in when loading.
+    #[serde(skip)]
+    pub origins: BTreeMap<String, String>,
 }
 
 fn default_ssh_port() -> u16 {
@@ -154,18 +188,6 @@ impl HostConfig {
             None => format!("/home/{}/.ihos", self.user),
         }
     }
-}
-
-/// SSH authentication.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize, Default)]
-#[serde(deny_unknown_fields)]
-pub struct AuthConfig {
-    /// A private key file (else the ssh-agent).
-    #[serde(default)]
-    pub key_file: Option<PathBuf>,
-    /// Name of an environment variable holding the key's passphrase.
-    #[serde(default)]
-    pub passphrase_env: Option<String>,
 }
 
 /// Host key policy as written in configuration.
@@ -357,7 +379,18 @@ impl Topology {
     /// # Ok::<(), ConfigError>(())
     /// ```
     pub fn from_toml(text: &str, file: &str) -> Result<Topology, ConfigError> {
-        let topology: Topology = toml::from_str(text).map_err(|e| {
+        Self::from_toml_with(text, file, &LoadOptions::default())
+    }
+
+    /// [`from_toml`](Self::from_toml) with options: with an ssh config (the topology's
+    /// `ssh_config` or `options.ssh_config`), hosts' connection settings are resolved
+    /// through it before the topology is checked.
+    pub fn from_toml_with(
+        text: &str,
+        file: &str,
+        options: &LoadOptions,
+    ) -> Result<Topology, ConfigError> {
+        let syntax = |e: toml::de::Error| {
             let (line, column) = e.span().map_or((1, 1), |s| line_col(text, s.start));
             ConfigError::Syntax {
                 file: file.to_string(),
@@ -365,25 +398,40 @@ impl Topology {
                 column,
                 message: e.message().to_string(),
             }
-        })?;
-        topology
-            .validate()
-            .map_err(|(key, message)| ConfigError::Invalid {
-                file: file.to_string(),
-                key,
-                message,
-            })?;
+        };
+        let mut topology: Topology = toml::from_str(text).map_err(syntax)?;
+        let raw: toml::Table = toml::from_str(text).map_err(syntax)?;
+        let invalid = |(key, message): (String, String)| ConfigError::Invalid {
+            file: file.to_string(),
+            key,
+            message,
+        };
+        ssh_resolve::resolve(&mut topology, &raw, options, file).map_err(invalid)?;
+        topology.validate().map_err(invalid)?;
         Ok(topology)
     }
 
     /// Reads, parses and validates a topology file.
     pub fn load(path: &std::path::Path) -> Result<Topology, ConfigError> {
+        Self::load_with(path, &LoadOptions::default())
+    }
+
+    /// [`load`](Self::load) with options.
+    pub fn load_with(
+        path: &std::path::Path,
+        options: &LoadOptions,
+    ) -> Result<Topology, ConfigError> {
         let file = path.display().to_string();
         let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Read {
             file: file.clone(),
             reason: e.to_string(),
         })?;
-        Topology::from_toml(&text, &file)
+        Topology::from_toml_with(&text, &file, options)
+    }
+
+    /// The jump hosts in front of host `name` (`proxy_jump`), nearest to it first.
+    pub fn jump_chain(&self, name: &str) -> Vec<&str> {
+        jump_chain(&self.hosts, name)
     }
 
     /// The instance named `name`.

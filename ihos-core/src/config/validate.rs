@@ -7,11 +7,7 @@ use super::duration::MAX_DURATION;
 use super::{Dur, InstanceConfig, Topology};
 use crate::names::{ContainerName, RemotePath};
 
-pub(super) type Invalid = (String, String);
-
-pub(super) fn invalid(key: impl Into<String>, message: impl Into<String>) -> Invalid {
-    (key.into(), message.into())
-}
+pub(super) use super::invalid::{Invalid, check_env_name, invalid};
 
 /// Why a backend address was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -39,23 +35,6 @@ pub(crate) fn check_backend(value: &str) -> Result<(), BadBackend> {
             port: port.to_string(),
         }),
     }
-}
-
-pub(super) fn check_env_name(key: &str, name: &Option<String>) -> Result<(), Invalid> {
-    if let Some(n) = name {
-        let ok = !n.is_empty()
-            && n.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
-            && !n.as_bytes()[0].is_ascii_digit();
-        if !ok {
-            return Err(invalid(
-                key,
-                format!(
-                    "{n:?} is not an environment variable name (the secret itself never goes into the config)"
-                ),
-            ));
-        }
-    }
-    Ok(())
 }
 
 fn check_path(key: &str, value: &str) -> Result<(), Invalid> {
@@ -175,6 +154,12 @@ impl Topology {
                     format!("{:?} is not a host name or address", h.address),
                 ));
             }
+            if h.user.is_empty() {
+                return Err(invalid(
+                    key("user"),
+                    "not set (set it here, or give an ssh_config with a User for this host)",
+                ));
+            }
             // Like useradd's names: the user is also a path component (its home).
             let user_ok = h
                 .user
@@ -191,12 +176,13 @@ impl Topology {
                 ));
             }
             check_env_name(&key("sudo_password_env"), &h.sudo_password_env)?;
-            check_env_name(&key("auth.passphrase_env"), &h.auth.passphrase_env)?;
+            h.auth.check(&key("auth"))?;
             if let Some(dir) = &h.staging_dir {
                 check_dir(&key("staging_dir"), dir)?;
             }
             check_dir(&key("state_dir"), &h.state_dir)?;
         }
+        super::jump::check_proxy_jumps(&self.hosts)?;
 
         let lb = &self.load_balancer;
         check_host_ref("load_balancer.host", &lb.host)?;

@@ -14,7 +14,8 @@ mod ssh;
 pub use download::Downloaded;
 pub use error::TransportError;
 pub use local::LocalTransport;
-pub use ssh::{HostKeyPolicy, SshAuth, SshOptions, SshTarget, SshTransport};
+pub(crate) use ssh::home_dir;
+pub use ssh::{HostKeyPolicy, JumpHost, SshAuth, SshOptions, SshTarget, SshTransport};
 
 use std::path::Path;
 

@@ -10,12 +10,14 @@ use tracing::debug;
 use super::auth::authenticate;
 use super::known_hosts::KnownHostsFile;
 use super::options::{SshOptions, SshTarget, millis_u32};
+use super::route::Opener;
+use super::socket::Socket;
 use crate::transport::TransportError;
 
 /// A live session and a second handle on its socket (to wait on it and to shut it down).
 pub(crate) struct Conn {
     pub session: Session,
-    pub sock: TcpStream,
+    pub sock: Socket,
     /// Whether `sudo` asks this user for a password (probed once per connection when a
     /// sudo password is configured).
     pub sudo_needs_password: Option<bool>,
@@ -32,13 +34,17 @@ impl Conn {
         let _ = self.session.disconnect(None, why, None);
         // With the socket shut down, freeing the session fails fast instead of waiting on
         // the peer; blocking mode makes libssh2 really free it (non-blocking may leave it).
-        let _ = self.sock.shutdown(std::net::Shutdown::Both);
+        self.sock.shutdown();
         self.session.set_blocking(true);
     }
 }
 
-/// Connects, verifies the host key and authenticates.
-pub(crate) fn connect(target: &SshTarget, opts: &SshOptions) -> Result<Conn, TransportError> {
+/// Connects (straight, or through `via`), verifies the host key and authenticates.
+pub(crate) fn connect(
+    target: &SshTarget,
+    opts: &SshOptions,
+    via: Option<&dyn Opener>,
+) -> Result<Conn, TransportError> {
     let host = target.label();
     let fail = |reason: String| TransportError::Connect {
         host: host.clone(),
@@ -57,31 +63,12 @@ pub(crate) fn connect(target: &SshTarget, opts: &SshOptions) -> Result<Conn, Tra
     let known_hosts = KnownHostsFile::read(&known_hosts_path, &host)?;
 
     let started = Instant::now();
-    let addrs = resolve(&target.host, target.port, opts.connect_timeout).map_err(fail)?;
-    let mut errors = Vec::new();
-    let mut stream = None;
-    for addr in &addrs {
-        let left = opts.connect_timeout.saturating_sub(started.elapsed());
-        if left.is_zero() {
-            errors.push(format!("{addr}: timed out"));
-            break;
-        }
-        match TcpStream::connect_timeout(addr, left) {
-            Ok(s) => {
-                stream = Some(s);
-                break;
-            }
-            Err(e) => errors.push(format!("{addr}: {e}")),
-        }
-    }
-    let Some(stream) = stream else {
-        return Err(fail(if errors.is_empty() {
-            format!("{} resolves to no address", target.host)
-        } else {
-            errors.join("; ")
-        }));
+    let stream = match via {
+        None => Socket::Tcp(tcp_connect(target, opts.connect_timeout).map_err(fail)?),
+        // The target's own name and port go to the jump host, which resolves and connects
+        // (as OpenSSH's ProxyJump does); its host key is still checked here, under its name.
+        Some(jump) => Socket::Tunnel(jump.open(target, opts.connect_timeout)?),
     };
-    let _ = stream.set_nodelay(true);
     let sock = stream
         .try_clone()
         .map_err(|e| fail(format!("socket: {e}")))?;
@@ -115,6 +102,32 @@ pub(crate) fn connect(target: &SshTarget, opts: &SshOptions) -> Result<Conn, Tra
         sock,
         sudo_needs_password: None,
         has_timeout: None,
+    })
+}
+
+/// A TCP connection to the first of the target's addresses that answers, within `limit`.
+fn tcp_connect(target: &SshTarget, limit: Duration) -> Result<TcpStream, String> {
+    let started = Instant::now();
+    let addrs = resolve(&target.host, target.port, limit)?;
+    let mut errors = Vec::new();
+    for addr in &addrs {
+        let left = limit.saturating_sub(started.elapsed());
+        if left.is_zero() {
+            errors.push(format!("{addr}: timed out"));
+            break;
+        }
+        match TcpStream::connect_timeout(addr, left) {
+            Ok(s) => {
+                let _ = s.set_nodelay(true);
+                return Ok(s);
+            }
+            Err(e) => errors.push(format!("{addr}: {e}")),
+        }
+    }
+    Err(if errors.is_empty() {
+        format!("{} resolves to no address", target.host)
+    } else {
+        errors.join("; ")
     })
 }
 

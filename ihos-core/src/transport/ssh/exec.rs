@@ -8,7 +8,6 @@
 //! says it runs, EOF at once when sudo asks a second time.
 
 use std::io::{Read, Write};
-use std::net::{Shutdown, TcpStream};
 use std::os::fd::{AsRawFd, RawFd};
 use std::time::{Duration, Instant};
 
@@ -18,6 +17,7 @@ use tracing::debug;
 use super::error::{Failure, from_io};
 use super::feed::{Input, Phase, Stderr};
 use super::poll::{NonBlocking, blocked_on, retry, wait_socket};
+use super::socket::Socket;
 use crate::command::Output;
 
 /// How long closing a channel may take after a timeout before the session is given up.
@@ -67,7 +67,7 @@ pub(crate) struct ExecFailure {
 /// Runs `req` on a new channel of `session`, whose socket is `sock`.
 pub(crate) fn exec(
     session: &Session,
-    sock: &TcpStream,
+    sock: &Socket,
     req: &Exec<'_>,
 ) -> Result<Output, ExecFailure> {
     let fd = sock.as_raw_fd();
@@ -99,7 +99,7 @@ pub(crate) fn exec(
     }) = &result
     {
         // The session is given up: make sure freeing the channel cannot wait on the peer.
-        let _ = sock.shutdown(Shutdown::Both);
+        sock.shutdown();
     }
     drop(channel);
     result

@@ -9,6 +9,8 @@
 //!   password is written only when sudo shows ihos's own prompt.
 //! - Uploads go by SCP to a temporary name, are checked with SHA-256 on the host
 //!   (`openssl dgst`, or `sha256sum`), then renamed into place ([`scp`]).
+//! - A host behind a bastion is reached through a [`JumpHost`]: one session to it carries a
+//!   forwarded channel per host behind it ([`jump`], [`tunnel`]).
 //! - A broken connection gives [`TransportError::Disconnected`] and the next call
 //!   reconnects; timeouts give [`TransportError::Timeout`].
 
@@ -17,18 +19,25 @@ mod connect;
 mod error;
 mod exec;
 mod feed;
+mod forward;
+mod jump;
 mod known_hosts;
 mod line;
 mod options;
 mod poll;
+mod route;
 mod scp;
+mod socket;
+mod tunnel;
 mod worker;
 
+pub use jump::JumpHost;
+pub(crate) use options::home_dir;
 pub use options::{HostKeyPolicy, SshAuth, SshOptions, SshTarget};
 
 use std::fmt;
 use std::path::Path;
-use std::sync::mpsc;
+use std::sync::{Arc, mpsc};
 
 use async_trait::async_trait;
 use tokio::sync::oneshot;
@@ -80,9 +89,42 @@ impl SshTransport {
 
     /// A transport that connects on its first use.
     pub fn new(target: SshTarget, options: SshOptions) -> Result<Self, TransportError> {
+        Self::start(target, options, None)
+    }
+
+    /// A transport to a host reached through `jump` (OpenSSH's `ProxyJump`), connecting on
+    /// its first use. The target's host key is checked under its own name, as a direct
+    /// connection's is.
+    pub fn through(
+        jump: Arc<JumpHost>,
+        target: SshTarget,
+        options: SshOptions,
+    ) -> Result<Self, TransportError> {
+        Self::start(target, options, Some(jump))
+    }
+
+    /// [`through`](Self::through), connecting now.
+    pub async fn connect_through(
+        jump: Arc<JumpHost>,
+        target: SshTarget,
+        options: SshOptions,
+    ) -> Result<Self, TransportError> {
+        let transport = Self::through(jump, target, options)?;
+        transport
+            .call("connect", |reply| Job::Connect { reply })
+            .await?;
+        Ok(transport)
+    }
+
+    fn start(
+        target: SshTarget,
+        options: SshOptions,
+        via: Option<Arc<JumpHost>>,
+    ) -> Result<Self, TransportError> {
         let label = target.label();
         let (jobs, queue) = mpsc::channel();
-        let worker = Worker::new(target.clone(), options);
+        let via = via.map(|v| v as Arc<dyn route::Opener>);
+        let worker = Worker::new(target.clone(), options, via);
         std::thread::Builder::new()
             .name(format!("ihos-ssh {label}"))
             .spawn(move || worker.serve(queue))

@@ -78,10 +78,33 @@ pub enum SshAuth {
         /// Name of the environment variable holding the key's passphrase, if it has one.
         passphrase_env: Option<String>,
     },
-    /// The agent if `$SSH_AUTH_SOCK` is set, then the default keys without a passphrase
-    /// (`~/.ssh/id_ed25519`, `~/.ssh/id_ecdsa`, `~/.ssh/id_rsa`).
+    /// The default keys without a passphrase (`~/.ssh/id_ed25519`, `~/.ssh/id_ecdsa`,
+    /// `~/.ssh/id_rsa`).
+    DefaultKeys,
+    /// The agent if `$SSH_AUTH_SOCK` is set, then the default keys without a passphrase.
     #[default]
     AgentThenDefaultKeys,
+    /// A password, read from an environment variable when it is needed: SSH `password`
+    /// authentication, or `keyboard-interactive` when the server offers only that (the
+    /// password answers its hidden prompts, once).
+    Password {
+        /// Name of the environment variable holding the password.
+        password_env: String,
+    },
+    /// Each method in turn until the server lets the user in. A server that requires two
+    /// (sshd's `AuthenticationMethods publickey,password`) is satisfied by listing both.
+    Chain(Vec<SshAuth>),
+}
+
+impl SshAuth {
+    /// Whether a password is among the methods.
+    pub fn uses_password(&self) -> bool {
+        match self {
+            SshAuth::Password { .. } => true,
+            SshAuth::Chain(all) => all.iter().any(SshAuth::uses_password),
+            _ => false,
+        }
+    }
 }
 
 /// Connection options. `SshOptions::default()` is strict host key checking against

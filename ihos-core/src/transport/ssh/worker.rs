@@ -8,6 +8,7 @@
 //! [`SshTransport`]: super::SshTransport
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
@@ -22,6 +23,7 @@ use super::line::{
     timeout_probe_line,
 };
 use super::options::{SshOptions, SshTarget};
+use super::route::Opener;
 use super::scp::{SendFailure, Sent, send};
 use crate::command::{Command, Output, Privilege};
 use crate::names::RemotePath;
@@ -54,14 +56,16 @@ pub(crate) enum Job {
 /// The thread's state.
 pub(crate) struct Worker {
     target: SshTarget,
+    via: Option<Arc<dyn Opener>>,
     opts: SshOptions,
     host: String,
     conn: Option<Conn>,
 }
 
 impl Worker {
-    pub(crate) fn new(target: SshTarget, opts: SshOptions) -> Self {
+    pub(crate) fn new(target: SshTarget, opts: SshOptions, via: Option<Arc<dyn Opener>>) -> Self {
         Worker {
+            via,
             host: target.label(),
             target,
             opts,
@@ -149,7 +153,7 @@ impl Worker {
         if self.conn.is_some() {
             return Ok(true);
         }
-        self.conn = Some(connect(&self.target, &self.opts)?);
+        self.conn = Some(connect(&self.target, &self.opts, self.via.as_deref())?);
         Ok(false)
     }
 
