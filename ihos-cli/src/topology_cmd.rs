@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use ihos_core::{HostConfig, HostKeyPolicyConfig, Topology};
+use ihos_core::{HostConfig, HostKeyPolicyConfig, SshAuth, Topology};
 
 use crate::exit::CliError;
 use crate::output;
@@ -74,11 +74,7 @@ fn host_lines(t: &Topology, name: &str, h: &HostConfig, file: &str) -> Vec<Strin
         "host {name}: {}@{}:{}{through}",
         h.user, h.address, h.port
     )];
-    let login = match (&h.auth.key_file, h.auth.uses_password()) {
-        (Some(k), _) => format!("key {}", k.display()),
-        (None, true) => "password".to_string(),
-        (None, false) => "agent, then ~/.ssh/id_ed25519, id_ecdsa, id_rsa".to_string(),
-    };
+    let login = describe(&h.auth.to_ssh_auth(|p| p.to_path_buf()));
     let known = h
         .known_hosts
         .as_ref()
@@ -93,7 +89,7 @@ fn host_lines(t: &Topology, name: &str, h: &HostConfig, file: &str) -> Vec<Strin
         ("address", h.address.clone()),
         ("port", h.port.to_string()),
         ("user", h.user.clone()),
-        ("key_file", login),
+        ("login", login),
         ("known_hosts", known),
         ("host_key_policy", policy.to_string()),
         (
@@ -102,7 +98,9 @@ fn host_lines(t: &Topology, name: &str, h: &HostConfig, file: &str) -> Vec<Strin
         ),
     ];
     for (field, value) in rows {
-        let origin = if field == "proxy_jump" && h.proxy_jump.is_none() {
+        let origin = if field == "login" {
+            from("key_file")
+        } else if field == "proxy_jump" && h.proxy_jump.is_none() {
             "default".to_string()
         } else {
             from(field)
@@ -110,4 +108,16 @@ fn host_lines(t: &Topology, name: &str, h: &HostConfig, file: &str) -> Vec<Strin
         lines.push(format!("    {field:<16} {value:<40} {origin}"));
     }
     lines
+}
+
+/// The login methods, in the order they are tried.
+fn describe(auth: &SshAuth) -> String {
+    match auth {
+        SshAuth::Agent => "agent".into(),
+        SshAuth::KeyFile { path, .. } => format!("key {}", path.display()),
+        SshAuth::DefaultKeys => "~/.ssh/id_ed25519, id_ecdsa, id_rsa".into(),
+        SshAuth::AgentThenDefaultKeys => "agent, then ~/.ssh/id_ed25519, id_ecdsa, id_rsa".into(),
+        SshAuth::Password { password_env } => format!("password from ${password_env}"),
+        SshAuth::Chain(all) => all.iter().map(describe).collect::<Vec<_>>().join(", then "),
+    }
 }

@@ -116,7 +116,9 @@ fn shows_each_hosts_connection_and_where_each_value_came_from() {
         row(e, "app1", "user").contains(&format!("{cfg}:3 (User)")),
         "{e}"
     );
-    assert!(row(e, "app1", "key_file").contains("id_ihos"), "{e}");
+    // As ssh: the agent, then the IdentityFile.
+    assert!(row(e, "app1", "login").contains("agent, then key"), "{e}");
+    assert!(row(e, "app1", "login").contains("id_ihos"), "{e}");
     assert!(
         row(e, "app1", "proxy_jump").contains(&format!("{cfg}:5 (ProxyJump)")),
         "{e}"

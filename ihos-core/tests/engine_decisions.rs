@@ -253,7 +253,8 @@ async fn out_of_rotation_before_stop_and_back_only_after_start() {
     lb.expect_backends().returning(|| Ok(backends()));
     lb.expect_check().returning(|| Ok(()));
     lb.expect_old_workers().returning(|| Ok(0));
-    // a: disable, stop, start, enable; then b the same. The mocks enforce the order.
+    // a: disable, stop, start; a back with b out; b: stop, start, enable. The mocks enforce
+    // the order.
     let mut a = MockContainer::new();
     let mut b = MockContainer::new();
     a.expect_state().returning(|| Ok(running()));
@@ -271,16 +272,12 @@ async fn out_of_rotation_before_stop_and_back_only_after_start() {
         .times(1)
         .in_sequence(&mut seq)
         .returning(|| Ok(()));
-    lb.expect_enable()
-        .withf(|x| x == "10.0.0.1:8080")
+    // a back and b out: one change (one reload), after a started and before b stops.
+    lb.expect_swap()
+        .withf(|x, y| x == "10.0.0.1:8080" && y == "10.0.0.2:8080")
         .times(1)
         .in_sequence(&mut seq)
-        .returning(|_| Ok(change("a in")));
-    lb.expect_disable()
-        .withf(|x| x == "10.0.0.2:8080")
-        .times(1)
-        .in_sequence(&mut seq)
-        .returning(|_| Ok(change("b out")));
+        .returning(|_, _| Ok(change("a in, b out")));
     b.expect_stop()
         .times(1)
         .in_sequence(&mut seq)

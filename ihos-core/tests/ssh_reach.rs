@@ -229,20 +229,36 @@ async fn reaches_hosts_only_through_their_jump_hosts_over_one_session() {
         SshTransport::connect_through(Arc::clone(&jump), inner.target("deploypw"), inner.options())
             .await
             .expect("second host through the same jump host");
-    // Both at once, while an upload streams through the tunnel.
+    // Two uploads at once through the one session (each can fill the socket while the
+    // other sends), and a command beside them.
     let dir = tempfile::tempdir().unwrap();
-    let payload = random_file(dir.path(), 12 * 1024 * 1024);
+    let payload = random_file(dir.path(), 16 * 1024 * 1024);
     let started = Instant::now();
     let dest = RemotePath::new("/home/deploy/ihos-reach-payload.bin").unwrap();
+    let dest2 = RemotePath::new("/home/deploypw/ihos-reach-payload.bin").unwrap();
     let side = Command::new("sh").arg("-c").arg("sleep 0.3; echo side");
-    let (up, other) = tokio::join!(t.upload(&payload, &dest), run_checked(&t2, &side));
+    let third =
+        SshTransport::connect_through(Arc::clone(&jump), inner.target("deploy"), inner.options())
+            .await
+            .expect("a third connection");
+    let (up, up2, other) = tokio::join!(
+        t.upload(&payload, &dest),
+        t2.upload(&payload, &dest2),
+        run_checked(&third, &side)
+    );
     let up = up.expect("upload through the tunnel");
-    assert_eq!(up.bytes, 12 * 1024 * 1024);
+    let up2 = up2.expect("second upload through the same session");
+    assert_eq!(up.bytes, 16 * 1024 * 1024);
+    assert_eq!(up.sha256, up2.sha256);
     assert_eq!(other.unwrap().stdout_text(), "side\n");
     eprintln!(
-        "12 MiB upload + concurrent command through the jump host: {:?}",
+        "2 x 16 MiB uploads + a command through one jump host session: {:?}",
         started.elapsed()
     );
+    drop(third);
+    run_checked(&t2, &Command::new("rm").arg("-f").arg(dest2.as_str()))
+        .await
+        .unwrap();
     run_checked(&t, &Command::new("rm").arg("-f").arg(dest.as_str()))
         .await
         .unwrap();

@@ -228,15 +228,20 @@ async fn a_host_without_room_for_the_war_stops_the_run_in_the_preflight() {
 async fn nginx_refusing_the_enable_once_rolls_the_instance_back() {
     let env = Env::runbook();
     // The first `nginx -t` is the preflight's, the second validates the disable, the third
-    // the enable.
-    let fault = env.world.inject(
-        Fault::on(Matcher::nginx_test())
-            .nth(3)
-            .fail(1, "nginx: [emerg] injected in /etc/nginx/nginx.conf:1"),
-    );
+    // the enable (with the next instance's disable: one change), the fourth the enable
+    // alone, tried after that change was refused.
+    let faults = [3, 4].map(|n| {
+        env.world.inject(
+            Fault::on(Matcher::nginx_test())
+                .nth(n)
+                .fail(1, "nginx: [emerg] injected in /etc/nginx/nginx.conf:1"),
+        )
+    });
     let rec = Recorder::new();
     let report = env.roll(&rec).await;
-    assert_eq!(env.world.fault_fired(fault), 1);
+    for fault in faults {
+        assert_eq!(env.world.fault_fired(fault), 1);
+    }
     assert_first_rolled_back(&env, &report, &rec, Step::Enable);
     env.assert_clean();
     // The new version had started; the previous one runs again.
@@ -474,6 +479,24 @@ async fn a_connection_drop_on_the_nginx_reloads_rolls_back() {
     // The first reload takes 101-pep1 out, the second puts it back.
     drop_connection("reload (disable)", Matcher::nginx_reload(), true).await;
     drop_connection("reload (disable)", Matcher::nginx_reload(), false).await;
+    // The second reload puts 101-pep1 back and takes 101-pep2 out (one change); when it
+    // fails, the previous config is reloaded (the third) and 101-pep1 comes back alone (the
+    // fourth): that one failing too rolls 101-pep1 back.
+    for happened in [false, true] {
+        let env = Env::runbook();
+        for n in [2, 4] {
+            env.world.inject(
+                Fault::on(Matcher::nginx_reload())
+                    .nth(n)
+                    .disconnect(happened),
+            );
+        }
+        let rec = Recorder::new();
+        let report = env.roll(&rec).await;
+        assert_first_rolled_back(&env, &report, &rec, Step::Enable);
+        env.assert_clean();
+    }
+    // Only the change for both failing: 101-pep1 comes back alone, the rollout goes on.
     for happened in [false, true] {
         let env = Env::runbook();
         env.world.inject(
@@ -483,7 +506,8 @@ async fn a_connection_drop_on_the_nginx_reloads_rolls_back() {
         );
         let rec = Recorder::new();
         let report = env.roll(&rec).await;
-        assert_first_rolled_back(&env, &report, &rec, Step::Enable);
+        assert_eq!(report.outcome, Outcome::Completed, "{}", rec.text());
+        env.assert_all_on(&env.war.sha256);
         env.assert_clean();
     }
 }

@@ -34,6 +34,10 @@ pub struct AuthConfig {
     /// if one is given; with neither, the agent then the default keys.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub methods: Option<Vec<AuthMethod>>,
+    /// The `IdentityFile`s the ssh config gives this host (filled in when loading, when
+    /// `key_file` is not set): the agent is tried first, then each of them, as ssh does.
+    #[serde(skip)]
+    pub identity_files: Vec<PathBuf>,
 }
 
 /// One way to log in, as listed in `auth.methods`.
@@ -62,6 +66,8 @@ impl AuthConfig {
         let mut m = Vec::new();
         if self.key_file.is_some() {
             m.push(AuthMethod::Key);
+        } else if !self.identity_files.is_empty() {
+            m.extend([AuthMethod::Agent, AuthMethod::Key]);
         }
         if self.password_env.is_some() {
             m.push(AuthMethod::Password);
@@ -75,23 +81,30 @@ impl AuthConfig {
         if methods.is_empty() {
             return SshAuth::default();
         }
-        let mut all: Vec<SshAuth> = methods
-            .iter()
-            .filter_map(|m| match m {
-                AuthMethod::Agent => Some(SshAuth::Agent),
-                AuthMethod::Key => Some(match &self.key_file {
-                    Some(k) => SshAuth::KeyFile {
+        let mut all: Vec<SshAuth> = Vec::new();
+        for m in methods {
+            match m {
+                AuthMethod::Agent => all.push(SshAuth::Agent),
+                AuthMethod::Key => match &self.key_file {
+                    Some(k) => all.push(SshAuth::KeyFile {
                         path: expand(k),
                         passphrase_env: self.passphrase_env.clone(),
-                    },
-                    None => SshAuth::DefaultKeys,
-                }),
-                AuthMethod::Password => self
-                    .password_env
-                    .clone()
-                    .map(|password_env| SshAuth::Password { password_env }),
-            })
-            .collect();
+                    }),
+                    None if !self.identity_files.is_empty() => {
+                        all.extend(self.identity_files.iter().map(|k| SshAuth::KeyFile {
+                            path: expand(k),
+                            passphrase_env: None,
+                        }));
+                    }
+                    None => all.push(SshAuth::DefaultKeys),
+                },
+                AuthMethod::Password => all.extend(
+                    self.password_env
+                        .clone()
+                        .map(|password_env| SshAuth::Password { password_env }),
+                ),
+            }
+        }
         if all.len() == 1 {
             all.remove(0)
         } else {

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 use super::invalid::{Invalid, invalid};
 use super::{HostConfig, HostKeyPolicyConfig, LoadOptions, Topology};
-use crate::ssh_config::{HostSettings, JumpHop, SshConfig, StrictHostKeyChecking};
+use crate::ssh_config::{FromConfig, HostSettings, JumpHop, SshConfig, StrictHostKeyChecking};
 
 /// Fills in `topology`'s hosts from its ssh config, if it has one.
 pub(super) fn resolve(
@@ -35,7 +35,7 @@ pub(super) fn resolve(
             .and_then(|h| h.get(field))
             .is_some()
     };
-    let mut todo: Vec<Pending> = topology
+    let todo: Vec<Pending> = topology
         .hosts
         .iter()
         .filter(|(_, h)| !h.local)
@@ -51,16 +51,32 @@ pub(super) fn resolve(
             }
         })
         .collect();
-    // Hosts added for ProxyJump hops are resolved in their turn; a bound stops a config
-    // whose hops would add hosts forever.
+    // Hops are matched to hosts by their names and their addresses as written (aliases),
+    // whatever the order hosts are resolved in.
+    let aliases: BTreeMap<String, String> = topology
+        .hosts
+        .iter()
+        .map(|(n, h)| (n.clone(), h.address.clone()))
+        .collect();
+    // First every host of the topology, then the hops: linked, and the hosts made for them
+    // resolved in their turn (a bound stops hops that would add hosts forever).
+    let mut hops_of = Vec::new();
+    for p in &todo {
+        if let Some(hops) = resolve_host(topology, &config, p)? {
+            hops_of.push((p.name.clone(), hops));
+        }
+    }
     let mut rounds = 0;
-    while let Some(p) = todo.pop() {
+    while let Some((name, hops)) = hops_of.pop() {
         rounds += 1;
         if rounds > 1000 {
             return Err(invalid(key, "ProxyJump hops do not end"));
         }
-        let added = resolve_host(topology, &config, &p)?;
-        todo.extend(added);
+        for p in link_hops(topology, &aliases, &name, &hops)? {
+            if let Some(more) = resolve_host(topology, &config, &p)? {
+                hops_of.push((p.name.clone(), more));
+            }
+        }
     }
     Ok(())
 }
@@ -91,16 +107,17 @@ struct Pending {
     user_fallback: Option<String>,
 }
 
-/// Resolves one host; returns the hosts it added for its jump hops.
+/// Resolves one host; returns its `ProxyJump` hops when they are to be linked (the host has
+/// no `proxy_jump` of its own).
 fn resolve_host(
     topology: &mut Topology,
     config: &SshConfig,
     p: &Pending,
-) -> Result<Vec<Pending>, Invalid> {
+) -> Result<Option<FromConfig<Vec<JumpHop>>>, Invalid> {
     let name = p.name.as_str();
     let key = |f: &str| format!("hosts.{name}.{f}");
     let Some(h) = topology.hosts.get(name) else {
-        return Ok(Vec::new());
+        return Ok(None);
     };
     let alias = h.address.clone();
     let login_user = (!h.user.is_empty()).then(|| h.user.clone());
@@ -112,28 +129,30 @@ fn resolve_host(
             .iter()
             .map(|w| format!("hosts.{name} ({alias}): {w}")),
     );
-    let hops = s.proxy_jump.clone();
     let h = topology
         .hosts
         .get_mut(name)
         .ok_or_else(|| invalid("hosts", "vanished"))?;
     apply(h, &s, &alias, p, &mut topology.warnings)?;
-    let Some(hops) = hops else {
-        return Ok(Vec::new());
-    };
-    if h.proxy_jump.is_some() || hops.value.is_empty() {
-        return Ok(Vec::new());
-    }
-    // `ProxyJump a,b`: through a, then b, then the host: the host's jump is b, b's is a.
+    Ok(s.proxy_jump
+        .filter(|hops| h.proxy_jump.is_none() && !hops.value.is_empty()))
+}
+
+/// `ProxyJump a,b` on `name`: through a, then b, then the host: the host's jump is b, b's is
+/// a. Returns the hosts made for hops the topology does not have.
+fn link_hops(
+    topology: &mut Topology,
+    aliases: &BTreeMap<String, String>,
+    name: &str,
+    hops: &FromConfig<Vec<JumpHop>>,
+) -> Result<Vec<Pending>, Invalid> {
+    let origin = hops.origin.to_string();
     let mut added = Vec::new();
     let mut previous: Option<String> = None;
-    let origin = hops.origin.to_string();
     let mut chain = Vec::new();
     for hop in &hops.value {
-        let (hop_name, new) = hop_host(topology, hop, previous.as_deref(), &origin, name)?;
-        if let Some(pending) = new {
-            added.push(pending);
-        }
+        let (hop_name, new) = hop_host(topology, aliases, hop, previous.as_deref(), &origin, name)?;
+        added.extend(new);
         chain.push(hop_name.clone());
         previous = Some(hop_name);
     }
@@ -194,16 +213,18 @@ fn apply(
         .as_ref()
         .is_none_or(|m| m.contains(&super::AuthMethod::Key));
     if let (None, Some(first), true) = (&h.auth.key_file, s.identity_files.first(), key_wanted) {
-        h.auth.key_file = Some(first.value.clone());
-        h.origins
-            .insert("key_file".into(), first.origin.to_string());
-        if s.identity_files.len() > 1 {
-            warnings.push(format!(
-                "hosts.{name}: {} IdentityFiles apply; ihos uses the first ({})",
-                s.identity_files.len(),
-                first.origin
-            ));
-        }
+        // As ssh: the agent first, then each IdentityFile that exists, in order.
+        h.auth.identity_files = s.identity_files.iter().map(|k| k.value.clone()).collect();
+        let more = s.identity_files.len() - 1;
+        let also = if more > 0 {
+            format!(" and {more} more")
+        } else {
+            String::new()
+        };
+        h.origins.insert(
+            "key_file".into(),
+            format!("{}{also}, after the agent", first.origin),
+        );
     }
     if let (None, Some(k)) = (&h.known_hosts, &s.known_hosts) {
         h.known_hosts = Some(k.value.clone());
@@ -240,17 +261,28 @@ fn apply(
 /// The topology host a hop is, or a new one for it (then also returned as pending).
 fn hop_host(
     topology: &mut Topology,
+    aliases: &BTreeMap<String, String>,
     hop: &JumpHop,
     jump: Option<&str>,
     origin: &str,
     for_host: &str,
 ) -> Result<(String, Option<Pending>), Invalid> {
     let same = |name: &str, h: &HostConfig| {
-        (name == hop.host || h.address == hop.host)
+        let named = name == hop.host
+            || aliases.get(name).is_some_and(|a| *a == hop.host)
+            || h.address == hop.host;
+        named
             && hop.port.is_none_or(|p| p == h.port)
             && hop.user.as_ref().is_none_or(|u| *u == h.user)
     };
-    if let Some((name, _)) = topology.hosts.iter().find(|(n, h)| same(n, h)) {
+    if let Some((name, h)) = topology.hosts.iter().find(|(n, h)| same(n, h)) {
+        if h.proxy_jump.as_deref() != jump {
+            topology.warnings.push(format!(
+                "hosts.{for_host}: ProxyJump ({origin}) goes through {name}{}, but {name} is reached {}: ihos reaches it its own way",
+                jump.map(|j| format!(" via {j}")).unwrap_or_default(),
+                h.proxy_jump.as_deref().map_or("directly".to_string(), |j| format!("through {j}")),
+            ));
+        }
         return Ok((name.clone(), None));
     }
     let mut name = hop.host.clone();

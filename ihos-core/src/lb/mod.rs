@@ -165,6 +165,22 @@ pub trait LoadBalancer: Send + Sync {
     /// Puts `address` back into rotation: edit, validate, apply.
     async fn enable(&self, address: &str) -> Result<LbChange, LbError>;
 
+    /// Puts `enable` back into rotation and takes `disable` out as ONE change where the
+    /// load balancer can (nginx: one edit, one `nginx -t`, one reload, so idle keep-alive
+    /// connections are closed once per transition, not twice). On an error nothing is
+    /// promised about `enable`: the caller enables it again on its own (a no-op if it is
+    /// in). The default makes two changes, enable then disable.
+    async fn swap(&self, enable: &str, disable: &str) -> Result<LbChange, LbError> {
+        let first = self.enable(enable).await?;
+        let second = self.disable(disable).await?;
+        Ok(LbChange {
+            message: format!("{}; {}", first.message, second.message),
+            diff: format!("{}{}", first.diff, second.diff),
+            before: first.before,
+            after: second.after,
+        })
+    }
+
     /// Validates the current config and makes nginx use it.
     async fn apply(&self) -> Result<(), LbError>;
 

@@ -422,6 +422,16 @@ impl<T: Transport + ?Sized, C: Container + ?Sized> LoadBalancer for NginxLb<T, C
         self.change(address, false).await
     }
 
+    async fn swap(&self, enable: &str, disable: &str) -> Result<LbChange, LbError> {
+        let upstream = self.upstream.clone();
+        let style = self.options.style;
+        self.edit_with(|doc| {
+            doc.enable_server(&upstream, enable)?
+                .and_then(|d| d.disable_server(&upstream, disable, style, false))
+        })
+        .await
+    }
+
     async fn check(&self) -> Result<(), LbError> {
         match self.validate().await? {
             Verdict::Accepted => Ok(()),

@@ -96,6 +96,8 @@ pub(crate) struct Run {
     pub action: Action,
     pub rollout_id: String,
     pub operator: String,
+    /// Which instance's return takes the next one out (one reload per transition).
+    pub handoff: super::handoff::Handoff,
 }
 
 /// An environment and the run going on in it.

@@ -18,10 +18,25 @@ pub(crate) const POLL: Duration = Duration::from_secs(1);
 /// Invariant 1: at most `max_unavailable` backends out of rotation. The scheduler keeps to
 /// it; this checks what the load balancer actually says before taking one more out.
 pub(crate) async fn check_unavailable(env: &Env<'_>, backend: &str) -> Result<(), StepError> {
+    check_out_besides(env, &[backend]).await
+}
+
+/// [`check_unavailable`] for `out` leaving as `back` returns in the same change: the number
+/// out of rotation afterwards is the others out now, plus `out`.
+pub(crate) async fn check_unavailable_after_swap(
+    env: &Env<'_>,
+    back: &str,
+    out: &str,
+) -> Result<(), StepError> {
+    check_out_besides(env, &[back, out]).await
+}
+
+/// Fails if `max_unavailable` or more backends other than `besides` are out of rotation.
+async fn check_out_besides(env: &Env<'_>, besides: &[&str]) -> Result<(), StepError> {
     let backends = env.fleet.lb.backends().await?;
     let out: Vec<String> = backends
         .iter()
-        .filter(|b| !b.state.is_enabled() && b.address != backend)
+        .filter(|b| !b.state.is_enabled() && !besides.contains(&b.address.as_str()))
         .map(|b| b.address.clone())
         .collect();
     if out.len() >= env.policy.max_unavailable {

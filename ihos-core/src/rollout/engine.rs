@@ -1,8 +1,6 @@
 //! The run: target, resume and lock, staging, then instances in order (at most
 //! `max_unavailable` at a time), then the final checks.
 
-use std::sync::atomic::{AtomicBool, Ordering};
-
 use futures_util::StreamExt;
 use tokio::sync::Mutex;
 use tokio::time::Instant;
@@ -11,15 +9,17 @@ use super::begin::{resumable_journal, take_lock};
 use super::cancel::{CancelToken, StopLevel};
 use super::ctx::{Ctx, Env, Kind, Run};
 use super::error::RolloutError;
-use super::event::{Emitter, Event, EventSink};
+use super::event::{Emitter, Event, EventSink, Step};
 use super::finish::finish;
+use super::handoff::Handoff;
 use super::identity::{new_rollout_id, operator};
 use super::instance::update_instance;
 use super::journal::{self, InstanceStatus, Journal, JournalEntry};
 use super::lock::{self, LockOwner};
 use super::options::RolloutOptions;
 use super::preflight::preflight;
-use super::report::{InstanceResult, Outcome, RolloutReport};
+use super::report::{InstanceResult, Outcome, Problem, RolloutReport};
+use super::rotation;
 use super::stage::{stage_previous, upload_all};
 use super::target::{Target, check_no_interrupted_canary_deploy};
 use crate::fleet::{Fleet, InstanceHandle};
@@ -241,8 +241,12 @@ async fn locked(
         action: kind.action(),
         rollout_id: me.rollout_id,
         operator: me.owner,
+        handoff: Handoff::new(&todo, fleet.canary.as_ref().map(|c| c.name())),
     };
     let ctx = Ctx { env, run: &run };
+    if resumed {
+        put_back_taken_out_early(ctx, &todo).await?;
+    }
     let results = update_all(ctx, &todo).await;
     Ok(finish(ctx, target, selected, &backends, results).await)
 }
@@ -256,33 +260,106 @@ fn pending(instance: &str) -> JournalEntry {
         war_touched: false,
         error: None,
         canary_was_open: None,
+        taken_out_by: None,
     }
 }
 
 /// Updates `todo` in order, `max_unavailable` at a time; after a failure or a stop request
 /// no further instance starts.
 async fn update_all(ctx: Ctx<'_>, todo: &[&InstanceHandle]) -> Vec<(String, InstanceResult)> {
-    let failed = AtomicBool::new(false);
+    let handoff = &ctx.run.handoff;
     futures_util::stream::iter(todo.iter().copied())
-        .map(|inst| {
-            let failed = &failed;
-            async move {
-                if failed.load(Ordering::SeqCst)
-                    || ctx.env.cancel.level() >= StopLevel::AfterCurrent
-                {
-                    return (inst.name().to_string(), InstanceResult::NotUpdated);
-                }
-                let r = update_instance(ctx, inst).await;
-                if matches!(
-                    r,
-                    InstanceResult::RolledBack(_) | InstanceResult::NotRestored(_)
-                ) {
-                    failed.store(true, Ordering::SeqCst);
-                }
-                (inst.name().to_string(), r)
+        .map(|inst| async move {
+            let taken_out_by = handoff.start(inst.name()).await;
+            if handoff.failed() || ctx.env.cancel.level() >= StopLevel::AfterCurrent {
+                let r = match taken_out_by {
+                    // The previous one's return took it out; it goes back untouched.
+                    Some(_) => not_started(ctx, inst).await,
+                    None => InstanceResult::NotUpdated,
+                };
+                return (inst.name().to_string(), r);
             }
+            let r = update_instance(ctx, inst, taken_out_by).await;
+            if matches!(
+                r,
+                InstanceResult::RolledBack(_) | InstanceResult::NotRestored(_)
+            ) {
+                handoff.set_failed();
+            }
+            (inst.name().to_string(), r)
         })
         .buffered(ctx.env.policy.max_unavailable.max(1))
         .collect()
         .await
+}
+
+/// A crash between one instance's return and the next one's own turn left that next one out
+/// of rotation with nothing else done to it: back in before anything else (its turn takes
+/// it out again).
+async fn put_back_taken_out_early(
+    ctx: Ctx<'_>,
+    todo: &[&InstanceHandle],
+) -> Result<(), RolloutError> {
+    let early: Vec<String> = {
+        let j = ctx.run.journal.lock().await;
+        j.instances
+            .iter()
+            .filter(|e| {
+                e.taken_out_by.is_some()
+                    && e.status == InstanceStatus::InProgress
+                    && e.step == Some(Step::Disable)
+            })
+            .map(|e| e.instance.clone())
+            .collect()
+    };
+    for inst in todo
+        .iter()
+        .filter(|i| early.contains(&i.name().to_string()))
+    {
+        let change = rotation::put_back(ctx, inst).await.map_err(|e| {
+            RolloutError::Resume(format!(
+                "{} was taken out of rotation ahead of its turn and could not be put back: {e}",
+                inst.name()
+            ))
+        })?;
+        ctx.update_entry(inst.name(), |e| {
+            e.status = InstanceStatus::Pending;
+            e.step = None;
+            e.taken_out_by = None;
+        })
+        .await;
+        ctx.env.emitter.emit(Event::Warning {
+            instance: Some(inst.name().to_string()),
+            message: format!(
+                "was out of rotation ahead of its turn (taken out with the previous instance's return before the interruption): put back ({})",
+                change.message
+            ),
+        });
+    }
+    Ok(())
+}
+
+/// An instance that was taken out of rotation ahead of its turn and will not be updated
+/// (the run stops): back in rotation, as it was.
+async fn not_started(ctx: Ctx<'_>, inst: &InstanceHandle) -> InstanceResult {
+    match rotation::put_back(ctx, inst).await {
+        Ok(_) => {
+            ctx.set_status(inst.name(), InstanceStatus::Pending, None)
+                .await;
+            InstanceResult::NotUpdated
+        }
+        Err(error) => {
+            let problem = Problem::NotPutBack {
+                step: Step::Disable,
+                error,
+            };
+            ctx.set_status(
+                inst.name(),
+                InstanceStatus::Failed,
+                Some(problem.to_string()),
+            )
+            .await;
+            InstanceResult::NotRestored(problem)
+        }
+    }
 }

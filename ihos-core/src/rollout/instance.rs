@@ -18,10 +18,17 @@ use super::report::{InstanceResult, Problem};
 use super::restore::{Progress, restore};
 use super::rotation;
 use super::step::{Failure, StepError, fail};
+use super::transition;
 use crate::config::OnFailure;
 use crate::fleet::InstanceHandle;
 
-pub(crate) async fn update_instance(ctx: Ctx<'_>, inst: &InstanceHandle) -> InstanceResult {
+/// `taken_out_by`: the instance whose return already took this one out of rotation (one
+/// reload for both), if any.
+pub(crate) async fn update_instance(
+    ctx: Ctx<'_>,
+    inst: &InstanceHandle,
+    taken_out_by: Option<String>,
+) -> InstanceResult {
     let started = Instant::now();
     let name = inst.name().to_string();
     let mut progress = {
@@ -33,7 +40,7 @@ pub(crate) async fn update_instance(ctx: Ctx<'_>, inst: &InstanceHandle) -> Inst
             ..Progress::default()
         }
     };
-    let failure = match steps(ctx, inst, &mut progress).await {
+    let failure = match steps(ctx, inst, &mut progress, taken_out_by.as_deref()).await {
         Ok(()) => {
             // The new WAR serves, in rotation: whatever happens to its record, it is
             // updated, and a missing record is said as such, not as a rollback.
@@ -184,9 +191,15 @@ async fn steps(
     ctx: Ctx<'_>,
     inst: &InstanceHandle,
     progress: &mut Progress,
+    taken_out_by: Option<&str>,
 ) -> Result<(), Failure> {
     let env = ctx.env;
     step(ctx, inst, Step::Disable, async {
+        if let Some(previous) = taken_out_by {
+            return Ok(Some(format!(
+                "out of rotation since {previous} came back: one change and one reload for both"
+            )));
+        }
         if !env.is_canary(inst) {
             check_unavailable(env, &inst.config.backend).await?;
         }
@@ -269,7 +282,7 @@ async fn steps(
 
     step(ctx, inst, Step::Enable, async {
         progress.enabling = true;
-        let change = rotation::put_back(ctx, inst).await?;
+        let change = transition::put_back(ctx, inst).await?;
         Ok(Some(change.message))
     })
     .await?;

@@ -49,6 +49,11 @@ pub struct JournalEntry {
     /// reopened only then). Unset for the fleet's instances.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub canary_was_open: Option<bool>,
+    /// The instance whose return to rotation took this one out in the same change (one
+    /// reload for both), before this one's own turn. A resume that finds it still at its
+    /// Disable step puts it back first: nothing else was done to it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub taken_out_by: Option<String>,
 }
 
 /// A rollout's journal: where it stands, instance by instance. The engine keeps it on the
@@ -215,6 +220,7 @@ mod tests {
             war_touched: false,
             error: None,
             canary_was_open: None,
+            taken_out_by: None,
         }
     }
 

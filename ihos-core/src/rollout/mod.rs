@@ -25,6 +25,7 @@ mod engine;
 mod error;
 mod event;
 mod finish;
+mod handoff;
 mod health;
 mod identity;
 mod instance;
@@ -44,6 +45,7 @@ mod rotation;
 mod stage;
 mod step;
 mod target;
+mod transition;
 
 pub use canary::{
     CanaryError, CanaryStatus, Release, canary_status, canary_war, close_canary, open_canary,

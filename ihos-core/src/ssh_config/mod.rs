@@ -17,7 +17,7 @@ mod pattern;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use parse::{Block, Directive, Parsed};
+use parse::{BlockKind, Directive, Parsed};
 
 /// A config file ihos cannot use, with where.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -150,11 +150,32 @@ impl SshConfig {
         login_user: Option<&str>,
     ) -> Result<HostSettings, SshConfigError> {
         let mut s = HostSettings::default();
-        let applies = |d: &Directive| match &self.parsed.blocks[d.block] {
-            Block::All => true,
-            Block::Host(patterns) => pattern::host_matches(patterns, name),
-            Block::Match { .. } => false,
+        // A directive applies when its section matches, and the sections it was included
+        // under too.
+        let applies = |d: &Directive| {
+            let mut at = Some(d.block);
+            while let Some(i) = at {
+                let Some(b) = self.parsed.blocks.get(i) else {
+                    return false;
+                };
+                let matches = match &b.kind {
+                    BlockKind::All => true,
+                    BlockKind::Host(patterns) => pattern::host_matches(patterns, name),
+                    BlockKind::Match => false,
+                };
+                if !matches {
+                    return false;
+                }
+                at = b.inside;
+            }
+            true
         };
+        // ProxyCommand and ProxyJump share one setting in OpenSSH: the first of either wins.
+        let mut proxy_decided = false;
+        // Paths are expanded once everything is read: `%h` is the final HostName, `%r` the
+        // final user (ssh.c expands them after reading the config).
+        let mut identity_raw: Vec<(String, Origin)> = Vec::new();
+        let mut known_raw: Option<(String, Origin)> = None;
         for d in self.parsed.directives.iter().filter(|d| applies(d)) {
             let err = |message: String| SshConfigError {
                 file: d.file.clone(),
@@ -174,8 +195,11 @@ impl SshConfig {
             };
             match d.keyword.as_str() {
                 "hostname" if s.host_name.is_none() => {
-                    let value =
-                        percent(&first()?, name, None, None, self.home.as_deref()).map_err(err)?;
+                    // HostName knows `%h` (the name given) and `%%` only.
+                    let value = first()?
+                        .replace("%%", "\u{0}")
+                        .replace("%h", name)
+                        .replace('\u{0}', "%");
                     s.host_name = Some(FromConfig {
                         value,
                         origin: origin("HostName"),
@@ -199,16 +223,9 @@ impl SshConfig {
                         origin: origin("User"),
                     });
                 }
-                "identityfile" => {
-                    let user = s.user.as_ref().map(|u| u.value.as_str()).or(login_user);
-                    let value =
-                        percent(&first()?, name, user, None, self.home.as_deref()).map_err(err)?;
-                    s.identity_files.push(FromConfig {
-                        value: PathBuf::from(value),
-                        origin: origin("IdentityFile"),
-                    });
-                }
-                "proxyjump" if s.proxy_jump.is_none() => {
+                "identityfile" => identity_raw.push((first()?, origin("IdentityFile"))),
+                "proxyjump" if !proxy_decided => {
+                    proxy_decided = true;
                     let text = first()?;
                     let hops = if text.eq_ignore_ascii_case("none") {
                         Vec::new()
@@ -223,9 +240,13 @@ impl SshConfig {
                         origin: origin("ProxyJump"),
                     });
                 }
-                "userknownhostsfile" if s.known_hosts.is_none() => {
-                    let value =
-                        percent(&first()?, name, None, None, self.home.as_deref()).map_err(err)?;
+                "userknownhostsfile" if known_raw.is_none() => {
+                    let value = first()?;
+                    if value == "none" || value == "/dev/null" {
+                        return Err(err(format!(
+                            "UserKnownHostsFile {value}: ihos checks every host key against a known_hosts file; name one"
+                        )));
+                    }
                     if d.args.len() > 1 {
                         s.warnings.push(format!(
                             "{}:{}: UserKnownHostsFile lists {} files; ihos reads the first only",
@@ -234,10 +255,7 @@ impl SshConfig {
                             d.args.len()
                         ));
                     }
-                    s.known_hosts = Some(FromConfig {
-                        value: PathBuf::from(value),
-                        origin: origin("UserKnownHostsFile"),
-                    });
+                    known_raw = Some((value, origin("UserKnownHostsFile")));
                 }
                 "stricthostkeychecking" if s.strict_host_key_checking.is_none() => {
                     let text = first()?;
@@ -257,7 +275,11 @@ impl SshConfig {
                         origin: origin("StrictHostKeyChecking"),
                     });
                 }
-                "proxycommand" if d.args.first().is_none_or(|a| a != "none") => {
+                "proxycommand" if !proxy_decided => {
+                    proxy_decided = true;
+                    if d.args.first().is_some_and(|a| a == "none") {
+                        continue;
+                    }
                     s.warnings.push(format!(
                         "{}:{}: ProxyCommand is not run by ihos; use ProxyJump (or proxy_jump in the topology)",
                         d.file.display(),
@@ -267,6 +289,32 @@ impl SshConfig {
                 _ => {}
             }
         }
+        let host = s.host_name.as_ref().map_or(name, |h| h.value.as_str());
+        let user = login_user.or(s.user.as_ref().map(|u| u.value.as_str()));
+        let home = self.home.as_deref();
+        let expand = |(raw, origin): (String, Origin)| {
+            let tokens = Tokens {
+                host,
+                alias: name,
+                remote_user: user,
+                home,
+            };
+            percent(&raw, &tokens)
+                .map(|v| FromConfig {
+                    value: PathBuf::from(v),
+                    origin: origin.clone(),
+                })
+                .map_err(|message| SshConfigError {
+                    file: origin.file.clone(),
+                    line: origin.line,
+                    message,
+                })
+        };
+        s.identity_files = identity_raw
+            .into_iter()
+            .map(expand)
+            .collect::<Result<_, _>>()?;
+        s.known_hosts = known_raw.map(expand).transpose()?;
         Ok(s)
     }
 }
@@ -305,16 +353,22 @@ fn parse_hop(text: &str) -> Result<JumpHop, String> {
     Ok(JumpHop { user, host, port })
 }
 
-/// ssh_config's tokens: `~/` and `%d` (home), `%h` (the host), `%r` (remote user), `%u`
-/// (local user), `%%`. Others are refused rather than left in a path.
-fn percent(
-    text: &str,
-    host: &str,
-    remote_user: Option<&str>,
-    local_user: Option<&str>,
-    home: Option<&Path>,
-) -> Result<String, String> {
-    let home_text = home.map(|h| h.display().to_string());
+/// What `%` tokens stand for.
+struct Tokens<'a> {
+    /// `%h`: the HostName (or the name given when there is none).
+    host: &'a str,
+    /// `%n`: the name as given.
+    alias: &'a str,
+    /// `%r`: the user logged in as.
+    remote_user: Option<&'a str>,
+    /// `~` and `%d`.
+    home: Option<&'a Path>,
+}
+
+/// ssh_config's tokens in paths: `~/`, `%d` (home), `%h`, `%n`, `%r`, `%u` (local user),
+/// `%%`. Others are refused rather than left in a path.
+fn percent(text: &str, t: &Tokens<'_>) -> Result<String, String> {
+    let home_text = t.home.map(|h| h.display().to_string());
     let mut out = String::new();
     let mut rest = text;
     if let Some(r) = text.strip_prefix("~/") {
@@ -333,24 +387,29 @@ fn percent(
         }
         match chars.next() {
             Some('%') => out.push('%'),
-            Some('h') => out.push_str(host),
+            Some('h') => out.push_str(t.host),
+            Some('n') => out.push_str(t.alias),
             Some('d') => out.push_str(
                 home_text
                     .as_deref()
                     .ok_or("%d used but there is no home directory")?,
             ),
-            Some('r') => out.push_str(remote_user.ok_or("%r used but the user is not known")?),
+            Some('r') => {
+                let me = t.remote_user.map(str::to_string).or_else(local_user);
+                out.push_str(&me.ok_or("%r used but the user is not known")?);
+            }
             Some('u') => {
-                let me = local_user
-                    .map(str::to_string)
-                    .or_else(|| Some(whoami::username()).filter(|u| !u.is_empty()));
-                out.push_str(&me.ok_or("%u used but the local user is not known")?);
+                out.push_str(&local_user().ok_or("%u used but the local user is not known")?)
             }
             Some(other) => return Err(format!("%{other} in {text:?} is not expanded by ihos")),
             None => return Err(format!("{text:?} ends with a lone %")),
         }
     }
     Ok(out)
+}
+
+fn local_user() -> Option<String> {
+    Some(whoami::username()).filter(|u| !u.is_empty())
 }
 
 #[cfg(test)]

@@ -23,16 +23,22 @@ pub(crate) struct Directive {
     pub block: usize,
 }
 
-/// A section: before the first `Host` (applies to all), a `Host` line, or a `Match` line.
+/// A section: before the first `Host` (applies to all), a `Host` line, or a `Match` line;
+/// `inside`: the section an `Include` that brought it in was under (OpenSSH reads an
+/// included file under a section that does not match as matching nothing).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Block {
+pub(crate) struct Block {
+    pub kind: BlockKind,
+    pub inside: Option<usize>,
+}
+
+/// What starts a section.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum BlockKind {
     All,
     Host(Vec<String>),
-    /// Ignored (ihos does not evaluate `Match` conditions), with where it is.
-    Match {
-        file: PathBuf,
-        line: usize,
-    },
+    /// Ignored (ihos does not evaluate `Match` conditions).
+    Match,
 }
 
 /// The whole config, in file order, `Include`s spliced in.
@@ -45,10 +51,13 @@ pub(crate) struct Parsed {
 
 pub(crate) fn parse_file(path: &Path, home: Option<&Path>) -> Result<Parsed, SshConfigError> {
     let mut parsed = Parsed {
-        blocks: vec![Block::All],
+        blocks: vec![Block {
+            kind: BlockKind::All,
+            inside: None,
+        }],
         ..Parsed::default()
     };
-    read_into(&mut parsed, path, 0, 0, home)?;
+    read_into(&mut parsed, path, 0, None, 0, home)?;
     Ok(parsed)
 }
 
@@ -58,10 +67,13 @@ pub(crate) fn parse_text(
     home: Option<&Path>,
 ) -> Result<Parsed, SshConfigError> {
     let mut parsed = Parsed {
-        blocks: vec![Block::All],
+        blocks: vec![Block {
+            kind: BlockKind::All,
+            inside: None,
+        }],
         ..Parsed::default()
     };
-    parse_into(&mut parsed, text, file, 0, 0, home)?;
+    parse_into(&mut parsed, text, file, 0, None, 0, home)?;
     Ok(parsed)
 }
 
@@ -69,6 +81,7 @@ fn read_into(
     parsed: &mut Parsed,
     path: &Path,
     block: usize,
+    inside: Option<usize>,
     depth: usize,
     home: Option<&Path>,
 ) -> Result<usize, SshConfigError> {
@@ -82,7 +95,7 @@ fn read_into(
         line: 0,
         message: "not UTF-8 text".into(),
     })?;
-    parse_into(parsed, &text, path, block, depth, home)
+    parse_into(parsed, &text, path, block, inside, depth, home)
 }
 
 /// Parses `text` with `block` as the current section; returns the section current at the
@@ -92,6 +105,7 @@ fn parse_into(
     text: &str,
     file: &Path,
     mut block: usize,
+    inside: Option<usize>,
     depth: usize,
     home: Option<&Path>,
 ) -> Result<usize, SshConfigError> {
@@ -110,13 +124,16 @@ fn parse_into(
                 if args.is_empty() {
                     return Err(err("Host without a pattern".into()));
                 }
-                parsed.blocks.push(Block::Host(args));
+                parsed.blocks.push(Block {
+                    kind: BlockKind::Host(args),
+                    inside,
+                });
                 block = parsed.blocks.len() - 1;
             }
             "match" => {
-                parsed.blocks.push(Block::Match {
-                    file: file.to_path_buf(),
-                    line,
+                parsed.blocks.push(Block {
+                    kind: BlockKind::Match,
+                    inside,
                 });
                 block = parsed.blocks.len() - 1;
                 parsed.warnings.push(format!(
@@ -130,7 +147,9 @@ fn parse_into(
                 }
                 for pattern in &args {
                     for path in include_paths(pattern, file, home, &mut parsed.warnings) {
-                        read_into(parsed, &path, block, depth + 1, home).map_err(|e| {
+                        // The included file's own sections apply only where this one does.
+                        let under = if block == 0 { inside } else { Some(block) };
+                        read_into(parsed, &path, block, under, depth + 1, home).map_err(|e| {
                             SshConfigError {
                                 message: format!(
                                     "{} (included from {}:{line})",
@@ -249,7 +268,12 @@ fn include_paths(
     };
     let mut found: Vec<PathBuf> = entries
         .flatten()
-        .filter(|e| glob(name.as_bytes(), e.file_name().as_encoded_bytes()))
+        // As glob(3): a wildcard does not match a leading dot (editor swap files).
+        .filter(|e| {
+            let n = e.file_name();
+            let n = n.as_encoded_bytes();
+            (name.starts_with('.') || !n.starts_with(b".")) && glob(name.as_bytes(), n)
+        })
         .map(|e| e.path())
         .filter(|p| p.is_file())
         .collect();

@@ -100,7 +100,8 @@ fn host_key_settings_and_unsupported_ones_are_reported() {
         "{:?}",
         l.warnings
     );
-    assert_eq!(l.proxy_jump.unwrap().value, Vec::new());
+    // ProxyCommand and ProxyJump are one setting in OpenSSH: the ProxyCommand came first.
+    assert!(l.proxy_jump.is_none());
     // A name no section names: only the global and `Host *` values.
     let o = c.query("other", None).unwrap();
     assert_eq!(o.port.unwrap().value, 22);
@@ -221,7 +222,15 @@ fn agrees_with_ssh_dash_g() {
             let user = get("user").remove(0);
             let theirs: Vec<String> = get("identityfile")
                 .iter()
-                .map(|raw| percent(raw, alias, Some(&user), None, Some(home.path())).unwrap())
+                .map(|raw| {
+                    let t = Tokens {
+                        host: &get("hostname")[0],
+                        alias,
+                        remote_user: Some(&user),
+                        home: Some(home.path()),
+                    };
+                    percent(raw, &t).unwrap()
+                })
                 .collect();
             assert_eq!(theirs, ours, "{alias}");
         }
@@ -233,4 +242,58 @@ fn agrees_with_ssh_dash_g() {
             _ => assert!(jump.is_empty() || jump == vec!["none"], "{alias}: {jump:?}"),
         }
     }
+}
+
+#[test]
+fn openssh_details_a_reviewer_found() {
+    let home = tempfile::tempdir().unwrap();
+    let ssh = home.path().join(".ssh");
+    std::fs::create_dir_all(ssh.join("conf.d")).unwrap();
+    // An Include under a Host section that does not match brings nothing, even its own
+    // `Host *` (OpenSSH reads it as never matching).
+    std::fs::write(ssh.join("work.conf"), "Host *\n  User corp\n").unwrap();
+    // Editor leftovers next to included files are not included (glob(3) skips dot files).
+    std::fs::write(ssh.join("conf.d/.10-x.swp"), [0xff_u8, 0xfe, 0x00]).unwrap();
+    std::fs::write(ssh.join("conf.d/20-y"), "Host y\n  Port 2022\n").unwrap();
+    let main = ssh.join("config");
+    std::fs::write(
+        &main,
+        "Host work-*\n  Include work.conf\nHost *\n  Include conf.d/*\n\
+         Host app\n  HostName 10.0.0.5\n  IdentityFile ~/.ssh/%h.key\n  IdentityFile ~/.ssh/%n-%r\n\
+         Host bastion\n  ProxyCommand none\nHost *\n  ProxyJump bastion\n",
+    )
+    .unwrap();
+    let home_path = home.path().to_path_buf();
+    let c = SshConfig {
+        parsed: parse::parse_file(&main, Some(&home_path)).unwrap(),
+        home: Some(home_path.clone()),
+    };
+    let app = c.query("app", Some("deploy")).unwrap();
+    assert!(
+        app.user.is_none(),
+        "work.conf's User leaked: {:?}",
+        app.user
+    );
+    assert_eq!(c.query("work-1", None).unwrap().user.unwrap().value, "corp");
+    assert_eq!(c.query("y", None).unwrap().port.unwrap().value, 2022);
+    // %h is the HostName, %n the name given, %r the login user.
+    let keys: Vec<PathBuf> = app.identity_files.iter().map(|k| k.value.clone()).collect();
+    assert_eq!(keys, vec![ssh.join("10.0.0.5.key"), ssh.join("app-deploy")]);
+    // `ProxyCommand none` decided for the bastion: no ProxyJump to itself.
+    assert!(c.query("bastion", None).unwrap().proxy_jump.is_none());
+    assert_eq!(app.proxy_jump.unwrap().value[0].host, "bastion");
+    // A known_hosts that checks nothing is refused, saying where.
+    let e = SshConfig::parse(
+        "Host a\n  UserKnownHostsFile /dev/null\n",
+        Path::new("c"),
+        None,
+    )
+    .unwrap()
+    .query("a", None)
+    .unwrap_err();
+    assert!(
+        e.to_string()
+            .starts_with("c:2: UserKnownHostsFile /dev/null"),
+        "{e}"
+    );
 }

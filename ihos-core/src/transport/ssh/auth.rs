@@ -21,7 +21,18 @@ pub(crate) fn authenticate(
         reason,
     };
     let mut tried: Vec<String> = Vec::new();
-    try_method(session, &target.user, auth, &mut tried).map_err(fail)?;
+    // Which of password / keyboard-interactive the server takes: asked once, first (the
+    // "none" request OpenSSH's client also starts with), not after other methods failed,
+    // where it would count as one more failure against MaxAuthTries.
+    let offered = if auth.uses_password() {
+        session.auth_methods(&target.user).unwrap_or("").to_string()
+    } else {
+        String::new()
+    };
+    if session.authenticated() {
+        return Ok(()); // "none" was enough
+    }
+    try_method(session, &target.user, auth, &offered, &mut tried).map_err(fail)?;
     if session.authenticated() {
         if auth.uses_password() {
             warn_password_once(&target.label());
@@ -44,6 +55,7 @@ fn try_method(
     session: &Session,
     user: &str,
     auth: &SshAuth,
+    offered: &str,
     tried: &mut Vec<String>,
 ) -> Result<(), String> {
     match auth {
@@ -71,14 +83,14 @@ fn try_method(
             let password = std::env::var(password_env).map_err(|_| {
                 format!("the password environment variable {password_env} is not set")
             })?;
-            try_password(session, user, &password, tried);
+            try_password(session, user, &password, offered, tried);
         }
         SshAuth::Chain(methods) => {
             for m in methods {
                 if session.authenticated() {
                     break;
                 }
-                try_method(session, user, m, tried)?;
+                try_method(session, user, m, offered, tried)?;
             }
         }
     }
@@ -94,30 +106,27 @@ fn try_default_keys(session: &Session, user: &str, tried: &mut Vec<String>) {
     }
 }
 
-/// `password`, or `keyboard-interactive` when the server offers only that. Messages never
-/// contain the password.
-fn try_password(session: &Session, user: &str, password: &str, tried: &mut Vec<String>) {
+/// `password`, or `keyboard-interactive` when the server offers only that (`offered`: the
+/// server's list, empty if unknown). Never both: a refused password is not sent twice.
+/// Messages never contain the password.
+fn try_password(
+    session: &Session,
+    user: &str,
+    password: &str,
+    offered: &str,
+    tried: &mut Vec<String>,
+) {
     if session.authenticated() {
         return;
     }
-    // Asking costs a round trip ("none" authentication) but tells which of the two the
-    // server takes; OpenSSH with `UsePAM yes` often offers only keyboard-interactive.
-    let offered = session.auth_methods(user).unwrap_or("").to_string();
     let has = |m: &str| offered.split(',').any(|o| o == m);
-    if session.authenticated() {
-        return; // "none" was enough
-    }
     if has("password") || offered.is_empty() {
         match session.userauth_password(user, password) {
-            Ok(()) if session.authenticated() => {
-                debug!(user, "authenticated with a password");
-                return;
-            }
+            Ok(()) if session.authenticated() => debug!(user, "authenticated with a password"),
             Ok(()) => tried.push("password (more is required)".into()),
             Err(e) => tried.push(format!("password ({})", e.message())),
         }
-    }
-    if has("keyboard-interactive") && !session.authenticated() {
+    } else if has("keyboard-interactive") {
         let mut prompter = PasswordPrompter::new(password);
         match session.userauth_keyboard_interactive(user, &mut prompter) {
             Ok(()) if session.authenticated() => {
@@ -126,7 +135,7 @@ fn try_password(session: &Session, user: &str, password: &str, tried: &mut Vec<S
             Ok(()) => tried.push("keyboard-interactive (more is required)".into()),
             Err(e) => tried.push(format!("keyboard-interactive ({})", e.message())),
         }
-    } else if !has("password") && !offered.is_empty() {
+    } else {
         tried.push(format!(
             "password (the server offers neither password nor keyboard-interactive: {offered})"
         ));

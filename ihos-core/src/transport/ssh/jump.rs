@@ -117,6 +117,7 @@ impl Opener for JumpHost {
             port: to.port,
             deadline: Instant::now() + limit,
             reply,
+            retried: false,
         };
         self.requests
             .lock()

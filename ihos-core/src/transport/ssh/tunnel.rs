@@ -40,6 +40,8 @@ pub(crate) struct OpenRequest {
     pub port: u16,
     pub deadline: Instant,
     pub reply: mpsc::Sender<Result<UnixStream, TransportError>>,
+    /// Already tried once on a session that turned out to be dead.
+    pub retried: bool,
 }
 
 /// A channel opening under way: libssh2 advances it by the same call with the same
@@ -49,6 +51,11 @@ struct Opening {
     port: u16,
     started: Instant,
     request: Option<OpenRequest>,
+    /// Its last call left output half sent: it must be the next libssh2 call.
+    stuck: bool,
+    /// Made on a session that was already connected before this request (which may have
+    /// died unnoticed while idle).
+    reused: bool,
 }
 
 /// The thread's state.
@@ -65,6 +72,10 @@ pub(crate) struct Pump {
     opening: Option<Opening>,
     tunnels: Vec<Tunnel>,
     next_keepalive: Instant,
+    /// The last pumping round was cut short while data still moved: look again at once.
+    busy: bool,
+    /// The [`JumpHost`](super::jump::JumpHost) is gone (its wake pipe is at its end).
+    orphaned: bool,
 }
 
 impl Pump {
@@ -87,32 +98,52 @@ impl Pump {
             opening: None,
             tunnels: Vec::new(),
             next_keepalive: Instant::now(),
+            busy: false,
+            orphaned: false,
         }
+    }
+
+    /// Whether a libssh2 call left output half sent: then only that call may come next.
+    fn stuck(&self) -> bool {
+        self.opening.as_ref().is_some_and(|o| o.stuck)
+            || self.tunnels.iter().any(|t| t.pending.is_some())
     }
 
     /// Serves until the [`JumpHost`](super::jump::JumpHost) is dropped and its last tunnel has closed.
     pub(crate) fn serve(mut self) {
-        let mut wanted = true;
         loop {
             let mut sink = [0u8; 64];
-            while matches!((&self.woken).read(&mut sink), Ok(n) if n > 0) {}
+            loop {
+                match (&self.woken).read(&mut sink) {
+                    Ok(0) => {
+                        self.orphaned = true;
+                        break;
+                    }
+                    Ok(_) => {}
+                    Err(_) => break,
+                }
+            }
             loop {
                 match self.requests.try_recv() {
                     Ok(r) => self.queued.push_back(r),
                     Err(TryRecvError::Empty) => break,
                     Err(TryRecvError::Disconnected) => {
-                        wanted = false;
+                        self.orphaned = true;
                         break;
                     }
                 }
             }
-            if !wanted && self.tunnels.is_empty() && self.queued.is_empty() {
+            if self.orphaned && self.tunnels.is_empty() && self.queued.is_empty() {
                 break;
             }
-            self.advance_opening();
+            // The opening first when it is the call libssh2 waits for; else pump first.
+            if self.opening.as_ref().is_some_and(|o| o.stuck) {
+                self.advance_opening();
+            }
             if let Err(reason) = self.pump() {
                 self.lose(&reason);
             }
+            self.advance_opening();
             self.keepalive();
             self.wait();
         }
@@ -123,6 +154,9 @@ impl Pump {
     /// Starts or continues opening the first queued channel.
     fn advance_opening(&mut self) {
         loop {
+            if self.tunnels.iter().any(|t| t.pending.is_some()) {
+                return; // a tunnel's half-sent call must be repeated first
+            }
             let mut opening = match self.opening.take() {
                 Some(o) => o,
                 None => {
@@ -134,11 +168,16 @@ impl Pump {
                         let _ = next.reply.send(Err(e));
                         continue;
                     }
-                    if self.conn.is_none() {
+                    let reused = self.conn.is_some();
+                    if !reused {
                         if let Err(e) = self.connect() {
+                            // One failed login answers every request waiting: not one
+                            // more failed login per host behind the jump host.
                             let e = self.bastion_error(&next, e);
-                            let _ = next.reply.send(Err(e));
-                            continue;
+                            for r in std::iter::once(next).chain(self.queued.drain(..)) {
+                                let _ = r.reply.send(Err(e.clone()));
+                            }
+                            return;
                         }
                     }
                     Opening {
@@ -146,6 +185,8 @@ impl Pump {
                         port: next.port,
                         started: Instant::now(),
                         request: Some(next),
+                        stuck: false,
+                        reused,
                     }
                 }
             };
@@ -154,11 +195,16 @@ impl Pump {
                 return;
             };
             let (host, port) = (opening.host.clone(), opening.port);
-            match conn
+            let result = conn
                 .session
                 .channel_direct_tcpip(&host, port, None)
-                .map_err(Failure::from)
-            {
+                .map_err(Failure::from);
+            opening.stuck = matches!(result, Err(Failure::WouldBlock))
+                && matches!(
+                    conn.session.block_directions(),
+                    ssh2::BlockDirections::Outbound | ssh2::BlockDirections::Both
+                );
+            match result {
                 Err(Failure::WouldBlock) => {
                     let now = Instant::now();
                     if let Some(r) = opening.request.take_if(|r| now >= r.deadline) {
@@ -173,20 +219,29 @@ impl Pump {
                     }
                     let too_old = opening.started.elapsed() >= ORPHAN_LIMIT;
                     self.opening = Some(opening);
-                    if too_old {
+                    // Only a session that carries nothing else is given up for it.
+                    if too_old && self.tunnels.is_empty() {
                         self.lose("a channel opening never finished");
                     }
                     return;
                 }
                 Ok(channel) => self.add_tunnel(channel, opening.request, &host, port),
                 Err(f) => {
-                    if let Some(r) = opening.request {
-                        let e = self.error_for(&r, &refusal(&self.label, &host, port, &f));
-                        let _ = r.reply.send(Err(e));
+                    let breaks = f.breaks_session();
+                    match opening.request {
+                        // A session that died while idle: once more, on a new one.
+                        Some(mut r) if breaks && opening.reused && !r.retried => {
+                            r.retried = true;
+                            self.queued.push_front(r);
+                        }
+                        Some(r) => {
+                            let e = self.error_for(&r, &refusal(&self.label, &host, port, &f));
+                            let _ = r.reply.send(Err(e));
+                        }
+                        None => {}
                     }
-                    if f.breaks_session() {
+                    if breaks {
                         self.lose("opening a channel failed");
-                        return;
                     }
                 }
             }
@@ -233,35 +288,48 @@ impl Pump {
 
     /// Moves data until nothing moves; `Err` when the session is lost.
     fn pump(&mut self) -> Result<(), String> {
+        self.busy = false;
         let Some(conn) = &self.conn else {
             return Ok(());
         };
+        if self.opening.as_ref().is_some_and(|o| o.stuck) {
+            return Ok(()); // the opening's half-sent call goes first
+        }
         let mut buf = vec![0u8; CHUNK];
-        for _ in 0..MAX_ROUNDS {
+        // A tunnel with a half-sent call: that call, alone, until it is done.
+        if let Some(t) = self.tunnels.iter_mut().find(|t| t.pending.is_some()) {
+            match t.step(&conn.session, &mut buf) {
+                Ok(s) if s.stuck => return Ok(()),
+                Ok(_) => {}
+                Err(Failure::Lost(reason) | Failure::TimedOut(reason)) => return Err(reason),
+                Err(_) => {}
+            }
+        }
+        for round in 0..MAX_ROUNDS {
             let mut moved = false;
             let mut i = 0;
             while i < self.tunnels.len() {
                 let t = &mut self.tunnels[i];
                 match t.step(&conn.session, &mut buf) {
-                    Ok(m) => {
-                        moved |= m;
+                    Ok(s) => {
+                        moved |= s.moved;
+                        if s.stuck {
+                            return Ok(());
+                        }
                         if t.finished() {
                             self.tunnels.swap_remove(i);
                             continue;
                         }
                     }
                     Err(Failure::Lost(reason) | Failure::TimedOut(reason)) => return Err(reason),
-                    Err(_) => {
-                        // This channel (or its local end) failed; the others go on.
-                        self.tunnels.swap_remove(i);
-                        continue;
-                    }
+                    Err(_) => {}
                 }
                 i += 1;
             }
             if !moved {
                 break;
             }
+            self.busy = round + 1 == MAX_ROUNDS;
         }
         Ok(())
     }
@@ -270,7 +338,10 @@ impl Pump {
         let Some(conn) = &self.conn else {
             return;
         };
-        if Instant::now() < self.next_keepalive || self.opts.keepalive_interval.is_none() {
+        if Instant::now() < self.next_keepalive
+            || self.opts.keepalive_interval.is_none()
+            || self.stuck()
+        {
             return;
         }
         match conn.session.keepalive_send() {
@@ -286,23 +357,35 @@ impl Pump {
 
     /// Sleeps until the session's socket, a local end or the wake pipe has something.
     fn wait(&self) {
-        let mut fds = vec![pollfd(self.woken.as_raw_fd(), libc::POLLIN)];
+        if self.busy {
+            return; // data was still moving when the round was cut short
+        }
+        let mut fds = Vec::with_capacity(self.tunnels.len() + 2);
+        if !self.orphaned {
+            fds.push(pollfd(self.woken.as_raw_fd(), libc::POLLIN));
+        }
         let mut max = MAX_WAIT;
         if let Some(conn) = &self.conn {
+            // The socket is watched for input only when something will read it: input
+            // nobody reads would make poll return at once, forever.
+            let reads = self.opening.is_some() || self.tunnels.iter().any(Tunnel::reads_session);
             let outbound = matches!(
                 conn.session.block_directions(),
                 ssh2::BlockDirections::Outbound | ssh2::BlockDirections::Both
             );
-            let events = libc::POLLIN | if outbound { libc::POLLOUT } else { 0 };
-            fds.push(pollfd(conn.sock.as_raw_fd(), events));
+            let events =
+                if reads { libc::POLLIN } else { 0 } | if outbound { libc::POLLOUT } else { 0 };
+            if events != 0 {
+                fds.push(pollfd(conn.sock.as_raw_fd(), events));
+            }
             for t in &self.tunnels {
                 let events = t.local_interest();
                 if events != 0 {
                     fds.push(pollfd(t.local.as_raw_fd(), events));
                 }
             }
-            if self.opening.is_some() {
-                // The answer comes on the socket; the deadline needs a look now and then.
+            if self.opening.is_some() || self.tunnels.iter().any(Tunnel::is_closing) {
+                // The answer comes on the socket; deadlines need a look now and then.
                 max = Duration::from_millis(100);
             }
         }
@@ -321,6 +404,10 @@ impl Pump {
         {
             let e = self.error_for(&r, &format!("the jump host's session was lost: {why}"));
             let _ = r.reply.send(Err(e));
+        }
+        // The socket first: freeing channels then fails fast instead of waiting on the peer.
+        if let Some(conn) = &self.conn {
+            conn.sock.shutdown();
         }
         self.tunnels.clear();
         if let Some(conn) = self.conn.take() {

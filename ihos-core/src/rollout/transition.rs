@@ -1,0 +1,94 @@
+//! Putting an instance back into rotation with the next one out in the same change: one
+//! edit, one `nginx -t`, one reload per transition ([`LoadBalancer::swap`]), where two
+//! reloads each closed the old workers' idle keep-alive connections.
+//!
+//! Same safety as two changes: the instance coming back is healthy and its log clean (this
+//! is its Enable step), the one going out is the next not yet started (held back from
+//! starting meanwhile: [`Handoff::claim_next`]), and the number out of rotation does not
+//! change (checked against what the load balancer says). The next instance then starts with
+//! its Disable step done. If the change is refused, the instance comes back alone and the
+//! next one takes itself out as usual; if nginx's state is unknown after it (its restore
+//! failed), the next one is put back and this one's Enable fails, so its rollback handles it.
+//!
+//! [`LoadBalancer::swap`]: crate::lb::LoadBalancer::swap
+//! [`Handoff::claim_next`]: super::handoff::Handoff::claim_next
+
+use super::cancel::StopLevel;
+use super::ctx::Ctx;
+use super::drain::check_unavailable_after_swap;
+use super::event::{Event, Step};
+use super::journal::InstanceStatus;
+use super::rotation;
+use super::step::StepError;
+use crate::fleet::InstanceHandle;
+use crate::lb::{LbChange, LbError};
+
+/// Puts `inst` back into rotation, taking the next instance out in the same change when
+/// that is safe; otherwise puts it back alone.
+pub(crate) async fn put_back(ctx: Ctx<'_>, inst: &InstanceHandle) -> Result<LbChange, StepError> {
+    let handoff = &ctx.run.handoff;
+    let env = ctx.env;
+    if env.is_canary(inst) || handoff.failed() || env.cancel.level() >= StopLevel::AfterCurrent {
+        return rotation::put_back(ctx, inst).await;
+    }
+    // Held through the swap: the next instance cannot start (and take itself out) meanwhile.
+    let Some(claim) = handoff.claim_next().await else {
+        return rotation::put_back(ctx, inst).await;
+    };
+    let (next, backend) = (claim.name.clone(), claim.backend.clone());
+    if let Err(e) = check_unavailable_after_swap(env, &inst.config.backend, &backend).await {
+        // The next one would fail this check itself; this one comes back alone.
+        tracing::debug!(error = %e, "no swap");
+        drop(claim);
+        return rotation::put_back(ctx, inst).await;
+    }
+    match env.fleet.lb.swap(&inst.config.backend, &backend).await {
+        Ok(mut change) => {
+            claim.taken_out_by(inst.name());
+            // A resume that finds it still at this step puts it back first.
+            let by = inst.name().to_string();
+            ctx.update_entry(&next, |e| {
+                e.status = InstanceStatus::InProgress;
+                e.step = Some(Step::Disable);
+                e.taken_out_by = Some(by);
+            })
+            .await;
+            change.message = format!(
+                "{} back in rotation and {} out, in one change and one reload ({})",
+                inst.name(),
+                next,
+                change.message
+            );
+            Ok(change)
+        }
+        Err(e @ LbError::RestoreFailed { .. }) => {
+            // What nginx runs is unknown: it may have taken the next one out already.
+            // Put that one back (a change nginx applies either way), then let this one's
+            // Enable fail: its rollback handles an instance whose state is unknown.
+            // (The claim is held meanwhile: the next one cannot start and take itself out.)
+            if let Err(again) = env.fleet.lb.enable(&backend).await {
+                env.emitter.emit(Event::Warning {
+                    instance: Some(next.clone()),
+                    message: format!(
+                        "after a failed change, putting {next} back into rotation failed too: {again}"
+                    ),
+                });
+            }
+            drop(claim);
+            Err(e.into())
+        }
+        Err(e) => {
+            drop(claim);
+            env.emitter.emit(Event::Warning {
+                instance: Some(inst.name().to_string()),
+                message: format!(
+                    "putting {} back and taking {} out in one change failed ({e}); {} comes back on its own",
+                    inst.name(),
+                    next,
+                    inst.name()
+                ),
+            });
+            rotation::put_back(ctx, inst).await
+        }
+    }
+}

@@ -1,0 +1,133 @@
+//! One reload per transition: an instance coming back and the next one going out are one
+//! edit and one nginx reload (each reload closes the old workers' idle keep-alive
+//! connections, so two per instance was twice the disturbance). The same safety holds:
+//! the next one leaves only when the previous one is healthy and back, never more than
+//! `max_unavailable` out, and a stop or a refused change falls back to the old way.
+
+mod rollout_support;
+
+use std::time::Duration;
+
+use ihos_core::{CancelToken, Event, Outcome, RolloutOptions, Step, StopLevel};
+use ihos_testkit::{Fault, Matcher};
+use rollout_support::{Env, NAMES, Recorder, is_step_started};
+
+/// Reloads nginx performed (successful `nginx -s reload` on the LB host).
+fn reloads(env: &Env) -> usize {
+    env.world
+        .commands()
+        .iter()
+        .filter(|c| {
+            c.host == env.lb_host.name()
+                && c.command.to_string().contains("-s reload")
+                && c.result.as_ref().is_ok_and(|o| o.success())
+        })
+        .count()
+}
+
+/// The detail of `instance`'s finished `step`.
+fn detail(rec: &Recorder, instance: &str, step: Step) -> String {
+    rec.events()
+        .iter()
+        .find_map(|e| match e {
+            Event::StepFinished {
+                instance: i,
+                step: s,
+                detail,
+                ..
+            } if i == instance && *s == step => Some(detail.clone().unwrap_or_default()),
+            _ => None,
+        })
+        .unwrap_or_else(|| panic!("no finished {step:?} for {instance}\n{}", rec.text()))
+}
+
+#[tokio::test(start_paused = true)]
+async fn four_instances_take_five_reloads_with_one_out_at_a_time() {
+    let env = Env::runbook_with(|s, _, _| s.start_delay(Duration::from_secs(20)));
+    let rec = Recorder::new();
+    let report = env.roll(&rec).await;
+    assert_eq!(report.outcome, Outcome::Completed, "{}", rec.text());
+    assert_eq!(report.updated, NAMES);
+    env.assert_all_on(&env.war.sha256);
+    // Out for the first, one swap per transition, back for the last: 5, not 8.
+    assert_eq!(reloads(&env), NAMES.len() + 1, "{}", rec.text());
+    assert_eq!(env.max_out_of_rotation(), 1);
+    env.assert_clean();
+    assert_eq!(env.world.requests_failed(), 0);
+    for pair in NAMES.windows(2) {
+        let (back, out) = (pair[0], pair[1]);
+        let enable = detail(&rec, back, Step::Enable);
+        assert!(
+            enable.contains(&format!("{back} back in rotation and {out} out")),
+            "{enable}"
+        );
+        let disable = detail(&rec, out, Step::Disable);
+        assert!(
+            disable.contains(&format!("since {back} came back")),
+            "{disable}"
+        );
+        // Every step of each instance still runs, in order.
+        assert_eq!(rec.steps_started(out), Step::ALL.to_vec(), "{out}");
+    }
+    // The last one comes back alone.
+    let last = detail(&rec, NAMES[NAMES.len() - 1], Step::Enable);
+    assert!(!last.contains("out, in one change"), "{last}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_stop_before_an_instance_comes_back_takes_no_other_out() {
+    let env = Env::runbook();
+    let rec = Recorder::new();
+    let cancel = CancelToken::new();
+    {
+        let cancel = cancel.clone();
+        rec.once(
+            |e| is_step_started(e, NAMES[0], Step::ScanLog),
+            move || {
+                assert_eq!(cancel.escalate(), StopLevel::AfterCurrent);
+            },
+        );
+    }
+    let report = env
+        .rollout(&RolloutOptions::default(), &*rec, &cancel)
+        .await
+        .unwrap();
+    assert_eq!(report.outcome, Outcome::Interrupted, "{}", rec.text());
+    assert_eq!(report.updated, [NAMES[0]]);
+    // Out and back for the first; nobody else left rotation.
+    assert_eq!(reloads(&env), 2);
+    assert!(rec.steps_started(NAMES[1]).is_empty(), "{}", rec.text());
+    assert_eq!(env.max_out_of_rotation(), 1);
+    env.assert_clean();
+    assert!(!env.lock_held());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_refused_swap_brings_the_instance_back_alone_and_the_next_goes_out_itself() {
+    let env = Env::runbook();
+    // nginx -t: 1 the preflight, 2 the first instance out, 3 the first swap: refused.
+    let fault = env.world.inject(
+        Fault::on(Matcher::nginx_test())
+            .nth(3)
+            .fail(1, "nginx: [emerg] host not found in upstream \"app\""),
+    );
+    let rec = Recorder::new();
+    let report = env.roll(&rec).await;
+    assert_eq!(env.world.fault_fired(fault), 1);
+    assert_eq!(report.outcome, Outcome::Completed, "{}", rec.text());
+    assert_eq!(report.updated, NAMES);
+    assert!(
+        rec.any(|e| matches!(e, Event::Warning { message, .. }
+            if message.contains("in one change failed") && message.contains("comes back on its own"))),
+        "{}",
+        rec.text()
+    );
+    // The second instance took itself out, after the first was back.
+    let disable = detail(&rec, NAMES[1], Step::Disable);
+    assert!(!disable.contains("came back"), "{disable}");
+    // 1 out, (refused swap), 1 back, 1 out, two swaps, 1 back.
+    assert_eq!(reloads(&env), 6, "{}", rec.text());
+    assert_eq!(env.max_out_of_rotation(), 1);
+    env.assert_all_on(&env.war.sha256);
+    env.assert_clean();
+}
