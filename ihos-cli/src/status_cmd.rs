@@ -15,10 +15,19 @@ pub fn status(config: &Path, json: bool) -> Result<(), CliError> {
     let fleet = connect::fleet(config)?;
     let rt = runtime()?;
     let (views, lb_error) = rt.block_on(ihos_core::status(&fleet));
+    // With several load balancers, each one's own view (they can differ after a failure).
+    let per_lb = if fleet.lbs.len() > 1 {
+        rt.block_on(ihos_core::lb_rotations(&fleet))
+    } else {
+        Vec::new()
+    };
     if json {
-        return json_line(
-            &serde_json::json!({ "schema": 1, "load_balancer_error": lb_error, "instances": views }),
-        );
+        return json_line(&serde_json::json!({
+            "schema": 1,
+            "load_balancer_error": lb_error,
+            "load_balancers": per_lb,
+            "instances": views,
+        }));
     }
     // The canary is not in the upstream: its "rotation" is its cohort route.
     let route = match &fleet.canary_route {
@@ -30,10 +39,36 @@ pub fn status(config: &Path, json: bool) -> Result<(), CliError> {
         None => "canary",
     };
     let canary = fleet.canary.as_ref().map(|c| (c.name(), route));
-    output::stdout(
-        &status_table(&views, canary, lb_error.as_deref()),
-        Path::new("-"),
-    )
+    let mut text = status_table(&views, canary, lb_error.as_deref());
+    for lb in &per_lb {
+        text.push_str(&lb_line(lb));
+    }
+    output::stdout(&text, Path::new("-"))
+}
+
+/// `load balancer HOST/CONTAINER: all N in rotation` or what is out.
+fn lb_line(lb: &ihos_core::LbRotation) -> String {
+    let name = format!("{}/{}", lb.host, lb.container);
+    if let Some(e) = &lb.error {
+        return format!("load balancer {name}: {}\n", output::printable(e));
+    }
+    let out: Vec<&str> = lb
+        .backends
+        .iter()
+        .filter(|b| !b.state.is_enabled())
+        .map(|b| b.address.as_str())
+        .collect();
+    if out.is_empty() {
+        format!(
+            "load balancer {name}: all {} in rotation\n",
+            lb.backends.len()
+        )
+    } else {
+        format!(
+            "load balancer {name}: out of rotation: {}\n",
+            out.join(", ")
+        )
+    }
 }
 
 /// `ihos status`'s human table: a row per instance, then its commit as the runbook notes

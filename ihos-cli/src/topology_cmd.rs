@@ -23,14 +23,12 @@ pub fn validate(config: &Path) -> Result<(), CliError> {
             ));
         }
     }
-    output::message(&format!(
-        "load balancer: {} on {} ({}, upstream {}, apply {:?})",
-        t.load_balancer.container,
-        t.load_balancer.host,
-        t.load_balancer.config,
-        t.load_balancer.upstream,
-        t.load_balancer.apply
-    ));
+    for lb in &t.load_balancers {
+        output::message(&format!(
+            "load balancer: {} on {} ({}, upstream {}, apply {:?})",
+            lb.container, lb.host, lb.config, lb.upstream, lb.apply
+        ));
+    }
     for i in &t.instances {
         output::message(&format!(
             "instance {}: {} on {}, backend {}",

@@ -5,9 +5,9 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use crate::config::jump_chain;
-use crate::config::{HostConfig, HostKeyPolicyConfig, InstanceConfig, Topology};
+use crate::config::{HostConfig, HostKeyPolicyConfig, InstanceConfig, LbConfig, Topology};
 use crate::container::{Container, DockerCli};
-use crate::lb::{CanaryRoute, LoadBalancer, NginxLb, NginxLbOptions, nginx_canary_route};
+use crate::lb::{CanaryRoute, LoadBalancer, MultiLb, NginxLb, NginxLbOptions, nginx_canary_route};
 use crate::names::{ContainerName, InvalidName, RemotePath};
 use crate::transport::{
     HostKeyPolicy, JumpHost, LocalTransport, SshOptions, SshTarget, SshTransport, Transport,
@@ -67,6 +67,17 @@ impl InstanceHandle {
     }
 }
 
+/// One load balancer of the fleet.
+#[derive(Clone)]
+pub struct LbHandle {
+    /// Its configuration.
+    pub config: LbConfig,
+    /// It alone.
+    pub lb: Arc<dyn LoadBalancer>,
+    /// Its host's transport.
+    pub transport: Arc<dyn Transport>,
+}
+
 /// Everything a rollout drives.
 #[derive(Clone)]
 pub struct Fleet {
@@ -74,9 +85,14 @@ pub struct Fleet {
     pub topology: Topology,
     /// Transport per host name.
     pub hosts: BTreeMap<String, Arc<dyn Transport>>,
-    /// The load balancer.
+    /// The load balancer (with several, [`MultiLb`]: every change on all of them or none).
     pub lb: Arc<dyn LoadBalancer>,
-    /// The load balancer host's transport.
+    /// Each load balancer on its own, in the topology's order (for status, per-LB checks).
+    pub lbs: Vec<LbHandle>,
+    /// The first load balancer's configuration: its host holds the lock, the journal and
+    /// the audit log.
+    pub lb_config: LbConfig,
+    /// The first load balancer host's transport.
     pub lb_transport: Arc<dyn Transport>,
     /// The load balancer host's state directory (lock, journal, audit log).
     pub lb_state_dir: RemotePath,
@@ -105,6 +121,9 @@ pub enum FleetError {
     /// No transport for a host the topology names.
     #[error("no connection for host {0:?}")]
     MissingHost(String),
+    /// The topology has no load balancer.
+    #[error("the topology has no load balancer")]
+    NoLoadBalancer,
     /// A host's jump hosts lead back to it (`proxy_jump`).
     #[error("the jump hosts of host {0:?} form a loop")]
     JumpLoop(String),
@@ -220,41 +239,56 @@ impl Fleet {
                 .cloned()
                 .ok_or_else(|| FleetError::MissingHost(name.to_string()))
         };
-        let lbc = &topology.load_balancer;
-        let lb_transport = host(&lbc.host)?;
-        let lb_container: Arc<dyn Container> = Arc::new(DockerCli::new(
-            Arc::clone(&lb_transport),
-            ContainerName::new(&lbc.container)?,
-        ));
-        let options = NginxLbOptions {
-            apply: lbc.apply,
-            style: lbc.style,
-            config_in_container: lbc.config_in_container.clone(),
-            ..NginxLbOptions::default()
-        };
-        let lb: Arc<dyn LoadBalancer> = Arc::new(NginxLb::new(
-            Arc::clone(&lb_transport),
-            Arc::clone(&lb_container),
-            RemotePath::new(&lbc.config)?,
-            lbc.upstream.clone(),
-            options.clone(),
-        ));
-        // The canary rule lives in a site file nginx includes: the same transaction (backup,
-        // in-place write, `nginx -t` of the whole config, reload) on that file.
-        let canary_route = match &topology.canary {
-            Some(c) => Some(nginx_canary_route(
-                NginxLb::new(
-                    lb_transport,
-                    lb_container,
-                    RemotePath::new(&c.site_file)?,
-                    lbc.upstream.clone(),
-                    options,
-                ),
-                &c.condition_contains,
+        let mut lbs = Vec::with_capacity(topology.load_balancers.len());
+        let mut canary_route = None;
+        for lbc in &topology.load_balancers {
+            let transport = host(&lbc.host)?;
+            let container: Arc<dyn Container> = Arc::new(DockerCli::new(
+                Arc::clone(&transport),
+                ContainerName::new(&lbc.container)?,
+            ));
+            let options = NginxLbOptions {
+                apply: lbc.apply,
+                style: lbc.style,
+                config_in_container: lbc.config_in_container.clone(),
+                ..NginxLbOptions::default()
+            };
+            let lb: Arc<dyn LoadBalancer> = Arc::new(NginxLb::new(
+                Arc::clone(&transport),
+                Arc::clone(&container),
+                RemotePath::new(&lbc.config)?,
+                lbc.upstream.clone(),
+                options.clone(),
+            ));
+            // The canary rule lives in a site file nginx includes: the same transaction
+            // (backup, in-place write, `nginx -t` of the whole config, reload) on that file,
+            // on the first load balancer.
+            if let (Some(c), None) = (&topology.canary, &canary_route) {
+                canary_route = Some(nginx_canary_route(
+                    NginxLb::new(
+                        Arc::clone(&transport),
+                        container,
+                        RemotePath::new(&c.site_file)?,
+                        lbc.upstream.clone(),
+                        options,
+                    ),
+                    &c.condition_contains,
+                ));
+            }
+            lbs.push(LbHandle {
+                config: lbc.clone(),
+                lb,
+                transport,
+            });
+        }
+        let lb: Arc<dyn LoadBalancer> = match lbs.as_slice() {
+            [one] => Arc::clone(&one.lb),
+            all => Arc::new(MultiLb::new(
+                all.iter().map(|h| Arc::clone(&h.lb)).collect(),
             )),
-            None => None,
         };
         let mut fleet = Self::with_load_balancer(topology, hosts, lb)?;
+        fleet.lbs = lbs;
         fleet.canary_route = canary_route;
         Ok(fleet)
     }
@@ -301,16 +335,32 @@ impl Fleet {
             .as_ref()
             .map(|c| handle(&c.instance))
             .transpose()?;
-        let lbc = &topology.load_balancer;
+        let lbc = topology
+            .primary_lb()
+            .cloned()
+            .ok_or(FleetError::NoLoadBalancer)?;
         let lb_transport = hosts
             .get(&lbc.host)
             .cloned()
             .ok_or_else(|| FleetError::MissingHost(lbc.host.clone()))?;
-        let lb_state_dir = RemotePath::new(&topology.hosts[&lbc.host].state_dir)?;
+        let lb_state_dir = RemotePath::new(
+            &topology
+                .hosts
+                .get(&lbc.host)
+                .ok_or_else(|| FleetError::MissingHost(lbc.host.clone()))?
+                .state_dir,
+        )?;
+        let lbs = vec![LbHandle {
+            config: lbc.clone(),
+            lb: Arc::clone(&lb),
+            transport: Arc::clone(&lb_transport),
+        }];
         Ok(Fleet {
             topology,
             hosts,
             lb,
+            lbs,
+            lb_config: lbc,
             lb_transport,
             lb_state_dir,
             instances,

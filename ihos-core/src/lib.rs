@@ -295,19 +295,19 @@ pub use container::MockContainer;
 pub use container::{Container, ContainerError, ContainerState, DockerCli, Health};
 pub use lb::{
     ApplyMode, Backend, CanaryRoute, CanaryRule, DisableStyle, LbChange, LbError, LoadBalancer,
-    NginxCanaryRoute, NginxLb, NginxLbOptions, ServerState,
+    MultiLb, NginxCanaryRoute, NginxLb, NginxLbOptions, ServerState,
 };
 #[cfg(feature = "mocks")]
 pub use lb::{MockCanaryRoute, MockLoadBalancer};
 
 // The fleet, the rollout and the operations around it.
-pub use fleet::{Fleet, FleetError, InstanceHandle, UnknownInstance};
+pub use fleet::{Fleet, FleetError, InstanceHandle, LbHandle, UnknownInstance};
 pub use rollout::{
     CancelToken, DeploymentRecord, EVENT_SCHEMA, Event, EventRecord, EventSink, InstanceFailure,
-    InstanceStatus, InstanceView, Journal, JournalEntry, Left, LockOwner, OpError, Outcome, Plan,
-    PlannedInstance, PlannedStep, Problem, RolloutError, RolloutOptions, RolloutReport, Step,
-    StepError, StopLevel, drain_instance, enable_instance, history, journal, lock_release,
-    lock_status, plan, run_rollback, run_rollout, status,
+    InstanceStatus, InstanceView, Journal, JournalEntry, LbRotation, Left, LockOwner, OpError,
+    Outcome, Plan, PlannedInstance, PlannedStep, Problem, RolloutError, RolloutOptions,
+    RolloutReport, Step, StepError, StopLevel, drain_instance, enable_instance, history, journal,
+    lb_rotations, lock_release, lock_status, plan, run_rollback, run_rollout, status,
 };
 
 // The canary.

@@ -67,7 +67,7 @@ fn configuration_and_values_from_the_root() {
     let topology = from_toml(TOPOLOGY, "ihos.toml").unwrap();
     let host: &HostConfig = &topology.hosts["h1"];
     assert_eq!((host.address.as_str(), host.port), ("10.0.0.1", 22));
-    let lb: &LbConfig = &topology.load_balancer;
+    let lb: &LbConfig = &topology.load_balancers[0];
     assert_eq!(lb.upstream, "app");
     let health: &HealthConfig = &topology.instances[1].health;
     assert_eq!(health.expect_status, 200);

@@ -71,6 +71,7 @@ const PUBLIC: &[&str] = &[
     "LoadBalancer",
     "MockContainer",
     "MockLoadBalancer",
+    "MultiLb",
     "NginxLb",
     "NginxLbOptions",
     "ServerState",
@@ -80,6 +81,9 @@ const PUBLIC: &[&str] = &[
     "short_sha",
     // The fleet, the plan.
     "UnknownInstance",
+    "LbHandle",
+    "LbRotation",
+    "lb_rotations",
     "Plan",
     "PlannedInstance",
     "PlannedStep",

@@ -65,29 +65,30 @@ impl Simulation {
             host.mkdir(&h.staging(), &h.user, 0o755);
             fake.insert(name.clone(), host);
         }
-        let lb = &topology.load_balancer;
-        let mut conf = String::from("events {\n    worker_connections 1024;\n}\n\nhttp {\n");
-        conf.push_str(&format!("    upstream {} {{\n", lb.upstream));
-        for i in &topology.instances {
+        for lb in &topology.load_balancers {
+            let mut conf = String::from("events {\n    worker_connections 1024;\n}\n\nhttp {\n");
+            conf.push_str(&format!("    upstream {} {{\n", lb.upstream));
+            for i in &topology.instances {
+                conf.push_str(&format!(
+                    "        server {} max_fails=5 fail_timeout=10s;\n",
+                    i.backend
+                ));
+            }
+            conf.push_str("    }\n\n    server {\n        listen 80;\n        location / {\n");
             conf.push_str(&format!(
-                "        server {} max_fails=5 fail_timeout=10s;\n",
-                i.backend
+                "            proxy_pass http://{};\n        }}\n    }}\n}}\n",
+                lb.upstream
             ));
-        }
-        conf.push_str("    }\n\n    server {\n        listen 80;\n        location / {\n");
-        conf.push_str(&format!(
-            "            proxy_pass http://{};\n        }}\n    }}\n}}\n",
-            lb.upstream
-        ));
-        if let Some(h) = fake.get(&lb.host) {
-            h.write_file(&lb.config, conf);
-            h.add_container(ContainerSpec::nginx(
-                &lb.container,
-                NginxSpec::new(&lb.config, &lb.upstream),
-            ));
-        }
-        if let (Some(c), Some(h)) = (&topology.canary, fake.get(&lb.host)) {
-            h.write_file(&c.site_file, canary_site(&c.condition_contains));
+            if let Some(h) = fake.get(&lb.host) {
+                h.write_file(&lb.config, conf);
+                h.add_container(ContainerSpec::nginx(
+                    &lb.container,
+                    NginxSpec::new(&lb.config, &lb.upstream),
+                ));
+            }
+            if let (Some(c), Some(h)) = (&topology.canary, fake.get(&lb.host)) {
+                h.write_file(&c.site_file, canary_site(&c.condition_contains));
+            }
         }
         let apps = topology
             .instances

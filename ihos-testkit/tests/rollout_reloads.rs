@@ -12,19 +12,6 @@ use ihos_core::{CancelToken, Event, Outcome, RolloutOptions, Step, StopLevel};
 use ihos_testkit::{Fault, Matcher};
 use rollout_support::{Env, NAMES, Recorder, is_step_started};
 
-/// Reloads nginx performed (successful `nginx -s reload` on the LB host).
-fn reloads(env: &Env) -> usize {
-    env.world
-        .commands()
-        .iter()
-        .filter(|c| {
-            c.host == env.lb_host.name()
-                && c.command.to_string().contains("-s reload")
-                && c.result.as_ref().is_ok_and(|o| o.success())
-        })
-        .count()
-}
-
 /// The detail of `instance`'s finished `step`.
 fn detail(rec: &Recorder, instance: &str, step: Step) -> String {
     rec.events()
@@ -50,7 +37,12 @@ async fn four_instances_take_five_reloads_with_one_out_at_a_time() {
     assert_eq!(report.updated, NAMES);
     env.assert_all_on(&env.war.sha256);
     // Out for the first, one swap per transition, back for the last: 5, not 8.
-    assert_eq!(reloads(&env), NAMES.len() + 1, "{}", rec.text());
+    assert_eq!(
+        env.reloads(env.lb_host.name()),
+        NAMES.len() + 1,
+        "{}",
+        rec.text()
+    );
     assert_eq!(env.max_out_of_rotation(), 1);
     env.assert_clean();
     assert_eq!(env.world.requests_failed(), 0);
@@ -95,7 +87,7 @@ async fn a_stop_before_an_instance_comes_back_takes_no_other_out() {
     assert_eq!(report.outcome, Outcome::Interrupted, "{}", rec.text());
     assert_eq!(report.updated, [NAMES[0]]);
     // Out and back for the first; nobody else left rotation.
-    assert_eq!(reloads(&env), 2);
+    assert_eq!(env.reloads(env.lb_host.name()), 2);
     assert!(rec.steps_started(NAMES[1]).is_empty(), "{}", rec.text());
     assert_eq!(env.max_out_of_rotation(), 1);
     env.assert_clean();
@@ -126,7 +118,7 @@ async fn a_refused_swap_brings_the_instance_back_alone_and_the_next_goes_out_its
     let disable = detail(&rec, NAMES[1], Step::Disable);
     assert!(!disable.contains("came back"), "{disable}");
     // 1 out, (refused swap), 1 back, 1 out, two swaps, 1 back.
-    assert_eq!(reloads(&env), 6, "{}", rec.text());
+    assert_eq!(env.reloads(env.lb_host.name()), 6, "{}", rec.text());
     assert_eq!(env.max_out_of_rotation(), 1);
     env.assert_all_on(&env.war.sha256);
     env.assert_clean();

@@ -235,7 +235,7 @@ impl Sandbox {
     }
 
     pub fn lb_state_dir(&self) -> PathBuf {
-        PathBuf::from(&self.topology.hosts[&self.topology.load_balancer.host].state_dir)
+        PathBuf::from(&self.topology.hosts[&self.topology.load_balancers[0].host].state_dir)
     }
 
     /// Backends of the fleet whose `server` line in nginx.conf is not active (commented out

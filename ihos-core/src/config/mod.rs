@@ -91,8 +91,15 @@ pub enum ConfigError {
 pub struct Topology {
     /// Hosts by name.
     pub hosts: BTreeMap<String, HostConfig>,
-    /// The nginx load balancer.
-    pub load_balancer: LbConfig,
+    /// The nginx load balancers (`[load_balancer]` for one, `[[load_balancers]]` for
+    /// several with the same backends: a pair behind keepalived, DNS or an SLB). A backend
+    /// is in rotation when every one of them routes to it; the first holds the lock, the
+    /// journal and the audit log.
+    #[serde(default)]
+    pub load_balancers: Vec<LbConfig>,
+    /// `[load_balancer]` as written; moved into `load_balancers` when loading.
+    #[serde(default, rename = "load_balancer", skip_serializing)]
+    single_lb: Option<LbConfig>,
     /// The app instances behind the upstream, in rollout order.
     pub instances: Vec<InstanceConfig>,
     /// The canary instance and its routing rule, if there is one.
@@ -406,6 +413,15 @@ impl Topology {
             key,
             message,
         };
+        if let Some(one) = topology.single_lb.take() {
+            if !topology.load_balancers.is_empty() {
+                return Err(invalid((
+                    "load_balancer".into(),
+                    "both [load_balancer] and [[load_balancers]]: list them all as [[load_balancers]]".into(),
+                )));
+            }
+            topology.load_balancers.push(one);
+        }
         ssh_resolve::resolve(&mut topology, &raw, options, file).map_err(invalid)?;
         topology.validate().map_err(invalid)?;
         Ok(topology)
@@ -432,6 +448,11 @@ impl Topology {
     /// The jump hosts in front of host `name` (`proxy_jump`), nearest to it first.
     pub fn jump_chain(&self, name: &str) -> Vec<&str> {
         jump_chain(&self.hosts, name)
+    }
+
+    /// The first load balancer (the lock, the journal and the audit log are on its host).
+    pub fn primary_lb(&self) -> Option<&LbConfig> {
+        self.load_balancers.first()
     }
 
     /// The instance named `name`.

@@ -184,20 +184,44 @@ impl Topology {
         }
         super::jump::check_proxy_jumps(&self.hosts)?;
 
-        let lb = &self.load_balancer;
-        check_host_ref("load_balancer.host", &lb.host)?;
-        check_container("load_balancer.container", &lb.container)?;
-        check_path("load_balancer.config", &lb.config)?;
-        if lb.upstream.is_empty()
-            || lb
-                .upstream
-                .chars()
-                .any(|c| c.is_whitespace() || c.is_control() || "\"';{}#$".contains(c))
-        {
+        if self.load_balancers.is_empty() {
             return Err(invalid(
-                "load_balancer.upstream",
-                format!("{:?} is not an upstream name", lb.upstream),
+                "load_balancer",
+                "no load balancer is defined ([load_balancer], or [[load_balancers]] for several)",
             ));
+        }
+        let several = self.load_balancers.len() > 1;
+        let mut seen = HashSet::new();
+        for (i, lb) in self.load_balancers.iter().enumerate() {
+            let prefix = if several {
+                format!("load_balancers[{i}]")
+            } else {
+                "load_balancer".to_string()
+            };
+            let key = |k: &str| format!("{prefix}.{k}");
+            check_host_ref(&key("host"), &lb.host)?;
+            check_container(&key("container"), &lb.container)?;
+            check_path(&key("config"), &lb.config)?;
+            if lb.upstream.is_empty()
+                || lb
+                    .upstream
+                    .chars()
+                    .any(|c| c.is_whitespace() || c.is_control() || "\"';{}#$".contains(c))
+            {
+                return Err(invalid(
+                    key("upstream"),
+                    format!("{:?} is not an upstream name", lb.upstream),
+                ));
+            }
+            if !seen.insert((&lb.host, &lb.config)) {
+                return Err(invalid(
+                    key("config"),
+                    format!(
+                        "{} on host {} is already another load balancer's: each has its own nginx and config",
+                        lb.config, lb.host
+                    ),
+                ));
+            }
         }
 
         if self.instances.is_empty() {
@@ -595,6 +619,99 @@ health = { url = "http://127.0.0.1:39091/ihos/" }
         );
         let e = err(&format!("{GOOD}\n[policy]\nmax_unavailable = 2\n"));
         assert!(e.to_string().contains("policy.max_unavailable"), "{e}");
+    }
+}
+
+#[cfg(test)]
+mod load_balancers_tests {
+    use super::super::{ConfigError, Topology};
+
+    const HOSTS: &str = r#"
+[hosts.lb1]
+address = "10.0.0.1"
+user = "deploy"
+[hosts.lb2]
+address = "10.0.0.2"
+user = "deploy"
+[hosts.app]
+address = "10.0.0.3"
+user = "deploy"
+
+[[instances]]
+name = "a"
+host = "app"
+container = "a"
+backend = "10.0.0.3:8080"
+webapps = "/srv/a/webapps"
+logs = "/srv/a/logs"
+health = { url = "http://10.0.0.3:8080/" }
+"#;
+
+    fn lb(key: &str, host: &str) -> String {
+        format!(
+            "[{key}]\nhost = \"{host}\"\ncontainer = \"nginx\"\nconfig = \"/etc/nginx/nginx.conf\"\nupstream = \"app\"\n"
+        )
+    }
+
+    fn load(lbs: &str) -> Result<Topology, ConfigError> {
+        Topology::from_toml(&format!("{HOSTS}\n{lbs}"), "t.toml")
+    }
+
+    #[test]
+    fn one_table_or_several_and_each_checked_by_its_key() {
+        let one = load(&lb("load_balancer", "lb1")).unwrap();
+        assert_eq!(one.load_balancers.len(), 1);
+        assert_eq!(one.primary_lb().unwrap().host, "lb1");
+        let two = load(&format!(
+            "{}{}",
+            lb("[load_balancers]", "lb1"),
+            lb("[load_balancers]", "lb2")
+        ))
+        .unwrap();
+        let hosts: Vec<&str> = two.load_balancers.iter().map(|l| l.host.as_str()).collect();
+        assert_eq!(hosts, ["lb1", "lb2"]);
+
+        let cases = [
+            (
+                format!(
+                    "{}{}",
+                    lb("load_balancer", "lb1"),
+                    lb("[load_balancers]", "lb2")
+                ),
+                "load_balancer",
+                "both",
+            ),
+            (
+                format!(
+                    "{}{}",
+                    lb("[load_balancers]", "lb1"),
+                    lb("[load_balancers]", "lb1")
+                ),
+                "load_balancers[1].config",
+                "already another load balancer's",
+            ),
+            (
+                format!(
+                    "{}{}",
+                    lb("[load_balancers]", "lb1"),
+                    lb("[load_balancers]", "nope")
+                ),
+                "load_balancers[1].host",
+                "no host named",
+            ),
+            (String::new(), "load_balancer", "no load balancer"),
+        ];
+        for (text, key, says) in cases {
+            match load(&text) {
+                Err(ConfigError::Invalid {
+                    key: k, message, ..
+                }) => {
+                    assert_eq!(k, key, "{text}");
+                    assert!(message.contains(says), "{text}: {message}");
+                }
+                other => panic!("{text}: {other:?}"),
+            }
+        }
     }
 }
 

@@ -4,6 +4,7 @@
 //! a site file).
 
 mod canary;
+mod multi;
 mod nginx;
 mod nginx_workers;
 
@@ -11,6 +12,7 @@ mod nginx_workers;
 pub use canary::MockCanaryRoute;
 pub(crate) use canary::nginx_canary_route;
 pub use canary::{CanaryRoute, CanaryRule, NginxCanaryRoute};
+pub use multi::MultiLb;
 pub use nginx::{NginxLb, NginxLbOptions};
 
 use async_trait::async_trait;

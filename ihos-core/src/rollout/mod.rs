@@ -58,8 +58,8 @@ pub use journal::{InstanceStatus, Journal, JournalEntry};
 pub use lock::LockOwner;
 pub use op_error::OpError;
 pub use ops::{
-    InstanceView, drain_instance, enable_instance, history, journal, lock_release, lock_status,
-    status,
+    InstanceView, LbRotation, drain_instance, enable_instance, history, journal, lb_rotations,
+    lock_release, lock_status, status,
 };
 pub use options::RolloutOptions;
 pub use plan::{Plan, PlannedInstance, PlannedStep, plan};

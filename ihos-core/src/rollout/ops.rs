@@ -16,7 +16,7 @@ use super::record::{DeploymentRecord, read_audit_log, read_record};
 use super::step::StepError;
 use crate::container::ContainerState;
 use crate::fleet::{Fleet, InstanceHandle};
-use crate::lb::{LbChange, ServerState};
+use crate::lb::{Backend, LbChange, ServerState};
 use crate::transport::{TransportError, remote};
 
 /// What `ihos status` shows for one instance.
@@ -96,6 +96,40 @@ pub async fn status(fleet: &Fleet) -> (Vec<InstanceView>, Option<String>) {
     let all: Vec<&InstanceHandle> = fleet.instances.iter().chain(fleet.canary.iter()).collect();
     let views = futures_util::future::join_all(all.into_iter().map(|i| view(i, &rotation))).await;
     (views, lb_error)
+}
+
+/// What one load balancer says of the upstream (with several, each can differ while a
+/// change is made or after one failed).
+#[derive(Debug, Clone, Serialize)]
+pub struct LbRotation {
+    /// Its host (topology name).
+    pub host: String,
+    /// Its nginx container.
+    pub container: String,
+    /// Its config file.
+    pub config: String,
+    /// The upstream's backends and their state, as its config says.
+    pub backends: Vec<Backend>,
+    /// Why they could not be read, if they could not.
+    pub error: Option<String>,
+}
+
+/// Each load balancer's view of the upstream, in the topology's order.
+pub async fn lb_rotations(fleet: &Fleet) -> Vec<LbRotation> {
+    futures_util::future::join_all(fleet.lbs.iter().map(|h| async move {
+        let (backends, error) = match h.lb.backends().await {
+            Ok(b) => (b, None),
+            Err(e) => (Vec::new(), Some(e.to_string())),
+        };
+        LbRotation {
+            host: h.config.host.clone(),
+            container: h.config.container.clone(),
+            config: h.config.config.clone(),
+            backends,
+            error,
+        }
+    }))
+    .await
 }
 
 /// Takes `name` out of rotation (respecting `max_unavailable` and never the last backend)

@@ -141,7 +141,7 @@ pub async fn plan(
 /// What `step` does to `inst`, as the drivers (docker, nginx) and the engine do it.
 fn action(fleet: &Fleet, p: &Policy, inst: &InstanceHandle, step: Step) -> String {
     let i = &inst.config;
-    let lb = &fleet.topology.load_balancer;
+    let lb = &fleet.lb_config;
     let path = |r: Result<crate::names::RemotePath, crate::names::InvalidName>| {
         r.map_or_else(|e| format!("(invalid: {e})"), |p| p.to_string())
     };

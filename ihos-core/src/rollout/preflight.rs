@@ -54,21 +54,19 @@ pub(crate) async fn preflight(
     }))
     .await;
     let mut lines = checked.into_iter().collect::<Result<Vec<_>, _>>()?;
-    let lb = &fleet.topology.load_balancer;
-    fleet
-        .lb
-        .check()
-        .await
-        .map_err(|e| RolloutError::Preflight {
+    for h in &fleet.lbs {
+        let lb = &h.config;
+        h.lb.check().await.map_err(|e| RolloutError::Preflight {
             instance: "the load balancer".into(),
             host: lb.host.clone(),
             check: format!("nginx -t of its current configuration ({})", lb.config),
             reason: e.to_string(),
         })?;
-    lines.push(format!(
-        "load balancer on {}: nginx -t accepts its current configuration",
-        lb.host
-    ));
+        lines.push(format!(
+            "load balancer on {}: nginx -t accepts its current configuration",
+            lb.host
+        ));
+    }
     Ok(lines)
 }
 

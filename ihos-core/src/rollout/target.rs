@@ -88,7 +88,7 @@ fn check_canary_not_in_upstream(
             return Err(RolloutError::CanaryInUpstream {
                 instance: canary.name().to_string(),
                 backend: b.address.clone(),
-                upstream: fleet.topology.load_balancer.upstream.clone(),
+                upstream: fleet.lb_config.upstream.clone(),
                 line: b.line,
             });
         }

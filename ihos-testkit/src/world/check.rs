@@ -11,6 +11,10 @@ impl World {
     /// The violations holding at `now`, keyed so that an ongoing one is recognized.
     fn current_violations(&self, now: VirtualTime) -> Vec<(String, ViolationKind)> {
         let mut found = Vec::new();
+        // Out of rotation on any load balancer is out for the users that one serves: with
+        // several, the limit holds over the union (DESIGN.md invariant 1).
+        let mut union: std::collections::BTreeSet<String> = Default::default();
+        let mut running_lbs = 0;
         for (hname, h) in &self.hosts {
             for (cname, c) in &h.containers {
                 if c.nginx_spec().is_none() {
@@ -47,6 +51,8 @@ impl World {
                     .filter(|a| !c.nginx.routing.contains(*a))
                     .cloned()
                     .collect();
+                running_lbs += 1;
+                union.extend(out.iter().cloned());
                 if out.len() > self.checker.max_out_of_rotation {
                     found.push((
                         format!("out|{lb}"),
@@ -58,6 +64,16 @@ impl World {
                     ));
                 }
             }
+        }
+        if running_lbs > 1 && union.len() > self.checker.max_out_of_rotation {
+            found.push((
+                "out|union".to_string(),
+                ViolationKind::TooManyOutOfRotation {
+                    lb: "all load balancers together".into(),
+                    out_of_rotation: union.into_iter().collect(),
+                    max: self.checker.max_out_of_rotation,
+                },
+            ));
         }
         found
     }

@@ -415,6 +415,19 @@ impl Env {
 
     // ----- what the world looks like -----
 
+    /// Successful `nginx -s reload`s on fake host `host` (its address).
+    pub fn reloads(&self, host: &str) -> usize {
+        self.world
+            .commands()
+            .iter()
+            .filter(|c| {
+                c.host == host
+                    && c.command.to_string().contains("-s reload")
+                    && c.result.as_ref().is_ok_and(|o| o.success())
+            })
+            .count()
+    }
+
     /// Backends nginx sends new requests to.
     pub fn routing(&self) -> Vec<String> {
         self.world.routing(self.lb_host.name(), &self.nginx)
@@ -568,7 +581,7 @@ impl Env {
     /// The nginx config's bytes.
     pub fn nginx_config(&self) -> Vec<u8> {
         self.lb_host
-            .read(&self.topology.load_balancer.config)
+            .read(&self.topology.load_balancers[0].config)
             .unwrap()
     }
 

@@ -1,0 +1,229 @@
+//! [`MultiLb`]: several load balancers with the same upstream (an nginx pair behind
+//! keepalived, DNS or an SLB) driven as one: a backend is in rotation only when it is in on
+//! every one of them, and every change is made on all of them or on none.
+//!
+//! A change goes to each load balancer in turn; if one refuses or fails, the ones already
+//! changed get their previous configuration back (in place, `nginx -t`, reload), so the
+//! instance is not touched with traffic still reaching it from one side.
+
+use async_trait::async_trait;
+
+use super::{Backend, LbChange, LbError, LoadBalancer};
+use std::sync::Arc;
+
+/// Several load balancers as one.
+pub struct MultiLb {
+    lbs: Vec<Arc<dyn LoadBalancer>>,
+}
+
+impl MultiLb {
+    /// Drives `lbs` (at least one) together, in this order.
+    pub fn new(lbs: Vec<Arc<dyn LoadBalancer>>) -> Self {
+        MultiLb { lbs }
+    }
+
+    /// The load balancers, in order.
+    pub fn members(&self) -> &[Arc<dyn LoadBalancer>] {
+        &self.lbs
+    }
+
+    /// Makes one change on every load balancer, or undoes the ones made.
+    async fn on_all<'a, F>(&'a self, change: F) -> Result<LbChange, LbError>
+    where
+        F: Fn(
+            &'a dyn LoadBalancer,
+        ) -> futures_util::future::BoxFuture<'a, Result<LbChange, LbError>>,
+    {
+        let mut done: Vec<(&dyn LoadBalancer, LbChange)> = Vec::new();
+        for lb in &self.lbs {
+            match change(lb.as_ref()).await {
+                Ok(c) => done.push((lb.as_ref(), c)),
+                Err(failure) => {
+                    for (undo, c) in done.iter().rev() {
+                        if !c.changed() {
+                            continue;
+                        }
+                        if let Err(restore) = undo.restore(&c.before).await {
+                            return Err(LbError::RestoreFailed {
+                                host: "several load balancers".into(),
+                                path: String::new(),
+                                failure: failure.to_string(),
+                                restore: restore.to_string(),
+                            });
+                        }
+                    }
+                    return Err(failure);
+                }
+            }
+        }
+        let mut all = done.into_iter().map(|(_, c)| c);
+        let first = all.next().ok_or_else(|| LbError::Apply {
+            host: "none".into(),
+            path: String::new(),
+            reason: "no load balancer is configured".into(),
+        })?;
+        Ok(all.fold(first, |mut acc, c| {
+            acc.message = format!("{}; {}", acc.message, c.message);
+            acc.diff.push_str(&c.diff);
+            acc
+        }))
+    }
+}
+
+/// Merges each load balancer's view of the upstream: a backend is enabled only where every
+/// load balancer has it enabled; one that some do not list is an error (they must share
+/// the upstream).
+fn merge(views: Vec<Vec<Backend>>) -> Result<Vec<Backend>, String> {
+    let mut views = views.into_iter();
+    let Some(mut merged) = views.next() else {
+        return Ok(Vec::new());
+    };
+    for (n, view) in views.enumerate() {
+        let other = n + 2;
+        for b in &mut merged {
+            match view.iter().find(|v| v.address == b.address) {
+                Some(v) if !v.state.is_enabled() && b.state.is_enabled() => b.state = v.state,
+                Some(_) => {}
+                None => {
+                    return Err(format!(
+                        "backend {} is in the first load balancer's upstream but not in load balancer {other}'s",
+                        b.address
+                    ));
+                }
+            }
+        }
+        if let Some(v) = view
+            .iter()
+            .find(|v| !merged.iter().any(|b| b.address == v.address))
+        {
+            return Err(format!(
+                "backend {} is in load balancer {other}'s upstream but not in the first one's",
+                v.address
+            ));
+        }
+    }
+    Ok(merged)
+}
+
+#[async_trait]
+impl LoadBalancer for MultiLb {
+    async fn backends(&self) -> Result<Vec<Backend>, LbError> {
+        let mut views = Vec::with_capacity(self.lbs.len());
+        for lb in &self.lbs {
+            views.push(lb.backends().await?);
+        }
+        merge(views).map_err(|reason| LbError::Apply {
+            host: "several load balancers".into(),
+            path: String::new(),
+            reason,
+        })
+    }
+
+    async fn disable(&self, address: &str) -> Result<LbChange, LbError> {
+        self.on_all(|lb| Box::pin(lb.disable(address))).await
+    }
+
+    async fn enable(&self, address: &str) -> Result<LbChange, LbError> {
+        self.on_all(|lb| Box::pin(lb.enable(address))).await
+    }
+
+    /// In two changes, not one: `enable` back on every load balancer, then `disable` out
+    /// on every one. Swapping on each in turn would leave, between two of them, `enable`
+    /// still out on one and `disable` already out on another: two out over the union.
+    async fn swap(&self, enable: &str, disable: &str) -> Result<LbChange, LbError> {
+        let back = self.enable(enable).await?;
+        let out = self.disable(disable).await?;
+        Ok(LbChange {
+            message: format!("{}; {}", back.message, out.message),
+            diff: format!("{}{}", back.diff, out.diff),
+            before: back.before,
+            after: out.after,
+        })
+    }
+
+    async fn apply(&self) -> Result<(), LbError> {
+        for lb in &self.lbs {
+            lb.apply().await?;
+        }
+        Ok(())
+    }
+
+    async fn check(&self) -> Result<(), LbError> {
+        for lb in &self.lbs {
+            lb.check().await?;
+        }
+        Ok(())
+    }
+
+    /// The first load balancer's config (each has its own file).
+    async fn config(&self) -> Result<Vec<u8>, LbError> {
+        match self.lbs.first() {
+            Some(lb) => lb.config().await,
+            None => Ok(Vec::new()),
+        }
+    }
+
+    /// Only meaningful per load balancer: restores the first one's (each has its own file;
+    /// [`MultiLb::members`] reaches the others).
+    async fn restore(&self, bytes: &[u8]) -> Result<(), LbError> {
+        match self.lbs.first() {
+            Some(lb) => lb.restore(bytes).await,
+            None => Ok(()),
+        }
+    }
+
+    async fn old_workers(&self) -> Result<usize, LbError> {
+        let mut n = 0;
+        for lb in &self.lbs {
+            n += lb.old_workers().await?;
+        }
+        Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::lb::ServerState;
+
+    fn view(states: &[(&str, ServerState)]) -> Vec<Backend> {
+        states
+            .iter()
+            .enumerate()
+            .map(|(i, (a, s))| Backend {
+                address: a.to_string(),
+                state: *s,
+                line: i as u32 + 1,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_backend_is_in_rotation_only_where_every_load_balancer_routes_to_it() {
+        use ServerState::{Commented, Enabled};
+        let merged = merge(vec![
+            view(&[("a:1", Enabled), ("b:1", Enabled), ("c:1", Enabled)]),
+            view(&[("a:1", Enabled), ("b:1", Commented), ("c:1", Enabled)]),
+        ])
+        .unwrap();
+        let out: Vec<&str> = merged
+            .iter()
+            .filter(|b| !b.state.is_enabled())
+            .map(|b| b.address.as_str())
+            .collect();
+        assert_eq!(out, ["b:1"]);
+        // They must list the same backends, whichever side has more.
+        let e = merge(vec![
+            view(&[("a:1", Enabled), ("b:1", Enabled)]),
+            view(&[("a:1", Enabled)]),
+        ])
+        .unwrap_err();
+        assert!(e.contains("b:1") && e.contains("load balancer 2"), "{e}");
+        let e = merge(vec![
+            view(&[("a:1", Enabled)]),
+            view(&[("a:1", Enabled), ("z:1", Enabled)]),
+        ])
+        .unwrap_err();
+        assert!(e.contains("z:1"), "{e}");
+    }
+}
