@@ -106,6 +106,9 @@ pub enum Command {
     /// The rollout lock on the load balancer's host.
     #[command(subcommand)]
     Lock(LockCommand),
+    /// The hosts themselves.
+    #[command(subcommand)]
+    Hosts(HostsCommand),
     /// The canary: the cohort rule that sends some users (by id prefix) to it, its route,
     /// its deploys (promote its WAR with `rollout --from-canary`).
     #[command(subcommand)]
@@ -161,6 +164,17 @@ pub enum LockCommand {
         /// Release it even though it is not this machine's rollout.
         #[arg(long)]
         force: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum HostsCommand {
+    /// Connect to every host at once (through its jump hosts), and on hosts that run
+    /// containers check `sudo -n docker version`: what a rollout needs, nothing changed.
+    Check {
+        /// One JSON object per host on stdout.
+        #[arg(long)]
+        json: bool,
     },
 }
 

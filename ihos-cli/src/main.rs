@@ -17,6 +17,7 @@ mod connect;
 mod drive;
 mod exit;
 mod fetch_cmd;
+mod hosts_cmd;
 mod instance_cmd;
 mod local_file;
 mod lock_cmd;
@@ -85,6 +86,9 @@ fn main() -> ExitCode {
         cli::Command::Enable { instance } => instance_cmd::enable(&cli.config, &instance),
         cli::Command::History { json } => status_cmd::history(&cli.config, json),
         cli::Command::Lock(cmd) => lock_cmd::run(&cli.config, cmd),
+        cli::Command::Hosts(cli::HostsCommand::Check { json }) => {
+            hosts_cmd::check(&cli.config, json)
+        }
         cli::Command::Canary(cmd) => canary_cmd::run(&cli.config, cmd),
     };
     if let Err(e) = &result {

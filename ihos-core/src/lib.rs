@@ -242,6 +242,7 @@ mod command;
 mod config;
 mod container;
 mod fleet;
+mod hosts_check;
 mod lb;
 mod names;
 mod rollout;
@@ -302,6 +303,7 @@ pub use lb::{MockCanaryRoute, MockLoadBalancer};
 
 // The fleet, the rollout and the operations around it.
 pub use fleet::{Fleet, FleetError, InstanceHandle, LbHandle, UnknownInstance};
+pub use hosts_check::{HostCheck, check_hosts};
 pub use rollout::{
     CancelToken, DeploymentRecord, EVENT_SCHEMA, Event, EventRecord, EventSink, InstanceFailure,
     InstanceStatus, InstanceView, Journal, JournalEntry, LbRotation, Left, LockOwner, OpError,

@@ -82,6 +82,8 @@ const PUBLIC: &[&str] = &[
     // The fleet, the plan.
     "UnknownInstance",
     "LbHandle",
+    "HostCheck",
+    "check_hosts",
     "LbRotation",
     "lb_rotations",
     "Plan",

@@ -88,3 +88,19 @@ async fn a_change_the_second_refuses_is_undone_on_the_first_and_the_instance_is_
     env.assert_clean();
     assert_eq!(env.world.requests_failed(), 0);
 }
+
+#[tokio::test(start_paused = true)]
+async fn two_at_a_time_behind_two_load_balancers_stay_within_the_union_limit() {
+    // Instances changing at once on both: one change over both at a time, so an undo never
+    // puts back another instance's edit, and never more than two out over the union.
+    let mut env = two_lbs();
+    env.topology.policy.max_unavailable = 2;
+    env.world.set_max_out_of_rotation(2);
+    let rec = Recorder::new();
+    let report = env.roll(&rec).await;
+    assert_eq!(report.outcome, Outcome::Completed, "{}", rec.text());
+    assert_eq!(report.updated.len(), 4);
+    env.assert_all_on(&env.war.sha256);
+    env.assert_clean();
+    assert_eq!(env.world.requests_failed(), 0);
+}

@@ -146,6 +146,13 @@ pub enum LbError {
         /// Its digest just before the write.
         now: String,
     },
+    /// Several load balancers disagree on the upstream's backends, or an operation needs
+    /// one of them.
+    #[error("{reason}")]
+    Inconsistent {
+        /// What.
+        reason: String,
+    },
     /// Reaching the host failed.
     #[error(transparent)]
     Transport(#[from] TransportError),

@@ -14,12 +14,18 @@ use std::sync::Arc;
 /// Several load balancers as one.
 pub struct MultiLb {
     lbs: Vec<Arc<dyn LoadBalancer>>,
+    /// One change (with its undo) at a time over all of them: a concurrent change's undo
+    /// would otherwise put back another instance's edit on the ones it had reached.
+    busy: tokio::sync::Mutex<()>,
 }
 
 impl MultiLb {
     /// Drives `lbs` (at least one) together, in this order.
     pub fn new(lbs: Vec<Arc<dyn LoadBalancer>>) -> Self {
-        MultiLb { lbs }
+        MultiLb {
+            lbs,
+            busy: tokio::sync::Mutex::new(()),
+        }
     }
 
     /// The load balancers, in order.
@@ -39,34 +45,46 @@ impl MultiLb {
             match change(lb.as_ref()).await {
                 Ok(c) => done.push((lb.as_ref(), c)),
                 Err(failure) => {
+                    // Every one changed gets its previous config back, even if one of them
+                    // cannot: each failure is named.
+                    let mut failed = Vec::new();
                     for (undo, c) in done.iter().rev() {
-                        if !c.changed() {
-                            continue;
-                        }
-                        if let Err(restore) = undo.restore(&c.before).await {
-                            return Err(LbError::RestoreFailed {
-                                host: "several load balancers".into(),
-                                path: String::new(),
-                                failure: failure.to_string(),
-                                restore: restore.to_string(),
-                            });
+                        if c.changed() {
+                            if let Err(restore) = undo.restore(&c.before).await {
+                                failed.push(restore.to_string());
+                            }
                         }
                     }
-                    return Err(failure);
+                    if failed.is_empty() {
+                        return Err(failure);
+                    }
+                    return Err(LbError::RestoreFailed {
+                        host: "the load balancers changed before it".into(),
+                        path: String::new(),
+                        failure: failure.to_string(),
+                        restore: failed.join("; "),
+                    });
                 }
             }
         }
-        let mut all = done.into_iter().map(|(_, c)| c);
-        let first = all.next().ok_or_else(|| LbError::Apply {
-            host: "none".into(),
-            path: String::new(),
-            reason: "no load balancer is configured".into(),
-        })?;
-        Ok(all.fold(first, |mut acc, c| {
-            acc.message = format!("{}; {}", acc.message, c.message);
-            acc.diff.push_str(&c.diff);
-            acc
-        }))
+        // `changed()` of the whole: whether any of them changed (before and after are the
+        // members' files one after the other).
+        let mut all = LbChange {
+            before: Vec::new(),
+            after: Vec::new(),
+            diff: String::new(),
+            message: String::new(),
+        };
+        for (_, c) in done {
+            all.before.extend_from_slice(&c.before);
+            all.after.extend_from_slice(&c.after);
+            all.diff.push_str(&c.diff);
+            if !all.message.is_empty() {
+                all.message.push_str("; ");
+            }
+            all.message.push_str(&c.message);
+        }
+        Ok(all)
     }
 }
 
@@ -112,18 +130,16 @@ impl LoadBalancer for MultiLb {
         for lb in &self.lbs {
             views.push(lb.backends().await?);
         }
-        merge(views).map_err(|reason| LbError::Apply {
-            host: "several load balancers".into(),
-            path: String::new(),
-            reason,
-        })
+        merge(views).map_err(|reason| LbError::Inconsistent { reason })
     }
 
     async fn disable(&self, address: &str) -> Result<LbChange, LbError> {
+        let _one = self.busy.lock().await;
         self.on_all(|lb| Box::pin(lb.disable(address))).await
     }
 
     async fn enable(&self, address: &str) -> Result<LbChange, LbError> {
+        let _one = self.busy.lock().await;
         self.on_all(|lb| Box::pin(lb.enable(address))).await
     }
 
@@ -132,7 +148,30 @@ impl LoadBalancer for MultiLb {
     /// still out on one and `disable` already out on another: two out over the union.
     async fn swap(&self, enable: &str, disable: &str) -> Result<LbChange, LbError> {
         let back = self.enable(enable).await?;
-        let out = self.disable(disable).await?;
+        let out = match self.disable(disable).await {
+            Ok(out) => out,
+            // `enable` is back everywhere; `disable`'s state is unknown somewhere: back in
+            // on all (applied where the file already says so), and the caller told only that
+            // the swap failed, so `enable` is not rolled back for `disable`'s trouble.
+            Err(e @ LbError::RestoreFailed { .. }) => {
+                let _one = self.busy.lock().await;
+                for lb in &self.lbs {
+                    match lb.enable(disable).await {
+                        Ok(c) if !c.changed() => lb.apply().await?,
+                        Ok(_) => {}
+                        Err(_) => return Err(e),
+                    }
+                }
+                return Err(LbError::Apply {
+                    host: "the load balancers".into(),
+                    path: String::new(),
+                    reason: format!(
+                        "taking {disable} out failed ({e}); it is back in rotation on all of them"
+                    ),
+                });
+            }
+            Err(e) => return Err(e),
+        };
         Ok(LbChange {
             message: format!("{}; {}", back.message, out.message),
             diff: format!("{}{}", back.diff, out.diff),
@@ -155,21 +194,18 @@ impl LoadBalancer for MultiLb {
         Ok(())
     }
 
-    /// The first load balancer's config (each has its own file).
+    /// Each has its own file: refused ([`MultiLb::members`] reaches each one).
     async fn config(&self) -> Result<Vec<u8>, LbError> {
-        match self.lbs.first() {
-            Some(lb) => lb.config().await,
-            None => Ok(Vec::new()),
-        }
+        Err(LbError::Inconsistent {
+            reason: "several load balancers have one config file each: read each one's".into(),
+        })
     }
 
-    /// Only meaningful per load balancer: restores the first one's (each has its own file;
-    /// [`MultiLb::members`] reaches the others).
-    async fn restore(&self, bytes: &[u8]) -> Result<(), LbError> {
-        match self.lbs.first() {
-            Some(lb) => lb.restore(bytes).await,
-            None => Ok(()),
-        }
+    /// Each has its own file: refused ([`MultiLb::members`] reaches each one).
+    async fn restore(&self, _bytes: &[u8]) -> Result<(), LbError> {
+        Err(LbError::Inconsistent {
+            reason: "several load balancers have one config file each: restore each one's".into(),
+        })
     }
 
     async fn old_workers(&self) -> Result<usize, LbError> {

@@ -245,7 +245,7 @@ async fn locked(
     };
     let ctx = Ctx { env, run: &run };
     if resumed {
-        put_back_taken_out_early(ctx, &todo).await?;
+        put_back_taken_out_early(ctx).await?;
     }
     let results = update_all(ctx, &todo).await;
     Ok(finish(ctx, target, selected, &backends, results).await)
@@ -296,10 +296,7 @@ async fn update_all(ctx: Ctx<'_>, todo: &[&InstanceHandle]) -> Vec<(String, Inst
 /// A crash between one instance's return and the next one's own turn left that next one out
 /// of rotation with nothing else done to it: back in before anything else (its turn takes
 /// it out again).
-async fn put_back_taken_out_early(
-    ctx: Ctx<'_>,
-    todo: &[&InstanceHandle],
-) -> Result<(), RolloutError> {
+async fn put_back_taken_out_early(ctx: Ctx<'_>) -> Result<(), RolloutError> {
     let early: Vec<String> = {
         let j = ctx.run.journal.lock().await;
         j.instances
@@ -312,10 +309,23 @@ async fn put_back_taken_out_early(
             .map(|e| e.instance.clone())
             .collect()
     };
-    for inst in todo
+    // Whatever this resume selects: the journal says it is out.
+    let fleet = ctx.env.fleet;
+    for inst in fleet
+        .instances
         .iter()
         .filter(|i| early.contains(&i.name().to_string()))
     {
+        // Nothing was done to it, but the host may have changed since (a reboot): only a
+        // running instance goes back.
+        let running = inst.container.state().await.is_ok_and(|s| s.running);
+        if !running {
+            return Err(RolloutError::Resume(format!(
+                "{} was taken out of rotation ahead of its turn and its container is not running now: start it and `ihos enable {}`, then resume",
+                inst.name(),
+                inst.name()
+            )));
+        }
         let change = rotation::put_back(ctx, inst).await.map_err(|e| {
             RolloutError::Resume(format!(
                 "{} was taken out of rotation ahead of its turn and could not be put back: {e}",

@@ -42,17 +42,34 @@ pub(crate) async fn put_back(ctx: Ctx<'_>, inst: &InstanceHandle) -> Result<LbCh
         drop(claim);
         return rotation::put_back(ctx, inst).await;
     }
+    // The intent first, in the journal: a crash right after the swap leaves a record a
+    // resume uses to put the next one back (a no-op if the swap never happened). No record,
+    // no swap.
+    let by = inst.name().to_string();
+    let journaled = ctx
+        .run
+        .update_entry_strict(env, &next, |e| {
+            e.status = InstanceStatus::InProgress;
+            e.step = Some(Step::Disable);
+            e.taken_out_by = Some(by);
+        })
+        .await;
+    if let Err(e) = journaled {
+        tracing::debug!(error = %e, "no swap: the journal cannot record it");
+        drop(claim);
+        return rotation::put_back(ctx, inst).await;
+    }
+    let unrecord = || async {
+        ctx.update_entry(&next, |e| {
+            e.status = InstanceStatus::Pending;
+            e.step = None;
+            e.taken_out_by = None;
+        })
+        .await;
+    };
     match env.fleet.lb.swap(&inst.config.backend, &backend).await {
         Ok(mut change) => {
             claim.taken_out_by(inst.name());
-            // A resume that finds it still at this step puts it back first.
-            let by = inst.name().to_string();
-            ctx.update_entry(&next, |e| {
-                e.status = InstanceStatus::InProgress;
-                e.step = Some(Step::Disable);
-                e.taken_out_by = Some(by);
-            })
-            .await;
             change.message = format!(
                 "{} back in rotation and {} out, in one change and one reload ({})",
                 inst.name(),
@@ -66,18 +83,28 @@ pub(crate) async fn put_back(ctx: Ctx<'_>, inst: &InstanceHandle) -> Result<LbCh
             // Put that one back (a change nginx applies either way), then let this one's
             // Enable fail: its rollback handles an instance whose state is unknown.
             // (The claim is held meanwhile: the next one cannot start and take itself out.)
-            if let Err(again) = env.fleet.lb.enable(&backend).await {
-                env.emitter.emit(Event::Warning {
+            // No further instance starts: this one goes down its rollback.
+            handoff.set_failed();
+            let back_in = match env.fleet.lb.enable(&backend).await {
+                // The file already said so: nginx may still run the swapped config.
+                Ok(c) if !c.changed() => env.fleet.lb.apply().await,
+                Ok(_) => Ok(()),
+                Err(again) => Err(again),
+            };
+            match back_in {
+                Ok(()) => unrecord().await,
+                Err(again) => env.emitter.emit(Event::Warning {
                     instance: Some(next.clone()),
                     message: format!(
                         "after a failed change, putting {next} back into rotation failed too: {again}"
                     ),
-                });
+                }),
             }
             drop(claim);
             Err(e.into())
         }
         Err(e) => {
+            unrecord().await;
             drop(claim);
             env.emitter.emit(Event::Warning {
                 instance: Some(inst.name().to_string()),
