@@ -79,11 +79,11 @@ pub(crate) async fn put_back(ctx: Ctx<'_>, inst: &InstanceHandle) -> Result<LbCh
             Ok(change)
         }
         Err(e @ LbError::RestoreFailed { .. }) => {
-            // What nginx runs is unknown: it may have taken the next one out already.
-            // Put that one back (a change nginx applies either way), then let this one's
-            // Enable fail: its rollback handles an instance whose state is unknown.
-            // (The claim is held meanwhile: the next one cannot start and take itself out.)
-            // No further instance starts: this one goes down its rollback.
+            // What nginx runs is unknown: it may have taken the next one out already. Put
+            // that one back (and make nginx apply the file when it already says so), then
+            // let this one's Enable fail: its rollback handles an instance whose state is
+            // unknown, and no further instance starts. The claim is held meanwhile: the
+            // next one cannot start and take itself out.
             handoff.set_failed();
             let back_in = match env.fleet.lb.enable(&backend).await {
                 // The file already said so: nginx may still run the swapped config.
