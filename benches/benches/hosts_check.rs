@@ -10,53 +10,20 @@
 //! IHOS_REQUIRE_SANDBOX=1).
 
 use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
 use std::process::Command as Proc;
 use std::time::Instant;
 
 use ihos_core::{Fleet, Topology, check_hosts};
 
-struct Sshd {
-    dir: PathBuf,
-    port: u16,
-}
-
-impl Drop for Sshd {
-    fn drop(&mut self) {
-        let _ = Proc::new("bash")
-            .arg(script())
-            .arg("down")
-            .arg(&self.dir)
-            .env("IHOS_SSH_PORT", self.port.to_string())
-            .output();
-    }
-}
-
-fn script() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/lib/sshd-hosts.sh")
-}
-
-fn env_num<T: std::str::FromStr>(name: &str, default: T) -> T {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
+#[path = "support/sshd.rs"]
+mod sshd;
+use sshd::{Sshd, env_num, root_or_skip, script};
 
 fn main() {
     if std::env::args().any(|a| a == "--list") {
         return;
     }
-    let root = Proc::new("id")
-        .arg("-u")
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
-        .unwrap_or(false);
-    if !root {
-        eprintln!("hosts_check: needs root for the test sshds; skipped");
-        if std::env::var("IHOS_REQUIRE_SANDBOX").as_deref() == Ok("1") {
-            std::process::exit(1);
-        }
+    if !root_or_skip("hosts_check") {
         return;
     }
     let n: usize = env_num("IHOS_BENCH_HOSTS", 50).clamp(1, 250);

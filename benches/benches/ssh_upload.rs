@@ -7,7 +7,6 @@
 //! Prints MB/s for each run and the ratio of the medians. Without root it says so and
 //! exits 0 (or 1 with IHOS_REQUIRE_SANDBOX=1).
 
-use std::path::{Path, PathBuf};
 use std::process::Command as Proc;
 use std::time::{Duration, Instant};
 
@@ -17,32 +16,9 @@ use ihos_core::{
 
 const ADDR: &str = "127.0.0.11";
 
-struct Sshd {
-    dir: PathBuf,
-    port: u16,
-}
-
-impl Drop for Sshd {
-    fn drop(&mut self) {
-        let _ = Proc::new("bash")
-            .arg(script())
-            .arg("down")
-            .arg(&self.dir)
-            .env("IHOS_SSH_PORT", self.port.to_string())
-            .output();
-    }
-}
-
-fn script() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/lib/sshd-hosts.sh")
-}
-
-fn env_num<T: std::str::FromStr>(name: &str, default: T) -> T {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
+#[path = "support/sshd.rs"]
+mod sshd;
+use sshd::{Sshd, env_num, root_or_skip, script};
 
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
@@ -58,16 +34,7 @@ fn main() {
     if std::env::args().any(|a| a == "--list") {
         return;
     }
-    let root = Proc::new("id")
-        .arg("-u")
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
-        .unwrap_or(false);
-    if !root {
-        eprintln!("ssh_upload: needs root for the test sshd; skipped");
-        if std::env::var("IHOS_REQUIRE_SANDBOX").as_deref() == Ok("1") {
-            std::process::exit(1);
-        }
+    if !root_or_skip("ssh_upload") {
         return;
     }
     let mb: u64 = env_num("IHOS_BENCH_MB", 100);

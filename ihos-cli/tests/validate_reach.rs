@@ -13,10 +13,10 @@ Host app*
     IdentityFile ~/.ssh/id_ihos
     ProxyJump ops@bastion
 Host app1
-    HostName 10.0.0.11
+    HostName 127.0.0.31
     Port 2201
 Host app2
-    HostName 10.0.0.12
+    HostName 127.0.0.32
 Host bastion
     HostName 127.0.0.20
     Port 2222
@@ -39,19 +39,19 @@ upstream = "app"
 name = "a1"
 host = "app1"
 container = "tomcat1"
-backend = "10.0.0.11:8080"
+backend = "127.0.0.31:8080"
 webapps = "/opt/a1/webapps"
 logs = "/opt/a1/logs"
-health = {{ url = "http://10.0.0.11:8080/" }}
+health = {{ url = "http://127.0.0.31:8080/" }}
 
 [[instances]]
 name = "a2"
 host = "app2"
 container = "tomcat2"
-backend = "10.0.0.12:8080"
+backend = "127.0.0.32:8080"
 webapps = "/opt/a2/webapps"
 logs = "/opt/a2/logs"
-health = {{ url = "http://10.0.0.12:8080/" }}
+health = {{ url = "http://127.0.0.32:8080/" }}
 "#
     )
 }
@@ -101,7 +101,7 @@ fn shows_each_hosts_connection_and_where_each_value_came_from() {
     let e = &r.stderr;
     // app1 entirely from the ssh config, through the bastion (a host made for the hop).
     assert!(
-        e.contains("host app1: deploy@10.0.0.11:2201 through bastion"),
+        e.contains("host app1: deploy@127.0.0.31:2201 through bastion"),
         "{e}"
     );
     assert!(
@@ -125,7 +125,7 @@ fn shows_each_hosts_connection_and_where_each_value_came_from() {
     );
     // app2: the topology's port and user win over the config.
     assert!(
-        e.contains("host app2: root@10.0.0.12:22 through bastion"),
+        e.contains("host app2: root@127.0.0.32:22 through bastion"),
         "{e}"
     );
     assert!(row(e, "app2", "port").contains(&topo), "{e}");
@@ -153,12 +153,12 @@ fn the_command_line_config_replaces_the_topologys_and_errors_say_where() {
     let other = write(
         dir.path(),
         "other_config",
-        "Host app1\n  HostName 10.9.9.9\n  User other\nHost app2 bastion\n  User x\n",
+        "Host app1\n  HostName 127.0.0.39\n  User other\nHost app2 bastion\n  User x\n",
     );
     let topo = write(dir.path(), "ihos.toml", &topology(HOSTS));
     let r = ihos(&["validate", "-c", &topo, "--ssh-config", &other]);
     assert_eq!(r.code, 0, "{r:?}");
-    assert!(r.stderr.contains("host app1: other@10.9.9.9:22"), "{r:?}");
+    assert!(r.stderr.contains("host app1: other@127.0.0.39:22"), "{r:?}");
 
     // A bad value in the ssh config: its file and line, for the host it applies to.
     let bad = write(dir.path(), "bad_config", "Host app1\n  Port 70000\n");

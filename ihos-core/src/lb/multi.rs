@@ -126,10 +126,9 @@ fn merge(views: Vec<Vec<Backend>>) -> Result<Vec<Backend>, String> {
 #[async_trait]
 impl LoadBalancer for MultiLb {
     async fn backends(&self) -> Result<Vec<Backend>, LbError> {
-        let mut views = Vec::with_capacity(self.lbs.len());
-        for lb in &self.lbs {
-            views.push(lb.backends().await?);
-        }
+        // One round trip's time for all of them, not one each.
+        let views =
+            futures_util::future::try_join_all(self.lbs.iter().map(|lb| lb.backends())).await?;
         merge(views).map_err(|reason| LbError::Inconsistent { reason })
     }
 
@@ -209,11 +208,10 @@ impl LoadBalancer for MultiLb {
     }
 
     async fn old_workers(&self) -> Result<usize, LbError> {
-        let mut n = 0;
-        for lb in &self.lbs {
-            n += lb.old_workers().await?;
-        }
-        Ok(n)
+        // Asked every second while draining: all at once.
+        let counts =
+            futures_util::future::try_join_all(self.lbs.iter().map(|lb| lb.old_workers())).await?;
+        Ok(counts.into_iter().sum())
     }
 }
 

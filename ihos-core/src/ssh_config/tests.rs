@@ -297,3 +297,27 @@ fn openssh_details_a_reviewer_found() {
         "{e}"
     );
 }
+
+#[test]
+fn an_unusable_file_is_refused_with_its_path_not_a_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    // A directory, a file that is not text, a file that includes itself.
+    let e = SshConfig::load(dir.path()).unwrap_err();
+    assert!(
+        e.to_string().starts_with(&dir.path().display().to_string()),
+        "{e}"
+    );
+    let binary = dir.path().join("binary");
+    std::fs::write(&binary, [b'H', b'o', b's', b't', b' ', 0xff, 0xfe]).unwrap();
+    let e = SshConfig::load(&binary).unwrap_err();
+    assert!(e.to_string().contains("not UTF-8"), "{e}");
+    let looped = dir.path().join("looped");
+    std::fs::write(&looped, format!("Include {}\n", looped.display())).unwrap();
+    let e = SshConfig::load(&looped).unwrap_err();
+    assert!(e.to_string().contains("Include nested deeper than"), "{e}");
+    // An empty file and one with only comments: nothing said about any host.
+    let empty = dir.path().join("empty");
+    std::fs::write(&empty, "\n# nothing\n").unwrap();
+    let s = SshConfig::load(&empty).unwrap().query("any", None).unwrap();
+    assert_eq!(s, HostSettings::default());
+}
