@@ -19,6 +19,8 @@
 //! | 10 | the last host's key is not the one known (a changed host key) | exit 1 before the first instance leaves rotation, naming the host; nothing changed, 0 failed |
 //! | 11 | h103's sshd and its sessions SIGKILLed during a drain there (`--only` h103's two), then sshd back and `--resume` | the first run fails naming the instance and host, the instance not stopped and on v1; the resume exits 0; 0 failed over both |
 //! | 12 | the LB's nginx container stopped at the first instance's start (`--only` h101's two), then started and `--resume` | exit 3 naming the instance out of rotation, lock kept, the second untouched; the resume exits 0, all in rotation |
+//! | 13 | `ihos-reach.toml`: h101 by password, h103 only through the bastion (root's direct connections refused by an iptables rule, checked with `ssh`), two LBs; v1 → v2 on all four under load through both LBs | `hosts check` shows h103 through the bastion; exit 0, 0 failed on either LB, v2 everywhere, all in rotation on both, one bastion login, h101's password accepted |
+//! | 14 | `ihos-reach.toml`: the second LB's nginx stopped at the first instance's start (`--only` h103's two), then started and `--resume` | exit 3 naming the instance; the first LB restored (the instance out on both, nothing else), lock kept, the second untouched, LB 1 serving throughout; the resume exits 0, all in rotation on both; 0 failed through LB 1 |
 //!
 //! `scripts/sandbox reset` (checked: v1 everywhere, empty state and staging dirs, all in
 //! rotation) runs before every scenario but 3, and once more at the end, even after a
@@ -36,6 +38,8 @@
 
 #[path = "sandbox_e2e/faults.rs"]
 mod faults;
+#[path = "sandbox_e2e/reach.rs"]
+mod reach;
 mod sandbox;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -206,6 +210,12 @@ fn sandbox_end_to_end() {
     });
     scenario(&mut outcomes, "12 LB stopped mid-rollout", || {
         faults::lb_stopped_mid_rollout(&sb, &rt)
+    });
+    scenario(&mut outcomes, "13 bastion+password+2 LBs", || {
+        reach::reach_rollout(&sb, &rt)
+    });
+    scenario(&mut outcomes, "14 one of 2 LBs fails", || {
+        reach::lb_fails_midway(&sb, &rt)
     });
     drop(rt);
 

@@ -7,7 +7,6 @@
 //! through. So a test that passes has really gone through the jump host.
 
 use std::path::Path;
-use std::process::Command as Proc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -17,6 +16,7 @@ use ihos_core::{
 };
 
 mod sshd_host;
+use ihos_testkit::DirectRefused;
 use sshd_host::Host;
 
 /// The password sshd-hosts.sh gave `deploypass` (root-only file; never printed).
@@ -31,62 +31,6 @@ fn set_env(name: &str, value: &str) {
     // SAFETY: the names are unique to one test each, and Rust's own environment access is
     // locked; nothing in these tests reads the environment from C at the same time.
     unsafe { std::env::set_var(name, value) };
-}
-
-/// Rejects root's direct TCP connections to `addr:port` until dropped.
-struct DirectRefused {
-    rule: Vec<String>,
-}
-
-impl DirectRefused {
-    fn new(addr: &str, port: u16) -> DirectRefused {
-        let rule: Vec<String> = [
-            "OUTPUT",
-            "-o",
-            "lo",
-            "-p",
-            "tcp",
-            "-d",
-            addr,
-            "--dport",
-            &port.to_string(),
-            "-m",
-            "owner",
-            "--uid-owner",
-            "0",
-            "-j",
-            "REJECT",
-            "--reject-with",
-            "tcp-reset",
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-        // A rule left behind by an earlier, killed run must not pile up.
-        while Proc::new("iptables")
-            .arg("-D")
-            .args(&rule)
-            .output()
-            .is_ok_and(|o| o.status.success())
-        {}
-        let out = Proc::new("iptables")
-            .arg("-I")
-            .args(&rule)
-            .output()
-            .expect("iptables (the test's own rule)");
-        assert!(
-            out.status.success(),
-            "iptables -I: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        DirectRefused { rule }
-    }
-}
-
-impl Drop for DirectRefused {
-    fn drop(&mut self) {
-        let _ = Proc::new("iptables").arg("-D").args(&self.rule).output();
-    }
 }
 
 /// Lines of a host's sshd log that contain `needle`.
@@ -204,8 +148,10 @@ async fn reaches_hosts_only_through_their_jump_hosts_over_one_session() {
     let Some(deepest) = Host::up_with("jump", "127.0.0.13", PORT, &[]) else {
         return;
     };
-    let _no_direct_inner = DirectRefused::new("127.0.0.12", PORT);
-    let _no_direct_deepest = DirectRefused::new("127.0.0.13", PORT);
+    let _no_direct_inner =
+        DirectRefused::new("127.0.0.12", PORT).expect("the test's own iptables rule");
+    let _no_direct_deepest =
+        DirectRefused::new("127.0.0.13", PORT).expect("the test's own iptables rule");
 
     // Directly: refused (the firewall rule works).
     let e = SshTransport::connect(inner.target("deploy"), inner.options())
@@ -375,7 +321,7 @@ async fn a_topology_reaches_hosts_through_its_ssh_config() {
     let Some(inner) = Host::up_with("ssh_config", "127.0.0.12", PORT, &[]) else {
         return;
     };
-    let _no_direct = DirectRefused::new("127.0.0.12", PORT);
+    let _no_direct = DirectRefused::new("127.0.0.12", PORT).expect("the test's own iptables rule");
     let dir = tempfile::tempdir().unwrap();
     let entry = |alias: &str, h: &Host, extra: &str| {
         format!(

@@ -31,6 +31,8 @@
 //!   topology host, nginx with the upstream, a running app per instance), whose
 //!   `hosts` go straight into [`ihos_core::Fleet::new`]: that is `ihos rollout --simulate`,
 //!   and ihos-core's `embed_rollout` example.
+//! - For tests on real hosts: [`DirectRefused`] (an iptables rule refusing root's direct
+//!   connections to one loopback host, so that only a jump host reaches it) and [`procs`].
 //! - Helpers for assertions: [`sha256_hex`] (a digest as `sha256sum` and the deployment
 //!   records write it), [`log_file_name`], the runbook's [`RUNBOOK_NGINX_CONF`] and
 //!   [`RUNBOOK_WAR_V1`]; [`Fault`]s (matched by a [`Matcher`]) make commands fail, hang or
@@ -112,6 +114,7 @@ mod clock;
 mod container;
 mod fake_world;
 mod fault;
+mod firewall;
 mod invariant;
 pub mod load;
 mod log;
@@ -129,6 +132,7 @@ pub use container::{
 };
 pub use fake_world::{FakeHost, FakeWorld};
 pub use fault::{Fault, FaultAction, FaultId, Matcher, Op, When};
+pub use firewall::DirectRefused;
 pub use invariant::{Cause, InvariantChecker, InvariantReport, Violation, ViolationKind};
 pub use load::{LoadConfigError, LoadError, UnknownTokenFormat};
 pub use log::{CommandRecord, Event, EventKind};

@@ -110,6 +110,38 @@ pub struct Sandbox {
     pub nginx_conf: PathBuf,
     pub site_file: PathBuf,
     pub topology: Topology,
+    /// The same fleet reached the hard way (`ihos-reach.toml`).
+    pub reach: Reach,
+}
+
+/// `ihos-reach.toml` of the sandbox (issue 13): h101 by password, h103 only through the
+/// bastion, two load balancers.
+pub struct Reach {
+    pub toml: PathBuf,
+    pub topology: Topology,
+    /// The second load balancer's listening address.
+    pub lb2: SocketAddr,
+    pub nginx2_container: String,
+    pub nginx2_conf: PathBuf,
+    pub bastion: String,
+    /// The directory of the sshds (their logs: `sshd.ADDR.log`).
+    pub ssh_dir: PathBuf,
+}
+
+/// The variable `ihos-reach.toml` reads deploypass's password from, and the password
+/// (from the root-only file sshd-hosts.sh made), passed to every `ihos` child this harness
+/// starts: never on a command line, never printed.
+static PASSWORD_ENV: std::sync::OnceLock<(String, String)> = std::sync::OnceLock::new();
+
+fn child_env() -> impl Iterator<Item = (String, String)> {
+    PASSWORD_ENV.get().cloned().into_iter()
+}
+
+fn parse_addr(name: &str, url: &str) -> Result<SocketAddr, String> {
+    url.trim_start_matches("http://")
+        .trim_end_matches('/')
+        .parse()
+        .map_err(|e| format!("{name} {url}: {e}"))
 }
 
 impl Sandbox {
@@ -142,12 +174,7 @@ impl Sandbox {
                 .ok_or_else(|| format!("scripts/sandbox env has no {k}:\n{env_text}"))
         };
         let toml = PathBuf::from(get("IHOS_SANDBOX_TOML")?);
-        let lb_url = get("IHOS_SANDBOX_LB_URL")?;
-        let lb: SocketAddr = lb_url
-            .trim_start_matches("http://")
-            .trim_end_matches('/')
-            .parse()
-            .map_err(|e| format!("IHOS_SANDBOX_LB_URL {lb_url}: {e}"))?;
+        let lb = parse_addr("IHOS_SANDBOX_LB_URL", &get("IHOS_SANDBOX_LB_URL")?)?;
         let topology = Topology::load(&toml).map_err(|e| format!("{}: {e}", toml.display()))?;
         if topology.instances.len() != 4 {
             return Err(format!(
@@ -156,7 +183,26 @@ impl Sandbox {
                 topology.instances.len()
             ));
         }
+        let password_file = get("IHOS_SANDBOX_PASSWORD_FILE")?;
+        let password =
+            std::fs::read_to_string(&password_file).map_err(|e| format!("{password_file}: {e}"))?;
+        let _ = PASSWORD_ENV.set((
+            get("IHOS_SANDBOX_PASSWORD_VAR")?,
+            password.trim().to_string(),
+        ));
+        let reach_toml = PathBuf::from(get("IHOS_SANDBOX_REACH_TOML")?);
+        let reach = Reach {
+            topology: Topology::load(&reach_toml)
+                .map_err(|e| format!("{}: {e}", reach_toml.display()))?,
+            toml: reach_toml,
+            lb2: parse_addr("IHOS_SANDBOX_LB2_URL", &get("IHOS_SANDBOX_LB2_URL")?)?,
+            nginx2_container: get("IHOS_SANDBOX_NGINX2_CONTAINER")?,
+            nginx2_conf: PathBuf::from(get("IHOS_SANDBOX_NGINX2_CONF")?),
+            bastion: get("IHOS_SANDBOX_BASTION")?,
+            ssh_dir: PathBuf::from(get("IHOS_SANDBOX_DIR")?).join("ssh"),
+        };
         Ok(Sandbox {
+            reach,
             script,
             root: PathBuf::from(get("IHOS_SANDBOX_DIR")?),
             toml,
@@ -196,7 +242,11 @@ impl Sandbox {
                 Err(e) => problems.push(format!("{}: {e}", i.name)),
             }
         }
-        for (name, h) in &self.topology.hosts {
+        let reach_hosts = self.reach.topology.hosts.iter();
+        for (name, h) in self.topology.hosts.iter().chain(reach_hosts) {
+            if name == "bastion" {
+                continue;
+            }
             for dir in [Some(&h.state_dir), h.staging_dir.as_ref()]
                 .into_iter()
                 .flatten()
@@ -215,9 +265,11 @@ impl Sandbox {
                 }
             }
         }
-        let out = self.out_of_rotation();
-        if !out.is_empty() {
-            problems.push(format!("out of rotation in nginx.conf: {out:?}"));
+        for conf in [&self.nginx_conf, &self.reach.nginx2_conf] {
+            let out = self.out_of_rotation_in(conf);
+            if !out.is_empty() {
+                problems.push(format!("out of rotation in {}: {out:?}", conf.display()));
+            }
         }
         if problems.is_empty() {
             Ok(())
@@ -241,7 +293,12 @@ impl Sandbox {
     /// Backends of the fleet whose `server` line in nginx.conf is not active (commented out
     /// or missing).
     pub fn out_of_rotation(&self) -> Vec<String> {
-        let conf = std::fs::read_to_string(&self.nginx_conf).unwrap_or_default();
+        self.out_of_rotation_in(&self.nginx_conf)
+    }
+
+    /// Like [`Sandbox::out_of_rotation`], in the nginx.conf at `path`.
+    pub fn out_of_rotation_in(&self, path: &Path) -> Vec<String> {
+        let conf = std::fs::read_to_string(path).unwrap_or_default();
         self.instances()
             .iter()
             .filter(|i| {
@@ -271,9 +328,14 @@ impl Sandbox {
 
     /// `n` GETs of `/ihos/whoami` through nginx: requests per (instance, version).
     pub fn through_lb(&self, n: usize) -> BTreeMap<(String, String), usize> {
+        self.through(self.lb, n)
+    }
+
+    /// `n` GETs of `/ihos/whoami` through the load balancer at `lb`.
+    pub fn through(&self, lb: SocketAddr, n: usize) -> BTreeMap<(String, String), usize> {
         let mut seen = BTreeMap::new();
         for _ in 0..n {
-            let key = match http_get(&self.lb.to_string(), "/ihos/whoami") {
+            let key = match http_get(&lb.to_string(), "/ihos/whoami") {
                 Ok(r) if r.status == 200 => (
                     r.header("x-ihos-instance").unwrap_or("?").to_string(),
                     r.header("x-ihos-version").unwrap_or("?").to_string(),
@@ -356,6 +418,14 @@ impl Sandbox {
         c.duration = max;
         c
     }
+
+    /// Like [`Sandbox::load_config`], through the load balancer at `lb` with `clients`.
+    pub fn load_config_via(&self, lb: SocketAddr, clients: u32, max: Duration) -> LoadConfig {
+        let mut c = LoadConfig::new(lb);
+        c.concurrency = clients;
+        c.duration = max;
+        c
+    }
 }
 
 /// Restores a file's bytes (in place) when dropped, unless disarmed.
@@ -412,6 +482,7 @@ pub fn ihos(toml: &Path, args: &[&str]) -> Output {
         .arg("-c")
         .arg(toml)
         .args(args)
+        .envs(child_env())
         .stdin(Stdio::null())
         .output()
         .expect("run ihos")
@@ -543,6 +614,7 @@ pub fn run_events(
     let started = Instant::now();
     let mut child = Command::new(IHOS)
         .args(&all_args)
+        .envs(child_env())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(stderr_file.try_clone().expect("clone stderr file"))
