@@ -36,9 +36,20 @@ pub fn validate(config: &Path) -> Result<(), CliError> {
         ));
     }
     if let Some(c) = &t.canary {
+        let sites: Vec<String> = t
+            .load_balancers
+            .iter()
+            .filter_map(|lb| {
+                lb.canary_site(Some(c))
+                    .map(|site| format!("{site} on {}", lb.host))
+            })
+            .collect();
         output::message(&format!(
             "canary {}: {} on {}, rule in {}",
-            c.instance.name, c.instance.container, c.instance.host, c.site_file
+            c.instance.name,
+            c.instance.container,
+            c.instance.host,
+            sites.join(", ")
         ));
     }
     let p = &t.policy;

@@ -7,7 +7,10 @@ use std::sync::Arc;
 use crate::config::jump_chain;
 use crate::config::{HostConfig, HostKeyPolicyConfig, InstanceConfig, LbConfig, Topology};
 use crate::container::{Container, DockerCli};
-use crate::lb::{CanaryRoute, LoadBalancer, MultiLb, NginxLb, NginxLbOptions, nginx_canary_route};
+use crate::lb::{
+    CanaryRoute, LoadBalancer, MultiCanaryRoute, MultiLb, NginxLb, NginxLbOptions,
+    nginx_canary_route,
+};
 use crate::names::{ContainerName, InvalidName, RemotePath};
 use crate::transport::{
     HostKeyPolicy, JumpHost, LocalTransport, SshOptions, SshTarget, SshTransport, Transport,
@@ -240,7 +243,7 @@ impl Fleet {
                 .ok_or_else(|| FleetError::MissingHost(name.to_string()))
         };
         let mut lbs = Vec::with_capacity(topology.load_balancers.len());
-        let mut canary_route = None;
+        let mut canary_routes = Vec::new();
         for lbc in &topology.load_balancers {
             let transport = host(&lbc.host)?;
             let container: Arc<dyn Container> = Arc::new(DockerCli::new(
@@ -262,13 +265,15 @@ impl Fleet {
             ));
             // The canary rule lives in a site file nginx includes: the same transaction
             // (backup, in-place write, `nginx -t` of the whole config, reload) on that file,
-            // on the first load balancer.
-            if let (Some(c), None) = (&topology.canary, &canary_route) {
-                canary_route = Some(nginx_canary_route(
+            // on each load balancer that carries the route.
+            if let (Some(c), Some(site)) =
+                (&topology.canary, lbc.canary_site(topology.canary.as_ref()))
+            {
+                canary_routes.push(nginx_canary_route(
                     NginxLb::new(
                         Arc::clone(&transport),
                         container,
-                        RemotePath::new(&c.site_file)?,
+                        RemotePath::new(site)?,
                         lbc.upstream.clone(),
                         options,
                     ),
@@ -289,7 +294,11 @@ impl Fleet {
         };
         let mut fleet = Self::with_load_balancer(topology, hosts, lb)?;
         fleet.lbs = lbs;
-        fleet.canary_route = canary_route;
+        fleet.canary_route = match canary_routes.len() {
+            0 => None,
+            1 => canary_routes.pop(),
+            _ => Some(Arc::new(MultiCanaryRoute::new(canary_routes))),
+        };
         Ok(fleet)
     }
 

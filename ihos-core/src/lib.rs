@@ -296,7 +296,7 @@ pub use container::MockContainer;
 pub use container::{Container, ContainerError, ContainerState, DockerCli, Health};
 pub use lb::{
     ApplyMode, Backend, CanaryRoute, CanaryRule, DisableStyle, LbChange, LbError, LoadBalancer,
-    MultiLb, NginxCanaryRoute, NginxLb, NginxLbOptions, ServerState,
+    MultiCanaryRoute, MultiLb, NginxCanaryRoute, NginxLb, NginxLbOptions, ServerState,
 };
 #[cfg(feature = "mocks")]
 pub use lb::{MockCanaryRoute, MockLoadBalancer};

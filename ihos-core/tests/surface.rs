@@ -71,6 +71,7 @@ const PUBLIC: &[&str] = &[
     "LoadBalancer",
     "MockContainer",
     "MockLoadBalancer",
+    "MultiCanaryRoute",
     "MultiLb",
     "NginxLb",
     "NginxLbOptions",

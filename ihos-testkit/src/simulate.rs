@@ -86,8 +86,12 @@ impl Simulation {
                     NginxSpec::new(&lb.config, &lb.upstream),
                 ));
             }
-            if let (Some(c), Some(h)) = (&topology.canary, fake.get(&lb.host)) {
-                h.write_file(&c.site_file, canary_site(&c.condition_contains));
+            // Each load balancer that carries the canary route has its own site file.
+            let canary = topology.canary.as_ref();
+            if let (Some(c), Some(site), Some(h)) =
+                (canary, lb.canary_site(canary), fake.get(&lb.host))
+            {
+                h.write_file(site, canary_site(&c.condition_contains));
             }
         }
         let apps = topology

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use ihos_testkit::DirectRefused;
 
 use super::{LOAD_MAX, ROLLOUT_MAX, Row, V2, assert_no_failures, assert_versions, exit_of};
-use crate::sandbox::{Ev, Load, Sandbox, docker, ihos, out_text, rollout};
+use crate::sandbox::{Ev, Load, Sandbox, docker, http_get_with, ihos, out_text, rollout};
 
 /// The sshd port of the sandbox's hosts.
 fn ssh_port(sb: &Sandbox, host: &str) -> u16 {
@@ -67,6 +67,54 @@ fn hosts_check(sb: &Sandbox) -> String {
     format!("hosts check: h103 through {}", h103["through"])
 }
 
+/// The canary's cohort route on both load balancers: `canary open --ids 1,3,5,7` sends a
+/// cohort user to the canary through either load balancer and anyone else never;
+/// `canary close` sends everyone to the fleet through both.
+fn canary_on_both(sb: &Sandbox) -> String {
+    use ihos_testkit::load::TokenFormat;
+    use ihos_testkit::load::token::token;
+    let canary = sb
+        .reach
+        .topology
+        .canary
+        .as_ref()
+        .expect("ihos-reach.toml has the canary")
+        .instance
+        .name
+        .clone();
+    let served = |lb: std::net::SocketAddr, id: &str| {
+        let t = token(id, 1, TokenFormat::Jwt);
+        let r = http_get_with(&lb.to_string(), "/ihos/whoami", &[("x-pep-token", &t)])
+            .unwrap_or_else(|e| panic!("user {id} through {lb}: {e}"));
+        assert_eq!(r.status, 200, "user {id} through {lb}: {}", r.body);
+        r.header("x-ihos-instance").unwrap_or("?").to_string()
+    };
+    let users = [("7", true), ("305", true), ("42", false), ("8001", false)];
+    let out = ihos(&sb.reach.toml, &["canary", "open", "--ids", "1,3,5,7"]);
+    assert!(out.status.success(), "canary open: {}", out_text(&out));
+    for lb in [sb.lb, sb.reach.lb2] {
+        for (id, cohort) in users {
+            let by = served(lb, id);
+            assert_eq!(
+                by == canary,
+                cohort,
+                "user {id} through {lb}: served by {by}"
+            );
+        }
+    }
+    let out = ihos(&sb.reach.toml, &["canary", "close"]);
+    assert!(out.status.success(), "canary close: {}", out_text(&out));
+    for lb in [sb.lb, sb.reach.lb2] {
+        for (id, _) in users {
+            let by = served(lb, id);
+            assert_ne!(by, canary, "user {id} through {lb} after close");
+        }
+    }
+    format!(
+        "canary route opened and closed on both LBs (users 7/305 -> {canary} through each, 42/8001 never)"
+    )
+}
+
 /// Both load balancers' configs: every fleet instance in rotation.
 fn assert_all_in_on_both(sb: &Sandbox) {
     for conf in [&sb.nginx_conf, &sb.reach.nginx2_conf] {
@@ -88,6 +136,7 @@ pub(super) fn reach_rollout(sb: &Sandbox, rt: &tokio::runtime::Runtime) -> Row {
     sb.reset();
     let _rule = only_through_bastion(sb);
     let check = hosts_check(sb);
+    let canary = canary_on_both(sb);
     let h101 = address(sb, "h101");
     let passwords_before = sshd_log_count(sb, &h101, "Accepted password for deploypass");
     let tunnels_before = sshd_log_count(sb, &sb.reach.bastion, "Accepted publickey for deploy");
@@ -139,6 +188,7 @@ pub(super) fn reach_rollout(sb: &Sandbox, rt: &tokio::runtime::Runtime) -> Row {
         exit: exit_of(&run),
         notes: vec![
             check,
+            canary,
             format!(
                 "h103 refused root's direct ssh; {passwords} password login(s) on h101, {bastion_logins} login on the bastion"
             ),

@@ -229,6 +229,29 @@ pub struct LbConfig {
     /// The config's path inside the container, if not nginx's default.
     #[serde(default)]
     pub config_in_container: Option<String>,
+    /// Whether this load balancer carries the canary's cohort route (default: yes, when
+    /// there is a `[canary]`). One that does not sends the cohort's users to the fleet.
+    #[serde(default = "yes")]
+    pub canary_route: bool,
+    /// This load balancer's canary site file, when it is not `[canary] site_file`.
+    #[serde(default)]
+    pub canary_site_file: Option<String>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl LbConfig {
+    /// The site file holding the canary route on this load balancer, if it carries one.
+    pub fn canary_site<'a>(&'a self, canary: Option<&'a CanaryConfig>) -> Option<&'a str> {
+        let canary = canary?;
+        self.canary_route.then(|| {
+            self.canary_site_file
+                .as_deref()
+                .unwrap_or(&canary.site_file)
+        })
+    }
 }
 
 mod style_serde {

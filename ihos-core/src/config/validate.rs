@@ -213,7 +213,31 @@ impl Topology {
                     format!("{:?} is not an upstream name", lb.upstream),
                 ));
             }
-            if !seen.insert((&lb.host, &lb.config)) {
+            if let Some(site) = &lb.canary_site_file {
+                check_path(&key("canary_site_file"), site)?;
+            }
+            if self.canary.is_none() && (lb.canary_site_file.is_some() || !lb.canary_route) {
+                return Err(invalid(
+                    key(if lb.canary_route {
+                        "canary_site_file"
+                    } else {
+                        "canary_route"
+                    }),
+                    "there is no [canary] in this topology",
+                ));
+            }
+            if let Some(site) = lb.canary_site(self.canary.as_ref()) {
+                if !seen.insert((lb.host.as_str(), site)) || site == lb.config {
+                    return Err(invalid(
+                        key("canary_site_file"),
+                        format!(
+                            "{site} on host {} is already another load balancer's file: each edits its own",
+                            lb.host
+                        ),
+                    ));
+                }
+            }
+            if !seen.insert((lb.host.as_str(), lb.config.as_str())) {
                 return Err(invalid(
                     key("config"),
                     format!(
@@ -224,10 +248,15 @@ impl Topology {
             }
         }
 
-        if several && self.canary.is_some() {
+        if self.canary.is_some()
+            && self
+                .load_balancers
+                .iter()
+                .all(|lb| lb.canary_site(self.canary.as_ref()).is_none())
+        {
             return Err(invalid(
                 "canary",
-                "a canary behind several load balancers is not supported yet: its cohort route lives in one site file, and the other load balancers would not close it when the canary leaves rotation",
+                "no load balancer carries the canary route (each has canary_route = false)",
             ));
         }
         if self.instances.is_empty() {
@@ -653,7 +682,7 @@ logs = "/srv/a/logs"
 health = { url = "http://10.0.0.3:8080/" }
 "#;
 
-    const CANARY: &str = r#"
+    pub(super) const CANARY: &str = r#"
 [canary]
 site_file = "/etc/nginx/conf.d/site.conf"
 [canary.instance]
@@ -666,13 +695,13 @@ logs = "/srv/c/logs"
 health = { url = "http://10.0.0.3:8099/" }
 "#;
 
-    fn lb(key: &str, host: &str) -> String {
+    pub(super) fn lb(key: &str, host: &str) -> String {
         format!(
             "[{key}]\nhost = \"{host}\"\ncontainer = \"nginx\"\nconfig = \"/etc/nginx/nginx.conf\"\nupstream = \"app\"\n"
         )
     }
 
-    fn load(lbs: &str) -> Result<Topology, ConfigError> {
+    pub(super) fn load(lbs: &str) -> Result<Topology, ConfigError> {
         Topology::from_toml(&format!("{HOSTS}\n{lbs}"), "t.toml")
     }
 
@@ -719,15 +748,6 @@ health = { url = "http://10.0.0.3:8099/" }
                 "no host named",
             ),
             (String::new(), "load_balancer", "no load balancer"),
-            (
-                format!(
-                    "{}{}{CANARY}",
-                    lb("[load_balancers]", "lb1"),
-                    lb("[load_balancers]", "lb2")
-                ),
-                "canary",
-                "several load balancers",
-            ),
         ];
         for (text, key, says) in cases {
             match load(&text) {
@@ -740,6 +760,110 @@ health = { url = "http://10.0.0.3:8099/" }
                 other => panic!("{text}: {other:?}"),
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod canary_route_tests {
+    use super::super::{ConfigError, Topology};
+    use super::load_balancers_tests::{CANARY, lb, load};
+
+    fn refused(text: &str, key: &str, says: &str) {
+        match load(text) {
+            Err(ConfigError::Invalid {
+                key: k, message, ..
+            }) => {
+                assert_eq!(k, key, "{text}");
+                assert!(message.contains(says), "{text}: {message}");
+            }
+            other => panic!("{text}: {other:?}"),
+        }
+    }
+
+    fn sites(t: &Topology) -> Vec<Option<&str>> {
+        t.load_balancers
+            .iter()
+            .map(|l| l.canary_site(t.canary.as_ref()))
+            .collect()
+    }
+
+    #[test]
+    fn each_load_balancer_carries_the_route_unless_told_otherwise() {
+        let both = load(&format!(
+            "{}{}{CANARY}",
+            lb("[load_balancers]", "lb1"),
+            lb("[load_balancers]", "lb2")
+        ))
+        .unwrap();
+        let site = "/etc/nginx/conf.d/site.conf";
+        assert_eq!(sites(&both), [Some(site), Some(site)]);
+
+        let own = load(&format!(
+            "{}{}canary_site_file = \"/srv/lb2/site.conf\"\n{CANARY}",
+            lb("[load_balancers]", "lb1"),
+            lb("[load_balancers]", "lb2")
+        ))
+        .unwrap();
+        assert_eq!(sites(&own), [Some(site), Some("/srv/lb2/site.conf")]);
+
+        let one = load(&format!(
+            "{}canary_route = false\n{}{CANARY}",
+            lb("[load_balancers]", "lb1"),
+            lb("[load_balancers]", "lb2")
+        ))
+        .unwrap();
+        assert_eq!(sites(&one), [None, Some(site)]);
+    }
+
+    #[test]
+    fn a_route_nobody_carries_or_a_file_twice_is_refused() {
+        refused(
+            &format!(
+                "{}canary_route = false\n{}canary_route = false\n{CANARY}",
+                lb("[load_balancers]", "lb1"),
+                lb("[load_balancers]", "lb2")
+            ),
+            "canary",
+            "no load balancer carries the canary route",
+        );
+        refused(
+            &format!(
+                "{}canary_site_file = \"/srv/site.conf\"\n",
+                lb("load_balancer", "lb1")
+            ),
+            "load_balancer.canary_site_file",
+            "no [canary]",
+        );
+        refused(
+            &format!("{}canary_route = false\n", lb("load_balancer", "lb1")),
+            "load_balancer.canary_route",
+            "no [canary]",
+        );
+        refused(
+            &format!(
+                "{}canary_site_file = \"/etc/nginx/nginx.conf\"\n{CANARY}",
+                lb("load_balancer", "lb1")
+            ),
+            "load_balancer.canary_site_file",
+            "already another load balancer's file",
+        );
+        refused(
+            &format!(
+                "{}{}config = \"/srv/lb/nginx.conf\"\n{CANARY}",
+                lb("[load_balancers]", "lb1"),
+                lb("[load_balancers]", "lb1").replace("config = \"/etc/nginx/nginx.conf\"\n", "")
+            ),
+            "load_balancers[1].canary_site_file",
+            "already another load balancer's file",
+        );
+        refused(
+            &format!(
+                "{}canary_site_file = \"relative/site.conf\"\n{CANARY}",
+                lb("load_balancer", "lb1")
+            ),
+            "load_balancer.canary_site_file",
+            "",
+        );
     }
 }
 

@@ -12,7 +12,7 @@ use async_trait::async_trait;
 use ihos_nginx::{BlockSelector, IfBlock};
 
 use super::nginx::NginxLb;
-use super::{LbChange, LbError};
+use super::{LbChange, LbError, LoadBalancer};
 use crate::container::Container;
 use crate::transport::Transport;
 
@@ -50,6 +50,10 @@ pub trait CanaryRoute: Send + Sync {
 
     /// Closes the route: no user reaches the canary through it any more.
     async fn close(&self) -> Result<LbChange, LbError>;
+
+    /// Puts the site file's previous bytes back (in place, checked, applied): the undo of
+    /// a change when another load balancer refused the same change.
+    async fn restore(&self, before: &[u8]) -> Result<(), LbError>;
 }
 
 /// The canary route as an `if` block in an nginx site file, edited through an [`NginxLb`]
@@ -120,6 +124,10 @@ impl<T: Transport + ?Sized, C: Container + ?Sized> CanaryRoute for NginxCanaryRo
         self.file
             .edit_with(move |doc| doc.disable_block(&selector))
             .await
+    }
+
+    async fn restore(&self, before: &[u8]) -> Result<(), LbError> {
+        LoadBalancer::restore(&self.file, before).await
     }
 }
 

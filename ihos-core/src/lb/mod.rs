@@ -1,9 +1,11 @@
 //! [`LoadBalancer`]: backends in and out of rotation, and [`NginxLb`], which does it by
 //! editing an nginx config inside (or bind-mounted into) a container. [`CanaryRoute`]: the
 //! rule that routes a cohort of users to the canary ([`NginxCanaryRoute`]: an `if` block in
-//! a site file).
+//! a site file); [`MultiLb`] and [`MultiCanaryRoute`] drive several load balancers as one,
+//! all or none.
 
 mod canary;
+mod canary_multi;
 mod multi;
 mod nginx;
 mod nginx_workers;
@@ -12,6 +14,7 @@ mod nginx_workers;
 pub use canary::MockCanaryRoute;
 pub(crate) use canary::nginx_canary_route;
 pub use canary::{CanaryRoute, CanaryRule, NginxCanaryRoute};
+pub use canary_multi::MultiCanaryRoute;
 pub use multi::MultiLb;
 pub use nginx::{NginxLb, NginxLbOptions};
 

@@ -37,55 +37,86 @@ impl MultiLb {
     async fn on_all<'a, F>(&'a self, change: F) -> Result<LbChange, LbError>
     where
         F: Fn(
-            &'a dyn LoadBalancer,
+            &'a (dyn LoadBalancer + 'static),
         ) -> futures_util::future::BoxFuture<'a, Result<LbChange, LbError>>,
     {
-        let mut done: Vec<(&dyn LoadBalancer, LbChange)> = Vec::new();
-        for lb in &self.lbs {
-            match change(lb.as_ref()).await {
-                Ok(c) => done.push((lb.as_ref(), c)),
-                Err(failure) => {
-                    // Every one changed gets its previous config back, even if one of them
-                    // cannot: each failure is named.
-                    let mut failed = Vec::new();
-                    for (undo, c) in done.iter().rev() {
-                        if c.changed() {
-                            if let Err(restore) = undo.restore(&c.before).await {
-                                failed.push(restore.to_string());
-                            }
+        all_or_none(&self.lbs, change).await
+    }
+}
+
+/// A member of an all-or-none change: it can be given back the bytes it had.
+#[async_trait]
+pub(super) trait Undo: Send + Sync {
+    /// Puts `before` back (in place, checked, applied).
+    async fn undo(&self, before: &[u8]) -> Result<(), LbError>;
+}
+
+#[async_trait]
+impl Undo for dyn LoadBalancer {
+    async fn undo(&self, before: &[u8]) -> Result<(), LbError> {
+        self.restore(before).await
+    }
+}
+
+/// Makes one change on every member in turn; if one refuses or fails, every member
+/// already changed gets its previous bytes back (each failure to do so is named), and the
+/// first failure is returned. The whole change's `before`/`after` are the members' files
+/// one after the other, so `changed()` says whether any changed.
+pub(super) async fn all_or_none<'a, M, F>(
+    members: &'a [Arc<M>],
+    change: F,
+) -> Result<LbChange, LbError>
+where
+    M: Undo + ?Sized + 'a,
+    F: Fn(&'a M) -> futures_util::future::BoxFuture<'a, Result<LbChange, LbError>>,
+{
+    let mut done: Vec<(&M, LbChange)> = Vec::new();
+    for member in members {
+        match change(member.as_ref()).await {
+            Ok(c) => done.push((member.as_ref(), c)),
+            Err(failure) => {
+                let mut failed = Vec::new();
+                for (undo, c) in done.iter().rev() {
+                    if c.changed() {
+                        if let Err(restore) = undo.undo(&c.before).await {
+                            failed.push(restore.to_string());
                         }
                     }
-                    if failed.is_empty() {
-                        return Err(failure);
-                    }
-                    return Err(LbError::RestoreFailed {
-                        host: "the load balancers changed before it".into(),
-                        path: String::new(),
-                        failure: failure.to_string(),
-                        restore: failed.join("; "),
-                    });
                 }
+                if failed.is_empty() {
+                    if !done.is_empty() {
+                        tracing::warn!(
+                            restored = done.len(),
+                            "a load balancer refused the change; the ones changed before it have their previous config back"
+                        );
+                    }
+                    return Err(failure);
+                }
+                return Err(LbError::RestoreFailed {
+                    host: "the load balancers changed before it".into(),
+                    path: String::new(),
+                    failure: failure.to_string(),
+                    restore: failed.join("; "),
+                });
             }
         }
-        // `changed()` of the whole: whether any of them changed (before and after are the
-        // members' files one after the other).
-        let mut all = LbChange {
-            before: Vec::new(),
-            after: Vec::new(),
-            diff: String::new(),
-            message: String::new(),
-        };
-        for (_, c) in done {
-            all.before.extend_from_slice(&c.before);
-            all.after.extend_from_slice(&c.after);
-            all.diff.push_str(&c.diff);
-            if !all.message.is_empty() {
-                all.message.push_str("; ");
-            }
-            all.message.push_str(&c.message);
-        }
-        Ok(all)
     }
+    let mut all = LbChange {
+        before: Vec::new(),
+        after: Vec::new(),
+        diff: String::new(),
+        message: String::new(),
+    };
+    for (_, c) in done {
+        all.before.extend_from_slice(&c.before);
+        all.after.extend_from_slice(&c.after);
+        all.diff.push_str(&c.diff);
+        if !all.message.is_empty() {
+            all.message.push_str("; ");
+        }
+        all.message.push_str(&c.message);
+    }
+    Ok(all)
 }
 
 /// Merges each load balancer's view of the upstream: a backend is enabled only where every

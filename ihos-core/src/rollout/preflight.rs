@@ -67,6 +67,25 @@ pub(crate) async fn preflight(
             lb.host
         ));
     }
+    // A canary deploy must know whether to reopen the cohort route: a route that cannot be
+    // read, or that differs between the load balancers, stops it before any change.
+    let canary = fleet.canary.as_ref().map(|c| c.name());
+    if let (Some(name), Some(route)) = (canary, fleet.canary_route.as_ref()) {
+        if todo.iter().any(|i| i.name() == name) {
+            let rule = route.rule().await.map_err(|e| RolloutError::Preflight {
+                instance: name.to_string(),
+                host: fleet.lb_config.host.clone(),
+                check: "the canary route (on each load balancer that carries it)".into(),
+                reason: e.to_string(),
+            })?;
+            lines.push(format!(
+                "canary route: {} ({}:{})",
+                if rule.open { "open" } else { "closed" },
+                rule.file,
+                rule.line
+            ));
+        }
+    }
     Ok(lines)
 }
 
