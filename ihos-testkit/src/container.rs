@@ -127,6 +127,7 @@ pub struct ContainerSpec {
     pub(crate) kind: ContainerKind,
     pub(crate) start_delay: Duration,
     pub(crate) never_healthy: bool,
+    pub(crate) warm_up: Duration,
     pub(crate) exception: Option<(Duration, String)>,
     /// When set, `never_healthy` and `exception` hit only while serving this WAR.
     pub(crate) faulty_build: Option<String>,
@@ -141,6 +142,7 @@ impl ContainerSpec {
             kind,
             start_delay: Duration::from_secs(2),
             never_healthy: false,
+            warm_up: Duration::ZERO,
             exception: None,
             faulty_build: None,
             healthcheck: false,
@@ -169,6 +171,13 @@ impl ContainerSpec {
     /// health `unhealthy` with [`ContainerSpec::with_healthcheck`]).
     pub fn never_healthy(mut self) -> Self {
         self.never_healthy = true;
+        self
+    }
+
+    /// After its startup line, the app answers its health probe with 503 for `d` more (a
+    /// health endpoint that waits for a cache or a connection pool to warm up).
+    pub fn warm_up(mut self, d: Duration) -> Self {
+        self.warm_up = d;
         self
     }
 

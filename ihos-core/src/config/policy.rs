@@ -68,8 +68,9 @@ pub struct Policy {
     /// `rollback` (default) or `halt`.
     #[serde(default)]
     pub on_failure: OnFailure,
-    /// After the instance is healthy, keep watching its app log this long before putting it
-    /// back into rotation (exceptions right after startup).
+    /// Watch the app log this long from Tomcat's startup line (as ihos first sees it; the
+    /// health check runs meanwhile) before putting the instance back into rotation:
+    /// exceptions right after startup.
     #[serde(default = "default_log_watch")]
     pub log_watch: Dur,
     /// A log line containing any of these is an error.

@@ -2,7 +2,7 @@
 //! keepalived, DNS or an SLB) driven as one: a backend is in rotation only when it is in on
 //! every one of them, and every change is made on all of them or on none.
 //!
-//! A change goes to each load balancer in turn; if one refuses or fails, the ones already
+//! A change goes to every load balancer at once; if one refuses or fails, the ones that
 //! changed get their previous configuration back (in place, `nginx -t`, reload), so the
 //! instance is not touched with traffic still reaching it from one side.
 
@@ -58,10 +58,12 @@ impl Undo for dyn LoadBalancer {
     }
 }
 
-/// Makes one change on every member in turn; if one refuses or fails, every member
-/// already changed gets its previous bytes back (each failure to do so is named), and the
-/// first failure is returned. The whole change's `before`/`after` are the members' files
-/// one after the other, so `changed()` says whether any changed.
+/// Makes one change on every member at once (each is a few round trips and a reload on its
+/// own host: one after the other, their times would add up); if one refuses or fails,
+/// every member that changed gets its previous bytes back (each failure to do so is
+/// named), and the first member's failure is returned. The whole change's
+/// `before`/`after` are the members' files one after the other, so `changed()` says
+/// whether any changed.
 pub(super) async fn all_or_none<'a, M, F>(
     members: &'a [Arc<M>],
     change: F,
@@ -70,36 +72,42 @@ where
     M: Undo + ?Sized + 'a,
     F: Fn(&'a M) -> futures_util::future::BoxFuture<'a, Result<LbChange, LbError>>,
 {
+    let results = futures_util::future::join_all(members.iter().map(|m| change(m.as_ref()))).await;
     let mut done: Vec<(&M, LbChange)> = Vec::new();
-    for member in members {
-        match change(member.as_ref()).await {
+    let mut first_failure = None;
+    for (member, result) in members.iter().zip(results) {
+        match result {
             Ok(c) => done.push((member.as_ref(), c)),
-            Err(failure) => {
-                let mut failed = Vec::new();
-                for (undo, c) in done.iter().rev() {
-                    if c.changed() {
-                        if let Err(restore) = undo.undo(&c.before).await {
-                            failed.push(restore.to_string());
-                        }
-                    }
-                }
-                if failed.is_empty() {
-                    if !done.is_empty() {
-                        tracing::warn!(
-                            restored = done.len(),
-                            "a load balancer refused the change; the ones changed before it have their previous config back"
-                        );
-                    }
-                    return Err(failure);
-                }
-                return Err(LbError::RestoreFailed {
-                    host: "the load balancers changed before it".into(),
-                    path: String::new(),
-                    failure: failure.to_string(),
-                    restore: failed.join("; "),
-                });
+            Err(e) => {
+                first_failure.get_or_insert(e);
             }
         }
+    }
+    if let Some(failure) = first_failure {
+        let undone = futures_util::future::join_all(
+            done.iter()
+                .filter(|(_, c)| c.changed())
+                .map(|(undo, c)| undo.undo(&c.before)),
+        )
+        .await;
+        let failed: Vec<String> = undone
+            .into_iter()
+            .filter_map(|r| r.err().map(|e| e.to_string()))
+            .collect();
+        if failed.is_empty() {
+            if done.iter().any(|(_, c)| c.changed()) {
+                tracing::warn!(
+                    "a load balancer refused the change; the others have their previous config back"
+                );
+            }
+            return Err(failure);
+        }
+        return Err(LbError::RestoreFailed {
+            host: "the other load balancers".into(),
+            path: String::new(),
+            failure: failure.to_string(),
+            restore: failed.join("; "),
+        });
     }
     let mut all = LbChange {
         before: Vec::new(),

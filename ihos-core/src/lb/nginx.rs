@@ -189,14 +189,13 @@ impl<T: Transport + ?Sized, C: Container + ?Sized> NginxLb<T, C> {
     /// `nginx -s reload` only signals the master and returns before new workers run. Wait
     /// until every worker that ran before is gone or shutting down (it no longer accepts
     /// connections) and a new one runs: from then on new requests see the new config.
-    async fn reload(&self) -> Result<(), ApplyFailure> {
-        let before: Vec<u32> = self
-            .workers()
-            .await?
-            .into_iter()
-            .filter(|w| !w.shutting_down)
-            .map(|w| w.pid)
-            .collect();
+    /// `accepting`: the workers accepting connections just before, when already listed
+    /// (see [`NginxLb::validate_and_list`]).
+    async fn reload(&self, accepting: Option<Vec<u32>>) -> Result<(), ApplyFailure> {
+        let before = match accepting {
+            Some(pids) => pids,
+            None => self.accepting_workers().await?,
+        };
         let out = self
             .container
             .exec(&self.nginx_argv(&["-s", "reload"]))
@@ -227,10 +226,34 @@ impl<T: Transport + ?Sized, C: Container + ?Sized> NginxLb<T, C> {
         }
     }
 
-    /// Makes nginx use the config on disk (which has passed `nginx -t`).
-    async fn activate(&self) -> Result<(), ApplyFailure> {
+    /// The pids of the workers that accept connections (not shutting down).
+    async fn accepting_workers(&self) -> Result<Vec<u32>, LbError> {
+        Ok(self
+            .workers()
+            .await?
+            .into_iter()
+            .filter(|w| !w.shutting_down)
+            .map(|w| w.pid)
+            .collect())
+    }
+
+    /// `nginx -t`, and (for a reload) the workers accepting connections, at once: two
+    /// commands in the container, one round trip's time. Nothing else reloads this nginx
+    /// meanwhile (`busy`), so the list is the one just before the reload.
+    async fn validate_and_list(&self) -> Result<(Verdict, Option<Vec<u32>>), LbError> {
         match self.options.apply {
-            ApplyMode::Reload => self.reload().await,
+            ApplyMode::Reload => {
+                let (verdict, workers) = tokio::join!(self.validate(), self.accepting_workers());
+                Ok((verdict?, Some(workers?)))
+            }
+            ApplyMode::Restart => Ok((self.validate().await?, None)),
+        }
+    }
+
+    /// Makes nginx use the config on disk (which has passed `nginx -t`).
+    async fn activate(&self, accepting: Option<Vec<u32>>) -> Result<(), ApplyFailure> {
+        match self.options.apply {
+            ApplyMode::Reload => self.reload(accepting).await,
             ApplyMode::Restart => {
                 self.container.restart(self.options.restart_grace).await?;
                 let state = self.container.state().await?;
@@ -285,9 +308,9 @@ impl<T: Transport + ?Sized, C: Container + ?Sized> NginxLb<T, C> {
             .await
         {
             Err(e) => e.to_string(),
-            Ok(()) => match self.validate().await {
+            Ok(()) => match self.validate_and_list().await {
                 Err(e) => e.to_string(),
-                Ok(Verdict::Rejected(output)) => {
+                Ok((Verdict::Rejected(output), _)) => {
                     self.put_back(previous, &output, false).await?;
                     return Err(LbError::Validation {
                         host: self.host(),
@@ -295,7 +318,7 @@ impl<T: Transport + ?Sized, C: Container + ?Sized> NginxLb<T, C> {
                         output,
                     });
                 }
-                Ok(Verdict::Accepted) => match self.activate().await {
+                Ok((Verdict::Accepted, accepting)) => match self.activate(accepting).await {
                     Ok(()) => return Ok(()),
                     Err(failure) => {
                         let reason = failure.to_string();
@@ -331,7 +354,7 @@ impl<T: Transport + ?Sized, C: Container + ?Sized> NginxLb<T, C> {
                 .await?;
             if reactivate {
                 match self.validate().await? {
-                    Verdict::Accepted => self.activate().await?,
+                    Verdict::Accepted => self.activate(None).await?,
                     Verdict::Rejected(out) => return Err(ApplyFailure::PreviousRejected(out)),
                 }
             }
@@ -451,7 +474,7 @@ impl<T: Transport + ?Sized, C: Container + ?Sized> LoadBalancer for NginxLb<T, C
                 path: self.config.to_string(),
                 output,
             }),
-            Verdict::Accepted => self.activate().await.map_err(|failure| LbError::Apply {
+            Verdict::Accepted => self.activate(None).await.map_err(|failure| LbError::Apply {
                 host: self.host(),
                 path: self.config.to_string(),
                 reason: failure.to_string(),

@@ -6,7 +6,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::ctx::Env;
-use super::drain::POLL;
+use super::drain::poll_interval;
 use super::step::StepError;
 use crate::fleet::InstanceHandle;
 use crate::names::RemotePath;
@@ -35,8 +35,12 @@ pub(crate) async fn log_marks(inst: &InstanceHandle) -> Result<LogMarks, StepErr
     let startup_log = inst
         .logs
         .join(&remote::log_name(&inst.config.health.startup_log, &date))?;
-    let app_offset = remote::file_size(t, &app_log).await?.unwrap_or(0);
-    let startup_offset = remote::file_size(t, &startup_log).await?.unwrap_or(0);
+    let (app_size, startup_size) = tokio::join!(
+        remote::file_size(t, &app_log),
+        remote::file_size(t, &startup_log)
+    );
+    let app_offset = app_size?.unwrap_or(0);
+    let startup_offset = startup_size?.unwrap_or(0);
     Ok(LogMarks {
         app_log,
         app_offset,
@@ -47,19 +51,34 @@ pub(crate) async fn log_marks(inst: &InstanceHandle) -> Result<LogMarks, StepErr
 
 /// Waits for: container running, the HTTP probe answering the expected status, and
 /// Tomcat's startup line in its log since the start (`marks`; `None` when the container was
-/// not restarted, so no new startup line will come).
+/// not restarted, so no new startup line will come). Returns its detail and when the
+/// startup line was first seen (`None` without `marks`): the log watch counts from then.
 pub(crate) async fn wait_healthy(
     env: &Env<'_>,
     inst: &InstanceHandle,
     marks: Option<&LogMarks>,
-) -> Result<String, StepError> {
+) -> Result<(String, Option<Instant>), StepError> {
     let t = inst.transport.as_ref();
     let h = &inst.config.health;
     let began = Instant::now();
     let deadline = crate::time::deadline_after(env.policy.start_timeout.0);
-    let mut started_at: Option<Instant> = None;
+    let mut line_seen_at: Option<Instant> = None;
     loop {
-        let state = inst.container.state().await?;
+        // The container's state, the probe and the startup log at once: one round trip's
+        // time per poll, not three.
+        let (state, status, log) = tokio::join!(
+            inst.container.state(),
+            remote::probe(t, &h.url, h.timeout.0),
+            async {
+                match marks {
+                    Some(m) => remote::read_from(t, &m.startup_log, m.startup_offset)
+                        .await
+                        .map(Some),
+                    None => Ok(None),
+                }
+            }
+        );
+        let state = state?;
         let settled = state.status != "created" && state.status != "restarting";
         if !state.running && state.exists && settled {
             return Err(StepError::ContainerExited {
@@ -68,30 +87,27 @@ pub(crate) async fn wait_healthy(
                 exit_code: state.exit_code,
             });
         }
-        let status = if state.running {
-            remote::probe(t, &h.url, h.timeout.0).await?
-        } else {
-            None
-        };
+        // A probe answered while the container is not running is not this start's.
+        let status = if state.running { status? } else { None };
         // Tomcat prints its startup line once every webapp is deployed (or failed to):
         // read it on every poll, so a failed deploy is known without waiting out the
         // whole start timeout.
-        let started_line = match marks {
+        let started_line = match log? {
             None => true,
             Some(_) if !state.running => false,
-            Some(marks) => {
-                let log = remote::read_from(t, &marks.startup_log, marks.startup_offset).await?;
-                String::from_utf8_lossy(&log).contains(&h.startup_line)
-            }
+            Some(log) => String::from_utf8_lossy(&log).contains(&h.startup_line),
         };
+        if started_line && marks.is_some() {
+            // Seen now, so printed before: a watch from here covers at least as much.
+            line_seen_at.get_or_insert_with(Instant::now);
+        }
         if state.running && status == Some(h.expect_status) && started_line {
-            return Ok(format!(
-                "healthy after {:.1}s",
-                began.elapsed().as_secs_f64()
+            return Ok((
+                format!("healthy after {:.1}s", began.elapsed().as_secs_f64()),
+                line_seen_at,
             ));
         }
-        if started_line && marks.is_some() {
-            let since = *started_at.get_or_insert_with(Instant::now);
+        if let Some(since) = line_seen_at {
             if since.elapsed() >= STARTED_BUT_UNHEALTHY {
                 return Err(StepError::AppNotDeployed {
                     startup_line: h.startup_line.clone(),
@@ -113,6 +129,6 @@ pub(crate) async fn wait_healthy(
                 startup_seen: started_line,
             });
         }
-        tokio::time::sleep(POLL).await;
+        tokio::time::sleep(poll_interval(began.elapsed())).await;
     }
 }

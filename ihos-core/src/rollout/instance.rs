@@ -270,13 +270,14 @@ async fn steps(
     })
     .await?;
 
-    step(ctx, inst, Step::WaitHealthy, async {
-        wait_healthy(env, inst, Some(&marks)).await.map(Some)
+    let line_seen_at = step_with(ctx, inst, Step::WaitHealthy, async {
+        let (detail, seen) = wait_healthy(env, inst, Some(&marks)).await?;
+        Ok((seen, Some(detail)))
     })
     .await?;
 
     step(ctx, inst, Step::ScanLog, async {
-        scan_log(env, inst, &marks).await.map(Some)
+        scan_log(env, inst, &marks, line_seen_at).await.map(Some)
     })
     .await?;
 

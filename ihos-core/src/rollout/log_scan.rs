@@ -1,6 +1,8 @@
 //! The app log since the start, read for error patterns (the runbook's step 10, done for
 //! every instance before it takes requests again).
 
+use tokio::time::Instant;
+
 use super::cancel::StopLevel;
 use super::ctx::Env;
 use super::health::LogMarks;
@@ -9,15 +11,19 @@ use crate::fleet::InstanceHandle;
 use crate::transport::remote;
 
 /// Fails on the first app-log line since the start that contains an error pattern.
+/// Exceptions often come right after startup: the log is judged `log_watch` after
+/// `watch_from` (when Tomcat's startup line was first seen; the health check ran
+/// meanwhile), or after now when that is unknown.
 pub(crate) async fn scan_log(
     env: &Env<'_>,
     inst: &InstanceHandle,
     marks: &LogMarks,
+    watch_from: Option<Instant>,
 ) -> Result<String, StepError> {
     let t = inst.transport.as_ref();
-    // Exceptions often come right after startup: watch a little before judging.
+    let from = watch_from.unwrap_or_else(Instant::now);
     tokio::select! {
-        _ = tokio::time::sleep(env.policy.log_watch.0) => {}
+        _ = tokio::time::sleep_until(from + env.policy.log_watch.0) => {}
         _ = env.cancel.reached(StopLevel::Now) => {}
     }
     // In pieces of at most READ_CAP bytes, to the end: memory stays bounded and no line
@@ -62,7 +68,8 @@ pub(crate) async fn scan_log(
         }
     }
     Ok(format!(
-        "{lines} new line(s) in {}, no error pattern",
-        marks.app_log.file_name()
+        "{lines} new line(s) in {}, no error pattern, {:.1}s after the startup line",
+        marks.app_log.file_name(),
+        from.elapsed().as_secs_f64()
     ))
 }

@@ -135,6 +135,7 @@ impl Ctr {
         }
         match self.ready_at() {
             Some(r) if now < r => AppPhase::Starting,
+            Some(r) if now < r.plus(self.spec.warm_up) => AppPhase::Unhealthy,
             _ if (self.spec.never_healthy && self.faults_apply()) || self.app.serving.is_none() => {
                 AppPhase::Unhealthy
             }

@@ -1,0 +1,92 @@
+//! The log watch counts from Tomcat's startup line (issue 13 §5): the policy's `log_watch`
+//! is watched after the line ihos first sees, while the health check runs, not after the
+//! health check on top of it. Still every line logged within `log_watch` of the startup
+//! line is judged; and health is polled often enough that a fast start is not kept
+//! waiting a whole second.
+
+mod rollout_support;
+
+use std::time::Duration;
+
+use ihos_core::{Event, Outcome, Step};
+use rollout_support::{Env, NAMES, Recorder};
+
+/// Seconds of each finished step of `instance`.
+fn step_seconds(rec: &Recorder, instance: &str, step: Step) -> f64 {
+    rec.events()
+        .iter()
+        .find_map(|e| match e {
+            Event::StepFinished {
+                instance: i,
+                step: s,
+                seconds,
+                ..
+            } if i == instance && *s == step => Some(*seconds),
+            _ => None,
+        })
+        .unwrap_or_else(|| panic!("{instance}: no {step:?} finished:\n{}", rec.text()))
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_exception_just_inside_the_watch_after_the_startup_line_is_caught() {
+    // The runbook's policy watches 5 s; this build logs its exception 4.5 s after it
+    // became ready (its startup line).
+    let env = Env::runbook_with(|s, name, sha| {
+        if name == NAMES[0] {
+            s.exception_after_start(
+                Duration::from_millis(4_500),
+                "java.lang.IllegalStateException: late bean failure",
+            )
+            .faults_only_serving(sha)
+        } else {
+            s
+        }
+    });
+    assert_eq!(env.topology.policy.log_watch.0, Duration::from_secs(5));
+    let rec = Recorder::new();
+    let report = env.roll(&rec).await;
+    assert_eq!(report.outcome, Outcome::RolledBack, "{}", rec.text());
+    assert!(
+        rec.any(|e| matches!(e, Event::InstanceFailed { instance, step: Step::ScanLog, .. } if instance == NAMES[0])),
+        "{}",
+        rec.text()
+    );
+    env.assert_all_on(&env.old);
+    env.assert_clean();
+}
+
+#[tokio::test(start_paused = true)]
+async fn start_health_and_watch_take_the_start_plus_the_watch() {
+    // Each app answers its health probe 3 s after its startup line: the watch of 5 s
+    // runs meanwhile, so only 2 s of it are left once it is healthy.
+    let env = Env::runbook_with(|s, _, _| s.warm_up(Duration::from_secs(3)));
+    let rec = Recorder::new();
+    let report = env.roll(&rec).await;
+    assert_eq!(report.outcome, Outcome::Completed, "{}", rec.text());
+    let watch = env.topology.policy.log_watch.0.as_secs_f64();
+    let idle = env.topology.policy.drain.idle.0.as_secs_f64();
+    for name in NAMES {
+        // The fake Tomcat is ready (and logs its startup line) 2 s after its start.
+        let start = step_seconds(&rec, name, Step::Start)
+            + step_seconds(&rec, name, Step::WaitHealthy)
+            + step_seconds(&rec, name, Step::ScanLog);
+        assert!(
+            start <= 2.0 + watch + 0.3,
+            "{name}: start, health and watch took {start:.2}s:\n{}",
+            rec.text()
+        );
+        let watched = step_seconds(&rec, name, Step::ScanLog);
+        assert!(
+            (watched - (watch - 3.0)).abs() <= 0.3,
+            "{name}: watched {watched:.2}s after the health check"
+        );
+        // (The fake nginx's old workers and the load's connections take their time: the
+        // drain is at least the idle period, whatever else.)
+        let drain = step_seconds(&rec, name, Step::Drain);
+        assert!(
+            drain >= idle,
+            "{name}: drained in {drain:.2}s, idle {idle}s"
+        );
+    }
+    env.assert_clean();
+}
