@@ -107,7 +107,12 @@ fn host_lines(t: &Topology, name: &str, h: &HostConfig, file: &str) -> Vec<Strin
         ),
     ];
     for (field, value) in rows {
-        let origin = if field == "login" {
+        // A password or an order of methods is only ever the topology's own; a key file
+        // may come from the OpenSSH config (IdentityFile) or be the default keys.
+        let own_login = h.auth.password_env.is_some() || h.auth.methods.is_some();
+        let origin = if field == "login" && own_login && h.auth.key_file.is_none() {
+            file.to_string()
+        } else if field == "login" {
             from("key_file")
         } else if field == "proxy_jump" && h.proxy_jump.is_none() {
             "default".to_string()

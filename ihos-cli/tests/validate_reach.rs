@@ -242,6 +242,18 @@ auth = { methods = ["agent", "password"], password_env = "IHOS_APP1_PASSWORD" }
         "{r:?}"
     );
     assert!(r.stderr.contains("warning: hosts.app2.auth"), "{r:?}");
+    // The login row says where the password login comes from: the topology, not a default.
+    let login = r
+        .stderr
+        .lines()
+        .skip_while(|l| !l.starts_with("host app1:"))
+        .find(|l| l.trim_start().starts_with("login"))
+        .unwrap_or_default();
+    assert!(
+        login.contains("password from $IHOS_APP1_PASSWORD")
+            && login.trim_end().ends_with("pw.toml"),
+        "{login:?}"
+    );
 
     // The password itself never goes in the file.
     let literal = password.replace(

@@ -293,6 +293,8 @@ async fn a_canary_deploy_closes_both_and_reopens_both_byte_for_byte() {
     let env = env();
     open_canary(&env.fleet, "~", COHORT).await.unwrap();
     let open = env.sites().await;
+    // Only what the deploy did counts: the open above reloaded both already.
+    let opened = env.sim.world.commands().len();
     let dir = tempfile::tempdir().unwrap();
     let war = dir.path().join("ihos.war");
     write_war(&war);
@@ -308,9 +310,10 @@ async fn a_canary_deploy_closes_both_and_reopens_both_byte_for_byte() {
     .unwrap();
     assert_eq!(report.outcome, Outcome::Completed, "{report:?}");
     assert_eq!(env.sites().await, open);
-    // Closed on both before the canary was stopped: the first nginx -s reload on each
-    // host comes before the canary's docker stop.
-    let commands = env.sim.world.commands();
+    // Closed on both before the canary was stopped: the deploy's first nginx -s reload on
+    // each host comes before the canary's docker stop.
+    let all = env.sim.world.commands();
+    let commands = &all[opened..];
     let stop = commands
         .iter()
         .position(|c| c.host == "h102" && c.argv().join(" ").contains("docker stop"))
@@ -348,4 +351,72 @@ async fn a_load_balancer_without_the_route_is_left_alone() {
             .any(|c| c.host == "h101" && c.argv().join(" ").contains("nginx -s reload")),
         "the first LB was not reloaded"
     );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_canary_deploy_cut_off_between_the_two_closes_is_resumed() {
+    let env = env();
+    open_canary(&env.fleet, "~", COHORT).await.unwrap();
+    let open = env.sites().await;
+    let opened = env.sim.world.commands().len();
+    let dir = tempfile::tempdir().unwrap();
+    let war = dir.path().join("ihos.war");
+    write_war(&war);
+    let war = WarFile::open(&war).unwrap();
+
+    // The close reaches the first load balancer; on the second its check before writing
+    // (the file's sha) never answers, and the process dies there: the journal says the
+    // route was open, the first site file is closed, the second still open.
+    let hang = env.sim.world.inject(
+        Fault::on(Matcher::line_contains("sha256sum"))
+            .on_host("h103")
+            .hang(),
+    );
+    let options = RolloutOptions::new().operator("test");
+    let cancel = CancelToken::new();
+    tokio::select! {
+        r = run_canary_deploy(&env.fleet, &war, &options, &NoEvents, &cancel) => {
+            panic!("the canary deploy ended before the crash: {r:?}")
+        }
+        () = tokio::time::sleep(std::time::Duration::from_secs(60)) => {}
+    }
+    assert_eq!(env.sim.world.fault_fired(hang), 1);
+    let (s1, s2) = env.sites().await;
+    assert!(!is_open(&s1) && is_open(&s2), "half closed:\n{s1}\n{s2}");
+    let route = env.fleet.canary_route.as_ref().unwrap();
+    assert!(
+        route.rule().await.is_err(),
+        "the route differs between them"
+    );
+
+    // The resume accepts the half-closed route (its journal knows it was open), closes it
+    // on the second, deploys, and reopens both as they were, byte for byte.
+    let resume = RolloutOptions {
+        resume: true,
+        ..RolloutOptions::new().operator("test")
+    };
+    let report = run_canary_deploy(&env.fleet, &war, &resume, &NoEvents, &CancelToken::new())
+        .await
+        .unwrap_or_else(|e| panic!("the resume: {e}"));
+    assert_eq!(report.outcome, Outcome::Completed, "{report:?}");
+    assert_eq!(env.sites().await, open);
+
+    // The cohort was shut out on both before the canary stopped: after the open, the
+    // second load balancer's first reload (the resumed close) comes before the canary's
+    // first docker stop.
+    let commands = env.sim.world.commands();
+    let after_open = &commands[opened..];
+    let stop = after_open
+        .iter()
+        .position(|c| c.host == "h102" && c.argv().join(" ").contains("docker stop"))
+        .expect("the canary was stopped");
+    let close2 = after_open
+        .iter()
+        .position(|c| c.host == "h103" && c.argv().join(" ").contains("nginx -s reload"))
+        .expect("the second load balancer reloaded");
+    assert!(
+        close2 < stop,
+        "closed on the second at {close2}, stopped at {stop}"
+    );
+    env.sim.world.assert_invariants();
 }

@@ -41,6 +41,14 @@ pub trait CanaryRoute: Send + Sync {
     /// The rule as it stands.
     async fn rule(&self) -> Result<CanaryRule, LbError>;
 
+    /// The rule as a resumed canary deploy needs it: where several load balancers carry
+    /// the route, only its condition must agree (the run it resumes may have been cut off
+    /// between closing it on one and on another; the journal says whether it was open, and
+    /// the resume closes or reopens it on all). `open` is true only when open on all.
+    async fn rule_to_resume(&self) -> Result<CanaryRule, LbError> {
+        self.rule().await
+    }
+
     /// Opens the route for the users a regex selects: activates the block and sets its
     /// condition to `operator` (`~` or `~*`) and `regex`.
     async fn open(&self, operator: &str, regex: &str) -> Result<LbChange, LbError>;

@@ -20,7 +20,7 @@ pub struct MultiCanaryRoute {
 }
 
 impl MultiCanaryRoute {
-    /// Drives `routes` (at least one) together, in this order.
+    /// Drives `routes` (at least one) together; their order is the order of reports.
     pub fn new(routes: Vec<Arc<dyn CanaryRoute>>) -> Self {
         MultiCanaryRoute {
             routes,
@@ -31,6 +31,23 @@ impl MultiCanaryRoute {
     /// The routes, in order.
     pub fn members(&self) -> &[Arc<dyn CanaryRoute>] {
         &self.routes
+    }
+
+    /// Every route's rule, refused when their conditions differ: a reopen would send
+    /// different users to the canary depending on the load balancer.
+    async fn same_condition(&self) -> Result<Vec<CanaryRule>, LbError> {
+        let rules =
+            futures_util::future::try_join_all(self.routes.iter().map(|r| r.rule())).await?;
+        if rules.windows(2).any(|w| w[0].condition != w[1].condition) {
+            let each: Vec<String> = rules.iter().map(describe).collect();
+            return Err(LbError::Inconsistent {
+                reason: format!(
+                    "the canary route's condition differs between the load balancers ({}); `ihos canary open` sets it on all of them",
+                    each.join("; ")
+                ),
+            });
+        }
+        Ok(rules)
     }
 }
 
@@ -87,21 +104,23 @@ impl CanaryRoute for MultiCanaryRoute {
         all_or_none(&self.routes, |r| Box::pin(r.open(operator, regex))).await
     }
 
+    async fn rule_to_resume(&self) -> Result<CanaryRule, LbError> {
+        let rules = self.same_condition().await?;
+        let mut rule = rules
+            .first()
+            .cloned()
+            .ok_or_else(|| LbError::Inconsistent {
+                reason: "no load balancer carries the canary route".into(),
+            })?;
+        rule.open = rules.iter().all(|r| r.open);
+        Ok(rule)
+    }
+
     /// Refused when the conditions written differ: reopening would send different users
     /// to the canary depending on the load balancer.
     async fn reopen(&self) -> Result<LbChange, LbError> {
         let _one = self.busy.lock().await;
-        let rules =
-            futures_util::future::try_join_all(self.routes.iter().map(|r| r.rule())).await?;
-        if rules.windows(2).any(|w| w[0].condition != w[1].condition) {
-            let each: Vec<String> = rules.iter().map(describe).collect();
-            return Err(LbError::Inconsistent {
-                reason: format!(
-                    "the canary route's condition differs between the load balancers ({}); `ihos canary open` sets it on all of them",
-                    each.join("; ")
-                ),
-            });
-        }
+        self.same_condition().await?;
         all_or_none(&self.routes, |r| Box::pin(r.reopen())).await
     }
 

@@ -8,7 +8,6 @@ mod canary;
 mod canary_multi;
 mod multi;
 mod nginx;
-mod nginx_workers;
 
 #[cfg(feature = "mocks")]
 pub use canary::MockCanaryRoute;

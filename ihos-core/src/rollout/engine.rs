@@ -194,7 +194,7 @@ async fn locked(
         Kind::Deploy(war) => Some(war.bytes),
         Kind::Rollback => None,
     };
-    let checks = preflight(fleet, &todo, war_bytes).await?;
+    let checks = preflight(fleet, &todo, war_bytes, previous.as_ref()).await?;
     env.emitter.emit(Event::PreflightPassed { checks });
     let (bytes, commit) = match kind {
         Kind::Deploy(war) => (war.bytes, war.commit.clone()),

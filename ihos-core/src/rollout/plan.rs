@@ -87,7 +87,7 @@ pub async fn plan(
     upload_hosts.sort();
     upload_hosts.dedup();
     let (preflight, preflight_error) = if read_state {
-        match super::preflight::preflight(fleet, &selected, Some(war.bytes)).await {
+        match super::preflight::preflight(fleet, &selected, Some(war.bytes), None).await {
             Ok(checks) => (checks, None),
             Err(e) => (Vec::new(), Some(e.to_string())),
         }

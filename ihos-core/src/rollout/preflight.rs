@@ -12,6 +12,7 @@ use std::collections::BTreeMap;
 use futures_util::future::join_all;
 
 use super::error::RolloutError;
+use super::journal::Journal;
 use super::release::previous_path;
 use crate::fleet::{Fleet, InstanceHandle};
 use crate::names::RemotePath;
@@ -24,6 +25,7 @@ pub(crate) async fn preflight(
     fleet: &Fleet,
     todo: &[&InstanceHandle],
     war_bytes: Option<u64>,
+    resumed: Option<&Journal>,
 ) -> Result<Vec<String>, RolloutError> {
     // Each host's date once (it names today's logs), not once per instance.
     let mut hosts: BTreeMap<&str, &InstanceHandle> = BTreeMap::new();
@@ -68,11 +70,20 @@ pub(crate) async fn preflight(
         ));
     }
     // A canary deploy must know whether to reopen the cohort route: a route that cannot be
-    // read, or that differs between the load balancers, stops it before any change.
+    // read, or that differs between the load balancers, stops it before any change. A
+    // resume whose journal already says whether it was open accepts a route closed on some
+    // load balancers only (a close cut off midway): it closes and reopens it on all.
     let canary = fleet.canary.as_ref().map(|c| c.name());
     if let (Some(name), Some(route)) = (canary, fleet.canary_route.as_ref()) {
         if todo.iter().any(|i| i.name() == name) {
-            let rule = route.rule().await.map_err(|e| RolloutError::Preflight {
+            let remembered = resumed
+                .and_then(|j| j.entry(name))
+                .and_then(|e| e.canary_was_open);
+            let rule = match remembered {
+                Some(_) => route.rule_to_resume().await,
+                None => route.rule().await,
+            };
+            let rule = rule.map_err(|e| RolloutError::Preflight {
                 instance: name.to_string(),
                 host: fleet.lb_config.host.clone(),
                 check: "the canary route (on each load balancer that carries it)".into(),
