@@ -43,13 +43,19 @@ fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
     let colour = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
-    let _ = tracing_subscriber::fmt()
+    let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .with_ansi(colour)
-        .without_time()
-        .with_target(false)
-        .try_init();
+        .with_target(false);
+    // Asked for (RUST_LOG), the logs say when, in seconds since the start: with the
+    // transport's per-command lines, where a step's time goes.
+    let _ = if std::env::var_os("RUST_LOG").is_some() {
+        logs.with_timer(tracing_subscriber::fmt::time::uptime())
+            .try_init()
+    } else {
+        logs.without_time().try_init()
+    };
 }
 
 fn main() -> ExitCode {

@@ -293,7 +293,7 @@ pub use config::{
 // Containers and the load balancer.
 #[cfg(feature = "mocks")]
 pub use container::MockContainer;
-pub use container::{Container, ContainerError, ContainerState, DockerCli, Health};
+pub use container::{Container, ContainerError, ContainerState, DockerCli, Health, Process};
 pub use lb::{
     ApplyMode, Backend, CanaryRoute, CanaryRule, DisableStyle, LbChange, LbError, LoadBalancer,
     MultiCanaryRoute, MultiLb, NginxCanaryRoute, NginxLb, NginxLbOptions, ServerState,

@@ -861,3 +861,75 @@ async fn sudo_with_a_password_from_the_environment() {
         started.elapsed()
     );
 }
+
+/// `sleep 1` as a command (one word per argument).
+fn sleep_one() -> Command {
+    Command::new("sleep").arg("1")
+}
+
+#[tokio::test]
+async fn commands_at_once_run_on_several_sessions_and_one_at_a_time_on_one() {
+    let Some(host) = Host::up(
+        "commands_at_once_run_on_several_sessions_and_one_at_a_time_on_one",
+        2252,
+    ) else {
+        return;
+    };
+    let t = host.connect("deploy").await;
+    let sleep = sleep_one();
+    // One after the other: one session is enough.
+    for _ in 0..3 {
+        run_checked(&t, &Command::new("true")).await.unwrap();
+    }
+    assert_eq!(t.sessions(), 1);
+
+    // Three at once: each on its own session, so together they take about one's time
+    // (the two new sessions log in first), not three.
+    let began = Instant::now();
+    let (a, b, c) = tokio::join!(
+        run_checked(&t, &sleep),
+        run_checked(&t, &sleep),
+        run_checked(&t, &sleep)
+    );
+    let took = began.elapsed();
+    a.unwrap();
+    b.unwrap();
+    c.unwrap();
+    assert_eq!(t.sessions(), 3);
+    assert!(
+        took < Duration::from_millis(2500),
+        "three 1 s commands at once took {took:?}"
+    );
+
+    // Never more than the options allow: a fourth waits for a free session.
+    let began = Instant::now();
+    let (a, b, c, d) = tokio::join!(
+        run_checked(&t, &sleep),
+        run_checked(&t, &sleep),
+        run_checked(&t, &sleep),
+        run_checked(&t, &sleep)
+    );
+    let took = began.elapsed();
+    for r in [a, b, c, d] {
+        r.unwrap();
+    }
+    assert_eq!(t.sessions(), 3, "the default is 3 sessions");
+    assert!(took >= Duration::from_secs(2), "{took:?}");
+
+    // A transport limited to one session runs them one after the other, as before.
+    let one = SshTransport::connect(
+        host.target("deploy"),
+        SshOptions {
+            sessions: 1,
+            ..host.options()
+        },
+    )
+    .await
+    .unwrap();
+    let began = Instant::now();
+    let (a, b) = tokio::join!(run_checked(&one, &sleep), run_checked(&one, &sleep));
+    a.unwrap();
+    b.unwrap();
+    assert!(began.elapsed() >= Duration::from_secs(2));
+    assert_eq!(one.sessions(), 1);
+}

@@ -62,6 +62,7 @@ const PUBLIC: &[&str] = &[
     "Container",
     "ContainerError",
     "ContainerState",
+    "Process",
     "DisableStyle",
     "DockerCli",
     "Health",

@@ -38,6 +38,12 @@ impl DirectRefused {
             "owner",
             "--uid-owner",
             "0",
+            // `scripts/sandbox up` and `down` remove rules with this tag: a killed test
+            // run never drops its guard.
+            "-m",
+            "comment",
+            "--comment",
+            "ihos-test-direct-refused",
             "-j",
             "REJECT",
             "--reject-with",

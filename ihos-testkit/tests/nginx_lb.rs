@@ -199,26 +199,29 @@ async fn a_dropped_connection_during_reload_is_restored() {
 #[tokio::test(start_paused = true)]
 async fn disk_full_while_writing_the_config_keeps_the_original() {
     let rb = Runbook::new();
-    // dd #1 writes the backup, dd #2 the new config.
-    rb.world.inject(
-        Fault::on(Matcher::program("dd"))
+    // The new config is staged in a new file next to it before anything is written to
+    // it: the disk fills up there.
+    let fault = rb.world.inject(
+        Fault::on(Matcher::line_contains("nginx_proxy/.nginx.conf.ihos-tmp-"))
             .on_host(rb.lb_host.name())
-            .nth(2)
             .disk_full_after(10),
     );
     let lb = rb.nginx_lb(NginxLbOptions::default());
     let inode = rb.lb_host.stat(&rb.config).unwrap().inode;
     let before = rb.lb_host.snapshot();
     let err = lb.disable(PEP1).await.unwrap_err();
+    assert_eq!(rb.world.fault_fired(fault), 1);
     assert!(
-        matches!(&err, LbError::Apply { reason, .. } if reason.contains("No space left on device")),
+        matches!(&err, LbError::Transport(e) if e.to_string().contains("No space left on device")),
         "{err:?}"
     );
     assert_untouched(&rb, inode);
+    // Nothing changed at all: not the backup, and no staged file is left behind.
     assert_eq!(
-        changed(&before, &rb.lb_host.snapshot(), &[BACKUP]),
+        changed(&before, &rb.lb_host.snapshot(), &[]),
         Vec::<String>::new()
     );
+    assert_eq!(count(&rb.world, "docker exec"), 0, "nginx was never asked");
 }
 
 #[tokio::test(start_paused = true)]

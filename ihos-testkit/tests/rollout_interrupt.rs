@@ -10,6 +10,13 @@ use std::time::Duration;
 use ihos_core::{CancelToken, Event, InstanceStatus, Outcome, RolloutOptions, Step, StopLevel};
 use rollout_support::{Env, NAMES, Recorder, is_step_started};
 
+/// How many instances are being updated when `101-pep1` starts `step`: while its record
+/// is written (back in rotation on the new WAR), the next one, which its return took out
+/// of rotation, is already under way.
+fn under_way(step: Step) -> usize {
+    if step == Step::Record { 2 } else { 1 }
+}
+
 /// Presses Ctrl-C `presses` times when `101-pep1` starts `step`; returns the env and the
 /// report after checking what every interrupted rollout must leave.
 async fn interrupt_at(step: Step, presses: usize) -> (Env, ihos_core::RolloutReport) {
@@ -39,7 +46,7 @@ async fn interrupt_at(step: Step, presses: usize) -> (Env, ihos_core::RolloutRep
         "{ctx}"
     );
     // The others were never started.
-    for name in &NAMES[1..] {
+    for name in &NAMES[under_way(step)..] {
         assert!(rec.steps_started(name).is_empty(), "{ctx}");
         assert_eq!(env.starts(name), 0, "{ctx}");
     }
@@ -86,26 +93,30 @@ async fn resume_finishes(env: &Env) {
 async fn a_first_ctrl_c_at_any_step_finishes_the_current_instance_only() {
     for step in Step::ALL {
         let (env, report) = interrupt_at(step, 1).await;
-        assert_eq!(report.updated, ["101-pep1"], "{step:?}");
-        assert_eq!(report.not_updated, NAMES[1..], "{step:?}");
-        assert_eq!(
-            env.serving("101-pep1").as_deref(),
-            Some(env.war.sha256.as_str())
-        );
-        for name in &NAMES[1..] {
+        let n = under_way(step);
+        assert_eq!(report.updated, NAMES[..n], "{step:?}");
+        assert_eq!(report.not_updated, NAMES[n..], "{step:?}");
+        for name in &NAMES[..n] {
+            assert_eq!(env.serving(name).as_deref(), Some(env.war.sha256.as_str()));
+        }
+        for name in &NAMES[n..] {
             assert_eq!(env.serving(name).as_deref(), Some(env.old.as_str()));
         }
         let journal = env.journal().unwrap();
-        assert_eq!(journal.instances[0].status, InstanceStatus::Updated);
         assert!(
-            journal.instances[1..]
+            journal.instances[..n]
+                .iter()
+                .all(|e| e.status == InstanceStatus::Updated)
+        );
+        assert!(
+            journal.instances[n..]
                 .iter()
                 .all(|e| e.status == InstanceStatus::Pending)
         );
         assert_eq!(
             env.audit().len(),
-            1,
-            "{step:?}: the finished instance is recorded"
+            n,
+            "{step:?}: the finished instances are recorded"
         );
         resume_finishes(&env).await;
     }

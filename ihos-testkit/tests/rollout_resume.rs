@@ -114,6 +114,7 @@ async fn the_journal_reads_back_through_the_library() {
 
 #[tokio::test(start_paused = true)]
 async fn a_crash_after_any_step_of_the_second_instance_is_resumed() {
+    let mut record_only = 0;
     for step in Step::ALL {
         for finished in [false, true] {
             let env = Env::runbook();
@@ -139,19 +140,38 @@ async fn a_crash_after_any_step_of_the_second_instance_is_resumed() {
                 Some(&journal),
                 "{what}"
             );
-            assert_eq!(
-                journal.instances[0].status,
-                InstanceStatus::Updated,
-                "{what}"
+            // 101-pep1 came back into rotation before 101-pep2 started; its record is
+            // written while 101-pep2 goes on, so a crash early in 101-pep2 may find it
+            // still at its Record step.
+            let first = &journal.instances[0];
+            let first_recorded = first.status == InstanceStatus::Updated;
+            assert!(
+                first_recorded
+                    || (first.status == InstanceStatus::InProgress
+                        && first.step == Some(Step::Record)),
+                "{what}: {first:?}"
             );
-            // It stopped where we killed it: the journal says so.
+            // It stopped where we killed it: the journal says so (or, killed as a step
+            // began, while the step's mark was on its way, the step before).
             assert_eq!(
                 journal.instances[1].status,
                 InstanceStatus::InProgress,
                 "{what}"
             );
-            assert_eq!(journal.instances[1].step, Some(step), "{what}");
-            assert!(rec.steps_started("103-pep1").is_empty(), "{what}");
+            let marked = journal.instances[1].step;
+            let before = Step::ALL
+                .iter()
+                .position(|s| *s == step)
+                .and_then(|i| i.checked_sub(1))
+                .map(|i| Step::ALL[i]);
+            assert!(
+                marked == Some(step) || (!finished && marked == before.or(Some(step))),
+                "{what}: journal says {marked:?}"
+            );
+            // The next one is under way only once 101-pep2 is back (its Record step).
+            if step != Step::Record {
+                assert!(rec.steps_started("103-pep1").is_empty(), "{what}");
+            }
             assert!(
                 !rec.any(|e| matches!(e, Event::RolloutFinished { .. })),
                 "{what}"
@@ -161,11 +181,20 @@ async fn a_crash_after_any_step_of_the_second_instance_is_resumed() {
                 report.rollout_id, journal.rollout_id,
                 "{what}: same rollout"
             );
-            assert_eq!(report.updated, NAMES[1..], "{what}");
+            // A resume that finds 101-pep1 at its Record step only writes its record.
+            let from = if first_recorded { 1 } else { 0 };
+            record_only += 1 - from;
+            assert_eq!(report.updated, NAMES[from..], "{what}");
             // 101-pep1 was done before the crash and not touched again.
             assert_eq!(env.starts("101-pep1"), 1, "{what}");
         }
     }
+    // Some crashes came while 101-pep1's record was being written: those resumes wrote
+    // only its record (it was started once in all, checked above).
+    assert!(
+        record_only > 0,
+        "no crash found 101-pep1 at its Record step"
+    );
 }
 
 #[tokio::test(start_paused = true)]

@@ -215,6 +215,12 @@ impl Topology {
             }
             if let Some(site) = &lb.canary_site_file {
                 check_path(&key("canary_site_file"), site)?;
+                if !lb.canary_route {
+                    return Err(invalid(
+                        key("canary_site_file"),
+                        "this load balancer has canary_route = false: it carries no canary route, so it has no canary site file (remove one of the two)",
+                    ));
+                }
             }
             if self.canary.is_none() && (lb.canary_site_file.is_some() || !lb.canary_route) {
                 return Err(invalid(
@@ -838,6 +844,15 @@ mod canary_route_tests {
             &format!("{}canary_route = false\n", lb("load_balancer", "lb1")),
             "load_balancer.canary_route",
             "no [canary]",
+        );
+        refused(
+            &format!(
+                "{}canary_route = false\ncanary_site_file = \"/srv/lb2/site.conf\"\n{}{CANARY}",
+                lb("[load_balancers]", "lb1"),
+                lb("[load_balancers]", "lb2")
+            ),
+            "load_balancers[0].canary_site_file",
+            "canary_route = false",
         );
         refused(
             &format!(

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-use super::{Container, ContainerError, ContainerState, Health};
+use super::{Container, ContainerError, ContainerState, Health, Process};
 use crate::command::{Command, Output, Privilege};
 use crate::names::ContainerName;
 use crate::transport::{Transport, TransportError, check_output};
@@ -132,6 +132,26 @@ pub(crate) fn parse_state(json: &str) -> Result<ContainerState, serde_json::Erro
     })
 }
 
+/// Parses `docker top NAME -o pid,args`: a header line (`PID COMMAND`), then one process
+/// per line, its pid, spaces, its command line. `None` if it is not that.
+pub(crate) fn parse_top(text: &str) -> Option<Vec<Process>> {
+    let mut lines = text.lines();
+    if !lines.next()?.trim_start().starts_with("PID") {
+        return None;
+    }
+    lines
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| {
+            let l = l.trim_start();
+            let (pid, command) = l.split_once(char::is_whitespace).unwrap_or((l, ""));
+            Some(Process {
+                pid: pid.parse().ok()?,
+                command: command.trim().to_string(),
+            })
+        })
+        .collect()
+}
+
 #[async_trait]
 impl<T: Transport + ?Sized> Container for DockerCli<T> {
     fn name(&self) -> &ContainerName {
@@ -220,6 +240,28 @@ impl<T: Transport + ?Sized> Container for DockerCli<T> {
         Ok(out)
     }
 
+    async fn processes(&self) -> Result<Vec<Process>, ContainerError> {
+        let cmd = self
+            .docker()
+            .args(["top", self.name.as_str(), "-o", "pid,args"]);
+        match self.run(cmd.clone()).await {
+            Ok(out) => parse_top(&out.stdout_text()).ok_or_else(|| ContainerError::Docker {
+                host: self.transport.host().into(),
+                container: self.name.to_string(),
+                command: cmd.to_string(),
+                reason: format!("unexpected docker top output: {:?}", out.stdout_text()),
+            }),
+            // dockerd: "Error response from daemon: container <id> is not running".
+            Err(ContainerError::Docker { reason, .. }) if reason.contains("is not running") => {
+                Err(ContainerError::NotRunning {
+                    host: self.transport.host().into(),
+                    container: self.name.to_string(),
+                })
+            }
+            Err(e) => Err(e),
+        }
+    }
+
     async fn signal(&self, signal: &str) -> Result<(), ContainerError> {
         if signal.is_empty()
             || !signal
@@ -240,6 +282,21 @@ impl<T: Transport + ?Sized> Container for DockerCli<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn parses_docker_top() {
+        // As docker 20.10 prints it for an nginx container after a reload.
+        let text = "PID                 COMMAND\n2066                nginx: master process nginx -g daemon off;\n6480                nginx: worker process\n6391                nginx: worker process is shutting down\n";
+        let ps = parse_top(text).unwrap();
+        assert_eq!(ps.len(), 3);
+        assert_eq!(ps[0].pid, 2066);
+        assert_eq!(ps[0].command, "nginx: master process nginx -g daemon off;");
+        assert_eq!(ps[2].command, "nginx: worker process is shutting down");
+        assert_eq!(parse_top("PID COMMAND\n").unwrap(), Vec::new());
+        assert!(parse_top("").is_none());
+        assert!(parse_top("Error: something\n").is_none());
+        assert!(parse_top("PID COMMAND\nabc nginx\n").is_none());
+    }
 
     #[test]
     fn parses_docker_inspect_state() {

@@ -101,6 +101,15 @@ pub enum ContainerError {
     Transport(#[from] TransportError),
 }
 
+/// A process of a container as the host sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Process {
+    /// Its pid (in the host's namespace).
+    pub pid: u32,
+    /// Its command line (as `ps -o args` shows it: nginx's workers retitle theirs).
+    pub command: String,
+}
+
 /// Controls one container.
 #[cfg_attr(feature = "mocks", mockall::automock)]
 #[async_trait]
@@ -122,6 +131,10 @@ pub trait Container: Send + Sync {
 
     /// Runs a program inside it. A non-zero exit is returned, not an error.
     async fn exec(&self, argv: &[String]) -> Result<Output, ContainerError>;
+
+    /// Its processes, listed from outside (`docker top`: no process is started in it,
+    /// about a third of an exec's time). [`ContainerError::NotRunning`] if it is stopped.
+    async fn processes(&self) -> Result<Vec<Process>, ContainerError>;
 
     /// Sends a signal (`HUP`, `TERM`, ...) to its main process.
     async fn signal(&self, signal: &str) -> Result<(), ContainerError>;

@@ -75,13 +75,18 @@ fn next_poll(
 
 /// Waits until nginx's old workers are gone and no connection to the instance remains for
 /// `idle`, at least `min` and at most `max`. A second stop request ends it with
-/// [`StepError::Stopped`].
-pub(crate) async fn drain(env: &Env<'_>, inst: &InstanceHandle) -> Result<String, StepError> {
+/// [`StepError::Stopped`]. `pid`: the container's main process as just seen, if known (the
+/// first poll then counts its connections at once too).
+pub(crate) async fn drain(
+    env: &Env<'_>,
+    inst: &InstanceHandle,
+    pid: Option<u32>,
+) -> Result<String, StepError> {
     let policy = env.policy.drain;
     let began = Instant::now();
     let mut idle_since: Option<Instant> = None;
     let mut last = (usize::MAX, usize::MAX);
-    let mut pid_seen: Option<u32> = None;
+    let mut pid_seen: Option<u32> = pid;
     loop {
         if env.cancel.level() >= StopLevel::Now {
             return Err(StepError::Stopped);

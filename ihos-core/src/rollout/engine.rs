@@ -13,7 +13,7 @@ use super::event::{Emitter, Event, EventSink, Step};
 use super::finish::finish;
 use super::handoff::Handoff;
 use super::identity::{new_rollout_id, operator};
-use super::instance::update_instance;
+use super::instance::{Updating, record_updated, update_instance};
 use super::journal::{self, InstanceStatus, Journal, JournalEntry};
 use super::lock::{self, LockOwner};
 use super::options::RolloutOptions;
@@ -265,10 +265,11 @@ fn pending(instance: &str) -> JournalEntry {
 }
 
 /// Updates `todo` in order, `max_unavailable` at a time; after a failure or a stop request
-/// no further instance starts.
+/// no further instance starts. An instance back in rotation on the new WAR makes way for
+/// the next one at once: its record is written meanwhile. Results in `todo`'s order.
 async fn update_all(ctx: Ctx<'_>, todo: &[&InstanceHandle]) -> Vec<(String, InstanceResult)> {
     let handoff = &ctx.run.handoff;
-    futures_util::stream::iter(todo.iter().copied())
+    let mut instances = futures_util::stream::iter(todo.iter().copied())
         .map(|inst| async move {
             let taken_out_by = handoff.start(inst.name()).await;
             if handoff.failed() || ctx.env.cancel.level() >= StopLevel::AfterCurrent {
@@ -277,20 +278,40 @@ async fn update_all(ctx: Ctx<'_>, todo: &[&InstanceHandle]) -> Vec<(String, Inst
                     Some(_) => not_started(ctx, inst).await,
                     None => InstanceResult::NotUpdated,
                 };
-                return (inst.name().to_string(), r);
+                return (inst, Updating::Done(r));
             }
             let r = update_instance(ctx, inst, taken_out_by).await;
             if matches!(
                 r,
-                InstanceResult::RolledBack(_) | InstanceResult::NotRestored(_)
+                Updating::Done(InstanceResult::RolledBack(_) | InstanceResult::NotRestored(_))
             ) {
                 handoff.set_failed();
             }
-            (inst.name().to_string(), r)
+            (inst, r)
         })
-        .buffered(ctx.env.policy.max_unavailable.max(1))
-        .collect()
-        .await
+        .buffered(ctx.env.policy.max_unavailable.max(1));
+    let mut records = futures_util::stream::FuturesUnordered::new();
+    let mut results = Vec::new();
+    loop {
+        // Biased: the next instance starts (and reads the stop request) before the record
+        // of the one that made way for it is begun.
+        tokio::select! {
+            biased;
+            next = instances.next() => match next {
+                Some((inst, Updating::InRotation { started })) => records.push(async move {
+                    (inst.name().to_string(), record_updated(ctx, inst, started).await)
+                }),
+                Some((inst, Updating::Done(r))) => results.push((inst.name().to_string(), r)),
+                None => break,
+            },
+            Some(done) = records.next(), if !records.is_empty() => results.push(done),
+        }
+    }
+    while let Some(done) = records.next().await {
+        results.push(done);
+    }
+    results.sort_by_key(|(name, _)| todo.iter().position(|i| i.name() == name));
+    results
 }
 
 /// A crash between one instance's return and the next one's own turn left that next one out

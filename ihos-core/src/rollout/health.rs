@@ -64,8 +64,9 @@ pub(crate) async fn wait_healthy(
     let deadline = crate::time::deadline_after(env.policy.start_timeout.0);
     let mut line_seen_at: Option<Instant> = None;
     loop {
-        // The container's state, the probe and the startup log at once: one round trip's
-        // time per poll, not three.
+        // The container's state, the probe and the startup log at once: a poll takes as
+        // long as the slowest of the three (the probe may wait up to its timeout), not
+        // their sum.
         let (state, status, log) = tokio::join!(
             inst.container.state(),
             remote::probe(t, &h.url, h.timeout.0),

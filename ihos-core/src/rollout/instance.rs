@@ -21,6 +21,21 @@ use super::step::{Failure, StepError, fail};
 use super::transition;
 use crate::config::OnFailure;
 use crate::fleet::InstanceHandle;
+use crate::transport::remote;
+
+/// Where [`update_instance`] left an instance.
+// One per instance, moved once: the size difference costs nothing worth a box.
+#[allow(clippy::large_enum_variant)]
+pub(crate) enum Updating {
+    /// On the new WAR and back in rotation: its record is still to be written
+    /// ([`record_updated`]), which the next instance does not wait for.
+    InRotation {
+        /// When its update began.
+        started: Instant,
+    },
+    /// Finished otherwise (not updated, rolled back, not restored).
+    Done(InstanceResult),
+}
 
 /// `taken_out_by`: the instance whose return already took this one out of rotation (one
 /// reload for both), if any.
@@ -28,42 +43,34 @@ pub(crate) async fn update_instance(
     ctx: Ctx<'_>,
     inst: &InstanceHandle,
     taken_out_by: Option<String>,
-) -> InstanceResult {
+) -> Updating {
     let started = Instant::now();
     let name = inst.name().to_string();
-    let mut progress = {
+    let (mut progress, at_record) = {
         let j = ctx.run.journal.lock().await;
         let e = j.entry(&name);
-        Progress {
+        let progress = Progress {
             kept_previous: e.is_some_and(|e| e.kept_previous),
             war_touched: e.is_some_and(|e| e.war_touched),
             ..Progress::default()
-        }
+        };
+        let at_record = e.is_some_and(|e| {
+            e.status == InstanceStatus::InProgress && e.step == Some(Step::Record)
+        });
+        (progress, at_record)
     };
+    // A run cut off while this one's record was written (the next instance was under way
+    // by then): it came back into rotation on the new WAR. If it still is, only its record
+    // is missing.
+    if at_record && only_record_missing(ctx, inst).await {
+        return Updating::InRotation { started };
+    }
     let failure = match steps(ctx, inst, &mut progress, taken_out_by.as_deref()).await {
         Ok(()) => {
-            // The new WAR serves, in rotation: whatever happens to its record, it is
-            // updated, and a missing record is said as such, not as a rollback.
-            let recorded = step(ctx, inst, Step::Record, async {
-                record_deployment(ctx, inst).await.map(|()| None)
-            })
-            .await;
-            ctx.set_status(&name, InstanceStatus::Updated, None).await;
-            ctx.env.emitter.emit(Event::InstanceUpdated {
-                instance: name.clone(),
-                seconds: started.elapsed().as_secs_f64(),
-            });
-            return match recorded {
-                Ok(()) => InstanceResult::Updated,
-                Err(f) => {
-                    let problem = Problem::RecordMissing { error: f.error };
-                    ctx.env.emitter.emit(Event::Warning {
-                        instance: Some(name),
-                        message: problem.to_string(),
-                    });
-                    InstanceResult::UpdatedWithoutRecord(problem)
-                }
-            };
+            // Before the next instance starts, the journal says this one is back: its
+            // Record mark, which a resume takes for "only the record is missing".
+            ctx.set_step(&name, Step::Record).await;
+            return Updating::InRotation { started };
         }
         Err(f) => f,
     };
@@ -77,7 +84,53 @@ pub(crate) async fn update_instance(
         _ => None,
     };
     ctx.set_status(&name, status, error).await;
-    result
+    Updating::Done(result)
+}
+
+/// Whether `inst` is in rotation on every load balancer with the run's WAR deployed.
+async fn only_record_missing(ctx: Ctx<'_>, inst: &InstanceHandle) -> bool {
+    let (Ok(source), Ok(war)) = (ctx.source(inst), inst.war_path()) else {
+        return false;
+    };
+    let (backends, deployed) = tokio::join!(
+        ctx.env.fleet.lb.backends(),
+        remote::sha256_if_exists(inst.transport.as_ref(), &war)
+    );
+    let in_rotation = backends.is_ok_and(|b| {
+        b.iter()
+            .any(|b| b.address == inst.config.backend && b.state.is_enabled())
+    });
+    in_rotation && deployed.is_ok_and(|d| d.as_ref() == Some(&source.sha256))
+}
+
+/// The new WAR serves `inst`, in rotation: whatever happens to its record, it is updated,
+/// and a missing record is said as such, not as a rollback.
+pub(crate) async fn record_updated(
+    ctx: Ctx<'_>,
+    inst: &InstanceHandle,
+    started: Instant,
+) -> InstanceResult {
+    let name = inst.name().to_string();
+    let recorded = timed(ctx, inst, Step::Record, async {
+        record_deployment(ctx, inst).await.map(|()| ((), None))
+    })
+    .await;
+    ctx.set_status(&name, InstanceStatus::Updated, None).await;
+    ctx.env.emitter.emit(Event::InstanceUpdated {
+        instance: name.clone(),
+        seconds: started.elapsed().as_secs_f64(),
+    });
+    match recorded {
+        Ok(()) => InstanceResult::Updated,
+        Err(f) => {
+            let problem = Problem::RecordMissing { error: f.error };
+            ctx.env.emitter.emit(Event::Warning {
+                instance: Some(name),
+                message: problem.to_string(),
+            });
+            InstanceResult::UpdatedWithoutRecord(problem)
+        }
+    }
 }
 
 /// Stopped while draining: the old version still runs; put it back.
@@ -171,12 +224,30 @@ async fn step_with<T, F>(
 where
     F: std::future::Future<Output = Result<(T, Option<String>), StepError>>,
 {
-    ctx.set_step(inst.name(), step).await;
+    // The journal's mark goes out with the step's first command, not before it: one
+    // round trip less per step. The step's own durable facts (kept_previous, war_touched)
+    // are still written before what needs them, and the next step starts only once this
+    // mark is written, so the journal names the step in progress or, while its first
+    // command runs, the one before (a resume redoes an unfinished instance from its
+    // Disable step either way).
+    let (_, done) = tokio::join!(
+        ctx.set_step(inst.name(), step),
+        timed(ctx, inst, step, body)
+    );
+    done
+}
+
+/// Runs `body` as step `step` of `inst` with its events and timing, without its journal
+/// mark (written by the caller).
+async fn timed<T, F>(ctx: Ctx<'_>, inst: &InstanceHandle, step: Step, body: F) -> Result<T, Failure>
+where
+    F: std::future::Future<Output = Result<(T, Option<String>), StepError>>,
+{
+    let t = Instant::now();
     ctx.env.emitter.emit(Event::StepStarted {
         instance: inst.name().to_string(),
         step,
     });
-    let t = Instant::now();
     let (value, detail) = body.await.map_err(fail(step))?;
     ctx.env.emitter.emit(Event::StepFinished {
         instance: inst.name().to_string(),
@@ -219,7 +290,7 @@ async fn steps(
     let state = inst.container.state().await.map_err(fail(Step::Drain))?;
     if state.running {
         step(ctx, inst, Step::Drain, async {
-            drain(env, inst).await.map(Some)
+            drain(env, inst, state.pid).await.map(Some)
         })
         .await?;
     }
@@ -256,17 +327,21 @@ async fn steps(
     })
     .await?;
 
-    step(ctx, inst, Step::Install, async {
-        install(inst, &source.staged, &source.sha256)
-            .await
-            .map(Some)
+    // Where the logs end is noted while the WAR goes in: the container is stopped, so
+    // nothing writes them until the start.
+    let marks = step_with(ctx, inst, Step::Install, async {
+        let (installed, marks) = tokio::join!(
+            install(inst, &source.staged, &source.sha256),
+            log_marks(inst)
+        );
+        let installed = installed?;
+        Ok((marks?, Some(installed)))
     })
     .await?;
 
-    let marks = step_with(ctx, inst, Step::Start, async {
-        let marks = log_marks(inst).await?;
+    step(ctx, inst, Step::Start, async {
         inst.container.start().await?;
-        Ok((marks, None))
+        Ok(None)
     })
     .await?;
 

@@ -36,7 +36,8 @@ pub struct JournalEntry {
     pub instance: String,
     /// Its status.
     pub status: InstanceStatus,
-    /// The last step started.
+    /// The last step started (while a step's first command runs, its mark may still be on
+    /// its way: then the step before).
     pub step: Option<Step>,
     /// Whether its previous release was saved in this rollout (never save it twice: the
     /// second time it could be the new WAR).

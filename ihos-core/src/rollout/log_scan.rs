@@ -68,8 +68,13 @@ pub(crate) async fn scan_log(
         }
     }
     Ok(format!(
-        "{lines} new line(s) in {}, no error pattern, {:.1}s after the startup line",
+        "{lines} new line(s) in {}, no error pattern, {:.1}s after {}",
         marks.app_log.file_name(),
-        from.elapsed().as_secs_f64()
+        from.elapsed().as_secs_f64(),
+        if watch_from.is_some() {
+            "the startup line"
+        } else {
+            "the health check"
+        }
     ))
 }

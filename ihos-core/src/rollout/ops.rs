@@ -154,7 +154,7 @@ pub async fn drain_instance(
                 other => OpError::Step(Box::new(other)),
             })?;
         let change = fleet.lb.disable(&inst.config.backend).await?;
-        let drained = drain(&env, inst).await.map_err(|e| OpError::Drain {
+        let drained = drain(&env, inst, None).await.map_err(|e| OpError::Drain {
             instance: name.to_string(),
             reason: Box::new(e),
         })?;

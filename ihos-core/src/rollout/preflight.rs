@@ -83,9 +83,19 @@ pub(crate) async fn preflight(
                 Some(_) => route.rule_to_resume().await,
                 None => route.rule().await,
             };
+            let carriers: Vec<&str> = fleet
+                .lbs
+                .iter()
+                .filter(|h| {
+                    h.config
+                        .canary_site(fleet.topology.canary.as_ref())
+                        .is_some()
+                })
+                .map(|h| h.config.host.as_str())
+                .collect();
             let rule = rule.map_err(|e| RolloutError::Preflight {
                 instance: name.to_string(),
-                host: fleet.lb_config.host.clone(),
+                host: carriers.join(", "),
                 check: "the canary route (on each load balancer that carries it)".into(),
                 reason: e.to_string(),
             })?;

@@ -22,7 +22,15 @@ pub(crate) async fn keep_previous(
     new: &Sha256,
 ) -> Result<String, StepError> {
     let t = inst.transport.as_ref();
-    let Some(current) = remote::sha256_if_exists(t, war).await? else {
+    let dir = inst.releases_dir()?;
+    let top = inst.state_dir.join("releases")?;
+    // The releases directory is made while the WAR's digest is read (one round trip's
+    // time); an empty directory left when there is nothing to keep is harmless.
+    let (current, made) = tokio::join!(
+        remote::sha256_if_exists(t, war),
+        remote::mkdir_private(t, &top, &dir)
+    );
+    let Some(current) = current? else {
         return Ok("no WAR deployed yet: nothing to keep".into());
     };
     if &current == new {
@@ -30,9 +38,7 @@ pub(crate) async fn keep_previous(
             "the deployed WAR is already the new one: previous release left as it is".into(),
         );
     }
-    let dir = inst.releases_dir()?;
-    let top = inst.state_dir.join("releases")?;
-    remote::mkdir_private(t, &top, &dir).await?;
+    made?;
     let previous = dir.join("previous.war")?;
     remote::copy_atomic(t, war, &previous).await?;
     let saved = remote::sha256_if_exists(t, &previous).await?;
@@ -65,18 +71,15 @@ pub(crate) async fn remove_deployed(inst: &InstanceHandle) -> Result<(), StepErr
             });
         }
     }
-    run_checked(
-        t,
-        &Command::new("rm").args(["-f", "--", war.as_str()]).sudo(),
-    )
-    .await?;
-    run_checked(
-        t,
-        &Command::new("rm")
-            .args(["-rf", "--", exploded.as_str()])
-            .sudo(),
-    )
-    .await?;
+    // Two independent removals at once: one round trip's time.
+    let rm_war = Command::new("rm").args(["-f", "--", war.as_str()]).sudo();
+    let rm_exploded = Command::new("rm")
+        .args(["-rf", "--", exploded.as_str()])
+        .sudo();
+    let (war_gone, exploded_gone) =
+        tokio::join!(run_checked(t, &rm_war), run_checked(t, &rm_exploded));
+    war_gone?;
+    exploded_gone?;
     Ok(())
 }
 

@@ -57,7 +57,7 @@ pub(crate) async fn restore(
             .map_err(StepError::during("out of rotation before the rollback"))
             .map_err(at(left))?;
         left = Left::OutNewReleaseRunning;
-        match drain(env, inst).await {
+        match drain(env, inst, None).await {
             // A second Ctrl-C: make it consistent now.
             Ok(_) | Err(StepError::Stopped) => {}
             Err(e) => return Err((StepError::during("draining before the rollback")(e), left)),

@@ -36,29 +36,10 @@ pub(crate) async fn put_back(ctx: Ctx<'_>, inst: &InstanceHandle) -> Result<LbCh
         return rotation::put_back(ctx, inst).await;
     };
     let (next, backend) = (claim.name.clone(), claim.backend.clone());
-    if let Err(e) = check_unavailable_after_swap(env, &inst.config.backend, &backend).await {
-        // The next one would fail this check itself; this one comes back alone.
-        tracing::debug!(error = %e, "no swap");
-        drop(claim);
-        return rotation::put_back(ctx, inst).await;
-    }
-    // The intent first, in the journal: a crash right after the swap leaves a record a
-    // resume uses to put the next one back (a no-op if the swap never happened). No record,
-    // no swap.
+    // The intent goes in the journal while the load balancer's rotation is checked (one
+    // round trip's time): a crash right after the swap leaves a record a resume uses to
+    // put the next one back (a no-op if the swap never happened). No record, no swap.
     let by = inst.name().to_string();
-    let journaled = ctx
-        .run
-        .update_entry_strict(env, &next, |e| {
-            e.status = InstanceStatus::InProgress;
-            e.step = Some(Step::Disable);
-            e.taken_out_by = Some(by);
-        })
-        .await;
-    if let Err(e) = journaled {
-        tracing::debug!(error = %e, "no swap: the journal cannot record it");
-        drop(claim);
-        return rotation::put_back(ctx, inst).await;
-    }
     let unrecord = || async {
         ctx.update_entry(&next, |e| {
             e.status = InstanceStatus::Pending;
@@ -67,6 +48,27 @@ pub(crate) async fn put_back(ctx: Ctx<'_>, inst: &InstanceHandle) -> Result<LbCh
         })
         .await;
     };
+    let (checked, journaled) = tokio::join!(
+        check_unavailable_after_swap(env, &inst.config.backend, &backend),
+        ctx.run.update_entry_strict(env, &next, |e| {
+            e.status = InstanceStatus::InProgress;
+            e.step = Some(Step::Disable);
+            e.taken_out_by = Some(by);
+        })
+    );
+    if let Err(e) = checked {
+        // The next one would fail this check itself; this one comes back alone.
+        tracing::debug!(error = %e, "no swap");
+        unrecord().await;
+        drop(claim);
+        return rotation::put_back(ctx, inst).await;
+    }
+    if let Err(e) = journaled {
+        tracing::debug!(error = %e, "no swap: the journal cannot record it");
+        unrecord().await;
+        drop(claim);
+        return rotation::put_back(ctx, inst).await;
+    }
     match env.fleet.lb.swap(&inst.config.backend, &backend).await {
         Ok(mut change) => {
             claim.taken_out_by(inst.name());

@@ -71,6 +71,7 @@ enum DockerOp<'a> {
     Restart,
     Kill(&'a str),
     Exec(&'a [String]),
+    Top,
 }
 
 impl World {
@@ -98,6 +99,9 @@ impl World {
                 (DockerOp::Restart, *name)
             }
             ["kill", "--signal", sig, name] => (DockerOp::Kill(sig), *name),
+            // Only the columns ihos asks for: `docker top` passes its options to the host's
+            // `ps` and keeps the rows of the container's processes.
+            ["top", name, "-o", "pid,args"] => (DockerOp::Top, *name),
             ["exec", name, rest @ ..] if exec_supported(rest) => {
                 (DockerOp::Exec(&args[2..]), *name)
             }
@@ -199,6 +203,18 @@ impl World {
                     _ => {}
                 }
                 named()
+            }
+            DockerOp::Top => {
+                if !running {
+                    // As docker 20.10 says it (with the container's id where this has its
+                    // name): `docker top` of a created or stopped container.
+                    return Some(out(
+                        1,
+                        "",
+                        format!("Error response from daemon: Container {name} is not running\n"),
+                    ));
+                }
+                out(0, self.process_table(host, &name), "")
             }
             DockerOp::Exec(argv) => {
                 if !running {

@@ -19,6 +19,7 @@ pub(crate) mod docker;
 pub(crate) mod fs;
 pub(crate) mod net;
 pub(crate) mod nginx;
+pub(crate) mod procs;
 pub(crate) mod shell;
 pub(crate) mod upload;
 

@@ -446,27 +446,4 @@ impl World {
             },
         })
     }
-
-    /// `PID CMDLINE` lines of the processes in a container (what the `/proc` listing script
-    /// prints): nginx's master and workers, or Tomcat's java, then the listing shell.
-    pub(crate) fn process_listing(&mut self, host: &str, name: &str, script: &str) -> String {
-        let c = self.ctr_mut(host, name).expect("container");
-        let mut s = String::new();
-        if c.nginx_spec().is_some() {
-            s.push_str("1 nginx: master process nginx -g daemon off; \n");
-            for w in &c.nginx.workers {
-                let state = if w.retiring_until.is_some() {
-                    " is shutting down"
-                } else {
-                    ""
-                };
-                s.push_str(&format!("{} nginx: worker process{state} \n", w.pid));
-            }
-        } else {
-            s.push_str("1 /opt/java/openjdk/bin/java -Dcatalina.base=/usr/local/tomcat org.apache.catalina.startup.Bootstrap start \n");
-        }
-        c.nginx.next_inner_pid += 1;
-        s.push_str(&format!("{} sh -c {script} \n", c.nginx.next_inner_pid));
-        s
-    }
 }

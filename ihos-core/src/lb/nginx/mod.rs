@@ -14,15 +14,16 @@ use tokio::sync::Mutex;
 
 mod process;
 mod workers;
+mod write;
 
 use process::{ApplyFailure, Verdict};
+use write::WriteFailure;
 
 use super::{ApplyMode, Backend, LbChange, LbError, LoadBalancer};
 use crate::command::Privilege;
 use crate::container::Container;
 use crate::names::RemotePath;
-use crate::sha::Sha256;
-use crate::transport::{Transport, TransportError, remote_sha256};
+use crate::transport::Transport;
 
 /// Settings of an [`NginxLb`] that have good defaults.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -122,43 +123,9 @@ impl<T: Transport + ?Sized, C: Container + ?Sized> NginxLb<T, C> {
     /// it was read): their change is neither lost nor undone by a restore.
     async fn commit(&self, previous: &[u8], bytes: &[u8]) -> Result<(), LbError> {
         let path = self.config.to_string();
-        let read = Sha256::of_bytes(previous);
-        let now = remote_sha256(
-            self.transport.as_ref(),
-            &self.config,
-            self.options.privilege,
-        )
-        .await?;
-        if now != read {
-            return Err(LbError::ChangedConcurrently {
-                host: self.host(),
-                path,
-                read: read.to_string(),
-                now: now.to_string(),
-            });
-        }
-        if self.options.backup {
-            let backup = self
-                .config
-                .parent()
-                .join(&format!(".{}.ihos-prev", self.config.file_name()))
-                .map_err(TransportError::from)?;
-            // A new file renamed into place: a link planted at the backup's name (its
-            // directory may be the container's) is replaced, never written through.
-            crate::transport::remote::replace_file(
-                self.transport.as_ref(),
-                &backup,
-                previous,
-                self.options.privilege,
-            )
-            .await?;
-        }
-        let failure = match self
-            .transport
-            .write_file_in_place(&self.config, bytes, self.options.privilege)
-            .await
-        {
-            Err(e) => e.to_string(),
+        let failure = match self.write_checked(previous, bytes).await {
+            Err(WriteFailure::Untouched(e)) => return Err(e),
+            Err(WriteFailure::Written(reason)) => reason,
             Ok(()) => match self.validate_and_list().await {
                 Err(e) => e.to_string(),
                 Ok((Verdict::Rejected(output), _)) => {

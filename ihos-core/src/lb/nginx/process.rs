@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use super::NginxLb;
-use super::workers::{LIST_PROCESSES, NginxWorker, parse_workers};
+use super::workers::{NginxWorker, workers_among};
 use crate::container::{Container, ContainerError};
 use crate::lb::{ApplyMode, LbError};
 use crate::transport::{Transport, TransportError};
@@ -68,19 +68,7 @@ impl<T: Transport + ?Sized, C: Container + ?Sized> NginxLb<T, C> {
 
     /// nginx's worker processes in the container.
     pub async fn workers(&self) -> Result<Vec<NginxWorker>, LbError> {
-        let argv: Vec<String> = ["sh", "-c", LIST_PROCESSES]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
-        let out = self.container.exec(&argv).await?;
-        if !out.success() {
-            return Err(LbError::Apply {
-                host: self.host(),
-                path: self.config.to_string(),
-                reason: format!("listing nginx processes failed: {}", out.stderr_text()),
-            });
-        }
-        Ok(parse_workers(&out.stdout_text()))
+        Ok(workers_among(&self.container.processes().await?))
     }
 
     /// `nginx -s reload` only signals the master and returns before new workers run. Wait

@@ -1,9 +1,7 @@
-//! nginx's worker processes as the container lists them: old workers still finishing their
-//! connections after a reload are what a drain waits for.
+//! nginx's worker processes as the container's process list shows them: old workers still
+//! finishing their connections after a reload are what a drain waits for.
 
-/// Lists processes as `PID CMDLINE` lines from /proc (nginx images often lack `ps`). A
-/// fixed script: nothing from configuration goes into it.
-pub(super) const LIST_PROCESSES: &str = r#"for f in /proc/[0-9]*/cmdline; do p=${f#/proc/}; printf '%s ' "${p%/cmdline}"; tr '\0' ' ' < "$f" 2>/dev/null; echo; done"#;
+use crate::container::Process;
 
 /// One nginx worker process.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -14,18 +12,15 @@ pub struct NginxWorker {
     pub shutting_down: bool,
 }
 
-pub(super) fn parse_workers(listing: &str) -> Vec<NginxWorker> {
-    listing
-        .lines()
-        .filter_map(|line| {
-            let (pid, cmd) = line.trim().split_once(' ')?;
-            let cmd = cmd.trim();
-            cmd.starts_with("nginx: worker process").then(|| {
-                Some(NginxWorker {
-                    pid: pid.parse().ok()?,
-                    shutting_down: cmd.contains("is shutting down"),
-                })
-            })?
+/// The nginx workers among a container's processes (nginx retitles them: `nginx: worker
+/// process`, and `... is shutting down` once a reload has retired them).
+pub(super) fn workers_among(processes: &[Process]) -> Vec<NginxWorker> {
+    processes
+        .iter()
+        .filter(|p| p.command.starts_with("nginx: worker process"))
+        .map(|p| NginxWorker {
+            pid: p.pid,
+            shutting_down: p.command.contains("is shutting down"),
         })
         .collect()
 }
@@ -35,10 +30,20 @@ mod tests {
     use super::*;
 
     #[test]
-    fn parses_worker_listing() {
-        let listing = "1 nginx: master process nginx -g daemon off; \n31 nginx: worker process \n29 nginx: worker process is shutting down \n40 sh -c for f in \n41 \n";
+    fn finds_the_workers_and_which_are_shutting_down() {
+        let ps = [
+            (1, "nginx: master process nginx -g daemon off;"),
+            (31, "nginx: worker process"),
+            (29, "nginx: worker process is shutting down"),
+            (40, "sh -c nginx: worker process"),
+            (41, "nginx: cache manager process"),
+        ]
+        .map(|(pid, command)| Process {
+            pid,
+            command: command.to_string(),
+        });
         assert_eq!(
-            parse_workers(listing),
+            workers_among(&ps),
             vec![
                 NginxWorker {
                     pid: 31,

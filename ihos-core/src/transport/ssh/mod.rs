@@ -1,6 +1,7 @@
 //! [`SshTransport`]: the [`Transport`] for a host reached over SSH (libssh2 through `ssh2`).
 //!
-//! - One session per host, owned by a worker thread ([`worker`]); async callers never block.
+//! - Sessions to a host are each owned by a worker thread ([`worker`]); async callers never
+//!   block. A second session is made only when commands run at once ([`lanes`]).
 //! - Host keys are checked against known_hosts ([`known_hosts`]), strictly by default.
 //! - Commands run on a channel in non-blocking mode with a deadline checked on every turn
 //!   and capped output ([`exec`]), as `env LC_ALL=C [sudo ...] [timeout -k 5 N] PROGRAM`
@@ -22,6 +23,7 @@ mod feed;
 mod forward;
 mod jump;
 mod known_hosts;
+mod lanes;
 mod line;
 mod options;
 mod poll;
@@ -37,7 +39,7 @@ pub use options::{HostKeyPolicy, SshAuth, SshOptions, SshTarget};
 
 use std::fmt;
 use std::path::Path;
-use std::sync::{Arc, mpsc};
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use tokio::sync::oneshot;
@@ -46,7 +48,8 @@ use super::{Transport, TransportError, Uploaded, remote, remote_sha256, run_chec
 use crate::command::{Command, Output, Privilege};
 use crate::names::RemotePath;
 use crate::sha::Sha256;
-use worker::{Job, Reply, Worker};
+use lanes::Lanes;
+use worker::{Job, Reply};
 
 /// Runs commands and uploads files on one host over SSH.
 ///
@@ -65,7 +68,7 @@ use worker::{Job, Reply, Worker};
 pub struct SshTransport {
     target: SshTarget,
     label: String,
-    jobs: mpsc::Sender<Job>,
+    lanes: Lanes,
 }
 
 impl fmt::Debug for SshTransport {
@@ -122,21 +125,19 @@ impl SshTransport {
         via: Option<Arc<JumpHost>>,
     ) -> Result<Self, TransportError> {
         let label = target.label();
-        let (jobs, queue) = mpsc::channel();
         let via = via.map(|v| v as Arc<dyn route::Opener>);
-        let worker = Worker::new(target.clone(), options, via);
-        std::thread::Builder::new()
-            .name(format!("ihos-ssh {label}"))
-            .spawn(move || worker.serve(queue))
-            .map_err(|e| TransportError::Connect {
-                host: label.clone(),
-                reason: format!("cannot start the SSH thread: {e}"),
-            })?;
+        let lanes = Lanes::new(target.clone(), options, via)?;
         Ok(SshTransport {
             target,
             label,
-            jobs,
+            lanes,
         })
+    }
+
+    /// How many sessions to the host have been started so far (one, until several
+    /// commands ran at once).
+    pub fn sessions(&self) -> usize {
+        self.lanes.started()
     }
 
     /// The host and user.
@@ -156,12 +157,17 @@ impl SshTransport {
             during: during.to_string(),
             reason: reason.to_string(),
         };
-        self.jobs
-            .send(job(reply))
-            .map_err(|_| lost("the SSH thread has stopped"))?;
-        answer
+        // Counted busy until the answer is in (or this future is dropped).
+        let lane = self.lanes.pick()?;
+        lane.send(job(reply))
+            .map_err(|()| lost("the SSH thread has stopped"))?;
+        let answer = answer
             .await
-            .map_err(|_| lost("the SSH thread stopped without an answer"))?
+            .map_err(|_| lost("the SSH thread stopped without an answer"))?;
+        if answer.is_ok() {
+            self.lanes.answered();
+        }
+        answer
     }
 
     /// SHA-256 of a file on the host: `openssl dgst` when the host has it (it uses the

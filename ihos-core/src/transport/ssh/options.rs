@@ -129,6 +129,11 @@ pub struct SshOptions {
     /// Name of the environment variable holding the login user's sudo password. Unset:
     /// commands run with `sudo -n` and fail at once if sudo wants a password.
     pub sudo_password_env: Option<String>,
+    /// At most this many sessions (connections) to the host at once. One is made first; a
+    /// second only when a command must run while every session is busy with another (a
+    /// poll's reads at once, a load balancer on an app host). Each is a login (through a
+    /// jump host: one forwarded channel each, over its one session).
+    pub sessions: usize,
 }
 
 impl Default for SshOptions {
@@ -142,6 +147,7 @@ impl Default for SshOptions {
             host_key_policy: HostKeyPolicy::Strict,
             auth: SshAuth::default(),
             sudo_password_env: None,
+            sessions: 3,
         }
     }
 }

@@ -100,7 +100,15 @@ impl Worker {
                     if reply.is_closed() {
                         continue;
                     }
+                    let began = Instant::now();
                     let r = self.run(&command, &|| reply.is_closed());
+                    debug!(
+                        host = %self.host,
+                        command = %command,
+                        ms = began.elapsed().as_millis() as u64,
+                        ok = r.as_ref().is_ok_and(|o| o.success()),
+                        "ran"
+                    );
                     let _ = reply.send(r);
                 }
                 Job::Send {

@@ -1,0 +1,151 @@
+//! Writing the config file for a change: check that it is still what was read, keep a
+//! backup of that, write the new bytes in place, in three round trips where one after the
+//! other they took ten (each change is on the rollout's critical path: one per transition).
+//!
+//! 1. At once: the file's digest (still what was read?), the new bytes staged in a new
+//!    file next to it, and the backup staged in another (both created exclusively and
+//!    checked by digest: a link planted at either name is an error, never written through).
+//! 2. If the file changed meanwhile: both staged files go, nothing else was touched.
+//!    Otherwise at once: the backup renamed over the old one (a link there is replaced,
+//!    never followed), and the staged bytes copied onto the file (`dd` onto an existing
+//!    file: same inode, owner and mode, which a bind mount into the container needs;
+//!    `nofollow`: a link at the file is an error).
+//! 3. At once: the staged file removed, the file's digest checked against the new bytes.
+
+use super::NginxLb;
+use crate::command::Command;
+use crate::container::Container;
+use crate::lb::LbError;
+use crate::names::RemotePath;
+use crate::sha::Sha256;
+use crate::transport::remote::{remove_quietly, temp_path, write_new};
+use crate::transport::{Transport, TransportError, remote_sha256, run_checked};
+
+/// Why the new bytes are not in the file.
+pub(super) enum WriteFailure {
+    /// Before anything was written to the file: it is as it was read.
+    Untouched(LbError),
+    /// The file may hold part of the new bytes, or they are not what landed: it must be
+    /// put back.
+    Written(String),
+}
+
+impl<T: Transport + ?Sized, C: Container + ?Sized> NginxLb<T, C> {
+    /// The backup's path: `.<file>.ihos-prev` beside the file (a dotfile, so an
+    /// `include dir/*` does not load it).
+    fn backup_path(&self) -> Result<RemotePath, TransportError> {
+        Ok(self
+            .config
+            .parent()
+            .join(&format!(".{}.ihos-prev", self.config.file_name()))?)
+    }
+
+    /// Writes `bytes` over the file, which must still be `previous`; keeps `previous` as the
+    /// backup when the options say so.
+    pub(super) async fn write_checked(
+        &self,
+        previous: &[u8],
+        bytes: &[u8],
+    ) -> Result<(), WriteFailure> {
+        let t = self.transport.as_ref();
+        let privilege = self.options.privilege;
+        let untouched = |e: TransportError| WriteFailure::Untouched(e.into());
+        let staged = temp_path(&self.config).map_err(untouched)?;
+        let backup = match self.options.backup {
+            true => Some(self.backup_path().map_err(untouched)?),
+            false => None,
+        };
+        let backup_staged = match &backup {
+            Some(b) => Some(temp_path(b).map_err(untouched)?),
+            None => None,
+        };
+
+        let (now, new_staged, old_staged) = tokio::join!(
+            remote_sha256(t, &self.config, privilege),
+            write_new(t, &staged, bytes, privilege),
+            async {
+                match &backup_staged {
+                    Some(tmp) => write_new(t, tmp, previous, privilege).await,
+                    None => Ok(()),
+                }
+            },
+        );
+        let read = Sha256::of_bytes(previous);
+        let refused: Option<LbError> = match now {
+            Err(e) => Some(e.into()),
+            Ok(now) if now != read => Some(LbError::ChangedConcurrently {
+                host: self.host(),
+                path: self.config.to_string(),
+                read: read.to_string(),
+                now: now.to_string(),
+            }),
+            Ok(_) => new_staged.and(old_staged).err().map(LbError::from),
+        };
+        if let Some(error) = refused {
+            tokio::join!(remove_quietly(t, &staged, privilege), async {
+                if let Some(tmp) = &backup_staged {
+                    remove_quietly(t, tmp, privilege).await
+                }
+            });
+            return Err(WriteFailure::Untouched(error));
+        }
+
+        let copy = Command::new("dd")
+            .args([
+                format!("if={staged}"),
+                format!("of={}", self.config),
+                "bs=65536".into(),
+                "oflag=nofollow".into(),
+                "conv=fsync".into(),
+                "status=none".into(),
+            ])
+            .with_privilege(privilege);
+        let (kept, written) = tokio::join!(
+            async {
+                match (&backup_staged, &backup) {
+                    (Some(tmp), Some(backup)) => {
+                        let mv = Command::new("mv")
+                            .args(["-f", "-T", "--", tmp.as_str(), backup.as_str()])
+                            .with_privilege(privilege);
+                        let moved = run_checked(t, &mv).await.map(|_| ());
+                        if moved.is_err() {
+                            remove_quietly(t, tmp, privilege).await;
+                        }
+                        moved
+                    }
+                    _ => Ok(()),
+                }
+            },
+            run_checked(t, &copy),
+        );
+        if let Err(e) = written {
+            remove_quietly(t, &staged, privilege).await;
+            return Err(WriteFailure::Written(e.to_string()));
+        }
+        let ((), landed) = tokio::join!(
+            remove_quietly(t, &staged, privilege),
+            remote_sha256(t, &self.config, privilege),
+        );
+        let expected = Sha256::of_bytes(bytes);
+        match landed {
+            Ok(got) if got == expected => {}
+            Ok(got) => {
+                return Err(WriteFailure::Written(
+                    TransportError::Checksum {
+                        host: self.host(),
+                        path: self.config.to_string(),
+                        expected: expected.to_string(),
+                        actual: got.to_string(),
+                    }
+                    .to_string(),
+                ));
+            }
+            Err(e) => return Err(WriteFailure::Written(e.to_string())),
+        }
+        // The backup is a convenience for a human; the change itself stands without it.
+        if let Err(e) = kept {
+            tracing::warn!(host = %self.host(), error = %e, "the config's backup was not kept");
+        }
+        Ok(())
+    }
+}
