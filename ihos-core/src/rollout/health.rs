@@ -64,6 +64,7 @@ pub(crate) async fn wait_healthy(
     let deadline = crate::time::deadline_after(env.policy.start_timeout.0);
     let mut line_seen_at: Option<Instant> = None;
     loop {
+        let polled = Instant::now();
         // The container's state, the probe and the startup log at once: a poll takes as
         // long as the slowest of the three (the probe may wait up to its timeout), not
         // their sum.
@@ -74,7 +75,7 @@ pub(crate) async fn wait_healthy(
                 match marks {
                     Some(m) => remote::read_from(t, &m.startup_log, m.startup_offset)
                         .await
-                        .map(Some),
+                        .map(|log| Some((log, Instant::now()))),
                     None => Ok(None),
                 }
             }
@@ -93,14 +94,18 @@ pub(crate) async fn wait_healthy(
         // Tomcat prints its startup line once every webapp is deployed (or failed to):
         // read it on every poll, so a failed deploy is known without waiting out the
         // whole start timeout.
-        let started_line = match log? {
-            None => true,
-            Some(_) if !state.running => false,
-            Some(log) => String::from_utf8_lossy(&log).contains(&h.startup_line),
+        let (started_line, read_at) = match log? {
+            None => (true, None),
+            Some(_) if !state.running => (false, None),
+            Some((log, at)) => (
+                String::from_utf8_lossy(&log).contains(&h.startup_line),
+                Some(at),
+            ),
         };
-        if started_line && marks.is_some() {
-            // Seen now, so printed before: a watch from here covers at least as much.
-            line_seen_at.get_or_insert_with(Instant::now);
+        if let (true, Some(at)) = (started_line, read_at) {
+            // In the log when the read came back, so printed before: a watch from then
+            // covers at least as much (the probe may have come back much later).
+            line_seen_at.get_or_insert(at);
         }
         if state.running && status == Some(h.expect_status) && started_line {
             return Ok((
@@ -130,6 +135,9 @@ pub(crate) async fn wait_healthy(
                 startup_seen: started_line,
             });
         }
-        tokio::time::sleep(poll_interval(began.elapsed())).await;
+        // The next poll a full interval after this one began, not after it ended: a probe
+        // that waited for Tomcat to answer is followed at once by a look at the log (the
+        // startup line comes as its connector starts).
+        tokio::time::sleep_until(polled + poll_interval(began.elapsed())).await;
     }
 }
