@@ -104,8 +104,10 @@ impl Appliance {
             }
             ["docker", rest @ ..] => {
                 let name = *rest.last().unwrap_or(&"");
-                let exec_name = rest.get(1).copied().unwrap_or("");
-                if name != CONTAINER && !(rest.first() == Some(&"exec") && exec_name == CONTAINER) {
+                // `docker exec NAME ...` and `docker top NAME -o ...` name it second.
+                let named_second = matches!(rest.first(), Some(&"exec") | Some(&"top"))
+                    && rest.get(1) == Some(&CONTAINER);
+                if name != CONTAINER && !named_second {
                     return Err(format!("Error: No such container: {name}"));
                 }
                 match rest {
@@ -138,9 +140,12 @@ impl Appliance {
                         st.worker_pid += 1;
                         Ok(vec![])
                     }
-                    // NginxLb lists processes with a fixed `sh -c` script.
-                    ["exec", _, "sh", "-c", _] => Ok(format!(
-                        "1 nginx: master process nginx -g daemon off;\n{} nginx: worker process\n",
+                    // NginxLb lists nginx's workers with `docker top` (pid and command line).
+                    ["top", _, "-o", "pid,args"] if !st.nginx_running => Err(format!(
+                        "Error response from daemon: Container {CONTAINER} is not running"
+                    )),
+                    ["top", _, "-o", "pid,args"] => Ok(format!(
+                        "PID                 COMMAND\n4242                nginx: master process nginx -g daemon off;\n{:<20}nginx: worker process\n",
                         st.worker_pid
                     )
                     .into_bytes()),

@@ -87,20 +87,28 @@ pub(crate) async fn update_instance(
     Updating::Done(result)
 }
 
-/// Whether `inst` is in rotation on every load balancer with the run's WAR deployed.
+/// Whether `inst` is in rotation on every load balancer, running and healthy, with the
+/// run's WAR deployed (a host rebooted since the crash may have left it stopped: then it
+/// is redone, its health checked again).
 async fn only_record_missing(ctx: Ctx<'_>, inst: &InstanceHandle) -> bool {
     let (Ok(source), Ok(war)) = (ctx.source(inst), inst.war_path()) else {
         return false;
     };
-    let (backends, deployed) = tokio::join!(
+    let h = &inst.config.health;
+    let (backends, deployed, state, probe) = tokio::join!(
         ctx.env.fleet.lb.backends(),
-        remote::sha256_if_exists(inst.transport.as_ref(), &war)
+        remote::sha256_if_exists(inst.transport.as_ref(), &war),
+        inst.container.state(),
+        remote::probe(inst.transport.as_ref(), &h.url, h.timeout.0)
     );
     let in_rotation = backends.is_ok_and(|b| {
         b.iter()
             .any(|b| b.address == inst.config.backend && b.state.is_enabled())
     });
-    in_rotation && deployed.is_ok_and(|d| d.as_ref() == Some(&source.sha256))
+    in_rotation
+        && state.is_ok_and(|s| s.running)
+        && probe.is_ok_and(|status| status == Some(h.expect_status))
+        && deployed.is_ok_and(|d| d.as_ref() == Some(&source.sha256))
 }
 
 /// The new WAR serves `inst`, in rotation: whatever happens to its record, it is updated,

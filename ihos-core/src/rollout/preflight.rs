@@ -80,8 +80,8 @@ pub(crate) async fn preflight(
                 .and_then(|j| j.entry(name))
                 .and_then(|e| e.canary_was_open);
             let rule = match remembered {
-                Some(_) => route.rule_to_resume().await,
-                None => route.rule().await,
+                Some(true) => route.rule_to_resume().await,
+                Some(false) | None => route.rule().await,
             };
             let carriers: Vec<&str> = fleet
                 .lbs

@@ -88,7 +88,14 @@ pub(crate) async fn write_record(
     let mut line = serde_json::to_vec(rec).map_err(encode)?;
     line.push(b'\n');
     let log = audit_log(fleet)?;
-    remote::append(fleet.lb_transport.as_ref(), &log, &line).await?;
+    {
+        // One append at a time from this process: `dd` writes its input in 512-byte
+        // blocks, so two records appended at once (instances recorded side by side) could
+        // interleave.
+        static APPENDING: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+        let _one = APPENDING.lock().await;
+        remote::append(fleet.lb_transport.as_ref(), &log, &line).await?;
+    }
     remote::make_private(fleet.lb_transport.as_ref(), &log, PrivateMode::File).await?;
     Ok(())
 }

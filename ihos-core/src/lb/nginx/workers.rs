@@ -6,7 +6,7 @@ use crate::container::Process;
 /// One nginx worker process.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NginxWorker {
-    /// Its pid (in the container's namespace).
+    /// Its pid (as the host sees it: compared only with other listings').
     pub pid: u32,
     /// Whether it is an old worker finishing its connections after a reload.
     pub shutting_down: bool,

@@ -15,10 +15,12 @@ use super::route::Opener;
 use super::worker::{Job, Worker};
 use crate::transport::TransportError;
 
-/// One session: its worker's job queue and how many jobs it has now.
+/// One session: its worker's job queue, how many jobs it has now, and whether one of them
+/// was answered (the session got in).
 pub(super) struct Lane {
     jobs: mpsc::Sender<Job>,
     busy: AtomicUsize,
+    answered: AtomicBool,
 }
 
 /// Counts a job on its lane until the caller has its answer (or stops waiting).
@@ -28,6 +30,24 @@ impl Busy {
     /// Hands `job` to the lane's worker; `Err` if the worker has stopped.
     pub(super) fn send(&self, job: Job) -> Result<(), ()> {
         self.0.jobs.send(job).map_err(|_| ())
+    }
+
+    /// Its job was answered: this session, and so the host, let ihos in.
+    pub(super) fn answered(&self, lanes: &Lanes) {
+        self.0.answered.store(true, Ordering::SeqCst);
+        lanes.answered.store(true, Ordering::SeqCst);
+    }
+
+    /// Whether `error` is this session failing to get in while another one did: an extra
+    /// session the host refuses (PAM `maxlogins`, `MaxStartups`, a rate limit). The job
+    /// never ran.
+    pub(super) fn refused_extra(&self, lanes: &Lanes, error: &TransportError) -> bool {
+        let never_in = !self.0.answered.load(Ordering::SeqCst);
+        let not_run = matches!(
+            error,
+            TransportError::Connect { .. } | TransportError::Auth { .. }
+        );
+        never_in && not_run && lanes.answered.load(Ordering::SeqCst)
     }
 }
 
@@ -48,7 +68,8 @@ struct Recipe {
 pub(super) struct Lanes {
     recipe: Recipe,
     lanes: Mutex<Vec<Arc<Lane>>>,
-    max: usize,
+    /// Lowered when the host refuses an extra session: no more are tried.
+    max: AtomicUsize,
     /// A job has been answered: the host is reachable and its key known. Until then no
     /// second session is made: a host that is down is not tried several times at once,
     /// and a key accepted on first use (`accept-new`) is written to known_hosts once.
@@ -70,7 +91,7 @@ impl Lanes {
                 via,
             },
             lanes: Mutex::new(Vec::new()),
-            max,
+            max: AtomicUsize::new(max),
             answered: AtomicBool::new(false),
         };
         let first = lanes.start_lane()?;
@@ -101,6 +122,7 @@ impl Lanes {
         Ok(Arc::new(Lane {
             jobs,
             busy: AtomicUsize::new(0),
+            answered: AtomicBool::new(false),
         }))
     }
 
@@ -117,7 +139,8 @@ impl Lanes {
         let lane = match least {
             Some(l) if l.busy.load(Ordering::SeqCst) == 0 => l,
             least => {
-                let more = if lanes.len() < self.max && self.answered.load(Ordering::SeqCst) {
+                let room = lanes.len() < self.max.load(Ordering::SeqCst);
+                let more = if room && self.answered.load(Ordering::SeqCst) {
                     Some(self.start_lane())
                 } else {
                     None
@@ -141,9 +164,26 @@ impl Lanes {
         Ok(Busy(lane))
     }
 
-    /// A job was answered without a connection problem.
-    pub(super) fn answered(&self) {
-        self.answered.store(true, Ordering::SeqCst);
+    /// Takes `lane` out of the list (its thread has stopped, or the host refused it). The
+    /// first lane stays even then: a later job reconnects it.
+    pub(super) fn retire(&self, lane: &Busy) {
+        let mut lanes = self.lock();
+        if lanes.len() > 1 {
+            lanes.retain(|l| !Arc::ptr_eq(l, &lane.0));
+        } else if let Some(first) = lanes.first_mut() {
+            if Arc::ptr_eq(first, &lane.0) {
+                // Its thread is gone: a fresh one for the next job.
+                if let Ok(fresh) = self.start_lane() {
+                    *first = fresh;
+                }
+            }
+        }
+    }
+
+    /// No more sessions than there are now.
+    pub(super) fn no_more(&self) {
+        let now = self.lock().len();
+        self.max.store(now.max(1), Ordering::SeqCst);
     }
 
     /// How many sessions have been started (connected or about to be).

@@ -149,25 +149,47 @@ impl SshTransport {
     async fn call<T>(
         &self,
         during: &str,
-        job: impl FnOnce(Reply<T>) -> Job,
+        job: impl Fn(Reply<T>) -> Job,
     ) -> Result<T, TransportError> {
-        let (reply, answer) = oneshot::channel();
         let lost = |reason: &str| TransportError::Disconnected {
             host: self.label.clone(),
             during: during.to_string(),
             reason: reason.to_string(),
         };
-        // Counted busy until the answer is in (or this future is dropped).
-        let lane = self.lanes.pick()?;
-        lane.send(job(reply))
-            .map_err(|()| lost("the SSH thread has stopped"))?;
-        let answer = answer
-            .await
-            .map_err(|_| lost("the SSH thread stopped without an answer"))?;
-        if answer.is_ok() {
-            self.lanes.answered();
+        // A second try only when the first never ran: its session's thread was gone, or
+        // it was an extra session the host would not let in (the job goes to one it did).
+        let mut retried = false;
+        loop {
+            let (reply, answer) = oneshot::channel();
+            // Counted busy until the answer is in (or this future is dropped).
+            let lane = self.lanes.pick()?;
+            if lane.send(job(reply)).is_err() {
+                self.lanes.retire(&lane);
+                if std::mem::replace(&mut retried, true) {
+                    return Err(lost("the SSH thread has stopped"));
+                }
+                continue;
+            }
+            let answer = answer
+                .await
+                .map_err(|_| lost("the SSH thread stopped without an answer"))?;
+            match &answer {
+                Ok(_) => lane.answered(&self.lanes),
+                Err(e) if !retried && lane.refused_extra(&self.lanes, e) => {
+                    tracing::warn!(
+                        host = %self.label,
+                        error = %e,
+                        "the host refused another SSH session: going on with the ones it let in"
+                    );
+                    self.lanes.retire(&lane);
+                    self.lanes.no_more();
+                    retried = true;
+                    continue;
+                }
+                Err(_) => {}
+            }
+            return answer;
         }
-        answer
     }
 
     /// SHA-256 of a file on the host: `openssl dgst` when the host has it (it uses the
@@ -204,8 +226,11 @@ impl Transport for SshTransport {
     async fn run(&self, command: &Command) -> Result<Output, TransportError> {
         let command = command.clone();
         let during = command.to_string();
-        self.call(&during, |reply| Job::Run { command, reply })
-            .await
+        self.call(&during, |reply| Job::Run {
+            command: command.clone(),
+            reply,
+        })
+        .await
     }
 
     async fn upload(&self, local: &Path, remote: &RemotePath) -> Result<Uploaded, TransportError> {
