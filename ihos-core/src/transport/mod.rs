@@ -165,24 +165,7 @@ pub(crate) async fn write_in_place_via_staging<T: Transport + ?Sized>(
     let expected = Sha256::of_bytes(bytes);
     let staged = async {
         remote::write_new(transport, &tmp, bytes, privilege).await?;
-        // dd onto an existing file truncates and rewrites it: same inode, same owner and
-        // mode. `nofollow`: a link planted at the target (by whoever can write its
-        // directory) is an error, never written through as root.
-        run_checked(
-            transport,
-            &Command::new("dd")
-                .args([
-                    format!("if={tmp}"),
-                    format!("of={path}"),
-                    "bs=65536".into(),
-                    "oflag=nofollow".into(),
-                    "conv=fsync".into(),
-                    "status=none".into(),
-                ])
-                .with_privilege(privilege),
-        )
-        .await
-        .map(|_| ())
+        remote::copy_in_place(transport, &tmp, path, privilege).await
     }
     .await;
     remote::remove_quietly(transport, &tmp, privilege).await;

@@ -296,20 +296,50 @@ pub(crate) async fn replace_file<T: Transport + ?Sized>(
     let tmp = temp_path(path)?;
     let replaced = async {
         write_new(t, &tmp, bytes, privilege).await?;
-        run_checked(
-            t,
-            &Command::new("mv")
-                .args(["-f", "-T", "--", tmp.as_str(), path.as_str()])
-                .with_privilege(privilege),
-        )
-        .await
-        .map(|_| ())
+        rename_over(t, &tmp, path, privilege).await
     }
     .await;
     if replaced.is_err() {
         remove_quietly(t, &tmp, privilege).await;
     }
     replaced
+}
+
+/// Renames `tmp` over `path` (`mv -T`: `path` itself is replaced, never a directory or a
+/// link's target there).
+pub(crate) async fn rename_over<T: Transport + ?Sized>(
+    t: &T,
+    tmp: &RemotePath,
+    path: &RemotePath,
+    privilege: Privilege,
+) -> Result<(), TransportError> {
+    let mv = Command::new("mv")
+        .args(["-f", "-T", "--", tmp.as_str(), path.as_str()])
+        .with_privilege(privilege);
+    run_checked(t, &mv).await.map(|_| ())
+}
+
+/// Copies `staged` onto the existing file `path`: `dd` truncates and rewrites it, so it
+/// keeps its inode, owner and mode (a bind mount into a container keeps seeing it).
+/// `nofollow`: a link planted at `path` (by whoever can write its directory) is an error,
+/// never written through as root.
+pub(crate) async fn copy_in_place<T: Transport + ?Sized>(
+    t: &T,
+    staged: &RemotePath,
+    path: &RemotePath,
+    privilege: Privilege,
+) -> Result<(), TransportError> {
+    let dd = Command::new("dd")
+        .args([
+            format!("if={staged}"),
+            format!("of={path}"),
+            "bs=65536".into(),
+            "oflag=nofollow".into(),
+            "conv=fsync".into(),
+            "status=none".into(),
+        ])
+        .with_privilege(privilege);
+    run_checked(t, &dd).await.map(|_| ())
 }
 
 /// Writes `bytes` to `tmp`, a new file: created exclusively (whatever is at the name

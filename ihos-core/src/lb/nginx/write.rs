@@ -13,13 +13,12 @@
 //! 3. At once: the staged file removed, the file's digest checked against the new bytes.
 
 use super::NginxLb;
-use crate::command::Command;
 use crate::container::Container;
 use crate::lb::LbError;
 use crate::names::RemotePath;
 use crate::sha::Sha256;
-use crate::transport::remote::{remove_quietly, temp_path, write_new};
-use crate::transport::{Transport, TransportError, remote_sha256, run_checked};
+use crate::transport::remote::{copy_in_place, remove_quietly, rename_over, temp_path, write_new};
+use crate::transport::{Transport, TransportError, remote_sha256};
 
 /// Why the new bytes are not in the file.
 pub(super) enum WriteFailure {
@@ -51,21 +50,22 @@ impl<T: Transport + ?Sized, C: Container + ?Sized> NginxLb<T, C> {
         let privilege = self.options.privilege;
         let untouched = |e: TransportError| WriteFailure::Untouched(e.into());
         let staged = temp_path(&self.config).map_err(untouched)?;
+        // The backup's path and the name it is staged under.
         let backup = match self.options.backup {
-            true => Some(self.backup_path().map_err(untouched)?),
+            true => {
+                let path = self.backup_path().map_err(untouched)?;
+                let tmp = temp_path(&path).map_err(untouched)?;
+                Some((path, tmp))
+            }
             false => None,
-        };
-        let backup_staged = match &backup {
-            Some(b) => Some(temp_path(b).map_err(untouched)?),
-            None => None,
         };
 
         let (now, new_staged, old_staged) = tokio::join!(
             remote_sha256(t, &self.config, privilege),
             write_new(t, &staged, bytes, privilege),
             async {
-                match &backup_staged {
-                    Some(tmp) => write_new(t, tmp, previous, privilege).await,
+                match &backup {
+                    Some((_, tmp)) => write_new(t, tmp, previous, privilege).await,
                     None => Ok(()),
                 }
             },
@@ -83,40 +83,25 @@ impl<T: Transport + ?Sized, C: Container + ?Sized> NginxLb<T, C> {
         };
         if let Some(error) = refused {
             tokio::join!(remove_quietly(t, &staged, privilege), async {
-                if let Some(tmp) = &backup_staged {
+                if let Some((_, tmp)) = &backup {
                     remove_quietly(t, tmp, privilege).await
                 }
             });
             return Err(WriteFailure::Untouched(error));
         }
 
-        let copy = Command::new("dd")
-            .args([
-                format!("if={staged}"),
-                format!("of={}", self.config),
-                "bs=65536".into(),
-                "oflag=nofollow".into(),
-                "conv=fsync".into(),
-                "status=none".into(),
-            ])
-            .with_privilege(privilege);
         let (kept, written) = tokio::join!(
             async {
-                match (&backup_staged, &backup) {
-                    (Some(tmp), Some(backup)) => {
-                        let mv = Command::new("mv")
-                            .args(["-f", "-T", "--", tmp.as_str(), backup.as_str()])
-                            .with_privilege(privilege);
-                        let moved = run_checked(t, &mv).await.map(|_| ());
-                        if moved.is_err() {
-                            remove_quietly(t, tmp, privilege).await;
-                        }
-                        moved
-                    }
-                    _ => Ok(()),
+                let Some((path, tmp)) = &backup else {
+                    return Ok(());
+                };
+                let moved = rename_over(t, tmp, path, privilege).await;
+                if moved.is_err() {
+                    remove_quietly(t, tmp, privilege).await;
                 }
+                moved
             },
-            run_checked(t, &copy),
+            copy_in_place(t, &staged, &self.config, privilege),
         );
         if let Err(e) = written {
             remove_quietly(t, &staged, privilege).await;
