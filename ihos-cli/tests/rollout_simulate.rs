@@ -93,8 +93,8 @@ fn simulated_rollout_prints_ndjson_events_with_a_schema() {
         [
             "disable",
             "drain",
-            "stop",
             "keep_previous",
+            "stop",
             "remove",
             "install",
             "start",

@@ -136,7 +136,10 @@ impl Appliance {
                     ["exec", _, "nginx", "-t", "-q"] => ihos_nginx::Document::parse(file(&st, CONFIG)?)
                         .map(|_| vec![])
                         .map_err(|e| format!("nginx: [emerg] {e} in {CONFIG}")),
-                    ["exec", _, "nginx", "-s", "reload"] => {
+                    // A reload: `nginx -s reload`, or SIGHUP to the container when nginx's
+                    // master (pid 4242 in `docker top`) is its main process (4242 in
+                    // `docker inspect`), as here.
+                    ["exec", _, "nginx", "-s", "reload"] | ["kill", "--signal", "HUP", _] => {
                         st.worker_pid += 1;
                         Ok(vec![])
                     }

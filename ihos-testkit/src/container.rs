@@ -76,6 +76,12 @@ pub struct NginxSpec {
     pub reload_delay: Duration,
     /// Worker processes.
     pub workers: usize,
+    /// The container's main process is a shell that started nginx (`sh -c 'nginx -g
+    /// "daemon off;"'` where the shell stays, e.g. a script with more than one command):
+    /// a signal to the container reaches the shell, which as PID 1 without a handler
+    /// ignores it (Linux: the kernel drops signals PID 1 has no handler for), so
+    /// `docker kill --signal HUP` does not reload nginx.
+    pub behind_shell: bool,
 }
 
 impl NginxSpec {
@@ -89,7 +95,15 @@ impl NginxSpec {
             drain: Duration::from_secs(5),
             reload_delay: Duration::ZERO,
             workers: 2,
+            behind_shell: false,
         }
+    }
+
+    /// Started by a shell that stays the container's main process (see
+    /// [`NginxSpec::behind_shell`]).
+    pub fn behind_shell(mut self) -> Self {
+        self.behind_shell = true;
+        self
     }
 
     /// Mounted at `path` in the container.

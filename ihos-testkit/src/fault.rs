@@ -63,6 +63,15 @@ fn is_nginx_exec(argv: &[&str], tail: &[&str]) -> bool {
         && argv[4..].ends_with(tail)
 }
 
+/// `docker exec NAME nginx [-c P] -s reload` or `docker kill --signal HUP NAME`.
+pub(crate) fn is_reload_request(argv: &[&str]) -> bool {
+    is_nginx_exec(argv, &["-s", "reload"])
+        || matches!(
+            argv,
+            ["docker", "kill", "--signal", "HUP" | "SIGHUP" | "1", _]
+        )
+}
+
 impl Matcher {
     /// Matches commands for which `pred` is true.
     pub fn command(
@@ -111,10 +120,17 @@ impl Matcher {
         })
     }
 
-    /// `docker exec NAME nginx [-c P] -s reload`.
+    /// A reload request: `docker exec NAME nginx [-c P] -s reload`, or SIGHUP to the
+    /// container (`docker kill --signal HUP NAME`, which reaches nginx's master when it is
+    /// the main process).
     pub fn nginx_reload() -> Self {
-        Self::command("nginx -s reload", |c| {
-            is_nginx_exec(&c.argv(), &["-s", "reload"])
+        Self::command("nginx -s reload or docker kill --signal HUP", |c| {
+            let argv = c.argv();
+            is_nginx_exec(&argv, &["-s", "reload"])
+                || matches!(
+                    argv.as_slice(),
+                    ["docker", "kill", "--signal", "HUP" | "SIGHUP" | "1", _]
+                )
         })
     }
 

@@ -87,6 +87,12 @@ impl CommandRecord {
         self.command.argv()
     }
 
+    /// Whether it asked nginx to reload: `nginx -s reload` in its container, or SIGHUP to
+    /// the container (`docker kill --signal HUP`).
+    pub fn is_nginx_reload(&self) -> bool {
+        crate::fault::is_reload_request(&self.argv())
+    }
+
     /// The argv joined by spaces, unquoted: easy to match in assertions.
     pub fn line(&self) -> String {
         self.command.argv().join(" ")

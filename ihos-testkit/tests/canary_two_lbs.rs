@@ -171,7 +171,7 @@ async fn open_and_close_reach_both_site_files() {
             .world
             .commands()
             .iter()
-            .filter(|c| c.host == host && c.argv().join(" ").contains("nginx -s reload"))
+            .filter(|c| c.host == host && c.is_nginx_reload())
             .count();
         assert_eq!(reloads, 3, "{host}");
     }
@@ -321,7 +321,7 @@ async fn a_canary_deploy_closes_both_and_reopens_both_byte_for_byte() {
     for host in ["h101", "h103"] {
         let reload = commands
             .iter()
-            .position(|c| c.host == host && c.argv().join(" ").contains("nginx -s reload"))
+            .position(|c| c.host == host && c.is_nginx_reload())
             .unwrap_or(usize::MAX);
         assert!(reload < stop, "{host} closed the route before the stop");
     }
@@ -348,7 +348,7 @@ async fn a_load_balancer_without_the_route_is_left_alone() {
             .world
             .commands()
             .iter()
-            .any(|c| c.host == "h101" && c.argv().join(" ").contains("nginx -s reload")),
+            .any(|c| c.host == "h101" && c.is_nginx_reload()),
         "the first LB was not reloaded"
     );
 }
@@ -412,7 +412,7 @@ async fn a_canary_deploy_cut_off_between_the_two_closes_is_resumed() {
         .expect("the canary was stopped");
     let close2 = after_open
         .iter()
-        .position(|c| c.host == "h103" && c.argv().join(" ").contains("nginx -s reload"))
+        .position(|c| c.host == "h103" && c.is_nginx_reload())
         .expect("the second load balancer reloaded");
     assert!(
         close2 < stop,

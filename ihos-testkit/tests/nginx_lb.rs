@@ -6,9 +6,15 @@ mod common;
 
 use std::time::Duration;
 
-use common::{changed, count, lines};
-use ihos_core::{ApplyMode, LbError, LoadBalancer, NginxLbOptions, ServerState};
-use ihos_testkit::{Fault, Matcher, RUNBOOK_NGINX_CONF, Runbook, ViolationKind};
+use std::sync::Arc;
+
+use common::{changed, count, lines, reloads};
+use ihos_core::{
+    ApplyMode, Container, LbError, LoadBalancer, NginxLb, NginxLbOptions, RemotePath, ServerState,
+};
+use ihos_testkit::{
+    ContainerSpec, Fault, Matcher, NginxSpec, RUNBOOK_NGINX_CONF, Runbook, ViolationKind,
+};
 
 const PEP1: &str = "192.168.1.101:39091";
 const BACKUP: &str = "/opt/docker/ihos/nginx_proxy/.nginx.conf.ihos-prev";
@@ -75,7 +81,11 @@ async fn disable_then_enable_changes_routing_gracefully() {
     assert_eq!(rb.world.draining(rb.lb_host.name(), &rb.nginx), vec![PEP1]);
     assert_eq!(lb.old_workers().await.unwrap(), 2, "old workers drain");
     assert_eq!(count(&rb.world, "nginx -t -q"), 1);
-    assert_eq!(count(&rb.world, "nginx -s reload"), 1);
+    assert_eq!(reloads(&rb.world), 1);
+    // nginx's master is the container's main process: SIGHUP to the container, as
+    // `nginx -s reload` would send it, without a process started in the container.
+    assert_eq!(count(&rb.world, "docker kill --signal HUP"), 1);
+    assert_eq!(count(&rb.world, "nginx -s reload"), 0);
 
     tokio::time::sleep(Duration::from_secs(5)).await;
     assert!(rb.world.draining(rb.lb_host.name(), &rb.nginx).is_empty());
@@ -86,10 +96,59 @@ async fn disable_then_enable_changes_routing_gracefully() {
     assert_eq!(rb.config_bytes(), RUNBOOK_NGINX_CONF.as_bytes());
     assert_eq!(rb.routing(), all());
     // A no-op changes nothing and reloads nothing.
-    let reloads = count(&rb.world, "nginx -s reload");
+    let before = reloads(&rb.world);
     assert!(!lb.enable(PEP1).await.unwrap().changed());
-    assert_eq!(count(&rb.world, "nginx -s reload"), reloads);
+    assert_eq!(reloads(&rb.world), before);
     rb.world.assert_invariants();
+}
+
+/// A signal to the container reaches its main process; when that is a shell that stays
+/// (PID 1, no handlers: the kernel drops the signal), nginx never sees it, so the reload
+/// runs `nginx -s reload` in the container instead.
+#[tokio::test(start_paused = true)]
+async fn behind_a_shell_that_drops_signals_the_reload_runs_in_the_container() {
+    let rb = Runbook::new();
+    let name = "nginx_behind_sh";
+    rb.lb_host.add_container(ContainerSpec::nginx(
+        name,
+        NginxSpec::new(&rb.config, &rb.upstream).behind_shell(),
+    ));
+    let lb = NginxLb::new(
+        Arc::new(rb.lb_host.clone()),
+        Arc::new(rb.docker(&rb.lb_host, name)),
+        RemotePath::new(&rb.config).unwrap(),
+        rb.upstream.clone(),
+        NginxLbOptions::default(),
+    );
+    // Proof that the fake's shell really drops it: a HUP sent by hand changes nothing.
+    let before = rb.world.routing(rb.lb_host.name(), name);
+    rb.lb_host.write_file(
+        &rb.config,
+        String::from_utf8(rb.config_bytes())
+            .unwrap()
+            .replace("server 192.168.1.101:39091", "#server 192.168.1.101:39091"),
+    );
+    rb.docker(&rb.lb_host, name).signal("HUP").await.unwrap();
+    assert_eq!(rb.world.routing(rb.lb_host.name(), name), before);
+    rb.lb_host.write_file(&rb.config, RUNBOOK_NGINX_CONF);
+
+    let at_start = reloads(&rb.world);
+    assert!(lb.disable(PEP1).await.unwrap().changed());
+    assert_eq!(
+        rb.world.routing(rb.lb_host.name(), name),
+        all()[1..].to_vec()
+    );
+    assert!(lb.enable(PEP1).await.unwrap().changed());
+    assert_eq!(rb.world.routing(rb.lb_host.name(), name), all());
+    assert_eq!(reloads(&rb.world) - at_start, 2);
+    assert_eq!(count(&rb.world, "nginx -s reload"), 2);
+    assert_eq!(
+        count(&rb.world, "docker kill --signal HUP"),
+        1,
+        "only the one by hand"
+    );
+    // Whether the master is the main process was looked up once, not per change.
+    assert_eq!(count(&rb.world, "docker inspect"), 1);
 }
 
 #[tokio::test(start_paused = true)]
@@ -115,7 +174,7 @@ async fn nginx_t_rejecting_the_content_restores_everything() {
         other => panic!("unexpected {other:?}"),
     }
     assert_untouched(&rb, inode);
-    assert_eq!(count(&rb.world, "nginx -s reload"), 0, "never reloaded");
+    assert_eq!(reloads(&rb.world), 0, "never reloaded");
     assert_eq!(
         changed(&before, &rb.lb_host.snapshot(), &[BACKUP]),
         Vec::<String>::new()

@@ -23,6 +23,19 @@ pub(crate) fn poll_interval(waited: Duration) -> Duration {
     if waited < FAST_FOR { FAST } else { SLOW }
 }
 
+/// How often the drain is polled, `waited` into it: every 0.1 s in its first second (it
+/// begins as the reload that took the instance out retires nginx's old workers, and the
+/// idle period counts from the first poll that sees them and the connections gone: each
+/// poll sooner is that much sooner back), then as [`poll_interval`].
+fn drain_poll_interval(waited: Duration) -> Duration {
+    const FIRST: Duration = Duration::from_secs(1);
+    if waited < FIRST {
+        Duration::from_millis(100)
+    } else {
+        poll_interval(waited)
+    }
+}
+
 /// Invariant 1: at most `max_unavailable` backends out of rotation. The scheduler keeps to
 /// it; this checks what the load balancer actually says before taking one more out.
 pub(crate) async fn check_unavailable(env: &Env<'_>, backend: &str) -> Result<(), StepError> {
@@ -66,7 +79,7 @@ fn next_poll(
     idle: Duration,
 ) -> Instant {
     let now = Instant::now();
-    let regular = now + poll_interval(now - began);
+    let regular = now + drain_poll_interval(now - began);
     match idle_since {
         Some(since) => regular.min((since + idle).max(began + min).max(now)),
         None => regular,
@@ -181,6 +194,19 @@ mod tests {
         assert_eq!(
             next_poll(began, Some(since), MS(60_000), MS(2_000)),
             now + MS(250)
+        );
+        // Its first second is polled every 0.1 s.
+        let began = Instant::now();
+        assert_eq!(next_poll(began, None, MS(0), MS(2_000)), began + MS(100));
+        tokio::time::sleep(MS(999)).await;
+        assert_eq!(
+            next_poll(began, None, MS(0), MS(2_000)),
+            Instant::now() + MS(100)
+        );
+        tokio::time::sleep(MS(1)).await;
+        assert_eq!(
+            next_poll(began, None, MS(0), MS(2_000)),
+            Instant::now() + MS(250)
         );
         // A long wait polls every second.
         tokio::time::sleep(MS(30_000)).await;

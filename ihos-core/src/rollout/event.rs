@@ -18,10 +18,11 @@ pub enum Step {
     Disable,
     /// Wait until no request is in flight to it.
     Drain,
+    /// Keep the current WAR as the previous release, outside webapps (done while it
+    /// drains).
+    KeepPrevious,
     /// Stop its container.
     Stop,
-    /// Keep the current WAR as the previous release, outside webapps.
-    KeepPrevious,
     /// Delete the WAR and the exploded directory from webapps.
     Remove,
     /// Put the new WAR into webapps (temp name + rename).
@@ -43,8 +44,8 @@ impl Step {
     pub const ALL: [Step; 11] = [
         Step::Disable,
         Step::Drain,
-        Step::Stop,
         Step::KeepPrevious,
+        Step::Stop,
         Step::Remove,
         Step::Install,
         Step::Start,

@@ -296,33 +296,59 @@ async fn steps(
     progress.disabled = true;
 
     let state = inst.container.state().await.map_err(fail(Step::Drain))?;
-    if state.running {
-        step(ctx, inst, Step::Drain, async {
-            drain(env, inst, state.pid).await.map(Some)
-        })
-        .await?;
-    }
+    let source = ctx.source(inst).map_err(fail(Step::KeepPrevious))?;
+    let war = inst.war_path().map_err(fail(Step::KeepPrevious))?;
+    // The previous release is saved while the instance drains: it only reads the deployed
+    // WAR (which nothing changes until the Remove step) and writes outside webapps, and the
+    // drain is a wait of at least its idle period. Its step's events and journal mark come
+    // after the drain's, in the order a reader expects.
+    let already_kept = progress.kept_previous;
+    let (drained, kept) = tokio::join!(
+        async {
+            match state.running {
+                true => {
+                    step(ctx, inst, Step::Drain, async {
+                        drain(env, inst, state.pid).await.map(Some)
+                    })
+                    .await
+                }
+                false => Ok(()),
+            }
+        },
+        async {
+            let started = Instant::now();
+            let kept = match already_kept {
+                true => Ok(None),
+                false => keep_previous(inst, &war, &source.sha256).await.map(Some),
+            };
+            (kept, started.elapsed())
+        }
+    );
+    drained?;
+
+    step(ctx, inst, Step::KeepPrevious, async {
+        match kept {
+            (Ok(None), _) => Ok(Some(
+                "previous release already saved by this rollout".into(),
+            )),
+            (Ok(Some(detail)), took) => {
+                progress.kept_previous = true;
+                ctx.update_entry(inst.name(), |e| e.kept_previous = true)
+                    .await;
+                Ok(Some(format!(
+                    "{detail} (while draining, in {:.2}s)",
+                    took.as_secs_f64()
+                )))
+            }
+            (Err(e), _) => Err(e),
+        }
+    })
+    .await?;
 
     step(ctx, inst, Step::Stop, async {
         progress.stopped = true;
         inst.container.stop(env.policy.stop_grace.0).await?;
         Ok(None)
-    })
-    .await?;
-
-    let source = ctx.source(inst).map_err(fail(Step::KeepPrevious))?;
-    let war = inst.war_path().map_err(fail(Step::KeepPrevious))?;
-    step(ctx, inst, Step::KeepPrevious, async {
-        if progress.kept_previous {
-            return Ok(Some(
-                "previous release already saved by this rollout".into(),
-            ));
-        }
-        let detail = keep_previous(inst, &war, &source.sha256).await?;
-        progress.kept_previous = true;
-        ctx.update_entry(inst.name(), |e| e.kept_previous = true)
-            .await;
-        Ok(Some(detail))
     })
     .await?;
 

@@ -160,7 +160,7 @@ fn action(fleet: &Fleet, p: &Policy, inst: &InstanceHandle, step: Step) -> Strin
             i.container
         ),
         Step::KeepPrevious => format!(
-            "copy {} to {}",
+            "copy {} to {} (while it drains)",
             path(inst.war_path()),
             path(previous_path(inst))
         ),

@@ -188,7 +188,11 @@ impl World {
                         ),
                     ));
                 }
+                let behind_shell = c.nginx_spec().is_some_and(|n| n.behind_shell);
                 match (is_nginx, sig) {
+                    // The shell is PID 1 without handlers: the kernel drops the signal
+                    // (SIGKILL from outside its pid namespace excepted).
+                    (true, "HUP" | "QUIT" | "TERM" | "INT") if behind_shell => {}
                     (true, "HUP") => {
                         // The master re-reads the config; a bad one is only logged.
                         let _ = self.nginx_reload(host, &name, now);

@@ -13,10 +13,18 @@ impl World {
         let c = self.ctr_mut(host, name).expect("container");
         let mut rows: Vec<(u32, String)> = Vec::new();
         if c.nginx_spec().is_some() {
-            rows.push((
-                HOST_PIDS + 1,
-                "nginx: master process nginx -g daemon off;".into(),
-            ));
+            // The master is the container's main process (the official image runs
+            // `nginx -g 'daemon off;'`): its host pid is the one `docker inspect` gives as
+            // State.Pid, as on a real engine (checked with docker 20.10).
+            let behind_shell = c.nginx_spec().is_some_and(|n| n.behind_shell);
+            if behind_shell {
+                rows.push((
+                    c.pid,
+                    "/bin/sh -c nginx -g 'daemon off;'; echo stopped".into(),
+                ));
+            }
+            let master = if behind_shell { HOST_PIDS + 1 } else { c.pid };
+            rows.push((master, "nginx: master process nginx -g daemon off;".into()));
             for w in &c.nginx.workers {
                 let state = if w.retiring_until.is_some() {
                     " is shutting down"

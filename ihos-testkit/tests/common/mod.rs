@@ -23,6 +23,16 @@ pub fn lines(world: &FakeWorld) -> Vec<String> {
     world.commands().iter().map(|c| c.line()).collect()
 }
 
+/// How many reloads nginx was asked for so far (`nginx -s reload` or SIGHUP).
+#[allow(dead_code)]
+pub fn reloads(world: &FakeWorld) -> usize {
+    world
+        .commands()
+        .iter()
+        .filter(|c| c.is_nginx_reload())
+        .count()
+}
+
 /// How many commands so far contain `text`.
 pub fn count(world: &FakeWorld, text: &str) -> usize {
     lines(world).iter().filter(|l| l.contains(text)).count()

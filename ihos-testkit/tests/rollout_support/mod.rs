@@ -422,7 +422,7 @@ impl Env {
             .iter()
             .filter(|c| {
                 c.host == host
-                    && c.command.to_string().contains("-s reload")
+                    && c.is_nginx_reload()
                     && c.result.as_ref().is_ok_and(|o| o.success())
             })
             .count()

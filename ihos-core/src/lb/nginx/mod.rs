@@ -69,6 +69,8 @@ pub struct NginxLb<T: ?Sized, C: ?Sized> {
     options: NginxLbOptions,
     /// One change at a time through this value (the rollout lock covers other processes).
     busy: Mutex<()>,
+    /// Whether a signal to the container reaches nginx's master (a cheaper reload).
+    main_process: process::MainProcess,
 }
 
 impl<T: Transport + ?Sized, C: Container + ?Sized> NginxLb<T, C> {
@@ -87,6 +89,7 @@ impl<T: Transport + ?Sized, C: Container + ?Sized> NginxLb<T, C> {
             upstream: upstream.into(),
             options,
             busy: Mutex::new(()),
+            main_process: process::MainProcess::default(),
         }
     }
 
@@ -136,7 +139,7 @@ impl<T: Transport + ?Sized, C: Container + ?Sized> NginxLb<T, C> {
                         output,
                     });
                 }
-                Ok((Verdict::Accepted, accepting)) => match self.activate(accepting).await {
+                Ok((Verdict::Accepted, before)) => match self.activate(before).await {
                     Ok(()) => return Ok(()),
                     Err(failure) => {
                         let reason = failure.to_string();

@@ -25,6 +25,18 @@ pub(super) fn workers_among(processes: &[Process]) -> Vec<NginxWorker> {
         .collect()
 }
 
+/// nginx's master among a container's processes (`nginx: master process ...`), when there
+/// is exactly one.
+pub(super) fn master_among(processes: &[Process]) -> Option<u32> {
+    let mut masters = processes
+        .iter()
+        .filter(|p| p.command.starts_with("nginx: master process"));
+    match (masters.next(), masters.next()) {
+        (Some(m), None) => Some(m.pid),
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -55,5 +67,15 @@ mod tests {
                 }
             ]
         );
+        assert_eq!(master_among(&ps), Some(1));
+        assert_eq!(master_among(&ps[1..]), None);
+        let two = [
+            ps[0].clone(),
+            Process {
+                pid: 2,
+                ..ps[0].clone()
+            },
+        ];
+        assert_eq!(master_among(&two), None);
     }
 }
