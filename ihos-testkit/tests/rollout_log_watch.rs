@@ -90,3 +90,24 @@ async fn start_health_and_watch_take_the_start_plus_the_watch() {
     }
     env.assert_clean();
 }
+
+#[tokio::test(start_paused = true)]
+async fn the_startup_line_is_seen_within_a_twentieth_of_a_second_between_polls() {
+    // Tomcat is ready (its startup line, its probe) 2.1 s after `docker start`: between
+    // the health polls of 2.0 and 2.25 s. The log alone is read every 50 ms between polls,
+    // so the line is seen by 2.15 s and the deciding poll made at once, not at 2.25 s.
+    let env = Env::runbook_with(|s, _, _| s.start_delay(Duration::from_millis(2_100)));
+    let rec = Recorder::new();
+    let report = env.roll(&rec).await;
+    assert_eq!(report.outcome, Outcome::Completed, "{}", rec.text());
+    for name in NAMES {
+        let healthy =
+            step_seconds(&rec, name, Step::Start) + step_seconds(&rec, name, Step::WaitHealthy);
+        assert!(
+            (2.1..=2.2).contains(&healthy),
+            "{name}: started and healthy after {healthy:.3}s:\n{}",
+            rec.text()
+        );
+    }
+    env.assert_clean();
+}

@@ -137,7 +137,45 @@ pub(crate) async fn wait_healthy(
         }
         // The next poll a full interval after this one began, not after it ended: a probe
         // that waited for Tomcat to answer is followed at once by a look at the log (the
-        // startup line comes as its connector starts).
-        tokio::time::sleep_until(polled + poll_interval(began.elapsed())).await;
+        // startup line comes as its connector starts). Until then, while the line is
+        // awaited, the log alone is read every LOG_EVERY (a read is one small command, a
+        // poll's `docker inspect` several times that): the line is seen within about that
+        // of being printed, and the next poll is made at once.
+        let next = polled + poll_interval(began.elapsed());
+        match (marks, line_seen_at, state.running) {
+            (Some(m), None, true) => {
+                if let Some(at) = watch_for_line(t, m, &h.startup_line, next).await {
+                    line_seen_at = Some(at);
+                }
+            }
+            _ => tokio::time::sleep_until(next).await,
+        }
+    }
+}
+
+/// How often the startup log alone is read between two polls.
+const LOG_EVERY: Duration = Duration::from_millis(50);
+
+/// Reads the startup log every [`LOG_EVERY`] until `until`; returns when the startup line
+/// was seen, as soon as it is. A failed read ends the watch (the next poll reads it again
+/// and reports what fails).
+async fn watch_for_line(
+    t: &dyn crate::transport::Transport,
+    marks: &LogMarks,
+    line: &str,
+    until: Instant,
+) -> Option<Instant> {
+    loop {
+        let at = (Instant::now() + LOG_EVERY).min(until);
+        tokio::time::sleep_until(at).await;
+        if Instant::now() >= until {
+            return None;
+        }
+        let log = remote::read_from(t, &marks.startup_log, marks.startup_offset)
+            .await
+            .ok()?;
+        if String::from_utf8_lossy(&log).contains(line) {
+            return Some(Instant::now());
+        }
     }
 }
