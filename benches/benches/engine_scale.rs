@@ -1,25 +1,34 @@
-//! The rollout engine at scale, on ihos-testkit fake hosts in virtual time: 200 hosts x 2
-//! Tomcat instances behind one nginx, `max_unavailable = 10`, zero drain (policy drain
+//! The rollout engine at scale, on ihos-testkit fake hosts in virtual time: hosts of 2
+//! Tomcat instances each behind one nginx, `max_unavailable = 10`, zero drain (policy drain
 //! min/idle 0, max 1 s; nginx's old workers retire at once), zero start delay.
 //!
-//! `cargo bench -p ihos-benches --bench engine_scale` prints the wall (and CPU) time of
-//! `run_rollout` (current-thread runtime, paused clock) and the process's peak memory
-//! (VmHWM) at the start, before and after the rollout. Targets: under 1 s and under 100 MB
-//! in release. The fake hosts' event log is told not to keep command bytes
+//! `cargo bench -p ihos-benches --bench engine_scale` runs several fleet sizes in one
+//! process (`IHOS_SCALE_SIZES`, instances, default `200,400,800,2000`) and prints for each
+//! one JSON line: `{"instances", "wall_s", "cpu_s", "peak_mb", "config_mb_written",
+//! "config_mb_read", ...}` (wall and CPU time of `run_rollout` on a current-thread runtime
+//! with a paused clock; the process's peak resident memory while that size was built and
+//! rolled out, `VmHWM` reset before each size; the bytes of nginx.conf (and its staged and
+//! backup copies) sent to and read from the load balancer's host), then the growth
+//! exponents of time and memory between the smallest and the largest size (1 = linear).
+//! Issue 17's targets: 2,000 instances in under 3 s and 150 MB, time per instance flat
+//! within 1.5x from 200 to 2,000, config bytes O(instances).
+//!
+//! The fake hosts' event log is told not to keep command bytes
 //! (`FakeWorld::set_log_io(false)`): that is test-harness memory, not the engine's.
-//! Env: IHOS_SCALE_HOSTS (default 200), IHOS_SCALE_PER_HOST (2), IHOS_SCALE_MAX_UNAVAILABLE
-//! (10), IHOS_SCALE_LOG_IO=1 (keep command bytes in the log), IHOS_SCALE_DETAIL=1 (also
-//! print commands by kind: count and MB in/out).
+//! Env: IHOS_SCALE_SIZES, IHOS_SCALE_PER_HOST (2), IHOS_SCALE_MAX_UNAVAILABLE (10),
+//! IHOS_SCALE_LOG_IO=1 (keep command bytes in the log), IHOS_SCALE_DETAIL=1 (also print
+//! commands by kind: count and MB in/out).
 
 use std::collections::BTreeMap;
 use std::io::Write;
+use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use ihos_core::{
-    CancelToken, EventRecord, Fleet, Outcome, RolloutOptions, Topology, Transport, WarFile,
-    run_rollout,
+    CancelToken, Command, EventRecord, Fleet, Outcome, Output, RemotePath, RolloutOptions,
+    Topology, Transport, TransportError, Uploaded, WarFile, run_rollout,
 };
 use ihos_testkit::{AppSpec, ContainerSpec, FakeHost, FakeWorld, NginxSpec, RUNBOOK_WAR_V1};
 
@@ -41,6 +50,45 @@ fn memory_kb() -> (u64, u64) {
             .unwrap_or(0)
     };
     (field("VmHWM:"), field("VmRSS:"))
+}
+
+/// Resets `VmHWM` to the current resident size (Linux: writing 5 to `clear_refs`), so
+/// that each size's peak is its own.
+fn reset_peak() {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
+/// Counts the bytes of nginx.conf (and its staged and backup copies, which share its
+/// name) that commands send to the host and read from it.
+struct CountingTransport {
+    inner: FakeHost,
+    config_name: String,
+    written: AtomicU64,
+    read: AtomicU64,
+}
+
+#[async_trait::async_trait]
+impl Transport for CountingTransport {
+    fn host(&self) -> &str {
+        self.inner.host()
+    }
+
+    async fn run(&self, command: &Command) -> Result<Output, TransportError> {
+        let result = self.inner.run(command).await;
+        if command.argv().iter().any(|a| a.contains(&self.config_name)) {
+            let sent = command.stdin_bytes().map_or(0, <[u8]>::len) as u64;
+            self.written.fetch_add(sent, Ordering::Relaxed);
+            if let Ok(out) = &result {
+                self.read
+                    .fetch_add(out.stdout.len() as u64, Ordering::Relaxed);
+            }
+        }
+        result
+    }
+
+    async fn upload(&self, local: &Path, remote: &RemotePath) -> Result<Uploaded, TransportError> {
+        self.inner.upload(local, remote).await
+    }
 }
 
 /// CPU time of this process so far (user + system), in seconds: less noisy than wall time
@@ -147,16 +195,58 @@ fn build(hosts: usize, per_host: usize, max_unavailable: usize) -> Scale {
     }
 }
 
+/// One size's figures.
+struct Measured {
+    instances: usize,
+    wall_s: f64,
+    cpu_s: f64,
+    peak_mb: f64,
+    config_mb_written: f64,
+    config_mb_read: f64,
+}
+
 fn main() {
     // `cargo test --benches` runs bench binaries too: only measure under `cargo bench`.
     if !std::env::args().any(|a| a == "--bench") {
         return;
     }
-    let hosts = env_num("IHOS_SCALE_HOSTS", 200);
-    let per_host = env_num("IHOS_SCALE_PER_HOST", 2);
+    let per_host = env_num("IHOS_SCALE_PER_HOST", 2).max(1);
     let max_unavailable = env_num("IHOS_SCALE_MAX_UNAVAILABLE", 10);
-    let (hwm_start, _) = memory_kb();
+    let sizes: Vec<usize> = std::env::var("IHOS_SCALE_SIZES")
+        .unwrap_or_else(|_| "200,400,800,2000".into())
+        .split(',')
+        .filter_map(|s| s.trim().parse().ok())
+        .collect();
+    println!(
+        "engine_scale: sizes {sizes:?} (instances, {per_host} per host), max_unavailable {max_unavailable}, zero drain, zero start delay"
+    );
+    let mut measured = Vec::new();
+    for &size in &sizes {
+        measured.push(one_size(size.div_ceil(per_host), per_host, max_unavailable));
+    }
+    if let (Some(a), Some(b)) = (measured.first(), measured.last()) {
+        if b.instances > a.instances {
+            let n = (b.instances as f64 / a.instances as f64).ln();
+            let exp = |x: f64, y: f64| (y / x).ln() / n;
+            println!(
+                "{{\"growth\": {{\"from\": {}, \"to\": {}, \"time_exponent\": {:.2}, \"cpu_exponent\": {:.2}, \"memory_exponent\": {:.2}, \"config_bytes_exponent\": {:.2}, \"time_per_instance_ratio\": {:.2}}}}}",
+                a.instances,
+                b.instances,
+                exp(a.wall_s, b.wall_s),
+                exp(a.cpu_s, b.cpu_s),
+                exp(a.peak_mb, b.peak_mb),
+                exp(
+                    a.config_mb_written + a.config_mb_read,
+                    b.config_mb_written + b.config_mb_read
+                ),
+                (b.wall_s / b.instances as f64) / (a.wall_s / a.instances as f64)
+            );
+        }
+    }
+}
 
+fn one_size(hosts: usize, per_host: usize, max_unavailable: usize) -> Measured {
+    reset_peak();
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_time()
         .start_paused(true)
@@ -170,14 +260,25 @@ fn main() {
 
         let setup = Instant::now();
         let scale = build(hosts, per_host, max_unavailable);
+        let lb = Arc::new(CountingTransport {
+            inner: scale.hosts["lb"].clone(),
+            config_name: "nginx.conf".into(),
+            written: AtomicU64::new(0),
+            read: AtomicU64::new(0),
+        });
         let hosts_map: BTreeMap<String, Arc<dyn Transport>> = scale
             .hosts
             .iter()
-            .map(|(k, h)| (k.clone(), Arc::new(h.clone()) as Arc<dyn Transport>))
+            .map(|(k, h)| {
+                let t: Arc<dyn Transport> = match k.as_str() {
+                    "lb" => lb.clone(),
+                    _ => Arc::new(h.clone()),
+                };
+                (k.clone(), t)
+            })
             .collect();
         let fleet = Fleet::new(scale.topology.clone(), hosts_map).unwrap();
         let setup = setup.elapsed();
-        let (hwm_before, rss_before) = memory_kb();
 
         let events = AtomicUsize::new(0);
         let sink = |_: &EventRecord| {
@@ -194,45 +295,41 @@ fn main() {
         )
         .await
         .unwrap();
-        let wall = wall.elapsed();
+        let wall = wall.elapsed().as_secs_f64();
         let cpu = cpu_seconds() - cpu;
-        let (hwm_after, rss_after) = memory_kb();
+        let (peak_kb, _) = memory_kb();
 
         assert_eq!(report.outcome, Outcome::Completed, "{report:#?}");
         assert_eq!(report.updated.len(), scale.instances);
         let invariants = scale.world.check_invariants();
         assert!(invariants.is_clean(), "{invariants}");
-        let commands = scale.world.commands().len();
-
+        let m = Measured {
+            instances: scale.instances,
+            wall_s: wall,
+            cpu_s: cpu,
+            peak_mb: peak_kb as f64 / 1024.0,
+            config_mb_written: lb.written.load(Ordering::Relaxed) as f64 / 1e6,
+            config_mb_read: lb.read.load(Ordering::Relaxed) as f64 / 1e6,
+        };
         println!(
-            "engine_scale: {hosts} hosts x {per_host} instances = {} instances, max_unavailable {max_unavailable}, zero drain, zero start delay",
-            scale.instances
-        );
-        println!("  setup (fake world + fleet): {:.3} s", setup.as_secs_f64());
-        println!(
-            "  rollout wall time:          {:.3} s   (target < 1 s); CPU time {cpu:.2} s",
-            wall.as_secs_f64()
-        );
-        println!(
-            "  virtual time:               {:.1} s; {commands} remote commands, {} events",
+            "{{\"instances\": {}, \"wall_s\": {:.3}, \"cpu_s\": {:.2}, \"peak_mb\": {:.1}, \"config_mb_written\": {:.2}, \"config_mb_read\": {:.2}, \"ms_per_instance\": {:.3}, \"setup_s\": {:.3}, \"commands\": {}, \"events\": {}, \"virtual_s\": {:.1}}}",
+            m.instances,
+            m.wall_s,
+            m.cpu_s,
+            m.peak_mb,
+            m.config_mb_written,
+            m.config_mb_read,
+            m.wall_s * 1000.0 / m.instances as f64,
+            setup.as_secs_f64(),
+            scale.world.commands().len(),
+            events.load(Ordering::Relaxed),
             report.seconds,
-            events.load(Ordering::Relaxed)
-        );
-        println!(
-            "  peak memory (VmHWM):        {:.1} MB at start, {:.1} MB before the rollout, {:.1} MB after   (target < 100 MB)",
-            hwm_start as f64 / 1024.0,
-            hwm_before as f64 / 1024.0,
-            hwm_after as f64 / 1024.0
-        );
-        println!(
-            "  resident (VmRSS):           {:.1} MB before the rollout, {:.1} MB after",
-            rss_before as f64 / 1024.0,
-            rss_after as f64 / 1024.0
         );
         if std::env::var_os("IHOS_SCALE_DETAIL").is_some() {
             detail(&scale.world);
         }
-    });
+        m
+    })
 }
 
 /// Where the remote commands go: count and bytes in and out per kind of command.
