@@ -364,11 +364,11 @@ async fn a_canary_deploy_cut_off_between_the_two_closes_is_resumed() {
     write_war(&war);
     let war = WarFile::open(&war).unwrap();
 
-    // The close reaches the first load balancer; on the second its check before writing
-    // (the file's sha) never answers, and the process dies there: the journal says the
-    // route was open, the first site file is closed, the second still open.
+    // The close reaches the first load balancer; on the second its write (the new bytes
+    // staged next to the file) never answers, and the process dies there: the journal says
+    // the route was open, the first site file is closed, the second still open.
     let hang = env.sim.world.inject(
-        Fault::on(Matcher::line_contains("sha256sum"))
+        Fault::on(Matcher::line_contains(".ihos-tmp-"))
             .on_host("h103")
             .hang(),
     );

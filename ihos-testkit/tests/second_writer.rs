@@ -186,6 +186,71 @@ async fn a_config_edited_by_someone_else_meanwhile_is_not_overwritten() {
     assert_eq!(rb.routing().len(), 4, "nginx routes as before");
 }
 
+/// ihos keeps the config as it wrote it and does not read it again for its next change
+/// (one read per run): a person's edit between two of ihos's changes is found by the
+/// write's digest check, the file read again, and ihos's change made on top of theirs.
+#[tokio::test(start_paused = true)]
+async fn an_edit_between_two_changes_is_kept_and_the_next_change_made_on_top() {
+    let rb = Runbook::new();
+    // This is about the file, not the policy: two out at once is the test's doing.
+    rb.world.set_max_out_of_rotation(4);
+    let lb = rb.nginx_lb(NginxLbOptions::default());
+    let reads = || {
+        rb.world
+            .commands()
+            .iter()
+            .filter(|c| c.line() == format!("cat -- {}", rb.config))
+            .count()
+    };
+    assert!(lb.disable("192.168.1.101:39091").await.unwrap().changed());
+    assert!(lb.disable("192.168.1.101:39092").await.unwrap().changed());
+    assert!(lb.enable("192.168.1.101:39092").await.unwrap().changed());
+    assert_eq!(reads(), 1, "one read for three changes");
+
+    // Someone edits by hand: a comment, and server .103:39091 taken out.
+    let mut theirs = String::from_utf8(rb.config_bytes())
+        .unwrap()
+        .replace("server 192.168.1.103:39091", "#server 192.168.1.103:39091");
+    theirs.push_str(THEIR_EDIT);
+    rb.lb_host.write_file(&rb.config, &theirs);
+    // What ihos reports as the rotation is the file's, not its kept copy.
+    let out: Vec<String> = lb
+        .backends()
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|b| !b.state.is_enabled())
+        .map(|b| b.address)
+        .collect();
+    assert_eq!(out, ["192.168.1.101:39091", "192.168.1.103:39091"]);
+
+    assert!(lb.enable("192.168.1.101:39091").await.unwrap().changed());
+    let now = String::from_utf8(rb.config_bytes()).unwrap();
+    assert!(now.ends_with(THEIR_EDIT), "their comment is kept:\n{now}");
+    assert!(
+        now.contains("#server 192.168.1.103:39091"),
+        "their change is kept:\n{now}"
+    );
+    assert!(
+        now.contains("\n        server 192.168.1.101:39091"),
+        "ihos's change is made:\n{now}"
+    );
+    assert_eq!(
+        reads(),
+        2,
+        "read again once, after the digest said it changed"
+    );
+    assert_eq!(
+        rb.routing(),
+        [
+            "192.168.1.101:39091",
+            "192.168.1.101:39092",
+            "192.168.1.103:39092"
+        ]
+    );
+    rb.world.assert_invariants();
+}
+
 /// A run that died keeps its lock (no new rollout before a human looks), but the human's
 /// repair, `ihos enable` of the instance it left out, is not blocked by it; the kept lock
 /// stays for `ihos lock release`.

@@ -249,21 +249,7 @@ pub(crate) async fn copy_atomic(
     dst: &RemotePath,
 ) -> Result<(), TransportError> {
     let tmp = temp_path(dst)?;
-    let copied = run_checked(
-        t,
-        &Command::new("dd")
-            .args([
-                format!("if={src}"),
-                format!("of={tmp}"),
-                "bs=1048576".into(),
-                "iflag=nofollow".into(),
-                "oflag=nofollow".into(),
-                "conv=excl,fsync".into(),
-                "status=none".into(),
-            ])
-            .sudo(),
-    )
-    .await;
+    let copied = run_checked(t, &copy_to_new(src, &tmp, Privilege::Sudo)).await;
     let moved = match copied {
         Ok(_) => {
             run_checked(
@@ -282,6 +268,45 @@ pub(crate) async fn copy_atomic(
         remove_quietly(t, &tmp, Privilege::Sudo).await;
     }
     moved.map(|_| ())
+}
+
+/// `dd` copying `src` into `tmp`, a new file: created exclusively (a file or link already
+/// at its name is an error, never written through), the source not read through a link.
+fn copy_to_new(src: &RemotePath, tmp: &RemotePath, privilege: Privilege) -> Command {
+    Command::new("dd")
+        .args([
+            format!("if={src}"),
+            format!("of={tmp}"),
+            "bs=1048576".into(),
+            "iflag=nofollow".into(),
+            "oflag=nofollow".into(),
+            "conv=excl,fsync".into(),
+            "status=none".into(),
+        ])
+        .with_privilege(privilege)
+}
+
+/// Copies `src` into `tmp`, a new file, on the host (no byte crosses the connection), and
+/// checks that the copy holds `expected` (`src` may have changed meanwhile: then it is an
+/// error, and the copy is left for the caller to remove).
+pub(crate) async fn copy_new<T: Transport + ?Sized>(
+    t: &T,
+    src: &RemotePath,
+    tmp: &RemotePath,
+    expected: &Sha256,
+    privilege: Privilege,
+) -> Result<(), TransportError> {
+    run_checked(t, &copy_to_new(src, tmp, privilege)).await?;
+    let got = remote_sha256(t, tmp, privilege).await?;
+    if &got != expected {
+        return Err(TransportError::Checksum {
+            host: t.host().to_string(),
+            path: tmp.to_string(),
+            expected: expected.to_string(),
+            actual: got.to_string(),
+        });
+    }
+    Ok(())
 }
 
 /// Replaces `path` with `bytes` as a whole: written and synced under a new temporary name,

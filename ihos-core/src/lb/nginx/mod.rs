@@ -23,7 +23,8 @@ use super::{ApplyMode, Backend, LbChange, LbError, LoadBalancer};
 use crate::command::Privilege;
 use crate::container::Container;
 use crate::names::RemotePath;
-use crate::transport::Transport;
+use crate::sha::Sha256;
+use crate::transport::{Transport, remote_sha256};
 
 /// Settings of an [`NginxLb`] that have good defaults.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -71,6 +72,25 @@ pub struct NginxLb<T: ?Sized, C: ?Sized> {
     busy: Mutex<()>,
     /// Whether a signal to the container reaches nginx's master (a cheaper reload).
     main_process: process::MainProcess,
+    /// The config as this value last read or wrote it (see [`NginxLb::edit_with`]).
+    cached: std::sync::Mutex<Option<Arc<Cached>>>,
+}
+
+/// A config file's bytes as last seen, their digest and their parse.
+struct Cached {
+    bytes: Vec<u8>,
+    sha: Sha256,
+    doc: Document,
+}
+
+impl Cached {
+    fn new(bytes: Vec<u8>, doc: Document) -> Self {
+        Cached {
+            sha: Sha256::of_bytes(&bytes),
+            bytes,
+            doc,
+        }
+    }
 }
 
 impl<T: Transport + ?Sized, C: Container + ?Sized> NginxLb<T, C> {
@@ -90,6 +110,7 @@ impl<T: Transport + ?Sized, C: Container + ?Sized> NginxLb<T, C> {
             options,
             busy: Mutex::new(()),
             main_process: process::MainProcess::default(),
+            cached: std::sync::Mutex::new(None),
         }
     }
 
@@ -108,17 +129,55 @@ impl<T: Transport + ?Sized, C: Container + ?Sized> NginxLb<T, C> {
         self.transport.host().to_string()
     }
 
-    async fn read(&self) -> Result<(Vec<u8>, Document), LbError> {
+    /// The cached config, if any.
+    fn cached(&self) -> Option<Arc<Cached>> {
+        self.cached
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Keeps `seen` as the config last seen, or forgets it (`None`).
+    fn remember(&self, seen: Option<Arc<Cached>>) {
+        *self.cached.lock().unwrap_or_else(|e| e.into_inner()) = seen;
+    }
+
+    /// Reads and parses the config file, and keeps it.
+    async fn read_fresh(&self) -> Result<Arc<Cached>, LbError> {
+        self.remember(None);
         let bytes = self
             .transport
             .read_file(&self.config, self.options.privilege)
             .await?;
-        let doc = Document::parse(bytes.clone()).map_err(|error| LbError::Parse {
+        let doc = self.parse(bytes.clone())?;
+        let seen = Arc::new(Cached::new(bytes, doc));
+        self.remember(Some(Arc::clone(&seen)));
+        Ok(seen)
+    }
+
+    fn parse(&self, bytes: Vec<u8>) -> Result<Document, LbError> {
+        Document::parse(bytes).map_err(|error| LbError::Parse {
             host: self.host(),
             path: self.config.to_string(),
             error: Box::new(error),
-        })?;
-        Ok((bytes, doc))
+        })
+    }
+
+    /// The config file as it is now: the kept copy when the file's digest on the host says
+    /// it is still that (one small command, the file is not sent again), else read.
+    async fn read(&self) -> Result<Arc<Cached>, LbError> {
+        if let Some(c) = self.cached() {
+            let now = remote_sha256(
+                self.transport.as_ref(),
+                &self.config,
+                self.options.privilege,
+            )
+            .await?;
+            if now == c.sha {
+                return Ok(c);
+            }
+        }
+        self.read_fresh().await
     }
 
     /// Writes `bytes` in place, validates and activates; on failure puts `previous` back.
@@ -207,40 +266,74 @@ impl<T: Transport + ?Sized, C: Container + ?Sized> NginxLb<T, C> {
     /// apply `edit`, and if that changed anything, back up, write in place, `nginx -t`,
     /// reload (or restart); on any failure the previous bytes go back. The canary route
     /// uses it on the site file.
+    ///
+    /// The file is read once, then kept as this value writes it: a change edits the kept
+    /// copy, and the write's digest check (the file must still be what was kept) finds a
+    /// change by anyone else since. The file is then read again and `edit` applied to what
+    /// it holds, once; a change by someone else between that read and the write is refused
+    /// ([`LbError::ChangedConcurrently`]), neither lost nor undone.
     pub async fn edit_with<F>(&self, edit: F) -> Result<LbChange, LbError>
     where
-        F: FnOnce(&Document) -> Result<Edit, EditError> + Send,
+        F: Fn(&Document) -> Result<Edit, EditError> + Send,
     {
         let _guard = self.busy.lock().await;
-        let (before, doc) = self.read().await?;
-        let edit = edit(&doc).map_err(|error| LbError::Edit {
+        let (seen, kept) = match self.cached() {
+            Some(c) => (c, true),
+            None => (self.read_fresh().await?, false),
+        };
+        match self.edit_and_commit(&seen, &edit).await {
+            Err(LbError::ChangedConcurrently { .. }) if kept => {
+                let seen = self.read_fresh().await?;
+                self.edit_and_commit(&seen, &edit).await
+            }
+            done => done,
+        }
+    }
+
+    /// Applies `edit` to `seen` and commits it; keeps the new bytes, or forgets what was
+    /// kept when the file's state is not known for sure.
+    async fn edit_and_commit<F>(&self, seen: &Cached, edit: &F) -> Result<LbChange, LbError>
+    where
+        F: Fn(&Document) -> Result<Edit, EditError> + Send,
+    {
+        let edit = edit(&seen.doc).map_err(|error| LbError::Edit {
             host: self.host(),
             path: self.config.to_string(),
             error: Box::new(error),
         })?;
         let change = LbChange {
-            before: before.clone(),
+            before: seen.bytes.clone(),
             after: edit.text().to_vec(),
             diff: edit.diff(self.config.as_str().trim_start_matches('/')),
             message: edit.message().to_string(),
         };
         if edit.is_changed() {
-            self.commit(&before, edit.text()).await?;
+            match self.commit(&seen.bytes, edit.text()).await {
+                Ok(()) => {
+                    let doc = self.parse(edit.text().to_vec()).ok();
+                    self.remember(doc.map(|d| Arc::new(Cached::new(edit.text().to_vec(), d))));
+                }
+                Err(e) => {
+                    self.remember(None);
+                    return Err(e);
+                }
+            }
         }
         Ok(change)
     }
 
     /// The config file parsed.
     pub async fn document(&self) -> Result<Document, LbError> {
-        Ok(self.read().await?.1)
+        Ok(self.read().await?.doc.clone())
     }
 }
 
 #[async_trait]
 impl<T: Transport + ?Sized, C: Container + ?Sized> LoadBalancer for NginxLb<T, C> {
     async fn backends(&self) -> Result<Vec<Backend>, LbError> {
-        let (_, doc) = self.read().await?;
-        let up = doc
+        let seen = self.read().await?;
+        let up = seen
+            .doc
             .upstream(&self.upstream)
             .map_err(|error| LbError::Edit {
                 host: self.host(),
@@ -304,10 +397,7 @@ impl<T: Transport + ?Sized, C: Container + ?Sized> LoadBalancer for NginxLb<T, C
     }
 
     async fn config(&self) -> Result<Vec<u8>, LbError> {
-        Ok(self
-            .transport
-            .read_file(&self.config, self.options.privilege)
-            .await?)
+        Ok(self.read().await?.bytes.clone())
     }
 
     async fn old_workers(&self) -> Result<usize, LbError> {
@@ -321,13 +411,11 @@ impl<T: Transport + ?Sized, C: Container + ?Sized> LoadBalancer for NginxLb<T, C
 
     async fn restore(&self, bytes: &[u8]) -> Result<(), LbError> {
         let _guard = self.busy.lock().await;
-        let current = self
-            .transport
-            .read_file(&self.config, self.options.privilege)
-            .await?;
-        if current == bytes {
+        let current = self.read_fresh().await?;
+        if current.bytes == bytes {
             return Ok(());
         }
-        self.commit(&current, bytes).await
+        self.remember(None);
+        self.commit(&current.bytes, bytes).await
     }
 }

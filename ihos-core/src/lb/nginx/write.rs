@@ -3,8 +3,10 @@
 //! other they took ten (each change is on the rollout's critical path: one per transition).
 //!
 //! 1. At once: the file's digest (still what was read?), the new bytes staged in a new
-//!    file next to it, and the backup staged in another (both created exclusively and
-//!    checked by digest: a link planted at either name is an error, never written through).
+//!    file next to it, and the backup staged in another, copied from the file on the host
+//!    (both created exclusively and checked by digest: a link planted at either name is an
+//!    error, never written through; a backup copied from a file changed meanwhile fails
+//!    its digest).
 //! 2. If the file changed meanwhile: both staged files go, nothing else was touched.
 //!    Otherwise at once: the backup renamed over the old one (a link there is replaced,
 //!    never followed), and the staged bytes copied onto the file (`dd` onto an existing
@@ -17,7 +19,9 @@ use crate::container::Container;
 use crate::lb::LbError;
 use crate::names::RemotePath;
 use crate::sha::Sha256;
-use crate::transport::remote::{copy_in_place, remove_quietly, rename_over, temp_path, write_new};
+use crate::transport::remote::{
+    copy_in_place, copy_new, remove_quietly, rename_over, temp_path, write_new,
+};
 use crate::transport::{Transport, TransportError, remote_sha256};
 
 /// Why the new bytes are not in the file.
@@ -60,17 +64,18 @@ impl<T: Transport + ?Sized, C: Container + ?Sized> NginxLb<T, C> {
             false => None,
         };
 
+        let read = Sha256::of_bytes(previous);
         let (now, new_staged, old_staged) = tokio::join!(
             remote_sha256(t, &self.config, privilege),
             write_new(t, &staged, bytes, privilege),
             async {
+                // Copied on the host, not sent again: checked to be what was read.
                 match &backup {
-                    Some((_, tmp)) => write_new(t, tmp, previous, privilege).await,
+                    Some((_, tmp)) => copy_new(t, &self.config, tmp, &read, privilege).await,
                     None => Ok(()),
                 }
             },
         );
-        let read = Sha256::of_bytes(previous);
         let refused: Option<LbError> = match now {
             Err(e) => Some(e.into()),
             Ok(now) if now != read => Some(LbError::ChangedConcurrently {
