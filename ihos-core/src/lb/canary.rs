@@ -112,10 +112,11 @@ impl<T: Transport + ?Sized, C: Container + ?Sized> CanaryRoute for NginxCanaryRo
 
     async fn open(&self, operator: &str, regex: &str) -> Result<LbChange, LbError> {
         let selector = self.selector.clone();
+        let (operator, regex) = (operator.to_string(), regex.to_string());
         self.file
             .edit_with(move |doc| {
                 doc.enable_block(&selector)?
-                    .and_then(|d| d.set_block_condition(&selector, operator, regex))
+                    .and_then(|d| d.set_block_condition(&selector, &operator, &regex))
             })
             .await
     }

@@ -12,6 +12,7 @@ use async_trait::async_trait;
 use ihos_nginx::{DisableStyle, Document, Edit, EditError};
 use tokio::sync::Mutex;
 
+mod batch;
 mod process;
 mod workers;
 mod write;
@@ -74,6 +75,8 @@ pub struct NginxLb<T: ?Sized, C: ?Sized> {
     main_process: process::MainProcess,
     /// The config as this value last read or wrote it (see [`NginxLb::edit_with`]).
     cached: std::sync::Mutex<Option<Arc<Cached>>>,
+    /// Changes asked for and not yet made.
+    queue: batch::Queue,
 }
 
 /// A config file's bytes as last seen, their digest and their parse.
@@ -111,6 +114,7 @@ impl<T: Transport + ?Sized, C: Container + ?Sized> NginxLb<T, C> {
             busy: Mutex::new(()),
             main_process: process::MainProcess::default(),
             cached: std::sync::Mutex::new(None),
+            queue: batch::Queue::default(),
         }
     }
 
@@ -252,11 +256,12 @@ impl<T: Transport + ?Sized, C: Container + ?Sized> NginxLb<T, C> {
     async fn change(&self, address: &str, disable: bool) -> Result<LbChange, LbError> {
         let upstream = self.upstream.clone();
         let style = self.options.style;
-        self.edit_with(|doc| {
+        let address = address.to_string();
+        self.edit_with(move |doc| {
             if disable {
-                doc.disable_server(&upstream, address, style, false)
+                doc.disable_server(&upstream, &address, style, false)
             } else {
-                doc.enable_server(&upstream, address)
+                doc.enable_server(&upstream, &address)
             }
         })
         .await
@@ -272,30 +277,36 @@ impl<T: Transport + ?Sized, C: Container + ?Sized> NginxLb<T, C> {
     /// change by anyone else since. The file is then read again and `edit` applied to what
     /// it holds, once; a change by someone else between that read and the write is refused
     /// ([`LbError::ChangedConcurrently`]), neither lost nor undone.
+    ///
+    /// Changes asked for at the same moment are made as one (see `batch.rs`): each caller
+    /// still gets its own result.
     pub async fn edit_with<F>(&self, edit: F) -> Result<LbChange, LbError>
     where
-        F: Fn(&Document) -> Result<Edit, EditError> + Send,
+        F: Fn(&Document) -> Result<Edit, EditError> + Send + Sync + 'static,
     {
-        let _guard = self.busy.lock().await;
-        let (seen, kept) = match self.cached() {
-            Some(c) => (c, true),
-            None => (self.read_fresh().await?, false),
-        };
-        match self.edit_and_commit(&seen, &edit).await {
-            Err(LbError::ChangedConcurrently { .. }) if kept => {
-                let seen = self.read_fresh().await?;
-                self.edit_and_commit(&seen, &edit).await
-            }
-            done => done,
+        let done = self.queue.push(Box::new(edit));
+        {
+            let _guard = self.busy.lock().await;
+            self.apply_queued().await;
         }
+        done.await.unwrap_or_else(|_| {
+            // The caller that was making this change with its own stopped midway.
+            Err(LbError::RestoreFailed {
+                host: self.host(),
+                path: self.config.to_string(),
+                failure: "the change this one was made with was cut off".into(),
+                restore: "not attempted".into(),
+            })
+        })
     }
 
     /// Applies `edit` to `seen` and commits it; keeps the new bytes, or forgets what was
     /// kept when the file's state is not known for sure.
-    async fn edit_and_commit<F>(&self, seen: &Cached, edit: &F) -> Result<LbChange, LbError>
-    where
-        F: Fn(&Document) -> Result<Edit, EditError> + Send,
-    {
+    async fn edit_and_commit(
+        &self,
+        seen: &Cached,
+        edit: &batch::EditFn,
+    ) -> Result<LbChange, LbError> {
         let edit = edit(&seen.doc).map_err(|error| LbError::Edit {
             host: self.host(),
             path: self.config.to_string(),
@@ -362,9 +373,10 @@ impl<T: Transport + ?Sized, C: Container + ?Sized> LoadBalancer for NginxLb<T, C
     async fn swap(&self, enable: &str, disable: &str) -> Result<LbChange, LbError> {
         let upstream = self.upstream.clone();
         let style = self.options.style;
-        self.edit_with(|doc| {
-            doc.enable_server(&upstream, enable)?
-                .and_then(|d| d.disable_server(&upstream, disable, style, false))
+        let (enable, disable) = (enable.to_string(), disable.to_string());
+        self.edit_with(move |doc| {
+            doc.enable_server(&upstream, &enable)?
+                .and_then(|d| d.disable_server(&upstream, &disable, style, false))
         })
         .await
     }

@@ -1,0 +1,188 @@
+//! Changes asked for at the same moment, made as one: one write, one `nginx -t`, one
+//! reload for all of them (with `max_unavailable` above one, the instances of a wave leave
+//! and come back together; each reload closes the old workers' idle keep-alive
+//! connections, and each write moves the whole file).
+//!
+//! Every change asks by putting its edit in the queue and waiting for the lock that keeps
+//! changes one at a time. Whoever gets the lock lets the others that are ready run first
+//! (one yield), takes every edit queued by then and applies them to the config one after
+//! the other, in the order asked, then commits the result once. Each caller gets its own
+//! [`LbChange`] (its edit's diff). When the combined change fails, each edit is made again
+//! on its own, so that one bad edit fails alone, as it did before batching; when nginx's
+//! state is unknown after it (its restore failed), every caller is told so.
+
+use std::sync::Arc;
+
+use ihos_nginx::{Document, Edit, EditError};
+use tokio::sync::oneshot;
+
+use super::{Cached, NginxLb};
+use crate::container::Container;
+use crate::lb::{LbChange, LbError};
+use crate::transport::Transport;
+
+/// An edit of the config, as a caller asks for it.
+pub(super) type EditFn = Box<dyn Fn(&Document) -> Result<Edit, EditError> + Send + Sync>;
+
+/// One queued change and where its result goes.
+pub(super) struct Pending {
+    edit: EditFn,
+    reply: oneshot::Sender<Result<LbChange, LbError>>,
+}
+
+/// The changes asked for and not yet taken.
+#[derive(Default)]
+pub(super) struct Queue(std::sync::Mutex<Vec<Pending>>);
+
+impl Queue {
+    /// Queues `edit`; its result comes through the receiver.
+    pub(super) fn push(&self, edit: EditFn) -> oneshot::Receiver<Result<LbChange, LbError>> {
+        let (reply, rx) = oneshot::channel();
+        self.lock().push(Pending { edit, reply });
+        rx
+    }
+
+    /// Every change queued, but those whose caller is gone (a dropped future asked for
+    /// nothing any more: its change is not made).
+    pub(super) fn take(&self) -> Vec<Pending> {
+        let mut queued = std::mem::take(&mut *self.lock());
+        queued.retain(|p| !p.reply.is_closed());
+        queued
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Pending>> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl<T: Transport + ?Sized, C: Container + ?Sized> NginxLb<T, C> {
+    /// Makes the queued changes, as one when there are several. Called with `busy` held.
+    pub(super) async fn apply_queued(&self) {
+        // Callers ready at this same moment queue their edits meanwhile.
+        tokio::task::yield_now().await;
+        let batch = self.queue.take();
+        match batch.len() {
+            0 => {}
+            1 => {
+                for p in batch {
+                    let done = self.edit_alone(&p.edit).await;
+                    let _ = p.reply.send(done);
+                }
+            }
+            _ => self.apply_together(batch).await,
+        }
+    }
+
+    /// One edit on its own: on the kept copy, and once more on the file as it is if someone
+    /// else changed it since.
+    pub(super) async fn edit_alone(&self, edit: &EditFn) -> Result<LbChange, LbError> {
+        let (seen, kept) = match self.cached() {
+            Some(c) => (c, true),
+            None => (self.read_fresh().await?, false),
+        };
+        match self.edit_and_commit(&seen, edit).await {
+            Err(LbError::ChangedConcurrently { .. }) if kept => {
+                let seen = self.read_fresh().await?;
+                self.edit_and_commit(&seen, edit).await
+            }
+            done => done,
+        }
+    }
+
+    async fn apply_together(&self, batch: Vec<Pending>) {
+        let together = match self.combine(&batch).await {
+            Ok(combined) => {
+                let done = self.commit_combined(&combined).await;
+                Some((combined, done))
+            }
+            Err(_) => None,
+        };
+        match together {
+            Some((combined, Ok(()))) => {
+                for (p, change) in batch.into_iter().zip(combined.changes) {
+                    let _ = p.reply.send(change);
+                }
+            }
+            // What nginx runs is unknown: every change is, and each caller handles that.
+            Some((_, Err(e @ LbError::RestoreFailed { .. }))) => {
+                for p in batch {
+                    let _ = p.reply.send(Err(e.clone()));
+                }
+            }
+            // Refused together (a bad edit among them, someone else's change): each on its
+            // own, so only what fails alone fails.
+            _ => {
+                for p in batch {
+                    let done = self.edit_alone(&p.edit).await;
+                    let _ = p.reply.send(done);
+                }
+            }
+        }
+    }
+
+    /// The batch's edits applied one after the other to the config as kept (or read).
+    async fn combine(&self, batch: &[Pending]) -> Result<Combined, LbError> {
+        let seen = match self.cached() {
+            Some(c) => c,
+            None => self.read_fresh().await?,
+        };
+        let mut doc = seen.doc.clone();
+        let mut text = seen.bytes.clone();
+        let mut changes = Vec::with_capacity(batch.len());
+        for p in batch {
+            match (p.edit)(&doc) {
+                Ok(edit) => {
+                    let change = LbChange {
+                        before: text.clone(),
+                        after: edit.text().to_vec(),
+                        diff: edit.diff(self.config.as_str().trim_start_matches('/')),
+                        message: edit.message().to_string(),
+                    };
+                    if edit.is_changed() {
+                        text = edit.text().to_vec();
+                        doc = self.parse(text.clone())?;
+                    }
+                    changes.push(Ok(change));
+                }
+                // This one's refusal is its own; the others go ahead without it.
+                Err(error) => changes.push(Err(LbError::Edit {
+                    host: self.host(),
+                    path: self.config.to_string(),
+                    error: Box::new(error),
+                })),
+            }
+        }
+        Ok(Combined {
+            seen,
+            text,
+            doc,
+            changes,
+        })
+    }
+
+    /// Commits a combined change; keeps its result, or forgets what was kept.
+    async fn commit_combined(&self, c: &Combined) -> Result<(), LbError> {
+        if c.text == c.seen.bytes {
+            return Ok(());
+        }
+        match self.commit(&c.seen.bytes, &c.text).await {
+            Ok(()) => {
+                self.remember(Some(Arc::new(Cached::new(c.text.clone(), c.doc.clone()))));
+                Ok(())
+            }
+            Err(e) => {
+                self.remember(None);
+                Err(e)
+            }
+        }
+    }
+}
+
+/// Several edits applied in turn: the config they start from, where they end, and each
+/// one's own change.
+struct Combined {
+    seen: Arc<Cached>,
+    text: Vec<u8>,
+    doc: Document,
+    changes: Vec<Result<LbChange, LbError>>,
+}
