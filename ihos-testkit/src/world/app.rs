@@ -105,24 +105,21 @@ impl World {
 
     /// Readiness and log lines of every app up to `now`.
     pub(crate) fn sync_apps(&mut self, now: VirtualTime) {
-        let apps: Vec<(String, String)> = self
-            .hosts
-            .iter()
-            .flat_map(|(h, s)| {
-                s.containers
-                    .iter()
-                    .filter(|(_, c)| {
-                        c.app_spec().is_some()
-                            && c.running
-                            && (c
-                                .ready_at()
-                                .is_some_and(|r| r <= now && !c.app.ready_logged)
-                                || c.app.pending_log.iter().any(|(t, ..)| *t <= now))
-                    })
-                    .map(|(n, _)| (h.clone(), n.clone()))
-                    .collect::<Vec<_>>()
-            })
-            .collect();
+        // One pass, no allocation unless something is due: this runs before every command.
+        let mut apps: Vec<(String, String)> = Vec::new();
+        for (h, s) in &self.hosts {
+            for (n, c) in &s.containers {
+                let due = c.running
+                    && c.app_spec().is_some()
+                    && (c
+                        .ready_at()
+                        .is_some_and(|r| r <= now && !c.app.ready_logged)
+                        || c.app.pending_log.iter().any(|(t, ..)| *t <= now));
+                if due {
+                    apps.push((h.clone(), n.clone()));
+                }
+            }
+        }
         for (host, name) in apps {
             let c = self.ctr_mut(&host, &name).expect("listed");
             if let Some(ready) = c.ready_at().filter(|r| *r <= now && !c.app.ready_logged) {

@@ -360,17 +360,15 @@ impl World {
 
     /// Pending reloads and draining up to `now`.
     pub(crate) fn sync_nginx(&mut self, now: VirtualTime) {
-        let lbs: Vec<(String, String)> = self
-            .hosts
-            .iter()
-            .flat_map(|(h, s)| {
-                s.containers
-                    .iter()
-                    .filter(|(_, c)| c.nginx_spec().is_some() && c.running)
-                    .map(|(n, _)| (h.clone(), n.clone()))
-                    .collect::<Vec<_>>()
-            })
-            .collect();
+        // One pass without a list per host: this runs before every command.
+        let mut lbs: Vec<(String, String)> = Vec::new();
+        for (h, s) in &self.hosts {
+            for (n, c) in &s.containers {
+                if c.running && c.nginx_spec().is_some() {
+                    lbs.push((h.clone(), n.clone()));
+                }
+            }
+        }
         for (host, name) in lbs {
             let c = self.ctr_mut(&host, &name).expect("listed");
             if let Some((at, loaded)) = c.nginx.pending.take_if(|(at, _)| *at <= now) {
