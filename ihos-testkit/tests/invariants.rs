@@ -297,3 +297,26 @@ async fn a_careful_update_of_one_instance_is_clean() {
     rb.world.assert_invariants();
     assert!(rb.world.check_invariants().checks > 10);
 }
+
+/// A benchmark's world keeps no commands in its log, yet still runs, counts and checks
+/// every one of them: a violation is found and its cause named.
+#[tokio::test(start_paused = true)]
+async fn without_commands_in_the_log_the_invariants_are_still_checked() {
+    let rb = Runbook::new();
+    rb.world.set_log_commands(false);
+    let lb = rb.nginx_lb(NginxLbOptions::default());
+    lb.disable("192.168.1.101:39091").await.unwrap();
+    lb.disable("192.168.1.101:39092").await.unwrap();
+    assert!(rb.world.commands().is_empty());
+    assert!(rb.world.commands_run() > 10, "{}", rb.world.commands_run());
+    let report = rb.world.check_invariants();
+    assert!(
+        report
+            .violations
+            .iter()
+            .any(|v| matches!(v.kind, ViolationKind::TooManyOutOfRotation { .. })),
+        "{report}"
+    );
+    let cause = &report.violations[0].caused_by.as_ref().unwrap().what;
+    assert!(cause.contains("docker kill --signal HUP"), "{cause}");
+}

@@ -205,6 +205,20 @@ impl FakeWorld {
         self.lock().log_io = on;
     }
 
+    /// Whether the event log keeps the commands at all (on by default). Off, commands are
+    /// run, checked against the invariants and counted ([`FakeWorld::commands_run`]) but
+    /// not kept: the log then holds the containers' and nginx's events only, so a
+    /// whole-fleet benchmark measures the engine's memory, not the log's. A violation's
+    /// cause still names the command.
+    pub fn set_log_commands(&self, on: bool) {
+        self.lock().log_commands = on;
+    }
+
+    /// How many commands have run, logged or not.
+    pub fn commands_run(&self) -> u64 {
+        self.lock().commands_run
+    }
+
     /// Turns invariant checking on or off (on by default).
     pub fn set_invariants_enabled(&self, on: bool) {
         let mut w = self.lock();

@@ -110,6 +110,13 @@ pub(crate) struct World {
     /// Whether the log keeps each command's stdin and stdout (see
     /// [`crate::FakeWorld::set_log_io`]).
     pub log_io: bool,
+    /// Whether the log keeps the commands at all (see
+    /// [`crate::FakeWorld::set_log_commands`]).
+    pub log_commands: bool,
+    /// Events logged or not: the next one's sequence number.
+    pub next_seq: u64,
+    /// Commands run so far, logged or not.
+    pub commands_run: u64,
 }
 
 /// `command` without its stdin bytes (for a log that does not keep them).
@@ -149,6 +156,9 @@ impl World {
             cuts: Vec::new(),
             dirty: true,
             log_io: true,
+            log_commands: true,
+            next_seq: 0,
+            commands_run: 0,
         }
     }
 
@@ -183,7 +193,15 @@ impl World {
         ) {
             self.dirty = true;
         }
-        let seq = self.events.len() as u64;
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        let command = matches!(kind, EventKind::Command { .. });
+        if command {
+            self.commands_run += 1;
+        }
+        if command && !self.log_commands {
+            return seq;
+        }
         self.events.push(Event {
             seq,
             at,
