@@ -1063,3 +1063,46 @@ async fn a_problem_on_the_last_host_stops_the_run_before_the_first_change() {
     env.assert_all_on(&env.old);
     assert!(!env.lock_held());
 }
+
+/// The previous release is copied while the instance drains, but put in place only after
+/// the drain: a drain that fails leaves the kept release as it was (a second `ihos
+/// rollback` must still find the one it goes back to) and no copy beside it.
+#[tokio::test(start_paused = true)]
+async fn a_failed_drain_leaves_the_previous_release_as_it_was() {
+    let env = Env::runbook();
+    let b = env.backend(NAMES[0]);
+    let dir = format!("{STATE}/releases/{}", NAMES[0]);
+    b.host.mkdir(&format!("{STATE}/releases"), "root", 0o700);
+    b.host.mkdir(&dir, "root", 0o700);
+    b.host
+        .write_file(&format!("{dir}/previous.war"), b"an older release");
+    let before = env.previous(NAMES[0]);
+    // Counting the instance's connections fails every time: the drain fails.
+    env.world.inject(
+        Fault::on(Matcher::argv_starts_with(&["nsenter"]))
+            .on_host(b.host.name())
+            .fail(1, "nsenter: cannot open /proc/1/ns/net: Permission denied"),
+    );
+    let rec = Recorder::new();
+    let report = env.roll(&rec).await;
+    assert_ne!(report.outcome, Outcome::Completed, "{}", rec.text());
+    assert!(
+        rec.any(|e| matches!(e, Event::InstanceFailed { instance, step: Step::Drain, .. } if instance == NAMES[0])),
+        "{}",
+        rec.text()
+    );
+    assert_eq!(
+        env.previous(NAMES[0]),
+        before,
+        "the kept release is untouched"
+    );
+    let left: Vec<String> = b
+        .host
+        .snapshot()
+        .entries
+        .into_keys()
+        .filter(|p| p.starts_with(&dir) && p.contains("ihos-tmp"))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+    env.assert_all_on(&env.old);
+}

@@ -15,7 +15,7 @@ use ihos_core::{
     NginxLbOptions, OpError, Outcome, Output, RemotePath, RolloutError, RolloutOptions, Transport,
     TransportError, Uploaded, drain_instance,
 };
-use ihos_testkit::{FakeHost, Runbook};
+use ihos_testkit::{FakeHost, RUNBOOK_NGINX_CONF, Runbook};
 use rollout_support::{Env, Recorder};
 
 /// Crashes a rollout at its first drain (the lock and the journal stay, as after a kill).
@@ -249,6 +249,25 @@ async fn an_edit_between_two_changes_is_kept_and_the_next_change_made_on_top() {
         ]
     );
     rb.world.assert_invariants();
+}
+
+/// "Already out" is the file's answer, not the kept copy's: a server a person put back by
+/// hand after ihos took it out is taken out again when ihos is asked to, not reported
+/// out while nginx still sends it requests.
+#[tokio::test(start_paused = true)]
+async fn a_server_put_back_by_hand_is_taken_out_again_not_reported_out() {
+    let rb = Runbook::new();
+    let lb = rb.nginx_lb(NginxLbOptions::default());
+    assert!(lb.disable("192.168.1.101:39091").await.unwrap().changed());
+    rb.lb_host.write_file(&rb.config, RUNBOOK_NGINX_CONF);
+    let again = lb.disable("192.168.1.101:39091").await.unwrap();
+    assert!(again.changed(), "{}", again.message);
+    assert!(
+        String::from_utf8(rb.config_bytes())
+            .unwrap()
+            .contains("#server 192.168.1.101:39091")
+    );
+    assert_eq!(rb.routing().len(), 3);
 }
 
 /// A run that died keeps its lock (no new rollout before a human looks), but the human's

@@ -157,7 +157,9 @@ pub(crate) async fn wait_healthy(
 const LOG_EVERY: Duration = Duration::from_millis(50);
 
 /// Reads the startup log every [`LOG_EVERY`] until `until`; returns when the startup line
-/// was seen, as soon as it is. A failed read ends the watch (the next poll reads it again
+/// was seen, as soon as it is. Each read starts where the last one ended (with the last
+/// `line.len() - 1` bytes kept, for a line cut between two reads): a verbose start is read
+/// once, not again every 50 ms. A failed read ends the watch (the next poll reads it again
 /// and reports what fails).
 async fn watch_for_line(
     t: &dyn crate::transport::Transport,
@@ -165,17 +167,24 @@ async fn watch_for_line(
     line: &str,
     until: Instant,
 ) -> Option<Instant> {
+    let needle = line.as_bytes();
+    let mut offset = marks.startup_offset;
+    let mut tail: Vec<u8> = Vec::new();
     loop {
         let at = (Instant::now() + LOG_EVERY).min(until);
         tokio::time::sleep_until(at).await;
         if Instant::now() >= until {
             return None;
         }
-        let log = remote::read_from(t, &marks.startup_log, marks.startup_offset)
+        let piece = remote::read_from(t, &marks.startup_log, offset)
             .await
             .ok()?;
-        if String::from_utf8_lossy(&log).contains(line) {
+        offset += piece.len() as u64;
+        tail.extend_from_slice(&piece);
+        if !needle.is_empty() && tail.windows(needle.len()).any(|w| w == needle) {
             return Some(Instant::now());
         }
+        let keep = needle.len().saturating_sub(1).min(tail.len());
+        tail.drain(..tail.len() - keep);
     }
 }

@@ -13,7 +13,7 @@ use super::health::{log_marks, wait_healthy};
 use super::journal::InstanceStatus;
 use super::log_scan::scan_log;
 use super::record::record_deployment;
-use super::release::{install, keep_previous, remove_deployed};
+use super::release::{commit_previous, discard_previous, install, remove_deployed, stage_previous};
 use super::report::{InstanceResult, Problem};
 use super::restore::{Progress, restore};
 use super::rotation;
@@ -303,7 +303,7 @@ async fn steps(
     // drain is a wait of at least its idle period. Its step's events and journal mark come
     // after the drain's, in the order a reader expects.
     let already_kept = progress.kept_previous;
-    let (drained, kept) = tokio::join!(
+    let (drained, staged) = tokio::join!(
         async {
             match state.running {
                 true => {
@@ -317,26 +317,33 @@ async fn steps(
         },
         async {
             let started = Instant::now();
-            let kept = match already_kept {
+            let staged = match already_kept {
                 true => Ok(None),
-                false => keep_previous(inst, &war, &source.sha256).await.map(Some),
+                false => stage_previous(inst, &war, &source.sha256).await.map(Some),
             };
-            (kept, started.elapsed())
+            (staged, started.elapsed())
         }
     );
-    drained?;
+    if let Err(f) = drained {
+        // The previous release stays as it was: the copy does not go in place.
+        if let (Ok(Some(staged)), _) = staged {
+            discard_previous(inst, staged).await;
+        }
+        return Err(f);
+    }
 
     step(ctx, inst, Step::KeepPrevious, async {
-        match kept {
+        match staged {
             (Ok(None), _) => Ok(Some(
                 "previous release already saved by this rollout".into(),
             )),
-            (Ok(Some(detail)), took) => {
+            (Ok(Some(staged)), took) => {
+                let detail = commit_previous(inst, staged).await?;
                 progress.kept_previous = true;
                 ctx.update_entry(inst.name(), |e| e.kept_previous = true)
                     .await;
                 Ok(Some(format!(
-                    "{detail} (while draining, in {:.2}s)",
+                    "{detail} (copied while draining, in {:.2}s)",
                     took.as_secs_f64()
                 )))
             }

@@ -3,7 +3,7 @@
 //! every `*.war` it finds there) so a failure can go back to it.
 
 use super::step::StepError;
-use crate::command::Command;
+use crate::command::{Command, Privilege};
 use crate::fleet::InstanceHandle;
 use crate::names::{InvalidName, RemotePath};
 use crate::sha::Sha256;
@@ -14,13 +14,29 @@ pub(crate) fn previous_path(inst: &InstanceHandle) -> Result<RemotePath, Invalid
     inst.releases_dir()?.join("previous.war")
 }
 
-/// Copies the deployed WAR to the previous release, unless there is none or it already is
-/// `new` (a rerun).
-pub(crate) async fn keep_previous(
+/// The previous release as [`stage_previous`] left it.
+pub(crate) enum Previous {
+    /// Nothing to keep (no WAR deployed, or it is already the new one): why.
+    Nothing(String),
+    /// The deployed WAR copied (and checked) under a temporary name beside the previous
+    /// release: [`commit_previous`] puts it in place, [`discard_previous`] removes it.
+    Staged {
+        tmp: RemotePath,
+        previous: RemotePath,
+        short: String,
+    },
+}
+
+/// Copies the deployed WAR next to the previous release, unless there is none or it already
+/// is `new` (a rerun). Done while the instance drains: nothing takes the place of the
+/// previous release until [`commit_previous`], after the drain, so a drain that fails (a
+/// stop, a lost host) leaves the previous release as it was, and a second `ihos rollback`
+/// still finds the release it goes back to.
+pub(crate) async fn stage_previous(
     inst: &InstanceHandle,
     war: &RemotePath,
     new: &Sha256,
-) -> Result<String, StepError> {
+) -> Result<Previous, StepError> {
     let t = inst.transport.as_ref();
     let dir = inst.releases_dir()?;
     let top = inst.state_dir.join("releases")?;
@@ -31,30 +47,66 @@ pub(crate) async fn keep_previous(
         remote::mkdir_private(t, &top, &dir)
     );
     let Some(current) = current? else {
-        return Ok("no WAR deployed yet: nothing to keep".into());
+        return Ok(Previous::Nothing(
+            "no WAR deployed yet: nothing to keep".into(),
+        ));
     };
     if &current == new {
-        return Ok(
+        return Ok(Previous::Nothing(
             "the deployed WAR is already the new one: previous release left as it is".into(),
-        );
+        ));
     }
     made?;
     let previous = dir.join("previous.war")?;
-    remote::copy_atomic(t, war, &previous).await?;
-    let saved = remote::sha256_if_exists(t, &previous).await?;
-    if saved.as_ref() != Some(&current) {
-        return Err(StepError::Mismatch {
-            context: "saving the previous release: ",
-            path: previous.to_string(),
-            got: saved.map(String::from),
-            after: "",
-            expected: current.to_string(),
+    let tmp = remote::temp_path(&previous)?;
+    // Checked by digest under its temporary name: what goes in place is what ran.
+    if let Err(e) = remote::copy_new(t, war, &tmp, &current, Privilege::Sudo).await {
+        remote::remove_quietly(t, &tmp, Privilege::Sudo).await;
+        return Err(match e {
+            crate::transport::TransportError::Checksum { actual, .. } => StepError::Mismatch {
+                context: "saving the previous release: ",
+                path: tmp.to_string(),
+                got: Some(actual),
+                after: "",
+                expected: current.to_string(),
+            },
+            other => other.into(),
         });
     }
-    Ok(format!(
-        "previous release {} kept in {previous}",
-        current.short()
-    ))
+    Ok(Previous::Staged {
+        tmp,
+        previous,
+        short: current.short().to_string(),
+    })
+}
+
+/// Puts a staged previous release in place (a rename: never seen half-written).
+pub(crate) async fn commit_previous(
+    inst: &InstanceHandle,
+    staged: Previous,
+) -> Result<String, StepError> {
+    match staged {
+        Previous::Nothing(why) => Ok(why),
+        Previous::Staged {
+            tmp,
+            previous,
+            short,
+        } => {
+            let t = inst.transport.as_ref();
+            if let Err(e) = remote::rename_over(t, &tmp, &previous, Privilege::Sudo).await {
+                remote::remove_quietly(t, &tmp, Privilege::Sudo).await;
+                return Err(e.into());
+            }
+            Ok(format!("previous release {short} kept in {previous}"))
+        }
+    }
+}
+
+/// Removes a staged previous release that is not to go in place.
+pub(crate) async fn discard_previous(inst: &InstanceHandle, staged: Previous) {
+    if let Previous::Staged { tmp, .. } = staged {
+        remote::remove_quietly(inst.transport.as_ref(), &tmp, Privilege::Sudo).await;
+    }
 }
 
 /// Deletes the WAR and its exploded directory, only inside the configured webapps

@@ -7,9 +7,11 @@
 //! changes one at a time. Whoever gets the lock lets the others that are ready run first
 //! (one yield), takes every edit queued by then and applies them to the config one after
 //! the other, in the order asked, then commits the result once. Each caller gets its own
-//! [`LbChange`] (its edit's diff). When the combined change fails, each edit is made again
-//! on its own, so that one bad edit fails alone, as it did before batching; when nginx's
-//! state is unknown after it (its restore failed), every caller is told so.
+//! [`LbChange`] (its edit's diff; its `before` and `after` are the text before and after
+//! its own edit, which another caller's edit in the same change may follow). When nginx
+//! refuses the combined content, each edit is made again on its own, so that one bad edit
+//! fails alone, as it did before batching; any other failure of the combined change (the
+//! previous bytes are back, or nginx's state is unknown) is every caller's.
 
 use std::sync::Arc;
 
@@ -73,20 +75,12 @@ impl<T: Transport + ?Sized, C: Container + ?Sized> NginxLb<T, C> {
         }
     }
 
-    /// One edit on its own: on the kept copy, and once more on the file as it is if someone
-    /// else changed it since.
+    /// One edit on its own, on the config as it is now (the kept copy when the file's
+    /// digest says it still is that): a "nothing to change" or a refusal is as true as the
+    /// file, and the write's own digest check covers the moment between.
     pub(super) async fn edit_alone(&self, edit: &EditFn) -> Result<LbChange, LbError> {
-        let (seen, kept) = match self.cached() {
-            Some(c) => (c, true),
-            None => (self.read_fresh().await?, false),
-        };
-        match self.edit_and_commit(&seen, edit).await {
-            Err(LbError::ChangedConcurrently { .. }) if kept => {
-                let seen = self.read_fresh().await?;
-                self.edit_and_commit(&seen, edit).await
-            }
-            done => done,
-        }
+        let seen = self.read().await?;
+        self.edit_and_commit(&seen, edit).await
     }
 
     async fn apply_together(&self, batch: Vec<Pending>) {
@@ -103,18 +97,20 @@ impl<T: Transport + ?Sized, C: Container + ?Sized> NginxLb<T, C> {
                     let _ = p.reply.send(change);
                 }
             }
-            // What nginx runs is unknown: every change is, and each caller handles that.
-            Some((_, Err(e @ LbError::RestoreFailed { .. }))) => {
-                for p in batch {
-                    let _ = p.reply.send(Err(e.clone()));
-                }
-            }
-            // Refused together (a bad edit among them, someone else's change): each on its
-            // own, so only what fails alone fails.
-            _ => {
+            // nginx refused the content together: each on its own, so only the one that
+            // brought it fails.
+            Some((_, Err(LbError::Validation { .. }))) | None => {
                 for p in batch {
                     let done = self.edit_alone(&p.edit).await;
                     let _ = p.reply.send(done);
+                }
+            }
+            // Anything else (nginx did not switch, someone else's edit, a lost connection):
+            // the previous bytes are back (else RestoreFailed: what nginx runs is unknown),
+            // as after any one change that failed; every caller is told the same.
+            Some((_, Err(e))) => {
+                for p in batch {
+                    let _ = p.reply.send(Err(e.clone()));
                 }
             }
         }
@@ -122,10 +118,7 @@ impl<T: Transport + ?Sized, C: Container + ?Sized> NginxLb<T, C> {
 
     /// The batch's edits applied one after the other to the config as kept (or read).
     async fn combine(&self, batch: &[Pending]) -> Result<Combined, LbError> {
-        let seen = match self.cached() {
-            Some(c) => c,
-            None => self.read_fresh().await?,
-        };
+        let seen = self.read().await?;
         let mut doc = seen.doc.clone();
         let mut text = seen.bytes.clone();
         let mut changes = Vec::with_capacity(batch.len());
@@ -165,6 +158,7 @@ impl<T: Transport + ?Sized, C: Container + ?Sized> NginxLb<T, C> {
         if c.text == c.seen.bytes {
             return Ok(());
         }
+        self.remember(None);
         match self.commit(&c.seen.bytes, &c.text).await {
             Ok(()) => {
                 self.remember(Some(Arc::new(Cached::new(c.text.clone(), c.doc.clone()))));

@@ -74,9 +74,17 @@ pub struct NginxLb<T: ?Sized, C: ?Sized> {
     /// Whether a signal to the container reaches nginx's master (a cheaper reload).
     main_process: process::MainProcess,
     /// The config as this value last read or wrote it (see [`NginxLb::edit_with`]).
-    cached: std::sync::Mutex<Option<Arc<Cached>>>,
+    cached: std::sync::Mutex<Kept>,
     /// Changes asked for and not yet made.
     queue: batch::Queue,
+}
+
+/// The kept copy, and how many times it was replaced or forgotten: a read that began before
+/// a change does not keep what it read over what the change wrote.
+#[derive(Default)]
+struct Kept {
+    generation: u64,
+    seen: Option<Arc<Cached>>,
 }
 
 /// A config file's bytes as last seen, their digest and their parse.
@@ -113,7 +121,7 @@ impl<T: Transport + ?Sized, C: Container + ?Sized> NginxLb<T, C> {
             options,
             busy: Mutex::new(()),
             main_process: process::MainProcess::default(),
-            cached: std::sync::Mutex::new(None),
+            cached: std::sync::Mutex::new(Kept::default()),
             queue: batch::Queue::default(),
         }
     }
@@ -133,29 +141,37 @@ impl<T: Transport + ?Sized, C: Container + ?Sized> NginxLb<T, C> {
         self.transport.host().to_string()
     }
 
+    fn kept(&self) -> std::sync::MutexGuard<'_, Kept> {
+        self.cached.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     /// The cached config, if any.
     fn cached(&self) -> Option<Arc<Cached>> {
-        self.cached
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
+        self.kept().seen.clone()
     }
 
     /// Keeps `seen` as the config last seen, or forgets it (`None`).
     fn remember(&self, seen: Option<Arc<Cached>>) {
-        *self.cached.lock().unwrap_or_else(|e| e.into_inner()) = seen;
+        let mut kept = self.kept();
+        kept.generation += 1;
+        kept.seen = seen;
     }
 
-    /// Reads and parses the config file, and keeps it.
+    /// Reads and parses the config file, and keeps it unless the kept copy changed while
+    /// it was read (a change made meanwhile knows better).
     async fn read_fresh(&self) -> Result<Arc<Cached>, LbError> {
-        self.remember(None);
+        let generation = self.kept().generation;
         let bytes = self
             .transport
             .read_file(&self.config, self.options.privilege)
             .await?;
         let doc = self.parse(bytes.clone())?;
         let seen = Arc::new(Cached::new(bytes, doc));
-        self.remember(Some(Arc::clone(&seen)));
+        let mut kept = self.kept();
+        if kept.generation == generation {
+            kept.generation += 1;
+            kept.seen = Some(Arc::clone(&seen));
+        }
         Ok(seen)
     }
 
@@ -272,11 +288,11 @@ impl<T: Transport + ?Sized, C: Container + ?Sized> NginxLb<T, C> {
     /// reload (or restart); on any failure the previous bytes go back. The canary route
     /// uses it on the site file.
     ///
-    /// The file is read once, then kept as this value writes it: a change edits the kept
-    /// copy, and the write's digest check (the file must still be what was kept) finds a
-    /// change by anyone else since. The file is then read again and `edit` applied to what
-    /// it holds, once; a change by someone else between that read and the write is refused
-    /// ([`LbError::ChangedConcurrently`]), neither lost nor undone.
+    /// The file is read once, then kept as this value writes it: each change checks the
+    /// file's digest on the host first (one small command, the file is not sent again) and
+    /// reads it again only when someone else changed it, so their edit is kept and this
+    /// one made on top of it; the write's own digest check refuses a change by someone else
+    /// in between ([`LbError::ChangedConcurrently`]), neither lost nor undone.
     ///
     /// Changes asked for at the same moment are made as one (see `batch.rs`): each caller
     /// still gets its own result.
@@ -284,12 +300,18 @@ impl<T: Transport + ?Sized, C: Container + ?Sized> NginxLb<T, C> {
     where
         F: Fn(&Document) -> Result<Edit, EditError> + Send + Sync + 'static,
     {
-        let done = self.queue.push(Box::new(edit));
-        {
-            let _guard = self.busy.lock().await;
-            self.apply_queued().await;
-        }
-        done.await.unwrap_or_else(|_| {
+        let mut done = self.queue.push(Box::new(edit));
+        // Made by another caller's change meanwhile: its result, without waiting for the
+        // lock (and the next change) first.
+        let result = tokio::select! {
+            biased;
+            made = &mut done => made,
+            _guard = self.busy.lock() => {
+                self.apply_queued().await;
+                done.await
+            }
+        };
+        result.unwrap_or_else(|_| {
             // The caller that was making this change with its own stopped midway.
             Err(LbError::RestoreFailed {
                 host: self.host(),
@@ -319,6 +341,9 @@ impl<T: Transport + ?Sized, C: Container + ?Sized> NginxLb<T, C> {
             message: edit.message().to_string(),
         };
         if edit.is_changed() {
+            // Forgotten while the file changes: a change cut off midway leaves no copy
+            // that says it did not happen.
+            self.remember(None);
             match self.commit(&seen.bytes, edit.text()).await {
                 Ok(()) => {
                     let doc = self.parse(edit.text().to_vec()).ok();
