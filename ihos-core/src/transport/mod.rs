@@ -154,6 +154,25 @@ pub(crate) async fn remote_sha256<T: Transport + ?Sized>(
     })
 }
 
+/// Checks on the host that `path` holds `expected` ([`TransportError::Checksum`] if not).
+pub(crate) async fn expect_sha256<T: Transport + ?Sized>(
+    transport: &T,
+    path: &RemotePath,
+    expected: &Sha256,
+    privilege: Privilege,
+) -> Result<(), TransportError> {
+    let got = remote_sha256(transport, path, privilege).await?;
+    if &got != expected {
+        return Err(TransportError::Checksum {
+            host: transport.host().to_string(),
+            path: path.to_string(),
+            expected: expected.to_string(),
+            actual: got.to_string(),
+        });
+    }
+    Ok(())
+}
+
 /// The default [`Transport::write_file_in_place`].
 pub(crate) async fn write_in_place_via_staging<T: Transport + ?Sized>(
     transport: &T,
@@ -170,14 +189,5 @@ pub(crate) async fn write_in_place_via_staging<T: Transport + ?Sized>(
     .await;
     remote::remove_quietly(transport, &tmp, privilege).await;
     staged?;
-    let got = remote_sha256(transport, path, privilege).await?;
-    if got != expected {
-        return Err(TransportError::Checksum {
-            host: transport.host().to_string(),
-            path: path.to_string(),
-            expected: expected.to_string(),
-            actual: got.to_string(),
-        });
-    }
-    Ok(())
+    expect_sha256(transport, path, &expected, privilege).await
 }

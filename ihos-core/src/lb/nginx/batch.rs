@@ -125,12 +125,7 @@ impl<T: Transport + ?Sized, C: Container + ?Sized> NginxLb<T, C> {
         for p in batch {
             match (p.edit)(&doc) {
                 Ok(edit) => {
-                    let change = LbChange {
-                        before: text.clone(),
-                        after: edit.text().to_vec(),
-                        diff: edit.diff(self.config.as_str().trim_start_matches('/')),
-                        message: edit.message().to_string(),
-                    };
+                    let change = self.change_of(&text, &edit);
                     if edit.is_changed() {
                         text = edit.text().to_vec();
                         doc = self.parse(text.clone())?;

@@ -334,12 +334,7 @@ impl<T: Transport + ?Sized, C: Container + ?Sized> NginxLb<T, C> {
             path: self.config.to_string(),
             error: Box::new(error),
         })?;
-        let change = LbChange {
-            before: seen.bytes.clone(),
-            after: edit.text().to_vec(),
-            diff: edit.diff(self.config.as_str().trim_start_matches('/')),
-            message: edit.message().to_string(),
-        };
+        let change = self.change_of(&seen.bytes, &edit);
         if edit.is_changed() {
             // Forgotten while the file changes: a change cut off midway leaves no copy
             // that says it did not happen.
@@ -356,6 +351,16 @@ impl<T: Transport + ?Sized, C: Container + ?Sized> NginxLb<T, C> {
             }
         }
         Ok(change)
+    }
+
+    /// What `edit` of `before` changes, as its caller is told.
+    fn change_of(&self, before: &[u8], edit: &Edit) -> LbChange {
+        LbChange {
+            before: before.to_vec(),
+            after: edit.text().to_vec(),
+            diff: edit.diff(self.config.as_str().trim_start_matches('/')),
+            message: edit.message().to_string(),
+        }
     }
 
     /// The config file parsed.

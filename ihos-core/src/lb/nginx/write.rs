@@ -22,7 +22,7 @@ use crate::sha::Sha256;
 use crate::transport::remote::{
     copy_in_place, copy_new, remove_quietly, rename_over, temp_path, write_new,
 };
-use crate::transport::{Transport, TransportError, remote_sha256};
+use crate::transport::{Transport, TransportError, expect_sha256, remote_sha256};
 
 /// Why the new bytes are not in the file.
 pub(super) enum WriteFailure {
@@ -112,25 +112,13 @@ impl<T: Transport + ?Sized, C: Container + ?Sized> NginxLb<T, C> {
             remove_quietly(t, &staged, privilege).await;
             return Err(WriteFailure::Written(e.to_string()));
         }
+        let expected = Sha256::of_bytes(bytes);
         let ((), landed) = tokio::join!(
             remove_quietly(t, &staged, privilege),
-            remote_sha256(t, &self.config, privilege),
+            expect_sha256(t, &self.config, &expected, privilege),
         );
-        let expected = Sha256::of_bytes(bytes);
-        match landed {
-            Ok(got) if got == expected => {}
-            Ok(got) => {
-                return Err(WriteFailure::Written(
-                    TransportError::Checksum {
-                        host: self.host(),
-                        path: self.config.to_string(),
-                        expected: expected.to_string(),
-                        actual: got.to_string(),
-                    }
-                    .to_string(),
-                ));
-            }
-            Err(e) => return Err(WriteFailure::Written(e.to_string())),
+        if let Err(e) = landed {
+            return Err(WriteFailure::Written(e.to_string()));
         }
         // The backup is a convenience for a human; the change itself stands without it.
         if let Err(e) = kept {

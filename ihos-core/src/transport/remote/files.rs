@@ -4,7 +4,7 @@
 use crate::command::{Command, Privilege};
 use crate::names::RemotePath;
 use crate::sha::Sha256;
-use crate::transport::{Transport, TransportError, remote_sha256, run_checked};
+use crate::transport::{Transport, TransportError, expect_sha256, run_checked};
 
 use super::temp_path;
 
@@ -68,16 +68,7 @@ pub(crate) async fn copy_new<T: Transport + ?Sized>(
     privilege: Privilege,
 ) -> Result<(), TransportError> {
     run_checked(t, &copy_to_new(src, tmp, privilege)).await?;
-    let got = remote_sha256(t, tmp, privilege).await?;
-    if &got != expected {
-        return Err(TransportError::Checksum {
-            host: t.host().to_string(),
-            path: tmp.to_string(),
-            expected: expected.to_string(),
-            actual: got.to_string(),
-        });
-    }
-    Ok(())
+    expect_sha256(t, tmp, expected, privilege).await
 }
 
 /// Replaces `path` with `bytes` as a whole: written and synced under a new temporary name,
@@ -158,17 +149,7 @@ pub(crate) async fn write_new<T: Transport + ?Sized>(
         .stdin(bytes.to_vec())
         .with_privilege(privilege);
     run_checked(t, &dd).await?;
-    let expected = Sha256::of_bytes(bytes);
-    let got = remote_sha256(t, tmp, privilege).await?;
-    if got != expected {
-        return Err(TransportError::Checksum {
-            host: t.host().to_string(),
-            path: tmp.to_string(),
-            expected: expected.to_string(),
-            actual: got.to_string(),
-        });
-    }
-    Ok(())
+    expect_sha256(t, tmp, &Sha256::of_bytes(bytes), privilege).await
 }
 
 /// `rm -f` that only tries: the cleanup after a failure, when the host may be out of
