@@ -13,18 +13,7 @@ use rollout_support::{Env, NAMES, Recorder};
 
 /// Seconds of each finished step of `instance`.
 fn step_seconds(rec: &Recorder, instance: &str, step: Step) -> f64 {
-    rec.events()
-        .iter()
-        .find_map(|e| match e {
-            Event::StepFinished {
-                instance: i,
-                step: s,
-                seconds,
-                ..
-            } if i == instance && *s == step => Some(*seconds),
-            _ => None,
-        })
-        .unwrap_or_else(|| panic!("{instance}: no {step:?} finished:\n{}", rec.text()))
+    rec.finished(instance, step).0
 }
 
 #[tokio::test(start_paused = true)]

@@ -14,18 +14,7 @@ use rollout_support::{Env, NAMES, Recorder, is_step_started};
 
 /// The detail of `instance`'s finished `step`.
 fn detail(rec: &Recorder, instance: &str, step: Step) -> String {
-    rec.events()
-        .iter()
-        .find_map(|e| match e {
-            Event::StepFinished {
-                instance: i,
-                step: s,
-                detail,
-                ..
-            } if i == instance && *s == step => Some(detail.clone().unwrap_or_default()),
-            _ => None,
-        })
-        .unwrap_or_else(|| panic!("no finished {step:?} for {instance}\n{}", rec.text()))
+    rec.finished(instance, step).1
 }
 
 #[tokio::test(start_paused = true)]

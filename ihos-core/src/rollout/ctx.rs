@@ -3,7 +3,7 @@
 //! one rollout's own state (its journal, the WAR each instance gets, its id). A manual
 //! drain has an `Env` and no `Run`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use tokio::sync::Mutex;
 
@@ -98,6 +98,10 @@ pub(crate) struct Run {
     pub operator: String,
     /// Which instance's return takes the next one out (one reload per transition).
     pub handoff: super::handoff::Handoff,
+    /// Where each instance's entry is in the journal (they are fixed when it begins).
+    pub positions: HashMap<String, usize>,
+    /// Journal lines being written.
+    pub appends: super::journal_appends::Appends,
 }
 
 /// An environment and the run going on in it.
@@ -133,24 +137,37 @@ impl Run {
         instance: &str,
         f: impl FnOnce(&mut JournalEntry),
     ) -> Result<(), TransportError> {
-        let mut j = self.journal.lock().await;
-        let Some(e) = j.entry_mut(instance) else {
-            return Ok(());
+        let queued = {
+            let mut j = self.journal.lock().await;
+            let Some(e) = self
+                .positions
+                .get(instance)
+                .and_then(|&i| j.instances.get_mut(i))
+            else {
+                return Ok(());
+            };
+            f(e);
+            // Queued under the journal's lock: lines are written in the order entries change.
+            self.appends.queue(journal::entry_line(e))
         };
-        f(e);
-        let entry = e.clone();
-        journal::append_entry(
-            env.fleet.lb_transport.as_ref(),
-            &env.fleet.lb_state_dir,
-            &entry,
-        )
-        .await
+        let (t, dir) = (env.fleet.lb_transport.as_ref(), &env.fleet.lb_state_dir);
+        self.appends
+            .written(queued, |bytes| journal::append_lines(t, dir, bytes))
+            .await
+    }
+
+    /// The journal entry of `instance`, as it is now.
+    pub(crate) async fn entry(&self, instance: &str) -> Option<JournalEntry> {
+        let j = self.journal.lock().await;
+        self.positions
+            .get(instance)
+            .and_then(|&i| j.instances.get(i))
+            .cloned()
     }
 
     /// What the journal remembers of the canary's route before this rollout closed it.
     pub(crate) async fn canary_was_open(&self, instance: &str) -> Option<bool> {
-        let j = self.journal.lock().await;
-        j.entry(instance).and_then(|e| e.canary_was_open)
+        self.entry(instance).await.and_then(|e| e.canary_was_open)
     }
 }
 

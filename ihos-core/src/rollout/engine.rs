@@ -235,13 +235,22 @@ async fn locked(
         Kind::Deploy(war) => upload_all(war, &todo, env.emitter).await?,
         Kind::Rollback => stage_previous(&todo).await?,
     };
+    let positions = (journal.instances.iter().enumerate())
+        .map(|(n, e)| (e.instance.clone(), n))
+        .collect();
     let run = Run {
         journal: Mutex::new(journal),
         sources,
         action: kind.action(),
         rollout_id: me.rollout_id,
         operator: me.owner,
-        handoff: Handoff::new(&todo, fleet.canary.as_ref().map(|c| c.name())),
+        handoff: Handoff::new(
+            &todo,
+            fleet.canary.as_ref().map(|c| c.name()),
+            fleet.topology.policy.max_unavailable,
+        ),
+        positions,
+        appends: Default::default(),
     };
     let ctx = Ctx { env, run: &run };
     if resumed {
@@ -278,9 +287,12 @@ async fn update_all(ctx: Ctx<'_>, todo: &[&InstanceHandle]) -> Vec<(String, Inst
                     Some(_) => not_started(ctx, inst).await,
                     None => InstanceResult::NotUpdated,
                 };
+                handoff.ended(inst.name());
                 return (inst, Updating::Done(r));
             }
             let r = update_instance(ctx, inst, taken_out_by).await;
+            // Its wave no longer waits for it (it came back or ended otherwise).
+            handoff.ended(inst.name());
             if matches!(
                 r,
                 Updating::Done(InstanceResult::RolledBack(_) | InstanceResult::NotRestored(_))
@@ -310,7 +322,12 @@ async fn update_all(ctx: Ctx<'_>, todo: &[&InstanceHandle]) -> Vec<(String, Inst
     while let Some(done) = records.next().await {
         results.push(done);
     }
-    results.sort_by_key(|(name, _)| todo.iter().position(|i| i.name() == name));
+    let order: std::collections::HashMap<&str, usize> = todo
+        .iter()
+        .enumerate()
+        .map(|(n, i)| (i.name(), n))
+        .collect();
+    results.sort_by_key(|(name, _)| order.get(name.as_str()).copied());
     results
 }
 

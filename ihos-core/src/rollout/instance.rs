@@ -47,8 +47,8 @@ pub(crate) async fn update_instance(
     let started = Instant::now();
     let name = inst.name().to_string();
     let (mut progress, at_record) = {
-        let j = ctx.run.journal.lock().await;
-        let e = j.entry(&name);
+        let entry = ctx.run.entry(&name).await;
+        let e = entry.as_ref();
         let progress = Progress {
             kept_previous: e.is_some_and(|e| e.kept_previous),
             war_touched: e.is_some_and(|e| e.war_touched),

@@ -182,16 +182,30 @@ pub(crate) async fn save(
     remote::make_private(t, &path, remote::PrivateMode::File).await
 }
 
+/// The line that records an instance's new entry.
+pub(crate) fn entry_line(entry: &JournalEntry) -> Vec<u8> {
+    // Each entry starts on a line of its own: after an append torn by a crash, the next
+    // one is not glued to the torn text (which is then skipped alone).
+    let mut bytes = vec![b'\n'];
+    bytes.extend(line(&Line::Entry(entry.clone())));
+    bytes
+}
+
 /// Appends an instance's new entry.
 pub(crate) async fn append_entry(
     t: &dyn Transport,
     state_dir: &RemotePath,
     entry: &JournalEntry,
 ) -> Result<(), TransportError> {
-    // Each entry starts on a line of its own: after an append torn by a crash, the next
-    // one is not glued to the torn text (which is then skipped alone).
-    let mut bytes = vec![b'\n'];
-    bytes.extend(line(&Line::Entry(entry.clone())));
+    append_lines(t, state_dir, entry_line(entry)).await
+}
+
+/// Appends lines made by [`entry_line`].
+pub(crate) async fn append_lines(
+    t: &dyn Transport,
+    state_dir: &RemotePath,
+    bytes: Vec<u8>,
+) -> Result<(), TransportError> {
     remote::append(t, &journal_path(state_dir)?, &bytes).await
 }
 

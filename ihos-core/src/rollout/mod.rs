@@ -30,6 +30,7 @@ mod health;
 mod identity;
 mod instance;
 mod journal;
+mod journal_appends;
 mod lock;
 mod log_scan;
 mod op_error;

@@ -3,8 +3,9 @@
 //! reloads each closed the old workers' idle keep-alive connections.
 //!
 //! Same safety as two changes: the instance coming back is healthy and its log clean (this
-//! is its Enable step), the one going out is the next not yet started (held back from
-//! starting meanwhile: [`Handoff::claim_next`]), and the number out of rotation does not
+//! is its Enable step), the one going out is the next not yet started nor claimed by
+//! another swap (held back from starting meanwhile: [`Handoff::claim_next`]; the swaps of
+//! a wave's instances coming back at the same moment are made as one change), and the number out of rotation does not
 //! change (checked against what the load balancer says). The next instance then starts with
 //! its Disable step done. If the change is refused, the instance comes back alone and the
 //! next one takes itself out as usual; if nginx's state is unknown after it (its restore
@@ -28,12 +29,21 @@ use crate::lb::{LbChange, LbError};
 pub(crate) async fn put_back(ctx: Ctx<'_>, inst: &InstanceHandle) -> Result<LbChange, StepError> {
     let handoff = &ctx.run.handoff;
     let env = ctx.env;
+    // The wave comes back together: its members wait for each other twice, once healthy
+    // (before claiming their next) and at their change of the load balancer, so that
+    // their changes are asked for at the same moment and made as one (with the next
+    // wave's going out).
+    handoff.wait_for_wave(inst.name()).await;
+    let alone = || async {
+        handoff.wait_for_wave_change(inst.name()).await;
+        rotation::put_back(ctx, inst).await
+    };
     if env.is_canary(inst) || handoff.failed() || env.cancel.level() >= StopLevel::AfterCurrent {
-        return rotation::put_back(ctx, inst).await;
+        return alone().await;
     }
     // Held through the swap: the next instance cannot start (and take itself out) meanwhile.
-    let Some(claim) = handoff.claim_next().await else {
-        return rotation::put_back(ctx, inst).await;
+    let Some(claim) = handoff.claim_next() else {
+        return alone().await;
     };
     let (next, backend) = (claim.name.clone(), claim.backend.clone());
     // The intent goes in the journal while the load balancer's rotation is checked (one
@@ -61,14 +71,15 @@ pub(crate) async fn put_back(ctx: Ctx<'_>, inst: &InstanceHandle) -> Result<LbCh
         tracing::debug!(error = %e, "no swap");
         unrecord().await;
         drop(claim);
-        return rotation::put_back(ctx, inst).await;
+        return alone().await;
     }
     if let Err(e) = journaled {
         tracing::debug!(error = %e, "no swap: the journal cannot record it");
         unrecord().await;
         drop(claim);
-        return rotation::put_back(ctx, inst).await;
+        return alone().await;
     }
+    handoff.wait_for_wave_change(inst.name()).await;
     match env.fleet.lb.swap(&inst.config.backend, &backend).await {
         Ok(mut change) => {
             claim.taken_out_by(inst.name());

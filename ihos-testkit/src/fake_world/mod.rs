@@ -97,6 +97,9 @@ impl FakeWorld {
             "{host} already has a container {name:?}"
         );
         h.containers.insert(name.clone(), Ctr::new(spec, ip));
+        if is_nginx {
+            w.lbs.insert((host.to_string(), name.clone()));
+        }
         if let Some(ago) = since {
             let at = now.minus(ago);
             if is_nginx {
@@ -126,9 +129,18 @@ impl FakeWorld {
             w.ctr(host, container).is_some(),
             "no container {container} on {host}"
         );
-        w.registry
-            .insert(address.into(), (host.into(), container.into()));
+        let key = (host.to_string(), container.to_string());
+        if let Some(old) = w.registry.insert(address.into(), key.clone()) {
+            if let Some(list) = w.backends_of.get_mut(&old) {
+                list.retain(|a| a != address);
+            }
+        }
+        let list = w.backends_of.entry(key).or_default();
+        list.push(address.into());
+        list.sort();
+        list.dedup();
         w.dirty = true;
+        w.check.whole = true;
     }
 
     /// The registered backends: address → (host, container).
@@ -195,6 +207,7 @@ impl FakeWorld {
         let mut w = self.lock();
         w.checker.max_out_of_rotation = n;
         w.dirty = true;
+        w.check.whole = true;
     }
 
     /// Whether the event log keeps every command's stdin and stdout (on by default). Off,
@@ -224,6 +237,7 @@ impl FakeWorld {
         let mut w = self.lock();
         w.checker.enabled = on;
         w.dirty = true;
+        w.check.whole = true;
     }
 
     /// The current virtual time.

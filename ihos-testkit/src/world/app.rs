@@ -52,6 +52,7 @@ impl World {
         }
         c.app.serving = serving;
         c.app.deployed = deployed;
+        self.app_agenda.insert((host.to_string(), name.to_string()));
         self.push_event(
             host,
             at,
@@ -87,6 +88,8 @@ impl World {
         c.exit_code = exit_code;
         c.app.held.clear();
         c.app.pending_log.retain(|(t, ..)| *t <= now);
+        self.app_agenda.insert((host.to_string(), name.to_string()));
+        let c = self.ctr_mut(host, name).expect("container exists");
         c.app.pending_log.push((
             now,
             "INFO [main] org.apache.catalina.core.StandardServer.await A valid shutdown command was received via the shutdown port. Stopping the Server instance.".into(),
@@ -105,20 +108,32 @@ impl World {
 
     /// Readiness and log lines of every app up to `now`.
     pub(crate) fn sync_apps(&mut self, now: VirtualTime) {
-        // One pass, no allocation unless something is due: this runs before every command.
+        // This runs before every command: only the apps on the agenda are looked at, and
+        // those with nothing pending any more leave it.
         let mut apps: Vec<(String, String)> = Vec::new();
-        for (h, s) in &self.hosts {
-            for (n, c) in &s.containers {
-                let due = c.running
-                    && c.app_spec().is_some()
-                    && (c
-                        .ready_at()
-                        .is_some_and(|r| r <= now && !c.app.ready_logged)
-                        || c.app.pending_log.iter().any(|(t, ..)| *t <= now));
-                if due {
-                    apps.push((h.clone(), n.clone()));
-                }
+        let mut idle: Vec<(String, String)> = Vec::new();
+        for (h, n) in &self.app_agenda {
+            let Some(c) = self.ctr(h, n) else {
+                idle.push((h.clone(), n.clone()));
+                continue;
+            };
+            let waiting_ready = c.running && c.ready_at().is_some() && !c.app.ready_logged;
+            if !waiting_ready && c.app.pending_log.is_empty() {
+                idle.push((h.clone(), n.clone()));
+                continue;
             }
+            let due = c.running
+                && c.app_spec().is_some()
+                && (c
+                    .ready_at()
+                    .is_some_and(|r| r <= now && !c.app.ready_logged)
+                    || c.app.pending_log.iter().any(|(t, ..)| *t <= now));
+            if due {
+                apps.push((h.clone(), n.clone()));
+            }
+        }
+        for key in idle {
+            self.app_agenda.remove(&key);
         }
         for (host, name) in apps {
             let c = self.ctr_mut(&host, &name).expect("listed");
@@ -210,11 +225,10 @@ impl World {
 
     /// Upstream addresses registered for an app container.
     pub(crate) fn addresses_of(&self, host: &str, name: &str) -> Vec<String> {
-        self.registry
-            .iter()
-            .filter(|(_, (h, c))| h == host && c == name)
-            .map(|(a, _)| a.clone())
-            .collect()
+        self.backends_of
+            .get(&(host.to_string(), name.to_string()))
+            .cloned()
+            .unwrap_or_default()
     }
 
     /// Established connections of an app container at `now`: requests nginx routes or

@@ -94,6 +94,16 @@ pub(crate) struct World {
     pub hosts: BTreeMap<String, HostState>,
     /// Upstream address → (host, container).
     pub registry: BTreeMap<String, (String, String)>,
+    /// The nginx containers, (host, name): what the invariants and the time-driven nginx
+    /// state look at, without a pass over every container before each command.
+    pub lbs: std::collections::BTreeSet<(String, String)>,
+    /// App containers that may have something due (Tomcat's readiness, log lines): the
+    /// time-driven app state looks at these only. An app leaves it when nothing is pending.
+    pub app_agenda: std::collections::BTreeSet<(String, String)>,
+    /// The registry the other way round: (host, container) → its upstream addresses.
+    pub backends_of: BTreeMap<(String, String), Vec<String>>,
+    /// What the incremental invariant evaluation keeps.
+    pub check: check::CheckState,
     pub faults: Vec<FaultSlot>,
     pub events: Vec<Event>,
     pub checker: InvariantChecker,
@@ -146,6 +156,13 @@ impl World {
             clock: Clock::new(),
             hosts: BTreeMap::new(),
             registry: BTreeMap::new(),
+            lbs: Default::default(),
+            app_agenda: Default::default(),
+            backends_of: BTreeMap::new(),
+            check: check::CheckState {
+                whole: true,
+                ..Default::default()
+            },
             faults: Vec::new(),
             events: Vec::new(),
             checker: InvariantChecker::new(1),
@@ -187,11 +204,13 @@ impl World {
     }
 
     pub(crate) fn push_event(&mut self, host: &str, at: VirtualTime, kind: EventKind) -> u64 {
-        if matches!(
-            kind,
-            EventKind::Container { .. } | EventKind::NginxApplied { .. }
-        ) {
+        if let EventKind::Container { container, .. } | EventKind::NginxApplied { container, .. } =
+            &kind
+        {
             self.dirty = true;
+            self.check
+                .touched
+                .insert((host.to_string(), container.clone()));
         }
         let seq = self.next_seq;
         self.next_seq += 1;

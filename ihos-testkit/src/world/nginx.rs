@@ -360,15 +360,11 @@ impl World {
 
     /// Pending reloads and draining up to `now`.
     pub(crate) fn sync_nginx(&mut self, now: VirtualTime) {
-        // One pass without a list per host: this runs before every command.
-        let mut lbs: Vec<(String, String)> = Vec::new();
-        for (h, s) in &self.hosts {
-            for (n, c) in &s.containers {
-                if c.running && c.nginx_spec().is_some() {
-                    lbs.push((h.clone(), n.clone()));
-                }
-            }
-        }
+        // The nginx containers alone: this runs before every command.
+        let lbs: Vec<(String, String)> = (self.lbs.iter())
+            .filter(|(h, n)| self.ctr(h, n).is_some_and(|c| c.running))
+            .cloned()
+            .collect();
         for (host, name) in lbs {
             let c = self.ctr_mut(&host, &name).expect("listed");
             if let Some((at, loaded)) = c.nginx.pending.take_if(|(at, _)| *at <= now) {

@@ -66,6 +66,24 @@ impl Recorder {
         Arc::new(Recorder::default())
     }
 
+    /// The first `StepFinished` of `instance`'s `step`: its seconds and detail.
+    pub fn finished(&self, instance: &str, step: ihos_core::Step) -> (f64, String) {
+        self.events()
+            .iter()
+            .find_map(|e| match e {
+                Event::StepFinished {
+                    instance: i,
+                    step: s,
+                    seconds,
+                    detail,
+                } if i == instance && *s == step => {
+                    Some((*seconds, detail.clone().unwrap_or_default()))
+                }
+                _ => None,
+            })
+            .unwrap_or_else(|| panic!("no finished {step:?} for {instance}\n{}", self.text()))
+    }
+
     /// Runs `f` on every event from now on.
     pub fn on(&self, f: impl Fn(&Event) + Send + Sync + 'static) {
         self.hooks.lock().unwrap().push(Box::new(f));
@@ -274,6 +292,16 @@ impl Env {
         nginx: NginxSpec,
         app: impl Fn(ContainerSpec) -> ContainerSpec,
     ) -> Self {
+        Env::cluster_with(hosts, per_host, nginx, |s, _, _| app(s))
+    }
+
+    /// [`Env::cluster`], `app` also given each instance's name and the new WAR's sha256.
+    pub fn cluster_with(
+        hosts: usize,
+        per_host: usize,
+        nginx: NginxSpec,
+        app: impl Fn(ContainerSpec, &str, &str) -> ContainerSpec,
+    ) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("ihos.war");
         write_war(&path, "build 2");
@@ -303,11 +331,12 @@ impl Env {
                 host.mkdir(&spec.logs, "root", 0o755);
                 host.write_file(&format!("{}/ihos.war", spec.webapps), RUNBOOK_WAR_V1);
                 let container = format!("app{i}");
-                host.add_container(app(ContainerSpec::app(&container, spec.clone())));
+                let name = format!("h{h}-app{i}");
+                let spec_of = ContainerSpec::app(&container, spec.clone());
+                host.add_container(app(spec_of, &name, &war.sha256));
                 let address = format!("{addr}:{port}");
                 world.register_backend(&address, &addr, &container);
                 conf.push_str(&format!("        server {address};\n"));
-                let name = format!("h{h}-app{i}");
                 toml.push_str(&format!(
                     "[[instances]]\nname = \"{name}\"\nhost = \"{key}\"\ncontainer = \"{container}\"\n\
                      backend = \"{address}\"\nwebapps = \"{}\"\nlogs = \"{}\"\n\

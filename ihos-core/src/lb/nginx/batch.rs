@@ -44,6 +44,11 @@ impl Queue {
         rx
     }
 
+    /// How many changes are queued.
+    pub(super) fn len(&self) -> usize {
+        self.lock().len()
+    }
+
     /// Every change queued, but those whose caller is gone (a dropped future asked for
     /// nothing any more: its change is not made).
     pub(super) fn take(&self) -> Vec<Pending> {
@@ -60,8 +65,17 @@ impl Queue {
 impl<T: Transport + ?Sized, C: Container + ?Sized> NginxLb<T, C> {
     /// Makes the queued changes, as one when there are several. Called with `busy` held.
     pub(super) async fn apply_queued(&self) {
-        // Callers ready at this same moment queue their edits meanwhile.
-        tokio::task::yield_now().await;
+        // Callers ready at this same moment queue their edits meanwhile (on a runtime with
+        // several threads they may be a moment later: while more come, wait a little more).
+        let mut queued = 0;
+        for _ in 0..8 {
+            tokio::task::yield_now().await;
+            let now = self.queue.len();
+            if now == queued {
+                break;
+            }
+            queued = now;
+        }
         let batch = self.queue.take();
         match batch.len() {
             0 => {}
