@@ -142,7 +142,8 @@ impl<T: Transport + ?Sized, C: Container + ?Sized> NginxLb<T, C> {
                     let change = self.change_of(&text, &edit);
                     if edit.is_changed() {
                         text = edit.text().to_vec();
-                        doc = self.parse(text.clone())?;
+                        // The edit's result is parsed already (an edit is checked that way).
+                        doc = edit.into_document();
                     }
                     changes.push(Ok(change));
                 }

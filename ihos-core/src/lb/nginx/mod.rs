@@ -92,6 +92,8 @@ struct Cached {
     bytes: Vec<u8>,
     sha: Sha256,
     doc: Document,
+    /// The upstream's servers, worked out once per version (each instance's checks ask).
+    backends: std::sync::OnceLock<Result<Vec<Backend>, LbError>>,
 }
 
 impl Cached {
@@ -100,6 +102,7 @@ impl Cached {
             sha: Sha256::of_bytes(&bytes),
             bytes,
             doc,
+            backends: std::sync::OnceLock::new(),
         }
     }
 }
@@ -341,8 +344,8 @@ impl<T: Transport + ?Sized, C: Container + ?Sized> NginxLb<T, C> {
             self.remember(None);
             match self.commit(&seen.bytes, edit.text()).await {
                 Ok(()) => {
-                    let doc = self.parse(edit.text().to_vec()).ok();
-                    self.remember(doc.map(|d| Arc::new(Cached::new(edit.text().to_vec(), d))));
+                    let bytes = edit.text().to_vec();
+                    self.remember(Some(Arc::new(Cached::new(bytes, edit.into_document()))));
                 }
                 Err(e) => {
                     self.remember(None);
@@ -373,23 +376,27 @@ impl<T: Transport + ?Sized, C: Container + ?Sized> NginxLb<T, C> {
 impl<T: Transport + ?Sized, C: Container + ?Sized> LoadBalancer for NginxLb<T, C> {
     async fn backends(&self) -> Result<Vec<Backend>, LbError> {
         let seen = self.read().await?;
-        let up = seen
-            .doc
-            .upstream(&self.upstream)
-            .map_err(|error| LbError::Edit {
-                host: self.host(),
-                path: self.config.to_string(),
-                error: Box::new(error),
-            })?;
-        Ok(up
-            .servers
-            .into_iter()
-            .map(|s| Backend {
-                address: s.address,
-                state: s.state,
-                line: s.line,
+        seen.backends
+            .get_or_init(|| {
+                let up = seen
+                    .doc
+                    .upstream(&self.upstream)
+                    .map_err(|error| LbError::Edit {
+                        host: self.host(),
+                        path: self.config.to_string(),
+                        error: Box::new(error),
+                    })?;
+                Ok(up
+                    .servers
+                    .into_iter()
+                    .map(|s| Backend {
+                        address: s.address,
+                        state: s.state,
+                        line: s.line,
+                    })
+                    .collect())
             })
-            .collect())
+            .clone()
     }
 
     async fn disable(&self, address: &str) -> Result<LbChange, LbError> {
