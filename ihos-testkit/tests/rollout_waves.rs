@@ -113,6 +113,24 @@ async fn a_failing_member_is_not_waited_for_and_no_other_wave_leaves() {
         );
     }
     assert!(env.max_out_of_rotation() <= 3);
+    // They did not wait for its rollback: back in rotation before it was rolled back.
+    let at = |f: &dyn Fn(&Event) -> bool| {
+        rec.events()
+            .iter()
+            .position(f)
+            .unwrap_or_else(|| panic!("event not found\n{}", rec.text()))
+    };
+    let rolled_back = at(&|e| matches!(e, Event::RolledBack { instance } if instance == "h0-app1"));
+    for back in ["h0-app0", "h1-app0"] {
+        let enabled = at(
+            &|e| matches!(e, Event::StepFinished { instance, step: Step::Enable, .. } if instance == back),
+        );
+        assert!(
+            enabled < rolled_back,
+            "{back} waited for the failing one's rollback\n{}",
+            rec.text()
+        );
+    }
     // Everything is back in rotation at the end.
     let conf = env.lb_host.read_text("/etc/nginx/nginx.conf").unwrap();
     assert!(!conf.contains("#server"), "{conf}");

@@ -247,7 +247,9 @@ async fn locked(
         handoff: Handoff::new(
             &todo,
             fleet.canary.as_ref().map(|c| c.name()),
-            fleet.topology.policy.max_unavailable,
+            // The same number as update_all's window: a wave larger than it would wait for
+            // members that cannot start.
+            env.policy.max_unavailable,
         ),
         positions,
         appends: Default::default(),

@@ -77,6 +77,9 @@ pub(crate) async fn update_instance(
     let (result, status) = if failure.stopped() {
         stopped(ctx, inst, failure.step).await
     } else {
+        // Said before the rollback, not after it: no instance leaves rotation from now on,
+        // and the others of this wave waiting for it come back without waiting any more.
+        ctx.run.handoff.set_failed();
         failed(ctx, inst, failure, progress).await
     };
     let error = match &result {

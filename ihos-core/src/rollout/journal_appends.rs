@@ -64,8 +64,12 @@ impl Appends {
         };
         match done {
             Ok(result) => result,
-            // The write that took it was cut off: not known to be written.
-            Err(_) => append(line).await,
+            // The write that took it was cut off: not known to be written. Again, one
+            // writer at a time.
+            Err(_) => {
+                let _writing = self.writing.lock().await;
+                append(line).await
+            }
         }
     }
 }

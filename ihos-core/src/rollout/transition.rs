@@ -80,6 +80,12 @@ pub(crate) async fn put_back(ctx: Ctx<'_>, inst: &InstanceHandle) -> Result<LbCh
         return alone().await;
     }
     handoff.wait_for_wave_change(inst.name()).await;
+    if handoff.failed() || env.cancel.level() >= StopLevel::AfterCurrent {
+        // Another failed or a stop came while the wave gathered: nobody else goes out.
+        unrecord().await;
+        drop(claim);
+        return rotation::put_back(ctx, inst).await;
+    }
     match env.fleet.lb.swap(&inst.config.backend, &backend).await {
         Ok(mut change) => {
             claim.taken_out_by(inst.name());
