@@ -61,7 +61,7 @@ mod span;
 mod syntax;
 
 pub use document::Document;
-pub use edit::{BlockSelector, DisableStyle, Edit};
+pub use edit::{BlockSelector, DisableStyle, Edit, GroupChange, RotationBatch, RotationChange};
 pub use error::{EditError, ParseError, ParseErrorKind};
 pub use query::{IfBlock, Server, ServerState, Upstream};
 pub use span::{LineIndex, Position, Span};

@@ -7,14 +7,17 @@
 //! - `if_block`: comment/uncomment an `if` block, set its regex and match operator
 //!   ([`BlockSelector`]);
 //! - `comment`: commenting a directive out and back in, shared by both;
+//! - `rotation`: several servers' changes of rotation as one edit ([`RotationChange`]);
 //! - `patch`: the byte replacements and how they are applied.
 
 mod comment;
 mod if_block;
 mod patch;
+mod rotation;
 mod server;
 
 pub use self::if_block::BlockSelector;
+pub use self::rotation::{GroupChange, RotationBatch, RotationChange};
 pub use self::server::DisableStyle;
 
 use self::patch::{Patch, apply};

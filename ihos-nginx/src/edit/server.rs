@@ -4,7 +4,7 @@ use super::Edit;
 use super::patch::{Origin, Patch};
 use crate::document::Document;
 use crate::error::EditError;
-use crate::query::{Place, ServerState};
+use crate::query::{FoundUpstream, Place, ServerState, Upstream};
 use crate::syntax::{Directive, Item};
 
 /// How a server is taken out of rotation.
@@ -50,27 +50,43 @@ impl Document {
         force: bool,
     ) -> Result<Edit, EditError> {
         let found = self.find_upstream(upstream)?;
+        let enabled = found.view.enabled_count();
+        match self.plan_disable(&found, upstream, address, style, force, enabled)? {
+            Planned::Unchanged(message) => Ok(self.unchanged(message)),
+            Planned::Patches {
+                patches, message, ..
+            } => {
+                let edit = self.finish(patches, message)?;
+                edit.document().check_server(upstream, address, false)?;
+                Ok(edit)
+            }
+        }
+    }
+
+    /// What disabling `address` takes, `enabled` servers of the upstream being in rotation
+    /// at that point.
+    pub(super) fn plan_disable(
+        &self,
+        found: &FoundUpstream<'_>,
+        upstream: &str,
+        address: &str,
+        style: DisableStyle,
+        force: bool,
+        enabled: usize,
+    ) -> Result<Planned, EditError> {
         let view = &found.view;
         let matching: Vec<_> = view.servers_at(address).collect();
         if matching.is_empty() {
-            return Err(EditError::UnknownServer {
-                upstream: upstream.to_string(),
-                server: address.to_string(),
-                available: view
-                    .servers
-                    .iter()
-                    .map(|s| format!("{} ({})", s.address, s.state))
-                    .collect(),
-            });
+            return Err(unknown_server(view, upstream, address));
         }
         let targets: Vec<_> = matching.iter().filter(|s| s.state.is_enabled()).collect();
         if targets.is_empty() {
             let state = matching[0].state;
-            return Ok(self.unchanged(format!(
+            return Ok(Planned::Unchanged(format!(
                 "server {address} of upstream {upstream} is already disabled ({state})"
             )));
         }
-        if !force && view.enabled_count() <= targets.len() {
+        if !force && enabled <= targets.len() {
             return Err(EditError::LastEnabledServer {
                 upstream: upstream.to_string(),
                 server: address.to_string(),
@@ -98,33 +114,46 @@ impl Document {
             DisableStyle::Comment => "commented out",
             DisableStyle::Down => "marked down",
         };
-        let edit = self.finish(
+        Ok(Planned::Patches {
             patches,
-            format!("server {address} of upstream {upstream} {how}"),
-        )?;
-        edit.document().check_server(upstream, address, false)?;
-        Ok(edit)
+            message: format!("server {address} of upstream {upstream} {how}"),
+            enabled_after: enabled - targets.len(),
+        })
     }
 
     /// Puts server `address` of upstream `upstream` back into rotation: removes `down`, or
     /// uncomments it. A no-op if it is already enabled.
     pub fn enable_server(&self, upstream: &str, address: &str) -> Result<Edit, EditError> {
         let found = self.find_upstream(upstream)?;
+        let enabled = found.view.enabled_count();
+        match self.plan_enable(&found, upstream, address, enabled)? {
+            Planned::Unchanged(message) => Ok(self.unchanged(message)),
+            Planned::Patches {
+                patches, message, ..
+            } => {
+                let edit = self.finish(patches, message)?;
+                edit.document().check_server(upstream, address, true)?;
+                Ok(edit)
+            }
+        }
+    }
+
+    /// What enabling `address` takes, `enabled` servers of the upstream being in rotation
+    /// at that point.
+    pub(super) fn plan_enable(
+        &self,
+        found: &FoundUpstream<'_>,
+        upstream: &str,
+        address: &str,
+        enabled: usize,
+    ) -> Result<Planned, EditError> {
         let view = &found.view;
         let matching: Vec<_> = view.servers_at(address).collect();
         if matching.is_empty() {
-            return Err(EditError::UnknownServer {
-                upstream: upstream.to_string(),
-                server: address.to_string(),
-                available: view
-                    .servers
-                    .iter()
-                    .map(|s| format!("{} ({})", s.address, s.state))
-                    .collect(),
-            });
+            return Err(unknown_server(view, upstream, address));
         }
         if matching.iter().any(|s| s.state.is_enabled()) {
-            return Ok(self.unchanged(format!(
+            return Ok(Planned::Unchanged(format!(
                 "server {address} of upstream {upstream} is already enabled"
             )));
         }
@@ -134,13 +163,14 @@ impl Document {
             .iter()
             .filter(|s| s.state == ServerState::Down)
             .collect();
-        if !down.is_empty() {
-            for s in down {
+        let back = if !down.is_empty() {
+            for s in &down {
                 let Item::Directive(d) = &found.block.items[s.item_index] else {
                     continue;
                 };
                 patches.extend(remove_down(src, d, Origin::File));
             }
+            down.len()
         } else {
             if matching.len() > 1 {
                 return Err(EditError::AmbiguousServer {
@@ -150,7 +180,7 @@ impl Document {
                 });
             }
             let Item::Disabled(dd) = &found.block.items[matching[0].item_index] else {
-                return Ok(self.unchanged(format!(
+                return Ok(Planned::Unchanged(format!(
                     "server {address} of upstream {upstream} is already enabled"
                 )));
             };
@@ -161,13 +191,13 @@ impl Document {
                 &inner.directive,
                 Origin::Inner(inner),
             ));
-        }
-        let edit = self.finish(
+            1
+        };
+        Ok(Planned::Patches {
             patches,
-            format!("server {address} of upstream {upstream} enabled"),
-        )?;
-        edit.document().check_server(upstream, address, true)?;
-        Ok(edit)
+            message: format!("server {address} of upstream {upstream} enabled"),
+            enabled_after: enabled + back,
+        })
     }
 
     /// Self-check after an edit: the server is in the state the edit promised.
@@ -209,4 +239,28 @@ fn remove_down(text: &[u8], d: &Directive, origin: Origin<'_>) -> Vec<Patch> {
             )
         })
         .collect()
+}
+
+/// What a server's change of rotation takes, worked out before it is made.
+pub(super) enum Planned {
+    /// Nothing: it is so already (the message says so).
+    Unchanged(String),
+    /// These patches; then `enabled_after` servers are in rotation.
+    Patches {
+        patches: Vec<Patch>,
+        message: String,
+        enabled_after: usize,
+    },
+}
+
+fn unknown_server(view: &Upstream, upstream: &str, address: &str) -> EditError {
+    EditError::UnknownServer {
+        upstream: upstream.to_string(),
+        server: address.to_string(),
+        available: view
+            .servers
+            .iter()
+            .map(|s| format!("{} ({})", s.address, s.state))
+            .collect(),
+    }
 }

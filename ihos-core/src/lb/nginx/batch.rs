@@ -15,7 +15,7 @@
 
 use std::sync::Arc;
 
-use ihos_nginx::{Document, Edit, EditError};
+use ihos_nginx::{Document, Edit, EditError, RotationChange};
 use tokio::sync::oneshot;
 
 use super::{Cached, NginxLb};
@@ -29,6 +29,9 @@ pub(super) type EditFn = Box<dyn Fn(&Document) -> Result<Edit, EditError> + Send
 /// One queued change and where its result goes.
 pub(super) struct Pending {
     edit: EditFn,
+    /// The same change as servers in and out of rotation, when it is one: a batch of
+    /// these is made in one pass over the config (`Document::change_rotation`).
+    rotation: Option<Vec<RotationChange>>,
     reply: oneshot::Sender<Result<LbChange, LbError>>,
 }
 
@@ -38,9 +41,17 @@ pub(super) struct Queue(std::sync::Mutex<Vec<Pending>>);
 
 impl Queue {
     /// Queues `edit`; its result comes through the receiver.
-    pub(super) fn push(&self, edit: EditFn) -> oneshot::Receiver<Result<LbChange, LbError>> {
+    pub(super) fn push(
+        &self,
+        edit: EditFn,
+        rotation: Option<Vec<RotationChange>>,
+    ) -> oneshot::Receiver<Result<LbChange, LbError>> {
         let (reply, rx) = oneshot::channel();
-        self.lock().push(Pending { edit, reply });
+        self.lock().push(Pending {
+            edit,
+            rotation,
+            reply,
+        });
         rx
     }
 
@@ -133,6 +144,9 @@ impl<T: Transport + ?Sized, C: Container + ?Sized> NginxLb<T, C> {
     /// The batch's edits applied one after the other to the config as kept (or read).
     async fn combine(&self, batch: &[Pending]) -> Result<Combined, LbError> {
         let seen = self.read().await?;
+        if let Some(combined) = self.combine_rotation(&seen, batch) {
+            return Ok(combined);
+        }
         let mut doc = seen.doc.clone();
         let mut text = seen.bytes.clone();
         let mut changes = Vec::with_capacity(batch.len());
@@ -179,6 +193,46 @@ impl<T: Transport + ?Sized, C: Container + ?Sized> NginxLb<T, C> {
                 Err(e)
             }
         }
+    }
+}
+
+impl<T: Transport + ?Sized, C: Container + ?Sized> NginxLb<T, C> {
+    /// A batch of rotation changes only, each server named once: made in one pass
+    /// (`Document::change_rotation`, the same result as one after the other). `None`:
+    /// made one after the other.
+    fn combine_rotation(&self, seen: &Arc<Cached>, batch: &[Pending]) -> Option<Combined> {
+        let groups: Vec<Vec<RotationChange>> = batch
+            .iter()
+            .map(|p| p.rotation.clone())
+            .collect::<Option<_>>()?;
+        let made = seen
+            .doc
+            .change_rotation(&self.upstream, &groups, self.options.style)
+            .ok()?;
+        let label = self.config.as_str().trim_start_matches('/');
+        let changes = made
+            .groups
+            .into_iter()
+            .map(|g| match g {
+                Ok(g) => Ok(LbChange {
+                    diff: g.diff(label),
+                    message: g.message().to_string(),
+                    before: g.before().to_vec(),
+                    after: g.after().to_vec(),
+                }),
+                Err(error) => Err(LbError::Edit {
+                    host: self.host(),
+                    path: self.config.to_string(),
+                    error: Box::new(error),
+                }),
+            })
+            .collect();
+        Some(Combined {
+            seen: Arc::clone(seen),
+            text: made.edit.text().to_vec(),
+            doc: made.edit.into_document(),
+            changes,
+        })
     }
 }
 

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use ihos_nginx::{DisableStyle, Document, Edit, EditError};
+use ihos_nginx::{DisableStyle, Document, Edit, EditError, RotationChange};
 use tokio::sync::Mutex;
 
 mod batch;
@@ -275,15 +275,19 @@ impl<T: Transport + ?Sized, C: Container + ?Sized> NginxLb<T, C> {
     async fn change(&self, address: &str, disable: bool) -> Result<LbChange, LbError> {
         let upstream = self.upstream.clone();
         let style = self.options.style;
+        let rotation = vec![match disable {
+            true => RotationChange::Disable(address.to_string()),
+            false => RotationChange::Enable(address.to_string()),
+        }];
         let address = address.to_string();
-        self.edit_with(move |doc| {
+        let edit = move |doc: &Document| {
             if disable {
                 doc.disable_server(&upstream, &address, style, false)
             } else {
                 doc.enable_server(&upstream, &address)
             }
-        })
-        .await
+        };
+        self.queue_and_wait(Box::new(edit), Some(rotation)).await
     }
 
     /// One transaction on the config file with an edit of the caller's: read and parse it,
@@ -303,7 +307,17 @@ impl<T: Transport + ?Sized, C: Container + ?Sized> NginxLb<T, C> {
     where
         F: Fn(&Document) -> Result<Edit, EditError> + Send + Sync + 'static,
     {
-        let mut done = self.queue.push(Box::new(edit));
+        self.queue_and_wait(Box::new(edit), None).await
+    }
+
+    /// Queues `edit` (with the same change as rotation changes, if it is one) and waits
+    /// for its result.
+    async fn queue_and_wait(
+        &self,
+        edit: batch::EditFn,
+        rotation: Option<Vec<RotationChange>>,
+    ) -> Result<LbChange, LbError> {
+        let mut done = self.queue.push(edit, rotation);
         // Made by another caller's change meanwhile: its result, without waiting for the
         // lock (and the next change) first.
         let result = tokio::select! {
@@ -410,12 +424,16 @@ impl<T: Transport + ?Sized, C: Container + ?Sized> LoadBalancer for NginxLb<T, C
     async fn swap(&self, enable: &str, disable: &str) -> Result<LbChange, LbError> {
         let upstream = self.upstream.clone();
         let style = self.options.style;
+        let rotation = vec![
+            RotationChange::Enable(enable.to_string()),
+            RotationChange::Disable(disable.to_string()),
+        ];
         let (enable, disable) = (enable.to_string(), disable.to_string());
-        self.edit_with(move |doc| {
+        let edit = move |doc: &Document| {
             doc.enable_server(&upstream, &enable)?
                 .and_then(|d| d.disable_server(&upstream, &disable, style, false))
-        })
-        .await
+        };
+        self.queue_and_wait(Box::new(edit), Some(rotation)).await
     }
 
     async fn check(&self) -> Result<(), LbError> {
