@@ -162,9 +162,19 @@ pub(crate) async fn expect_sha256<T: Transport + ?Sized>(
     privilege: Privilege,
 ) -> Result<(), TransportError> {
     let got = remote_sha256(transport, path, privilege).await?;
-    if &got != expected {
+    same_sha256(transport.host(), path, expected, &got)
+}
+
+/// [`TransportError::Checksum`] unless `got` is `expected`.
+pub(crate) fn same_sha256(
+    host: &str,
+    path: &RemotePath,
+    expected: &Sha256,
+    got: &Sha256,
+) -> Result<(), TransportError> {
+    if got != expected {
         return Err(TransportError::Checksum {
-            host: transport.host().to_string(),
+            host: host.to_string(),
             path: path.to_string(),
             expected: expected.to_string(),
             actual: got.to_string(),

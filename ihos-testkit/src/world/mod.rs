@@ -21,6 +21,7 @@ pub(crate) mod net;
 pub(crate) mod nginx;
 pub(crate) mod procs;
 pub(crate) mod shell;
+pub(crate) mod splice;
 pub(crate) mod upload;
 
 use std::collections::{BTreeMap, HashSet};

@@ -24,6 +24,9 @@ pub(crate) fn run(
     now: VirtualTime,
 ) -> Option<Output> {
     let a: Vec<&str> = argv.iter().map(String::as_str).collect();
+    if let Some(done) = super::splice::run(h, cred, &a, stdin, limit) {
+        return Some(done);
+    }
     let home = h.home.clone();
     let p = |s: &str| normalize(s, &home);
     let writes = matches!(a.first(), Some(&"dd") | Some(&"cp"))

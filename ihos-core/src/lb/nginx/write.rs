@@ -20,7 +20,7 @@ use crate::lb::LbError;
 use crate::names::RemotePath;
 use crate::sha::Sha256;
 use crate::transport::remote::{
-    copy_in_place, copy_new, remove_quietly, rename_over, temp_path, write_new,
+    copy_in_place, copy_new, remove_quietly, rename_over, splice_new, temp_path,
 };
 use crate::transport::{Transport, TransportError, expect_sha256, remote_sha256};
 
@@ -67,7 +67,10 @@ impl<T: Transport + ?Sized, C: Container + ?Sized> NginxLb<T, C> {
         let read = Sha256::of_bytes(previous);
         let (now, new_staged, old_staged) = tokio::join!(
             remote_sha256(t, &self.config, privilege),
-            write_new(t, &staged, bytes, privilege),
+            // Only the bytes that differ cross the connection; the rest is copied from
+            // the file on the host (its digest is checked here at the same time, and the
+            // result's against the new bytes).
+            splice_new(t, &self.config, &staged, previous, bytes, privilege),
             async {
                 // Copied on the host, not sent again: checked to be what was read.
                 match &backup {
