@@ -66,25 +66,27 @@ pub(crate) async fn put_back(ctx: Ctx<'_>, inst: &InstanceHandle) -> Result<LbCh
             e.taken_out_by = Some(by);
         })
     );
-    if let Err(e) = checked {
-        // The next one would fail this check itself; this one comes back alone.
-        tracing::debug!(error = %e, "no swap");
+    // No swap after all: the record goes, the next one is free to start (and take itself
+    // out), and this one comes back alone.
+    let no_swap = |claim| async move {
         unrecord().await;
         drop(claim);
-        return alone().await;
+        alone().await
+    };
+    if let Err(e) = checked {
+        // The next one would fail this check itself.
+        tracing::debug!(error = %e, "no swap");
+        return no_swap(claim).await;
     }
     if let Err(e) = journaled {
         tracing::debug!(error = %e, "no swap: the journal cannot record it");
-        unrecord().await;
-        drop(claim);
-        return alone().await;
+        return no_swap(claim).await;
     }
     handoff.wait_for_wave_change(inst.name()).await;
     if handoff.failed() || env.cancel.level() >= StopLevel::AfterCurrent {
-        // Another failed or a stop came while the wave gathered: nobody else goes out.
-        unrecord().await;
-        drop(claim);
-        return rotation::put_back(ctx, inst).await;
+        // Another failed or a stop came while the wave gathered: nobody else goes out
+        // (the wait in `alone` is over already: it returns at once).
+        return no_swap(claim).await;
     }
     match env.fleet.lb.swap(&inst.config.backend, &backend).await {
         Ok(mut change) => {

@@ -51,13 +51,25 @@ impl Document {
     ) -> Result<Edit, EditError> {
         let found = self.find_upstream(upstream)?;
         let enabled = found.view.enabled_count();
-        match self.plan_disable(&found, upstream, address, style, force, enabled)? {
+        let planned = self.plan_disable(&found, upstream, address, style, force, enabled)?;
+        self.make(planned, upstream, address, false)
+    }
+
+    /// The edit `planned` describes, checked to leave `address` enabled or not as promised.
+    fn make(
+        &self,
+        planned: Planned,
+        upstream: &str,
+        address: &str,
+        enabled: bool,
+    ) -> Result<Edit, EditError> {
+        match planned {
             Planned::Unchanged(message) => Ok(self.unchanged(message)),
             Planned::Patches {
                 patches, message, ..
             } => {
                 let edit = self.finish(patches, message)?;
-                edit.document().check_server(upstream, address, false)?;
+                edit.document().check_server(upstream, address, enabled)?;
                 Ok(edit)
             }
         }
@@ -126,16 +138,8 @@ impl Document {
     pub fn enable_server(&self, upstream: &str, address: &str) -> Result<Edit, EditError> {
         let found = self.find_upstream(upstream)?;
         let enabled = found.view.enabled_count();
-        match self.plan_enable(&found, upstream, address, enabled)? {
-            Planned::Unchanged(message) => Ok(self.unchanged(message)),
-            Planned::Patches {
-                patches, message, ..
-            } => {
-                let edit = self.finish(patches, message)?;
-                edit.document().check_server(upstream, address, true)?;
-                Ok(edit)
-            }
-        }
+        let planned = self.plan_enable(&found, upstream, address, enabled)?;
+        self.make(planned, upstream, address, true)
     }
 
     /// What enabling `address` takes, `enabled` servers of the upstream being in rotation
