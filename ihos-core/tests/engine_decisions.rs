@@ -242,6 +242,15 @@ fn backends() -> Vec<Backend> {
         .collect()
 }
 
+/// The addresses [`backends`] has out of rotation, as a load balancer answers.
+fn out_of_rotation() -> Vec<String> {
+    backends()
+        .into_iter()
+        .filter(|b| !b.state.is_enabled())
+        .map(|b| b.address)
+        .collect()
+}
+
 #[tokio::test(start_paused = true)]
 async fn out_of_rotation_before_stop_and_back_only_after_start() {
     let dir = tempfile::tempdir().unwrap();
@@ -251,6 +260,8 @@ async fn out_of_rotation_before_stop_and_back_only_after_start() {
     let mut seq = Sequence::new();
     let mut lb = MockLoadBalancer::new();
     lb.expect_backends().returning(|| Ok(backends()));
+    lb.expect_out_of_rotation()
+        .returning(|| Ok(out_of_rotation()));
     lb.expect_check().returning(|| Ok(()));
     lb.expect_old_workers().returning(|| Ok(0));
     // a: disable, stop, start; a back with b out; b: stop, start, enable. The mocks enforce
@@ -330,6 +341,8 @@ async fn an_exception_in_the_log_rolls_back_in_order_and_stops_the_rollout() {
     let mut seq = Sequence::new();
     let mut lb = MockLoadBalancer::new();
     lb.expect_backends().returning(|| Ok(backends()));
+    lb.expect_out_of_rotation()
+        .returning(|| Ok(out_of_rotation()));
     lb.expect_check().returning(|| Ok(()));
     lb.expect_old_workers().returning(|| Ok(0));
     lb.expect_disable()

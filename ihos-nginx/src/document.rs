@@ -2,10 +2,15 @@
 
 use std::sync::OnceLock;
 
+use crate::changes::{self, Change};
 use crate::error::ParseError;
-use crate::parser::parse_block_tree;
+use crate::parser::{self, parse_block_tree};
 use crate::span::{LineIndex, Position, Span};
 use crate::syntax::{Block, BlockContent, Directive, DirectiveEnd, Item};
+
+/// Up to this size, in builds with debug assertions, an incremental parse is checked
+/// against a whole one.
+const CROSS_CHECK_UP_TO: usize = 1 << 16;
 
 /// A parsed nginx configuration. Owns the source bytes; the tree's spans index them.
 ///
@@ -42,6 +47,51 @@ impl Document {
         let root = parse_block_tree(&src)?;
         Ok(Document {
             src,
+            root,
+            lines: OnceLock::new(),
+        })
+    }
+
+    /// Parses `new`, a later version of this document's source: only the statements around
+    /// the bytes that differ are read again (a few changed lines of a large file cost about
+    /// a comparison of the two texts, not a whole parse). The result is exactly
+    /// [`Document::parse`]'s, errors included.
+    ///
+    /// ```
+    /// use ihos_nginx::Document;
+    ///
+    /// let old = Document::parse("upstream u {\n    server a:1;\n    server b:1;\n}\n")?;
+    /// let new = old.reparse("upstream u {\n    #server a:1;\n    server b:1;\n}\n")?;
+    /// assert_eq!(new.upstream("u")?.enabled_count(), 1);
+    /// assert!(old.reparse("upstream u {\n    server a:1;\n").is_err());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn reparse(&self, new: impl Into<Vec<u8>>) -> Result<Self, ParseError> {
+        let new = new.into();
+        if new == self.src {
+            return Ok(self.clone());
+        }
+        let changes = changes::between(&self.src, &new);
+        self.patched(new, &changes)
+    }
+
+    /// The document of `new`, which is this one's source with `changes` made (in order,
+    /// not overlapping).
+    pub(crate) fn patched(&self, new: Vec<u8>, changes: &[Change]) -> Result<Self, ParseError> {
+        let Some(root) = parser::reparse(&self.root, &new, changes) else {
+            return Document::parse(new);
+        };
+        // Small files (every test's) are parsed whole too, and the two must agree.
+        if cfg!(debug_assertions) && new.len() <= CROSS_CHECK_UP_TO {
+            let whole = parse_block_tree(&new);
+            assert_eq!(
+                whole.as_ref().ok(),
+                Some(&root),
+                "the incremental parse disagrees with a whole one"
+            );
+        }
+        Ok(Document {
+            src: new,
             root,
             lines: OnceLock::new(),
         })

@@ -16,7 +16,8 @@
 //!   anything changed, and a unified diff.
 //!
 //! Inside, `parser` reads `lexer` tokens into the `syntax` tree a `document` holds; its
-//! child `parser::disabled` turns runs of comment lines into disabled directives, and `lua`
+//! child `parser::disabled` turns runs of comment lines into disabled directives,
+//! `parser::incremental` reads a changed file again only around its `changes`, and `lua`
 //! finds where raw Lua bodies end. `query` finds upstreams and `if` blocks in the tree. `edit` holds
 //! [`Edit`], with one file per kind of edit (`edit::server`, `edit::if_block`) over shared
 //! byte patches (`edit::patch`) and commenting (`edit::comment`); `diff` writes its diff.
@@ -49,6 +50,7 @@
 // The root re-exports below are the whole public API.
 #![warn(unreachable_pub)]
 
+mod changes;
 mod diff;
 mod document;
 mod edit;

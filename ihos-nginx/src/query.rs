@@ -164,6 +164,36 @@ pub(crate) struct FoundUpstream<'d> {
     pub view: Upstream,
     pub directive: &'d Directive,
     pub block: &'d Block,
+    /// The indices of `view.servers` sorted by address, made on first use: a batch of
+    /// changes looks up every server it names, in an upstream that may have thousands.
+    by_address: std::sync::OnceLock<Vec<u32>>,
+}
+
+impl FoundUpstream<'_> {
+    /// Indices in `view.servers` of the servers with that address, in order.
+    pub(crate) fn indices_of(&self, address: &str) -> &[u32] {
+        let servers = &self.view.servers;
+        let sorted = self.by_address.get_or_init(|| {
+            let mut sorted: Vec<u32> = (0..servers.len() as u32).collect();
+            // Stable: the servers of one address stay in file order.
+            sorted.sort_by(|&a, &b| {
+                servers[a as usize]
+                    .address
+                    .cmp(&servers[b as usize].address)
+            });
+            sorted
+        });
+        let from = sorted.partition_point(|&i| servers[i as usize].address.as_str() < address);
+        let to = from + sorted[from..].partition_point(|&i| servers[i as usize].address == address);
+        &sorted[from..to]
+    }
+
+    /// The servers with that address, in order.
+    pub(crate) fn servers_at<'s>(&'s self, address: &str) -> impl Iterator<Item = &'s Server> {
+        self.indices_of(address)
+            .iter()
+            .map(|&i| &self.view.servers[i as usize])
+    }
 }
 
 /// Where an item sits: its block, its index there, and the directive owning the block
@@ -209,6 +239,7 @@ impl Document {
                         view,
                         directive: d,
                         block,
+                        by_address: Default::default(),
                     });
                 }
             }

@@ -1,29 +1,10 @@
 //! Every file of the shared real-world corpus either round-trips byte for byte or is
 //! rejected with a position; the deliberately broken ones are rejected.
 
-use std::path::{Path, PathBuf};
+mod common;
 
+use common::corpus;
 use ihos_nginx::Document;
-
-fn corpus_dir() -> Option<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/nginx-corpus");
-    dir.is_dir().then_some(dir)
-}
-
-fn files(dir: &Path, out: &mut Vec<PathBuf>) {
-    let mut entries: Vec<_> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
-    entries.sort();
-    for p in entries {
-        if p.is_dir() {
-            files(&p, out);
-        } else if p.file_name().is_some_and(|n| n != "README.md") {
-            out.push(p);
-        }
-    }
-}
 
 /// Files that nginx's tokenizer rejects (unbalanced braces, premature end, missing `;`).
 const BROKEN: &[&str] = &[
@@ -44,12 +25,11 @@ const BROKEN: &[&str] = &[
 
 #[test]
 fn corpus_round_trips_or_is_rejected_with_a_position() {
-    let Some(dir) = corpus_dir() else {
+    let Some(dir) = corpus::dir() else {
         eprintln!("SKIPPED: ../shared/nginx-corpus is not present");
         return;
     };
-    let mut all = Vec::new();
-    files(&dir, &mut all);
+    let all = corpus::files(&dir);
     assert!(
         all.len() > 300,
         "corpus looks incomplete: {} files",

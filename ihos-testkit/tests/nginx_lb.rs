@@ -59,6 +59,36 @@ async fn backends_are_read_from_the_config() {
     assert!(b.iter().all(|b| b.state == ServerState::Enabled));
 }
 
+/// What the `max_unavailable` check asks (`out_of_rotation`, answered from the kept config)
+/// is what `backends` says, after changes and after an edit by hand that ihos did not make.
+#[tokio::test(start_paused = true)]
+async fn out_of_rotation_agrees_with_backends() {
+    let rb = Runbook::new();
+    let lb = rb.nginx_lb(NginxLbOptions::default());
+    let out_by_backends = |b: Vec<ihos_core::Backend>| -> Vec<String> {
+        b.into_iter()
+            .filter(|b| !b.state.is_enabled())
+            .map(|b| b.address)
+            .collect()
+    };
+    assert!(lb.out_of_rotation().await.unwrap().is_empty());
+    lb.disable(PEP1).await.unwrap();
+    assert_eq!(lb.out_of_rotation().await.unwrap(), vec![PEP1.to_string()]);
+    // By hand, behind ihos's back: the kept copy is stale, the answer is not.
+    let text = String::from_utf8(rb.config_bytes()).unwrap();
+    let third = &all()[2];
+    let edited = text.replacen(
+        &format!("server {third}"),
+        &format!("server {third} down"),
+        1,
+    );
+    assert_ne!(edited, text);
+    rb.lb_host.write_file(&rb.config, edited.as_bytes());
+    let out = lb.out_of_rotation().await.unwrap();
+    assert_eq!(out, vec![PEP1.to_string(), third.clone()]);
+    assert_eq!(out, out_by_backends(lb.backends().await.unwrap()));
+}
+
 #[tokio::test(start_paused = true)]
 async fn disable_then_enable_changes_routing_gracefully() {
     let rb = Runbook::new();

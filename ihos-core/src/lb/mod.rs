@@ -170,6 +170,20 @@ pub trait LoadBalancer: Send + Sync {
     /// The backends of the upstream with their state, as the config file says.
     async fn backends(&self) -> Result<Vec<Backend>, LbError>;
 
+    /// The addresses of the backends out of rotation (down or commented out), in file
+    /// order: what the `max_unavailable` check asks before each change, where the fleet
+    /// may have thousands in. The default reads [`LoadBalancer::backends`]; one that keeps
+    /// its config answers without copying every backend.
+    async fn out_of_rotation(&self) -> Result<Vec<String>, LbError> {
+        Ok(self
+            .backends()
+            .await?
+            .into_iter()
+            .filter(|b| !b.state.is_enabled())
+            .map(|b| b.address)
+            .collect())
+    }
+
     /// Takes `address` out of rotation: edit, validate, apply. Refuses the last enabled one.
     async fn disable(&self, address: &str) -> Result<LbChange, LbError>;
 

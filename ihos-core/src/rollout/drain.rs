@@ -54,12 +54,8 @@ pub(crate) async fn check_unavailable_after_swap(
 
 /// Fails if `max_unavailable` or more backends other than `besides` are out of rotation.
 async fn check_out_besides(env: &Env<'_>, besides: &[&str]) -> Result<(), StepError> {
-    let backends = env.fleet.lb.backends().await?;
-    let out: Vec<String> = backends
-        .iter()
-        .filter(|b| !b.state.is_enabled() && !besides.contains(&b.address.as_str()))
-        .map(|b| b.address.clone())
-        .collect();
+    let mut out = env.fleet.lb.out_of_rotation().await?;
+    out.retain(|a| !besides.contains(&a.as_str()));
     if out.len() >= env.policy.max_unavailable {
         return Err(StepError::TooManyUnavailable {
             out,

@@ -20,7 +20,7 @@ pub use self::if_block::BlockSelector;
 pub use self::rotation::{GroupChange, RotationBatch, RotationChange};
 pub use self::server::DisableStyle;
 
-use self::patch::{Patch, apply};
+use self::patch::{Patch, apply_with_changes};
 use crate::diff;
 use crate::document::Document;
 use crate::error::EditError;
@@ -107,12 +107,8 @@ impl Document {
     /// The edit `patches` make. The result is parsed again, so text nginx would reject is
     /// an error, never an edit.
     fn finish(&self, patches: Vec<Patch>, message: String) -> Result<Edit, EditError> {
-        let text = if patches.is_empty() {
-            self.source().to_vec()
-        } else {
-            apply(self.source(), patches)
-        };
-        let document = Document::parse(text).map_err(EditError::Reparse)?;
+        let (text, changes) = apply_with_changes(self.source(), patches);
+        let document = self.patched(text, &changes).map_err(EditError::Reparse)?;
         Ok(Edit {
             old: self.source().to_vec(),
             document,

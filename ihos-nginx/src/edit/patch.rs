@@ -1,5 +1,6 @@
 //! Byte replacements: every edit is a list of them, applied to the source at once.
 
+use crate::changes::Change;
 use crate::syntax::InnerDirective;
 
 /// A replacement of `src[start..end]` by `insert`.
@@ -28,8 +29,22 @@ impl Patch {
 }
 
 /// `src` with every patch applied; patches must not overlap.
-pub(super) fn apply(src: &[u8], mut patches: Vec<Patch>) -> Vec<u8> {
+pub(super) fn apply(src: &[u8], patches: Vec<Patch>) -> Vec<u8> {
+    apply_with_changes(src, patches).0
+}
+
+/// [`apply`], and the changes it made (for [`Document::patched`](crate::Document)).
+pub(super) fn apply_with_changes(src: &[u8], mut patches: Vec<Patch>) -> (Vec<u8>, Vec<Change>) {
     patches.sort_by_key(|p| (p.start, p.end));
+    let changes = patches
+        .iter()
+        .filter(|p| p.start != p.end || !p.insert.is_empty())
+        .map(|p| Change {
+            start: p.start,
+            end: p.end,
+            len: p.insert.len(),
+        })
+        .collect();
     let mut out = Vec::with_capacity(src.len() + 64);
     let mut at = 0;
     for p in patches {
@@ -39,7 +54,7 @@ pub(super) fn apply(src: &[u8], mut patches: Vec<Patch>) -> Vec<u8> {
         at = p.end;
     }
     out.extend_from_slice(&src[at..]);
-    out
+    (out, changes)
 }
 
 /// Which text a directive's spans index: the file, or a disabled directive's inner text.

@@ -4,13 +4,13 @@
 //! instances coming back while the next one leaves is then one pass over the config, not
 //! one (and a re-parse) per server.
 
-use super::patch::{Patch, apply};
+use super::patch::{Patch, apply, apply_with_changes};
 use super::server::Planned;
 use super::{DisableStyle, Edit};
 use crate::diff;
 use crate::document::Document;
 use crate::error::EditError;
-use crate::query::{ServerState, Upstream};
+use crate::query::ServerState;
 
 /// A server's change of rotation.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -108,8 +108,10 @@ impl Document {
         }
         let found = self.find_upstream(upstream)?;
         let mut enabled = found.view.enabled_count();
-        // Each server's state as the groups made so far leave it (for what an error lists).
+        // Each server's state as the groups made so far leave it (for what an error lists);
+        // a group that fails puts back what it turned.
         let mut states: Vec<ServerState> = found.view.servers.iter().map(|s| s.state).collect();
+        let mut turned: Vec<(usize, ServerState)> = Vec::new();
         let mut all: Vec<Patch> = Vec::new();
         // Per group: where its patches start in `all` and end, and its message; or its error.
         let mut planned: Vec<Result<(usize, usize, String), EditError>> = Vec::new();
@@ -117,7 +119,7 @@ impl Document {
             let mut count = enabled;
             let mut patches = Vec::new();
             let mut messages: Vec<(bool, String)> = Vec::new();
-            let mut local = states.clone();
+            turned.clear();
             let outcome = group.iter().try_for_each(|change| {
                 let plan = match change {
                     RotationChange::Enable(a) => self.plan_enable(&found, upstream, a, count)?,
@@ -137,7 +139,13 @@ impl Document {
                         count = enabled_after;
                     }
                 }
-                turn(&found.view, &mut local, change, style);
+                turn(
+                    found.indices_of(change.address()),
+                    &mut states,
+                    &mut turned,
+                    change,
+                    style,
+                );
                 Ok::<(), EditError>(())
             });
             let outcome = outcome.map_err(|e| match e {
@@ -146,14 +154,16 @@ impl Document {
                 } => EditError::UnknownServer {
                     upstream,
                     server,
-                    available: (found.view.servers.iter().zip(&local))
+                    available: (found.view.servers.iter().zip(&states))
                         .map(|(s, state)| format!("{} ({state})", s.address))
                         .collect(),
                 },
                 other => other,
             });
-            if outcome.is_ok() {
-                states = local;
+            if outcome.is_err() {
+                for &(i, state) in turned.iter().rev() {
+                    states[i] = state;
+                }
             }
             planned.push(outcome.map(|()| {
                 enabled = count;
@@ -162,10 +172,10 @@ impl Document {
                 (from, all.len(), group_message(messages))
             }));
         }
-        let text = apply(self.source(), all.clone());
-        let document = Document::parse(text).map_err(EditError::Reparse)?;
+        let (text, changes) = apply_with_changes(self.source(), all.clone());
+        let document = self.patched(text, &changes).map_err(EditError::Reparse)?;
         // Self-check: every change made is in the state it promised.
-        let after = document.upstream(upstream)?;
+        let after = document.find_upstream(upstream)?;
         for (group, plan) in groups.iter().zip(&planned) {
             if plan.is_err() {
                 continue;
@@ -232,12 +242,20 @@ fn group_message(messages: Vec<(bool, String)>) -> String {
     }
 }
 
-/// The servers' states after `change` (as enable_server / disable_server make them).
-fn turn(view: &Upstream, states: &mut [ServerState], change: &RotationChange, style: DisableStyle) {
-    let at: Vec<usize> = (view.servers.iter().enumerate())
-        .filter(|(_, s)| s.address == change.address())
-        .map(|(i, _)| i)
-        .collect();
+/// The servers' states after `change` (as enable_server / disable_server make them); `at`:
+/// the indices of the servers it names. Each state turned is logged in `turned` first.
+fn turn(
+    at: &[u32],
+    states: &mut [ServerState],
+    turned: &mut Vec<(usize, ServerState)>,
+    change: &RotationChange,
+    style: DisableStyle,
+) {
+    let mut set = |states: &mut [ServerState], i: usize, state: ServerState| {
+        turned.push((i, states[i]));
+        states[i] = state;
+    };
+    let at: Vec<usize> = at.iter().map(|&i| i as usize).collect();
     match change {
         RotationChange::Enable(_) => {
             if at.iter().any(|&i| states[i].is_enabled()) {
@@ -248,9 +266,9 @@ fn turn(view: &Upstream, states: &mut [ServerState], change: &RotationChange, st
                 .copied()
                 .filter(|&i| states[i] == ServerState::Down)
                 .collect();
-            let back = if down.is_empty() { at } else { down };
+            let back = if down.is_empty() { at.clone() } else { down };
             for i in back {
-                states[i] = ServerState::Enabled;
+                set(states, i, ServerState::Enabled);
             }
         }
         RotationChange::Disable(_) => {
@@ -258,9 +276,9 @@ fn turn(view: &Upstream, states: &mut [ServerState], change: &RotationChange, st
                 DisableStyle::Comment => ServerState::Commented,
                 DisableStyle::Down => ServerState::Down,
             };
-            for i in at {
+            for &i in &at {
                 if states[i].is_enabled() {
-                    states[i] = out;
+                    set(states, i, out);
                 }
             }
         }

@@ -87,7 +87,7 @@ impl Document {
         enabled: usize,
     ) -> Result<Planned, EditError> {
         let view = &found.view;
-        let matching: Vec<_> = view.servers_at(address).collect();
+        let matching: Vec<_> = found.servers_at(address).collect();
         if matching.is_empty() {
             return Err(unknown_server(view, upstream, address));
         }
@@ -152,7 +152,7 @@ impl Document {
         enabled: usize,
     ) -> Result<Planned, EditError> {
         let view = &found.view;
-        let matching: Vec<_> = view.servers_at(address).collect();
+        let matching: Vec<_> = found.servers_at(address).collect();
         if matching.is_empty() {
             return Err(unknown_server(view, upstream, address));
         }

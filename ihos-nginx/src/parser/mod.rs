@@ -4,8 +4,10 @@
 // A child, not a sibling: grouping commented-out directives finishes every block read
 // here, and it parses comment text with `parse_top_items`, so the two depend on each other.
 mod disabled;
+mod incremental;
 
 use self::disabled::group_disabled;
+pub(crate) use self::incremental::reparse;
 use crate::error::{ParseError, ParseErrorKind};
 use crate::lexer::{self, WordEnd, is_ws};
 use crate::lua;

@@ -1,6 +1,9 @@
 //! Runs the real `nginx -t` (from apt) against a temporary prefix.
 #![allow(dead_code)] // each test binary uses a part of it
 
+pub mod corpus;
+pub mod generate;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 

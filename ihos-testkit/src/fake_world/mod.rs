@@ -266,7 +266,11 @@ impl FakeWorld {
 
     /// The config the nginx container runs.
     pub fn active_config(&self, host: &str, nginx: &str) -> Option<Vec<u8>> {
-        self.synced(|w| w.ctr(host, nginx).and_then(|c| c.nginx.active.clone()))
+        self.synced(|w| {
+            w.ctr(host, nginx)
+                .and_then(|c| c.nginx.active.as_ref())
+                .map(|a| a.doc.source().to_vec())
+        })
     }
 
     /// A container's state now.

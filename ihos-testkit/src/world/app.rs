@@ -252,12 +252,8 @@ impl World {
         }
         let addrs = self.addresses_of(host, name);
         let mut n = held;
-        for h in self.hosts.values() {
-            for lb in h
-                .containers
-                .values()
-                .filter(|c| c.running && c.nginx_spec().is_some())
-            {
+        for (h, l) in &self.lbs {
+            if let Some(lb) = self.ctr(h, l).filter(|c| c.running) {
                 for a in &addrs {
                     if lb.nginx.routing.contains(a)
                         || lb.nginx.draining.get(a).is_some_and(|until| *until > now)

@@ -30,6 +30,9 @@ pub(crate) struct CheckState {
     /// Per nginx container (`host/name`): the backends it routes to whose app is not ready,
     /// with their phase.
     pub routed: BTreeMap<String, BTreeMap<String, AppPhase>>,
+    /// Per nginx container: the backends a reload put in or out of rotation since the last
+    /// evaluation (a reload is looked at through these, not whole).
+    pub rerouted: BTreeMap<String, BTreeSet<String>>,
 }
 
 impl World {
@@ -57,6 +60,7 @@ impl World {
     fn update_routed(&mut self, now: VirtualTime) {
         let whole = std::mem::take(&mut self.check.whole);
         let touched = std::mem::take(&mut self.check.touched);
+        let mut rerouted = std::mem::take(&mut self.check.rerouted);
         let changed_addrs: BTreeSet<String> = touched
             .iter()
             .flat_map(|(h, n)| self.addresses_of(h, n))
@@ -84,11 +88,17 @@ impl World {
                 .collect();
             let held = &self.check.routed[&lb];
             look.extend(held.keys());
+            let rerouted = rerouted.remove(&lb).unwrap_or_default();
+            look.extend(rerouted.iter());
             let updates: Vec<(String, Option<AppPhase>)> = look
                 .into_iter()
                 .map(|addr| {
-                    let phase = self
-                        .backend_phase(addr, now)
+                    let phase = c
+                        .nginx
+                        .routing
+                        .contains(addr)
+                        .then(|| self.backend_phase(addr, now))
+                        .flatten()
                         .filter(|p| *p != AppPhase::Ready);
                     (addr.clone(), phase)
                 })

@@ -1,7 +1,7 @@
 //! The runtime state the fake docker engine keeps for each container: [`Ctr`], with its
 //! app's and nginx's parts.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
 use crate::clock::VirtualTime;
@@ -10,15 +10,16 @@ use crate::container::{AppPhase, AppSpec, ContainerInfo, ContainerKind, Containe
 /// Decides whether nginx rejects a config: [`crate::FakeWorld::nginx_rejects`].
 pub(crate) type RejectRule = (Arc<dyn Fn(&[u8]) -> bool + Send + Sync>, String);
 
-/// A config nginx accepted, with what it means for routing.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct Loaded {
-    pub bytes: Vec<u8>,
-    /// Enabled servers of the upstream.
-    pub routing: BTreeSet<String>,
-    /// Every server of the upstream (any state).
-    pub servers: BTreeSet<String>,
+/// A config nginx accepted: the document, and the servers of the upstream it routes to.
+#[derive(Debug)]
+pub(crate) struct Parsed {
+    pub doc: ihos_nginx::Document,
+    /// Every server of the upstream, in file order: its address and whether it is enabled.
+    pub servers: Vec<(String, bool)>,
 }
+
+/// A config nginx accepted, shared: `-t` and the reload after it read the same one.
+pub(crate) type Loaded = Arc<Parsed>;
 
 /// An nginx worker process.
 #[derive(Debug, Clone)]
@@ -47,11 +48,14 @@ pub(crate) struct NginxRt {
     /// The config inode the bind mount holds (resolved at container start).
     pub pinned: Option<u64>,
     /// The config nginx runs.
-    pub active: Option<Vec<u8>>,
+    pub active: Option<Loaded>,
     /// Backends receiving new requests.
     pub routing: BTreeSet<String>,
     /// Every server of the upstream in the active config (any state).
     pub servers: BTreeSet<String>,
+    /// Per address in the active config: its server lines, and how many are enabled (an
+    /// address may be written twice).
+    pub counts: HashMap<String, (u32, u32)>,
     /// Backends taken out by a reload whose in-flight requests old workers still serve.
     pub draining: BTreeMap<String, VirtualTime>,
     /// A reload signalled but not yet in effect: (when, config).
@@ -59,6 +63,8 @@ pub(crate) struct NginxRt {
     pub workers: Vec<Worker>,
     pub rejects: Vec<RejectRule>,
     pub next_inner_pid: u32,
+    /// The config last parsed (by `-t`, a reload or a start): the next is parsed from it.
+    pub parsed: Option<Loaded>,
 }
 
 impl std::fmt::Debug for NginxRt {

@@ -9,8 +9,9 @@
 //!
 //! The submodules add to [`World`] and [`HostState`] what one part of the fake does: the
 //! filesystem ([`fs`]), file commands ([`shell`]), uploads, the docker engine and CLI
-//! ([`container`], [`docker`]), Tomcat ([`app`]), nginx, the network commands ([`net`]) and
-//! the invariants' view of the world ([`check`]).
+//! ([`container`], [`docker`]), Tomcat ([`app`]), nginx (and what its config means for
+//! [`routing`]), the network commands ([`net`]) and the invariants' view of the world
+//! ([`check`]).
 
 pub(crate) mod app;
 pub(crate) mod check;
@@ -20,6 +21,7 @@ pub(crate) mod fs;
 pub(crate) mod net;
 pub(crate) mod nginx;
 pub(crate) mod procs;
+pub(crate) mod routing;
 pub(crate) mod shell;
 pub(crate) mod splice;
 pub(crate) mod upload;
@@ -205,13 +207,17 @@ impl World {
     }
 
     pub(crate) fn push_event(&mut self, host: &str, at: VirtualTime, kind: EventKind) -> u64 {
-        if let EventKind::Container { container, .. } | EventKind::NginxApplied { container, .. } =
-            &kind
-        {
-            self.dirty = true;
-            self.check
-                .touched
-                .insert((host.to_string(), container.clone()));
+        match &kind {
+            // A reload says what it changed (`check.rerouted`); anything else about a
+            // container has it looked at whole.
+            EventKind::NginxApplied { how: "reload", .. } => self.dirty = true,
+            EventKind::Container { container, .. } | EventKind::NginxApplied { container, .. } => {
+                self.dirty = true;
+                self.check
+                    .touched
+                    .insert((host.to_string(), container.clone()));
+            }
+            _ => {}
         }
         let seq = self.next_seq;
         self.next_seq += 1;

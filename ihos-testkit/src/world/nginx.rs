@@ -7,7 +7,9 @@
 use ihos_core::Output;
 use ihos_nginx::{Document, ParseErrorKind, ServerState};
 
-use super::container::{Loaded, RejectRule, Worker};
+use std::sync::Arc;
+
+use super::container::{Loaded, Parsed, RejectRule, Worker};
 use super::fs::Cred;
 use super::{World, out};
 use crate::clock::VirtualTime;
@@ -61,12 +63,16 @@ pub(crate) enum NginxStartError {
 }
 
 /// Checks a config as `nginx -t` does (syntax, and every upstream has a server) and reads
-/// `upstream`'s servers from it.
+/// `upstream`'s servers from it. `last`: the config parsed before: the same bytes are that
+/// one again, other bytes are parsed from it (the same result as a whole parse, in time of
+/// what changed: a fleet-wide run reloads once per wave); it becomes the new one when that
+/// parses.
 pub(crate) fn validate(
     bytes: &[u8],
     file: &str,
     rejects: &[RejectRule],
     upstream: &str,
+    last: &mut Option<Loaded>,
 ) -> Result<Loaded, NginxConfigError> {
     for (pred, message) in rejects {
         if pred(bytes) {
@@ -76,15 +82,19 @@ pub(crate) fn validate(
             });
         }
     }
-    let doc = Document::parse(bytes.to_vec()).map_err(|e| NginxConfigError::Syntax {
+    if let Some(same) = last.as_ref().filter(|l| l.doc.source() == bytes) {
+        return Ok(Arc::clone(same));
+    }
+    let parsed = match last.as_ref() {
+        Some(before) => before.doc.reparse(bytes),
+        None => Document::parse(bytes),
+    };
+    let doc = parsed.map_err(|e| NginxConfigError::Syntax {
         kind: e.kind,
         file: file.to_string(),
         line: e.position.line,
     })?;
-    let mut loaded = Loaded {
-        bytes: bytes.to_vec(),
-        ..Loaded::default()
-    };
+    let mut servers = Vec::new();
     for up in doc.upstreams() {
         if up.servers.iter().all(|s| s.state == ServerState::Commented) {
             return Err(NginxConfigError::EmptyUpstream {
@@ -93,14 +103,11 @@ pub(crate) fn validate(
             });
         }
         if up.name == upstream {
-            for s in up.servers {
-                if s.state.is_enabled() {
-                    loaded.routing.insert(s.address.clone());
-                }
-                loaded.servers.insert(s.address);
-            }
+            servers.extend((up.servers.into_iter()).map(|s| (s.address, s.state.is_enabled())));
         }
     }
+    let loaded = Arc::new(Parsed { doc, servers });
+    *last = Some(Arc::clone(&loaded));
     Ok(loaded)
 }
 
@@ -186,6 +193,9 @@ impl World {
         c.nginx.next_inner_pid = 20;
         c.nginx.workers.clear();
         c.nginx.routing.clear();
+        c.nginx.servers.clear();
+        c.nginx.counts.clear();
+        c.nginx.active = None;
         c.nginx.draining.clear();
         c.nginx.pending = None;
         let bytes = self.nginx_view(host, name).unwrap_or_default();
@@ -195,6 +205,7 @@ impl World {
             &spec.config_in_container,
             &c.nginx.rejects,
             &spec.upstream,
+            &mut c.nginx.parsed,
         ) {
             Err(msg) => {
                 c.running = false;
@@ -212,9 +223,7 @@ impl World {
             Ok(loaded) => {
                 c.running = true;
                 c.exit_code = 0;
-                c.nginx.routing = loaded.routing;
-                c.nginx.servers = loaded.servers;
-                c.nginx.active = Some(loaded.bytes);
+                c.nginx.load(loaded);
                 let routing = c.nginx.routing.iter().cloned().collect();
                 self.spawn_workers(host, name);
                 self.push_event(
@@ -306,21 +315,22 @@ impl World {
     fn nginx_activate(&mut self, host: &str, name: &str, at: VirtualTime, loaded: Loaded) {
         let c = self.ctr_mut(host, name).expect("nginx container");
         let spec = c.nginx_spec().cloned().expect("nginx");
-        let new = loaded.routing;
         let until = at.plus(spec.drain);
-        for gone in c.nginx.routing.difference(&new) {
-            c.nginx.draining.insert(gone.clone(), until);
-        }
-        for back in &new {
-            c.nginx.draining.remove(back);
+        let changed = c.nginx.load(loaded);
+        for a in &changed {
+            if c.nginx.routing.contains(a) {
+                c.nginx.draining.remove(a);
+            } else {
+                c.nginx.draining.insert(a.clone(), until);
+            }
         }
         for w in c.nginx.workers.iter_mut() {
             w.retiring_until.get_or_insert(until);
         }
-        c.nginx.routing = new;
-        c.nginx.servers = loaded.servers;
-        c.nginx.active = Some(loaded.bytes);
         let routing = c.nginx.routing.iter().cloned().collect();
+        // The checker looks at the backends whose routing changed, not at every one.
+        let lb = format!("{host}/{name}");
+        self.check.rerouted.entry(lb).or_default().extend(changed);
         self.spawn_workers(host, name);
         self.push_event(
             host,
@@ -349,6 +359,7 @@ impl World {
             &spec.config_in_container,
             &c.nginx.rejects,
             &spec.upstream,
+            &mut c.nginx.parsed,
         )?;
         if spec.reload_delay.is_zero() {
             self.nginx_activate(host, name, now, loaded);
@@ -405,8 +416,14 @@ impl World {
         Some(match test {
             Some(quiet) => {
                 let bytes = self.nginx_view(host, name).unwrap_or_default();
-                let rejects = &self.ctr(host, name)?.nginx.rejects;
-                match validate(&bytes, &conf, rejects, &spec.upstream) {
+                let nginx = &mut self.ctr_mut(host, name)?.nginx;
+                match validate(
+                    &bytes,
+                    &conf,
+                    &nginx.rejects,
+                    &spec.upstream,
+                    &mut nginx.parsed,
+                ) {
                     Ok(_) if quiet => out(0, "", ""),
                     Ok(_) => out(
                         0,

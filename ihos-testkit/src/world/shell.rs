@@ -232,8 +232,8 @@ pub(crate) fn run(
                 Err(e) => fail(format!("dd: failed to open '{path}': {}", e.text())),
             }
         }
-        ["sha256sum", "--", path] => match fs.read(&p(path), cred) {
-            Ok(bytes) => out(0, format!("{}  {path}\n", sha256_hex(&bytes)), ""),
+        ["sha256sum", "--", path] => match fs.read_ref(&p(path), cred) {
+            Ok(bytes) => out(0, format!("{}  {path}\n", sha256_hex(bytes)), ""),
             Err(e) => fail(format!("sha256sum: {path}: {}", e.text())),
         },
         ["cp", "--", src, dst] => {

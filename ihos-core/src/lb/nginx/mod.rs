@@ -13,10 +13,12 @@ use ihos_nginx::{DisableStyle, Document, Edit, EditError, RotationChange};
 use tokio::sync::Mutex;
 
 mod batch;
+mod kept;
 mod process;
 mod workers;
 mod write;
 
+use kept::{Cached, Kept};
 use process::{ApplyFailure, Verdict};
 use write::WriteFailure;
 
@@ -24,8 +26,7 @@ use super::{ApplyMode, Backend, LbChange, LbError, LoadBalancer};
 use crate::command::Privilege;
 use crate::container::Container;
 use crate::names::RemotePath;
-use crate::sha::Sha256;
-use crate::transport::{Transport, remote_sha256};
+use crate::transport::Transport;
 
 /// Settings of an [`NginxLb`] that have good defaults.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -79,34 +80,6 @@ pub struct NginxLb<T: ?Sized, C: ?Sized> {
     queue: batch::Queue,
 }
 
-/// The kept copy, and how many times it was replaced or forgotten: a read that began before
-/// a change does not keep what it read over what the change wrote.
-#[derive(Default)]
-struct Kept {
-    generation: u64,
-    seen: Option<Arc<Cached>>,
-}
-
-/// A config file's bytes as last seen, their digest and their parse.
-struct Cached {
-    bytes: Vec<u8>,
-    sha: Sha256,
-    doc: Document,
-    /// The upstream's servers, worked out once per version (each instance's checks ask).
-    backends: std::sync::OnceLock<Result<Vec<Backend>, LbError>>,
-}
-
-impl Cached {
-    fn new(bytes: Vec<u8>, doc: Document) -> Self {
-        Cached {
-            sha: Sha256::of_bytes(&bytes),
-            bytes,
-            doc,
-            backends: std::sync::OnceLock::new(),
-        }
-    }
-}
-
 impl<T: Transport + ?Sized, C: Container + ?Sized> NginxLb<T, C> {
     /// nginx running in `container`, with `config` (a path on the host) holding `upstream`.
     pub fn new(
@@ -142,65 +115,6 @@ impl<T: Transport + ?Sized, C: Container + ?Sized> NginxLb<T, C> {
     /// The name of the host whose config this is.
     pub fn host(&self) -> String {
         self.transport.host().to_string()
-    }
-
-    fn kept(&self) -> std::sync::MutexGuard<'_, Kept> {
-        self.cached.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// The cached config, if any.
-    fn cached(&self) -> Option<Arc<Cached>> {
-        self.kept().seen.clone()
-    }
-
-    /// Keeps `seen` as the config last seen, or forgets it (`None`).
-    fn remember(&self, seen: Option<Arc<Cached>>) {
-        let mut kept = self.kept();
-        kept.generation += 1;
-        kept.seen = seen;
-    }
-
-    /// Reads and parses the config file, and keeps it unless the kept copy changed while
-    /// it was read (a change made meanwhile knows better).
-    async fn read_fresh(&self) -> Result<Arc<Cached>, LbError> {
-        let generation = self.kept().generation;
-        let bytes = self
-            .transport
-            .read_file(&self.config, self.options.privilege)
-            .await?;
-        let doc = self.parse(bytes.clone())?;
-        let seen = Arc::new(Cached::new(bytes, doc));
-        let mut kept = self.kept();
-        if kept.generation == generation {
-            kept.generation += 1;
-            kept.seen = Some(Arc::clone(&seen));
-        }
-        Ok(seen)
-    }
-
-    fn parse(&self, bytes: Vec<u8>) -> Result<Document, LbError> {
-        Document::parse(bytes).map_err(|error| LbError::Parse {
-            host: self.host(),
-            path: self.config.to_string(),
-            error: Box::new(error),
-        })
-    }
-
-    /// The config file as it is now: the kept copy when the file's digest on the host says
-    /// it is still that (one small command, the file is not sent again), else read.
-    async fn read(&self) -> Result<Arc<Cached>, LbError> {
-        if let Some(c) = self.cached() {
-            let now = remote_sha256(
-                self.transport.as_ref(),
-                &self.config,
-                self.options.privilege,
-            )
-            .await?;
-            if now == c.sha {
-                return Ok(c);
-            }
-        }
-        self.read_fresh().await
     }
 
     /// Writes `bytes` in place, validates and activates; on failure puts `previous` back.
@@ -390,24 +304,20 @@ impl<T: Transport + ?Sized, C: Container + ?Sized> NginxLb<T, C> {
 impl<T: Transport + ?Sized, C: Container + ?Sized> LoadBalancer for NginxLb<T, C> {
     async fn backends(&self) -> Result<Vec<Backend>, LbError> {
         let seen = self.read().await?;
-        seen.backends
+        self.backends_of(&seen).clone()
+    }
+
+    async fn out_of_rotation(&self) -> Result<Vec<String>, LbError> {
+        let seen = self.read().await?;
+        seen.out
             .get_or_init(|| {
-                let up = seen
-                    .doc
-                    .upstream(&self.upstream)
-                    .map_err(|error| LbError::Edit {
-                        host: self.host(),
-                        path: self.config.to_string(),
-                        error: Box::new(error),
-                    })?;
-                Ok(up
-                    .servers
-                    .into_iter()
-                    .map(|s| Backend {
-                        address: s.address,
-                        state: s.state,
-                        line: s.line,
-                    })
+                Ok(self
+                    .backends_of(&seen)
+                    .as_ref()
+                    .map_err(Clone::clone)?
+                    .iter()
+                    .filter(|b| !b.state.is_enabled())
+                    .map(|b| b.address.clone())
                     .collect())
             })
             .clone()
