@@ -102,6 +102,8 @@ pub(crate) struct Run {
     pub positions: HashMap<String, usize>,
     /// Journal lines being written.
     pub appends: super::journal_appends::Appends,
+    /// Backends that passed the `max_unavailable` check, until back in rotation.
+    pub leaving: super::leaving::Leaving,
 }
 
 /// An environment and the run going on in it.

@@ -253,6 +253,7 @@ async fn locked(
         ),
         positions,
         appends: Default::default(),
+        leaving: Default::default(),
     };
     let ctx = Ctx { env, run: &run };
     if resumed {

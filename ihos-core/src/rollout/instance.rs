@@ -7,7 +7,7 @@
 use tokio::time::Instant;
 
 use super::ctx::Ctx;
-use super::drain::{check_unavailable, drain};
+use super::drain::drain;
 use super::event::{Event, Step};
 use super::health::{log_marks, wait_healthy};
 use super::journal::InstanceStatus;
@@ -82,6 +82,8 @@ pub(crate) async fn update_instance(
         ctx.run.handoff.set_failed();
         failed(ctx, inst, failure, progress).await
     };
+    // Back in rotation, or left out where the load balancer says so.
+    ctx.run.leaving.back(&inst.config.backend);
     let error = match &result {
         InstanceResult::RolledBack(p) | InstanceResult::NotRestored(p) => Some(p.to_string()),
         _ => None,
@@ -283,7 +285,8 @@ async fn steps(
             )));
         }
         if !env.is_canary(inst) {
-            check_unavailable(env, &inst.config.backend).await?;
+            let (lb, max) = (env.fleet.lb.as_ref(), env.policy.max_unavailable);
+            ctx.run.leaving.check(lb, max, &inst.config.backend).await?;
         }
         let change = rotation::take_out(ctx, inst).await.inspect_err(|e| {
             // When restoring nginx's previous config failed too, what nginx runs is

@@ -31,6 +31,7 @@ mod identity;
 mod instance;
 mod journal;
 mod journal_appends;
+mod leaving;
 mod lock;
 mod log_scan;
 mod op_error;

@@ -61,7 +61,11 @@ pub(crate) async fn take_out(ctx: Ctx<'_>, inst: &InstanceHandle) -> Result<LbCh
 /// Puts `inst` back into rotation; the canary's route only if it was open before.
 pub(crate) async fn put_back(ctx: Ctx<'_>, inst: &InstanceHandle) -> Result<LbChange, StepError> {
     match rotation(ctx.env, inst)? {
-        Rotation::Upstream => Ok(ctx.env.fleet.lb.enable(&inst.config.backend).await?),
+        Rotation::Upstream => {
+            let change = ctx.env.fleet.lb.enable(&inst.config.backend).await?;
+            ctx.run.leaving.back(&inst.config.backend);
+            Ok(change)
+        }
         Rotation::Canary(route) => {
             if ctx.run.canary_was_open(inst.name()).await == Some(true) {
                 let mut change = route.reopen().await?;

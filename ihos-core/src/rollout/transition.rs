@@ -90,6 +90,7 @@ pub(crate) async fn put_back(ctx: Ctx<'_>, inst: &InstanceHandle) -> Result<LbCh
     }
     match env.fleet.lb.swap(&inst.config.backend, &backend).await {
         Ok(mut change) => {
+            ctx.run.leaving.back(&inst.config.backend);
             claim.taken_out_by(inst.name());
             change.message = format!(
                 "{} back in rotation and {} out, in one change and one reload ({})",
