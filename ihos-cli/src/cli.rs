@@ -5,9 +5,17 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use ihos_core::Cohort;
 
+/// `ihos --version`: the version and the commit it was built from (see `build.rs`).
+const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("IHOS_BUILD_COMMIT"),
+    ")"
+);
+
 /// ihos: zero-downtime rolling deploys of Java web apps behind nginx.
 #[derive(Debug, Parser)]
-#[command(name = "ihos", version, about, long_about = None)]
+#[command(name = "ihos", version = VERSION, about, long_about = None)]
 pub struct Cli {
     /// The topology file (hosts, load balancer, instances, policy).
     #[arg(
@@ -35,6 +43,23 @@ pub enum Command {
     Nginx(NginxCommand),
     /// Check the topology file and print what it describes.
     Validate,
+    /// Print a completion script for a shell on stdout.
+    ///
+    /// bash: `ihos completions bash > /etc/bash_completion.d/ihos`; zsh: into a directory of
+    /// `$fpath` as `_ihos`; fish: `~/.config/fish/completions/ihos.fish`; PowerShell: add
+    /// the output to `$PROFILE`.
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff) on stdout, or write one page per command into a
+    /// directory (`ihos.1`, `ihos-rollout.1`, ...; `man -l ihos.1` reads one).
+    Man {
+        /// Write every page into this directory.
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
     /// Download the latest successful TeamCity build's WAR as ihos.war (+ ihos.war.json).
     ///
     /// The server and build configuration come from the topology's `[teamcity]` section, the

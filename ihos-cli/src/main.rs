@@ -2,7 +2,7 @@
 //!
 //! A thin binary: parse the command line ([`cli`]), run one command, map its result to an
 //! exit code ([`exit`]). Each command family has its file, `*_cmd.rs` (`rollout_cmd`,
-//! `plan_cmd`, `status_cmd`, `canary_route_cmd`, `nginx_cmd`, ...); what they share is in
+//! `plan_cmd`, `status_cmd`, `canary_route_cmd`, `nginx_cmd`, `completions_cmd`, ...); what they share is in
 //! [`drive`] (runtime, confirmation, the driver of a rollout: progress, Ctrl-C, exit code),
 //! [`war_input`], [`progress`], [`table`] and [`output`]. The logic is the libraries':
 //! ihos-core and ihos-nginx. Human messages go to stderr, machine output (JSON, diffs) to
@@ -13,6 +13,7 @@ mod canary_check_cmd;
 mod canary_cmd;
 mod canary_route_cmd;
 mod cli;
+mod completions_cmd;
 mod connect;
 mod drive;
 mod exit;
@@ -72,6 +73,8 @@ fn main() -> ExitCode {
     let result = match cli.command {
         cli::Command::Nginx(cmd) => nginx_cmd::run(cmd),
         cli::Command::Validate => topology_cmd::validate(&cli.config),
+        cli::Command::Completions { shell } => completions_cmd::completions(shell),
+        cli::Command::Man { dir } => completions_cmd::man(dir.as_deref()),
         cli::Command::Fetch {
             build,
             output,

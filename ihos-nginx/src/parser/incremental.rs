@@ -96,10 +96,11 @@ fn locate(root: &Block, c: Change) -> Option<Region> {
         }
         let t = block.trailing;
         let mut to_end = c.end >= t.start as usize && c.start <= t.end as usize;
-        if last == first + 1
-            && !to_end
-            && let Some(inner) = inner_block(&items[first], c)
-        {
+        // One item, with the change inside its braces: the region is in its block.
+        let inner = (last == first + 1 && !to_end)
+            .then(|| inner_block(&items[first], c))
+            .flatten();
+        if let Some(inner) = inner {
             path.push(first);
             block = inner;
             continue;
@@ -156,9 +157,8 @@ fn inner_block(item: &Item, c: Change) -> Option<&Block> {
 fn merge(sorted: Vec<Region>) -> Option<Vec<Region>> {
     let mut out: Vec<Region> = Vec::with_capacity(sorted.len());
     for r in sorted {
-        if let Some(l) = out.last_mut()
-            && r.start <= l.end
-        {
+        let last = out.last_mut().filter(|l| r.start <= l.end);
+        if let Some(l) = last {
             if r.path == l.path {
                 l.last = l.last.max(r.last);
                 l.to_end |= r.to_end;

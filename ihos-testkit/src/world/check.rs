@@ -3,9 +3,9 @@
 //! upstream, evaluated after every operation (and whenever the world is queried).
 //!
 //! Evaluated incrementally, so that a whole-fleet run costs the checker O(changes), not
-//! O(backends) per operation: an nginx container that changed (a reload, a stop) is looked
-//! at whole; otherwise only the backends of the app containers that changed and the
-//! violations already holding (a phase also changes with time alone, always towards
+//! O(backends) per operation: an nginx container started or stopped is looked at whole; a
+//! reload through the backends it put in or out of rotation (`rerouted`); otherwise only
+//! the backends of the app containers that changed and the violations already holding (a phase also changes with time alone, always towards
 //! ready: Tomcat's "started" is an event of its own). In small worlds (the tests) every
 //! evaluation is also made whole and the two must agree.
 
