@@ -15,6 +15,7 @@ mod canary_route_cmd;
 mod cli;
 mod completions_cmd;
 mod connect;
+mod diagnostic;
 mod drive;
 mod exit;
 mod fetch_cmd;
@@ -102,6 +103,9 @@ fn main() -> ExitCode {
     };
     if let Err(e) = &result {
         output::message(&e.to_string());
+        if let Some(snippet) = diagnostic::render(e, diagnostic::colour()) {
+            output::snippet(&snippet);
+        }
     }
     exit::exit_code(&result)
 }

@@ -24,6 +24,13 @@ pub fn message(line: &str) {
     let _ = writeln!(err, "{}", printable(line));
 }
 
+/// Writes a drawn diagnostic to stderr as drawn (its colours included): the file's text in
+/// it was made safe to show before it was drawn ([`crate::diagnostic::render`]).
+pub fn snippet(text: &str) {
+    let mut err = io::stderr().lock();
+    let _ = writeln!(err, "{}", text.trim_end_matches('\n'));
+}
+
 /// `text` safe to show on a terminal: messages carry strings from servers and hosts (a
 /// command's stderr, an HTTP error body, a container name), and a control character in them
 /// (an escape sequence, a carriage return) could rewrite what the operator sees. Each is
