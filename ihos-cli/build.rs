@@ -1,6 +1,8 @@
 //! Puts the commit the binary is built from into `ihos --version` (`IHOS_BUILD_COMMIT`):
-//! its short hash, or `unknown` without git or a repository (a build from a published
-//! crate).
+//! from a published crate, the commit cargo recorded when packaging it
+//! (`.cargo_vcs_info.json`); in a checkout, git's HEAD (only when this crate's files are
+//! tracked by the repository git finds: a crate unpacked inside some other repository is
+//! not that repository's commit); else `unknown`.
 
 use std::process::Command;
 
@@ -10,15 +12,40 @@ fn git(args: &[&str]) -> Option<String> {
     (out.status.success() && !text.is_empty()).then_some(text)
 }
 
+/// The `"sha1"` of a packaged crate's `.cargo_vcs_info.json`.
+fn packaged_commit() -> Option<String> {
+    let info = std::fs::read_to_string(".cargo_vcs_info.json").ok()?;
+    let at = info.find("\"sha1\"")?;
+    let rest = &info[at + 6..];
+    let start = rest.find('"')? + 1;
+    let len = rest[start..].find('"')?;
+    let sha = &rest[start..start + len];
+    (sha.len() >= 12 && sha.bytes().all(|b| b.is_ascii_hexdigit())).then(|| sha[..12].to_string())
+}
+
 fn main() {
-    let commit = git(&["rev-parse", "--short=12", "HEAD"]).unwrap_or_else(|| "unknown".into());
+    println!("cargo:rerun-if-changed=build.rs");
+    if let Some(sha) = packaged_commit() {
+        println!("cargo:rustc-env=IHOS_BUILD_COMMIT={sha}");
+        return;
+    }
+    let tracked = git(&["ls-files", "--full-name", "--error-unmatch", "Cargo.toml"]).is_some();
+    let commit = tracked
+        .then(|| git(&["rev-parse", "--short=12", "HEAD"]))
+        .flatten()
+        .unwrap_or_else(|| "unknown".into());
     println!("cargo:rustc-env=IHOS_BUILD_COMMIT={commit}");
-    // Built again when HEAD moves: a commit, a checkout.
-    if let Some(dir) = git(&["rev-parse", "--git-dir"]) {
-        println!("cargo:rerun-if-changed={dir}/HEAD");
-        if let Some(head_ref) = git(&["symbolic-ref", "-q", "HEAD"]) {
-            println!("cargo:rerun-if-changed={dir}/{head_ref}");
+    if tracked {
+        // Built again when HEAD moves (a commit, a checkout): the files git keeps that in,
+        // wherever they are (a linked worktree, packed refs).
+        let mut watched = vec!["HEAD".to_string(), "packed-refs".to_string()];
+        watched.extend(git(&["symbolic-ref", "-q", "HEAD"]));
+        for name in watched {
+            if let Some(path) = git(&["rev-parse", "--git-path", &name]) {
+                if std::path::Path::new(&path).exists() {
+                    println!("cargo:rerun-if-changed={path}");
+                }
+            }
         }
     }
-    println!("cargo:rerun-if-changed=build.rs");
 }

@@ -12,6 +12,10 @@ use ihos_core::ConfigError;
 use ihos_nginx::{ParseError, ParseErrorKind, Position};
 
 use crate::exit::CliError;
+use crate::output;
+
+/// Larger files are not drawn (their first line says where).
+const MAX_SHOWN_FILE: u64 = 8 << 20;
 
 /// A place in the file: 1-based line and column (in characters), and what to say there
 /// (nothing: the first line says it already).
@@ -45,6 +49,11 @@ struct Diagnostic {
 /// still be read; `colour`: with ANSI colours.
 pub fn render(error: &CliError, colour: bool) -> Option<String> {
     let d = diagnostic(error)?;
+    // Read again, as it is now: only a regular file of a sensible size (not a FIFO or a
+    // device, which reading again would block on or find empty).
+    std::fs::metadata(&d.file)
+        .ok()
+        .filter(|m| m.is_file() && m.len() <= MAX_SHOWN_FILE)?;
     let bytes = std::fs::read(&d.file).ok()?;
     // A control character in the file (an escape sequence) could rewrite what the operator
     // sees: each is shown as one replacement character, so columns still count.
@@ -53,17 +62,12 @@ pub fn render(error: &CliError, colour: bool) -> Option<String> {
         .map(|c| match c {
             '\n' | '\t' => c,
             '\r' => ' ',
-            c if c.is_control() => '\u{fffd}',
+            c if output::unsafe_to_show(c) => '\u{fffd}',
             c => c,
         })
         .collect();
     let source = if d.masked {
-        source
-            .lines()
-            .map(mask_secrets)
-            .collect::<Vec<_>>()
-            .join("\n")
-            + if source.ends_with('\n') { "\n" } else { "" }
+        mask_secrets(&source)
     } else {
         source
     };
@@ -81,13 +85,15 @@ pub fn render(error: &CliError, colour: bool) -> Option<String> {
     let mark = |kind: AnnotationKind, m: &'_ Mark| {
         let at = offset(&source, m);
         let a = kind.span(at..end_of_char(&source, at));
+        // Names in labels come from the file: made safe to show like every message.
         match &m.label {
-            Some(label) => a.label(label.clone()),
+            Some(label) => a.label(output::printable(label).into_owned()),
             None => a,
         }
     };
+    let path = output::printable(&d.file).into_owned();
     let mut snippet = Snippet::source(source.as_str())
-        .path(d.file.as_str())
+        .path(path.as_str())
         .fold(true)
         .annotation(mark(AnnotationKind::Primary, &d.primary));
     if let Some(c) = &d.context {
@@ -95,7 +101,7 @@ pub fn render(error: &CliError, colour: bool) -> Option<String> {
     }
     let mut group = Group::with_level(Level::ERROR).element(snippet);
     if let Some(hint) = &d.hint {
-        group = group.element(Level::HELP.message(hint.as_str()));
+        group = group.element(Level::HELP.message(output::printable(hint).into_owned()));
     }
     let renderer = if colour {
         Renderer::styled()
@@ -193,58 +199,59 @@ fn nginx(file: &Path, error: &ParseError) -> Diagnostic {
     }
 }
 
-/// Words in a TOML key whose value is masked: a password written into the topology by
-/// mistake must not reach a terminal or a CI log through an error message.
-const SECRET_WORDS: [&str; 5] = ["password", "passwd", "secret", "token", "passphrase"];
+/// Parts of a TOML key whose value is masked: a password written into the topology by
+/// mistake (or under a misspelt key, the very case of an "unknown field" error) must not
+/// reach a terminal or a CI log through an error message. `auth` tables are masked whole.
+const SECRET_WORDS: [&str; 8] = [
+    "pass", "pasw", "pwd", "secret", "token", "key", "auth", "cred",
+];
 
-/// `line` with the value of every `KEY = VALUE` whose key names a secret replaced by `*`,
-/// one for one (columns stay where they were).
-fn mask_secrets(line: &str) -> String {
-    let mut out: Vec<char> = line.chars().collect();
-    let mut i = 0;
-    while let Some(eq) = out[i..].iter().position(|&c| c == '=').map(|p| p + i) {
-        // The key: the word before `=` (bare or quoted).
-        let key_end = out[..eq]
-            .iter()
-            .rposition(|c| !c.is_whitespace())
-            .map_or(0, |p| p + 1);
-        let key_start = out[..key_end]
-            .iter()
-            .rposition(|&c| c.is_whitespace() || c == '{' || c == ',' || c == '.')
-            .map_or(0, |p| p + 1);
-        let key: String = out[key_start..key_end]
-            .iter()
-            .collect::<String>()
-            .to_lowercase();
-        let mut j = eq + 1;
-        while j < out.len() && out[j].is_whitespace() {
-            j += 1;
-        }
-        let value_start = j;
-        let end = match out.get(j) {
-            Some(&q) if q == '"' || q == '\'' => {
-                let close = out[j + 1..].iter().position(|&c| c == q).map(|p| p + j + 1);
-                close.unwrap_or(out.len())
+/// `source` with everything after the `=` that follows a secret-naming key replaced by
+/// `*` to the end of its line (and through the end of a multi-line string begun there),
+/// one character for one so that columns stay.
+fn mask_secrets(source: &str) -> String {
+    let stars = |text: &str| -> String {
+        text.chars()
+            .map(|c| if c == ' ' || c == '\t' { c } else { '*' })
+            .collect()
+    };
+    let mut out = String::with_capacity(source.len());
+    // Inside a multi-line string begun on a masked line: its closing delimiter.
+    let mut open: Option<&str> = None;
+    for line in source.split_inclusive('\n') {
+        let body = line.strip_suffix('\n').unwrap_or(line);
+        let newline = &line[body.len()..];
+        if let Some(delim) = open {
+            out.push_str(&stars(body));
+            out.push_str(newline);
+            if body.contains(delim) {
+                open = None;
             }
-            _ => out[j..]
-                .iter()
-                .position(|&c| c.is_whitespace() || c == ',' || c == '}')
-                .map_or(out.len(), |p| p + j),
-        };
-        if SECRET_WORDS.iter().any(|w| key.contains(w)) {
-            let from = if matches!(out.get(value_start), Some('"' | '\'')) {
-                value_start + 1
-            } else {
-                value_start
-            };
-            let to = end.min(out.len());
-            for c in &mut out[from..to] {
-                *c = '*';
-            }
+            continue;
         }
-        i = end.max(eq + 1).min(out.len());
+        // ASCII lowercase keeps every byte where it is.
+        let lower = body.to_ascii_lowercase();
+        let cut = SECRET_WORDS
+            .iter()
+            .filter_map(|w| lower.find(w))
+            .min()
+            .and_then(|at| body[at..].find('=').map(|eq| at + eq + 1));
+        match cut {
+            Some(cut) => {
+                let (key, value) = body.split_at(cut);
+                out.push_str(key);
+                out.push_str(&stars(value));
+                for delim in ["\"\"\"", "'''"] {
+                    if value.matches(delim).count() % 2 == 1 {
+                        open = Some(delim);
+                    }
+                }
+            }
+            None => out.push_str(body),
+        }
+        out.push_str(newline);
     }
-    out.into_iter().collect()
+    out
 }
 
 /// The byte offset of a mark's line and column in `source` (clamped to its end).
@@ -279,21 +286,31 @@ mod tests {
 
     #[test]
     fn values_of_secret_keys_are_masked_one_for_one() {
-        for (line, masked) in [
+        for (text, masked) in [
             (
-                "auth = { password = \"hunter2\", token='abc' }",
-                "auth = { password = \"*******\", token='***' }",
+                "auth = { password = \"hunter2\" }\n",
+                "auth = * ******** * ********* *\n",
             ),
-            ("api_token = s3cr3t", "api_token = ******"),
-            ("\"Secret\" = \"x y\" # note", "\"Secret\" = \"***\" # note"),
-            ("user = \"deploy\"", "user = \"deploy\""),
-            ("address = \"a=b\"", "address = \"a=b\""),
-            ("password = \"never closed", "password = \"************"),
+            ("api_token = s3cr3t\n", "api_token = ******\n"),
+            (
+                "password = correct horse battery",
+                "password = ******* ***** *******",
+            ),
+            ("pasword = \"typo\"\n", "pasword = ******\n"),
+            (
+                "user = \"deploy\"\naddress = \"keystone\"\n",
+                "user = \"deploy\"\naddress = \"keystone\"\n",
+            ),
+            (
+                "token = \"\"\"\nhunter2\n\"\"\"\nuser = \"d\"\n",
+                "token = ***\n*******\n***\nuser = \"d\"\n",
+            ),
+            ("tokens = [\"a\", \"b\"]", "tokens = ***** ****"),
             ("password =", "password ="),
         ] {
-            let got = mask_secrets(line);
-            assert_eq!(got, masked, "{line}");
-            assert_eq!(got.chars().count(), line.chars().count());
+            let got = mask_secrets(text);
+            assert_eq!(got, masked, "{text}");
+            assert_eq!(got.chars().count(), text.chars().count());
         }
     }
 

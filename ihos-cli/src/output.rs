@@ -31,12 +31,18 @@ pub fn snippet(text: &str) {
     let _ = writeln!(err, "{}", text.trim_end_matches('\n'));
 }
 
+/// A character that must not reach a terminal as it is: a control character (an escape
+/// sequence, a carriage return) or a bidirectional override.
+pub fn unsafe_to_show(c: char) -> bool {
+    c.is_control() || is_bidi_control(c)
+}
+
 /// `text` safe to show on a terminal: messages carry strings from servers and hosts (a
 /// command's stderr, an HTTP error body, a container name), and a control character in them
 /// (an escape sequence, a carriage return) could rewrite what the operator sees. Each is
 /// shown as `\u{..}`; line breaks and tabs stay.
 pub fn printable(text: &str) -> std::borrow::Cow<'_, str> {
-    let shown = |c: char| c == '\n' || c == '\t' || !(c.is_control() || is_bidi_control(c));
+    let shown = |c: char| c == '\n' || c == '\t' || !unsafe_to_show(c);
     if text.chars().all(shown) {
         return std::borrow::Cow::Borrowed(text);
     }

@@ -84,10 +84,18 @@ fn man_prints_the_page_or_writes_one_per_command() {
             std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         assert!(text.contains(&format!(".TH ihos-{c} 1")), "{c}");
     }
-    // Nested commands too.
+    // Nested commands too, each page's synopsis as typed, with the global options.
     let nested = std::fs::read_to_string(out.join("ihos-canary-open.1")).unwrap();
     assert!(nested.contains(".TH ihos-canary-open 1"));
-    assert!(out.join("ihos.1").is_file());
+    assert!(nested.contains("ihos canary open"), "{nested}");
+    let rollout = std::fs::read_to_string(out.join("ihos-rollout.1")).unwrap();
+    assert!(rollout.contains("\\-\\-config"), "{rollout}");
+    let root = std::fs::read_to_string(out.join("ihos.1")).unwrap();
+    assert!(
+        !root.contains("ihos\\-help"),
+        "no page for help is listed: {root}"
+    );
+    assert!(!out.join("ihos-help.1").exists());
 }
 
 /// `--version` names the commit the binary was built from.

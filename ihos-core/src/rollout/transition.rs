@@ -58,6 +58,9 @@ pub(crate) async fn put_back(ctx: Ctx<'_>, inst: &InstanceHandle) -> Result<LbCh
         })
         .await;
     };
+    // A swap leaves the number out as it is (one back, one out, in one change), so the
+    // next one is not recorded as leaving (rollout/leaving.rs): every check made meanwhile
+    // counts this one, still recorded until the swap is made.
     let (checked, journaled) = tokio::join!(
         check_unavailable_after_swap(env, &inst.config.backend, &backend),
         ctx.run.update_entry_strict(env, &next, |e| {
