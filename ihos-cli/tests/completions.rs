@@ -98,6 +98,23 @@ fn man_prints_the_page_or_writes_one_per_command() {
     assert!(!out.join("ihos-help.1").exists());
 }
 
+/// `man --dir` onto something that is not a directory: the path and why, exit 1, no panic.
+#[test]
+fn man_into_a_file_or_a_dangling_link_is_a_named_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("man1");
+    std::fs::write(&file, "not a directory").unwrap();
+    let link = dir.path().join("gone");
+    std::os::unix::fs::symlink(dir.path().join("nowhere/deeper"), &link).unwrap();
+    for target in [&file, &link] {
+        let run = ihos(&["man", "--dir", target.to_str().unwrap()]);
+        assert_eq!(run.code, 1, "{run:?}");
+        assert!(run.stderr.contains(target.to_str().unwrap()), "{run:?}");
+        assert!(!run.stderr.contains("panicked"), "{run:?}");
+    }
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), "not a directory");
+}
+
 /// `--version` names the commit the binary was built from.
 #[test]
 fn version_names_the_commit() {

@@ -1,5 +1,7 @@
 //! Unified-diff text for an edit: the changed lines with three lines of context.
 
+use crate::changes::{common_prefix, common_suffix};
+
 /// Lines of context around a change.
 const CONTEXT: usize = 3;
 
@@ -65,14 +67,6 @@ fn last_lines_len(text: &[u8], n: usize) -> usize {
     memchr::memrchr_iter(b'\n', body)
         .nth(n - 1)
         .map_or(text.len(), |i| text.len() - i - 1)
-}
-
-fn common_prefix(a: &[u8], b: &[u8]) -> usize {
-    crate::changes::common_prefix(a, b)
-}
-
-fn common_suffix(a: &[u8], b: &[u8]) -> usize {
-    crate::changes::common_suffix(a, b)
 }
 
 /// The hunk of `old` → `new` (which differ), numbering lines from `first_line + 1`.

@@ -8,6 +8,7 @@ use tokio::time::Instant;
 use super::cancel::StopLevel;
 use super::ctx::Env;
 use super::event::Event;
+use super::leaving::within_limit;
 use super::step::StepError;
 use crate::fleet::InstanceHandle;
 use crate::transport::remote;
@@ -54,15 +55,8 @@ pub(crate) async fn check_unavailable_after_swap(
 
 /// Fails if `max_unavailable` or more backends other than `besides` are out of rotation.
 async fn check_out_besides(env: &Env<'_>, besides: &[&str]) -> Result<(), StepError> {
-    let mut out = env.fleet.lb.out_of_rotation().await?;
-    out.retain(|a| !besides.contains(&a.as_str()));
-    if out.len() >= env.policy.max_unavailable {
-        return Err(StepError::TooManyUnavailable {
-            out,
-            max: env.policy.max_unavailable,
-        });
-    }
-    Ok(())
+    let out = env.fleet.lb.out_of_rotation().await?;
+    within_limit(out, besides, env.policy.max_unavailable)
 }
 
 /// When to look again: at the next poll, or sooner if the idle period (and the minimum)

@@ -34,13 +34,7 @@ impl Leaving {
                 out.push(other.clone());
             }
         }
-        out.retain(|a| a != backend);
-        if out.len() >= max_unavailable {
-            return Err(StepError::TooManyUnavailable {
-                out,
-                max: max_unavailable,
-            });
-        }
+        within_limit(out, &[backend], max_unavailable)?;
         leaving.insert(backend.to_string());
         Ok(())
     }
@@ -54,4 +48,21 @@ impl Leaving {
     fn lock(&self) -> std::sync::MutexGuard<'_, BTreeSet<String>> {
         self.0.lock().unwrap_or_else(|e| e.into_inner())
     }
+}
+
+/// Fails if `max_unavailable` or more of `out` (backends out of rotation), other than
+/// `besides`, are out.
+pub(crate) fn within_limit(
+    mut out: Vec<String>,
+    besides: &[&str],
+    max_unavailable: usize,
+) -> Result<(), StepError> {
+    out.retain(|a| !besides.contains(&a.as_str()));
+    if out.len() >= max_unavailable {
+        return Err(StepError::TooManyUnavailable {
+            out,
+            max: max_unavailable,
+        });
+    }
+    Ok(())
 }

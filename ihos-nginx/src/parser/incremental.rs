@@ -71,7 +71,7 @@ pub(crate) fn reparse(root: &Block, new: &[u8], changes: &[Change]) -> Option<Bl
     let mut tree = root.clone();
     shift.block(&mut tree);
     // Last first: splicing changes the indices of the items after it, and of nothing before.
-    for (r, (items, trailing)) in regions.iter_mut().zip(read).rev() {
+    for (r, (items, trailing)) in regions.iter().zip(read).rev() {
         let block = block_at(&mut tree, &r.path)?;
         block.items.splice(r.first..r.last, items);
         if let Some(t) = trailing {
@@ -105,7 +105,7 @@ fn locate(root: &Block, c: Change) -> Option<Region> {
             block = inner;
             continue;
         }
-        let mut first = first.min(last);
+        let mut first = first;
         while first > 0 && !matches!(items[first - 1], Item::Directive(_)) {
             first -= 1;
         }
@@ -116,9 +116,7 @@ fn locate(root: &Block, c: Change) -> Option<Region> {
             last += 1;
         }
         to_end |= last == items.len();
-        let start = items
-            .get(first)
-            .map_or(t.start, |i| i.leading().start.min(t.start)) as usize;
+        let start = items.get(first).map_or(t.start, |i| i.leading().start) as usize;
         let end = if to_end {
             t.end as usize
         } else {
