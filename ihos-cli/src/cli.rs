@@ -42,7 +42,16 @@ pub enum Command {
     #[command(subcommand)]
     Nginx(NginxCommand),
     /// Check the topology file and print what it describes.
-    Validate,
+    Validate {
+        /// Also print every instance's settings as they will be used (after `[defaults]`,
+        /// per-host defaults and templates), each with the file:line it came from.
+        #[arg(long)]
+        effective: bool,
+        /// With --effective: one JSON object per instance on stdout
+        /// (`{"instance", "canary", "settings": [{"key", "value", "from"}]}`).
+        #[arg(long, requires = "effective")]
+        json: bool,
+    },
     /// Print a completion script for a shell on stdout.
     ///
     /// bash: `ihos completions bash > /etc/bash_completion.d/ihos`; zsh: into a directory of

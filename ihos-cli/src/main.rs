@@ -17,6 +17,7 @@ mod completions_cmd;
 mod connect;
 mod diagnostic;
 mod drive;
+mod effective;
 mod exit;
 mod fetch_cmd;
 mod hosts_cmd;
@@ -73,7 +74,9 @@ fn main() -> ExitCode {
     connect::set_ssh_config(cli.ssh_config.clone());
     let result = match cli.command {
         cli::Command::Nginx(cmd) => nginx_cmd::run(cmd),
-        cli::Command::Validate => topology_cmd::validate(&cli.config),
+        cli::Command::Validate { effective, json } => {
+            topology_cmd::validate(&cli.config, effective, json)
+        }
         cli::Command::Completions { shell } => completions_cmd::completions(shell),
         cli::Command::Man { dir } => completions_cmd::man(dir.as_deref()),
         cli::Command::Fetch {

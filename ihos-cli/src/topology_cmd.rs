@@ -8,8 +8,8 @@ use ihos_core::{HostConfig, HostKeyPolicyConfig, SshAuth, Topology};
 use crate::exit::CliError;
 use crate::output;
 
-/// `ihos validate`.
-pub fn validate(config: &Path) -> Result<(), CliError> {
+/// `ihos validate [--effective [--json]]`.
+pub fn validate(config: &Path, effective: bool, json: bool) -> Result<(), CliError> {
     let t = crate::connect::topology(config)?;
     output::message(&format!("{}: ok", config.display()));
     for (name, h) in &t.hosts {
@@ -57,6 +57,9 @@ pub fn validate(config: &Path) -> Result<(), CliError> {
         "policy: max_unavailable {}, drain min {} idle {} max {}, start timeout {}, on failure {:?}",
         p.max_unavailable, p.drain.min, p.drain.idle, p.drain.max, p.start_timeout, p.on_failure
     ));
+    if effective {
+        crate::effective::print(&t, &config.display().to_string(), json)?;
+    }
     Ok(())
 }
 

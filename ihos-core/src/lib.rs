@@ -286,8 +286,8 @@ pub use war::{WarError, WarFile};
 // Configuration.
 pub use config::{
     AuthConfig, AuthMethod, CanaryConfig, ConfigError, DrainPolicy, Dur, HealthConfig, HostConfig,
-    HostKeyPolicyConfig, InstanceConfig, LbConfig, LoadOptions, OnFailure, Policy, TeamCityConfig,
-    Topology,
+    HostKeyPolicyConfig, InstanceConfig, LbConfig, LoadOptions, OnFailure, Policy, SettingOrigin,
+    TeamCityConfig, Topology,
 };
 
 // Containers and the load balancer.

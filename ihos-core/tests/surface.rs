@@ -79,6 +79,7 @@ const PUBLIC: &[&str] = &[
     "ServerState",
     // Digests and transfers.
     "Downloaded",
+    "SettingOrigin",
     "Sha256",
     "short_sha",
     // The fleet, the plan.

@@ -18,6 +18,12 @@ const TEMPLATE: &[(&str, &str)] = &[
     ("", "[hosts.h103]"),
     ("hosts.h103.address", "\"127.0.0.13\""),
     ("hosts.h103.user", "\"deploy\""),
+    ("", "[hosts.h103.defaults]"),
+    ("hosts.h103.defaults.container_port", "8080"),
+    ("", "[defaults]"),
+    ("defaults.war_name", "\"ihos.war\""),
+    ("defaults.log_pattern", "\"logFile.%Y-%m-%d.log\""),
+    ("defaults.container", "\"ihos_{app}_official_1\""),
     ("", "[load_balancer]"),
     ("load_balancer.host", "\"h101\""),
     ("load_balancer.container", "\"ihos_nginx_proxy_official_1\""),
@@ -55,7 +61,7 @@ const TEMPLATE: &[(&str, &str)] = &[
     ("", "[[instances]]"),
     ("instances[1].name", "\"103-pep1\""),
     ("instances[1].host", "\"h103\""),
-    ("instances[1].container", "\"ihos_pep1_official_1\""),
+    ("instances[1].app", "\"pep1\""),
     ("instances[1].backend", "\"127.0.0.13:39091\""),
     (
         "instances[1].webapps",
@@ -140,12 +146,19 @@ fn hostile_value() -> impl Strategy<Value = String> {
 
 /// Keys whose value also decides another key's check (the host's directories and user
 /// decide where its instances' webapps may not be).
-fn related(changed: &str, named: &str) -> bool {
+fn related(changed: &str, named: &str, message: &str) -> bool {
     let host_dir = changed.starts_with("hosts.h101.")
         && ["state_dir", "staging_dir", "user"]
             .iter()
             .any(|k| changed.ends_with(k));
-    host_dir && named.starts_with("instances[0].")
+    // An instance's name and app are what templates in the defaults expand: a value that
+    // makes a templated setting wrong is refused on the template's line, naming it.
+    let instance = changed
+        .strip_suffix(".app")
+        .or_else(|| changed.strip_suffix(".name"));
+    let through_template = instance
+        .is_some_and(|i| named.starts_with("defaults.") && message.contains(&format!("(in {i}, ")));
+    host_dir && named.starts_with("instances[0].") || through_template
 }
 
 #[test]
@@ -177,7 +190,7 @@ proptest! {
             }
             Err(ConfigError::Invalid { key: named, message, .. }) => {
                 prop_assert!(
-                    named == key || named.starts_with(&format!("{key}.")) || related(key, &named),
+                    named == key || named.starts_with(&format!("{key}.")) || related(key, &named, &message),
                     "{key} = {value}: the error names {named}: {message}"
                 );
             }

@@ -3,15 +3,21 @@
 //! is shown on [`Topology`].
 
 mod auth;
+mod defaults;
 mod duration;
 mod invalid;
 mod jump;
 mod policy;
+mod resolve;
+mod spec;
 mod ssh_resolve;
+mod style_serde;
 mod teamcity;
+mod template;
 mod validate;
 
 pub use auth::{AuthConfig, AuthMethod};
+pub use defaults::SettingOrigin;
 pub use duration::Dur;
 pub(crate) use jump::jump_chain;
 pub use policy::{DrainPolicy, OnFailure, Policy};
@@ -64,7 +70,10 @@ pub enum ConfigError {
 /// Everything ihos knows about the deployment: hosts, the nginx load balancer, the app
 /// instances in rollout order, the optional canary and the rollout [`Policy`]. Read from
 /// TOML by [`Topology::from_toml`] or [`Topology::load`]; unknown keys are errors, and every
-/// error names the key. A minimal file (every other key has a default):
+/// error names the key. Instance settings the instances share may be written once in
+/// `[defaults]` or `[hosts.NAME.defaults]`, with the templates `{name}`, `{app}`, `{host}`,
+/// `{port}` (see [`InstanceConfig::origins`] for where each resolved value came from).
+/// A minimal file (every other key has a default):
 ///
 /// ```toml
 /// [hosts.h101]
@@ -86,8 +95,7 @@ pub enum ConfigError {
 /// logs = "/opt/docker/ihos/pep1/tomcat/logs"
 /// health = { url = "http://127.0.0.1:39091/ihos/" }
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Topology {
     /// Hosts by name.
     pub hosts: BTreeMap<String, HostConfig>,
@@ -95,25 +103,20 @@ pub struct Topology {
     /// several with the same backends: a pair behind keepalived, DNS or an SLB). A backend
     /// is in rotation when every one of them routes to it; the first holds the lock, the
     /// journal and the audit log.
-    #[serde(default)]
     pub load_balancers: Vec<LbConfig>,
-    /// `[load_balancer]` as written; moved into `load_balancers` when loading.
-    #[serde(default, rename = "load_balancer", skip_serializing)]
-    single_lb: Option<LbConfig>,
-    /// The app instances behind the upstream, in rollout order.
+    /// The app instances behind the upstream, in rollout order, each with `[defaults]`,
+    /// its host's defaults and templates applied.
     pub instances: Vec<InstanceConfig>,
     /// The canary instance and its routing rule, if there is one.
-    #[serde(default)]
     pub canary: Option<CanaryConfig>,
     /// How the rollout behaves.
-    #[serde(default)]
     pub policy: Policy,
     /// Where `ihos fetch` downloads the WAR from, if it does.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub teamcity: Option<TeamCityConfig>,
     /// An OpenSSH client config (e.g. `~/.ssh/config`) to read hosts' connection settings
     /// from: a host's `address` may then be a `Host` alias. The topology's own keys win.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub ssh_config: Option<PathBuf>,
     /// What loading noticed and did not refuse (e.g. `Match` in the ssh config).
     #[serde(skip)]
@@ -176,6 +179,10 @@ pub struct HostConfig {
     /// an ssh config's `file:line (Keyword)`, or "default". Filled in when loading.
     #[serde(skip)]
     pub origins: BTreeMap<String, String>,
+    /// `[hosts.NAME.defaults]`: settings of the instances on this host (applied to
+    /// [`Topology::instances`] when loading).
+    #[serde(default, skip_serializing)]
+    pub(crate) defaults: Option<spec::InstanceSpec>,
 }
 
 fn default_ssh_port() -> u16 {
@@ -254,28 +261,6 @@ impl LbConfig {
     }
 }
 
-mod style_serde {
-    use ihos_nginx::DisableStyle;
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    pub(crate) fn serialize<S: Serializer>(s: &DisableStyle, ser: S) -> Result<S::Ok, S::Error> {
-        ser.serialize_str(match s {
-            DisableStyle::Comment => "comment",
-            DisableStyle::Down => "down",
-        })
-    }
-
-    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<DisableStyle, D::Error> {
-        match String::deserialize(d)?.as_str() {
-            "comment" => Ok(DisableStyle::Comment),
-            "down" => Ok(DisableStyle::Down),
-            other => Err(serde::de::Error::custom(format!(
-                "unknown style {other:?}, expected \"comment\" or \"down\""
-            ))),
-        }
-    }
-}
-
 /// One app instance: a Tomcat container serving one upstream backend.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -284,6 +269,10 @@ pub struct InstanceConfig {
     pub name: String,
     /// Host it runs on.
     pub host: String,
+    /// What `{app}` stands for in templates: the app's short name on its host, e.g. `pep1`
+    /// (default: the instance's name).
+    #[serde(default)]
+    pub app: String,
     /// Its container.
     pub container: String,
     /// Its address in the upstream, `host:port` exactly as in the nginx config.
@@ -303,6 +292,10 @@ pub struct InstanceConfig {
     /// The port Tomcat listens on inside the container; drain counts connections to it.
     #[serde(default = "default_container_port")]
     pub container_port: u16,
+    /// Where each setting came from, by key (`name`, `webapps`, `health.url`, ...).
+    /// Filled in when loading.
+    #[serde(skip)]
+    pub origins: BTreeMap<String, SettingOrigin>,
 }
 
 fn default_container_port() -> u16 {
@@ -429,24 +422,18 @@ impl Topology {
                 message: e.message().to_string(),
             }
         };
-        let mut topology: Topology = toml::from_str(text).map_err(syntax)?;
+        let spec: spec::TopologySpec = toml::from_str(text).map_err(syntax)?;
         let raw: toml::Table = toml::from_str(text).map_err(syntax)?;
         let invalid = |(key, message): (String, String)| ConfigError::Invalid {
             file: file.to_string(),
             key,
             message,
         };
-        if let Some(one) = topology.single_lb.take() {
-            if !topology.load_balancers.is_empty() {
-                return Err(invalid((
-                    "load_balancer".into(),
-                    "both [load_balancer] and [[load_balancers]]: list them all as [[load_balancers]]".into(),
-                )));
-            }
-            topology.load_balancers.push(one);
-        }
+        let mut topology = Topology::resolve(spec, text, file).map_err(invalid)?;
         ssh_resolve::resolve(&mut topology, &raw, options, file).map_err(invalid)?;
-        topology.validate().map_err(invalid)?;
+        topology
+            .validate()
+            .map_err(|(key, message)| invalid(topology.attribute(key, message)))?;
         Ok(topology)
     }
 

@@ -323,6 +323,7 @@ fn hop_host(
             local: false,
             proxy_jump: jump.map(str::to_string),
             origins,
+            defaults: None,
         },
     );
     let pending = Pending {
