@@ -266,8 +266,8 @@ pub use transport::MockTransport;
 
 // TeamCity: fetching the WAR, and its sidecar (build, commit).
 pub use artifact::{
-    BuildArtifact, FetchError, FetchOptions, FetchProgress, FetchedWar, SidecarCheck,
-    TeamCityBuild, TeamCityClient, WarSidecar,
+    BuildArtifact, BuildRevision, FetchError, FetchOptions, FetchProgress, FetchedWar,
+    SidecarCheck, TeamCityBuild, TeamCityClient, WarSidecar,
 };
 pub use transport::{
     Downloaded, HostKeyPolicy, JumpHost, LocalTransport, SshAuth, SshOptions, SshTarget,

@@ -144,6 +144,7 @@ const PUBLIC: &[&str] = &[
     "rule_matches",
     // TeamCity.
     "BuildArtifact",
+    "BuildRevision",
     "FetchError",
     "FetchOptions",
     "FetchProgress",

@@ -139,6 +139,8 @@ pub use log::{CommandRecord, Event, EventKind};
 pub use scenario::{RUNBOOK_NGINX_CONF, RUNBOOK_WAR_V1, Runbook, RunbookBackend};
 pub use sha::sha256_hex;
 pub use simulate::{Simulation, SimulationOptions, canary_site};
-pub use teamcity::{BadRange, FakeBuild, FakeTeamCity, TeamCityRequest, test_war};
+pub use teamcity::{
+    BadRange, FakeBuild, FakeRevision, FakeStorage, FakeTeamCity, TeamCityRequest, test_war, zip_of,
+};
 pub use world::docker::PROCESS_LISTING_PREFIX;
 pub use world::fs::{FileInfo, FsSnapshot};

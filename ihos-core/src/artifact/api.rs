@@ -16,16 +16,59 @@ pub struct TeamCityBuild {
     pub state: String,
     /// `SUCCESS`, `FAILURE`, `ERROR` or `UNKNOWN`.
     pub status: String,
-    /// Its branch, when the configuration builds branches.
+    /// Its branch as TeamCity shows it, when the configuration builds branches.
     pub branch: Option<String>,
-    /// The commit it was built from: the VCS revision of its first VCS root.
+    /// The commit it was built from: the revision of its only VCS root, or of the one
+    /// `teamcity.vcs_root` names.
     pub commit: Option<String>,
+    /// Its revisions, one per VCS root (in no promised order).
+    pub revisions: Vec<BuildRevision>,
+    /// A personal build (run with a developer's local changes).
+    pub personal: bool,
+    /// Canceled.
+    pub canceled: bool,
+    /// Failed to start.
+    pub failed_to_start: bool,
+}
+
+/// One VCS root's revision of a build.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BuildRevision {
+    /// The VCS root's id (`vcs-root-id`).
+    pub root_id: String,
+    /// The VCS root's name.
+    pub root_name: String,
+    /// The commit.
+    pub version: String,
 }
 
 impl TeamCityBuild {
-    /// Finished and successful: a build whose artifacts may be deployed.
+    /// Finished and successful, from the repository (not personal), neither canceled nor
+    /// failed to start: a build whose artifacts may be deployed.
     pub fn is_usable(&self) -> bool {
-        self.state == "finished" && self.status == "SUCCESS"
+        self.state == "finished"
+            && self.status == "SUCCESS"
+            && !self.personal
+            && !self.canceled
+            && !self.failed_to_start
+    }
+
+    /// Why it may not be deployed, in words, if it may not.
+    pub fn unusable_because(&self) -> Option<String> {
+        if self.personal {
+            Some("it is a personal build (run with a developer's local changes, not from the repository)".into())
+        } else if self.canceled {
+            Some("it was canceled".into())
+        } else if self.failed_to_start {
+            Some("it failed to start".into())
+        } else if self.state != "finished" || self.status != "SUCCESS" {
+            Some(format!(
+                "it is not a successful finished build (state {}, status {})",
+                self.state, self.status
+            ))
+        } else {
+            None
+        }
     }
 }
 
@@ -62,6 +105,12 @@ pub(crate) struct BuildJson {
     pub branch_name: Option<String>,
     #[serde(default)]
     pub revisions: Option<RevisionsJson>,
+    #[serde(default)]
+    pub personal: bool,
+    #[serde(default)]
+    pub failed_to_start: bool,
+    #[serde(default)]
+    pub canceled_info: Option<serde_json::Value>,
 }
 
 /// `Revisions`.
@@ -71,11 +120,22 @@ pub(crate) struct RevisionsJson {
     pub revision: Vec<RevisionJson>,
 }
 
-/// `Revision`: `version` is the commit.
+/// `Revision`: `version` is the commit, of the VCS root in `vcs-root-instance`.
 #[derive(Debug, Deserialize)]
 pub(crate) struct RevisionJson {
     #[serde(default)]
     pub version: Option<String>,
+    #[serde(default, rename = "vcs-root-instance")]
+    pub root: Option<VcsRootInstanceJson>,
+}
+
+/// `vcs-root-instance`: `vcs-root-id` is the VCS root's external id.
+#[derive(Debug, Deserialize)]
+pub(crate) struct VcsRootInstanceJson {
+    #[serde(default, rename = "vcs-root-id")]
+    pub root_id: Option<String>,
+    #[serde(default)]
+    pub name: Option<String>,
 }
 
 /// `Files`: the children of an artifact directory.
@@ -103,7 +163,27 @@ impl FileJson {
 }
 
 impl From<BuildJson> for TeamCityBuild {
+    /// The commit is set when there is exactly one revision; with several, the client
+    /// picks the configured root's ([`TeamCityBuild::commit_of`]).
     fn from(b: BuildJson) -> Self {
+        let revisions: Vec<BuildRevision> = b
+            .revisions
+            .map(|r| r.revision)
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|r| {
+                let version = r.version.filter(|v| !v.is_empty())?;
+                let root = r.root;
+                Some(BuildRevision {
+                    root_id: root
+                        .as_ref()
+                        .and_then(|x| x.root_id.clone())
+                        .unwrap_or_default(),
+                    root_name: root.and_then(|x| x.name).unwrap_or_default(),
+                    version,
+                })
+            })
+            .collect();
         TeamCityBuild {
             id: b.id,
             number: b.number.unwrap_or_default(),
@@ -111,10 +191,42 @@ impl From<BuildJson> for TeamCityBuild {
             state: b.state.unwrap_or_else(|| "unknown".into()),
             status: b.status.unwrap_or_else(|| "UNKNOWN".into()),
             branch: b.branch_name,
-            commit: b
-                .revisions
-                .and_then(|r| r.revision.into_iter().find_map(|r| r.version))
-                .filter(|v| !v.is_empty()),
+            commit: match revisions.as_slice() {
+                [only] => Some(only.version.clone()),
+                _ => None,
+            },
+            revisions,
+            personal: b.personal,
+            canceled: b.canceled_info.is_some(),
+            failed_to_start: b.failed_to_start,
+        }
+    }
+}
+
+impl TeamCityBuild {
+    /// The commit of VCS root `root` (its id, else its name), or, with no root named, of
+    /// the only one. `Err` lists the roots (`id (name)`) when the choice is not clear.
+    pub fn commit_of(&self, root: Option<&str>) -> Result<Option<String>, Vec<String>> {
+        let listed = || {
+            self.revisions
+                .iter()
+                .map(|r| format!("{} ({})", r.root_id, r.root_name))
+                .collect::<Vec<_>>()
+        };
+        match root {
+            Some(root) => {
+                let found = self
+                    .revisions
+                    .iter()
+                    .find(|r| r.root_id == root)
+                    .or_else(|| self.revisions.iter().find(|r| r.root_name == root));
+                match found {
+                    Some(r) => Ok(Some(r.version.clone())),
+                    None => Err(listed()),
+                }
+            }
+            None if self.revisions.len() > 1 => Err(listed()),
+            None => Ok(self.revisions.first().map(|r| r.version.clone())),
         }
     }
 }

@@ -53,24 +53,37 @@ impl TeamCityClient {
     }
 
     /// The latest successful finished build of the build configuration (on the configured
-    /// branch, else its default branch), with its commit.
+    /// branch, else its default branch), with its commit. A branch given as its VCS name
+    /// (`refs/heads/release`) is looked for under the name TeamCity shows (`release`) too.
     pub fn latest_successful_build(&self) -> Result<TeamCityBuild, FetchError> {
         let c = &self.config;
-        let mut locator = format!(
-            "buildType:(id:{}),status:SUCCESS,state:finished,count:1",
-            c.build_type
-        );
-        if let Some(b) = &c.branch {
-            locator.push_str(&format!(",branch:(name:{b})"));
+        let mut names: Vec<Option<&str>> = vec![c.branch.as_deref()];
+        if let Some(short) = c
+            .branch
+            .as_deref()
+            .and_then(|b| b.strip_prefix("refs/heads/"))
+        {
+            names.push(Some(short));
         }
-        let path = format!("/app/rest/builds?locator={}", encode_query(&locator));
-        let found: BuildsJson = self.http.get_json(&path).map_err(|e| {
-            not_found_as(e, || FetchError::BuildTypeNotFound {
-                server: self.http.base().to_string(),
-                build_type: c.build_type.clone(),
-            })
-        })?;
-        let Some(first) = found.build.into_iter().next() else {
+        let mut found = None;
+        let mut path = String::new();
+        for name in names {
+            path = format!(
+                "/app/rest/builds?locator={}",
+                encode_query(&build_locator(&c.build_type, name))
+            );
+            let page: BuildsJson = self.http.get_json(&path).map_err(|e| {
+                not_found_as(e, || FetchError::BuildTypeNotFound {
+                    server: self.http.base().to_string(),
+                    build_type: c.build_type.clone(),
+                })
+            })?;
+            found = page.build.into_iter().next();
+            if found.is_some() {
+                break;
+            }
+        }
+        let Some(first) = found else {
             return Err(FetchError::NoSuccessfulBuild {
                 server: self.http.base().to_string(),
                 build_type: c.build_type.clone(),
@@ -84,8 +97,13 @@ impl TeamCityClient {
             return Err(FetchError::BadResponse {
                 url: self.http.url(&path),
                 reason: format!(
-                    "build {} is {} {} of {}, not a successful finished build of {}",
-                    build.id, build.state, build.status, build.build_type, c.build_type
+                    "build {} of {} answered for a successful finished build of {}: {}",
+                    build.id,
+                    build.build_type,
+                    c.build_type,
+                    build
+                        .unusable_because()
+                        .unwrap_or_else(|| "another configuration's".into())
                 ),
             });
         }
@@ -93,7 +111,8 @@ impl TeamCityClient {
     }
 
     /// The build with id `id`, which must be a successful finished build of the build
-    /// configuration (`--build ID`).
+    /// configuration, not personal, canceled or failed to start (`--build ID`: asked by
+    /// id, TeamCity applies none of its default filter).
     pub fn pinned_build(&self, id: u64) -> Result<TeamCityBuild, FetchError> {
         let build = self.build_by_id(id)?;
         if build.build_type != self.config.build_type {
@@ -101,6 +120,13 @@ impl TeamCityClient {
                 id,
                 actual: build.build_type,
                 expected: self.config.build_type.clone(),
+            });
+        }
+        if build.personal || build.canceled || build.failed_to_start {
+            return Err(FetchError::BuildRefused {
+                id,
+                reason: build.unusable_because().unwrap_or_default(),
+                number: build.number,
             });
         }
         if !build.is_usable() {
@@ -114,6 +140,7 @@ impl TeamCityClient {
         Ok(build)
     }
 
+    /// Build `id` with its commit: its only VCS root's, or `teamcity.vcs_root`'s.
     fn build_by_id(&self, id: u64) -> Result<TeamCityBuild, FetchError> {
         let build: BuildJson = self
             .http
@@ -124,7 +151,16 @@ impl TeamCityClient {
                     id,
                 })
             })?;
-        Ok(build.into())
+        let mut build = TeamCityBuild::from(build);
+        let root = self.config.vcs_root.as_deref();
+        build.commit = build
+            .commit_of(root)
+            .map_err(|roots| FetchError::VcsRootUnclear {
+                build_id: id,
+                vcs_root: root.map(str::to_string),
+                roots,
+            })?;
+        Ok(build)
     }
 
     /// The WAR among `build`'s artifacts: the configured `artifact` path, else the one
@@ -132,6 +168,7 @@ impl TeamCityClient {
     pub fn war_artifact(&self, build: &TeamCityBuild) -> Result<BuildArtifact, FetchError> {
         match &self.config.artifact {
             Some(path) => {
+                // Inside an archive (`dist/app.zip!/ihos.war`) the directory is `dist/app.zip!`.
                 let (dir, name) = path.rsplit_once('/').unwrap_or(("", path));
                 let files = self.list(build.id, dir).map_err(|e| {
                     not_found_as(e, || FetchError::ArtifactNotFound {
@@ -181,10 +218,15 @@ impl TeamCityClient {
     }
 
     fn list(&self, build_id: u64, dir: &str) -> Result<Vec<super::api::FileJson>, FetchError> {
-        let path = format!(
+        let mut path = format!(
             "/app/rest/builds/id:{build_id}/artifacts/children/{}",
             encode_path(dir)
         );
+        if dir.contains('!') {
+            // Inside an archive (teamcity-rest `BuildArtifactsFinder`: archives are browsed
+            // when the locator says so).
+            path.push_str("?locator=browseArchives:true");
+        }
         let files: FilesJson = self.http.get_json(&path)?;
         Ok(files.file)
     }
@@ -210,4 +252,27 @@ fn names(dir: &str, files: &[super::api::FileJson]) -> Vec<String> {
             }
         })
         .collect()
+}
+
+/// The locator of the latest successful build, every filter said explicitly rather than
+/// left to the server's default filter (`defaultFilter:false`; teamcity-rest
+/// `BuildPromotionFinder.setLocatorDefaults` would add the same, but "varying defaults"
+/// change with the other dimensions): finished, SUCCESS, not personal, not canceled, not
+/// failed to start, on `branch` or the default branch (a configuration without branches
+/// counts as on it). A branch name with a locator's own characters (`:,()$`) is sent
+/// base64url-escaped (`Locator.getBase64UnescapedSingleValue`) in a value condition
+/// ignoring case, as JetBrains' teamcity-cli does for such names.
+pub(crate) fn build_locator(build_type: &str, branch: Option<&str>) -> String {
+    use base64::Engine as _;
+    let branch = match branch {
+        None => "branch:(default:true)".to_string(),
+        Some(b) if b.contains([':', ',', '(', ')', '$']) => {
+            let escaped = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b);
+            format!("branch:(name:(value:$base64:{escaped},ignoreCase:true))")
+        }
+        Some(b) => format!("branch:(name:{b})"),
+    };
+    format!(
+        "buildType:(id:{build_type}),state:finished,status:SUCCESS,personal:false,canceled:false,failedToStart:false,{branch},defaultFilter:false,count:1"
+    )
 }

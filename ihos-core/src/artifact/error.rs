@@ -135,6 +135,44 @@ pub enum FetchError {
         /// The WARs.
         wars: Vec<String>,
     },
+    /// The build may not be deployed although it succeeded: personal, canceled, or failed
+    /// to start (`--build` bypasses TeamCity's own filter of these).
+    #[error(
+        "build {id} (#{number}) is not deployed: {reason}; pick another with --build, or leave it out for the latest successful one"
+    )]
+    BuildRefused {
+        /// The build id.
+        id: u64,
+        /// Its build number.
+        number: String,
+        /// Why, in words.
+        reason: String,
+    },
+    /// The build has revisions of several VCS roots and it is not clear whose commit the
+    /// WAR was built from.
+    #[error("{}", match vcs_root {
+        None => format!("build {build_id} has revisions of several VCS roots ({}): set teamcity.vcs_root to the one the WAR is built from", list(roots)),
+        Some(r) => format!("build {build_id} has no revision of VCS root {r:?} (teamcity.vcs_root); its roots: {}", list(roots)),
+    })]
+    VcsRootUnclear {
+        /// The build id.
+        build_id: u64,
+        /// The configured root, if any.
+        vcs_root: Option<String>,
+        /// The build's roots, `id (name)`.
+        roots: Vec<String>,
+    },
+    /// The external artifact storage TeamCity redirected a download to (another host)
+    /// refused it or failed.
+    #[error("{url}: the artifact storage TeamCity redirected the download to answered HTTP {status}{} (TeamCity's access token is never sent there; an expired link is renewed by running the fetch again)", if message.is_empty() { String::new() } else { format!(": {message}") })]
+    Storage {
+        /// The status.
+        status: u16,
+        /// The storage URL, without its query (a presigned URL's signature stays out).
+        url: String,
+        /// The storage's message.
+        message: String,
+    },
     /// The server answered an unexpected HTTP status.
     #[error("{url}: HTTP {status}{}", if message.is_empty() { String::new() } else { format!(": {message}") })]
     Http {
@@ -215,6 +253,8 @@ impl FetchError {
                 | FetchError::BuildTypeNotFound { .. }
                 | FetchError::BuildNotFound { .. }
                 | FetchError::BuildNotUsable { .. }
+                | FetchError::BuildRefused { .. }
+                | FetchError::VcsRootUnclear { .. }
                 | FetchError::WrongBuildType { .. }
                 | FetchError::ArtifactNotFound { .. }
                 | FetchError::NoWarArtifact { .. }

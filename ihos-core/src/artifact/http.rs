@@ -8,9 +8,10 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use serde::de::DeserializeOwned;
-use ureq::Agent;
+use ureq::config::RedirectAuthHeaders;
 use ureq::http::Response;
 use ureq::tls::{RootCerts, TlsConfig};
+use ureq::{Agent, ResponseExt};
 
 use super::error::FetchError;
 
@@ -55,6 +56,11 @@ impl Http {
             // No total timeout (a WAR can be large); a stalled connection fails instead.
             .timeout_per_read(Some(Duration::from_secs(120)))
             .user_agent(format!("ihos/{}", env!("CARGO_PKG_VERSION")))
+            // A proxy's redirect on the server's own host (to https, to the context path
+            // with a slash) keeps the token; one to another host (external artifact
+            // storage's presigned URL) never gets it (ureq-proto `can_redirect_auth_header`:
+            // same host, same scheme or upgraded to https).
+            .redirect_auth_headers(RedirectAuthHeaders::SameHost)
             .tls_config(tls);
         if base.starts_with("https://") {
             // Never downgraded: a redirect to http:// would send the token in clear.
@@ -158,6 +164,14 @@ impl Http {
         if response.status().is_success() {
             return Ok(response);
         }
+        let answered = response.get_uri().clone();
+        if !same_host(&answered, &self.base) {
+            return Err(FetchError::Storage {
+                status,
+                url: without_query(&answered),
+                message: error_message(&mut response),
+            });
+        }
         if status == 401 || status == 403 {
             return Err(FetchError::Unauthorized {
                 status,
@@ -165,18 +179,23 @@ impl Http {
                 var: self.token_env.clone(),
             });
         }
-        let body = response
-            .body_mut()
-            .with_config()
-            .limit(64 * 1024)
-            .read_to_string()
-            .unwrap_or_default();
         Err(FetchError::Http {
             status,
             url: url.to_string(),
-            message: server_message(&body),
+            message: error_message(&mut response),
         })
     }
+}
+
+/// The message of an error answer's body (its first 64 kB).
+fn error_message(response: &mut Streamed) -> String {
+    let body = response
+        .body_mut()
+        .with_config()
+        .limit(64 * 1024)
+        .read_to_string()
+        .unwrap_or_default();
+    server_message(&body)
 }
 
 /// A transport failure of `url`, in words.
@@ -194,24 +213,91 @@ pub(crate) fn connection(url: &str, e: ureq::Error) -> FetchError {
     }
 }
 
-/// The useful line of a TeamCity error page: its `Details:` line without the Java exception
-/// class, else the first non-empty line; at most 300 characters.
+/// Whether `uri` is on the host of the server at `base`.
+fn same_host(uri: &ureq::http::Uri, base: &str) -> bool {
+    let base = base.parse::<ureq::http::Uri>().ok();
+    let host = |u: &ureq::http::Uri| u.host().map(str::to_ascii_lowercase);
+    base.is_some_and(|b| host(&b) == host(uri))
+}
+
+/// `uri` without its query: a presigned URL's signature is a credential.
+fn without_query(uri: &ureq::http::Uri) -> String {
+    let text = uri.to_string();
+    text.split('?').next().unwrap_or_default().to_string()
+}
+
+/// The useful line of an error answer, at most 300 characters: TeamCity 2025's
+/// `{"errors":[{"message","additionalMessage"}]}` or `<errors><error>...` (the exception's
+/// message when there is one: `message` is the mapper's generic sentence), an S3-style
+/// `<Error><Code>..</Code><Message>..` as `Code: Message`, the old text page's `Details:`
+/// line without the Java exception class, else the first non-empty line.
 fn server_message(body: &str) -> String {
+    if let Some(m) = structured_message(body) {
+        return excerpt(&m, 300);
+    }
     let lines = body.lines().map(str::trim).filter(|l| !l.is_empty());
     let line = lines
         .clone()
         .find_map(|l| l.strip_prefix("Details:"))
-        .map(|d| {
-            let d = d.trim();
-            // "jetbrains....NotFoundException: No build type ..." -> "No build type ..."
-            match d.split_once("Exception: ") {
-                Some((class, rest)) if !class.contains(' ') => rest,
-                _ => d,
-            }
-        })
+        .map(|d| drop_exception_class(d.trim()))
         .or_else(|| lines.clone().next())
         .unwrap_or_default();
     excerpt(line, 300)
+}
+
+/// The message of a JSON or XML error document, if `body` is one.
+fn structured_message(body: &str) -> Option<String> {
+    let body = body.trim_start();
+    if body.starts_with('{') {
+        let v: serde_json::Value = serde_json::from_str(body).ok()?;
+        let first = v.get("errors")?.get(0)?;
+        let text = |k: &str| {
+            first
+                .get(k)
+                .and_then(|m| m.as_str())
+                .map(str::trim)
+                .filter(|m| !m.is_empty())
+        };
+        let chosen = text("additionalMessage")
+            .map(drop_exception_class)
+            .or(text("message"))?;
+        return Some(chosen.to_string());
+    }
+    if !body.starts_with('<') {
+        return None;
+    }
+    let tag = |name: &str| {
+        let open = format!("<{name}>");
+        let start = body.find(&open)? + open.len();
+        let end = start + body[start..].find(&format!("</{name}>"))?;
+        Some(unescape_xml(body[start..end].trim())).filter(|t| !t.is_empty())
+    };
+    if body.contains("<errors>") {
+        return tag("additionalMessage")
+            .map(|m| drop_exception_class(&m).to_string())
+            .or_else(|| tag("message"));
+    }
+    let message = tag("Message")?;
+    Some(match tag("Code") {
+        Some(code) => format!("{code}: {message}"),
+        None => message,
+    })
+}
+
+/// "jetbrains....NotFoundException: No build ..." -> "No build ...".
+fn drop_exception_class(text: &str) -> &str {
+    match text.split_once("Exception: ") {
+        Some((class, rest)) if !class.contains(' ') => rest,
+        _ => text,
+    }
+}
+
+fn unescape_xml(text: &str) -> String {
+    text.replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", "\"")
+        .replace("&apos;", "'")
+        .replace("&amp;", "&")
 }
 
 fn excerpt(text: &str, max: usize) -> String {
@@ -228,10 +314,11 @@ const UNRESERVED: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'_')
     .remove(b'~');
 
-/// `s` percent-encoded for a URL path: unreserved characters and `/` stay, the rest is
-/// encoded byte by byte.
+/// `s` percent-encoded for a URL path: unreserved characters, `/` and `!` (TeamCity's
+/// mark of a path inside an archive, a sub-delimiter RFC 3986 allows in a path) stay, the
+/// rest is encoded byte by byte.
 pub(crate) fn encode_path(s: &str) -> String {
-    const PATH: &AsciiSet = &UNRESERVED.remove(b'/');
+    const PATH: &AsciiSet = &UNRESERVED.remove(b'/').remove(b'!');
     utf8_percent_encode(s, PATH).to_string()
 }
 
@@ -258,6 +345,24 @@ mod tests {
             "No build type nor template is found by id 'Nope'."
         );
         assert_eq!(server_message("\n  Internal error\nmore"), "Internal error");
+        // TeamCity 2025 (JetBrains/teamcity-cli issue #130 shows both forms).
+        let json = r#"{"errors":[{"additionalMessage":"jetbrains.buildServer.server.rest.errors.NotFoundException: No build found by id '5'.","message":"Could not find the entity requested.","stackTrace":null,"statusText":"Responding with error, status code: 404 (Not Found)."}]}"#;
+        assert_eq!(server_message(json), "No build found by id '5'.");
+        let only = r#"{"errors":[{"message":"Make sure you have supplied correct 'Accept' header.","additionalMessage":""}]}"#;
+        assert_eq!(
+            server_message(only),
+            "Make sure you have supplied correct 'Accept' header."
+        );
+        let xml = "<?xml version=\"1.0\"?><errors><error><message>Could not find</message><additionalMessage>jetbrains.X.NotFoundException: No artifact &lt;a&amp;b&gt;</additionalMessage></error></errors>";
+        assert_eq!(server_message(xml), "No artifact <a&b>");
+        let s3 = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>AccessDenied</Code><Message>Request has expired</Message></Error>";
+        assert_eq!(server_message(s3), "AccessDenied: Request has expired");
+        // Not what it looks like: the text as it is.
+        assert_eq!(server_message("{not json"), "{not json");
+        assert_eq!(
+            server_message("<html><body>502 Bad Gateway</body></html>"),
+            "<html><body>502 Bad Gateway</body></html>"
+        );
         assert_eq!(server_message(""), "");
         assert_eq!(server_message(&"x".repeat(400)).chars().count(), 301);
     }
@@ -271,6 +376,10 @@ mod tests {
             "buildType:(id:X),branch:(name:feat%2Fa%26b)"
         );
         assert_eq!(encode_path("é"), "%C3%A9");
+        assert_eq!(
+            encode_path("dist/app 1.zip!/发.war"),
+            "dist/app%201.zip!/%E5%8F%91.war"
+        );
         for yes in [
             "http://127.0.0.1:8111",
             "http://localhost/tc",

@@ -20,7 +20,7 @@ mod http;
 mod progress;
 mod sidecar;
 
-pub use api::{BuildArtifact, TeamCityBuild};
+pub use api::{BuildArtifact, BuildRevision, TeamCityBuild};
 pub use client::TeamCityClient;
 pub use error::FetchError;
 pub use fetch::{FetchOptions, FetchedWar};

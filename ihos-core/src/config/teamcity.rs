@@ -7,6 +7,7 @@
 //! # artifact = "ihos.war"              # default: the one *.war among the build's artifacts
 //! # token_env = "IHOS_TEAMCITY_TOKEN"  # the NAME of the variable holding the token
 //! # branch = "release"                 # default: the build configuration's default branch
+//! # vcs_root = "IHos_Git"              # with several VCS roots: the one whose commit is recorded
 //! # fetch_timeout = "30m"               # the whole fetch, download included (at most 24h)
 //! ```
 
@@ -31,9 +32,17 @@ pub struct TeamCityConfig {
     /// `IHOS_TEAMCITY_TOKEN`). The token itself never goes into configuration.
     #[serde(default = "default_token_env")]
     pub token_env: String,
-    /// Only builds of this branch (default: the build configuration's default branch).
+    /// Only builds of this branch (default: the build configuration's default branch),
+    /// matched as TeamCity does: ignoring case, its name as TeamCity shows it (`release`)
+    /// or its VCS name (`refs/heads/release`).
     #[serde(default)]
     pub branch: Option<String>,
+    /// The VCS root (its id, e.g. `IHos_Git`, or its name) whose revision is the commit
+    /// recorded for the WAR, when the build configuration has several (the app's
+    /// repository beside, say, the build scripts'). With several and none named, a fetch
+    /// refuses and lists them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vcs_root: Option<String>,
     /// Allow an `http://` URL to a host other than this machine. The access token then
     /// crosses the network in clear text: only for a network where that is acceptable.
     #[serde(default)]
@@ -79,6 +88,7 @@ impl TeamCityConfig {
             artifact: None,
             token_env: default_token_env(),
             branch: None,
+            vcs_root: None,
             allow_insecure_http: false,
             fetch_timeout: default_fetch_timeout(),
         }
@@ -160,27 +170,33 @@ impl TeamCityConfig {
                 && !a.starts_with('/')
                 && !a.contains('\\')
                 && !a.chars().any(char::is_control)
-                && a.split('/').all(|s| !s.is_empty() && s != "." && s != "..");
+                && a.split('/').all(|s| !s.is_empty() && s != "." && s != "..")
+                // Inside an archive artifact: once, as `ARCHIVE!/PATH` (TeamCity's form).
+                && a.matches('!').count() <= 1
+                && a.split_once('!').is_none_or(|(zip, inner)| !zip.is_empty() && inner.len() > 1 && inner.starts_with('/'));
             if !ok {
                 return Err(invalid(
                     "teamcity.artifact",
                     format!(
-                        "{a:?} is not a relative artifact path (e.g. \"ihos.war\" or \"dist/ihos.war\")"
+                        "{a:?} is not a relative artifact path (e.g. \"ihos.war\", \"dist/ihos.war\" or, inside an archive, \"dist/app.zip!/ihos.war\")"
                     ),
                 ));
             }
         }
         check_env_name("teamcity.token_env", &Some(self.token_env.clone()))?;
-        if let Some(b) = &self.branch {
-            // The name goes into a build locator as `branch:(name:B)`, where a parenthesis
-            // would end the value.
-            if b.is_empty() || b.contains(['(', ')']) || b.chars().any(char::is_control) {
-                return Err(invalid(
-                    "teamcity.branch",
-                    format!(
-                        "{b:?} is not a usable branch name (empty, parentheses or control characters)"
-                    ),
-                ));
+        // Names with a locator's own characters are sent base64-escaped: only what no
+        // branch or root is called is refused.
+        for (key, value) in [
+            ("teamcity.branch", &self.branch),
+            ("teamcity.vcs_root", &self.vcs_root),
+        ] {
+            if let Some(v) = value {
+                if v.trim().is_empty() || v.chars().any(char::is_control) {
+                    return Err(invalid(
+                        key,
+                        format!("{v:?} is not a usable name (empty or control characters)"),
+                    ));
+                }
             }
         }
         Ok(())
@@ -324,10 +340,33 @@ health = { url = "http://127.0.0.1:8081/" }
                 "teamcity.token_env: \"eyJhbGciOi.secret\" is not an environment variable name",
             ),
             (
-                "url = \"https://ci\"\nbuild_type = \"X\"\nbranch = \"a)b\"",
+                "url = \"https://ci\"\nbuild_type = \"X\"\nbranch = \" \"",
                 "teamcity.branch: ",
             ),
+            (
+                "url = \"https://ci\"\nbuild_type = \"X\"\nvcs_root = \"a\\u001bb\"",
+                "teamcity.vcs_root: ",
+            ),
+            (
+                "url = \"https://ci\"\nbuild_type = \"X\"\nartifact = \"a.zip!/b!/c.war\"",
+                "teamcity.artifact: ",
+            ),
+            (
+                "url = \"https://ci\"\nbuild_type = \"X\"\nartifact = \"a.zip!c.war\"",
+                "teamcity.artifact: ",
+            ),
+            (
+                "url = \"https://ci\"\nbuild_type = \"X\"\nartifact = \"a.zip!/\"",
+                "teamcity.artifact: ",
+            ),
         ];
+        for ok in [
+            "branch = \"fix(a),b:c\"",
+            "artifact = \"dist/app 1.zip!/ihos.war\"",
+            "artifact = \"发布/ihos.war\"",
+        ] {
+            with(&format!("url = \"https://ci\"\nbuild_type = \"X\"\n{ok}")).unwrap();
+        }
         for (section, expected) in cases {
             let e = with(section).unwrap_err();
             assert!(e.contains(expected), "{section}: {e}");

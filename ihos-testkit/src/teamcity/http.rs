@@ -3,7 +3,10 @@
 //! `Connection: close`, or cut after some body bytes (an injected fault).
 
 use std::io::{Read, Write};
-use std::net::{Shutdown, TcpStream};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
 use std::time::Duration;
 
 use percent_encoding::percent_decode_str;
@@ -18,6 +21,8 @@ pub(super) struct Reply {
     pub(super) headers: Vec<(&'static str, String)>,
     pub(super) body: Vec<u8>,
     pub(super) cut_after: Option<usize>,
+    /// For an error: its details (the exception's message), to answer it in another form.
+    pub(super) details: Option<String>,
 }
 
 impl Reply {
@@ -27,6 +32,7 @@ impl Reply {
             headers: vec![("Content-Type", "application/json".into())],
             body: value.to_string().into_bytes(),
             cut_after: None,
+            details: None,
         }
     }
 
@@ -48,12 +54,127 @@ impl Reply {
             )
             .into_bytes(),
             cut_after: None,
+            details: Some(details.to_string()),
+        }
+    }
+
+    /// A redirect to `location`.
+    pub(super) fn redirect(status: u16, location: &str) -> Reply {
+        Reply {
+            status,
+            headers: vec![("Location", location.to_string())],
+            body: Vec::new(),
+            cut_after: None,
+            details: None,
+        }
+    }
+
+    /// An error as TeamCity 2025 answers it, by `Accept`: `{"errors":[{"message",
+    /// "additionalMessage","statusText","stackTrace"}]}` for JSON, `<errors><error>...`
+    /// for XML, the old text page otherwise (JetBrains/teamcity-cli issue #130 shows both
+    /// forms from a 2025.11 server; `message` is the exception mapper's generic sentence,
+    /// `additionalMessage` the exception with its message).
+    pub(super) fn in_2025_form(self, accept: Option<&str>) -> Reply {
+        let Some(details) = &self.details else {
+            return self;
+        };
+        let accept = accept.unwrap_or_default();
+        let status_text = String::from_utf8_lossy(&self.body)
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .to_string();
+        let message = match self.status {
+            400 => "Invalid request. Please check the request URL and data are correct.",
+            403 => "Access denied. Check the user has enough permissions to perform the operation.",
+            404 => {
+                "Could not find the entity requested. Check the reference is correct and the user has permissions to access the entity."
+            }
+            _ => "Error has occurred during request processing.",
+        };
+        let (content_type, body) = if accept.contains("application/json") {
+            let v = serde_json::json!({ "errors": [{
+                "additionalMessage": details,
+                "message": message,
+                "stackTrace": null,
+                "statusText": status_text,
+            }]});
+            ("application/json", v.to_string())
+        } else if accept.contains("xml") {
+            let esc = |t: &str| {
+                t.replace('&', "&amp;")
+                    .replace('<', "&lt;")
+                    .replace('>', "&gt;")
+            };
+            let xml = format!(
+                "<?xml version=\"1.0\" encoding=\"UTF-8\" standalone=\"yes\"?><errors><error><message>{}</message><additionalMessage>{}</additionalMessage><statusText>{}</statusText></error></errors>",
+                esc(message),
+                esc(details),
+                esc(&status_text)
+            );
+            ("application/xml", xml)
+        } else {
+            return self;
+        };
+        Reply {
+            headers: vec![("Content-Type", content_type.into())],
+            body: body.into_bytes(),
+            ..self
+        }
+    }
+}
+
+/// A server on a loopback address, one thread per connection; stops when dropped.
+pub(super) struct Server {
+    pub(super) addr: SocketAddr,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Server {
+    /// Listens on `ip` (a free port) and answers each request with `handle`.
+    pub(super) fn start(
+        ip: &str,
+        handle: impl Fn(TeamCityRequest) -> Reply + Send + Sync + 'static,
+    ) -> std::io::Result<Server> {
+        let listener = TcpListener::bind((ip, 0))?;
+        let addr = listener.local_addr()?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let handle = Arc::new(handle);
+        let thread = {
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                for conn in listener.incoming() {
+                    if stop.load(Ordering::SeqCst) {
+                        break;
+                    }
+                    let Ok(conn) = conn else { continue };
+                    let handle = handle.clone();
+                    std::thread::spawn(move || serve(conn, |request| handle(request)));
+                }
+            })
+        };
+        Ok(Server {
+            addr,
+            stop,
+            thread: Some(thread),
+        })
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        // Wakes the accept loop so that it sees the flag.
+        let _ = TcpStream::connect_timeout(&self.addr, Duration::from_secs(1));
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
         }
     }
 }
 
 /// Reads one request from `conn`, answers it with `handle` and closes the connection.
-pub(super) fn serve(mut conn: TcpStream, handle: impl FnOnce(TeamCityRequest) -> Reply) {
+fn serve(mut conn: TcpStream, handle: impl FnOnce(TeamCityRequest) -> Reply) {
     let _ = conn.set_read_timeout(Some(Duration::from_secs(10)));
     let mut head = Vec::new();
     let mut buf = [0u8; 4096];

@@ -1,9 +1,15 @@
 //! A fake TeamCity server: HTTP/1.1 on `127.0.0.1:<ephemeral port>`, answering the REST
 //! shapes TeamCity documents for what `ihos fetch` asks (a build list by locator, a build
 //! with its revisions, artifact listings, artifact content with `Range`), behind a bearer
-//! token. Faults: a download cut after N bytes (once), a status code for chosen paths, no
-//! `Range` support, a 206 answer with a missing or wrong `Content-Range`. It records every
-//! request, so a test can check what was asked and how.
+//! token, optionally at a context path (`/teamcities`). What the real server does that a
+//! client can get wrong, each from teamcity-rest's sources (see each module): the default
+//! build filter and branch matching ([`locator`]), builds not branched, personal, canceled
+//! or with several VCS roots ([`build`]), artifacts inside archives ([`archive`]), errors
+//! in the 2025 JSON/XML form, redirects by a proxy (same host or not) and downloads
+//! redirected to an external storage on another host ([`storage`]). Faults: a download
+//! cut after N bytes (once), a status code for chosen paths, no `Range` support, a 206
+//! answer with a missing or wrong `Content-Range`. It records every request, so a test
+//! can check what was asked and how.
 //!
 //! ```
 //! use ihos_testkit::{FakeBuild, FakeTeamCity, test_war};
@@ -16,99 +22,23 @@
 //! ```
 //!
 //! [`http`] reads requests and writes responses, [`rest`] answers them as TeamCity does,
-//! [`war`] makes the WARs a test serves.
+//! [`war`] makes the WARs and archives a test serves.
 
+mod archive;
+mod build;
 mod http;
+mod locator;
 mod rest;
+mod storage;
 mod war;
 
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::thread::JoinHandle;
-use std::time::Duration;
 
-use http::Reply;
+use http::{Reply, Server};
 
-pub use war::test_war;
-
-/// A build the fake server knows.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FakeBuild {
-    /// Its id.
-    pub id: u64,
-    /// Its build number.
-    pub number: String,
-    /// Its build configuration (default `IHos_App`).
-    pub build_type: String,
-    /// `SUCCESS` (default), `FAILURE`, `ERROR`, `UNKNOWN`.
-    pub status: String,
-    /// `finished` (default), `running`, `queued`.
-    pub state: String,
-    /// Its branch name (default `master`).
-    pub branch: String,
-    /// Whether that is the configuration's default branch (default true).
-    pub default_branch: bool,
-    /// The commit of its VCS root, if it has one.
-    pub revision: Option<String>,
-    /// Its artifacts: path (`a/b.war`) and bytes.
-    pub artifacts: Vec<(String, Vec<u8>)>,
-}
-
-impl FakeBuild {
-    /// A successful finished build of `IHos_App` on the default branch `master`, without
-    /// revision or artifacts.
-    pub fn new(id: u64, number: &str) -> Self {
-        FakeBuild {
-            id,
-            number: number.into(),
-            build_type: "IHos_App".into(),
-            status: "SUCCESS".into(),
-            state: "finished".into(),
-            branch: "master".into(),
-            default_branch: true,
-            revision: None,
-            artifacts: Vec::new(),
-        }
-    }
-
-    /// Of build configuration `id`.
-    pub fn build_type(mut self, id: &str) -> Self {
-        self.build_type = id.into();
-        self
-    }
-
-    /// With status `status` (`FAILURE`, ...).
-    pub fn status(mut self, status: &str) -> Self {
-        self.status = status.into();
-        self
-    }
-
-    /// In state `state` (`running`, `queued`).
-    pub fn state(mut self, state: &str) -> Self {
-        self.state = state.into();
-        self
-    }
-
-    /// On branch `name`, not the default one.
-    pub fn branch(mut self, name: &str) -> Self {
-        self.branch = name.into();
-        self.default_branch = false;
-        self
-    }
-
-    /// Built from commit `sha`.
-    pub fn revision(mut self, sha: &str) -> Self {
-        self.revision = Some(sha.into());
-        self
-    }
-
-    /// With an artifact at `path`.
-    pub fn artifact(mut self, path: &str, bytes: Vec<u8>) -> Self {
-        self.artifacts.push((path.into(), bytes));
-        self
-    }
-}
+pub use build::{FakeBuild, FakeRevision};
+pub use storage::FakeStorage;
+pub use war::{test_war, zip_of};
 
 /// One request the fake server received, and what it answered.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -156,63 +86,58 @@ pub enum BadRange {
 #[derive(Default)]
 struct State {
     token: String,
+    /// `http://127.0.0.1:PORT`.
+    origin: String,
+    /// The context path the server is installed at (`/teamcities`), or "".
+    context: String,
     builds: Vec<FakeBuild>,
     requests: Vec<TeamCityRequest>,
     cut_after: Vec<usize>,
     overrides: Vec<(String, u16, String)>,
+    redirects: Vec<(String, u16, String)>,
     no_range: bool,
     bad_range: Option<BadRange>,
+    errors_2025: bool,
+    storage: Option<Arc<FakeStorage>>,
 }
 
 /// The fake server. Dropping it stops it.
 pub struct FakeTeamCity {
-    addr: SocketAddr,
+    server: Server,
     state: Arc<Mutex<State>>,
-    stop: Arc<AtomicBool>,
-    thread: Option<JoinHandle<()>>,
 }
 
 impl FakeTeamCity {
     /// Starts a server on `127.0.0.1` (a free port) that accepts `Bearer <token>`.
     pub fn start(token: &str) -> std::io::Result<FakeTeamCity> {
-        let listener = TcpListener::bind("127.0.0.1:0")?;
-        let addr = listener.local_addr()?;
-        let state = Arc::new(Mutex::new(State {
-            token: token.into(),
-            ..State::default()
-        }));
-        let stop = Arc::new(AtomicBool::new(false));
-        let thread = {
-            let state = state.clone();
-            let stop = stop.clone();
-            std::thread::spawn(move || {
-                for conn in listener.incoming() {
-                    if stop.load(Ordering::SeqCst) {
-                        break;
-                    }
-                    let Ok(conn) = conn else { continue };
-                    let state = state.clone();
-                    std::thread::spawn(move || {
-                        http::serve(conn, |request| handle(&state, request))
-                    });
-                }
-            })
-        };
-        Ok(FakeTeamCity {
-            addr,
-            state,
-            stop,
-            thread: Some(thread),
-        })
+        Self::start_at(token, "")
     }
 
-    /// `http://127.0.0.1:PORT`.
+    /// A server installed at a context path (`/teamcities`, as the runbook's server at
+    /// `https://HOST/teamcities/`): REST is under `CONTEXT/app/rest`, anything else is a
+    /// 404, and `href`s in its answers leave the context path out (teamcity-rest
+    /// `SimplePathTransformer`: only with `rest.beans.href.useFullURLs` are they full).
+    pub fn start_at(token: &str, context: &str) -> std::io::Result<FakeTeamCity> {
+        let state = Arc::new(Mutex::new(State {
+            token: token.into(),
+            context: context.trim_end_matches('/').into(),
+            ..State::default()
+        }));
+        let server = {
+            let state = state.clone();
+            Server::start("127.0.0.1", move |request| handle(&state, request))?
+        };
+        lock(&state).origin = format!("http://{}", server.addr);
+        Ok(FakeTeamCity { server, state })
+    }
+
+    /// `http://127.0.0.1:PORT` and the context path: what `[teamcity] url` is set to.
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        format!("http://{}{}", self.server.addr, self.lock().context)
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
+        lock(&self.state)
     }
 
     /// Adds a build (a larger id is a newer build).
@@ -244,6 +169,26 @@ impl FakeTeamCity {
             .push((path_contains.into(), status, body.into()));
     }
 
+    /// Requests whose path starts with `from` are redirected with `status` to `to`
+    /// followed by the rest of their path and their query (as a proxy in front of the
+    /// server does: `/tc/...` moved to `/teamcities/...`, or to another host). `to` is a
+    /// whole URL (`http://127.0.0.1:PORT/teamcities`). Before any authentication.
+    pub fn redirect(&self, from: &str, status: u16, to: &str) {
+        self.lock().redirects.push((from.into(), status, to.into()));
+    }
+
+    /// Errors answered as TeamCity 2025 does: JSON (`{"errors":[...]}`) or XML by
+    /// `Accept`, the old text page otherwise.
+    pub fn answer_errors_as_2025(&self) {
+        self.lock().errors_2025 = true;
+    }
+
+    /// Artifacts kept in an external storage: a download is answered with a 302 to a
+    /// presigned URL of `storage` (another host).
+    pub fn store_artifacts_in(&self, storage: Arc<FakeStorage>) {
+        self.lock().storage = Some(storage);
+    }
+
     /// Ignore `Range` headers: always send the whole artifact with 200.
     pub fn ignore_ranges(&self) {
         self.lock().no_range = true;
@@ -255,27 +200,23 @@ impl FakeTeamCity {
         self.lock().bad_range = Some(how);
     }
 
-    /// Every request so far, in order.
+    /// Every request so far, in order (paths as received, the context path included).
     pub fn requests(&self) -> Vec<TeamCityRequest> {
         self.lock().requests.clone()
     }
 }
 
-impl Drop for FakeTeamCity {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        // Wakes the accept loop so that it sees the flag.
-        let _ = TcpStream::connect_timeout(&self.addr, Duration::from_secs(1));
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
+fn lock(state: &Mutex<State>) -> MutexGuard<'_, State> {
+    state.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// Answers a request and records it with the status answered, in one step.
 fn handle(state: &Mutex<State>, mut request: TeamCityRequest) -> Reply {
-    let mut s = state.lock().unwrap_or_else(|p| p.into_inner());
-    let reply = rest::answer(&mut s, &request);
+    let mut s = lock(state);
+    let mut reply = rest::answer(&mut s, &request);
+    if s.errors_2025 {
+        reply = reply.in_2025_form(request.accept.as_deref());
+    }
     request.status = reply.status;
     s.requests.push(request);
     reply

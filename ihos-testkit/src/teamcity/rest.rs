@@ -7,14 +7,32 @@ use std::collections::BTreeSet;
 use serde_json::{Value, json};
 
 use super::http::Reply;
-use super::{BadRange, FakeBuild, State, TeamCityRequest};
+use super::locator::BuildQuery;
+use super::{BadRange, FakeBuild, State, TeamCityRequest, archive};
 
 /// The answer to `req` as TeamCity gives it, with the faults `s` holds.
 pub(super) fn answer(s: &mut State, req: &TeamCityRequest) -> Reply {
+    if let Some(reply) = redirected(s, req) {
+        return reply;
+    }
+    // The servlet container answers outside the context path: its own 404 page.
+    let Some(path) = req
+        .path
+        .strip_prefix(s.context.as_str())
+        .filter(|p| p.starts_with('/'))
+    else {
+        let mut r = Reply::error(404, "no such context");
+        r.body = "<!doctype html><html><body><h1>HTTP Status 404 – Not Found</h1></body></html>"
+            .as_bytes()
+            .to_vec();
+        r.details = None;
+        return r;
+    };
     if req.authorization.as_deref() != Some(&format!("Bearer {}", s.token)) {
         let mut r = Reply::error(401, "Authentication required");
         r.body =
             b"Authentication required\nTo login manually go to \"/login.html\" page\n".to_vec();
+        r.details = None;
         r.headers
             .push(("WWW-Authenticate", "Basic realm=\"TeamCity\"".into()));
         return r;
@@ -29,13 +47,14 @@ pub(super) fn answer(s: &mut State, req: &TeamCityRequest) -> Reply {
             headers: vec![("Content-Type", "text/plain".into())],
             body: body.clone().into_bytes(),
             cut_after: None,
+            details: None,
         };
     }
     if req.method != "GET" {
         return Reply::error(405, "only GET is faked");
     }
-    let Some(rest) = req.path.strip_prefix("/app/rest/builds") else {
-        return Reply::error(404, &format!("no such resource {}", req.path));
+    let Some(rest) = path.strip_prefix("/app/rest/builds") else {
+        return Reply::error(404, &format!("no such resource {path}"));
     };
     if rest.is_empty() || rest == "/" {
         return list_builds(s, req.param("locator").unwrap_or_default());
@@ -53,62 +72,106 @@ pub(super) fn answer(s: &mut State, req: &TeamCityRequest) -> Reply {
         return Reply::error(
             404,
             &format!(
-                "jetbrains.buildServer.server.rest.errors.NotFoundException: No build found by locator 'id:{id}'."
+                "jetbrains.buildServer.server.rest.errors.NotFoundException: No build found by id '{id}'."
             ),
         );
     };
     if rest.is_empty() {
-        return Reply::json(build_json(&build, true));
+        return Reply::json(build_json(s, &build, true));
     }
     if let Some(dir) = rest.strip_prefix("artifacts/children") {
-        return children(&build, dir.trim_start_matches('/').trim_end_matches('/'));
+        let browse = req
+            .param("locator")
+            .is_some_and(|l| l.contains("browseArchives:true"));
+        return children(
+            &build,
+            dir.trim_start_matches('/').trim_end_matches('/'),
+            browse,
+        );
     }
-    if let Some(path) = rest.strip_prefix("artifacts/content/") {
-        let Some((_, bytes)) = build.artifacts.iter().find(|(p, _)| p == path) else {
-            return Reply::error(
-                404,
-                &format!(
-                    "jetbrains.buildServer.server.rest.errors.NotFoundException: No artifact with relative path '{path}' found in build #{} {{id={}}}",
-                    build.number, build.id
-                ),
-            );
-        };
-        return content(s, bytes, req.range.as_deref());
+    // `files/` is an alias of `content/` (teamcity-rest `FilesSubResource.getContentAlias`).
+    let content_path = rest
+        .strip_prefix("artifacts/content/")
+        .or_else(|| rest.strip_prefix("artifacts/files/"));
+    match content_path {
+        Some(path) => artifact(s, &build, path, req.range.as_deref()),
+        None => Reply::error(404, &format!("no such resource {path}")),
     }
-    Reply::error(404, &format!("no such resource {}", req.path))
+}
+
+/// A proxy's redirect of `req`, if one is set for its path.
+fn redirected(s: &State, req: &TeamCityRequest) -> Option<Reply> {
+    let (from, status, to) = s
+        .redirects
+        .iter()
+        .find(|(f, ..)| req.path.starts_with(f.as_str()))?;
+    let rest = &req.path[from.len()..];
+    let query: Vec<String> = req
+        .query
+        .iter()
+        .map(|(k, v)| format!("{}={}", encode(k), encode(v)))
+        .collect();
+    let path: String = rest.split('/').map(encode).collect::<Vec<_>>().join("/");
+    let location = if query.is_empty() {
+        format!("{to}{path}")
+    } else {
+        format!("{to}{path}?{}", query.join("&"))
+    };
+    Some(Reply::redirect(*status, &location))
+}
+
+/// An artifact's content (`path` may go inside an archive), or the redirect to the
+/// storage holding it.
+fn artifact(s: &mut State, build: &FakeBuild, path: &str, range: Option<&str>) -> Reply {
+    let bytes = match archive::split(path) {
+        Some((zip, inner)) => build
+            .artifacts
+            .iter()
+            .find(|(p, _)| p == zip)
+            .and_then(|(_, bytes)| archive::entry(bytes, inner)),
+        None => build
+            .artifacts
+            .iter()
+            .find(|(p, _)| p == path)
+            .map(|(_, b)| b.clone()),
+    };
+    let Some(bytes) = bytes else {
+        return Reply::error(
+            404,
+            &format!(
+                "jetbrains.buildServer.server.rest.errors.NotFoundException: No artifact with relative path '{path}' found in build #{} {{id={}}}",
+                build.number, build.id
+            ),
+        );
+    };
+    if let Some(storage) = &s.storage {
+        let url = storage.presign(&format!("{}/{path}", build.id), &bytes);
+        let mut r = Reply::redirect(302, &url);
+        r.headers.push(("Cache-Control", "max-age=60".into()));
+        return r;
+    }
+    content(s, &bytes, range)
+}
+
+fn encode(part: &str) -> String {
+    percent_encoding::utf8_percent_encode(part, percent_encoding::NON_ALPHANUMERIC).to_string()
 }
 
 fn list_builds(s: &State, locator: &str) -> Reply {
-    let mut build_type = None;
-    let mut status = None;
-    let mut state = None;
-    let mut branch = None;
-    let mut count = usize::MAX;
-    for dim in split_top(locator) {
-        let (name, value) = dim.split_once(':').unwrap_or((dim, ""));
-        let value = value
-            .strip_prefix('(')
-            .and_then(|v| v.strip_suffix(')'))
-            .unwrap_or(value);
-        match name {
-            "buildType" => build_type = Some(value.strip_prefix("id:").unwrap_or(value)),
-            "status" => status = Some(value),
-            "state" => state = Some(value),
-            "branch" => branch = Some(value.strip_prefix("name:").unwrap_or(value)),
-            "count" => count = value.parse().unwrap_or(usize::MAX),
-            other => {
-                return Reply::error(
-                    400,
-                    &format!(
-                        "jetbrains.buildServer.server.rest.errors.LocatorProcessException: Locator dimension '{other}' is unknown."
-                    ),
-                );
-            }
+    let query = match BuildQuery::parse(locator) {
+        Ok(q) => q,
+        Err(message) => {
+            return Reply::error(
+                400,
+                &format!(
+                    "jetbrains.buildServer.server.rest.errors.LocatorProcessException: {message}"
+                ),
+            );
         }
-    }
-    if let Some(t) = build_type {
+    };
+    if let Some(t) = &query.build_type {
         let known: BTreeSet<&str> = s.builds.iter().map(|b| b.build_type.as_str()).collect();
-        if !known.contains(t) {
+        if !known.contains(t.as_str()) {
             return Reply::error(
                 404,
                 &format!(
@@ -117,76 +180,67 @@ fn list_builds(s: &State, locator: &str) -> Reply {
             );
         }
     }
-    let mut found: Vec<&FakeBuild> = s
-        .builds
-        .iter()
-        .filter(|b| build_type.is_none_or(|t| b.build_type == t))
-        .filter(|b| status.is_none_or(|st| b.status.eq_ignore_ascii_case(st)))
-        .filter(|b| state.is_none_or(|st| b.state == st))
-        .filter(|b| match branch {
-            Some(name) => b.branch == name,
-            None => b.default_branch,
-        })
-        .collect();
+    let mut found: Vec<&FakeBuild> = s.builds.iter().filter(|b| query.admits(b)).collect();
     found.sort_by_key(|b| std::cmp::Reverse(b.id));
-    found.truncate(count);
+    found.truncate(query.count);
     Reply::json(json!({
         "count": found.len(),
         "href": format!("/app/rest/builds?locator={locator}"),
-        "build": found.iter().map(|b| build_json(b, false)).collect::<Vec<_>>(),
+        "build": found.iter().map(|b| build_json(s, b, false)).collect::<Vec<_>>(),
     }))
 }
 
-/// Splits a locator at the commas outside parentheses.
-fn split_top(locator: &str) -> Vec<&str> {
-    let mut parts = Vec::new();
-    let mut depth = 0i32;
-    let mut start = 0;
-    for (i, c) in locator.char_indices() {
-        match c {
-            '(' => depth += 1,
-            ')' => depth -= 1,
-            ',' if depth == 0 => {
-                parts.push(&locator[start..i]);
-                start = i + 1;
-            }
-            _ => {}
-        }
-    }
-    if start < locator.len() {
-        parts.push(&locator[start..]);
-    }
-    parts
-}
-
-fn build_json(b: &FakeBuild, full: bool) -> Value {
+/// A build as teamcity-rest's `Build` bean writes it: booleans only when true
+/// (`ValueWithDefault`), `branchName` (the display name) only for a branched build,
+/// `status` absent while queued, `canceledInfo` for a canceled one; `revisions` only in the
+/// long form (a single build), one per VCS root.
+fn build_json(s: &State, b: &FakeBuild, full: bool) -> Value {
     let mut v = json!({
         "id": b.id,
         "buildTypeId": b.build_type,
         "number": b.number,
         "state": b.state,
-        "branchName": b.branch,
-        "defaultBranch": b.default_branch,
         "href": format!("/app/rest/builds/id:{}", b.id),
-        "webUrl": format!("/viewLog.html?buildId={}&buildTypeId={}", b.id, b.build_type),
+        "webUrl": format!(
+            "{}{}/viewLog.html?buildId={}&buildTypeId={}",
+            s.origin, s.context, b.id, b.build_type
+        ),
     });
     if b.state != "queued" {
         v["status"] = json!(b.status);
     }
+    if let Some(branch) = &b.branch {
+        v["branchName"] = json!(branch);
+        if b.default_branch {
+            v["defaultBranch"] = json!(true);
+        }
+    }
+    if b.personal {
+        v["personal"] = json!(true);
+    }
+    if b.failed_to_start {
+        v["failedToStart"] = json!(true);
+    }
     if full {
+        if b.canceled {
+            v["canceledInfo"] =
+                json!({ "timestamp": "20250520T183916+0000", "text": "canceled by hand" });
+        }
         v["buildType"] = json!({ "id": b.build_type, "href": format!("/app/rest/buildTypes/id:{}", b.build_type) });
+        let branch = b.branch.as_deref().unwrap_or("master");
         let revisions: Vec<Value> = b
-            .revision
+            .revisions
             .iter()
-            .map(|sha| {
+            .enumerate()
+            .map(|(i, r)| {
                 json!({
-                    "version": sha,
-                    "vcsBranchName": format!("refs/heads/{}", b.branch),
+                    "version": r.version,
+                    "vcsBranchName": format!("refs/heads/{branch}"),
                     "vcs-root-instance": {
-                        "id": "1",
-                        "vcs-root-id": "IHos_Git",
-                        "name": "ihos",
-                        "href": "/app/rest/vcs-root-instances/id:1",
+                        "id": (i + 1).to_string(),
+                        "vcs-root-id": r.root_id,
+                        "name": r.root_name,
+                        "href": format!("/app/rest/vcs-root-instances/id:{}", i + 1),
                     },
                 })
             })
@@ -197,49 +251,103 @@ fn build_json(b: &FakeBuild, full: bool) -> Value {
     v
 }
 
-fn children(b: &FakeBuild, dir: &str) -> Reply {
-    let prefix = if dir.is_empty() {
-        String::new()
-    } else {
-        format!("{dir}/")
-    };
-    let mut files = Vec::new();
-    let mut dirs = BTreeSet::new();
-    for (path, bytes) in &b.artifacts {
-        let Some(rel) = path.strip_prefix(&prefix) else {
-            continue;
-        };
-        match rel.split_once('/') {
-            Some((sub, _)) => {
-                dirs.insert(sub.to_string());
-            }
-            None => files.push(json!({
-                "name": rel,
-                "size": bytes.len(),
-                "modificationTime": "20250520T183916+0000",
-                "href": format!("/app/rest/builds/id:{}/artifacts/metadata/{path}", b.id),
-                "content": { "href": format!("/app/rest/builds/id:{}/artifacts/content/{path}", b.id) },
-            })),
-        }
-    }
-    if !dir.is_empty() && files.is_empty() && dirs.is_empty() {
-        return Reply::error(
+/// A directory's children: of the build's artifacts, or inside an archive (`a.zip!/dir`,
+/// listed only with `locator=browseArchives:true`). `href`s are percent-encoded by segment
+/// with `/` kept (teamcity-rest `FilesSubResource.encodeFullFileName`).
+fn children(b: &FakeBuild, dir: &str, browse_archives: bool) -> Reply {
+    let not_found = || {
+        Reply::error(
             404,
             &format!(
                 "jetbrains.buildServer.server.rest.errors.NotFoundException: No artifact with relative path '{dir}' found in build #{} {{id={}}}",
                 b.number, b.id
             ),
-        );
+        )
+    };
+    // (name, full path, size: None for a directory)
+    let mut entries: Vec<(String, String, Option<u64>)> = Vec::new();
+    if let Some((zip, inner)) = archive::split(dir) {
+        let listed = browse_archives
+            .then(|| b.artifacts.iter().find(|(p, _)| p == zip))
+            .flatten()
+            .and_then(|(_, bytes)| archive::children(bytes, inner));
+        let Some(listed) = listed else {
+            return not_found();
+        };
+        let base = if inner.is_empty() {
+            format!("{zip}!/")
+        } else {
+            format!("{zip}!/{inner}/")
+        };
+        for (name, size) in listed {
+            entries.push((name.clone(), format!("{base}{name}"), size));
+        }
+    } else {
+        let prefix = if dir.is_empty() {
+            String::new()
+        } else {
+            format!("{dir}/")
+        };
+        let mut dirs = BTreeSet::new();
+        for (path, bytes) in &b.artifacts {
+            let Some(rel) = path.strip_prefix(&prefix) else {
+                continue;
+            };
+            match rel.split_once('/') {
+                Some((sub, _)) => {
+                    dirs.insert(sub.to_string());
+                }
+                None => entries.push((rel.into(), path.clone(), Some(bytes.len() as u64))),
+            }
+        }
+        if !dir.is_empty() && entries.is_empty() && dirs.is_empty() {
+            return not_found();
+        }
+        for d in dirs {
+            entries.push((d.clone(), format!("{prefix}{d}"), None));
+        }
     }
-    for d in dirs {
-        files.push(json!({
-            "name": d,
-            "modificationTime": "20250520T183916+0000",
-            "href": format!("/app/rest/builds/id:{}/artifacts/metadata/{prefix}{d}", b.id),
-            "children": { "href": format!("/app/rest/builds/id:{}/artifacts/children/{prefix}{d}", b.id) },
-        }));
-    }
+    let files: Vec<Value> = entries
+        .into_iter()
+        .map(|(name, full, size)| {
+            let href = |kind: &str| {
+                format!(
+                    "/app/rest/builds/id:{}/artifacts/{kind}/{}",
+                    b.id,
+                    href_path(&full)
+                )
+            };
+            let mut v = json!({
+                "name": name,
+                "fullName": full,
+                "modificationTime": "20250520T183916+0000",
+                "href": href("metadata"),
+            });
+            match size {
+                Some(size) => {
+                    v["size"] = json!(size);
+                    v["content"] = json!({ "href": href("content") });
+                }
+                None => v["children"] = json!({ "href": href("children") }),
+            }
+            v
+        })
+        .collect();
     Reply::json(json!({ "count": files.len(), "file": files }))
+}
+
+/// A path for an `href`: each segment percent-encoded, `/` and `!` kept.
+fn href_path(path: &str) -> String {
+    const SEGMENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+        .remove(b'-')
+        .remove(b'.')
+        .remove(b'_')
+        .remove(b'~')
+        .remove(b'!');
+    path.split('/')
+        .map(|seg| percent_encoding::utf8_percent_encode(seg, SEGMENT).to_string())
+        .collect::<Vec<_>>()
+        .join("/")
 }
 
 fn content(s: &mut State, bytes: &[u8], range: Option<&str>) -> Reply {
@@ -262,6 +370,7 @@ fn content(s: &mut State, bytes: &[u8], range: Option<&str>) -> Reply {
         ],
         body: bytes.to_vec(),
         cut_after,
+        details: None,
     };
     match from {
         Some(from) if from >= len => {
@@ -299,16 +408,5 @@ fn content(s: &mut State, bytes: &[u8], range: Option<&str>) -> Reply {
             reply
         }
         None => reply,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn locator_splitting() {
-        assert_eq!(
-            super::split_top("buildType:(id:X),branch:(name:a,b),count:1"),
-            ["buildType:(id:X)", "branch:(name:a,b)", "count:1"]
-        );
     }
 }

@@ -33,3 +33,19 @@ pub fn test_war(version: &str, filler: usize) -> Vec<u8> {
     })();
     written.unwrap_or_default()
 }
+
+/// A zip archive of `entries` (path, bytes), stored uncompressed: an artifact such as
+/// `dist/app.zip` holding the WAR.
+pub fn zip_of(entries: &[(&str, Vec<u8>)]) -> Vec<u8> {
+    let mut z = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let opts =
+        zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
+    let written = (|| -> zip::result::ZipResult<Vec<u8>> {
+        for (path, bytes) in entries {
+            z.start_file(*path, opts)?;
+            z.write_all(bytes)?;
+        }
+        Ok(z.finish()?.into_inner())
+    })();
+    written.unwrap_or_default()
+}
