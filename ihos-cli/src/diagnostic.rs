@@ -1,5 +1,5 @@
 //! Errors that point into a file (a configuration nginx would refuse, a topology that is not
-//! valid TOML) shown as rustc shows them, under their first line: that stays
+//! valid TOML or has a value that cannot be right) shown as rustc shows them, under their first line: that stays
 //! `FILE:LINE:COL: message`, where editors jump from; then the line itself with a caret
 //! under the column, the place the error refers back to (the block left open, the string
 //! never closed), and a hint. Drawn by annotate-snippets; coloured only on a terminal and
@@ -122,6 +122,22 @@ fn diagnostic(error: &CliError) -> Option<Diagnostic> {
         CliError::Parse { file, error } => Some(nginx(file, error)),
         CliError::Config(ConfigError::Syntax {
             file, line, column, ..
+        }) => Some(Diagnostic {
+            file: file.clone(),
+            primary: Mark {
+                line: *line,
+                column: *column,
+                label: None,
+            },
+            context: None,
+            hint: None,
+            masked: true,
+        }),
+        // A value that parses but cannot be right: the key, or the table it is missing from.
+        CliError::Config(ConfigError::Invalid {
+            file,
+            position: Some((line, column)),
+            ..
         }) => Some(Diagnostic {
             file: file.clone(),
             primary: Mark {

@@ -92,3 +92,27 @@ fn a_control_character_in_the_file_is_not_sent_to_the_terminal() {
     assert!(!stderr.contains('\u{1b}'), "{stderr:?}");
     assert!(stderr.contains("a\u{fffd}[2Jb"), "{stderr}");
 }
+
+/// A value that parses but cannot be right, written in `[defaults]`: the error is on the
+/// defaults' line (the one to edit), named by its key, with the instance it broke.
+#[test]
+fn a_wrong_value_from_the_defaults_points_at_its_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let example = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../examples/ihos.toml"
+    ))
+    .unwrap();
+    let text = example.replace(
+        "webapps = \"/opt/docker/ihos/{app}/tomcat/webapps\"",
+        "webapps = \"opt/docker/ihos/{app}/tomcat/webapps\"",
+    );
+    std::fs::write(dir.path().join("ihos.toml"), text).unwrap();
+    let (code, stderr) = ihos_in(dir.path(), &["validate"]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.starts_with("ihos.toml:36:1: defaults.webapps: "),
+        "{stderr}"
+    );
+    insta::assert_snapshot!(stderr);
+}

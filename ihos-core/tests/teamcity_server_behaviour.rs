@@ -142,6 +142,63 @@ fn a_download_from_external_storage_goes_without_the_token_and_its_refusal_says_
 }
 
 #[test]
+fn a_storage_on_the_servers_host_but_another_port_never_gets_the_token() {
+    // A MinIO beside TeamCity on the same host: ureq's "same host" would have sent the
+    // token there (it ignores the port), and the storage refuses a request with both.
+    let tc = server();
+    let storage = Arc::new(FakeStorage::start_on("127.0.0.1").unwrap());
+    tc.store_artifacts_in(storage.clone());
+    let dir = tempfile::tempdir().unwrap();
+    fetch(&config(&tc.url()), &dir).unwrap();
+    let seen = storage.requests();
+    assert_eq!(seen.len(), 1, "{seen:#?}");
+    assert_eq!((seen[0].status, seen[0].authorization.clone()), (200, None));
+}
+
+#[test]
+fn a_pinned_build_is_refused_for_what_it_is_before_its_roots_are_looked_at() {
+    let tc = server();
+    tc.add_build(
+        FakeBuild::new(60, "6")
+            .build_type("Other_App")
+            .revision_of("A", "a", APP)
+            .revision_of("B", "b", SCRIPTS),
+    );
+    tc.add_build(
+        FakeBuild::new(61, "6.1")
+            .personal()
+            .revision_of("A", "a", APP)
+            .revision_of("B", "b", SCRIPTS),
+    );
+    let client = TeamCityClient::with_token(&config(&tc.url()), TOKEN.into()).unwrap();
+    let e = client.pinned_build(60).unwrap_err();
+    assert!(matches!(e, FetchError::WrongBuildType { .. }), "{e}");
+    let e = client.pinned_build(61).unwrap_err();
+    assert!(matches!(e, FetchError::BuildRefused { .. }), "{e}");
+}
+
+#[test]
+fn a_root_name_two_roots_share_is_not_a_choice() {
+    let tc = server();
+    tc.add_build(
+        FakeBuild::new(70, "7")
+            .revision_of("ProjA_Ihos", "ihos", APP)
+            .revision_of("ProjB_Ihos", "ihos", SCRIPTS)
+            .artifact("ihos.war", test_war("v70", 100)),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = config(&tc.url());
+    c.vcs_root = Some("ihos".into());
+    let e = fetch(&c, &dir).unwrap_err();
+    assert!(matches!(e, FetchError::VcsRootUnclear { .. }), "{e}");
+    c.vcs_root = Some("ProjB_Ihos".into());
+    assert_eq!(
+        fetch(&c, &dir).unwrap().sidecar.commit.as_deref(),
+        Some(SCRIPTS)
+    );
+}
+
+#[test]
 fn branches_match_as_teamcity_matches_them() {
     let tc = server();
     tc.add_build(
@@ -332,7 +389,7 @@ fn an_artifact_inside_an_archive_or_with_spaces_and_non_ascii_names() {
     assert!(
         requests
             .iter()
-            .any(|r| r.path.ends_with("/artifacts/children/dist/app 1.zip!")
+            .any(|r| r.path.ends_with("/artifacts/children/dist/app 1.zip")
                 && r.param("locator") == Some("browseArchives:true")),
         "{requests:#?}"
     );

@@ -215,11 +215,13 @@ impl TeamCityBuild {
         };
         match root {
             Some(root) => {
-                let found = self
-                    .revisions
-                    .iter()
-                    .find(|r| r.root_id == root)
-                    .or_else(|| self.revisions.iter().find(|r| r.root_name == root));
+                // An id is unique; a name need not be (roots of two projects): one only.
+                let by_id = self.revisions.iter().find(|r| r.root_id == root);
+                let mut by_name = self.revisions.iter().filter(|r| r.root_name == root);
+                let found = by_id.or_else(|| match (by_name.next(), by_name.next()) {
+                    (Some(r), None) => Some(r),
+                    _ => None,
+                });
                 match found {
                     Some(r) => Ok(Some(r.version.clone())),
                     None => Err(listed()),

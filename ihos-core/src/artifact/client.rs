@@ -114,7 +114,7 @@ impl TeamCityClient {
     /// configuration, not personal, canceled or failed to start (`--build ID`: asked by
     /// id, TeamCity applies none of its default filter).
     pub fn pinned_build(&self, id: u64) -> Result<TeamCityBuild, FetchError> {
-        let build = self.build_by_id(id)?;
+        let build = self.build_json(id)?;
         if build.build_type != self.config.build_type {
             return Err(FetchError::WrongBuildType {
                 id,
@@ -137,11 +137,16 @@ impl TeamCityClient {
                 status: build.status,
             });
         }
-        Ok(build)
+        self.with_commit(build)
     }
 
     /// Build `id` with its commit: its only VCS root's, or `teamcity.vcs_root`'s.
     fn build_by_id(&self, id: u64) -> Result<TeamCityBuild, FetchError> {
+        self.with_commit(self.build_json(id)?)
+    }
+
+    /// Build `id` as the server describes it (its commit unset when it has several roots).
+    fn build_json(&self, id: u64) -> Result<TeamCityBuild, FetchError> {
         let build: BuildJson = self
             .http
             .get_json(&format!("/app/rest/builds/id:{id}"))
@@ -151,12 +156,16 @@ impl TeamCityClient {
                     id,
                 })
             })?;
-        let mut build = TeamCityBuild::from(build);
+        Ok(TeamCityBuild::from(build))
+    }
+
+    /// `build` with the commit of its only VCS root, or of `teamcity.vcs_root`.
+    fn with_commit(&self, mut build: TeamCityBuild) -> Result<TeamCityBuild, FetchError> {
         let root = self.config.vcs_root.as_deref();
         build.commit = build
             .commit_of(root)
             .map_err(|roots| FetchError::VcsRootUnclear {
-                build_id: id,
+                build_id: build.id,
                 vcs_root: root.map(str::to_string),
                 roots,
             })?;
@@ -218,13 +227,15 @@ impl TeamCityClient {
     }
 
     fn list(&self, build_id: u64, dir: &str) -> Result<Vec<super::api::FileJson>, FetchError> {
+        // An archive's root is listed by the archive's own path (`dist/app.zip`, as in
+        // teamcity-rest's BuildArtifactsFinderTest), its directories as `app.zip!/dir`;
+        // the locator asks for archives to be browsed.
+        let listed = dir.strip_suffix('!').unwrap_or(dir);
         let mut path = format!(
             "/app/rest/builds/id:{build_id}/artifacts/children/{}",
-            encode_path(dir)
+            encode_path(listed)
         );
         if dir.contains('!') {
-            // Inside an archive (teamcity-rest `BuildArtifactsFinder`: archives are browsed
-            // when the locator says so).
             path.push_str("?locator=browseArchives:true");
         }
         let files: FilesJson = self.http.get_json(&path)?;
@@ -261,14 +272,16 @@ fn names(dir: &str, files: &[super::api::FileJson]) -> Vec<String> {
 /// failed to start, on `branch` or the default branch (a configuration without branches
 /// counts as on it). A branch name with a locator's own characters (`:,()$`) is sent
 /// base64url-escaped (`Locator.getBase64UnescapedSingleValue`) in a value condition
-/// ignoring case, as JetBrains' teamcity-cli does for such names.
+/// (equality said explicitly: the server's default match type is a setting) ignoring case,
+/// as JetBrains' teamcity-cli does for such names; TeamCity then compares it with the
+/// branch's display name only (BranchFinder), the name it shows.
 pub(crate) fn build_locator(build_type: &str, branch: Option<&str>) -> String {
     use base64::Engine as _;
     let branch = match branch {
         None => "branch:(default:true)".to_string(),
         Some(b) if b.contains([':', ',', '(', ')', '$']) => {
             let escaped = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b);
-            format!("branch:(name:(value:$base64:{escaped},ignoreCase:true))")
+            format!("branch:(name:(value:$base64:{escaped},matchType:equals,ignoreCase:true))")
         }
         Some(b) => format!("branch:(name:{b})"),
     };

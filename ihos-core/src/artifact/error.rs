@@ -162,9 +162,9 @@ pub enum FetchError {
         /// The build's roots, `id (name)`.
         roots: Vec<String>,
     },
-    /// The external artifact storage TeamCity redirected a download to (another host)
-    /// refused it or failed.
-    #[error("{url}: the artifact storage TeamCity redirected the download to answered HTTP {status}{} (TeamCity's access token is never sent there; an expired link is renewed by running the fetch again)", if message.is_empty() { String::new() } else { format!(": {message}") })]
+    /// Another server TeamCity redirected the request to (an external artifact storage, a
+    /// single sign-on proxy) refused it or failed.
+    #[error("{url}: HTTP {status}{} from the server TeamCity redirected to, not TeamCity (its access token is never sent there; an expired download link is renewed by running the fetch again)", if message.is_empty() { String::new() } else { format!(": {message}") })]
     Storage {
         /// The status.
         status: u16,

@@ -8,12 +8,12 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use serde::de::DeserializeOwned;
-use ureq::config::RedirectAuthHeaders;
-use ureq::http::Response;
+use ureq::Agent;
+use ureq::http::{Response, Uri};
 use ureq::tls::{RootCerts, TlsConfig};
-use ureq::{Agent, ResponseExt};
 
 use super::error::FetchError;
+use super::redirect::{self, MAX_REDIRECTS};
 
 /// A response whose body is still to be read.
 pub(crate) type Streamed = Response<ureq::Body>;
@@ -56,11 +56,8 @@ impl Http {
             // No total timeout (a WAR can be large); a stalled connection fails instead.
             .timeout_per_read(Some(Duration::from_secs(120)))
             .user_agent(format!("ihos/{}", env!("CARGO_PKG_VERSION")))
-            // A proxy's redirect on the server's own host (to https, to the context path
-            // with a slash) keeps the token; one to another host (external artifact
-            // storage's presigned URL) never gets it (ureq-proto `can_redirect_auth_header`:
-            // same host, same scheme or upgraded to https).
-            .redirect_auth_headers(RedirectAuthHeaders::SameHost)
+            // Redirects are followed in `send`, which decides where the token may go.
+            .max_redirects(0)
             .tls_config(tls);
         if base.starts_with("https://") {
             // Never downgraded: a redirect to http:// would send the token in clear.
@@ -140,6 +137,8 @@ impl Http {
         self.send(&url, "*/*", (from > 0).then_some(from), None)
     }
 
+    /// GETs `url`, following redirects: the token goes only to the server's own origin
+    /// (see [`redirect`]); an answer from elsewhere is that server's, never TeamCity's.
     fn send(
         &self,
         url: &str,
@@ -147,42 +146,83 @@ impl Http {
         from: Option<u64>,
         cap: Option<Duration>,
     ) -> Result<Streamed, FetchError> {
-        let total = self.time_left(url, cap)?;
-        let mut request = self
-            .agent
-            .get(url)
-            .config()
-            .timeout_global(total)
-            .build()
-            .header("Authorization", format!("Bearer {}", self.token))
-            .header("Accept", accept);
-        if let Some(from) = from {
-            request = request.header("Range", format!("bytes={from}-"));
-        }
-        let mut response = request.call().map_err(|e| connection(url, e))?;
-        let status = response.status().as_u16();
-        if response.status().is_success() {
-            return Ok(response);
-        }
-        let answered = response.get_uri().clone();
-        if !same_host(&answered, &self.base) {
-            return Err(FetchError::Storage {
+        let mut current: Uri = url.parse().map_err(|_| FetchError::BadResponse {
+            url: redirect::without_query(url),
+            reason: "not a valid URL".into(),
+        })?;
+        let mut with_token = true;
+        for _ in 0..=MAX_REDIRECTS {
+            let text = current.to_string();
+            // Shown in messages: a presigned URL's query is a credential.
+            let shown = if with_token {
+                text.clone()
+            } else {
+                redirect::without_query(&text)
+            };
+            if self.base.starts_with("https://") && current.scheme_str() != Some("https") {
+                return Err(FetchError::Connection {
+                    url: shown,
+                    reason: "TeamCity redirected an https request to plain http: refused (the download would cross the network unprotected)".into(),
+                });
+            }
+            let total = self.time_left(url, cap)?;
+            let mut request = self
+                .agent
+                .get(&text)
+                .config()
+                .timeout_global(total)
+                .build()
+                .header("Accept", accept);
+            if with_token {
+                request = request.header("Authorization", format!("Bearer {}", self.token));
+            }
+            if let Some(from) = from {
+                request = request.header("Range", format!("bytes={from}-"));
+            }
+            let mut response = request.call().map_err(|e| connection(&shown, e))?;
+            let status = response.status().as_u16();
+            if response.status().is_redirection() && status != 304 {
+                let location = response
+                    .headers()
+                    .get("location")
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|l| redirect::resolve(&current, l));
+                let Some(next) = location else {
+                    return Err(FetchError::BadResponse {
+                        url: shown,
+                        reason: format!("HTTP {status} without a usable Location"),
+                    });
+                };
+                with_token = with_token && redirect::keeps_token(&self.base, &next);
+                current = next;
+                continue;
+            }
+            if response.status().is_success() {
+                return Ok(response);
+            }
+            if !with_token || !redirect::on_server(&self.base, &current) {
+                return Err(FetchError::Storage {
+                    status,
+                    url: shown,
+                    message: error_message(&mut response),
+                });
+            }
+            if status == 401 || status == 403 {
+                return Err(FetchError::Unauthorized {
+                    status,
+                    url: url.to_string(),
+                    var: self.token_env.clone(),
+                });
+            }
+            return Err(FetchError::Http {
                 status,
-                url: without_query(&answered),
+                url: url.to_string(),
                 message: error_message(&mut response),
             });
         }
-        if status == 401 || status == 403 {
-            return Err(FetchError::Unauthorized {
-                status,
-                url: url.to_string(),
-                var: self.token_env.clone(),
-            });
-        }
-        Err(FetchError::Http {
-            status,
-            url: url.to_string(),
-            message: error_message(&mut response),
+        Err(FetchError::Connection {
+            url: redirect::without_query(&current.to_string()),
+            reason: format!("more than {MAX_REDIRECTS} redirects"),
         })
     }
 }
@@ -211,19 +251,6 @@ pub(crate) fn connection(url: &str, e: ureq::Error) -> FetchError {
         url: url.to_string(),
         reason,
     }
-}
-
-/// Whether `uri` is on the host of the server at `base`.
-fn same_host(uri: &ureq::http::Uri, base: &str) -> bool {
-    let base = base.parse::<ureq::http::Uri>().ok();
-    let host = |u: &ureq::http::Uri| u.host().map(str::to_ascii_lowercase);
-    base.is_some_and(|b| host(&b) == host(uri))
-}
-
-/// `uri` without its query: a presigned URL's signature is a credential.
-fn without_query(uri: &ureq::http::Uri) -> String {
-    let text = uri.to_string();
-    text.split('?').next().unwrap_or_default().to_string()
 }
 
 /// The useful line of an error answer, at most 300 characters: TeamCity 2025's

@@ -18,6 +18,7 @@ mod error;
 mod fetch;
 mod http;
 mod progress;
+mod redirect;
 mod sidecar;
 
 pub use api::{BuildArtifact, BuildRevision, TeamCityBuild};

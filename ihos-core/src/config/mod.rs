@@ -8,6 +8,7 @@ mod duration;
 mod invalid;
 mod jump;
 mod policy;
+mod position;
 mod resolve;
 mod spec;
 mod ssh_resolve;
@@ -55,8 +56,9 @@ pub enum ConfigError {
         /// What is wrong (TOML's message, naming the key).
         message: String,
     },
-    /// A value that parses but cannot be right.
-    #[error("{file}: {key}: {message}")]
+    /// A value that parses but cannot be right: `FILE:LINE:COL: key: message` when the key
+    /// (or, for a missing one, its table) is found in the file, else `FILE: key: message`.
+    #[error("{file}{}: {key}: {message}", position.map(|(l, c)| format!(":{l}:{c}")).unwrap_or_default())]
     Invalid {
         /// The file.
         file: String,
@@ -64,6 +66,8 @@ pub enum ConfigError {
         key: String,
         /// What is wrong.
         message: String,
+        /// 1-based line and column of the key, or of the table it is missing from.
+        position: Option<(usize, usize)>,
     },
 }
 
@@ -426,6 +430,7 @@ impl Topology {
         let raw: toml::Table = toml::from_str(text).map_err(syntax)?;
         let invalid = |(key, message): (String, String)| ConfigError::Invalid {
             file: file.to_string(),
+            position: position::locate(text, &key),
             key,
             message,
         };

@@ -308,7 +308,7 @@ health = { url = "http://127.0.0.1:8081/" }
         let cases = [
             (
                 "url = \"ftp://ci\"\nbuild_type = \"X\"",
-                "ihos.toml: teamcity.url: \"ftp://ci\" is not an http(s) URL",
+                "teamcity.url: \"ftp://ci\" is not an http(s) URL",
             ),
             ("url = \"https://\"\nbuild_type = \"X\"", "teamcity.url: "),
             (

@@ -552,12 +552,12 @@ health = { url = "http://127.0.0.1:39091/ihos/" }
         let e = err(&GOOD.replace("\"192.168.1.103:39091\"", "\"192.168.1.103\""));
         assert_eq!(
             e.to_string(),
-            "ihos.toml: instances[1].backend: \"192.168.1.103\" has no port (expected host:port, as in the nginx upstream)"
+            "ihos.toml:29:1: instances[1].backend: \"192.168.1.103\" has no port (expected host:port, as in the nginx upstream)"
         );
         let e = err(&GOOD.replace("host = \"h103\"", "host = \"h104\""));
         assert_eq!(
             e.to_string(),
-            "ihos.toml: instances[1].host: no host named \"h104\" (hosts: h101, h103)"
+            "ihos.toml:27:1: instances[1].host: no host named \"h104\" (hosts: h101, h103)"
         );
         let e = err(&GOOD.replace(
             "webapps = \"/opt/docker/ihos/pep1/tomcat/webapps\"\nlogs",
@@ -634,7 +634,7 @@ health = { url = "http://127.0.0.1:39091/ihos/" }
         let e = err(&same_host);
         assert_eq!(
             e.to_string(),
-            "ihos.toml: instances[1].webapps: \"/opt/docker/ihos/pep1/tomcat/webapps\" on h101 is used by another instance"
+            "ihos.toml:30:1: instances[1].webapps: \"/opt/docker/ihos/pep1/tomcat/webapps\" on h101 is used by another instance"
         );
     }
 

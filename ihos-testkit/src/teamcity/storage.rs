@@ -34,12 +34,18 @@ pub struct FakeStorage {
 }
 
 impl FakeStorage {
-    /// Starts the storage on `127.0.0.2` (a free port).
+    /// Starts the storage on `127.0.0.2` (a free port): another host than TeamCity's.
     pub fn start() -> std::io::Result<FakeStorage> {
+        Self::start_on("127.0.0.2")
+    }
+
+    /// Starts the storage on loopback address `ip` (`127.0.0.1`: TeamCity's host, on
+    /// another port, as a MinIO beside it).
+    pub fn start_on(ip: &str) -> std::io::Result<FakeStorage> {
         let state = Arc::new(Mutex::new(StorageState::default()));
         let server = {
             let state = state.clone();
-            Server::start("127.0.0.2", move |mut request| {
+            Server::start(ip, move |mut request| {
                 let mut s = state.lock().unwrap_or_else(|p| p.into_inner());
                 let reply = answer(&s, &request);
                 request.status = reply.status;
