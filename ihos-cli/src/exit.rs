@@ -101,6 +101,14 @@ pub enum CliError {
     #[error("{0}")]
     Fetch(#[from] ihos_core::FetchError),
 
+    /// `ihos init` found nothing to write.
+    #[error("{0}")]
+    Discover(#[from] ihos_core::DiscoverError),
+
+    /// `ihos init` could not set up its connections.
+    #[error("{0}")]
+    DiscoverConnect(#[from] ihos_core::DiscoverConnectError),
+
     /// A fleet command ran and ended with `code` (its summary is already printed).
     #[error("{summary}")]
     Finished { code: u8, summary: String },
@@ -163,6 +171,8 @@ impl CliError {
             CliError::Fleet(_) => INPUT,
             CliError::Fetch(e) if e.is_input_error() => INPUT,
             CliError::Fetch(_) => FAILURE,
+            CliError::Discover(ihos_core::DiscoverError::Transport(_)) => FAILURE,
+            CliError::Discover(_) | CliError::DiscoverConnect(_) => INPUT,
             CliError::Finished { code, .. } => *code,
         }
     }

@@ -21,6 +21,7 @@
 //! | 12 | the LB's nginx container stopped at the first instance's start (`--only` h101's two), then started and `--resume` | exit 3 naming the instance out of rotation, lock kept, the second untouched; the resume exits 0, all in rotation |
 //! | 13 | `ihos-reach.toml`: h101 by password, h103 only through the bastion (root's direct connections refused by an iptables rule, checked with `ssh`), two LBs; the canary's route opened and closed (on both LBs' site files); v1 → v2 on all four under load through both LBs | `hosts check` shows h103 through the bastion; cohort users reach the canary through either LB while open, nobody after close; exit 0, 0 failed on either LB, v2 everywhere, all in rotation on both, one bastion login, h101's password accepted |
 //! | 14 | `ihos-reach.toml`: the second LB's nginx stopped at the first instance's start (`--only` h103's two), then started and `--resume` | exit 3 naming the instance; the first LB restored (the instance out on both, nothing else), lock kept, the second untouched, LB 1 serving throughout; the resume exits 0, all in rotation on both; 0 failed through LB 1 |
+//! | 15 | `ihos init --lb h101 --nginx-container ... --upstream service_ihos` with the sandbox's ssh config, then `validate` and `plan` of what it wrote | the load balancer and the four instances as in the hand-written topology (container, webapps, logs, WAR, port, host), `validate` exit 0, the same plan per backend, no secret in the file |
 //!
 //! `scripts/sandbox reset` (checked: v1 everywhere, empty state and staging dirs, all in
 //! rotation) runs before every scenario but 3, and once more at the end, even after a
@@ -38,6 +39,8 @@
 
 #[path = "sandbox_e2e/faults.rs"]
 mod faults;
+#[path = "sandbox_e2e/init.rs"]
+mod init;
 #[path = "sandbox_e2e/reach.rs"]
 mod reach;
 mod sandbox;
@@ -216,6 +219,9 @@ fn sandbox_end_to_end() {
     });
     scenario(&mut outcomes, "14 one of 2 LBs fails", || {
         reach::lb_fails_midway(&sb, &rt)
+    });
+    scenario(&mut outcomes, "15 init round trip", || {
+        init::init_round_trip(&sb)
     });
     drop(rt);
 

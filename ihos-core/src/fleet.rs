@@ -160,6 +160,32 @@ fn ssh_options(h: &HostConfig) -> SshOptions {
     }
 }
 
+/// One transport per host of `topology`: this machine for `local = true`, else SSH
+/// (through one shared session to each jump host).
+pub(crate) fn host_transports(
+    topology: &Topology,
+) -> Result<BTreeMap<String, Arc<dyn Transport>>, FleetError> {
+    let mut jumps = BTreeMap::new();
+    let mut hosts: BTreeMap<String, Arc<dyn Transport>> = BTreeMap::new();
+    for (name, h) in &topology.hosts {
+        let t: Arc<dyn Transport> = if h.local {
+            Arc::new(LocalTransport::new(name.clone()))
+        } else {
+            let target = ssh_target(h);
+            match &h.proxy_jump {
+                Some(j) => Arc::new(SshTransport::through(
+                    jump_host(topology, j, &mut jumps)?,
+                    target,
+                    ssh_options(h),
+                )?),
+                None => Arc::new(SshTransport::new(target, ssh_options(h))?),
+            }
+        };
+        hosts.insert(name.clone(), t);
+    }
+    Ok(hosts)
+}
+
 fn ssh_target(h: &HostConfig) -> SshTarget {
     SshTarget::new(h.address.clone(), h.port, h.user.clone())
 }
@@ -209,24 +235,7 @@ impl Fleet {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn connect(topology: Topology) -> Result<Fleet, FleetError> {
-        let mut jumps = BTreeMap::new();
-        let mut hosts: BTreeMap<String, Arc<dyn Transport>> = BTreeMap::new();
-        for (name, h) in &topology.hosts {
-            let t: Arc<dyn Transport> = if h.local {
-                Arc::new(LocalTransport::new(name.clone()))
-            } else {
-                let target = ssh_target(h);
-                match &h.proxy_jump {
-                    Some(j) => Arc::new(SshTransport::through(
-                        jump_host(&topology, j, &mut jumps)?,
-                        target,
-                        ssh_options(h),
-                    )?),
-                    None => Arc::new(SshTransport::new(target, ssh_options(h))?),
-                }
-            };
-            hosts.insert(name.clone(), t);
-        }
+        let hosts = host_transports(&topology)?;
         Fleet::new(topology, hosts)
     }
 

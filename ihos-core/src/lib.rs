@@ -241,6 +241,7 @@ mod cohort;
 mod command;
 mod config;
 mod container;
+mod discover;
 mod fleet;
 mod hosts_check;
 mod lb;
@@ -303,6 +304,12 @@ pub use lb::{MockCanaryRoute, MockLoadBalancer};
 
 // The fleet, the rollout and the operations around it.
 pub use fleet::{Fleet, FleetError, InstanceHandle, LbHandle, UnknownInstance};
+
+// `ihos init`: a topology from what is running.
+pub use discover::{
+    DiscoverConnectError, DiscoverError, DiscoverOptions, Discovered, DiscoveredInstance,
+    DiscoveredLb, connect_addresses, discover, render as render_discovered,
+};
 pub use hosts_check::{HostCheck, check_hosts};
 pub use rollout::{
     CancelToken, DeploymentRecord, EVENT_SCHEMA, Event, EventRecord, EventSink, InstanceFailure,

@@ -7,6 +7,7 @@ mod defaults;
 mod duration;
 mod invalid;
 mod jump;
+mod of_hosts;
 mod policy;
 mod position;
 mod resolve;
