@@ -56,29 +56,7 @@ pub enum Command {
     /// (over SSH to --lb), then on each backend's host the container publishing its port
     /// and that container's webapps and logs. What cannot be found is a commented TODO;
     /// no secret is written. Connections as for every command (--ssh-config, ~/.ssh).
-    Init {
-        /// The load balancer's host (address, or a Host of the ssh config).
-        #[arg(long, value_name = "HOST")]
-        lb: String,
-        /// The nginx container on it.
-        #[arg(long, value_name = "NAME")]
-        nginx_container: String,
-        /// The upstream holding the app's backends.
-        #[arg(long, value_name = "NAME")]
-        upstream: String,
-        /// The login user of every host (unless the ssh config names one).
-        #[arg(long)]
-        user: Option<String>,
-        /// nginx's config inside its container.
-        #[arg(long, default_value = "/etc/nginx/nginx.conf", value_name = "PATH")]
-        config_in_container: String,
-        /// Where to write the topology ('-': stdout).
-        #[arg(long, short = 'o', default_value = "ihos.toml", value_name = "FILE")]
-        out: PathBuf,
-        /// Replace FILE if it exists.
-        #[arg(long)]
-        force: bool,
-    },
+    Init(InitArgs),
     /// Print a completion script for a shell on stdout.
     ///
     /// bash: `ihos completions bash > /etc/bash_completion.d/ihos`; zsh: into a directory of
@@ -460,4 +438,30 @@ pub enum CohortStyle {
     Exact,
     /// The runbook's form, with `~*`.
     Runbook,
+}
+
+/// `ihos init`'s arguments.
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// The load balancer's host (address, or a Host of the ssh config).
+    #[arg(long, value_name = "HOST")]
+    pub lb: String,
+    /// The nginx container on it.
+    #[arg(long, value_name = "NAME")]
+    pub nginx_container: String,
+    /// The upstream holding the app's backends.
+    #[arg(long, value_name = "NAME")]
+    pub upstream: String,
+    /// The login user of every host (unless the ssh config names one).
+    #[arg(long)]
+    pub user: Option<String>,
+    /// nginx's config inside its container.
+    #[arg(long, default_value = "/etc/nginx/nginx.conf", value_name = "PATH")]
+    pub config_in_container: String,
+    /// Where to write the topology ('-': stdout).
+    #[arg(long, short = 'o', default_value = "ihos.toml", value_name = "FILE")]
+    pub out: PathBuf,
+    /// Replace FILE if it exists.
+    #[arg(long)]
+    pub force: bool,
 }

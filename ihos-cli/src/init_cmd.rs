@@ -4,24 +4,13 @@ use std::path::PathBuf;
 
 use ihos_core::{DiscoverOptions, LoadOptions, connect_addresses, discover, render_discovered};
 
+use crate::cli::InitArgs;
 use crate::drive::runtime;
 use crate::exit::CliError;
 use crate::output;
 
-/// `ihos init`'s arguments.
-pub struct InitArgs {
-    pub lb: String,
-    pub nginx_container: String,
-    pub upstream: String,
-    pub user: Option<String>,
-    pub config_in_container: String,
-    pub out: PathBuf,
-    pub force: bool,
-    pub ssh_config: Option<PathBuf>,
-}
-
 /// `ihos init`.
-pub fn init(args: &InitArgs) -> Result<(), CliError> {
+pub fn init(args: &InitArgs, ssh_config: Option<PathBuf>) -> Result<(), CliError> {
     let to_stdout = args.out.as_os_str() == "-";
     if !to_stdout && !args.force && args.out.exists() {
         return Err(CliError::Usage(format!(
@@ -30,7 +19,7 @@ pub fn init(args: &InitArgs) -> Result<(), CliError> {
         )));
     }
     let mut load = LoadOptions::default();
-    load.ssh_config = args.ssh_config.clone();
+    load.ssh_config = ssh_config.clone();
     let mut options = DiscoverOptions::new(&args.nginx_container, &args.upstream);
     options.config_in_container = args.config_in_container.clone();
     let rt = runtime()?;
@@ -58,7 +47,7 @@ pub fn init(args: &InitArgs) -> Result<(), CliError> {
         Some(made)
     };
     let found = rt.block_on(discover(lb.as_ref(), &host_of, &options))?;
-    let ssh_config = args.ssh_config.as_ref().map(|p| p.display().to_string());
+    let ssh_config = ssh_config.as_ref().map(|p| p.display().to_string());
     let text = render_discovered(
         &found,
         &args.lb,

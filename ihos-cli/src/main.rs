@@ -78,24 +78,7 @@ fn main() -> ExitCode {
         cli::Command::Validate { effective, json } => {
             topology_cmd::validate(&cli.config, effective, json)
         }
-        cli::Command::Init {
-            lb,
-            nginx_container,
-            upstream,
-            user,
-            config_in_container,
-            out,
-            force,
-        } => init_cmd::init(&init_cmd::InitArgs {
-            lb,
-            nginx_container,
-            upstream,
-            user,
-            config_in_container,
-            out,
-            force,
-            ssh_config: cli.ssh_config.clone(),
-        }),
+        cli::Command::Init(args) => init_cmd::init(&args, cli.ssh_config.clone()),
         cli::Command::Completions { shell } => completions_cmd::completions(shell),
         cli::Command::Man { dir } => completions_cmd::man(dir.as_deref()),
         cli::Command::Fetch {
