@@ -18,6 +18,16 @@ pub fn init(args: &InitArgs, ssh_config: Option<PathBuf>) -> Result<(), CliError
             args.out.display()
         )));
     }
+    // Written into the topology, which reads a relative path from its own directory:
+    // made absolute here.
+    let ssh_config = match ssh_config {
+        Some(p) if p.is_relative() => Some(
+            std::env::current_dir()
+                .map_err(|e| CliError::io(&p, "finding the current directory", e))?
+                .join(p),
+        ),
+        other => other,
+    };
     let mut load = LoadOptions::default();
     load.ssh_config = ssh_config.clone();
     let mut options = DiscoverOptions::new(&args.nginx_container, &args.upstream);
@@ -29,22 +39,24 @@ pub fn init(args: &InitArgs, ssh_config: Option<PathBuf>) -> Result<(), CliError
             CliError::Usage(format!("--lb {}: no connection could be set up", args.lb))
         })?;
     // The backends' hosts are known once the upstream is read: connected on demand, each
-    // once (the LB's own host is the same connection).
-    let hosts = std::sync::Mutex::new(std::collections::BTreeMap::new());
+    // once, a failure remembered with its reason (the LB's own host is the same one).
+    type Made = Result<std::sync::Arc<dyn ihos_core::Transport>, String>;
+    let hosts: std::sync::Mutex<std::collections::BTreeMap<String, Made>> =
+        std::sync::Mutex::new(std::collections::BTreeMap::new());
     hosts
         .lock()
         .unwrap_or_else(|e| e.into_inner())
-        .insert(args.lb.clone(), lb.clone());
-    let host_of = |address: &str| {
+        .insert(args.lb.clone(), Ok(lb.clone()));
+    let host_of = |address: &str| -> Made {
         let mut known = hosts.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(t) = known.get(address) {
-            return Some(std::sync::Arc::clone(t));
+        if let Some(made) = known.get(address) {
+            return made.clone();
         }
         let made = connect_addresses(&[address.to_string()], args.user.as_deref(), &load)
-            .ok()?
-            .remove(address)?;
+            .map_err(|e| e.to_string())
+            .and_then(|mut m| m.remove(address).ok_or_else(|| "no connection".to_string()));
         known.insert(address.to_string(), made.clone());
-        Some(made)
+        made
     };
     let found = rt.block_on(discover(lb.as_ref(), &host_of, &options))?;
     let ssh_config = ssh_config.as_ref().map(|p| p.display().to_string());

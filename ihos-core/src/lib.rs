@@ -308,7 +308,7 @@ pub use fleet::{Fleet, FleetError, InstanceHandle, LbHandle, UnknownInstance};
 // `ihos init`: a topology from what is running.
 pub use discover::{
     DiscoverConnectError, DiscoverError, DiscoverOptions, Discovered, DiscoveredInstance,
-    DiscoveredLb, connect_addresses, discover, render as render_discovered,
+    DiscoveredLb, HostOf, connect_addresses, discover, render as render_discovered,
 };
 pub use hosts_check::{HostCheck, check_hosts};
 pub use rollout::{

@@ -94,6 +94,7 @@ const PUBLIC: &[&str] = &[
     "Discovered",
     "DiscoveredInstance",
     "DiscoveredLb",
+    "HostOf",
     "connect_addresses",
     "discover",
     "render_discovered",

@@ -9,20 +9,36 @@ use serde_json::Value;
 use super::Row;
 use crate::sandbox::{Sandbox, ihos, out_text};
 
-/// The plan's per-instance facts that do not depend on the instances' names.
-fn plan_facts(out: &std::process::Output) -> Vec<(String, String, String, String)> {
+/// The plan's per-instance facts that come from what `init` discovers (not from policy,
+/// state directories or names): the backend, the container, its rotation, the steps in
+/// order, and the actions of those that touch nginx and the container.
+type Facts = (String, String, String, Vec<String>, Vec<String>);
+
+fn plan_facts(out: &std::process::Output) -> Vec<Facts> {
     let plan: Value = serde_json::from_slice(&out.stdout).expect("plan --json");
+    let text = |v: &Value| v.as_str().unwrap_or_default().to_string();
     plan["instances"]
         .as_array()
         .expect("instances")
         .iter()
         .map(|i| {
-            let current = &i["current"];
+            let steps = i["steps"].as_array().expect("steps");
+            let kinds: Vec<String> = steps.iter().map(|s| text(&s["step"])).collect();
+            let actions: Vec<String> = steps
+                .iter()
+                .filter(|s| {
+                    ["disable", "stop", "start", "enable"]
+                        .contains(&s["step"].as_str().unwrap_or_default())
+                })
+                .map(|s| text(&s["action"]))
+                .collect();
+            assert!(kinds.len() > 5, "{i}");
             (
-                i["backend"].as_str().unwrap_or_default().to_string(),
-                i["container"].as_str().unwrap_or_default().to_string(),
-                current["rotation"].to_string(),
-                current["sha256"].to_string(),
+                text(&i["backend"]),
+                text(&i["container"]),
+                i["current"]["rotation"].to_string(),
+                kinds,
+                actions,
             )
         })
         .collect()

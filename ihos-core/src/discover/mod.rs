@@ -58,6 +58,8 @@ pub struct DiscoveredInstance {
     pub backend: String,
     /// The address part (the host to look on).
     pub address: String,
+    /// The port part (nginx's default 80 when the line has none).
+    pub port: u16,
     /// Whether the line is in rotation now.
     pub enabled: bool,
     /// The container publishing the backend's port.
@@ -81,6 +83,8 @@ pub struct Discovered {
     pub lb: DiscoveredLb,
     /// The upstream's servers, in file order.
     pub instances: Vec<DiscoveredInstance>,
+    /// Servers that are not a `host:port` ihos can manage (a `unix:` socket), and why.
+    pub skipped: Vec<String>,
 }
 
 /// Why discovery could not start: the load balancer's side (without it there is nothing to
@@ -123,23 +127,25 @@ pub enum DiscoverError {
     },
 }
 
+/// The transport to a backend's address, or why there is none.
+pub type HostOf<'a> = dyn Fn(&str) -> Result<Arc<dyn Transport>, String> + 'a;
+
 /// Finds the load balancer's config and upstream through `lb`, then each backend through
-/// the transport `host_of` gives for its address (`None`: not reachable, left as TODO).
+/// the transport `host_of` gives for its address (an error: why it cannot be reached, left
+/// as a TODO).
 pub async fn discover(
     lb: &dyn Transport,
-    host_of: &dyn Fn(&str) -> Option<Arc<dyn Transport>>,
+    host_of: &HostOf<'_>,
     options: &DiscoverOptions,
 ) -> Result<Discovered, DiscoverError> {
     let mounts = docker::mounts(lb, &options.nginx_container).await?;
-    let config = mounts
-        .iter()
-        .find(|m| m.destination == options.config_in_container)
-        .map(|m| m.source.clone())
-        .ok_or_else(|| DiscoverError::NoConfigMount {
+    let config = config_source(&mounts, &options.config_in_container).ok_or_else(|| {
+        DiscoverError::NoConfigMount {
             host: lb.host().to_string(),
             container: options.nginx_container.clone(),
             path: options.config_in_container.clone(),
-        })?;
+        }
+    })?;
     let path = RemotePath::new(&config).map_err(|e| DiscoverError::Config {
         file: config.clone(),
         message: e.to_string(),
@@ -157,17 +163,19 @@ pub async fn discover(
             known: doc.upstreams().into_iter().map(|u| u.name).collect(),
         })?;
     let mut instances = Vec::new();
+    let mut skipped = Vec::new();
     for server in &upstream.servers {
-        let address = server
-            .address
-            .rsplit_once(':')
-            .map_or(server.address.as_str(), |(a, _)| a)
-            .trim_start_matches('[')
-            .trim_end_matches(']')
-            .to_string();
+        let Some((address, port)) = split_backend(&server.address) else {
+            skipped.push(format!(
+                "server {}: not a host:port ihos can manage",
+                server.address
+            ));
+            continue;
+        };
         let mut found = DiscoveredInstance {
             backend: server.address.clone(),
             address: address.clone(),
+            port,
             enabled: server.state.is_enabled(),
             container: None,
             container_port: None,
@@ -177,9 +185,9 @@ pub async fn discover(
             todo: Vec::new(),
         };
         match host_of(&address) {
-            Some(host) => docker::backend(host.as_ref(), &mut found).await,
-            None => found.todo.push(format!(
-                "host {address} could not be reached: fill in by hand"
+            Ok(host) => docker::backend(host.as_ref(), &mut found).await,
+            Err(why) => found.todo.push(format!(
+                "host {address} could not be reached ({why}): fill in by hand"
             )),
         }
         instances.push(found);
@@ -192,7 +200,57 @@ pub async fn discover(
             upstream: options.upstream.clone(),
         },
         instances,
+        skipped,
     })
+}
+
+/// The config's file on the host: the source of the bind mount at `path`, or of the
+/// longest one holding it (`-v /opt/nginx:/etc/nginx` for `/etc/nginx/nginx.conf`).
+fn config_source(mounts: &[docker::Mount], path: &str) -> Option<String> {
+    mounts
+        .iter()
+        .filter_map(|m| {
+            let dest = m.destination.trim_end_matches('/');
+            let rest = if path == dest {
+                ""
+            } else {
+                path.strip_prefix(dest)?.strip_prefix('/')?
+            };
+            Some((dest.len(), m.source.trim_end_matches('/'), rest))
+        })
+        .max_by_key(|(len, ..)| *len)
+        .map(|(_, source, rest)| {
+            if rest.is_empty() {
+                source.to_string()
+            } else {
+                format!("{source}/{rest}")
+            }
+        })
+}
+
+/// A `server` address as host and port (nginx's default 80 when it has none); `None` for
+/// what is not `host[:port]` (`unix:/path`, an IPv6 address without brackets).
+fn split_backend(address: &str) -> Option<(String, u16)> {
+    if address.starts_with("unix:") {
+        return None;
+    }
+    if let Some(v6) = address.strip_prefix('[') {
+        let (host, rest) = v6.split_once(']')?;
+        let port = match rest.strip_prefix(':') {
+            Some(p) => p.parse().ok()?,
+            None if rest.is_empty() => 80,
+            None => return None,
+        };
+        return Some((host.to_string(), port));
+    }
+    match address.split_once(':') {
+        Some((host, port)) if !port.contains(':') && !host.is_empty() => {
+            Some((host.to_string(), port.parse().ok()?))
+        }
+        Some(_) => None,
+        None if !address.is_empty() => Some((address.to_string(), 80)),
+        None => None,
+    }
 }
 
 /// Runs `docker ARGS` with sudo on `host` (bounded), its stdout.
@@ -205,15 +263,16 @@ async fn docker_out(host: &dyn Transport, args: &[&str]) -> Result<String, Trans
 }
 
 /// Transports to `addresses` (by address) for discovery: each as a host of a topology of
-/// hosts only ([`crate::Topology::of_hosts`]), each named `h` and its address's last number.
+/// hosts only ([`crate::Topology::of_hosts`]), each named as [`crate::render_discovered`] names it.
 pub fn connect_addresses(
     addresses: &[String],
     user: Option<&str>,
     options: &crate::LoadOptions,
 ) -> Result<std::collections::BTreeMap<String, Arc<dyn Transport>>, DiscoverConnectError> {
-    let named: Vec<(String, String)> = addresses
+    let names = render::host_names(addresses.iter().map(String::as_str));
+    let named: Vec<(String, String)> = names
         .iter()
-        .map(|a| (render::host_name(a), a.clone()))
+        .map(|(address, name)| (name.clone(), address.clone()))
         .collect();
     let topology = crate::Topology::of_hosts(&named, user, options)?;
     let mut by_name = crate::fleet::host_transports(&topology)?;
@@ -233,4 +292,59 @@ pub enum DiscoverConnectError {
     /// A transport could not be made.
     #[error(transparent)]
     Fleet(#[from] crate::FleetError),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::docker::Mount;
+    use super::{config_source, split_backend};
+
+    #[test]
+    fn server_addresses_split_as_nginx_reads_them() {
+        assert_eq!(
+            split_backend("10.0.0.1:39091"),
+            Some(("10.0.0.1".into(), 39091))
+        );
+        assert_eq!(split_backend("app1"), Some(("app1".into(), 80)));
+        assert_eq!(
+            split_backend("[fd00::5]:8080"),
+            Some(("fd00::5".into(), 8080))
+        );
+        assert_eq!(split_backend("[fd00::5]"), Some(("fd00::5".into(), 80)));
+        for no in [
+            "unix:/run/t.sock",
+            "fd00::5",
+            "",
+            ":80",
+            "a:b",
+            "[x]y",
+            "a:99999",
+        ] {
+            assert_eq!(split_backend(no), None, "{no}");
+        }
+    }
+
+    #[test]
+    fn the_config_is_found_in_a_mounted_file_or_directory() {
+        let m = |s: &str, d: &str| Mount {
+            kind: "bind".into(),
+            source: s.into(),
+            destination: d.into(),
+        };
+        let path = "/etc/nginx/nginx.conf";
+        assert_eq!(
+            config_source(&[m("/opt/ngx/nginx.conf", path)], path).as_deref(),
+            Some("/opt/ngx/nginx.conf")
+        );
+        let dirs = [
+            m("/opt", "/etc"),
+            m("/opt/nginx/", "/etc/nginx/"),
+            m("/x", "/etc/nginx2"),
+        ];
+        assert_eq!(
+            config_source(&dirs, path).as_deref(),
+            Some("/opt/nginx/nginx.conf")
+        );
+        assert_eq!(config_source(&[m("/x", "/etc/nginx2")], path), None);
+    }
 }
