@@ -11,8 +11,9 @@
 //!   ([`HostConfig`]), the nginx load balancer ([`LbConfig`]), the app instances in rollout
 //!   order ([`InstanceConfig`], with their [`HealthConfig`]), the [`CanaryConfig`] and the
 //!   rollout [`Policy`] (drain, timeouts, `max_unavailable`, what to do [`OnFailure`]).
-//!   [`Topology::from_toml`] and [`Topology::load`] validate it; a [`ConfigError`] names the
-//!   key at fault.
+//!   [`Topology::from_toml`] and [`Topology::load`] validate it, applying `[defaults]`,
+//!   per-host defaults and templates (each resolved setting keeps its [`SettingOrigin`]);
+//!   a [`ConfigError`] names the key at fault and, when it is in the file, its line.
 //! - **Hosts**: a [`Transport`] runs [`Command`]s and moves files on one host:
 //!   [`SshTransport`] (SSH), [`LocalTransport`] (this machine), the fake hosts of
 //!   `ihos-testkit`, or a caller's own (two methods: `run` and `upload`; see
@@ -70,12 +71,15 @@
 //!   [`TeamCityClient::fetch`] downloads its WAR by that build's id (resumably), checks it,
 //!   and saves it with a [`WarSidecar`] naming the build and its commit.
 //!   [`WarFile::open_with_sidecar`] hands that commit to the rollout's records.
+//! - **Starting from what runs**: [`discover`] reads the load balancer's nginx config and
+//!   upstream and, on each backend's host ([`connect_addresses`]), the container behind
+//!   each server; [`render_discovered`] writes a first topology (`ihos init`).
 //!
 //! Data flows one way: engine → traits → implementations → transport. In the source, each
 //! concept has its file: `config/` (topology, policy, durations), `fleet.rs`, `war.rs`,
 //! `sha.rs`, `transport/` (SSH, local, the remote file helpers, download), `container/`,
-//! `lb/`, `cohort/`, `artifact/` (TeamCity) and `rollout/`, whose own overview lists its
-//! files in the order data flows through them.
+//! `lb/`, `cohort/`, `artifact/` (TeamCity), `discover/` (`ihos init`) and `rollout/`,
+//! whose own overview lists its files in the order data flows through them.
 //!
 //! # Errors
 //!
