@@ -122,34 +122,29 @@ fn diagnostic(error: &CliError) -> Option<Diagnostic> {
         CliError::Parse { file, error } => Some(nginx(file, error)),
         CliError::Config(ConfigError::Syntax {
             file, line, column, ..
-        }) => Some(Diagnostic {
-            file: file.clone(),
-            primary: Mark {
-                line: *line,
-                column: *column,
-                label: None,
-            },
-            context: None,
-            hint: None,
-            masked: true,
-        }),
+        }) => Some(in_topology(file, *line, *column)),
         // A value that parses but cannot be right: the key, or the table it is missing from.
         CliError::Config(ConfigError::Invalid {
             file,
             position: Some((line, column)),
             ..
-        }) => Some(Diagnostic {
-            file: file.clone(),
-            primary: Mark {
-                line: *line,
-                column: *column,
-                label: None,
-            },
-            context: None,
-            hint: None,
-            masked: true,
-        }),
+        }) => Some(in_topology(file, *line, *column)),
         _ => None,
+    }
+}
+
+/// An error at a place in a topology: the caret there, secrets masked.
+fn in_topology(file: &str, line: usize, column: usize) -> Diagnostic {
+    Diagnostic {
+        file: file.to_string(),
+        primary: Mark {
+            line,
+            column,
+            label: None,
+        },
+        context: None,
+        hint: None,
+        masked: true,
     }
 }
 

@@ -7,8 +7,8 @@ fn read(name: &str) -> String {
         .unwrap_or_else(|e| panic!("{name}: {e}"))
 }
 
-/// The heading levels outside fenced code blocks, with their text.
-fn headings(text: &str) -> Vec<(usize, String)> {
+/// Each line with whether it is inside a fenced code block (fence lines left out).
+fn lines(text: &str) -> Vec<(bool, &str)> {
     let mut in_code = false;
     let mut out = Vec::new();
     for line in text.lines() {
@@ -16,33 +16,34 @@ fn headings(text: &str) -> Vec<(usize, String)> {
             in_code = !in_code;
             continue;
         }
-        if in_code {
-            continue;
-        }
-        let level = line.bytes().take_while(|b| *b == b'#').count();
-        if level > 0 && line[level..].starts_with(' ') {
-            out.push((level, line[level + 1..].trim().to_string()));
-        }
+        out.push((in_code, line));
     }
     assert!(!in_code, "an unclosed code block");
     out
 }
 
+/// The heading levels outside fenced code blocks, with their text.
+fn headings(text: &str) -> Vec<(usize, String)> {
+    lines(text)
+        .into_iter()
+        .filter(|(in_code, _)| !in_code)
+        .filter_map(|(_, line)| {
+            let level = line.bytes().take_while(|b| *b == b'#').count();
+            (level > 0 && line[level..].starts_with(' '))
+                .then(|| (level, line[level + 1..].trim().to_string()))
+        })
+        .collect()
+}
+
 /// The lines of code blocks that run `ihos` (comments left out: those are translated).
 fn ihos_commands(text: &str) -> Vec<String> {
-    let mut in_code = false;
-    let mut out = Vec::new();
-    for line in text.lines() {
-        if line.trim_start().starts_with("```") {
-            in_code = !in_code;
-            continue;
-        }
-        let command = line.split(" #").next().unwrap_or_default().trim_end();
-        if in_code && command.trim_start().starts_with("ihos ") {
-            out.push(command.to_string());
-        }
-    }
-    out
+    lines(text)
+        .into_iter()
+        .filter(|(in_code, _)| *in_code)
+        .map(|(_, line)| line.split(" #").next().unwrap_or_default().trim_end())
+        .filter(|command| command.trim_start().starts_with("ihos "))
+        .map(str::to_string)
+        .collect()
 }
 
 #[test]

@@ -200,7 +200,8 @@ impl Http {
             if response.status().is_success() {
                 return Ok(response);
             }
-            if !with_token || !redirect::on_server(&self.base, &current) {
+            // The token went along every hop only while they stayed on the server.
+            if !with_token {
                 return Err(FetchError::Storage {
                     status,
                     url: shown,

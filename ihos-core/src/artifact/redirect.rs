@@ -44,11 +44,6 @@ pub(crate) fn keeps_token(base: &str, next: &Uri) -> bool {
     b.host == n.host && (b == n || upgrade)
 }
 
-/// Whether `uri` is on the origin of the server at `base` (see [`keeps_token`]).
-pub(crate) fn on_server(base: &str, uri: &Uri) -> bool {
-    keeps_token(base, uri)
-}
-
 /// The URL a `Location` header leads to from `current`: absolute, or a path on the same
 /// origin (`/teamcities/...`).
 pub(crate) fn resolve(current: &Uri, location: &str) -> Option<Uri> {

@@ -238,6 +238,11 @@ fn serve(mut conn: TcpStream, handle: impl FnOnce(TeamCityRequest) -> Reply) {
     let _ = conn.shutdown(Shutdown::Both);
 }
 
+/// Percent-encodes a path segment or query part (everything but letters and digits).
+pub(super) fn encode(part: &str) -> String {
+    percent_encoding::utf8_percent_encode(part, percent_encoding::NON_ALPHANUMERIC).to_string()
+}
+
 /// Percent-decodes a path or query part (`+` stays as it is).
 fn decode(s: &str) -> String {
     percent_decode_str(s).decode_utf8_lossy().into_owned()

@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 
 use serde_json::{Value, json};
 
-use super::http::Reply;
+use super::http::{Reply, encode};
 use super::locator::BuildQuery;
 use super::{BadRange, FakeBuild, State, TeamCityRequest, archive};
 
@@ -151,10 +151,6 @@ fn artifact(s: &mut State, build: &FakeBuild, path: &str, range: Option<&str>) -
         return r;
     }
     content(s, &bytes, range)
-}
-
-fn encode(part: &str) -> String {
-    percent_encoding::utf8_percent_encode(part, percent_encoding::NON_ALPHANUMERIC).to_string()
 }
 
 fn list_builds(s: &State, locator: &str) -> Reply {

@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use super::TeamCityRequest;
-use super::http::{Reply, Server};
+use super::http::{Reply, Server, encode};
 
 /// The signature every presigned URL of this storage carries.
 const SIGNATURE: &str = "fake0signature0f00d";
@@ -63,14 +63,7 @@ impl FakeStorage {
     /// Stores `bytes` under `key` and gives the presigned URL of it.
     pub(super) fn presign(&self, key: &str, bytes: &[u8]) -> String {
         self.lock().objects.insert(key.to_string(), bytes.to_vec());
-        let path: String = key
-            .split('/')
-            .map(|seg| {
-                percent_encoding::utf8_percent_encode(seg, percent_encoding::NON_ALPHANUMERIC)
-                    .to_string()
-            })
-            .collect::<Vec<_>>()
-            .join("/");
+        let path: String = key.split('/').map(encode).collect::<Vec<_>>().join("/");
         format!(
             "http://{}/artifacts/{path}?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Expires=60&X-Amz-SignedHeaders=host&X-Amz-Signature={SIGNATURE}",
             self.server.addr
