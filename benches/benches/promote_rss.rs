@@ -13,16 +13,9 @@ use std::time::Instant;
 
 use ihos_core::{LocalTransport, Privilege, RemotePath, Transport, WarFile};
 
-/// `VmHWM` (peak resident set) of this process, in MB.
-fn peak_mb() -> f64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
-        .unwrap_or(0.0)
-        / 1024.0
-}
+#[path = "support/rss.rs"]
+mod rss;
+use rss::peak_mb;
 
 /// A WAR of about `mb` MB written in 1 MiB pieces (memory stays small while it is made).
 fn write_war(path: &std::path::Path, mb: usize) {

@@ -7,8 +7,10 @@ use std::path::Path;
 use ihos_core::RegexStyle;
 use serde::Serialize;
 
+use crate::canary_analyze_cmd;
 use crate::canary_check_cmd::{self, TOKEN_VARIABLE};
 use crate::canary_route_cmd;
+use crate::canary_trial_cmd;
 use crate::cli::{CanaryCommand, CanaryRegexArgs, CohortStyle};
 use crate::exit::CliError;
 use crate::output;
@@ -26,6 +28,7 @@ pub fn run(config: &Path, cmd: CanaryCommand) -> Result<(), CliError> {
             canary_route_cmd::open(config, &args.cohort.ids, args.style.into())
         }
         CanaryCommand::Close => canary_route_cmd::close(config),
+        CanaryCommand::Analyze(args) => canary_analyze_cmd::analyze(config, args),
         CanaryCommand::Status { json } => canary_route_cmd::status(config, json),
         CanaryCommand::Deploy {
             war,
@@ -33,7 +36,14 @@ pub fn run(config: &Path, cmd: CanaryCommand) -> Result<(), CliError> {
             yes,
             json,
             resume,
-        } => canary_route_cmd::deploy(config, &war, commit, yes, json, resume),
+            trial,
+        } => {
+            if trial.analyze.is_some() {
+                canary_trial_cmd::deploy_and_analyze(config, &war, commit, yes, json, trial)
+            } else {
+                canary_route_cmd::deploy(config, &war, commit, yes, json, resume)
+            }
+        }
     }
 }
 

@@ -353,6 +353,11 @@ pub enum CanaryCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Judge the canary from the load balancers' access logs: its error rate (Fisher's exact
+    /// test) and times (Mann-Whitney U) against the fleet's, over the same window, each try
+    /// of a request nginx retried counted for its own backend. Exit 0 pass, 1 fail, 4
+    /// inconclusive (too few requests). Needs `[canary.analysis]` in the topology.
+    Analyze(AnalyzeArgs),
     /// Deploy a WAR to the canary alone: close its route if open, drain, update with the same
     /// steps and checks as a rollout, reopen the route as it was.
     Deploy {
@@ -370,9 +375,58 @@ pub enum CanaryCommand {
         #[arg(long)]
         json: bool,
         /// Continue the interrupted canary deploy recorded in the journal (same WAR).
-        #[arg(long)]
+        #[arg(long, conflicts_with = "analyze")]
         resume: bool,
+        #[command(flatten)]
+        trial: TrialArgs,
     },
+}
+
+/// `ihos canary deploy --analyze` options.
+#[derive(Debug, Args)]
+pub struct TrialArgs {
+    /// After the deploy, open the route (see --ids), watch the access logs for this long
+    /// (e.g. 10m) and judge the canary as `ihos canary analyze` does: pass closes the route
+    /// (see --promote); fail closes it and puts the canary's previous release back (exit
+    /// 1); too few requests keeps watching up to --max-wait, then leaves the route as it
+    /// was (exit 4).
+    #[arg(long, value_name = "WINDOW")]
+    pub analyze: Option<ihos_core::Dur>,
+    /// On pass, roll the canary's WAR out to the fleet (`ihos rollout --from-canary`).
+    #[arg(long, requires = "analyze")]
+    pub promote: bool,
+    /// Open the route for these users for the trial (comma-separated user-id prefixes);
+    /// default: the route as the deploy leaves it, which must be open.
+    #[arg(long = "ids", value_name = "PREFIXES", value_parser = Cohort::parse_list, requires = "analyze")]
+    pub ids: Option<Cohort>,
+    /// Longest wait for enough requests (default: three windows).
+    #[arg(long, value_name = "DURATION", requires = "analyze")]
+    pub max_wait: Option<ihos_core::Dur>,
+}
+
+/// `ihos canary analyze` options.
+#[derive(Debug, Args)]
+pub struct AnalyzeArgs {
+    /// Count lines from this time: RFC 3339 (2026-12-03T10:00:00+08:00), @SECONDS, or a
+    /// duration before now (10m, 1h30m). Default: since the canary route was last opened
+    /// (as ihos recorded it), until it was closed if it is closed; with --access-log, the
+    /// whole file.
+    #[arg(long, value_name = "TIME", value_parser = crate::time_arg::parse_time)]
+    pub since: Option<i64>,
+    /// Count lines before this time (same forms as --since).
+    #[arg(long, value_name = "TIME", value_parser = crate::time_arg::parse_time)]
+    pub until: Option<i64>,
+    /// Read this local copy of the access log instead of the load balancers' (offline:
+    /// no host is contacted; e.g. yesterday's log).
+    #[arg(long, value_name = "FILE")]
+    pub access_log: Option<PathBuf>,
+    /// One JSON object on stdout: {verdict, reason, metrics: [{name, canary, fleet,
+    /// difference, p_value, result}], canary: {requests, errors, errors_retried,
+    /// error_rate, p50_ms, p95_ms, p99_ms, backends}, fleet: {...}, thresholds,
+    /// unparsed_lines, unparsed, lines, outside_window, not_proxied, unattributed,
+    /// unattributed_addresses, window, sources}.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `ihos canary open` options.

@@ -25,6 +25,10 @@
 //! lock held, nginx refused the change and the previous file is back). `canary deploy` ends
 //! like a rollout (0, 1, 3, 130).
 //!
+//! `ihos canary analyze`: 0 pass, 1 fail (or a log that cannot be read), 4 inconclusive (too
+//! few requests), 2 for a topology without `[canary.analysis]` or no recorded route opening
+//! (give `--since`).
+//!
 //! `ihos fetch`: 2 for what the operator fixes (no `[teamcity]` section, token variable unset,
 //! token refused (401/403), unknown build configuration, build or artifact (404), a pinned
 //! build that did not succeed, no or several WARs in the build); 1 for the rest (no
@@ -45,6 +49,8 @@ pub const FAILURE: u8 = 1;
 pub const INPUT: u8 = 2;
 /// Exit code: a rollout failed and could not restore everything.
 pub const NOT_RESTORED: u8 = 3;
+/// Exit code: the canary analysis had too few requests to tell.
+pub const INCONCLUSIVE: u8 = 4;
 
 /// A failure of one command. Display gives the whole message, file name first.
 #[derive(Debug, thiserror::Error)]
@@ -108,6 +114,10 @@ pub enum CliError {
     /// `ihos init` could not set up its connections.
     #[error("{0}")]
     DiscoverConnect(#[from] ihos_core::DiscoverConnectError),
+
+    /// The canary analysis could not be made.
+    #[error("{0}")]
+    Analyze(#[from] ihos_core::AnalyzeError),
 
     /// A fleet command ran and ended with `code` (its summary is already printed).
     #[error("{summary}")]
@@ -173,6 +183,10 @@ impl CliError {
             CliError::Fetch(_) => FAILURE,
             CliError::Discover(ihos_core::DiscoverError::Transport(_)) => FAILURE,
             CliError::Discover(_) | CliError::DiscoverConnect(_) => INPUT,
+            CliError::Analyze(
+                ihos_core::AnalyzeError::Transport(_) | ihos_core::AnalyzeError::Local { .. },
+            ) => FAILURE,
+            CliError::Analyze(_) => INPUT,
             CliError::Finished { code, .. } => *code,
         }
     }

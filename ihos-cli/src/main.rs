@@ -9,9 +9,11 @@
 //! stdout.
 
 mod backup;
+mod canary_analyze_cmd;
 mod canary_check_cmd;
 mod canary_cmd;
 mod canary_route_cmd;
+mod canary_trial_cmd;
 mod cli;
 mod completions_cmd;
 mod connect;
@@ -33,6 +35,7 @@ mod progress;
 mod rollout_cmd;
 mod status_cmd;
 mod table;
+mod time_arg;
 mod topology_cmd;
 mod war_input;
 

@@ -22,6 +22,7 @@
 //! | 13 | `ihos-reach.toml`: h101 by password, h103 only through the bastion (root's direct connections refused by an iptables rule, checked with `ssh`), two LBs; the canary's route opened and closed (on both LBs' site files); v1 → v2 on all four under load through both LBs | `hosts check` shows h103 through the bastion; cohort users reach the canary through either LB while open, nobody after close; exit 0, 0 failed on either LB, v2 everywhere, all in rotation on both, one bastion login, h101's password accepted |
 //! | 14 | `ihos-reach.toml`: the second LB's nginx stopped at the first instance's start (`--only` h103's two), then started and `--resume` | exit 3 naming the instance; the first LB restored (the instance out on both, nothing else), lock kept, the second untouched, LB 1 serving throughout; the resume exits 0, all in rotation on both; 0 failed through LB 1 |
 //! | 15 | `ihos init --lb h101 --nginx-container ... --upstream service_ihos` with the sandbox's ssh config, then `validate` and `plan` of what it wrote | the load balancer and the four instances as in the hand-written topology (container, webapps, logs, WAR, port, host), `validate` exit 0, the same plan per backend, no secret in the file |
+//! | 16 | under load (users 1x to 8x), `canary deploy --analyze 15s --ids 1,3,5,7` of v2, of a WAR that answers 500 to every 20th request, of one 300 ms slower; then of v2 for ids 9 (nobody) | v2 passes (exit 0, route closed); the two bad ones fail on error rate and latency (exit 1), the canary back on v2, route closed; ids 9: inconclusive (exit 4), route closed as before; users outside the cohort: 0 failed, never on the canary |
 //!
 //! `scripts/sandbox reset` (checked: v1 everywhere, empty state and staging dirs, all in
 //! rotation) runs before every scenario but 3, and once more at the end, even after a
@@ -37,6 +38,8 @@
 //! (`scripts/test` sets it). The figures of every scenario and a summary table go to stderr
 //! (uncaptured) and to `$CARGO_TARGET_TMPDIR/sandbox_e2e_summary.txt`.
 
+#[path = "sandbox_e2e/canary_analysis.rs"]
+mod canary_analysis;
 #[path = "sandbox_e2e/faults.rs"]
 mod faults;
 #[path = "sandbox_e2e/init.rs"]
@@ -222,6 +225,9 @@ fn sandbox_end_to_end() {
     });
     scenario(&mut outcomes, "15 init round trip", || {
         init::init_round_trip(&sb)
+    });
+    scenario(&mut outcomes, "16 canary analysis", || {
+        canary_analysis::trials(&sb, &rt)
     });
     drop(rt);
 

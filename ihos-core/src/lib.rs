@@ -240,6 +240,7 @@
 // must say `pub(crate)` (tests/surface.rs also checks that no module is public).
 #![warn(unreachable_pub)]
 
+mod analysis;
 mod artifact;
 mod cohort;
 mod command;
@@ -284,15 +285,23 @@ pub use ssh_config::{
     FromConfig, HostSettings, JumpHop, Origin, SshConfig, SshConfigError, StrictHostKeyChecking,
 };
 
+// Canary analysis from the access log.
+pub use analysis::{
+    Analysis, Analyzer, BackendCount, Backends, COMBINED, Escape, Field, Fingerprint, FormatError,
+    Histogram, LineReader, LogCursor, LogFormat, LogRead, MannWhitney, Metric, MetricResult,
+    Mismatch, Side, SideSummary, SideTally, Tally, Thresholds, Unparsed, Verdict, Window, end_of,
+    fisher_greater, hodges_lehmann, mann_whitney_greater, read_head, read_new,
+};
+
 // Digests and the WAR.
 pub use sha::{Sha256, short_sha};
 pub use war::{WarError, WarFile};
 
 // Configuration.
 pub use config::{
-    AuthConfig, AuthMethod, CanaryConfig, ConfigError, DrainPolicy, Dur, HealthConfig, HostConfig,
-    HostKeyPolicyConfig, InstanceConfig, LbConfig, LoadOptions, OnFailure, Policy, SettingOrigin,
-    TeamCityConfig, Topology,
+    AnalysisConfig, AuthConfig, AuthMethod, CanaryConfig, ConfigError, DrainPolicy, Dur, Fraction,
+    HealthConfig, HostConfig, HostKeyPolicyConfig, InstanceConfig, LbConfig, LoadOptions,
+    OnFailure, Policy, SettingOrigin, TeamCityConfig, Topology,
 };
 
 // Containers and the load balancer.
@@ -324,6 +333,11 @@ pub use rollout::{
 };
 
 // The canary.
+pub use rollout::{
+    AnalyzeError, AnalyzeWindow, CanaryAnalysis, LogSource, RouteTimes, Since, WatchError,
+    WatchOptions, WatchProgress, WatchStart, analyze_canary, analyze_local_log,
+    run_canary_rollback, watch_canary, watch_start,
+};
 pub use rollout::{
     CanaryError, CanaryStatus, Release, canary_status, canary_war, close_canary, open_canary,
     run_canary_deploy,

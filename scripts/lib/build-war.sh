@@ -2,7 +2,7 @@
 # build-war.sh — build the ihos test web app (sandbox/app, jakarta.servlet, Tomcat 10) into a WAR.
 #
 # Usage:
-#   scripts/lib/build-war.sh VERSION OUTDIR [--variant ok|fail-start|log-exception]
+#   scripts/lib/build-war.sh VERSION OUTDIR [--variant ok|fail-start|log-exception|errors-5pct|slow-300ms]
 #       writes OUTDIR/ihos-VERSION.war (variant ok) or OUTDIR/ihos-VERSION-VARIANT.war and prints
 #       its path on stdout. VERSION: [A-Za-z0-9._+-], at most 64 characters.
 #   scripts/lib/build-war.sh --prove
@@ -14,7 +14,8 @@
 # every answer has header X-Ihos-Version. On start it appends "... ihos app VERSION started" to
 # logs/logFile.YYYY-MM-DD.log (dir: -Dihos.log.dir, else $IHOS_LOG_DIR, else $CATALINA_BASE/logs).
 # Variants: fail-start throws in contextInitialized (Tomcat fails to deploy it); log-exception starts
-# and logs a java.lang.IllegalStateException with its stack trace.
+# and logs a java.lang.IllegalStateException with its stack trace. errors-5pct answers 500 to every
+# 20th request other than /health; slow-300ms answers those 300 ms later.
 #
 # Compiles with `javac --release 17` against Tomcat 10.1's servlet-api jar, taken from the first of:
 # $IHOS_SERVLET_API_JAR; /usr/share/java/tomcat10-servlet-api.jar on this machine;
@@ -96,7 +97,7 @@ servlet_api_jar() {
 build_war() {
     local version=$1 outdir=$2 variant=$3
     [[ $version =~ ^[A-Za-z0-9._+-]{1,64}$ ]] || die "bad VERSION '$version' (allowed: [A-Za-z0-9._+-], 1..64 chars)"
-    case $variant in ok|fail-start|log-exception) ;; *) die "bad variant '$variant' (ok|fail-start|log-exception)" ;; esac
+    case $variant in ok|fail-start|log-exception|errors-5pct|slow-300ms) ;; *) die "bad variant '$variant' (ok|fail-start|log-exception|errors-5pct|slow-300ms)" ;; esac
     [ -d "$APP_DIR/src/main/java" ] || die "app sources not found in $APP_DIR"
     ensure_jdk
     local api name out work

@@ -64,6 +64,15 @@ pub(crate) fn parse_duration(text: &str) -> Result<Duration, DurationError> {
     Duration::try_from(signed).map_err(|_| DurationError::Negative(text.to_string()))
 }
 
+impl std::str::FromStr for Dur {
+    type Err = String;
+
+    /// `"30m"`, `"1h30m"`, `"500ms"`, or a number of seconds.
+    fn from_str(text: &str) -> Result<Dur, String> {
+        parse_duration(text).map(Dur).map_err(|e| e.to_string())
+    }
+}
+
 impl fmt::Display for Dur {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let ms = self.0.as_millis();

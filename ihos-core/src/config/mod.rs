@@ -2,6 +2,7 @@
 //! policy, read from TOML. Unknown keys are errors; every error names the key. The format
 //! is shown on [`Topology`].
 
+mod analysis;
 mod auth;
 mod defaults;
 mod duration;
@@ -18,6 +19,7 @@ mod teamcity;
 mod template;
 mod validate;
 
+pub use analysis::{AnalysisConfig, Fraction};
 pub use auth::{AuthConfig, AuthMethod};
 pub use defaults::SettingOrigin;
 pub use duration::Dur;
@@ -363,6 +365,9 @@ pub struct CanaryConfig {
     pub condition_contains: String,
     /// The canary instance (not part of the main upstream).
     pub instance: InstanceConfig,
+    /// How to judge it from the load balancer's access log (`[canary.analysis]`).
+    #[serde(default)]
+    pub analysis: Option<AnalysisConfig>,
 }
 
 fn default_canary_selector() -> String {

@@ -50,6 +50,7 @@ impl Topology {
                 )?,
                 site_file: c.site_file,
                 condition_contains: c.condition_contains,
+                analysis: c.analysis,
             }),
             None => None,
         };

@@ -47,6 +47,8 @@ pub(super) struct CanarySpec {
     #[serde(default = "super::default_canary_selector")]
     pub(super) condition_contains: String,
     pub(super) instance: InstanceSpec,
+    #[serde(default)]
+    pub(super) analysis: Option<super::AnalysisConfig>,
 }
 
 /// The whole file as written; [`super::Topology`] is what it resolves to.

@@ -37,7 +37,7 @@ pub(crate) fn check_backend(value: &str) -> Result<(), BadBackend> {
     }
 }
 
-fn check_path(key: &str, value: &str) -> Result<(), Invalid> {
+pub(super) fn check_path(key: &str, value: &str) -> Result<(), Invalid> {
     RemotePath::new(value)
         .map(|_| ())
         .map_err(|e| invalid(key, e.reason))
@@ -309,7 +309,7 @@ impl Topology {
             }
         }
         if let Some(c) = &self.canary {
-            check_path("canary.site_file", &c.site_file)?;
+            c.check_site_and_analysis()?;
             let ci = &c.instance;
             check_instance("canary.instance", ci, &check_host_ref)?;
             self.check_instance_dirs("canary.instance", ci)?;

@@ -10,6 +10,7 @@ use super::lock::{LeftLock, LockFailure, LockOwner, with_lock};
 use super::op_error::OpError;
 use super::ops::{InstanceView, check_ready, status};
 use super::record::{DeploymentRecord, read_record};
+use super::route_times;
 use crate::cohort::Cohort;
 use crate::command::Privilege;
 use crate::fleet::{Fleet, InstanceHandle};
@@ -258,6 +259,9 @@ pub async fn open_canary(
         check_healthy(inst).await?;
         let change = route.open(operator, regex).await?;
         record_route_decision(fleet, true).await?;
+        if change.changed() {
+            route_times::note(fleet, true).await;
+        }
         Ok(change)
     })
     .await
@@ -269,6 +273,9 @@ pub async fn close_canary(fleet: &Fleet) -> Result<LbChange, CanaryError> {
     with_lock(fleet, "canary-close", LeftLock::Refuse, async {
         let change = route.close().await?;
         record_route_decision(fleet, false).await?;
+        if change.changed() {
+            route_times::note(fleet, false).await;
+        }
         Ok(change)
     })
     .await

@@ -79,12 +79,23 @@ pub async fn run_rollback(
     sink: &dyn EventSink,
     cancel: &CancelToken,
 ) -> Result<RolloutReport, RolloutError> {
+    rollback(fleet, Target::Fleet, options, sink, cancel).await
+}
+
+/// A rollback of `target`'s instances (never resumed: running it again is the same).
+async fn rollback(
+    fleet: &Fleet,
+    target: Target,
+    options: &RolloutOptions,
+    sink: &dyn EventSink,
+    cancel: &CancelToken,
+) -> Result<RolloutReport, RolloutError> {
     if options.resume {
         return Err(RolloutError::Resume(
-            "a rollback is not resumed; run `ihos rollback` again".into(),
+            "a rollback is not resumed; run it again".into(),
         ));
     }
-    run(fleet, Kind::Rollback, Target::Fleet, options, sink, cancel).await
+    run(fleet, Kind::Rollback, target, options, sink, cancel).await
 }
 
 /// Deploys `war` to the canary instance alone, with the same steps and checks as a
@@ -108,6 +119,17 @@ pub async fn run_canary_deploy(
         cancel,
     )
     .await
+}
+
+/// Puts the canary's previous release back (a canary that failed its analysis), with the
+/// steps of a rollback; its route is closed meanwhile if open, and left as it was.
+pub async fn run_canary_rollback(
+    fleet: &Fleet,
+    options: &RolloutOptions,
+    sink: &dyn EventSink,
+    cancel: &CancelToken,
+) -> Result<RolloutReport, RolloutError> {
+    rollback(fleet, Target::Canary, options, sink, cancel).await
 }
 
 async fn run(

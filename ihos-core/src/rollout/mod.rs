@@ -16,8 +16,10 @@
 //! - shared by all: `ctx` (the environment apart from one run's state), `step` (typed step
 //!   errors), `report`, `options`, `event`, `cancel`, `journal`, `lock`, `identity`.
 
+mod analyze;
 mod begin;
 mod canary;
+mod canary_watch;
 mod cancel;
 mod ctx;
 mod drain;
@@ -44,16 +46,24 @@ mod release;
 mod report;
 mod restore;
 mod rotation;
+mod route_times;
 mod stage;
 mod step;
 mod target;
 mod transition;
 
+pub use analyze::{
+    AnalyzeError, AnalyzeWindow, CanaryAnalysis, LogSource, Since, analyze_canary,
+    analyze_local_log,
+};
 pub use canary::{
     CanaryError, CanaryStatus, Release, canary_status, canary_war, close_canary, open_canary,
 };
+pub use canary_watch::{
+    WatchError, WatchOptions, WatchProgress, WatchStart, watch_canary, watch_start,
+};
 pub use cancel::{CancelToken, StopLevel};
-pub use engine::{run_canary_deploy, run_rollback, run_rollout};
+pub use engine::{run_canary_deploy, run_canary_rollback, run_rollback, run_rollout};
 pub use error::RolloutError;
 pub use event::{EVENT_SCHEMA, Event, EventRecord, EventSink, Step};
 pub use journal::{InstanceStatus, Journal, JournalEntry};
@@ -67,4 +77,5 @@ pub use options::RolloutOptions;
 pub use plan::{Plan, PlannedInstance, PlannedStep, plan};
 pub use record::DeploymentRecord;
 pub use report::{InstanceFailure, Left, Outcome, Problem, RolloutReport};
+pub use route_times::RouteTimes;
 pub use step::StepError;

@@ -4,6 +4,7 @@
 //! route is reopened afterwards only if it was open before.
 
 use super::ctx::{Ctx, Env};
+use super::route_times;
 use super::step::StepError;
 use crate::fleet::InstanceHandle;
 use crate::lb::{CanaryRoute, LbChange};
@@ -48,6 +49,9 @@ pub(crate) async fn take_out(ctx: Ctx<'_>, inst: &InstanceHandle) -> Result<LbCh
                     .map_err(StepError::JournalNotWritten)?;
             }
             let mut change = route.close().await?;
+            if change.changed() {
+                route_times::note(ctx.env.fleet, false).await;
+            }
             change.message = if change.changed() {
                 format!("canary route closed ({})", change.message)
             } else {
@@ -69,6 +73,9 @@ pub(crate) async fn put_back(ctx: Ctx<'_>, inst: &InstanceHandle) -> Result<LbCh
         Rotation::Canary(route) => {
             if ctx.run.canary_was_open(inst.name()).await == Some(true) {
                 let mut change = route.reopen().await?;
+                if change.changed() {
+                    route_times::note(ctx.env.fleet, true).await;
+                }
                 change.message = format!("canary route reopened ({})", change.message);
                 Ok(change)
             } else {

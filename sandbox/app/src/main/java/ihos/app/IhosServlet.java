@@ -13,10 +13,15 @@ import java.io.InputStream;
  * /whoami  -> "version=VERSION instance=INSTANCE"
  * Every answer carries the headers X-Ihos-Version and X-Ihos-Instance ($IHOS_INSTANCE, else
  * $HOSTNAME, else "unknown").
+ * Variants for the canary analysis (never on /health, so that they deploy and pass their
+ * health check like a real bad release): errors-5pct answers 500 to every 20th other request;
+ * slow-300ms answers every other request 300 ms later.
  */
 public class IhosServlet extends HttpServlet {
     private static final long serialVersionUID = 1L;
     private static final long MAX_MS = 600_000L;
+    private static final java.util.concurrent.atomic.AtomicLong REQUESTS =
+            new java.util.concurrent.atomic.AtomicLong();
 
     @Override
     protected void doGet(HttpServletRequest req, HttpServletResponse resp) throws IOException {
@@ -40,6 +45,19 @@ public class IhosServlet extends HttpServlet {
         resp.setHeader("Cache-Control", "no-store");
         resp.setContentType("text/plain;charset=UTF-8");
         String path = req.getServletPath();
+        if (!"/health".equals(path)) {
+            if ("errors-5pct".equals(AppInfo.VARIANT) && REQUESTS.incrementAndGet() % 20 == 0) {
+                resp.sendError(HttpServletResponse.SC_INTERNAL_SERVER_ERROR, "injected error (variant errors-5pct)");
+                return;
+            }
+            if ("slow-300ms".equals(AppInfo.VARIANT)) {
+                try {
+                    Thread.sleep(300);
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
+            }
+        }
         switch (path) {
             case "/version":
                 resp.getWriter().write(AppInfo.VERSION);
