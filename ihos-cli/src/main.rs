@@ -15,6 +15,7 @@ mod canary_cmd;
 mod canary_route_cmd;
 mod canary_trial_cmd;
 mod cli;
+mod cli_canary;
 mod completions_cmd;
 mod connect;
 mod diagnostic;
