@@ -224,7 +224,8 @@ pub fn describe(r: &CanaryAnalysis) -> String {
             .collect();
         out.push_str(&format!(
             "  backends of neither side: {} (backends written as names in the topology \
-             are logged by nginx as addresses)\n",
+             are logged by nginx as addresses; an upstream's name means nginx found no live \
+             server in it: if it is the canary's, set [canary.analysis] canary_upstream)\n",
             list.join(", ")
         ));
     }

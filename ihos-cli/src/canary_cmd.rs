@@ -9,6 +9,7 @@ use serde::Serialize;
 
 use crate::canary_analyze_cmd;
 use crate::canary_check_cmd::{self, TOKEN_VARIABLE};
+use crate::canary_ramp_cmd;
 use crate::canary_route_cmd;
 use crate::canary_trial_cmd;
 use crate::cli::{CanaryCommand, CanaryRegexArgs, CohortStyle};
@@ -29,6 +30,7 @@ pub fn run(config: &Path, cmd: CanaryCommand) -> Result<(), CliError> {
         }
         CanaryCommand::Close => canary_route_cmd::close(config),
         CanaryCommand::Analyze(args) => canary_analyze_cmd::analyze(config, args),
+        CanaryCommand::Ramp(args) => canary_ramp_cmd::ramp(config, args),
         CanaryCommand::Status { json } => canary_route_cmd::status(config, json),
         CanaryCommand::Deploy {
             war,

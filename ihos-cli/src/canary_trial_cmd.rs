@@ -46,15 +46,7 @@ pub fn deploy_and_analyze(
         )));
     }
     // Everything that can refuse the trial is checked before the deploy changes anything.
-    let fleet = connect::fleet(config)?;
-    let canary = fleet
-        .topology
-        .canary
-        .as_ref()
-        .ok_or(CanaryError::NoCanary)?;
-    if canary.analysis.is_none() {
-        return Err(ihos_core::AnalyzeError::NotConfigured.into());
-    }
+    let fleet = fleet_with_analysis(config)?;
     let route = fleet.canary_route.clone().ok_or(CanaryError::NoCanary)?;
     let rt = runtime()?;
     let before = rt.block_on(route.rule()).map_err(CanaryError::from)?;
@@ -130,12 +122,17 @@ pub fn deploy_and_analyze(
         Ok(a) => a,
         Err(e) => {
             // Interrupted or the logs could not be read: no verdict, the route as before.
-            restore_route(&fleet, &before, &trial)?;
-            return Err(e);
+            return Err(after_failure(
+                e,
+                restore_route(&fleet, &before, &trial),
+                not_restored,
+            ));
         }
     };
+    // Shown before acting on it, so the operator knows why; a failed print (a full disk
+    // under --json > file) must not skip what the verdict requires.
     if json {
-        json_line(&analysis)?;
+        let _ = json_line(&analysis);
     }
     output::message(&describe(&analysis));
     match analysis.analysis.verdict {
@@ -165,33 +162,58 @@ pub fn deploy_and_analyze(
             }
         }
         Verdict::Fail => {
-            runtime()?.block_on(close_canary(&fleet))?;
-            output::message("canary failed: route closed; putting its previous release back");
-            let rolled_back = drive(runtime()?, json, "ihos rollback", |sink, cancel| {
-                Box::pin(async move {
-                    run_canary_rollback(&fleet, &RolloutOptions::new(), sink, cancel).await
+            // The rollback is attempted whatever the close did: a failed canary must not
+            // keep serving its cohort. (With the route still open, the rollback closes it
+            // for its own steps and reopens it on the previous release.)
+            let closed = runtime().and_then(|rt| {
+                rt.block_on(close_canary(&fleet))
+                    .map(|_| ())
+                    .map_err(CliError::from)
+            });
+            output::message(&match &closed {
+                Ok(()) => "canary failed: route closed; putting its previous release back".into(),
+                Err(e) => format!(
+                    "canary failed; closing its route failed ({e}); putting its previous \
+                     release back all the same"
+                ),
+            });
+            let rolled_back = runtime().and_then(|rt| {
+                drive(rt, json, "ihos rollback", |sink, cancel| {
+                    Box::pin(async move {
+                        run_canary_rollback(&fleet, &RolloutOptions::new(), sink, cancel).await
+                    })
                 })
             });
-            match rolled_back {
-                Ok(()) => Err(CliError::Finished {
+            match (closed, rolled_back) {
+                (Ok(()), Ok(())) => Err(CliError::Finished {
                     code: FAILURE,
                     summary: "canary analysis: fail; the canary is back on its previous \
                               release, its route closed (exit 1)"
                         .into(),
                 }),
-                Err(e) if e.code() == NOT_RESTORED => Err(e),
-                Err(e) => Err(CliError::Finished {
+                (_, Err(e)) if e.code() == NOT_RESTORED => Err(e),
+                (_, Err(e)) => Err(CliError::Finished {
                     code: NOT_RESTORED,
                     summary: format!(
                         "canary analysis: fail, and putting the previous release back failed: \
-                         {e}; its route is closed, the canary runs the new release: a human \
-                         is needed"
+                         {e}; the canary runs the release that failed: a human is needed \
+                         (`ihos canary status`, `ihos canary close`)"
+                    ),
+                }),
+                (Err(e), Ok(())) => Err(CliError::Finished {
+                    code: NOT_RESTORED,
+                    summary: format!(
+                        "canary analysis: fail; the canary is back on its previous release, \
+                         but its route could not be closed ({e}): its cohort reaches it; \
+                         `ihos canary close` when the cause is fixed"
                     ),
                 }),
             }
         }
         Verdict::Inconclusive => {
-            restore_route(&fleet, &before, &trial)?;
+            if let Err(e) = restore_route(&fleet, &before, &trial) {
+                return Err(not_restored(e));
+            }
             Err(CliError::Finished {
                 code: verdict_code(Verdict::Inconclusive),
                 summary: format!(
@@ -201,6 +223,33 @@ pub fn deploy_and_analyze(
                 ),
             })
         }
+    }
+}
+
+/// The error that stopped the command, or, when the route could not be put back after
+/// it, that (the first error said on stderr first).
+pub(crate) fn after_failure(
+    e: CliError,
+    restored: Result<(), CliError>,
+    not_restored: fn(CliError) -> CliError,
+) -> CliError {
+    match restored {
+        Ok(()) => e,
+        Err(re) => {
+            eprintln!("error: {e}");
+            not_restored(re)
+        }
+    }
+}
+
+/// A route that could not be put back as it was: a human decides (exit 3).
+fn not_restored(e: CliError) -> CliError {
+    CliError::Finished {
+        code: NOT_RESTORED,
+        summary: format!(
+            "the canary route could not be put back as it was before the command: {e}; see \
+             `ihos canary status`"
+        ),
     }
 }
 
@@ -220,7 +269,22 @@ fn restore_route(fleet: &Fleet, before: &CanaryRule, trial: &TrialArgs) -> Resul
     Ok(())
 }
 
-fn humantime(d: Duration) -> String {
+/// The fleet, refused unless it has a canary with `[canary.analysis]`.
+pub(crate) fn fleet_with_analysis(config: &Path) -> Result<Fleet, CliError> {
+    let fleet = connect::fleet(config)?;
+    let canary = fleet
+        .topology
+        .canary
+        .as_ref()
+        .ok_or(CanaryError::NoCanary)?;
+    if canary.analysis.is_none() {
+        return Err(ihos_core::AnalyzeError::NotConfigured.into());
+    }
+    Ok(fleet)
+}
+
+/// `90s` → `1m30s`.
+pub fn humantime(d: Duration) -> String {
     let s = d.as_secs();
     match (s / 60, s % 60) {
         (0, s) => format!("{s}s"),

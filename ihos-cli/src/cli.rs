@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 pub use crate::cli_canary::{
-    AnalyzeArgs, CanaryCheckArgs, CanaryCommand, CanaryRegexArgs, CohortStyle, TrialArgs,
+    AnalyzeArgs, CanaryCheckArgs, CanaryCommand, CanaryRegexArgs, CohortStyle, RampArgs, TrialArgs,
 };
 use clap::{Args, Parser, Subcommand, ValueEnum};
 

@@ -34,6 +34,12 @@ pub enum CanaryCommand {
     /// of a request nginx retried counted for its own backend. Exit 0 pass, 1 fail, 4
     /// inconclusive (too few requests). Needs `[canary.analysis]` in the topology.
     Analyze(AnalyzeArgs),
+    /// Widen the canary's cohort step by step (--ids once per step), judging the canary
+    /// from the access logs at each step as `canary analyze` does: any fail closes the
+    /// route (exit 1); all passed leaves it open for the last cohort (exit 0); a step with
+    /// too few requests after --max-wait, or Ctrl-C, puts the route back as it was (exit 4
+    /// or 130) and `--resume` continues at that step. Journaled on the LB's host.
+    Ramp(RampArgs),
     /// Deploy a WAR to the canary alone: close its route if open, drain, update with the same
     /// steps and checks as a rollout, reopen the route as it was.
     Deploy {
@@ -80,11 +86,36 @@ pub struct TrialArgs {
     pub max_wait: Option<ihos_core::Dur>,
 }
 
+/// `ihos canary ramp` options.
+#[derive(Debug, Args)]
+pub struct RampArgs {
+    /// One step's cohort (comma-separated user-id prefixes); repeat for each step, widest
+    /// last: --ids 1 --ids 1,3 --ids 1,3,5,7.
+    #[arg(long = "ids", value_name = "PREFIXES", value_parser = Cohort::parse_list)]
+    pub ids: Vec<Cohort>,
+    /// How long each step is watched before it is judged (e.g. 10m).
+    #[arg(long, value_name = "DURATION", required_unless_present = "resume")]
+    pub step: Option<ihos_core::Dur>,
+    /// Longest wait at a step for enough requests (default: three steps).
+    #[arg(long, value_name = "DURATION")]
+    pub max_wait: Option<ihos_core::Dur>,
+    /// Continue the recorded unfinished ramp at the step it stopped in.
+    #[arg(long, conflicts_with = "step")]
+    pub resume: bool,
+    /// Do not ask for confirmation.
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+    /// Each step's analysis as one JSON line on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
 /// `ihos canary analyze` options.
 #[derive(Debug, Args)]
 pub struct AnalyzeArgs {
     /// Count lines from this time: RFC 3339 (2026-12-03T10:00:00+08:00), @SECONDS, or a
-    /// duration before now (10m, 1h30m). Default: since the canary route was last opened
+    /// duration before now (10m, 1h30m; now by this machine's clock, while nginx logs by
+    /// the LB host's: keep them in sync). Default: since the canary route was last opened
     /// (as ihos recorded it), until it was closed if it is closed; with --access-log, the
     /// whole file.
     #[arg(long, value_name = "TIME", value_parser = crate::time_arg::parse_time)]

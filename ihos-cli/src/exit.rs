@@ -27,7 +27,11 @@
 //!
 //! `ihos canary analyze`: 0 pass, 1 fail (or a log that cannot be read), 4 inconclusive (too
 //! few requests), 2 for a topology without `[canary.analysis]` or no recorded route opening
-//! (give `--since`).
+//! (give `--since`). `canary deploy --analyze`: the deploy's code if it did not complete;
+//! then 0 pass, 1 fail (the canary back on its previous release, route closed), 3 fail and
+//! the previous release could not be put back, 4 inconclusive (route as before), 130
+//! interrupted (route as before). `canary ramp`: 0 every step passed, 1 a step failed (route
+//! closed), 4 a step inconclusive and 130 interrupted (route as before, `--resume` goes on).
 //!
 //! `ihos fetch`: 2 for what the operator fixes (no `[teamcity]` section, token variable unset,
 //! token refused (401/403), unknown build configuration, build or artifact (404), a pinned

@@ -12,6 +12,7 @@ mod backup;
 mod canary_analyze_cmd;
 mod canary_check_cmd;
 mod canary_cmd;
+mod canary_ramp_cmd;
 mod canary_route_cmd;
 mod canary_trial_cmd;
 mod cli;

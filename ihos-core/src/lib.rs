@@ -342,3 +342,4 @@ pub use rollout::{
     CanaryError, CanaryStatus, Release, canary_status, canary_war, close_canary, open_canary,
     run_canary_deploy,
 };
+pub use rollout::{RampJournal, RampState, ramp_journal, save_ramp_journal};

@@ -60,6 +60,10 @@ const PUBLIC: &[&str] = &[
     "WatchOptions",
     "WatchProgress",
     "WatchStart",
+    "RampJournal",
+    "RampState",
+    "ramp_journal",
+    "save_ramp_journal",
     // Commands, names and hosts.
     "Command",
     "ContainerName",

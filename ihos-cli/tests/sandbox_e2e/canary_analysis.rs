@@ -53,6 +53,51 @@ fn trial(sb: &Sandbox, war: &str, ids: &str, window: &str, max_wait: &str) -> (i
     (code, analysis, seconds)
 }
 
+/// `canary ramp --ids 1 --ids 1,3,5,7 --step 10s`, sent SIGINT 2 s into its second step:
+/// its exit code and stderr.
+fn ramp_interrupted_in_step_2(sb: &Sandbox) -> (i32, String) {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(crate::sandbox::IHOS)
+        .arg("-c")
+        .arg(&sb.toml)
+        .args([
+            "canary",
+            "ramp",
+            "--ids",
+            "1",
+            "--ids",
+            "1,3,5,7",
+            "--step",
+            "10s",
+            "--max-wait",
+            "20s",
+            "-y",
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run ihos canary ramp");
+    let stderr = child.stderr.take().expect("stderr");
+    let mut text = String::new();
+    for line in BufReader::new(stderr).lines() {
+        let line = line.unwrap_or_default();
+        text.push_str(&line);
+        text.push('\n');
+        if line.contains("ramp step 2 of 2: route open") {
+            std::thread::sleep(Duration::from_secs(2));
+            let pid = child.id().to_string();
+            let _ = Command::new("kill").args(["-INT", &pid]).status();
+        }
+    }
+    let code = child.wait().expect("wait").code().unwrap_or(-1);
+    say(&format!(
+        "sandbox_e2e:   ramp interrupted in step 2: exit {code}"
+    ));
+    (code, text)
+}
+
 fn canary_version(sb: &Sandbox) -> String {
     let backend = &sb
         .topology
@@ -140,6 +185,34 @@ pub(super) fn trials(sb: &Sandbox, rt: &tokio::runtime::Runtime) -> Row {
         "inconclusive: the route as before (closed)"
     );
     notes.push("cohort 9 (nobody): inconclusive, exit 4, route closed as before".into());
+
+    // A ramp, ids 1 then 1,3,5,7: interrupted (SIGINT) in its second step, the route is
+    // put back as it was (closed); `--resume` runs the second step only and leaves the
+    // route open for the widest cohort.
+    let (code, text) = ramp_interrupted_in_step_2(sb);
+    assert_eq!(code, 130, "{text}");
+    assert!(text.contains("ramp step 1 of 2: route open"), "{text}");
+    assert!(
+        !route_open(sb),
+        "an interrupted ramp puts the route back (closed)"
+    );
+    let out = ihos(&sb.toml, &["canary", "ramp", "--resume", "-y"]);
+    let resumed = out_text(&out);
+    assert_eq!(out.status.code(), Some(0), "{resumed}");
+    assert!(
+        resumed.contains("ramp step 2 of 2: route open") && !resumed.contains("ramp step 1 of 2"),
+        "resumed at step 2 only: {resumed}"
+    );
+    let status = ihos(&sb.toml, &["canary", "status", "--json"]);
+    let st: Value = serde_json::from_slice(&status.stdout).expect("status JSON");
+    assert_eq!(
+        st["cohort"],
+        serde_json::json!(["1", "3", "5", "7"]),
+        "{st}"
+    );
+    let out = ihos(&sb.toml, &["canary", "close"]);
+    assert!(out.status.success(), "{}", out_text(&out));
+    notes.push("ramp 1 -> 1,3,5,7: SIGINT in step 2 (exit 130, route closed as before), --resume ran step 2 only (exit 0, open for 1,3,5,7)".into());
 
     let r = load.finish(rt);
     let users = &r.summary.users;

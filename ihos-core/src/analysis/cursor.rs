@@ -82,13 +82,17 @@ async fn stat<T: Transport + ?Sized>(
     }
 }
 
-/// Feeds `sink` the bytes of `path` from `from` to `to`, in chunks.
+/// Feeds `sink` the bytes of `path` from `from` to `to`, in chunks. With `inode`, each
+/// chunk is fed only if the path still names that file after it was read: `dd` opens the
+/// path, and a rotation between the `stat` and the read would hand it another file's bytes
+/// (the next read then follows the rotation from the right offset).
 async fn read_range<T: Transport + ?Sized>(
     t: &T,
     path: &str,
     from: u64,
     to: u64,
     privilege: Privilege,
+    inode: Option<u64>,
     sink: &mut (dyn FnMut(&[u8]) + Send),
 ) -> Result<u64, TransportError> {
     let mut at = from;
@@ -109,6 +113,11 @@ async fn read_range<T: Transport + ?Sized>(
             // Truncated meanwhile: what is left is read next time.
             break;
         }
+        if let Some(expected) = inode {
+            if stat(t, path, privilege).await?.map(|(i, _)| i) != Some(expected) {
+                break;
+            }
+        }
         at += chunk.len() as u64;
         sink(&chunk);
     }
@@ -123,9 +132,15 @@ pub async fn read_head<T: Transport + ?Sized>(
     max: u64,
 ) -> Result<Vec<u8>, TransportError> {
     let mut head = Vec::new();
-    read_range(t, path.as_str(), 0, max, privilege, &mut |b: &[u8]| {
-        head.extend_from_slice(b)
-    })
+    read_range(
+        t,
+        path.as_str(),
+        0,
+        max,
+        privilege,
+        None,
+        &mut |b: &[u8]| head.extend_from_slice(b),
+    )
     .await?;
     Ok(head)
 }
@@ -156,7 +171,7 @@ async fn fingerprint<T: Transport + ?Sized>(
     len: u64,
 ) -> Result<Fingerprint, TransportError> {
     let mut head = Vec::new();
-    read_range(t, path, 0, len, privilege, &mut |b: &[u8]| {
+    read_range(t, path, 0, len, privilege, None, &mut |b: &[u8]| {
         head.extend_from_slice(b)
     })
     .await?;
@@ -210,6 +225,38 @@ fn no_such_log<T: Transport + ?Sized>(t: &T, path: &RemotePath) -> TransportErro
     }
 }
 
+/// The rest of the rotated file, from `from`; its last line is ended here if nginx's was
+/// not (a line is never made of two files' bytes).
+async fn read_rotated<T: Transport + ?Sized>(
+    t: &T,
+    old: &str,
+    from: u64,
+    (inode, size): (u64, u64),
+    privilege: Privilege,
+    sink: &mut (dyn FnMut(&[u8]) + Send),
+) -> Result<u64, TransportError> {
+    let mut last = b'\n';
+    let n = read_range(
+        t,
+        old,
+        from,
+        size,
+        privilege,
+        Some(inode),
+        &mut |b: &[u8]| {
+            if let Some(&l) = b.last() {
+                last = l;
+            }
+            sink(b)
+        },
+    )
+    .await?;
+    if last != b'\n' {
+        sink(b"\n");
+    }
+    Ok(n)
+}
+
 /// Reads what `path` gained since `cursor` (`None`: the whole file, and the rest of
 /// `PATH.1` first when `with_rotated`), feeding `sink`; returns the new cursor.
 pub async fn read_new<T: Transport + ?Sized>(
@@ -229,8 +276,9 @@ pub async fn read_new<T: Transport + ?Sized>(
     let start = match cursor {
         None => {
             if with_rotated {
-                if let Some((_, old_size)) = stat(t, &old, privilege).await? {
-                    read.bytes += read_range(t, &old, 0, old_size, privilege, sink).await?;
+                if let Some((old_inode, old_size)) = stat(t, &old, privilege).await? {
+                    read.bytes +=
+                        read_rotated(t, &old, 0, (old_inode, old_size), privilege, sink).await?;
                     read.followed_rotation = true;
                 }
             }
@@ -251,7 +299,7 @@ pub async fn read_new<T: Transport + ?Sized>(
         Some(c) => {
             match stat(t, &old, privilege).await? {
                 Some(found) if is_cursor_file(t, &old, privilege, &c, found).await? => {
-                    read.bytes += read_range(t, &old, c.offset, found.1, privilege, sink).await?;
+                    read.bytes += read_rotated(t, &old, c.offset, found, privilege, sink).await?;
                     read.followed_rotation = true;
                 }
                 _ => {
@@ -264,7 +312,7 @@ pub async fn read_new<T: Transport + ?Sized>(
             0
         }
     };
-    let done = read_range(t, path.as_str(), start, size, privilege, sink).await?;
+    let done = read_range(t, path.as_str(), start, size, privilege, Some(inode), sink).await?;
     read.bytes += done;
     let offset = start + done;
     let head = match same_file {

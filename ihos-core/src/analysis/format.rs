@@ -141,10 +141,8 @@ impl LogFormat {
     /// nginx.conf (`escape=json '{"a":"$upstream_addr",' '"t":"$msec"}'`).
     pub fn parse(text: &str) -> Result<LogFormat, FormatError> {
         let trimmed = text.trim();
-        if trimmed == "combined" {
-            return LogFormat::compile(COMBINED, Escape::Default, text);
-        }
         let (escape, body) = match arguments(trimmed)? {
+            _ if trimmed == "combined" => (Escape::Default, vec![COMBINED.to_string()]),
             Some(args) => {
                 let mut args = args.into_iter().peekable();
                 let escape = match args.peek().and_then(|a| a.strip_prefix("escape=")) {
@@ -155,53 +153,25 @@ impl LogFormat {
                     }
                     None => Escape::Default,
                 };
-                (escape, args.collect::<String>())
+                (escape, args.collect::<Vec<String>>())
             }
-            None => (Escape::Default, text.to_string()),
+            // A TOML multi-line string keeps the line break before its closing quotes.
+            None => (
+                Escape::Default,
+                vec![text.trim_matches(|c| c == '\n' || c == '\r').to_string()],
+            ),
         };
-        LogFormat::compile(&body, escape, text)
-    }
-
-    fn compile(body: &str, escape: Escape, text: &str) -> Result<LogFormat, FormatError> {
-        let bytes = body.as_bytes();
         let mut pieces: Vec<Piece> = Vec::new();
-        let mut i = 0;
-        while i < bytes.len() {
-            if bytes[i] != b'$' {
-                let start = i;
-                while i < bytes.len() && bytes[i] != b'$' {
-                    i += 1;
+        for arg in &body {
+            // nginx compiles each argument on its own: a variable's name ends with it.
+            for piece in compile_argument(arg)? {
+                match (pieces.last_mut(), piece) {
+                    (Some(Piece::Literal(before)), Piece::Literal(more)) => {
+                        before.extend_from_slice(&more)
+                    }
+                    (_, piece) => pieces.push(piece),
                 }
-                pieces.push(Piece::Literal(bytes[start..i].to_vec()));
-                continue;
             }
-            let at = i;
-            i += 1;
-            let bracket = bytes.get(i) == Some(&b'{');
-            if bracket {
-                i += 1;
-            }
-            let start = i;
-            while i < bytes.len() && (bytes[i].is_ascii_alphanumeric() || bytes[i] == b'_') {
-                i += 1;
-            }
-            let name = &body[start..i];
-            if bracket {
-                if bytes.get(i) != Some(&b'}') {
-                    return Err(FormatError::Syntax {
-                        at,
-                        reason: format!("the closing bracket in \"{name}\" variable is missing"),
-                    });
-                }
-                i += 1;
-            }
-            if name.is_empty() {
-                return Err(FormatError::Syntax {
-                    at,
-                    reason: "a `$` without a variable name".into(),
-                });
-            }
-            pieces.push(variable(name));
         }
         check_boundaries(&pieces)?;
         Ok(LogFormat {
@@ -210,7 +180,54 @@ impl LogFormat {
             text: text.to_string(),
         })
     }
+}
 
+/// One argument of `log_format`, as `ngx_http_log_compile_format` reads it.
+fn compile_argument(body: &str) -> Result<Vec<Piece>, FormatError> {
+    let bytes = body.as_bytes();
+    let mut pieces: Vec<Piece> = Vec::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] != b'$' {
+            let start = i;
+            while i < bytes.len() && bytes[i] != b'$' {
+                i += 1;
+            }
+            pieces.push(Piece::Literal(bytes[start..i].to_vec()));
+            continue;
+        }
+        let at = i;
+        i += 1;
+        let bracket = bytes.get(i) == Some(&b'{');
+        if bracket {
+            i += 1;
+        }
+        let start = i;
+        while i < bytes.len() && (bytes[i].is_ascii_alphanumeric() || bytes[i] == b'_') {
+            i += 1;
+        }
+        let name = &body[start..i];
+        if bracket {
+            if bytes.get(i) != Some(&b'}') {
+                return Err(FormatError::Syntax {
+                    at,
+                    reason: format!("the closing bracket in \"{name}\" variable is missing"),
+                });
+            }
+            i += 1;
+        }
+        if name.is_empty() {
+            return Err(FormatError::Syntax {
+                at,
+                reason: "a `$` without a variable name".into(),
+            });
+        }
+        pieces.push(variable(name));
+    }
+    Ok(pieces)
+}
+
+impl LogFormat {
     /// Whether the format has this variable.
     pub fn has(&self, field: Field) -> bool {
         self.pieces
@@ -261,8 +278,11 @@ fn escape_mode(mode: &str) -> Result<Escape, FormatError> {
 }
 
 fn variable(name: &str) -> Piece {
-    let field = Field::of(name);
-    let shape = match name {
+    // nginx looks variables up by their lowercase name (`ngx_http_get_variable_index`);
+    // the log module's own ones are lowercase only, and the http core has each of them too.
+    let lower = name.to_ascii_lowercase();
+    let field = Field::of(&lower);
+    let shape = match lower.as_str() {
         "time_local" => Shape::TimeLocal,
         "time_iso8601"
         | "msec"
@@ -349,10 +369,10 @@ fn arguments(text: &str) -> Result<Option<Vec<String>>, FormatError> {
             let mut closed = false;
             while let Some((_, ch)) = chars.next() {
                 if ch == '\\' {
-                    // nginx keeps the backslash except before the quote, another
-                    // backslash and t, r, n (ngx_conf_read_token).
+                    // nginx keeps the backslash except before a quote of either kind,
+                    // another backslash and t, r, n (ngx_conf_read_token).
                     match chars.next() {
-                        Some((_, q)) if q == c || q == '\\' => arg.push(q),
+                        Some((_, q)) if q == '"' || q == '\'' || q == '\\' => arg.push(q),
                         Some((_, 't')) => arg.push('\t'),
                         Some((_, 'r')) => arg.push('\r'),
                         Some((_, 'n')) => arg.push('\n'),
@@ -439,6 +459,20 @@ mod tests {
         let j = LogFormat::parse(r#"escape=json '{"u":"$upstream_addr","s":"$status"}'"#).unwrap();
         assert_eq!(j.escape(), Escape::Json);
         assert_eq!(names(&j)[0], "'{\"u\":\"'");
+    }
+
+    #[test]
+    fn each_argument_is_compiled_on_its_own_as_nginx_does() {
+        // `'$status' 'x'`: the variable ends with its argument.
+        let f = LogFormat::parse("'$status' 'x'").unwrap();
+        assert_eq!(names(&f), ["$status", "'x'"]);
+        // Names are looked up in lowercase; a quote of either kind escaped in quotes.
+        let f = LogFormat::parse(r#""$Upstream_Addr \' \" $Status""#).unwrap();
+        assert!(f.has(Field::UpstreamAddr) && f.has(Field::Status));
+        assert_eq!(names(&f)[1], "' ' \" '");
+        // A TOML multi-line string's last line break is not part of the format.
+        let f = LogFormat::parse("$upstream_addr $status\n").unwrap();
+        assert_eq!(names(&f), ["$upstream_addr", "' '", "$status"]);
     }
 
     #[test]

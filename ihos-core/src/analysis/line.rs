@@ -122,9 +122,11 @@ impl LineReader {
                             None => Some(rest.len()),
                         },
                     };
-                    // nginx writes `-` for a missing value, but a free-text variable that
-                    // is set and empty (an empty header) is written as nothing.
-                    let Some(len) = len.filter(|&n| n > 0 || *shape == Shape::Text) else {
+                    // With the default escaping nginx writes `-` for a missing value, but a
+                    // variable that is set and empty (an empty header) as nothing; with
+                    // escape=json or none a missing value is nothing too.
+                    let empty_ok = *shape == Shape::Text || self.escape != Escape::Default;
+                    let Some(len) = len.filter(|&n| n > 0 || empty_ok) else {
                         return Err(Mismatch {
                             column: pos,
                             expected: format!("${name}"),
@@ -192,30 +194,51 @@ fn list(rest: &[u8], stop: Option<u8>) -> usize {
 }
 
 /// The items of a list field (`A, B : C` is A, B, C).
-pub(crate) fn items(list: &[u8]) -> ListItems<'_> {
+pub(crate) fn items(list: &[u8]) -> impl Iterator<Item = &[u8]> {
+    tries(list).map(|(item, _)| item)
+}
+
+/// What follows an item of an upstream list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Next {
+    /// Nothing: the last try.
+    End,
+    /// `, `: nginx tried another server of the same upstream (after a failure).
+    Retry,
+    /// ` : `: another upstream, after an internal redirect (X-Accel-Redirect, error_page
+    /// to a named location): the try before it did not fail for that.
+    Redirect,
+}
+
+/// The items of a list field with what follows each.
+pub(crate) fn tries(list: &[u8]) -> ListItems<'_> {
     ListItems { rest: Some(list) }
 }
 
-/// Iterator of [`items`].
+/// Iterator of [`tries`].
 pub(crate) struct ListItems<'a> {
     rest: Option<&'a [u8]>,
 }
 
 impl<'a> Iterator for ListItems<'a> {
-    type Item = &'a [u8];
+    type Item = (&'a [u8], Next);
 
-    fn next(&mut self) -> Option<&'a [u8]> {
+    fn next(&mut self) -> Option<(&'a [u8], Next)> {
         let rest = self.rest?;
         match rest.iter().position(|&b| b == b',' || b == b' ') {
             Some(i) => {
                 let item = &rest[..i];
-                let skip = if rest[i..].starts_with(b" : ") { 3 } else { 2 };
+                let (skip, next) = if rest[i..].starts_with(b" : ") {
+                    (3, Next::Redirect)
+                } else {
+                    (2, Next::Retry)
+                };
                 self.rest = rest.get(i + skip..);
-                Some(item)
+                Some((item, next))
             }
             None => {
                 self.rest = None;
-                Some(rest)
+                Some((rest, Next::End))
             }
         }
     }
@@ -294,6 +317,18 @@ mod tests {
         let f = r.read(line).unwrap();
         assert_eq!(field(&f, Field::UpstreamAddr), "10.0.0.1:80");
         assert_eq!(field(&f, Field::Msec), "1733222400.123");
+    }
+
+    #[test]
+    fn json_escaping_writes_nothing_for_a_missing_value() {
+        let r = reader(
+            r#"escape=json '{"up":"$upstream_addr","s":"$upstream_status","st":"$status","t":"$msec","rt":"$request_time"}'"#,
+        );
+        // A request nginx answered itself (a cache hit, `return`): no upstream at all.
+        let f = r
+            .read(br#"{"up":"","s":"","st":"200","t":"1733222400.123","rt":"0.000"}"#)
+            .unwrap();
+        assert_eq!(f.get(Field::UpstreamAddr), Some(&b""[..]));
     }
 
     #[test]

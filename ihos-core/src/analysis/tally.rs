@@ -13,7 +13,7 @@ use serde::Serialize;
 use super::clock;
 use super::format::{Field, LogFormat};
 use super::histogram::Histogram;
-use super::line::{Fields, LineReader, items};
+use super::line::{Fields, LineReader, Next, items, tries};
 
 /// Which side a backend is on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -189,7 +189,13 @@ pub struct Analyzer {
     errors: ErrorStatuses,
     tally: Tally,
     partial: Vec<u8>,
+    /// Inside a line longer than [`MAX_LINE`], skipped to its end.
+    overlong: bool,
 }
+
+/// The longest line read (nginx's own log lines are far shorter; a request line is at
+/// most a few KiB with default buffers).
+const MAX_LINE: usize = 64 << 10;
 
 impl Analyzer {
     /// An analyzer of lines written in `format`; `extra_errors`: statuses that count as
@@ -224,6 +230,7 @@ impl Analyzer {
             errors: ErrorStatuses::new(extra_errors),
             tally,
             partial: Vec::new(),
+            overlong: false,
         }
     }
 
@@ -231,8 +238,15 @@ impl Analyzer {
     /// before); a partial line at its end waits for the next chunk.
     pub fn feed(&mut self, chunk: &[u8]) {
         let mut rest = chunk;
-        if !self.partial.is_empty() {
+        if self.overlong || !self.partial.is_empty() {
             match memchr::memchr(b'\n', rest) {
+                Some(i) if self.overlong => {
+                    // The end of a line too long to be a log line: one unparsed line.
+                    self.overlong = false;
+                    self.tally.lines += 1;
+                    self.unparsed(MAX_LINE, "a line of at most 64 KiB".into());
+                    rest = &rest[i + 1..];
+                }
                 Some(i) => {
                     let mut line = std::mem::take(&mut self.partial);
                     line.extend_from_slice(&rest[..i]);
@@ -240,7 +254,7 @@ impl Analyzer {
                     rest = &rest[i + 1..];
                 }
                 None => {
-                    self.partial.extend_from_slice(rest);
+                    self.keep_partial(rest);
                     return;
                 }
             }
@@ -250,7 +264,21 @@ impl Analyzer {
             self.line(&rest[start..end]);
             start = end + 1;
         }
-        self.partial.extend_from_slice(&rest[start..]);
+        self.keep_partial(&rest[start..]);
+    }
+
+    /// Keeps the start of a line that continues in the next chunk, at most [`MAX_LINE`]
+    /// bytes (a file without line breaks, such as a compressed log, must not fill memory).
+    fn keep_partial(&mut self, bytes: &[u8]) {
+        if self.overlong {
+            return;
+        }
+        if self.partial.len() + bytes.len() > MAX_LINE {
+            self.partial.clear();
+            self.overlong = true;
+        } else {
+            self.partial.extend_from_slice(bytes);
+        }
     }
 
     /// Bytes of a line not yet complete (nginx may be writing it).
@@ -282,8 +310,9 @@ impl Analyzer {
     /// Drops a partial line left at the end of one source before reading another (a
     /// line is never made of two files' bytes); whether there was one.
     pub fn end_source(&mut self) -> bool {
-        let had = !self.partial.is_empty();
+        let had = !self.partial.is_empty() || self.overlong;
         self.partial.clear();
+        self.overlong = false;
         had
     }
 
@@ -320,25 +349,26 @@ impl Analyzer {
         let Some(addrs) = fields.get(Field::UpstreamAddr) else {
             return self.unparsed(0, "$upstream_addr".into());
         };
-        if addrs == b"-" {
+        if addrs == b"-" || addrs.is_empty() {
             self.tally.not_proxied += 1;
             return;
         }
-        let tries = items(addrs).count();
         let final_status = fields.get(Field::Status).and_then(status);
         let request_ms = fields.get(Field::RequestTime).and_then(clock::seconds_ms);
         let mut statuses = fields.get(Field::UpstreamStatus).map(items);
         let mut times = fields.get(Field::UpstreamResponseTime).map(items);
-        for (i, addr) in items(addrs).enumerate() {
-            let last = i + 1 == tries;
+        for (addr, next) in tries(addrs) {
+            let last = next == Next::End;
             let try_status = statuses.as_mut().and_then(|s| s.next()).and_then(status);
             let try_ms = times.as_mut().and_then(|t| t.next());
             let status = try_status.or(if last { final_status } else { None });
-            // nginx moves to the next backend only after a failure: without
-            // $upstream_status an earlier try is an error.
+            // nginx moves to another server of the same upstream only after a failure
+            // (`, `); without $upstream_status such a try is an error. An internal redirect
+            // (` : `) is not a failure.
+            let retried = next == Next::Retry;
             let error = match status {
                 Some(s) => self.errors.is_error(s),
-                None => !last && !self.has_upstream_status,
+                None => retried && !self.has_upstream_status,
             };
             let ms = if self.has_upstream_time {
                 try_ms.and_then(clock::seconds_ms)
@@ -347,7 +377,7 @@ impl Analyzer {
             } else {
                 None
             };
-            self.count(addr, error, !last, ms);
+            self.count(addr, error, retried, ms);
         }
     }
 
@@ -454,6 +484,24 @@ mod tests {
     }
 
     #[test]
+    fn an_internal_redirect_is_not_a_failed_try() {
+        let mut a = analyzer(
+            "[$time_iso8601] $status rt=$request_time upstream=$upstream_addr",
+            Window::default(),
+        );
+        // X-Accel-Redirect from the canary to the fleet's upstream: both answered.
+        a.feed(
+            b"[2026-12-03T10:00:00+00:00] 200 rt=0.300 upstream=10.0.0.9:8080 : 10.0.0.1:8080\n",
+        );
+        let t = a.into_tally();
+        assert_eq!(
+            (t.canary.requests, t.canary.errors, t.canary.retried),
+            (1, 0, 0)
+        );
+        assert_eq!((t.fleet.requests, t.fleet.errors), (1, 0));
+    }
+
+    #[test]
     fn chunks_cut_anywhere_give_the_same_counts() {
         let mut text = String::new();
         for i in 0..50 {
@@ -490,6 +538,20 @@ mod tests {
         assert_eq!(whole.unattributed_addresses["10.0.0.7:8080"], 10);
         assert_eq!(whole.unparsed_examples[0].line, 51);
         assert_eq!(whole.lines, 51);
+    }
+
+    #[test]
+    fn a_file_without_line_breaks_does_not_fill_memory() {
+        let mut a = analyzer(FORMAT, Window::default());
+        let junk = vec![0x1f_u8; 1 << 20];
+        for _ in 0..8 {
+            a.feed(&junk);
+            assert!(a.pending() <= MAX_LINE);
+        }
+        a.feed(b"\n");
+        a.feed(line("00", "200", CANARY, "200", "0.001").as_bytes());
+        let t = a.into_tally();
+        assert_eq!((t.lines, t.unparsed, t.canary.requests), (2, 1, 1));
     }
 
     #[test]

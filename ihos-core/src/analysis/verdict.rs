@@ -173,7 +173,9 @@ impl Analysis {
         let mw = mann_whitney_greater(&c.latency, &f.latency);
         let shift = hodges_lehmann(&c.latency, &f.latency);
         let latency_worse = mw.is_some_and(|m| m.p_value < th.alpha)
-            && shift.is_some_and(|s| s >= th.min_latency_increase_ms as i64);
+            && shift.is_some_and(|s| {
+                s >= i64::try_from(th.min_latency_increase_ms).unwrap_or(i64::MAX)
+            });
         let judged = |worse: bool| match (enough, worse) {
             (false, _) => MetricResult::None,
             (true, true) => MetricResult::Fail,

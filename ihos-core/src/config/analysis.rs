@@ -34,6 +34,11 @@ pub struct AnalysisConfig {
     /// Statuses that count as errors beside every 5xx (e.g. `[429]`).
     #[serde(default)]
     pub error_statuses: Vec<u16>,
+    /// The nginx upstream the canary route sends its cohort to (e.g. `service_ihos_gray`):
+    /// nginx logs its name instead of an address when it found no live server in it, and
+    /// such a request is the canary's error.
+    #[serde(default)]
+    pub canary_upstream: Option<String>,
 }
 
 /// A number from 0 to 1 (compared by value; a topology is `Eq`).
@@ -135,6 +140,14 @@ impl AnalysisConfig {
             ));
         }
         super::validate::check_duration(&key("min_latency_increase"), self.min_latency_increase)?;
+        if let Some(u) = &self.canary_upstream {
+            if u.is_empty() || u.bytes().any(|b| b.is_ascii_whitespace() || b == b',') {
+                return Err(invalid(
+                    key("canary_upstream"),
+                    format!("{u:?} is not an nginx upstream name"),
+                ));
+            }
+        }
         if let Some(s) = self
             .error_statuses
             .iter()

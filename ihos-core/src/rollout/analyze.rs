@@ -156,6 +156,9 @@ impl Setup {
 
     pub(super) fn analyzer(&self, window: Window) -> Analyzer {
         let mut backends = Backends::new(&[self.canary_backend.as_str()], &[]);
+        if let Some(u) = &self.config.canary_upstream {
+            backends.add(u, Side::Canary);
+        }
         for b in &self.fleet_backends {
             backends.add(b, Side::Fleet);
         }
@@ -182,11 +185,10 @@ impl Setup {
         sources: Vec<LogSource>,
     ) -> CanaryAnalysis {
         let tally = tally.clone();
-        let analysis = Analysis::of(
-            &tally,
-            std::slice::from_ref(&self.canary_backend),
-            &self.thresholds(),
-        );
+        let canary: Vec<String> = std::iter::once(self.canary_backend.clone())
+            .chain(self.config.canary_upstream.clone())
+            .collect();
+        let analysis = Analysis::of(&tally, &canary, &self.thresholds());
         window.first_line_ms = tally.first_ms;
         window.last_line_ms = tally.last_ms;
         CanaryAnalysis {
@@ -289,6 +291,17 @@ async fn window_of(
     })
 }
 
+/// When the first complete line of `path` was logged (`None`: no such file, or no line).
+async fn first_time(
+    t: &dyn crate::transport::Transport,
+    path: &RemotePath,
+    analyzer: &Analyzer,
+) -> Option<i64> {
+    let head = read_head(t, path, Privilege::Sudo, 64 << 10).await.ok()?;
+    let end = head.iter().position(|&b| b == b'\n')?;
+    analyzer.time_of(&head[..end])
+}
+
 /// Analyzes the canary from the access log of every load balancer that carries its route.
 pub async fn analyze_canary(
     fleet: &Fleet,
@@ -311,17 +324,21 @@ pub async fn analyze_canary(
         .filter(|lb| lb.config.canary_site(canary).is_some())
     {
         let t = lb.transport.as_ref();
-        // The rotated file only when the window starts before the current file does.
-        let with_rotated = match window.since_ms {
-            None => true,
+        // The rotated file only when the window starts before the current file does; and
+        // a window that starts before the rotated file too is said (older files, often
+        // compressed, are not read).
+        let (with_rotated, older) = match window.since_ms {
+            None => (true, None),
             Some(since) => {
-                let head = read_head(t, &path, Privilege::Sudo, 64 << 10).await?;
-                let first = head
-                    .split(|&b| b == b'\n')
-                    .next()
-                    .filter(|_| head.contains(&b'\n'))
-                    .and_then(|line| analyzer.time_of(line));
-                first.is_none_or(|t0| t0 > since)
+                let starts_after = |first: Option<i64>| first.is_none_or(|t0| t0 > since);
+                if !starts_after(first_time(t, &path, &analyzer).await) {
+                    (false, None)
+                } else {
+                    let rotated =
+                        RemotePath::new(&format!("{path}.1")).map_err(TransportError::from)?;
+                    let first = first_time(t, &rotated, &analyzer).await;
+                    (true, starts_after(first).then_some(first))
+                }
             }
         };
         let (_, read) = read_new(t, &path, Privilege::Sudo, None, with_rotated, &mut |b| {
@@ -329,12 +346,21 @@ pub async fn analyze_canary(
         })
         .await?;
         analyzer.end_source();
+        let older_gap = older.map(|first| {
+            format!(
+                "the window starts before the oldest line read ({}): older lines are in \
+                 files ihos does not read ({path}.2, compressed ones)",
+                first
+                    .and_then(|ms| jiff::Timestamp::from_millisecond(ms).ok())
+                    .map_or("none".to_string(), |t| t.to_string())
+            )
+        });
         sources.push(LogSource {
             host: t.host().to_string(),
             path: path.to_string(),
             bytes: read.bytes,
             rotated_file_read: read.followed_rotation,
-            gap: read.gap,
+            gap: read.gap.or(older_gap),
         });
     }
     Ok(setup.judge(analyzer.tally(), view, sources))

@@ -7,10 +7,10 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::command::{Command, Privilege};
+use super::state_json;
+use crate::command::Command;
 use crate::fleet::Fleet;
-use crate::names::RemotePath;
-use crate::transport::{Transport, TransportError, remote, run_checked};
+use crate::transport::{Transport, TransportError, run_checked};
 
 /// The route's last opening and closing, ms since the epoch in the LB host's clock.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -21,9 +21,7 @@ pub struct RouteTimes {
     pub closed_ms: Option<i64>,
 }
 
-fn path(fleet: &Fleet) -> Result<RemotePath, TransportError> {
-    Ok(fleet.lb_state_dir.join("canary-route.json")?)
-}
+const FILE: &str = "canary-route.json";
 
 /// The host's clock, in ms since the epoch.
 pub(crate) async fn host_now_ms(t: &dyn Transport) -> Result<i64, TransportError> {
@@ -39,16 +37,10 @@ pub(crate) async fn host_now_ms(t: &dyn Transport) -> Result<i64, TransportError
         })
 }
 
-/// The recorded times, `None` when nothing was recorded.
+/// The recorded times, `None` when nothing was recorded (or nothing ihos can read: the
+/// analysis then asks for --since).
 pub(crate) async fn load(fleet: &Fleet) -> Result<Option<RouteTimes>, TransportError> {
-    let t = fleet.lb_transport.as_ref();
-    let p = path(fleet)?;
-    if !remote::exists(t, &p).await? {
-        return Ok(None);
-    }
-    let bytes = t.read_file(&p, Privilege::Sudo).await?;
-    // A file ihos cannot read as its own is as good as none: the analysis asks for --since.
-    Ok(serde_json::from_slice(&bytes).ok())
+    state_json::read(fleet, FILE).await
 }
 
 /// Notes that the route was just opened (`open`) or closed.
@@ -71,8 +63,5 @@ async fn try_note(fleet: &Fleet, open: bool) -> Result<(), TransportError> {
     } else {
         times.closed_ms = Some(now);
     }
-    let p = path(fleet)?;
-    remote::mkdir_private(t, &fleet.lb_state_dir, &fleet.lb_state_dir).await?;
-    let bytes = serde_json::to_vec(&times).unwrap_or_default();
-    remote::replace_file(t, &p, &bytes, Privilege::Sudo).await
+    state_json::write(fleet, FILE, &times).await
 }
