@@ -175,6 +175,13 @@ pub fn ramp(config: &Path, args: RampArgs) -> Result<(), CliError> {
             let _ = json_line(&analysis);
         }
         output::message(&describe(&analysis));
+        crate::notify::verdict(
+            &fleet,
+            ihos_core::RunKind::CanaryRamp,
+            &analysis,
+            Some(cohort.to_string()),
+            Some((i + 1, n)),
+        );
         match analysis.analysis.verdict {
             Verdict::Pass => {
                 journal.passed += 1;

@@ -180,10 +180,12 @@ pub fn deploy(
         return Err(not_confirmed());
     }
     let options = RolloutOptions::new().resume(resume);
+    let told = crate::notify::notifier(&fleet, ihos_core::RunKind::CanaryDeploy, Some(&war));
     drive(
         runtime()?,
         json,
         "ihos canary deploy --resume --war ...",
+        Some(told),
         |sink, cancel| {
             Box::pin(async move { run_canary_deploy(&fleet, &war, &options, sink, cancel).await })
         },

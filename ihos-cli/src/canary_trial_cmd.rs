@@ -8,9 +8,9 @@ use std::path::Path;
 use std::time::Duration;
 
 use ihos_core::{
-    CanaryError, CanaryRule, CancelToken, Fleet, RegexStyle, RolloutOptions, StopLevel, Verdict,
-    WatchError, WatchOptions, close_canary, open_canary, run_canary_rollback, watch_canary,
-    watch_start,
+    CanaryError, CanaryRule, CancelToken, Fleet, RegexStyle, RolloutOptions, RunKind, StopLevel,
+    Verdict, WatchError, WatchOptions, close_canary, open_canary, run_canary_rollback,
+    watch_canary, watch_start,
 };
 
 use crate::canary_analyze_cmd::{describe, verdict_code};
@@ -135,6 +135,13 @@ pub fn deploy_and_analyze(
         let _ = json_line(&analysis);
     }
     output::message(&describe(&analysis));
+    crate::notify::verdict(
+        &fleet,
+        RunKind::CanaryDeploy,
+        &analysis,
+        trial.ids.as_ref().map(ToString::to_string),
+        None,
+    );
     match analysis.analysis.verdict {
         Verdict::Pass => {
             runtime()?.block_on(close_canary(&fleet))?;
@@ -178,7 +185,8 @@ pub fn deploy_and_analyze(
                 ),
             });
             let rolled_back = runtime().and_then(|rt| {
-                drive(rt, json, "ihos rollback", |sink, cancel| {
+                let told = crate::notify::notifier(&fleet, RunKind::CanaryRollback, None);
+                drive(rt, json, "ihos rollback", Some(told), |sink, cancel| {
                     Box::pin(async move {
                         run_canary_rollback(&fleet, &RolloutOptions::new(), sink, cancel).await
                     })

@@ -5,7 +5,9 @@
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::Path;
 
-use ihos_core::{CancelToken, EventSink, Outcome, RolloutError, RolloutReport, StopLevel};
+use ihos_core::{
+    CancelToken, EventSink, Notifier, Outcome, RolloutError, RolloutReport, StopLevel,
+};
 
 use crate::exit::{CliError, FAILURE};
 use crate::output;
@@ -53,18 +55,19 @@ pub type RunFuture<'a> =
     std::pin::Pin<Box<dyn std::future::Future<Output = Result<RolloutReport, RolloutError>> + 'a>>;
 
 /// Runs a rollout, rollback or canary deploy on `rt` with progress (or NDJSON events with
-/// `json`), Ctrl-C handling, and the exit code of its outcome; `resume` names the command
-/// that continues it if interrupted.
+/// `json`), Ctrl-C handling, the robots of `notifier` told, and the exit code of its
+/// outcome; `resume` names the command that continues it if interrupted.
 pub fn drive<F>(
     rt: tokio::runtime::Runtime,
     json: bool,
     resume: &str,
+    notifier: Option<Notifier>,
     run: F,
 ) -> Result<(), CliError>
 where
     F: for<'a> FnOnce(&'a dyn EventSink, &'a CancelToken) -> RunFuture<'a>,
 {
-    rt.block_on(async {
+    let result = rt.block_on(async {
         let cancel = CancelToken::new();
         let watcher = cancel.clone();
         tokio::spawn(async move {
@@ -82,9 +85,16 @@ where
         } else {
             Box::new(Human::new())
         };
-        let report = run(sink.as_ref(), &cancel).await?;
-        finished(&report, resume)
-    })
+        match &notifier {
+            Some(n) => run(&n.sink(sink.as_ref()), &cancel).await,
+            None => run(sink.as_ref(), &cancel).await,
+        }
+    });
+    // The last messages (bounded), then the outcome.
+    if let Some(n) = notifier {
+        crate::notify::finish(n);
+    }
+    finished(&result?, resume)
 }
 
 /// The summary of a run that ended, and its exit code.

@@ -31,6 +31,7 @@ mod local_file;
 mod lock_cmd;
 mod nginx_cmd;
 mod nginx_show_cmd;
+mod notify;
 mod output;
 mod plan_cmd;
 mod progress;

@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use ihos_core::{Plan, RolloutOptions, plan};
+use ihos_core::{NotifyConfig, Plan, RolloutOptions, plan};
 
 use crate::connect;
 use crate::drive::{json_line, runtime};
@@ -27,7 +27,32 @@ pub fn run(
     if json {
         return json_line(&plan);
     }
-    output::stdout(&render(&plan), Path::new("-"))
+    let mut text = render(&plan);
+    text.push_str(&robots(&fleet.topology.notify));
+    output::stdout(&text, Path::new("-"))
+}
+
+/// Who is told about the run, and whether their URL's variable is set here.
+fn robots(notify: &[NotifyConfig]) -> String {
+    let mut out = String::new();
+    for (n, r) in notify.iter().enumerate() {
+        let set = std::env::var_os(&r.url_env).is_some_and(|v| !v.is_empty());
+        let on: Vec<String> =
+            r.on.iter()
+                .map(|o| format!("{o:?}").to_lowercase())
+                .collect();
+        out.push_str(&format!(
+            "notify[{n}]: {} on {}{}\n",
+            r.kind.name(),
+            on.join(", "),
+            if set {
+                String::new()
+            } else {
+                format!(" (NOT TOLD: {} is not set here)", r.url_env)
+            }
+        ));
+    }
+    out
 }
 
 fn render(p: &Plan) -> String {

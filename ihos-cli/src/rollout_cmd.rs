@@ -2,12 +2,13 @@
 
 use std::path::Path;
 
-use ihos_core::{Fleet, RolloutOptions, WarFile, run_rollback, run_rollout};
+use ihos_core::{Fleet, RolloutOptions, RunKind, WarFile, run_rollback, run_rollout};
 
 use crate::cli::RolloutArgs;
 use crate::connect;
 use crate::drive::{confirm, drive, not_confirmed, runtime};
 use crate::exit::{CliError, NOT_RESTORED};
+use crate::notify;
 use crate::output;
 use crate::war_input::{open_war, war_from_canary};
 
@@ -58,7 +59,8 @@ pub fn rollout(config: &Path, args: RolloutArgs) -> Result<(), CliError> {
     } else {
         "ihos rollout --resume --war ..."
     };
-    drive(runtime()?, args.json, resume, |sink, cancel| {
+    let told = notify::notifier(&fleet, RunKind::Rollout, Some(&war));
+    drive(runtime()?, args.json, resume, Some(told), |sink, cancel| {
         Box::pin(async move { run_rollout(&fleet, &war, &options, sink, cancel).await })
     })
 }
@@ -91,6 +93,8 @@ fn simulate(config: &Path, war: WarFile, args: RolloutArgs) -> Result<(), CliErr
         rt,
         args.json,
         "ihos rollout --resume --war ...",
+        // A simulation tells nobody.
+        None,
         |sink, cancel| {
             Box::pin(async move { run_rollout(&fleet, &war, &options, sink, cancel).await })
         },
@@ -121,10 +125,12 @@ pub fn rollback(config: &Path, only: Vec<String>, yes: bool, json: bool) -> Resu
         }
     }
     let options = RolloutOptions::new().only(only);
+    let told = notify::notifier(&fleet, RunKind::Rollback, None);
     drive(
         runtime()?,
         json,
         "ihos rollout --resume --war ...",
+        Some(told),
         |sink, cancel| Box::pin(async move { run_rollback(&fleet, &options, sink, cancel).await }),
     )
 }

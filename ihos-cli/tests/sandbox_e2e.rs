@@ -8,7 +8,7 @@
 //! |---|---|---|
 //! | 0 | negative control: `docker stop` of an instance in rotation under load | failed > 0 (POST) |
 //! | 1 | v1 → v2 on all four, `apply = "reload"` | exit 0, 0 failed, v2 everywhere, status + audit log = sha256sum |
-//! | 3 | fail-start WAR (after 1, so "previous" is v2) | exit 1, first instance rolled back and in rotation, others untouched, 0 failed |
+//! | 3 | fail-start WAR (after 1, so "previous" is v2), with `[[notify]]` robots of the five kinds on the loopback robot receiver (DingTalk and Feishu signed) | exit 1, first instance rolled back and in rotation, others untouched, 0 failed; every robot accepted "started" and "failed, rolled back" (naming the instance and why; the failure @-ing its people), the messages printed |
 //! | 2 | v1 → v2 with `apply = "restart"` (the runbook's way) | exit 0, v2 everywhere; failed requests > 0, printed beside 1's |
 //! | 4 | SIGKILL of ihos during the second instance's `start`, then `--resume` | exit 0, v2 everywhere, all in rotation, lock free, 0 failed over both |
 //! | 5 | drain until idle, 4-second requests in flight | exit 0, 0 failed, stop only after the last in-flight request ended, drain ≪ max |
@@ -46,6 +46,8 @@ mod faults;
 mod init;
 #[path = "sandbox_e2e/reach.rs"]
 mod reach;
+#[path = "sandbox_e2e/robots.rs"]
+mod robots;
 mod sandbox;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -552,6 +554,7 @@ fn fail_start(sb: &Sandbox, rt: &tokio::runtime::Runtime, tmp: &Path, after_v2: 
         "fail-start.toml",
         &[("start_timeout = \"120s\"", "start_timeout = \"20s\"")],
     );
+    let robots = robots::Robots::start(&toml);
     let before = sb.versions();
     let previous = before[0].1.clone();
     assert!(
@@ -637,11 +640,13 @@ fn fail_start(sb: &Sandbox, rt: &tokio::runtime::Runtime, tmp: &Path, after_v2: 
     let healthy_wait = run
         .find("step_finished", &first, "wait_healthy")
         .map(|e| e.v["seconds"].as_f64().unwrap_or(0.0));
+    let told = robots.check_failed_rollout(&first, &run);
     Row {
         load: f,
         rollout_s: Some(run.wall.as_secs_f64()),
         exit: exit_of(&run),
         notes: vec![
+            told,
             format!(
                 "{first} failed at wait_healthy ({}), rolled back to {previous} and in rotation; the other three untouched",
                 first_lines(failed.v["error"].as_str().unwrap_or(""), 1)

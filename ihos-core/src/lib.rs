@@ -58,6 +58,10 @@
 //!   against the fleet's), [`run_canary_deploy`] (the rollout's steps on the canary, its
 //!   route closed meanwhile and reopened as it was) and [`canary_war`] (the exact WAR it
 //!   runs, to promote to the fleet).
+//! - **Telling the team**: a [`Notifier`] built from the topology's [`NotifyConfig`]s and
+//!   the run's [`RunInfo`] turns its events ([`Notifier::sink`]) and canary verdicts into
+//!   [`Notice`]s for DingTalk, WeCom, Feishu, Slack or a webhook, on a thread of its own:
+//!   a refusing service is a warning, never a change to the run.
 //! - **Events**: the engine reports progress as [`Event`]s, each stamped in an
 //!   [`EventRecord`] (the values `ihos rollout --json` prints, one per line), to an
 //!   [`EventSink`]: a closure, a `tokio::sync::mpsc::UnboundedSender<EventRecord>`, or a
@@ -251,6 +255,7 @@ mod fleet;
 mod hosts_check;
 mod lb;
 mod names;
+mod notify;
 mod rollout;
 mod sha;
 mod ssh_config;
@@ -303,6 +308,10 @@ pub use config::{
     HealthConfig, HostConfig, HostKeyPolicyConfig, InstanceConfig, LbConfig, LoadOptions,
     OnFailure, Policy, SettingOrigin, TeamCityConfig, Topology,
 };
+pub use config::{Lang, NotifyConfig, NotifyKind, NotifyOn};
+
+// Telling the team: chat robots and webhooks.
+pub use notify::{InstanceProblem, Notice, Notifier, NotifyingSink, RunInfo, RunKind, WarInfo};
 
 // Containers and the load balancer.
 #[cfg(feature = "mocks")]

@@ -101,6 +101,18 @@ const PUBLIC: &[&str] = &[
     "OnFailure",
     "Policy",
     "TeamCityConfig",
+    // Telling the team.
+    "InstanceProblem",
+    "Lang",
+    "Notice",
+    "Notifier",
+    "NotifyConfig",
+    "NotifyKind",
+    "NotifyOn",
+    "NotifyingSink",
+    "RunInfo",
+    "RunKind",
+    "WarInfo",
     "Topology",
     // The OpenSSH client config.
     "FromConfig",

@@ -133,8 +133,19 @@ pub struct Reach {
 /// starts: never on a command line, never printed.
 static PASSWORD_ENV: std::sync::OnceLock<(String, String)> = std::sync::OnceLock::new();
 
+/// More variables for the `ihos` children (a scenario's robot URLs and secrets).
+static EXTRA_ENV: std::sync::Mutex<Vec<(String, String)>> = std::sync::Mutex::new(Vec::new());
+
+/// Every `ihos` child started from now on gets `name=value` too.
+pub fn set_child_env(name: &str, value: &str) {
+    let mut extra = EXTRA_ENV.lock().unwrap_or_else(|e| e.into_inner());
+    extra.retain(|(n, _)| n != name);
+    extra.push((name.to_string(), value.to_string()));
+}
+
 fn child_env() -> impl Iterator<Item = (String, String)> {
-    PASSWORD_ENV.get().cloned().into_iter()
+    let extra = EXTRA_ENV.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    PASSWORD_ENV.get().cloned().into_iter().chain(extra)
 }
 
 fn parse_addr(name: &str, url: &str) -> Result<SocketAddr, String> {

@@ -8,6 +8,7 @@ mod defaults;
 mod duration;
 mod invalid;
 mod jump;
+mod notify;
 mod of_hosts;
 mod policy;
 mod position;
@@ -24,6 +25,7 @@ pub use auth::{AuthConfig, AuthMethod};
 pub use defaults::SettingOrigin;
 pub use duration::Dur;
 pub(crate) use jump::jump_chain;
+pub use notify::{Lang, NotifyConfig, NotifyKind, NotifyOn};
 pub use policy::{DrainPolicy, OnFailure, Policy};
 pub use teamcity::TeamCityConfig;
 pub(crate) use teamcity::is_loopback_url;
@@ -121,6 +123,9 @@ pub struct Topology {
     /// Where `ihos fetch` downloads the WAR from, if it does.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub teamcity: Option<TeamCityConfig>,
+    /// The chat robots and webhooks told about runs (`[[notify]]`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notify: Vec<NotifyConfig>,
     /// An OpenSSH client config (e.g. `~/.ssh/config`) to read hosts' connection settings
     /// from: a host's `address` may then be a `Host` alias. The topology's own keys win.
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -40,6 +40,7 @@ impl Topology {
             canary: None,
             policy: Policy::default(),
             teamcity: None,
+            notify: Vec::new(),
             ssh_config: None,
             warnings: Vec::new(),
         };

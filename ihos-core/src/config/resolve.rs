@@ -61,6 +61,7 @@ impl Topology {
             canary,
             policy: spec.policy,
             teamcity: spec.teamcity,
+            notify: spec.notify,
             ssh_config: spec.ssh_config,
             warnings: Vec::new(),
         })

@@ -348,9 +348,8 @@ impl Topology {
             }
         }
 
-        if let Some(tc) = &self.teamcity {
-            tc.check()?;
-        }
+        self.teamcity.as_ref().map_or(Ok(()), |tc| tc.check())?;
+        super::notify::check_all(&self.notify)?;
 
         let p = &self.policy;
         for (key, value) in [

@@ -68,6 +68,7 @@ pub use cancel::{CancelToken, StopLevel};
 pub use engine::{run_canary_deploy, run_canary_rollback, run_rollback, run_rollout};
 pub use error::RolloutError;
 pub use event::{EVENT_SCHEMA, Event, EventRecord, EventSink, Step};
+pub(crate) use identity::operator as operator_name;
 pub use journal::{InstanceStatus, Journal, JournalEntry};
 pub use lock::LockOwner;
 pub use op_error::OpError;

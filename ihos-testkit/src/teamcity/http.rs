@@ -3,10 +3,7 @@
 //! `Connection: close`, or cut after some body bytes (an injected fault).
 
 use std::io::{Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::thread::JoinHandle;
+use std::net::{Shutdown, TcpStream};
 use std::time::Duration;
 
 use percent_encoding::percent_decode_str;
@@ -124,53 +121,15 @@ impl Reply {
     }
 }
 
-/// A server on a loopback address, one thread per connection; stops when dropped.
-pub(super) struct Server {
-    pub(super) addr: SocketAddr,
-    stop: Arc<AtomicBool>,
-    thread: Option<JoinHandle<()>>,
-}
+/// The fake's server: a loopback server whose connections are answered by `handle`.
+pub(super) type Server = crate::loopback_server::LoopbackServer;
 
-impl Server {
-    /// Listens on `ip` (a free port) and answers each request with `handle`.
-    pub(super) fn start(
-        ip: &str,
-        handle: impl Fn(TeamCityRequest) -> Reply + Send + Sync + 'static,
-    ) -> std::io::Result<Server> {
-        let listener = TcpListener::bind((ip, 0))?;
-        let addr = listener.local_addr()?;
-        let stop = Arc::new(AtomicBool::new(false));
-        let handle = Arc::new(handle);
-        let thread = {
-            let stop = stop.clone();
-            std::thread::spawn(move || {
-                for conn in listener.incoming() {
-                    if stop.load(Ordering::SeqCst) {
-                        break;
-                    }
-                    let Ok(conn) = conn else { continue };
-                    let handle = handle.clone();
-                    std::thread::spawn(move || serve(conn, |request| handle(request)));
-                }
-            })
-        };
-        Ok(Server {
-            addr,
-            stop,
-            thread: Some(thread),
-        })
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        // Wakes the accept loop so that it sees the flag.
-        let _ = TcpStream::connect_timeout(&self.addr, Duration::from_secs(1));
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
+/// Listens on `ip` (a free port) and answers each request with `handle`.
+pub(super) fn start(
+    ip: &str,
+    handle: impl Fn(TeamCityRequest) -> Reply + Send + Sync + 'static,
+) -> std::io::Result<Server> {
+    Server::start(ip, move |conn| serve(conn, &handle))
 }
 
 /// Reads one request from `conn`, answers it with `handle` and closes the connection.

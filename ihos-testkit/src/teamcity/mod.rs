@@ -125,7 +125,7 @@ impl FakeTeamCity {
         }));
         let server = {
             let state = state.clone();
-            Server::start("127.0.0.1", move |request| handle(&state, request))?
+            http::start("127.0.0.1", move |request| handle(&state, request))?
         };
         lock(&state).origin = format!("http://{}", server.addr);
         Ok(FakeTeamCity { server, state })

@@ -45,7 +45,7 @@ impl FakeStorage {
         let state = Arc::new(Mutex::new(StorageState::default()));
         let server = {
             let state = state.clone();
-            Server::start(ip, move |mut request| {
+            super::http::start(ip, move |mut request| {
                 let mut s = state.lock().unwrap_or_else(|p| p.into_inner());
                 let reply = answer(&s, &request);
                 request.status = reply.status;

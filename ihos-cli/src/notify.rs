@@ -1,0 +1,75 @@
+//! The robots told about a command's run (`[[notify]]`): built from the topology before
+//! the run, fed its events, given a bounded time after it. Whatever they refuse is a
+//! warning on stderr: a notification never changes a run or its exit code.
+
+use std::time::Duration;
+
+use ihos_core::{
+    CanaryAnalysis, Fleet, Notice, Notifier, RunInfo, RunKind, SidecarCheck, WarFile, WarInfo,
+};
+
+use crate::output;
+
+/// Time the last messages get once a run has ended (each message has its own, shorter,
+/// deadline; this bounds several queued ones).
+const LAST_MESSAGES: Duration = Duration::from_secs(30);
+
+/// The notifier for a run of `action` (with `war`, if it deploys one) on `fleet`; robots
+/// that cannot be told are said now.
+pub fn notifier(fleet: &Fleet, action: RunKind, war: Option<&WarFile>) -> Notifier {
+    let info = RunInfo {
+        action,
+        operator: String::new(),
+        war: war.map(war_info),
+    };
+    let (notifier, warnings) = Notifier::new(&fleet.topology.notify, info);
+    for w in warnings {
+        output::message(&format!("warning: {w}"));
+    }
+    notifier
+}
+
+/// Waits (bounded) for the last messages; says what went wrong.
+pub fn finish(notifier: Notifier) {
+    for problem in notifier.finish(LAST_MESSAGES) {
+        output::message(&format!("warning: {problem}"));
+    }
+}
+
+/// Tells the robots subscribed to `canary` about a verdict (of a ramp's `step` of so
+/// many, for `cohort`).
+pub fn verdict(
+    fleet: &Fleet,
+    action: RunKind,
+    analysis: &CanaryAnalysis,
+    cohort: Option<String>,
+    step: Option<(usize, usize)>,
+) {
+    if fleet.topology.notify.is_empty() {
+        return;
+    }
+    let n = notifier(fleet, action, None);
+    n.notice(Notice::Canary {
+        verdict: analysis.analysis.verdict.as_str().to_string(),
+        summary: analysis.analysis.reason.clone(),
+        cohort,
+        step,
+    });
+    finish(n);
+}
+
+fn war_info(war: &WarFile) -> WarInfo {
+    let build = match SidecarCheck::of(war) {
+        SidecarCheck::Matched(s) => Some(s.build_number),
+        _ => None,
+    };
+    WarInfo {
+        file: war.path.file_name().map_or_else(
+            || war.path.display().to_string(),
+            |n| n.to_string_lossy().into_owned(),
+        ),
+        sha256: war.sha256.to_string(),
+        commit: war.commit.clone(),
+        build,
+    }
+}
