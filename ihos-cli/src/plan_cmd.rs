@@ -28,6 +28,9 @@ pub fn run(
         return json_line(&plan);
     }
     let mut text = render(&plan);
+    for h in &plan.hooks {
+        text.push_str(&format!("hook {h}\n"));
+    }
     text.push_str(&robots(&fleet.topology.notify));
     output::stdout(&text, Path::new("-"))
 }

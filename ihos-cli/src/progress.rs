@@ -183,6 +183,37 @@ impl EventSink for Human {
                 self.finish(instance, format!("ROLLBACK FAILED: {error}"))
             }
             Event::StopRequested { level } => self.line(&format!("stop requested ({level:?})")),
+            Event::HookFinished {
+                on,
+                hook,
+                instance,
+                at,
+                passed,
+                error,
+                seconds,
+                output,
+                ..
+            } => {
+                let mut text = format!(
+                    "{on} hook {hook:?}{} ({at}): {} in {seconds:.1}s",
+                    instance
+                        .as_ref()
+                        .map(|i| format!(" for {i}"))
+                        .unwrap_or_default(),
+                    if *passed { "passed" } else { "FAILED" }
+                );
+                if let Some(e) = error {
+                    text.push_str(&format!(": {e}"));
+                }
+                // A failure shows the end of what it printed: that is where the reason is.
+                if !passed && !output.is_empty() {
+                    let lines: Vec<&str> = output.lines().collect();
+                    for l in &lines[lines.len().saturating_sub(10)..] {
+                        text.push_str(&format!("\n    | {l}"));
+                    }
+                }
+                self.line(&text)
+            }
             Event::RolloutFinished {
                 outcome,
                 updated,

@@ -308,7 +308,7 @@ pub use config::{
     HealthConfig, HostConfig, HostKeyPolicyConfig, InstanceConfig, LbConfig, LoadOptions,
     OnFailure, Policy, SettingOrigin, TeamCityConfig, Topology,
 };
-pub use config::{Lang, NotifyConfig, NotifyKind, NotifyOn};
+pub use config::{HookConfig, HookOn, HookRun, Lang, NotifyConfig, NotifyKind, NotifyOn};
 
 // Telling the team: chat robots and webhooks.
 pub use notify::{InstanceProblem, Notice, Notifier, NotifyingSink, RunInfo, RunKind, WarInfo};

@@ -1,36 +1,11 @@
 //! `[[notify]]` in the topology: accepted as documented, and every bad value refused with
 //! its key and its place in the file.
 
-use ihos_core::{ConfigError, Lang, NotifyKind, NotifyOn, Topology};
+use ihos_core::{Lang, NotifyKind, NotifyOn};
 
-const BASE: &str = r#"
-[hosts.h101]
-address = "192.168.1.101"
-user = "deploy"
+mod one_instance;
 
-[load_balancer]
-host = "h101"
-container = "nginx"
-config = "/opt/nginx/nginx.conf"
-upstream = "service_ihos"
-
-[[instances]]
-name = "101-pep1"
-host = "h101"
-container = "pep1"
-backend = "192.168.1.101:39091"
-webapps = "/opt/pep1/webapps"
-logs = "/opt/pep1/logs"
-health = { url = "http://127.0.0.1:39091/ihos/" }
-"#;
-
-fn load(notify: &str) -> Result<Topology, ConfigError> {
-    Topology::from_toml(&format!("{BASE}\n{notify}"), "ihos.toml")
-}
-
-fn refused(notify: &str) -> String {
-    load(notify).unwrap_err().to_string()
-}
+use one_instance::{assert_invalid, assert_syntax, load};
 
 #[test]
 fn robots_load_with_their_defaults() {
@@ -100,19 +75,7 @@ fn every_bad_value_names_its_key_and_line() {
         ),
     ];
     for (text, key, says) in cases {
-        let e = load(text).unwrap_err();
-        let ConfigError::Invalid {
-            key: k,
-            message,
-            position,
-            ..
-        } = &e
-        else {
-            panic!("{text}: {e}");
-        };
-        assert_eq!(k, key, "{e}");
-        assert!(message.contains(says), "{e}");
-        assert!(position.is_some(), "no line for {key}: {e}");
+        assert_invalid(text, key, says);
     }
 }
 
@@ -136,8 +99,6 @@ fn unknown_kinds_triggers_and_keys_are_syntax_errors_at_their_place() {
             "unknown variant `fr`",
         ),
     ] {
-        let e = refused(text);
-        assert!(e.contains(says), "{e}");
-        assert!(e.starts_with("ihos.toml:"), "{e}");
+        assert_syntax(text, says);
     }
 }

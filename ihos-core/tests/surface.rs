@@ -101,7 +101,10 @@ const PUBLIC: &[&str] = &[
     "OnFailure",
     "Policy",
     "TeamCityConfig",
-    // Telling the team.
+    // Telling the team, and hooks.
+    "HookConfig",
+    "HookOn",
+    "HookRun",
     "InstanceProblem",
     "Lang",
     "Notice",

@@ -12,7 +12,8 @@ use super::spec::{HealthSpec, InstanceSpec};
 use super::template::{self, Vars};
 use serde::Serialize;
 
-use super::{Dur, HealthConfig, HostConfig, InstanceConfig, line_col};
+use super::position::line_col;
+use super::{Dur, HealthConfig, HostConfig, InstanceConfig};
 
 /// Where one of an instance's settings came from.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

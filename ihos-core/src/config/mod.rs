@@ -6,6 +6,7 @@ mod analysis;
 mod auth;
 mod defaults;
 mod duration;
+mod hooks;
 mod invalid;
 mod jump;
 mod notify;
@@ -24,6 +25,7 @@ pub use analysis::{AnalysisConfig, Fraction};
 pub use auth::{AuthConfig, AuthMethod};
 pub use defaults::SettingOrigin;
 pub use duration::Dur;
+pub use hooks::{HookConfig, HookOn, HookRun};
 pub(crate) use jump::jump_chain;
 pub use notify::{Lang, NotifyConfig, NotifyKind, NotifyOn};
 pub use policy::{DrainPolicy, OnFailure, Policy};
@@ -126,6 +128,9 @@ pub struct Topology {
     /// The chat robots and webhooks told about runs (`[[notify]]`).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub notify: Vec<NotifyConfig>,
+    /// Commands run around a rollout (`[[hooks]]`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub hooks: Vec<HookConfig>,
     /// An OpenSSH client config (e.g. `~/.ssh/config`) to read hosts' connection settings
     /// from: a host's `address` may then be a `Host` alias. The topology's own keys win.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -429,7 +434,9 @@ impl Topology {
         options: &LoadOptions,
     ) -> Result<Topology, ConfigError> {
         let syntax = |e: toml::de::Error| {
-            let (line, column) = e.span().map_or((1, 1), |s| line_col(text, s.start));
+            let (line, column) = e
+                .span()
+                .map_or((1, 1), |s| position::line_col(text, s.start));
             ConfigError::Syntax {
                 file: file.to_string(),
                 line,
@@ -485,16 +492,4 @@ impl Topology {
     pub fn instance(&self, name: &str) -> Option<&InstanceConfig> {
         self.instances.iter().find(|i| i.name == name)
     }
-}
-
-fn line_col(text: &str, offset: usize) -> (usize, usize) {
-    // Back to a character boundary: a span inside a multi-byte character must not panic.
-    let mut end = offset.min(text.len());
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    let before = &text[..end];
-    let line = before.matches('\n').count() + 1;
-    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
-    (line, column)
 }

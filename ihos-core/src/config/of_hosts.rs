@@ -41,6 +41,7 @@ impl Topology {
             policy: Policy::default(),
             teamcity: None,
             notify: Vec::new(),
+            hooks: Vec::new(),
             ssh_config: None,
             warnings: Vec::new(),
         };

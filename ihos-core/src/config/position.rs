@@ -5,8 +5,6 @@
 use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
-use super::line_col;
-
 /// The 1-based line and column of `key` (`hosts.h101.defaults.webapps`,
 /// `instances[2].health.url`) in `text`, or of the nearest table that holds it.
 pub(super) fn locate(text: &str, key: &str) -> Option<(usize, usize)> {
@@ -84,6 +82,19 @@ fn names(parts: &[Part]) -> Option<String> {
         }
     }
     Some(out.join("."))
+}
+
+/// 1-based line and column of byte `offset` in `text`.
+pub(super) fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    // Back to a character boundary: a span inside a multi-byte character must not panic.
+    let mut end = offset.min(text.len());
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    let before = &text[..end];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, column)
 }
 
 #[cfg(test)]

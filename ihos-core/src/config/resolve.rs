@@ -62,6 +62,7 @@ impl Topology {
             policy: spec.policy,
             teamcity: spec.teamcity,
             notify: spec.notify,
+            hooks: spec.hooks,
             ssh_config: spec.ssh_config,
             warnings: Vec::new(),
         })

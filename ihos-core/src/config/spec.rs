@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use serde::Deserialize;
 use toml::Spanned;
 
-use super::{Dur, HostConfig, LbConfig, NotifyConfig, Policy, TeamCityConfig};
+use super::{Dur, HookConfig, HostConfig, LbConfig, NotifyConfig, Policy, TeamCityConfig};
 
 /// An instance's settings as written in `[[instances]]`, `[canary.instance]`, `[defaults]`
 /// or `[hosts.NAME.defaults]`.
@@ -73,6 +73,8 @@ pub(super) struct TopologySpec {
     pub(super) teamcity: Option<TeamCityConfig>,
     #[serde(default)]
     pub(super) notify: Vec<NotifyConfig>,
+    #[serde(default)]
+    pub(super) hooks: Vec<HookConfig>,
     #[serde(default)]
     pub(super) ssh_config: Option<PathBuf>,
 }

@@ -350,6 +350,7 @@ impl Topology {
 
         self.teamcity.as_ref().map_or(Ok(()), |tc| tc.check())?;
         super::notify::check_all(&self.notify)?;
+        super::hooks::check_all(&self.hooks, self.hosts.keys())?;
 
         let p = &self.policy;
         for (key, value) in [

@@ -104,6 +104,17 @@ pub(crate) struct Run {
     pub appends: super::journal_appends::Appends,
     /// Backends that passed the `max_unavailable` check, until back in rotation.
     pub leaving: super::leaving::Leaving,
+    /// What its hooks are told.
+    pub hook_vars: RunVars,
+}
+
+/// What every hook of a run is told.
+pub(crate) struct RunVars {
+    pub(crate) rollout_id: String,
+    /// The WAR's digest (empty for a rollback: each instance goes back to its own).
+    pub(crate) sha256: String,
+    pub(crate) commit: Option<String>,
+    pub(crate) operator: String,
 }
 
 /// An environment and the run going on in it.
@@ -195,6 +206,10 @@ impl Ctx<'_> {
         self.update_entry(instance, |e| {
             e.status = status;
             e.error = error;
+            // A failed attempt is over: a later one runs its hooks again.
+            if status == InstanceStatus::RolledBack {
+                e.hooks_done.clear();
+            }
         })
         .await;
     }

@@ -7,11 +7,12 @@ use tokio::time::Instant;
 
 use super::begin::{resumable_journal, take_lock};
 use super::cancel::{CancelToken, StopLevel};
-use super::ctx::{Ctx, Env, Kind, Run};
+use super::ctx::{Ctx, Env, Kind, Run, RunVars};
 use super::error::RolloutError;
 use super::event::{Emitter, Event, EventSink, Step};
 use super::finish::finish;
 use super::handoff::Handoff;
+use super::hooks::{self, run_hooks};
 use super::identity::{new_rollout_id, operator};
 use super::instance::{Updating, record_updated, update_instance};
 use super::journal::{self, InstanceStatus, Journal, JournalEntry};
@@ -22,6 +23,7 @@ use super::report::{InstanceResult, Outcome, Problem, RolloutReport};
 use super::rotation;
 use super::stage::{stage_previous, upload_all};
 use super::target::{Target, check_no_interrupted_canary_deploy};
+use crate::config::HookOn;
 use crate::fleet::{Fleet, InstanceHandle};
 use crate::war::WarFile;
 
@@ -222,6 +224,21 @@ async fn locked(
         Kind::Deploy(war) => (war.bytes, war.commit.clone()),
         Kind::Rollback => (0, None),
     };
+    let hook_vars = RunVars {
+        rollout_id: me.rollout_id.clone(),
+        sha256: me.sha256.clone(),
+        commit: commit.clone(),
+        operator: me.owner.clone(),
+    };
+    // Before any change; a resumed run's journal says they passed already.
+    if !resumed {
+        run_hooks(env, HookOn::PreRollout, &hook_vars, None, None, None)
+            .await
+            .map_err(|g| RolloutError::Hook {
+                hook: g.hook,
+                why: g.why,
+            })?;
+    }
     let journal = previous.unwrap_or_else(|| Journal {
         rollout_id: me.rollout_id.clone(),
         sha256: me.sha256.clone(),
@@ -272,17 +289,29 @@ async fn locked(
             // The same number as update_all's window: a wave larger than it would wait for
             // members that cannot start.
             env.policy.max_unavailable,
-        ),
+        )
+        // An instance's pre-instance hooks run before it leaves rotation: it never goes
+        // out with the previous one's return.
+        .alone(hooks::any(fleet, HookOn::PreInstance)),
         positions,
         appends: Default::default(),
         leaving: Default::default(),
+        hook_vars,
     };
     let ctx = Ctx { env, run: &run };
     if resumed {
         put_back_taken_out_early(ctx).await?;
     }
     let results = update_all(ctx, &todo).await;
-    Ok(finish(ctx, target, selected, &backends, results).await)
+    let report = finish(ctx, target, selected, &backends, results).await;
+    // With the lock still held; neither can be a gate (nothing is left to stop).
+    let vars = &ctx.run.hook_vars;
+    let outcome = Some(report.outcome);
+    if matches!(report.outcome, Outcome::RolledBack | Outcome::NotRestored) {
+        let _ = run_hooks(env, HookOn::Failure, vars, None, outcome, None).await;
+    }
+    let _ = run_hooks(env, HookOn::PostRollout, vars, None, outcome, None).await;
+    Ok(report)
 }
 
 fn pending(instance: &str) -> JournalEntry {
@@ -295,6 +324,7 @@ fn pending(instance: &str) -> JournalEntry {
         error: None,
         canary_was_open: None,
         taken_out_by: None,
+        hooks_done: Vec::new(),
     }
 }
 

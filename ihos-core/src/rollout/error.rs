@@ -16,6 +16,14 @@ pub enum RolloutError {
     /// `--only` names an instance the topology does not have.
     #[error(transparent)]
     UnknownInstance(#[from] UnknownInstance),
+    /// A `pre-rollout` gate hook failed: nothing was changed.
+    #[error("pre-rollout hook {hook:?} failed: {why}; nothing was changed")]
+    Hook {
+        /// Its name.
+        hook: String,
+        /// Why.
+        why: String,
+    },
     /// Another rollout holds the lock.
     #[error(
         "{host}: another rollout holds the lock: {}; if it is dead, `ihos lock release` breaks it",

@@ -37,10 +37,16 @@ pub enum Step {
     Enable,
     /// Record the deployment on its host and in the audit log.
     Record,
+    /// The `pre-instance` hooks (only with such hooks; before Disable).
+    PreInstanceHooks,
+    /// The `post-instance` hooks (only with such hooks; after ScanLog, before Enable).
+    PostInstanceHooks,
 }
 
 impl Step {
-    /// All steps in order.
+    /// The steps every instance goes through, in order (with hooks configured,
+    /// [`Step::PreInstanceHooks`] comes first and [`Step::PostInstanceHooks`] after
+    /// [`Step::ScanLog`]).
     pub const ALL: [Step; 11] = [
         Step::Disable,
         Step::Drain,
@@ -69,6 +75,8 @@ impl Step {
             Step::ScanLog => "scan log",
             Step::Enable => "back into rotation",
             Step::Record => "record deployment",
+            Step::PreInstanceHooks => "pre-instance hooks",
+            Step::PostInstanceHooks => "post-instance hooks (smoke test)",
         }
     }
 }
@@ -186,6 +194,27 @@ pub enum Event {
         instance: String,
         /// Why.
         error: String,
+    },
+    /// A hook ran.
+    HookFinished {
+        /// When it runs (`pre-rollout`, `pre-instance`, ...).
+        on: String,
+        /// Its name.
+        hook: String,
+        /// The instance it ran for, if any.
+        instance: Option<String>,
+        /// Where: `local` or the host.
+        at: String,
+        /// Whether it passed.
+        passed: bool,
+        /// Whether its failure stops the run.
+        gate: bool,
+        /// Why it failed (`exit status 1`, `did not finish within 300s`), if it did.
+        error: Option<String>,
+        /// Seconds it took.
+        seconds: f64,
+        /// The end of its output.
+        output: String,
     },
     /// A stop was requested.
     StopRequested {

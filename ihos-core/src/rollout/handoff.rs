@@ -50,6 +50,8 @@ pub(crate) struct Handoff {
     wave_moved: Notify,
     /// An instance failed: no further instance leaves rotation.
     failed: AtomicBool,
+    /// Each instance takes itself out (no claims): its pre-instance hooks come first.
+    alone: bool,
 }
 
 #[derive(Default)]
@@ -101,7 +103,14 @@ impl Handoff {
             wave_size,
             wave_moved: Notify::new(),
             failed: AtomicBool::new(false),
+            alone: false,
         }
+    }
+
+    /// With `alone`, no instance is taken out by another one's return.
+    pub(crate) fn alone(mut self, alone: bool) -> Self {
+        self.alone = alone;
+        self
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
@@ -201,6 +210,9 @@ impl Handoff {
     /// The next instance to start that no other swap has claimed or taken out already, if
     /// it is a server of the upstream; it does not start while the claim is held.
     pub(crate) fn claim_next(&self) -> Option<Claim<'_>> {
+        if self.alone {
+            return None;
+        }
         let mut s = self.lock();
         let at = (s.first_unstarted..self.slots.len()).find(|&i| {
             !s.started[i]

@@ -10,6 +10,7 @@ use super::ctx::Ctx;
 use super::drain::drain;
 use super::event::{Event, Step};
 use super::health::{log_marks, wait_healthy};
+use super::hooks::{self, run_hooks};
 use super::journal::InstanceStatus;
 use super::log_scan::scan_log;
 use super::record::record_deployment;
@@ -19,7 +20,7 @@ use super::restore::{Progress, restore};
 use super::rotation;
 use super::step::{Failure, StepError, fail};
 use super::transition;
-use crate::config::OnFailure;
+use crate::config::{HookOn, OnFailure};
 use crate::fleet::InstanceHandle;
 use crate::transport::remote;
 
@@ -278,6 +279,7 @@ async fn steps(
     taken_out_by: Option<&str>,
 ) -> Result<(), Failure> {
     let env = ctx.env;
+    hook_point(ctx, inst, HookOn::PreInstance, Step::PreInstanceHooks).await?;
     step(ctx, inst, Step::Disable, async {
         if let Some(previous) = taken_out_by {
             return Ok(Some(format!(
@@ -403,6 +405,10 @@ async fn steps(
     })
     .await?;
 
+    // A smoke test against the instance alone, before users reach it; a failure is rolled
+    // back as a failed health check is.
+    hook_point(ctx, inst, HookOn::PostInstance, Step::PostInstanceHooks).await?;
+
     step(ctx, inst, Step::Enable, async {
         progress.enabling = true;
         let change = transition::put_back(ctx, inst).await?;
@@ -411,4 +417,32 @@ async fn steps(
     .await?;
     progress.disabled = false;
     Ok(())
+}
+
+/// The hooks of `on` for `inst` as step `at`, when there are any.
+async fn hook_point(
+    ctx: Ctx<'_>,
+    inst: &InstanceHandle,
+    on: HookOn,
+    at: Step,
+) -> Result<(), Failure> {
+    if !hooks::any(ctx.env.fleet, on) {
+        return Ok(());
+    }
+    step(ctx, inst, at, hook_step(ctx, inst, on)).await
+}
+
+/// The hooks of `on` for `inst` as a step: what they did, or the gate that failed.
+async fn hook_step(
+    ctx: Ctx<'_>,
+    inst: &InstanceHandle,
+    on: HookOn,
+) -> Result<Option<String>, StepError> {
+    run_hooks(ctx.env, on, &ctx.run.hook_vars, Some(inst), None, Some(ctx))
+        .await
+        .map(|said| Some(said.join("; ")))
+        .map_err(|g| StepError::Hook {
+            hook: g.hook,
+            why: g.why,
+        })
 }

@@ -55,6 +55,10 @@ pub struct JournalEntry {
     /// Disable step puts it back first: nothing else was done to it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub taken_out_by: Option<String>,
+    /// The hooks that finished for it in this attempt (`pre-instance#0`): a resume does not
+    /// run them again.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub hooks_done: Vec<String>,
 }
 
 /// A rollout's journal: where it stands, instance by instance. The engine keeps it on the
@@ -236,6 +240,7 @@ mod tests {
             error: None,
             canary_was_open: None,
             taken_out_by: None,
+            hooks_done: Vec::new(),
         }
     }
 

@@ -29,6 +29,8 @@ mod event;
 mod finish;
 mod handoff;
 mod health;
+mod hook_exec;
+mod hooks;
 mod identity;
 mod instance;
 mod journal;

@@ -4,10 +4,11 @@
 use serde::Serialize;
 
 use super::event::Step;
+use super::hooks;
 use super::ops::{InstanceView, status};
 use super::options::RolloutOptions;
 use super::release::previous_path;
-use crate::config::{OnFailure, Policy};
+use crate::config::{HookOn, OnFailure, Policy};
 use crate::fleet::{Fleet, InstanceHandle, UnknownInstance};
 use crate::sha::Sha256;
 use crate::war::WarFile;
@@ -38,6 +39,9 @@ pub struct Plan {
     pub preflight_error: Option<String>,
     /// The instances, in the order they are updated.
     pub instances: Vec<PlannedInstance>,
+    /// The hooks of the run as a whole (`pre-rollout: ...`, `post-rollout: ...`,
+    /// `failure: ...`); an instance's are among its steps.
+    pub hooks: Vec<String>,
 }
 
 /// One instance in a [`Plan`].
@@ -113,9 +117,9 @@ pub async fn plan(
                 backend: inst.config.backend.clone(),
                 current,
                 already_deployed,
-                steps: Step::ALL
-                    .iter()
-                    .map(|&step| PlannedStep {
+                steps: steps(fleet)
+                    .into_iter()
+                    .map(|step| PlannedStep {
                         step,
                         action: action(fleet, policy, inst, step),
                     })
@@ -135,6 +139,14 @@ pub async fn plan(
         preflight,
         preflight_error,
         instances,
+        hooks: [HookOn::PreRollout, HookOn::PostRollout, HookOn::Failure]
+            .into_iter()
+            .flat_map(|on| {
+                hooks::describe(fleet, on)
+                    .into_iter()
+                    .map(move |h| format!("{}: {h}", on.as_str()))
+            })
+            .collect(),
     })
 }
 
@@ -186,5 +198,24 @@ fn action(fleet: &Fleet, p: &Policy, inst: &InstanceHandle, step: Step) -> Strin
         Step::Record => {
             "deployment record on the host, audit log on the load balancer's host".to_string()
         }
+        Step::PreInstanceHooks => hooks::describe(fleet, HookOn::PreInstance).join("; "),
+        Step::PostInstanceHooks => {
+            hooks::describe(fleet, HookOn::PostInstance).join("; ") + " (a failure rolls back)"
+        }
     }
+}
+
+/// An instance's steps, with its hooks' where there are hooks.
+fn steps(fleet: &Fleet) -> Vec<Step> {
+    let mut steps = Vec::new();
+    if hooks::any(fleet, HookOn::PreInstance) {
+        steps.push(Step::PreInstanceHooks);
+    }
+    for step in Step::ALL {
+        steps.push(step);
+        if step == Step::ScanLog && hooks::any(fleet, HookOn::PostInstance) {
+            steps.push(Step::PostInstanceHooks);
+        }
+    }
+    steps
 }

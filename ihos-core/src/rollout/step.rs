@@ -45,6 +45,14 @@ pub enum StepError {
     /// left open: a resume could not reopen it.
     #[error("the journal cannot record the canary route's state, so it is not closed: {0}")]
     JournalNotWritten(TransportError),
+    /// A gate hook failed.
+    #[error("hook {hook:?} failed: {why}")]
+    Hook {
+        /// Its name.
+        hook: String,
+        /// Why.
+        why: String,
+    },
     /// No WAR was staged for the instance.
     #[error("no WAR prepared for {instance} on {host}")]
     NotStaged {

@@ -1,0 +1,189 @@
+//! The topology's `[[hooks]]` at their points of a run: `pre-rollout` before any change,
+//! `pre-instance` before an instance leaves rotation, `post-instance` while it is healthy
+//! but still out of rotation, `post-rollout` and `failure` at the end. Each runs with the
+//! lock held and its `IHOS_*` variables, says how it went in a [`Event::HookFinished`], and
+//! a per-instance one is journaled as soon as it finishes, so a resume does not run it
+//! again (a crash in the moment between its end and that journal line runs it again: a
+//! hook should bear being run twice).
+//! A gate's failure stops the run at its safe point (the caller decides what that is); any
+//! other hook's failure is a warning.
+
+use super::ctx::{Ctx, Env, RunVars};
+use super::event::Event;
+use super::hook_exec::{HookOutcome, run_local, run_remote};
+use super::report::Outcome;
+use crate::config::{HookConfig, HookOn};
+use crate::fleet::{Fleet, InstanceHandle};
+
+/// A gate hook that failed.
+#[derive(Debug)]
+pub(crate) struct GateFailed {
+    pub(crate) hook: String,
+    pub(crate) why: String,
+}
+
+/// The hooks that run at `on`, with their ids (`pre-instance#0`: `on` and the hook's place
+/// among all hooks, which is what the journal keeps).
+fn at(fleet: &Fleet, on: HookOn) -> impl Iterator<Item = (String, &HookConfig)> {
+    fleet
+        .topology
+        .hooks
+        .iter()
+        .enumerate()
+        .filter(move |(_, h)| h.on == on)
+        .map(move |(n, h)| (format!("{}#{n}", on.as_str()), h))
+}
+
+/// Whether any hook runs at `on`.
+pub(crate) fn any(fleet: &Fleet, on: HookOn) -> bool {
+    at(fleet, on).next().is_some()
+}
+
+/// The hooks of `on`, one phrase each (`"smoke test" (curl ...) on h101, gate, 5m`).
+pub(crate) fn describe(fleet: &Fleet, on: HookOn) -> Vec<String> {
+    at(fleet, on)
+        .map(|(_, h)| {
+            format!(
+                "{:?} ({}) {}{}, {}, timeout {}",
+                h.label(),
+                h.run.display(),
+                if h.is_local() { "here" } else { "on " },
+                if h.is_local() { "" } else { h.at.as_str() },
+                if h.is_gate() { "gate" } else { "not a gate" },
+                h.timeout
+            )
+        })
+        .collect()
+}
+
+/// The `IHOS_*` variables of a hook at `on`.
+fn variables(
+    on: HookOn,
+    run: &RunVars,
+    inst: Option<&InstanceHandle>,
+    outcome: Option<Outcome>,
+) -> Vec<(String, String)> {
+    let mut v = vec![
+        ("IHOS_ROLLOUT_ID", run.rollout_id.clone()),
+        ("IHOS_EVENT", on.as_str().to_string()),
+        ("IHOS_SHA256", run.sha256.clone()),
+        ("IHOS_COMMIT", run.commit.clone().unwrap_or_default()),
+        ("IHOS_OPERATOR", run.operator.clone()),
+    ];
+    if let Some(i) = inst {
+        v.push(("IHOS_INSTANCE", i.name().to_string()));
+        v.push(("IHOS_HOST", i.config.host.clone()));
+        v.push(("IHOS_BACKEND", i.config.backend.clone()));
+    }
+    if let Some(o) = outcome {
+        let word = match o {
+            Outcome::Completed => "completed",
+            Outcome::RolledBack => "rolled_back",
+            Outcome::Interrupted => "interrupted",
+            Outcome::NotRestored => "not_restored",
+        };
+        v.push(("IHOS_OUTCOME", word.to_string()));
+    }
+    v.into_iter().map(|(k, val)| (k.to_string(), val)).collect()
+}
+
+/// Runs one hook.
+async fn run_one(fleet: &Fleet, hook: &HookConfig, mut vars: Vec<(String, String)>) -> HookOutcome {
+    let argv = hook.run.argv();
+    let timeout = hook.timeout.0;
+    if hook.is_local() {
+        for name in &hook.env {
+            match std::env::var(name) {
+                Ok(value) => vars.push((name.clone(), value)),
+                Err(_) => {
+                    return HookOutcome {
+                        exit: None,
+                        timed_out: false,
+                        error: Some(format!("{name} (named in its env) is not set for ihos")),
+                        output: String::new(),
+                        seconds: 0.0,
+                    };
+                }
+            }
+        }
+        return run_local(&argv, &vars, timeout).await;
+    }
+    match fleet.hosts.get(&hook.at) {
+        Some(t) => run_remote(t.as_ref(), &argv, &vars, hook.sudo, timeout).await,
+        // Validation refuses it; a fleet built by hand may still lack the host.
+        None => HookOutcome {
+            exit: None,
+            timed_out: false,
+            error: Some(format!("no host {:?} in the fleet", hook.at)),
+            output: String::new(),
+            seconds: 0.0,
+        },
+    }
+}
+
+/// Runs the hooks of `on` (for `inst`, if any) in order, skipping those in `done`; each
+/// one that finishes is journaled for `inst` when `journal` is given. Stops at the first
+/// gate that fails.
+pub(crate) async fn run_hooks(
+    env: &Env<'_>,
+    on: HookOn,
+    run: &RunVars,
+    inst: Option<&InstanceHandle>,
+    outcome: Option<Outcome>,
+    journal: Option<Ctx<'_>>,
+) -> Result<Vec<String>, GateFailed> {
+    let done: Vec<String> = match (journal, inst) {
+        (Some(ctx), Some(i)) => ctx
+            .run
+            .entry(i.name())
+            .await
+            .map(|e| e.hooks_done)
+            .unwrap_or_default(),
+        _ => Vec::new(),
+    };
+    let mut said = Vec::new();
+    for (id, hook) in at(env.fleet, on) {
+        let name = hook.label();
+        if done.contains(&id) {
+            said.push(format!(
+                "{name}: done before the interruption, not run again"
+            ));
+            continue;
+        }
+        let outcome_of = run_one(env.fleet, hook, variables(on, run, inst, outcome)).await;
+        let passed = outcome_of.passed();
+        let why = (!passed).then(|| outcome_of.why(hook.timeout.0));
+        let gate_failed = why.is_some() && hook.is_gate();
+        // Journaled before it is said: once anyone hears it finished, a resume skips it.
+        if let (false, Some(ctx), Some(i)) = (gate_failed, journal, inst) {
+            ctx.update_entry(i.name(), |e| e.hooks_done.push(id.clone()))
+                .await;
+        }
+        env.emitter.emit(Event::HookFinished {
+            on: on.as_str().to_string(),
+            hook: name.clone(),
+            instance: inst.map(|i| i.name().to_string()),
+            at: hook.at.clone(),
+            passed,
+            gate: hook.is_gate(),
+            error: why.clone(),
+            seconds: outcome_of.seconds,
+            output: outcome_of.output.clone(),
+        });
+        match why {
+            Some(why) if hook.is_gate() => return Err(GateFailed { hook: name, why }),
+            Some(why) => {
+                env.emitter.emit(Event::Warning {
+                    instance: inst.map(|i| i.name().to_string()),
+                    message: format!(
+                        "{} hook {name:?} failed: {why} (not a gate: the run goes on)",
+                        on.as_str()
+                    ),
+                });
+                said.push(format!("{name}: failed ({why}), not a gate"));
+            }
+            None => said.push(format!("{name}: passed in {:.1}s", outcome_of.seconds)),
+        }
+    }
+    Ok(said)
+}
