@@ -175,7 +175,7 @@ pub fn ramp(config: &Path, args: RampArgs) -> Result<(), CliError> {
             let _ = json_line(&analysis);
         }
         output::message(&describe(&analysis));
-        crate::notify::verdict(
+        let _told = crate::notify::verdict(
             &fleet,
             ihos_core::RunKind::CanaryRamp,
             &analysis,

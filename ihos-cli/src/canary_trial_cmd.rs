@@ -135,7 +135,7 @@ pub fn deploy_and_analyze(
         let _ = json_line(&analysis);
     }
     output::message(&describe(&analysis));
-    crate::notify::verdict(
+    let _told = crate::notify::verdict(
         &fleet,
         RunKind::CanaryDeploy,
         &analysis,

@@ -70,7 +70,7 @@ where
     let result = rt.block_on(async {
         let cancel = CancelToken::new();
         let watcher = cancel.clone();
-        tokio::spawn(async move {
+        let watching = tokio::spawn(async move {
             while tokio::signal::ctrl_c().await.is_ok() {
                 match watcher.escalate() {
                     StopLevel::AfterCurrent => output::message(
@@ -85,14 +85,28 @@ where
         } else {
             Box::new(Human::new())
         };
-        match &notifier {
+        let result = match &notifier {
             Some(n) => run(&n.sink(sink.as_ref()), &cancel).await,
             None => run(sink.as_ref(), &cancel).await,
-        }
+        };
+        // The run is over: a Ctrl-C from now on is not a stop request.
+        watching.abort();
+        result
     });
-    // The last messages (bounded), then the outcome.
+    // The last messages (bounded; Ctrl-C abandons them), then the outcome.
     if let Some(n) = notifier {
-        crate::notify::finish(n);
+        if let Err(e) = &result {
+            n.aborted(&e.to_string());
+        }
+        rt.block_on(async {
+            let waiting = tokio::task::spawn_blocking(move || crate::notify::finish(n));
+            tokio::select! {
+                _ = waiting => {}
+                _ = tokio::signal::ctrl_c() => output::message("notifications abandoned"),
+            }
+        });
+        // Not waiting for an abandoned wait.
+        rt.shutdown_background();
     }
     finished(&result?, resume)
 }

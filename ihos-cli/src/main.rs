@@ -50,8 +50,12 @@ use clap::Parser;
 /// (e.g. `RUST_LOG=ihos_core=debug`); colour only on a terminal without `NO_COLOR`.
 fn init_logging() {
     use std::io::IsTerminal;
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+    let mut filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    // ureq's debug and trace lines hold whole URLs: a chat robot's carries its token.
+    if let Ok(quiet) = "ureq=info".parse() {
+        filter = filter.add_directive(quiet);
+    }
     let colour = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)

@@ -36,17 +36,30 @@ pub fn finish(notifier: Notifier) {
     }
 }
 
+/// Messages on their way, waited for (bounded) when dropped: the command acts on what it
+/// told at once, and waits only when it is done.
+pub struct Told(Option<Notifier>);
+
+impl Drop for Told {
+    fn drop(&mut self) {
+        if let Some(n) = self.0.take() {
+            finish(n);
+        }
+    }
+}
+
 /// Tells the robots subscribed to `canary` about a verdict (of a ramp's `step` of so
-/// many, for `cohort`).
+/// many, for `cohort`); keep what it returns while acting on the verdict.
+#[must_use = "dropping it waits for the message: keep it while acting on the verdict"]
 pub fn verdict(
     fleet: &Fleet,
     action: RunKind,
     analysis: &CanaryAnalysis,
     cohort: Option<String>,
     step: Option<(usize, usize)>,
-) {
+) -> Told {
     if fleet.topology.notify.is_empty() {
-        return;
+        return Told(None);
     }
     let n = notifier(fleet, action, None);
     n.notice(Notice::Canary {
@@ -55,7 +68,7 @@ pub fn verdict(
         cohort,
         step,
     });
-    finish(n);
+    Told(Some(n))
 }
 
 fn war_info(war: &WarFile) -> WarInfo {

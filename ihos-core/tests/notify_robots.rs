@@ -242,14 +242,128 @@ fn a_refusal_is_a_warning_with_the_services_words_and_never_the_token() {
 #[test]
 fn a_services_bad_moment_is_retried_and_delivered() {
     let rx = RobotReceiver::start().unwrap();
-    rx.unavailable_for(2);
+    rx.unavailable_for(1);
+    rx.rate_limited_for(1);
     let env: HashMap<String, String> =
         [("WH_URL".to_string(), rx.url(RobotService::Webhook))].into();
     let mut c = robot(NotifyKind::Webhook, "WH_URL", None, &[]);
     c.on = vec![NotifyOn::Start];
+    let began = Instant::now();
     let problems = play(&[c], &env, failed_rollout());
     assert!(problems.is_empty(), "{problems:?}");
     assert_eq!(rx.accepted(RobotService::Webhook).len(), 1);
+    // 1 s of backoff after the 503, then the 1 s Retry-After of the 429.
+    assert!(
+        began.elapsed() >= Duration::from_secs(2),
+        "{:?}",
+        began.elapsed()
+    );
+}
+
+#[test]
+fn a_proxy_page_echoing_the_url_shows_no_token() {
+    let rx = RobotReceiver::start().unwrap();
+    rx.echo_url_as_a_proxy();
+    rx.sign_with(RobotService::DingTalk, "SEC-echo");
+    let env: HashMap<String, String> = [
+        ("DT_URL", rx.url(RobotService::DingTalk)),
+        ("DT_SECRET", "SEC-echo".into()),
+        ("FS_URL", rx.url(RobotService::Feishu)),
+        ("SL_URL", rx.url(RobotService::Slack)),
+        ("WC_URL", rx.url(RobotService::WeCom)),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    let mut configs = vec![
+        robot(NotifyKind::Dingtalk, "DT_URL", Some("DT_SECRET"), &[]),
+        robot(NotifyKind::Feishu, "FS_URL", None, &[]),
+        robot(NotifyKind::Slack, "SL_URL", None, &[]),
+        robot(NotifyKind::Wecom, "WC_URL", None, &[]),
+    ];
+    for c in &mut configs {
+        c.on = vec![NotifyOn::Start];
+    }
+    let problems = play(&configs, &env, failed_rollout());
+    assert_eq!(problems.len(), 4, "{problems:?}");
+    let all = problems.join("\n");
+    assert!(all.contains("HTTP 403"), "{all}");
+    for secret in [
+        "dingtalk-test-token",
+        "wecom-test-key",
+        "feishu-test-hook",
+        "slacktestpath",
+        "sign=",
+    ] {
+        assert!(!all.contains(secret), "{secret} shown in: {all}");
+    }
+}
+
+#[test]
+fn a_robot_that_accepts_and_never_answers_delays_nobody_else() {
+    // A server that takes the connection and says nothing (a firewall's black hole).
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let silent_url = format!("http://{}/hook", silent.local_addr().unwrap());
+    let rx = RobotReceiver::start().unwrap();
+    let env: HashMap<String, String> = [
+        ("DEAD".to_string(), silent_url),
+        ("LIVE".to_string(), rx.url(RobotService::Webhook)),
+    ]
+    .into();
+    let configs = vec![
+        robot(NotifyKind::Webhook, "DEAD", None, &[]),
+        robot(NotifyKind::Webhook, "LIVE", None, &[]),
+    ];
+    let (notifier, _) = Notifier::with_env(&configs, run(), &|n| env.get(n).cloned());
+    let print = |_: &EventRecord| {};
+    let began = Instant::now();
+    for e in failed_rollout() {
+        notifier.sink(&print).emit(&record(e));
+    }
+    // The live robot has both messages long before the dead one's first times out.
+    while rx.accepted(RobotService::Webhook).len() < 2 && began.elapsed() < Duration::from_secs(5) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(rx.accepted(RobotService::Webhook).len(), 2);
+    assert!(began.elapsed() < Duration::from_secs(5));
+    let problems = notifier.finish(Duration::from_secs(30));
+    // The dead robot: its first message timed out (8 s, no retry: it may have been
+    // received), its second got one short try.
+    assert_eq!(problems.len(), 2, "{problems:?}");
+    assert!(
+        problems.iter().all(|p| p.starts_with("notify[0]")),
+        "{problems:?}"
+    );
+    assert!(
+        began.elapsed() < Duration::from_secs(15),
+        "{:?}",
+        began.elapsed()
+    );
+    drop(silent);
+}
+
+#[test]
+fn a_run_that_errs_after_its_start_is_told_as_a_failure() {
+    let rx = RobotReceiver::start().unwrap();
+    let env: HashMap<String, String> =
+        [("WH_URL".to_string(), rx.url(RobotService::Webhook))].into();
+    let c = robot(NotifyKind::Webhook, "WH_URL", None, &[]);
+    let (notifier, _) = Notifier::with_env(&[c], run(), &|n| env.get(n).cloned());
+    // Before any start: nothing to tell.
+    notifier.aborted("the lock is held");
+    let print = |_: &EventRecord| {};
+    notifier
+        .sink(&print)
+        .emit(&record(failed_rollout().remove(0)));
+    notifier.aborted("h103: uploading ihos.war: connection lost");
+    // Once.
+    notifier.aborted("again");
+    assert!(notifier.finish(Duration::from_secs(30)).is_empty());
+    let got = rx.accepted(RobotService::Webhook);
+    assert_eq!(got.len(), 2, "{got:?}");
+    assert_eq!(got[1].body["category"], "failure");
+    assert_eq!(got[1].body["notice"]["notice"], "aborted");
+    assert!(got[1].text.contains("connection lost"));
 }
 
 #[test]

@@ -106,11 +106,21 @@ impl Robots {
                 "{service:?}: no start message: {got:?}"
             );
         }
-        let stderr = run.explain();
-        assert!(
-            !stderr.contains("not-a-real-secret") && !stderr.contains("test-token"),
-            "a robot's secret or token printed: {stderr}"
-        );
+        // Everything it printed: every event on stdout, all of stderr.
+        let events: Vec<String> = run.events.iter().map(|e| e.v.to_string()).collect();
+        let printed = format!("{}\n{}", events.join("\n"), run.stderr);
+        for secret in [
+            "not-a-real-secret",
+            "dingtalk-test-token",
+            "wecom-test-key",
+            "feishu-test-hook",
+            "slacktestpath",
+        ] {
+            assert!(
+                !printed.contains(secret),
+                "a robot's secret or token printed ({secret}): {printed}"
+            );
+        }
         format!(
             "robots told: {} messages accepted by DingTalk (signed), WeCom, Feishu (signed), Slack, webhook",
             all.len()

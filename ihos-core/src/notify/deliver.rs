@@ -10,7 +10,7 @@ use super::service::{Answer, Request, answer};
 use crate::config::NotifyKind;
 
 /// Tries per request.
-const TRIES: u32 = 3;
+pub(crate) const TRIES: u32 = 3;
 /// The wait before the second try; doubled before each next one.
 const BACKOFF: Duration = Duration::from_millis(1000);
 /// Longest wait a `Retry-After` may ask for.
@@ -51,42 +51,88 @@ pub(crate) fn shown(url: &str) -> String {
     }
 }
 
-/// `message` with every trace of `url` beyond its host taken out.
-fn scrub(message: &str, url: &str) -> String {
-    let mut out = message.replace(url, &shown(url));
-    if let Ok(u) = url.parse::<ureq::http::Uri>() {
-        if let Some(pq) = u.path_and_query() {
-            if pq.as_str().len() > 1 {
-                out = out.replace(pq.as_str(), "/…");
-            }
+/// The parts of `url` that may be secret: its query values and its long path segments
+/// (Feishu's hook id, Slack's token), as written, percent-decoded, and as an HTML page
+/// would echo them.
+fn secret_parts(url: &str) -> Vec<String> {
+    let Ok(uri) = url.parse::<ureq::http::Uri>() else {
+        return vec![url.to_string()];
+    };
+    let mut parts: Vec<String> = vec![url.to_string()];
+    if let Some(pq) = uri.path_and_query() {
+        parts.push(pq.as_str().to_string());
+    }
+    let query_values = uri
+        .query()
+        .unwrap_or_default()
+        .split('&')
+        .filter_map(|p| p.split_once('=').map(|(_, v)| v))
+        .filter(|v| v.len() >= 4);
+    let long_segments = uri.path().split('/').filter(|s| s.len() >= 16);
+    for part in query_values.chain(long_segments) {
+        parts.push(part.to_string());
+        let decoded = percent_encoding::percent_decode_str(part)
+            .decode_utf8_lossy()
+            .into_owned();
+        parts.push(decoded);
+    }
+    let html: Vec<String> = parts.iter().map(|p| p.replace('&', "&amp;")).collect();
+    parts.extend(html);
+    // Longest first: a whole URL goes before the value inside it.
+    parts.sort_by_key(|p| std::cmp::Reverse(p.len()));
+    parts.dedup();
+    parts
+}
+
+/// `text` with every secret part of `url` taken out.
+pub(crate) fn scrub(text: &str, url: &str) -> String {
+    let mut out = text.to_string();
+    for part in secret_parts(url) {
+        if !part.is_empty() {
+            out = out.replace(&part, "…");
         }
     }
     out
 }
 
-/// Sends `request`, retrying what is worth it, until `deadline`.
+/// Why a message was not delivered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Failed {
+    /// The service answered no.
+    Refused(String),
+    /// No answer in time, or none that can be read.
+    NoAnswer(String),
+}
+
+/// Sends `request`, at most `tries` times while it is worth it, until `deadline`.
 pub(crate) fn send(
     agent: &Agent,
     kind: NotifyKind,
     request: &Request,
     deadline: Instant,
-) -> Result<(), String> {
+    tries: u32,
+) -> Result<(), Failed> {
     let mut wait = BACKOFF;
     let mut last = String::new();
-    for attempt in 1..=TRIES {
+    for attempt in 1..=tries {
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
             break;
         }
         let after = match try_once(agent, kind, request, left) {
-            Answer::Delivered => return Ok(()),
-            Answer::Refused(why) => return Err(scrub(&why, &request.url)),
-            Answer::Retry(why, after) => {
-                last = scrub(&why, &request.url);
+            Ok(Answer::Delivered) => return Ok(()),
+            Ok(Answer::Refused(why)) => return Err(Failed::Refused(why)),
+            Ok(Answer::Retry(why, after)) => {
+                last = why;
                 after.map(|a| a.min(MAX_RETRY_AFTER))
             }
+            Err(Unreached { why, again: true }) => {
+                last = why;
+                None
+            }
+            Err(Unreached { why, again: false }) => return Err(Failed::NoAnswer(why)),
         };
-        if attempt == TRIES {
+        if attempt == tries {
             break;
         }
         let pause = after.unwrap_or(wait);
@@ -96,10 +142,37 @@ pub(crate) fn send(
         std::thread::sleep(pause);
         wait *= 2;
     }
-    Err(format!("not delivered in time: {last}"))
+    Err(Failed::NoAnswer(format!("not delivered in time: {last}")))
 }
 
-fn try_once(agent: &Agent, kind: NotifyKind, request: &Request, left: Duration) -> Answer {
+/// Whether a request that failed this way may go again: only when it cannot have
+/// reached the service (a second message would otherwise be posted twice) and another
+/// try can do better (a certificate refused now is refused again).
+fn worth_retrying(e: &ureq::Error) -> bool {
+    use std::io::ErrorKind;
+    match e {
+        ureq::Error::ConnectionFailed | ureq::Error::HostNotFound => true,
+        ureq::Error::Timeout(t) => matches!(t, ureq::Timeout::Resolve | ureq::Timeout::Connect),
+        ureq::Error::Io(io) => matches!(
+            io.kind(),
+            ErrorKind::ConnectionRefused | ErrorKind::NotConnected | ErrorKind::AddrNotAvailable
+        ),
+        _ => false,
+    }
+}
+
+/// A request that got no answer: why, and whether another try is worth it.
+struct Unreached {
+    why: String,
+    again: bool,
+}
+
+fn try_once(
+    agent: &Agent,
+    kind: NotifyKind,
+    request: &Request,
+    left: Duration,
+) -> Result<Answer, Unreached> {
     let mut req = agent
         .post(&request.url)
         .config()
@@ -122,9 +195,43 @@ fn try_once(agent: &Agent, kind: NotifyKind, request: &Request, left: Duration) 
                 .limit(ANSWER_BYTES)
                 .read_to_string()
                 .unwrap_or_default();
-            answer(kind, status, retry_after.as_deref(), &body)
+            // Before anything is cut from it: a proxy's page may echo the whole URL.
+            let body = scrub(&body, &request.url);
+            Ok(match answer(kind, status, retry_after.as_deref(), &body) {
+                Answer::Refused(why) => Answer::Refused(scrub(&why, &request.url)),
+                Answer::Retry(why, after) => Answer::Retry(scrub(&why, &request.url), after),
+                Answer::Delivered => Answer::Delivered,
+            })
         }
-        // Not connected, timed out, TLS refused: the next try may do better.
-        Err(e) => Answer::Retry(e.to_string(), None),
+        Err(e) => Err(Unreached {
+            why: scrub(&e.to_string(), &request.url),
+            again: worth_retrying(&e),
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_echo_of_a_robots_secrets_is_taken_out() {
+        let dt = "https://oapi.dingtalk.com/robot/send?access_token=0123456789abcdef&timestamp=1700000000002&sign=VGvd0brDJp%2FnMZtR%2BXnA3y%3D";
+        let page = "<p>Blocked: https://oapi.dingtalk.com/robot/send?access_token=0123456789abcdef&amp;timestamp=1700000000002&amp;sign=VGvd0brDJp/nMZtR+XnA3y=</p>";
+        let out = scrub(page, dt);
+        for secret in ["0123456789abcdef", "VGvd0brDJp", "1700000000002"] {
+            assert!(!out.contains(secret), "{secret} in {out}");
+        }
+        let fs =
+            "https://open.feishu.cn/open-apis/bot/v2/hook/2e9b3f1c-0000-4a6e-9d3b-7c1f2a3b4c5d";
+        let out = scrub("no hook 2e9b3f1c-0000-4a6e-9d3b-7c1f2a3b4c5d here", fs);
+        assert!(!out.contains("2e9b3f1c"), "{out}");
+        let slack = "https://hooks.slack.com/services/T00000000/B00000000/XXXXXXXXXXXXXXXXXXXXXXXX";
+        let out = scrub(
+            &format!("{} no_service for {slack}", "x".repeat(300)),
+            slack,
+        );
+        assert!(!out.contains("XXXXXXXXXXXXXXXX"), "{out}");
+        assert!(out.ends_with("no_service for …"), "{out}");
     }
 }

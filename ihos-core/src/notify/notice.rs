@@ -84,6 +84,14 @@ pub enum Notice {
         /// Instances that could not be put back: a human must look.
         not_restored: Vec<InstanceProblem>,
     },
+    /// A run that was said to start ended with an error before its end (an upload that
+    /// failed, a host lost before any instance was touched).
+    Aborted {
+        /// Its id.
+        rollout_id: String,
+        /// The error.
+        error: String,
+    },
     /// The canary was judged, or a ramp moved.
     Canary {
         /// `pass`, `fail`, `inconclusive`, or what the ramp did (`widened`, `done`).
@@ -118,6 +126,7 @@ impl Notice {
                 Outcome::Completed | Outcome::Interrupted => NotifyOn::Done,
                 Outcome::RolledBack | Outcome::NotRestored => NotifyOn::Failure,
             },
+            Notice::Aborted { .. } => NotifyOn::Failure,
             Notice::Canary { .. } => NotifyOn::Canary,
         }
     }
@@ -128,6 +137,7 @@ impl Notice {
             Notice::Finished { outcome, .. } => {
                 matches!(outcome, Outcome::RolledBack | Outcome::NotRestored)
             }
+            Notice::Aborted { .. } => true,
             Notice::Canary { verdict, .. } => verdict == "fail",
             _ => false,
         }

@@ -2,6 +2,7 @@
 //! of its own, so that a slow or refusing service never holds the run up or changes how
 //! it ends.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender, TryRecvError};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -15,15 +16,20 @@ use crate::rollout::{EVENT_SCHEMA, Event, EventRecord, EventSink};
 
 /// Time for one message to one robot, its tries included.
 const MESSAGE_DEADLINE: Duration = Duration::from_secs(15);
+/// Time for a message to a robot that did not answer before.
+const UNRESPONSIVE_DEADLINE: Duration = Duration::from_secs(3);
 
 /// Tells robots about a run. Built from the topology's `[[notify]]` and what the run is;
 /// fed the run's events through [`Notifier::sink`] (and canary verdicts through
 /// [`Notifier::notice`]); [`Notifier::finish`] waits a bounded time for the last messages
-/// and returns what went wrong, to be shown as warnings.
+/// and returns what went wrong, to be shown as warnings. Each robot has a thread of its
+/// own: one that does not answer delays nobody else.
 pub struct Notifier {
-    jobs: Mutex<Option<Sender<Notice>>>,
+    queues: Mutex<Vec<(Vec<NotifyOn>, Sender<Notice>)>>,
     ended: Mutex<Receiver<()>>,
     problems: Arc<Mutex<Vec<String>>>,
+    /// Set when `finish` gives up: the threads send nothing more.
+    abandoned: Arc<AtomicBool>,
     seen: Mutex<Seen>,
     robots: usize,
 }
@@ -32,7 +38,9 @@ pub struct Notifier {
 #[derive(Default)]
 struct Seen {
     rollout_id: String,
+    started: bool,
     failed: Vec<InstanceProblem>,
+    rolled_back: Vec<String>,
     not_restored: Vec<InstanceProblem>,
 }
 
@@ -44,6 +52,8 @@ struct Robot {
     secret: Option<String>,
     agent: ureq::Agent,
     next_at: Instant,
+    /// It did not answer in time once: later messages get one short try.
+    unresponsive: bool,
 }
 
 impl Robot {
@@ -81,35 +91,46 @@ impl Notifier {
             // As the run's journal and lock name it.
             run.operator = crate::rollout::operator_name();
         }
+        let run = Arc::new(run);
         let mut warnings = Vec::new();
-        let mut robots = Vec::new();
-        for (n, config) in configs.iter().enumerate() {
-            let name = format!("notify[{n}] ({})", config.kind.name());
-            match robot(config, &name, env) {
-                Ok(r) => robots.push(r),
-                Err(why) => warnings.push(format!("{name}: {why}: not notified")),
-            }
-        }
-        let (jobs, rx) = mpsc::channel();
         let (ended_tx, ended) = mpsc::channel();
         let problems = Arc::new(Mutex::new(Vec::new()));
-        let count = robots.len();
-        let shared = problems.clone();
-        let spawned = std::thread::Builder::new()
-            .name("ihos-notify".into())
-            .spawn(move || {
-                work(rx, robots, &run, &shared);
-                let _ = ended_tx.send(());
-            });
-        if let Err(e) = spawned {
-            warnings.push(format!("notifications: no thread to send them: {e}"));
+        let abandoned = Arc::new(AtomicBool::new(false));
+        let mut queues = Vec::new();
+        for (n, config) in configs.iter().enumerate() {
+            let name = format!("notify[{n}] ({})", config.kind.name());
+            let robot = match robot(config, &name, env) {
+                Ok(r) => r,
+                Err(why) => {
+                    warnings.push(format!("{name}: {why}: not notified"));
+                    continue;
+                }
+            };
+            let (tx, rx) = mpsc::channel();
+            let (run, problems, abandoned, ended_tx) = (
+                run.clone(),
+                problems.clone(),
+                abandoned.clone(),
+                ended_tx.clone(),
+            );
+            let spawned = std::thread::Builder::new()
+                .name(format!("ihos-notify-{n}"))
+                .spawn(move || {
+                    work(rx, robot, &run, &problems, &abandoned);
+                    let _ = ended_tx.send(());
+                });
+            match spawned {
+                Ok(_) => queues.push((config.on.clone(), tx)),
+                Err(e) => warnings.push(format!("{name}: no thread to send with: {e}")),
+            }
         }
         let notifier = Notifier {
-            jobs: Mutex::new(Some(jobs)),
+            robots: queues.len(),
+            queues: Mutex::new(queues),
             ended: Mutex::new(ended),
             problems,
+            abandoned,
             seen: Mutex::new(Seen::default()),
-            robots: count,
         };
         (notifier, warnings)
     }
@@ -121,12 +142,30 @@ impl Notifier {
 
     /// Queues `notice` for the robots subscribed to it; returns at once.
     pub fn notice(&self, notice: Notice) {
-        if self.robots == 0 {
-            return;
+        let category = notice.category();
+        for (on, queue) in lock(&self.queues).iter() {
+            if on.contains(&category) {
+                let _ = queue.send(notice.clone());
+            }
         }
-        if let Some(jobs) = lock(&self.jobs).as_ref() {
-            let _ = jobs.send(notice);
-        }
+    }
+
+    /// The run that was said to start ended with `error` before its end could be told
+    /// (an upload that failed, a lost host): said as a failure. Nothing when no start was
+    /// told, or its end was.
+    pub fn aborted(&self, error: &str) {
+        let rollout_id = {
+            let mut seen = lock(&self.seen);
+            if !seen.started {
+                return;
+            }
+            seen.started = false;
+            seen.rollout_id.clone()
+        };
+        self.notice(Notice::Aborted {
+            rollout_id,
+            error: error.to_string(),
+        });
     }
 
     /// Turns a run's event into what robots are told.
@@ -142,6 +181,7 @@ impl Notifier {
                 } => {
                     *seen = Seen {
                         rollout_id: rollout_id.clone(),
+                        started: true,
                         ..Seen::default()
                     };
                     Some(Notice::Started {
@@ -154,10 +194,13 @@ impl Notifier {
                     updated: vec![instance.clone()],
                     rolled_back: vec![],
                 }),
-                Event::RolledBack { instance } => Some(Notice::Instances {
-                    updated: vec![],
-                    rolled_back: vec![instance.clone()],
-                }),
+                Event::RolledBack { instance } => {
+                    seen.rolled_back.push(instance.clone());
+                    Some(Notice::Instances {
+                        updated: vec![],
+                        rolled_back: vec![instance.clone()],
+                    })
+                }
                 Event::InstanceFailed {
                     instance,
                     step,
@@ -183,11 +226,15 @@ impl Notifier {
                 } => {
                     let seen = std::mem::take(&mut *seen);
                     // Not every instance a human must look at failed its rollback (one
-                    // may not have gone back into rotation): then its failure says why.
+                    // may not have gone back into rotation): then its failure says why,
+                    // unless it was rolled back.
                     let not_restored = if seen.not_restored.is_empty()
                         && *outcome == crate::Outcome::NotRestored
                     {
-                        seen.failed.clone()
+                        (seen.failed.iter())
+                            .filter(|f| !seen.rolled_back.contains(&f.instance))
+                            .cloned()
+                            .collect()
                     } else {
                         seen.not_restored
                     };
@@ -223,14 +270,29 @@ impl Notifier {
     }
 
     /// Waits at most `wait` for the queued messages to go out; returns what went wrong
-    /// that was not taken yet. Whatever is still queued after `wait` is abandoned.
+    /// that was not taken yet. Whatever is still queued after `wait` is abandoned: nothing
+    /// more is sent.
     pub fn finish(self, wait: Duration) -> Vec<String> {
-        lock(&self.jobs).take();
-        let ended = lock(&self.ended).recv_timeout(wait);
+        let robots = {
+            let mut queues = lock(&self.queues);
+            let n = queues.len();
+            queues.clear();
+            n
+        };
+        let deadline = Instant::now() + wait;
+        let ended = lock(&self.ended);
+        let mut late = 0;
+        for _ in 0..robots {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if let Err(RecvTimeoutError::Timeout) = ended.recv_timeout(left) {
+                late += 1;
+            }
+        }
         let mut problems = self.take_problems();
-        if ended == Err(RecvTimeoutError::Timeout) {
+        if late > 0 {
+            self.abandoned.store(true, Ordering::SeqCst);
             problems.push(format!(
-                "notifications still being sent after {}s: the rest abandoned",
+                "{late} robot(s) still sending after {}s: their last messages abandoned",
                 wait.as_secs()
             ));
         }
@@ -305,15 +367,17 @@ fn robot(
         secret,
         agent: deliver::agent(loopback),
         next_at: Instant::now(),
+        unresponsive: false,
     })
 }
 
-/// The sending thread: notices in order; progress notices queued together go as one.
+/// A robot's thread: notices in order; progress notices queued together go as one.
 fn work(
     rx: Receiver<Notice>,
-    mut robots: Vec<Robot>,
+    mut robot: Robot,
     run: &RunInfo,
     problems: &Mutex<Vec<String>>,
+    abandoned: &AtomicBool,
 ) {
     let mut held: Option<Notice> = None;
     loop {
@@ -329,15 +393,9 @@ fn work(
                 mut updated,
                 mut rolled_back,
             } => {
-                // Wait for the robots' spacing first: what ends meanwhile joins this message.
-                let ready = robots
-                    .iter()
-                    .filter(|r| r.config.on.contains(&NotifyOn::Instance))
-                    .map(|r| r.next_at)
-                    .max();
-                if let Some(at) = ready {
-                    std::thread::sleep(at.saturating_duration_since(Instant::now()));
-                }
+                // Waits for the robot's spacing first: what ends meanwhile joins this
+                // message.
+                std::thread::sleep(robot.next_at.saturating_duration_since(Instant::now()));
                 loop {
                     match rx.try_recv() {
                         Ok(Notice::Instances {
@@ -361,14 +419,11 @@ fn work(
             }
             other => other,
         };
-        let category = notice.category();
-        for robot in robots
-            .iter_mut()
-            .filter(|r| r.config.on.contains(&category))
-        {
-            if let Err(why) = tell(robot, &notice, run) {
-                lock(problems).push(format!("{}: {why}", robot.name));
-            }
+        if abandoned.load(Ordering::SeqCst) {
+            return;
+        }
+        if let Err(why) = tell(&mut robot, &notice, run) {
+            lock(problems).push(format!("{}: {why}", robot.name));
         }
     }
 }
@@ -397,14 +452,36 @@ fn tell(robot: &mut Robot, notice: &Notice, run: &RunInfo) -> Result<(), String>
         run,
         now_ms,
     };
-    let deadline = Instant::now() + MESSAGE_DEADLINE;
+    // A robot that did not answer once gets one short try from then on: the run's
+    // last messages must not wait behind it.
+    let (deadline, tries) = if robot.unresponsive {
+        (UNRESPONSIVE_DEADLINE, 1)
+    } else {
+        (MESSAGE_DEADLINE, deliver::TRIES)
+    };
+    let deadline = Instant::now() + deadline;
     let mut result = Ok(());
     for request in requests(&outgoing) {
-        result = deliver::send(&robot.agent, robot.config.kind, &request, deadline);
+        result = deliver::send(&robot.agent, robot.config.kind, &request, deadline, tries);
         if result.is_err() {
             break;
         }
     }
     robot.next_at = Instant::now() + robot.spacing();
-    result.map_err(|why| format!("{} refused or did not answer: {why}", shown(&robot.url)))
+    match result {
+        Ok(()) => {
+            robot.unresponsive = false;
+            Ok(())
+        }
+        Err(deliver::Failed::Refused(why)) => {
+            Err(format!("{} refused the message: {why}", shown(&robot.url)))
+        }
+        Err(deliver::Failed::NoAnswer(why)) => {
+            robot.unresponsive = true;
+            Err(format!(
+                "{} did not take the message: {why}",
+                shown(&robot.url)
+            ))
+        }
+    }
 }

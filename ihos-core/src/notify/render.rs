@@ -208,6 +208,20 @@ pub(crate) fn render(notice: &Notice, run: &RunInfo, lang: Lang) -> Message {
             failed,
             not_restored,
         ),
+        Notice::Aborted { rollout_id, error } => {
+            l.run(run);
+            l.code("错误", "error", one_line(error, ERROR_CHARS));
+            l.meaning(
+                "运行在开始后因错误停止；ihos status 显示各实例的状态，--resume 可继续",
+                "the run stopped on an error after it began; ihos status shows where each \
+                 instance is, --resume goes on",
+            );
+            l.code("编号", "id", rollout_id.clone());
+            match lang {
+                Lang::Zh => format!("❌ ihos {what}出错停止"),
+                Lang::En => format!("❌ ihos {what} stopped on an error"),
+            }
+        }
         Notice::Canary {
             verdict,
             summary,

@@ -88,13 +88,27 @@ pub(crate) fn requests(o: &Outgoing<'_>) -> Vec<Request> {
                 .iter()
                 .map(|m| format!("@{m}"))
                 .collect::<Vec<_>>();
-            // The JSON around the text, the title and the @ line take the rest.
-            let room =
+            // The JSON around the text, the title and the @ line take the rest; measured
+            // on the body as sent (JSON escapes make the text longer).
+            let full = markdown(o.message, Markup::Markdown);
+            let mut room =
                 DINGTALK_BODY.saturating_sub(1000 + o.message.title.len() + ats.join(" ").len());
-            let mut text = fit(&markdown(o.message, Markup::Markdown), room);
-            if !ats.is_empty() {
-                text.push_str(&format!("\n\n{}", ats.join(" ")));
-            }
+            let body = loop {
+                let mut text = fit(&full, room);
+                if !ats.is_empty() {
+                    text.push_str(&format!("\n\n{}", ats.join(" ")));
+                }
+                let body = json!({
+                    "msgtype": "markdown",
+                    "markdown": {"title": o.message.title, "text": text},
+                    "at": {"atMobiles": mobiles, "atUserIds": ids, "isAtAll": false},
+                });
+                let size = body.to_string().len();
+                if size < DINGTALK_BODY || room == 0 {
+                    break body;
+                }
+                room = room.saturating_sub(size - DINGTALK_BODY + 500);
+            };
             let url = match o.secret {
                 Some(secret) => format!(
                     "{}{}timestamp={}&sign={}",
@@ -105,14 +119,7 @@ pub(crate) fn requests(o: &Outgoing<'_>) -> Vec<Request> {
                 ),
                 None => o.url.to_string(),
             };
-            vec![json_post(
-                url,
-                json!({
-                    "msgtype": "markdown",
-                    "markdown": {"title": o.message.title, "text": text},
-                    "at": {"atMobiles": mobiles, "atUserIds": ids, "isAtAll": false},
-                }),
-            )]
+            vec![json_post(url, body)]
         }
         NotifyKind::Wecom => {
             let (mobiles, ids): (Vec<&String>, Vec<&String>) =
@@ -242,10 +249,23 @@ fn markdown(m: &Message, markup: Markup) -> String {
         Markup::Markdown => format!("### {}\n", esc(&m.title)),
         Markup::Slack => format!("*{}*\n", esc(&m.title)),
     };
+    // Text from elsewhere cannot close its code span, nor be read as a link, an image, an
+    // @ or a font tag where a service's markdown reads those inside code too.
+    let outside = |c: &str| {
+        let c = c.replace('`', "'");
+        match markup {
+            Markup::Markdown => c
+                .replace('<', "＜")
+                .replace('>', "＞")
+                .replace('[', "［")
+                .replace(']', "］"),
+            Markup::Slack => slack_escape(&c),
+        }
+    };
     for l in &m.lines {
         let value = match &l.value {
             Value::Text(t) => esc(t),
-            Value::Code(c) => format!("`{}`", esc(&c.replace('`', "'"))),
+            Value::Code(c) => format!("`{}`", outside(c)),
         };
         match markup {
             Markup::Markdown => out.push_str(&format!("- **{}**: {value}\n", esc(&l.label))),

@@ -129,6 +129,29 @@ pub(super) fn handle(state: &Mutex<State>, request: HttpRequest) -> HttpReply {
         s.unavailable -= 1;
         return text_reply(503, "service unavailable");
     }
+    if s.rate_limited > 0 {
+        s.rate_limited -= 1;
+        // As Slack's incoming webhooks answer over their rate (api.slack.com rate limits).
+        return HttpReply {
+            status: 429,
+            content_type: "text/plain",
+            headers: vec![("Retry-After", "1".into())],
+            body: "rate_limited".into(),
+        };
+    }
+    if s.echo_url {
+        // A company proxy's block page, echoing the request's whole target.
+        return HttpReply {
+            status: 403,
+            content_type: "text/html",
+            headers: vec![],
+            body: format!(
+                "<html><body>{}Access to http://robot.invalid{} is blocked by policy.</body></html>",
+                " ".repeat(400),
+                request.target.replace('&', "&amp;")
+            ),
+        };
+    }
     let body: Value = serde_json::from_slice(&request.body).unwrap_or(Value::Null);
     let secret = s.secret(service).map(str::to_string);
     // Messages accepted in the last minute (DingTalk and WeCom allow 20).
@@ -177,7 +200,7 @@ fn dingtalk(request: &HttpRequest, body: &Value, secret: Option<&str>, recent: u
     }
     if let Some(secret) = secret {
         let ts = param(&q, "timestamp").and_then(|t| t.parse::<i64>().ok());
-        let Some(ts) = ts.filter(|t| (now_ms() - t).abs() <= HOUR_MS) else {
+        let Some(ts) = ts.filter(|t| now_ms().abs_diff(*t) <= HOUR_MS as u64) else {
             return errcode(310000, "invalid timestamp");
         };
         let expected = STANDARD.encode(hmac(
@@ -279,7 +302,7 @@ fn feishu(request: &HttpRequest, path: &str, body: &Value, secret: Option<&str>)
             .as_str()
             .and_then(|t| t.parse::<i64>().ok());
         let ok = ts.is_some_and(|ts| {
-            let fresh = (now_ms() / 1000 - ts).abs() <= 3600;
+            let fresh = (now_ms() / 1000).abs_diff(ts) <= 3600;
             let expected = STANDARD.encode(hmac(format!("{ts}\n{secret}").as_bytes(), b""));
             fresh && body["sign"].as_str() == Some(expected.as_str())
         });

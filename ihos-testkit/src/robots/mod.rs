@@ -60,6 +60,10 @@ pub(crate) struct State {
     pub(crate) received: Vec<RobotMessage>,
     /// The next this many requests are answered 503 (a service's bad moment).
     pub(crate) unavailable: usize,
+    /// The next this many requests are answered 429 with `Retry-After: 1`.
+    pub(crate) rate_limited: usize,
+    /// Every request is answered with a proxy's block page echoing its URL.
+    pub(crate) echo_url: bool,
     /// When each service accepted its messages (their rate limits).
     pub(crate) accepted_at: Vec<(RobotService, Instant)>,
 }
@@ -104,6 +108,17 @@ impl RobotReceiver {
     /// The next `n` requests are answered `503 Service Unavailable`.
     pub fn unavailable_for(&self, n: usize) {
         lock(&self.state).unavailable = n;
+    }
+
+    /// The next `n` requests are answered `429 Too Many Requests` with `Retry-After: 1`.
+    pub fn rate_limited_for(&self, n: usize) {
+        lock(&self.state).rate_limited = n;
+    }
+
+    /// Every request is answered `403` with a proxy's HTML page that echoes its URL (the
+    /// robot's token in it).
+    pub fn echo_url_as_a_proxy(&self) {
+        lock(&self.state).echo_url = true;
     }
 
     /// The URL to give ihos for `service` (its token included, as the real ones).

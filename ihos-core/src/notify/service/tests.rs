@@ -70,7 +70,7 @@ fn dingtalk_signed_markdown_with_its_mentions_in_the_text() {
     assert!(text.ends_with("@13800000000 @manager01"), "{text}");
     assert!(text.starts_with("### ❌ ihos 发布失败，已回滚"), "{text}");
     assert!(
-        text.contains("- **102-pep1**: `health: 'GET /ihos/' answered 500 <html>&`"),
+        text.contains("- **102-pep1**: `health: 'GET /ihos/' answered 500 ＜html＞&`"),
         "{text}"
     );
     assert_eq!(b["markdown"]["title"], "❌ ihos 发布失败，已回滚");
@@ -298,5 +298,75 @@ fn answers_are_read_as_each_service_documents_them() {
             expected,
             "{kind:?} {status} {body}"
         );
+    }
+}
+
+#[test]
+fn a_body_of_escaped_characters_still_holds_in_dingtalks_limit() {
+    // Control characters and quotes take 2 to 6 bytes each once in JSON.
+    let n = Notice::Finished {
+        rollout_id: "r1".into(),
+        outcome: Outcome::NotRestored,
+        seconds: 1.0,
+        updated: vec![],
+        failed: vec![],
+        not_restored: (0..12)
+            .map(|i| crate::notify::notice::InstanceProblem {
+                instance: format!("i{i}"),
+                error: "\"\u{1}\\".repeat(100),
+            })
+            .collect(),
+    };
+    let m = render(&n, &run(), Lang::En);
+    let r = requests(&Outgoing {
+        kind: NotifyKind::Dingtalk,
+        url: "https://robot.invalid/x",
+        secret: None,
+        lang: Lang::En,
+        message: &m,
+        mention: &[],
+        notice: &n,
+        run: &run(),
+        now_ms: 0,
+    });
+    assert!(r[0].body.len() < DINGTALK_BODY, "{}", r[0].body.len());
+    let b = body(&r[0]);
+    assert!(b["markdown"]["text"].as_str().unwrap().contains("i0"));
+}
+
+#[test]
+fn markup_from_elsewhere_is_not_read_as_markup() {
+    let n = Notice::Finished {
+        rollout_id: "r1".into(),
+        outcome: Outcome::RolledBack,
+        seconds: 1.0,
+        updated: vec![],
+        failed: vec![crate::notify::notice::InstanceProblem {
+            instance: "i0".into(),
+            error: "see [here](http://evil.invalid) ![x](http://evil.invalid/p.png) <@all> <font color=\"warning\">".into(),
+        }],
+        not_restored: vec![],
+    };
+    let m = render(&n, &run(), Lang::Zh);
+    for kind in [NotifyKind::Dingtalk, NotifyKind::Wecom] {
+        let r = requests(&Outgoing {
+            kind,
+            url: "https://robot.invalid/x",
+            secret: None,
+            lang: Lang::Zh,
+            message: &m,
+            mention: &[],
+            notice: &n,
+            run: &run(),
+            now_ms: 0,
+        });
+        let b = body(&r[0]);
+        let text = b["markdown"]["text"]
+            .as_str()
+            .or(b["markdown"]["content"].as_str())
+            .unwrap();
+        for bad in ["](", "![", "<@", "<font"] {
+            assert!(!text.contains(bad), "{kind:?}: {bad} in {text}");
+        }
     }
 }
