@@ -161,6 +161,9 @@ async fn a_failing_pre_rollout_gate_changes_nothing() {
         assert_eq!(env.deployed(name).as_deref(), Some(env.old.as_str()));
     }
     assert!(!env.lock_held());
+    // Nothing uploaded, no journal begun.
+    assert!(!rec.any(|e| matches!(e, Event::Uploaded { .. } | Event::RolloutStarted { .. })));
+    assert!(env.journal().is_none());
 }
 
 #[tokio::test(start_paused = true)]
@@ -264,7 +267,10 @@ async fn a_resume_does_not_run_a_finished_hook_again() {
     let journal = env.journal().unwrap();
     let second = journal.entry(NAMES[1]).unwrap();
     assert!(
-        second.hooks_done.contains(&"post-instance#2".to_string()),
+        second
+            .hooks_done
+            .iter()
+            .any(|h| h.starts_with("post-instance#2:")),
         "{second:?}"
     );
 
@@ -279,7 +285,9 @@ async fn a_resume_does_not_run_a_finished_hook_again() {
         .unwrap_or_else(|e| panic!("{e}\n{}", rec.text()));
     assert_eq!(report.outcome, Outcome::Completed, "{}", rec.text());
     env.assert_all_on(&env.war.sha256);
-    // Each hook ran once per instance over both runs; pre-rollout once.
+    // Each pre-instance hook ran once per instance over both runs, pre-rollout once; the
+    // smoke test of the instance redone after the crash ran again (its container was
+    // started again), the others once.
     for name in NAMES {
         assert_eq!(
             count(&env, "pre", name),
@@ -287,9 +295,10 @@ async fn a_resume_does_not_run_a_finished_hook_again() {
             "pre-instance for {name}: {:#?}",
             hook_commands(&env)
         );
+        let smoke = if name == NAMES[1] { 2 } else { 1 };
         assert_eq!(
             count(&env, "smoke", name),
-            1,
+            smoke,
             "smoke for {name}: {:#?}",
             hook_commands(&env)
         );
@@ -301,5 +310,46 @@ async fn a_resume_does_not_run_a_finished_hook_again() {
             .count(),
         1
     );
-    assert!(rec.any(|e| matches!(e, Event::StepFinished { instance, step: Step::PostInstanceHooks, detail: Some(d), .. } if instance == NAMES[1] && d.contains("not run again"))), "{}", rec.text());
+    assert!(rec.any(|e| matches!(e, Event::StepFinished { instance, step: Step::PreInstanceHooks, detail: Some(d), .. } if instance == NAMES[1] && d.contains("not run again"))), "{}", rec.text());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_stop_request_during_a_smoke_test_rolls_that_instance_back() {
+    let mut env = Env::runbook();
+    env.topology.hooks = vec![hook(HookOn::PostInstance, "smoke")];
+    // The smoke test never ends (within its 60 s) on the first instance.
+    env.world.inject(
+        Fault::on(Matcher::line_contains("hook-smoke"))
+            .every()
+            .hang(),
+    );
+    let rec = Recorder::new();
+    let cancel = CancelToken::new();
+    {
+        let cancel = cancel.clone();
+        rec.once(
+            |e| matches!(e, Event::StepStarted { instance, step: Step::PostInstanceHooks } if instance == NAMES[0]),
+            // Once the hook is under way (5 s into its 60).
+            move || {
+                let cancel = cancel.clone();
+                tokio::spawn(async move {
+                    tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+                    cancel.escalate();
+                    cancel.escalate();
+                });
+            },
+        );
+    }
+    let report = env
+        .rollout(&RolloutOptions::default(), &*rec, &cancel)
+        .await
+        .unwrap();
+    assert_eq!(report.outcome, Outcome::RolledBack, "{}", rec.text());
+    assert!(rec.any(|e| matches!(e, Event::HookFinished { passed: false, error: Some(why), .. } if why.contains("stopped on request"))), "{}", rec.text());
+    // Its unchecked new release never served: back on the old one, in rotation.
+    assert_eq!(env.serving(NAMES[0]).as_deref(), Some(env.old.as_str()));
+    assert_eq!(env.routing().len(), 4);
+    assert_eq!(env.world.requests_failed(), 0);
+    assert!(rec.steps_started(NAMES[1]).is_empty());
+    assert!(!env.lock_held());
 }

@@ -109,8 +109,9 @@ run = 'echo "$IHOS_OUTCOME" > {post}'
     };
     let rollout_id = run
         .find("rollout_started", "", "")
-        .map(|e| e.v["rollout_id"].as_str().unwrap_or("").to_string())
-        .unwrap_or_default();
+        .and_then(|e| e.v["rollout_id"].as_str().map(str::to_string))
+        .filter(|id| !id.is_empty())
+        .unwrap_or_else(|| panic!("no rollout id: {}", run.explain()));
     assert!(
         read("pre-rollout").starts_with(&rollout_id),
         "{}",

@@ -158,6 +158,13 @@ impl HookConfig {
             HookRun::Shell(line) if line.trim().is_empty() => {
                 return Err(invalid(key("run"), "is empty"));
             }
+            // On a host it runs as `env VAR=... PROGRAM`: `env` would take it for a variable.
+            HookRun::Argv(v) if v[0].contains('=') => {
+                return Err(invalid(
+                    key("run"),
+                    format!("{:?}: a program's name has no `=`", v[0]),
+                ));
+            }
             _ => {}
         }
         let texts = self.run.argv().into_iter().chain(self.name.clone());

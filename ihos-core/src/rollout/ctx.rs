@@ -115,6 +115,10 @@ pub(crate) struct RunVars {
     pub(crate) sha256: String,
     pub(crate) commit: Option<String>,
     pub(crate) operator: String,
+    /// `deploy` or `rollback`.
+    pub(crate) action: &'static str,
+    /// `fleet` or `canary`.
+    pub(crate) target: &'static str,
 }
 
 /// An environment and the run going on in it.
@@ -206,8 +210,9 @@ impl Ctx<'_> {
         self.update_entry(instance, |e| {
             e.status = status;
             e.error = error;
-            // A failed attempt is over: a later one runs its hooks again.
-            if status == InstanceStatus::RolledBack {
+            // An attempt that ended without the update is over: a later one runs its
+            // hooks again.
+            if !matches!(status, InstanceStatus::Updated | InstanceStatus::InProgress) {
                 e.hooks_done.clear();
             }
         })

@@ -229,6 +229,12 @@ async fn locked(
         sha256: me.sha256.clone(),
         commit: commit.clone(),
         operator: me.owner.clone(),
+        action: kind.action().as_str(),
+        target: if target == Target::Canary {
+            "canary"
+        } else {
+            "fleet"
+        },
     };
     // Before any change; a resumed run's journal says they passed already.
     if !resumed {

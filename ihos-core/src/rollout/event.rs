@@ -13,6 +13,7 @@ pub const EVENT_SCHEMA: u32 = 1;
     Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, serde::Deserialize,
 )]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum Step {
     /// Take it out of the upstream, validate, reload nginx.
     Disable,

@@ -16,8 +16,10 @@ pub(crate) struct HookOutcome {
     /// Its exit status (`None`: killed, timed out, or not started).
     pub(crate) exit: Option<i32>,
     pub(crate) timed_out: bool,
-    /// Why it could not be run at all.
+    /// Why it could not be run at all, or was cut short.
     pub(crate) error: Option<String>,
+    /// Killed on a stop request.
+    pub(crate) stopped: bool,
     /// The end of its output (stdout, then stderr).
     pub(crate) output: String,
     pub(crate) seconds: f64,
@@ -32,7 +34,7 @@ impl HookOutcome {
     pub(crate) fn why(&self, timeout: Duration) -> String {
         match (&self.error, self.timed_out, self.exit) {
             (Some(e), _, _) => e.clone(),
-            (None, true, _) => format!("did not finish within {}s: killed", timeout.as_secs()),
+            (None, true, _) => format!("did not finish within {}s", timeout.as_secs()),
             (None, false, Some(code)) => format!("exit status {code}"),
             (None, false, None) => "killed by a signal".into(),
         }
@@ -76,17 +78,43 @@ async fn read_tail(mut r: impl AsyncRead + Unpin) -> Vec<u8> {
     kept
 }
 
-/// Runs `argv` here with `vars` (and `extra`, copied from ihos's environment).
+/// A hook's process group, killed when this is dropped (the hook's future dropped by its
+/// caller, or the hook ended with children left behind).
+struct Group(Option<i32>);
+
+impl Group {
+    fn kill(&self) {
+        if let Some(pgid) = self.0 {
+            // SAFETY: kill(2) with a negative pid signals that process group; no memory is
+            // involved. The group's leader is not reaped yet (or was just now), so its id
+            // names this group.
+            unsafe {
+                libc::kill(-pgid, libc::SIGKILL);
+            }
+        }
+    }
+}
+
+impl Drop for Group {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Runs `argv` here with `vars`; at `timeout`, or when `stop` completes (a stop request),
+/// it is killed with everything it started.
 pub(crate) async fn run_local(
     argv: &[String],
     vars: &[(String, String)],
     timeout: Duration,
+    stop: impl std::future::Future<Output = ()>,
 ) -> HookOutcome {
     let started = Instant::now();
     let failed = |error: String| HookOutcome {
         exit: None,
         timed_out: false,
         error: Some(error),
+        stopped: false,
         output: String::new(),
         seconds: started.elapsed().as_secs_f64(),
     };
@@ -112,38 +140,45 @@ pub(crate) async fn run_local(
         Ok(c) => c,
         Err(e) => return failed(format!("{program}: {e}")),
     };
-    let pid = child.id();
+    let group = Group(child.id().and_then(|p| i32::try_from(p).ok()));
     let out = child.stdout.take().map(|s| tokio::spawn(read_tail(s)));
     let err = child.stderr.take().map(|s| tokio::spawn(read_tail(s)));
-    let (status, timed_out) = match tokio::time::timeout(timeout, child.wait()).await {
-        Ok(status) => (status.ok().and_then(|s| s.code()), false),
-        Err(_) => {
-            if let Some(pid) = pid.and_then(|p| i32::try_from(p).ok()) {
-                // SAFETY: a signal to the process group this hook was started in.
-                unsafe {
-                    libc::kill(-pid, libc::SIGKILL);
-                }
-            }
+    let ended = tokio::select! {
+        status = tokio::time::timeout(timeout, child.wait()) => match status {
+            Ok(status) => Ok(status.ok().and_then(|s| s.code())),
+            Err(_) => Err(false),
+        },
+        () = stop => Err(true),
+    };
+    let (status, timed_out, stopped) = match ended {
+        Ok(code) => (code, false, false),
+        Err(stopped) => {
+            group.kill();
             let _ = child.wait().await;
-            (None, true)
+            (None, !stopped, stopped)
         }
     };
+    // What it left running in the background goes with it.
+    drop(group);
     // A process that left the group may hold the pipes open: its output is not waited for.
     let collect = |h: Option<tokio::task::JoinHandle<Vec<u8>>>| async move {
-        match h {
-            Some(h) => tokio::time::timeout(Duration::from_secs(2), h)
-                .await
-                .ok()
-                .and_then(Result::ok)
-                .unwrap_or_default(),
-            None => Vec::new(),
+        let Some(mut h) = h else {
+            return Vec::new();
+        };
+        match tokio::time::timeout(Duration::from_secs(2), &mut h).await {
+            Ok(read) => read.unwrap_or_default(),
+            Err(_) => {
+                h.abort();
+                Vec::new()
+            }
         }
     };
     let (stdout, stderr) = tokio::join!(collect(out), collect(err));
     HookOutcome {
         exit: status,
         timed_out,
-        error: None,
+        error: stopped.then(|| "stopped on request: killed".to_string()),
+        stopped,
         output: joined(&stdout, &stderr),
         seconds: started.elapsed().as_secs_f64(),
     }
@@ -173,15 +208,17 @@ pub(crate) async fn run_remote(
             exit: out.status,
             timed_out: false,
             error: None,
+            stopped: false,
             output: joined(&out.stdout, &out.stderr),
             seconds: started.elapsed().as_secs_f64(),
         },
         Err(e) => {
-            let timed_out = started.elapsed() >= timeout;
+            let timed_out = matches!(e, crate::transport::TransportError::Timeout { .. });
             HookOutcome {
                 exit: None,
                 timed_out,
                 error: (!timed_out).then(|| format!("{}: {e}", t.host())),
+                stopped: false,
                 output: String::new(),
                 seconds: started.elapsed().as_secs_f64(),
             }
@@ -204,6 +241,7 @@ mod tests {
             &sh("echo \"i=$IHOS_INSTANCE\"; env; echo oops >&2; exit 3"),
             &vars,
             Duration::from_secs(20),
+            std::future::pending(),
         )
         .await;
         assert_eq!(out.exit, Some(3));
@@ -222,6 +260,7 @@ mod tests {
             &sh("sleep 30 & sleep 30; echo never"),
             &[],
             Duration::from_millis(300),
+            std::future::pending(),
         )
         .await;
         assert!(out.timed_out && !out.passed(), "{out:?}");
@@ -240,6 +279,7 @@ mod tests {
             &["/nonexistent/hook".to_string()],
             &[],
             Duration::from_secs(5),
+            std::future::pending(),
         )
         .await;
         assert!(
@@ -251,9 +291,28 @@ mod tests {
             &sh("i=0; while [ $i -lt 5000 ]; do echo line $i; i=$((i+1)); done"),
             &[],
             Duration::from_secs(20),
+            std::future::pending(),
         )
         .await;
         assert!(out.passed());
         assert!(out.output.len() <= KEEP && out.output.ends_with("line 4999"));
+    }
+
+    #[tokio::test]
+    async fn a_stop_request_kills_a_hook_with_what_it_started() {
+        let started = Instant::now();
+        let out = run_local(
+            &sh("sleep 30 & sleep 30"),
+            &[],
+            Duration::from_secs(60),
+            tokio::time::sleep(Duration::from_millis(200)),
+        )
+        .await;
+        assert!(out.stopped && !out.timed_out && !out.passed(), "{out:?}");
+        assert_eq!(
+            out.why(Duration::from_secs(60)),
+            "stopped on request: killed"
+        );
+        assert!(started.elapsed() < Duration::from_secs(5));
     }
 }

@@ -8,6 +8,7 @@
 //! A gate's failure stops the run at its safe point (the caller decides what that is); any
 //! other hook's failure is a warning.
 
+use super::cancel::StopLevel;
 use super::ctx::{Ctx, Env, RunVars};
 use super::event::Event;
 use super::hook_exec::{HookOutcome, run_local, run_remote};
@@ -15,15 +16,17 @@ use super::report::Outcome;
 use crate::config::{HookConfig, HookOn};
 use crate::fleet::{Fleet, InstanceHandle};
 
-/// A gate hook that failed.
+/// A gate hook that failed, or a hook a stop request killed.
 #[derive(Debug)]
 pub(crate) struct GateFailed {
     pub(crate) hook: String,
     pub(crate) why: String,
 }
 
-/// The hooks that run at `on`, with their ids (`pre-instance#0`: `on` and the hook's place
-/// among all hooks, which is what the journal keeps).
+/// The hooks that run at `on`, with their ids as the journal keeps them
+/// (`pre-instance#0:1a2b3c4d`: `on`, the hook's place among all hooks and a digest of what
+/// it runs and where, so that a hook edited before a resume is not taken for one that
+/// finished).
 fn at(fleet: &Fleet, on: HookOn) -> impl Iterator<Item = (String, &HookConfig)> {
     fleet
         .topology
@@ -31,7 +34,21 @@ fn at(fleet: &Fleet, on: HookOn) -> impl Iterator<Item = (String, &HookConfig)> 
         .iter()
         .enumerate()
         .filter(move |(_, h)| h.on == on)
-        .map(move |(n, h)| (format!("{}#{n}", on.as_str()), h))
+        .map(move |(n, h)| (format!("{}#{n}:{}", on.as_str(), fingerprint(h)), h))
+}
+
+/// The first 8 hex digits of the SHA-256 of a hook's command and place.
+fn fingerprint(h: &HookConfig) -> String {
+    use sha2::{Digest, Sha256};
+    let mut d = Sha256::new();
+    for part in h.run.argv().iter().chain([&h.at]) {
+        d.update(part.as_bytes());
+        d.update([0]);
+    }
+    d.finalize()[..4]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// Whether any hook runs at `on`.
@@ -61,12 +78,15 @@ fn variables(
     on: HookOn,
     run: &RunVars,
     inst: Option<&InstanceHandle>,
+    sha256: &str,
     outcome: Option<Outcome>,
 ) -> Vec<(String, String)> {
     let mut v = vec![
         ("IHOS_ROLLOUT_ID", run.rollout_id.clone()),
         ("IHOS_EVENT", on.as_str().to_string()),
-        ("IHOS_SHA256", run.sha256.clone()),
+        ("IHOS_ACTION", run.action.to_string()),
+        ("IHOS_TARGET", run.target.to_string()),
+        ("IHOS_SHA256", sha256.to_string()),
         ("IHOS_COMMIT", run.commit.clone().unwrap_or_default()),
         ("IHOS_OPERATOR", run.operator.clone()),
     ];
@@ -87,36 +107,58 @@ fn variables(
     v.into_iter().map(|(k, val)| (k.to_string(), val)).collect()
 }
 
-/// Runs one hook.
-async fn run_one(fleet: &Fleet, hook: &HookConfig, mut vars: Vec<(String, String)>) -> HookOutcome {
+/// A hook that could not run at all.
+fn not_run(error: String) -> HookOutcome {
+    HookOutcome {
+        exit: None,
+        timed_out: false,
+        error: Some(error),
+        stopped: false,
+        output: String::new(),
+        seconds: 0.0,
+    }
+}
+
+/// Runs one hook; a stop request (`Now`) kills it.
+async fn run_one(env: &Env<'_>, hook: &HookConfig, mut vars: Vec<(String, String)>) -> HookOutcome {
     let argv = hook.run.argv();
     let timeout = hook.timeout.0;
+    // A stop request kills the hooks of an instance's steps; the run's own (post-rollout,
+    // failure: often cleanup) run to their end or their timeout.
+    let stoppable = hook.on.can_gate();
+    if stoppable && env.cancel.level() >= StopLevel::Now {
+        return HookOutcome {
+            stopped: true,
+            ..not_run("not run: a stop was requested".into())
+        };
+    }
+    let stop = async {
+        if stoppable {
+            env.cancel.reached(StopLevel::Now).await;
+        } else {
+            std::future::pending::<()>().await;
+        }
+    };
     if hook.is_local() {
         for name in &hook.env {
             match std::env::var(name) {
                 Ok(value) => vars.push((name.clone(), value)),
                 Err(_) => {
-                    return HookOutcome {
-                        exit: None,
-                        timed_out: false,
-                        error: Some(format!("{name} (named in its env) is not set for ihos")),
-                        output: String::new(),
-                        seconds: 0.0,
-                    };
+                    return not_run(format!("{name} (named in its env) is not set for ihos"));
                 }
             }
         }
-        return run_local(&argv, &vars, timeout).await;
+        return run_local(&argv, &vars, timeout, stop).await;
     }
-    match fleet.hosts.get(&hook.at) {
-        Some(t) => run_remote(t.as_ref(), &argv, &vars, hook.sudo, timeout).await,
-        // Validation refuses it; a fleet built by hand may still lack the host.
-        None => HookOutcome {
-            exit: None,
-            timed_out: false,
-            error: Some(format!("no host {:?} in the fleet", hook.at)),
-            output: String::new(),
-            seconds: 0.0,
+    // Validation refuses an unknown host; a fleet built by hand may still lack it.
+    let Some(t) = env.fleet.hosts.get(&hook.at) else {
+        return not_run(format!("no host {:?} in the fleet", hook.at));
+    };
+    tokio::select! {
+        out = run_remote(t.as_ref(), &argv, &vars, hook.sudo, timeout) => out,
+        () = stop => HookOutcome {
+            stopped: true,
+            ..not_run("stopped on request: its session closed (the command may go on on the host)".into())
         },
     }
 }
@@ -141,6 +183,13 @@ pub(crate) async fn run_hooks(
             .unwrap_or_default(),
         _ => Vec::new(),
     };
+    // What this instance gets (a rollback: its own previous release), else the run's WAR.
+    let sha256 = match (journal, inst) {
+        (Some(ctx), Some(i)) => ctx
+            .source(i)
+            .map_or_else(|_| run.sha256.clone(), |s| s.sha256.to_string()),
+        _ => run.sha256.clone(),
+    };
     let mut said = Vec::new();
     for (id, hook) in at(env.fleet, on) {
         let name = hook.label();
@@ -150,10 +199,11 @@ pub(crate) async fn run_hooks(
             ));
             continue;
         }
-        let outcome_of = run_one(env.fleet, hook, variables(on, run, inst, outcome)).await;
+        let outcome_of = run_one(env, hook, variables(on, run, inst, &sha256, outcome)).await;
         let passed = outcome_of.passed();
         let why = (!passed).then(|| outcome_of.why(hook.timeout.0));
-        let gate_failed = why.is_some() && hook.is_gate();
+        // A hook killed by a stop request stops the point as a gate would.
+        let gate_failed = why.is_some() && (hook.is_gate() || outcome_of.stopped);
         // Journaled before it is said: once anyone hears it finished, a resume skips it.
         if let (false, Some(ctx), Some(i)) = (gate_failed, journal, inst) {
             ctx.update_entry(i.name(), |e| e.hooks_done.push(id.clone()))
@@ -171,7 +221,9 @@ pub(crate) async fn run_hooks(
             output: outcome_of.output.clone(),
         });
         match why {
-            Some(why) if hook.is_gate() => return Err(GateFailed { hook: name, why }),
+            Some(why) if gate_failed => {
+                return Err(GateFailed { hook: name, why });
+            }
             Some(why) => {
                 env.emitter.emit(Event::Warning {
                     instance: inst.map(|i| i.name().to_string()),

@@ -6,6 +6,7 @@
 
 use tokio::time::Instant;
 
+use super::cancel::StopLevel;
 use super::ctx::Ctx;
 use super::drain::drain;
 use super::event::{Event, Step};
@@ -47,7 +48,7 @@ pub(crate) async fn update_instance(
 ) -> Updating {
     let started = Instant::now();
     let name = inst.name().to_string();
-    let (mut progress, at_record) = {
+    let (mut progress, at_record, checked) = {
         let entry = ctx.run.entry(&name).await;
         let e = entry.as_ref();
         let progress = Progress {
@@ -58,13 +59,25 @@ pub(crate) async fn update_instance(
         let at_record = e.is_some_and(|e| {
             e.status == InstanceStatus::InProgress && e.step == Some(Step::Record)
         });
-        (progress, at_record)
+        let checked = e.is_some_and(|e| {
+            (e.hooks_done.iter()).any(|id| id.starts_with(HookOn::PostInstance.as_str()))
+        });
+        (progress, at_record, checked)
     };
     // A run cut off while this one's record was written (the next instance was under way
     // by then): it came back into rotation on the new WAR. If it still is, only its record
     // is missing.
     if at_record && only_record_missing(ctx, inst).await {
         return Updating::InRotation { started };
+    }
+    // Redone from its Disable step, it is started again: what its post-instance hooks
+    // checked was the container before.
+    if checked {
+        ctx.update_entry(&name, |e| {
+            e.hooks_done
+                .retain(|id| !id.starts_with(HookOn::PostInstance.as_str()))
+        })
+        .await;
     }
     let failure = match steps(ctx, inst, &mut progress, taken_out_by.as_deref()).await {
         Ok(()) => {
@@ -75,7 +88,10 @@ pub(crate) async fn update_instance(
         }
         Err(f) => f,
     };
-    let (result, status) = if failure.stopped() {
+    let (result, status) = if failure.stopped() && !progress.disabled {
+        // Stopped before it left rotation: nothing to undo.
+        (InstanceResult::NotUpdated, InstanceStatus::Pending)
+    } else if failure.stopped() {
         stopped(ctx, inst, failure.step).await
     } else {
         // Said before the rollback, not after it: no instance leaves rotation from now on,
@@ -279,7 +295,20 @@ async fn steps(
     taken_out_by: Option<&str>,
 ) -> Result<(), Failure> {
     let env = ctx.env;
-    hook_point(ctx, inst, HookOn::PreInstance, Step::PreInstanceHooks).await?;
+    // Taken out already by the previous one's return: a failure from here on must put it
+    // back.
+    progress.disabled = taken_out_by.is_some();
+    if hooks::any(env.fleet, HookOn::PreInstance) {
+        hook_point(ctx, inst, HookOn::PreInstance, Step::PreInstanceHooks).await?;
+        // Its hooks took time: an instance may have failed, or a stop been asked for,
+        // meanwhile. Then it does not leave rotation.
+        if ctx.run.handoff.failed() || env.cancel.level() >= StopLevel::AfterCurrent {
+            return Err(Failure {
+                step: Step::PreInstanceHooks,
+                error: StepError::Stopped,
+            });
+        }
+    }
     step(ctx, inst, Step::Disable, async {
         if let Some(previous) = taken_out_by {
             return Ok(Some(format!(
@@ -441,6 +470,8 @@ async fn hook_step(
     run_hooks(ctx.env, on, &ctx.run.hook_vars, Some(inst), None, Some(ctx))
         .await
         .map(|said| Some(said.join("; ")))
+        // A hook a stop request killed is a failure too: after the post-instance hooks
+        // the instance runs a release nobody checked, so it is rolled back, not put back.
         .map_err(|g| StepError::Hook {
             hook: g.hook,
             why: g.why,
