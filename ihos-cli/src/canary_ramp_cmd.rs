@@ -36,6 +36,12 @@ fn steps(fleet: &Fleet, args: &RampArgs) -> Result<RampJournal, CliError> {
         let j = recorded
             .filter(|j| j.state == RampState::Unfinished)
             .ok_or_else(|| CliError::Usage("no unfinished canary ramp to resume".into()))?;
+        if let Err(why) = resumable(&j) {
+            return Err(CliError::Usage(format!(
+                "the recorded canary ramp (canary-ramp.json on the load balancer's host) {why}: \
+                 start a new ramp with --ids and --step"
+            )));
+        }
         if !given.is_empty() && given != j.steps {
             return Err(CliError::Usage(format!(
                 "the recorded ramp has other steps ({}): drop --ids to resume it",
@@ -75,6 +81,28 @@ fn steps(fleet: &Fleet, args: &RampArgs) -> Result<RampJournal, CliError> {
     })
 }
 
+/// Longest step a recorded ramp may have: the file is read back from a host, and a step
+/// this long is not a ramp anyone runs.
+const MAX_STEP_SECS: u64 = 7 * 24 * 3600;
+
+/// Why a recorded ramp cannot be resumed, if it cannot.
+fn resumable(j: &RampJournal) -> Result<(), String> {
+    if j.steps.is_empty() || j.steps.iter().any(Vec::is_empty) {
+        return Err("has an empty step".into());
+    }
+    if j.passed >= j.steps.len() {
+        return Err(format!(
+            "says {} of its {} steps passed",
+            j.passed,
+            j.steps.len()
+        ));
+    }
+    if j.step_secs == 0 || j.step_secs > MAX_STEP_SECS {
+        return Err(format!("has a step of {} s", j.step_secs));
+    }
+    Ok(())
+}
+
 fn show(steps: &[Vec<String>]) -> String {
     steps
         .iter()
@@ -88,7 +116,10 @@ pub fn ramp(config: &Path, args: RampArgs) -> Result<(), CliError> {
     let fleet = crate::canary_trial_cmd::fleet_with_analysis(config)?;
     let mut journal = steps(&fleet, &args)?;
     let step = Duration::from_secs(journal.step_secs);
-    let max_wait = args.max_wait.map_or(step * 3, Duration::from).max(step);
+    let max_wait = args
+        .max_wait
+        .map_or(step.saturating_mul(3), Duration::from)
+        .max(step);
     let route = fleet.canary_route.clone().ok_or(CanaryError::NoCanary)?;
     let before = runtime()?
         .block_on(route.rule())
@@ -266,4 +297,39 @@ fn restore_route(fleet: &Fleet, before: &CanaryRule) -> Result<(), CliError> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn journal(steps: Vec<Vec<&str>>, passed: usize, step_secs: u64) -> RampJournal {
+        RampJournal {
+            id: "ramp-1".into(),
+            steps: steps
+                .into_iter()
+                .map(|s| s.into_iter().map(String::from).collect())
+                .collect(),
+            step_secs,
+            passed,
+            state: RampState::Unfinished,
+            sha256: None,
+        }
+    }
+
+    #[test]
+    fn a_recorded_ramp_that_cannot_be_right_is_not_resumed() {
+        assert!(resumable(&journal(vec![vec!["1"], vec!["1", "3"]], 1, 600)).is_ok());
+        for (j, says) in [
+            (journal(vec![], 0, 600), "an empty step"),
+            (journal(vec![vec!["1"], vec![]], 0, 600), "an empty step"),
+            (journal(vec![vec!["1"]], 1, 600), "1 of its 1 steps passed"),
+            (journal(vec![vec!["1"]], usize::MAX, 600), "steps passed"),
+            (journal(vec![vec!["1"]], 0, 0), "a step of 0 s"),
+            (journal(vec![vec!["1"]], 0, u64::MAX), "a step of"),
+        ] {
+            let why = resumable(&j).unwrap_err();
+            assert!(why.contains(says), "{why}");
+        }
+    }
 }

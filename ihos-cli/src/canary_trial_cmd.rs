@@ -37,7 +37,9 @@ pub fn deploy_and_analyze(
         return Err(CliError::Usage("--analyze WINDOW is missing".into()));
     };
     let window: Duration = window.into();
-    let max_wait = trial.max_wait.map_or(window * 3, Duration::from);
+    let max_wait = trial
+        .max_wait
+        .map_or(window.saturating_mul(3), Duration::from);
     if max_wait < window {
         return Err(CliError::Usage(format!(
             "--max-wait ({}) is shorter than the window ({})",

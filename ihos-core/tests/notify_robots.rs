@@ -401,7 +401,7 @@ fn robots_that_cannot_be_told_are_said_before_the_run() {
     let env: HashMap<String, String> = [
         (
             "CLEAR".to_string(),
-            "http://10.1.2.3/robot/send?access_token=abc".to_string(),
+            "http://robot.invalid/robot/send?access_token=abc".to_string(),
         ),
         (
             "NOT_URL".to_string(),
@@ -427,7 +427,7 @@ fn robots_that_cannot_be_told_are_said_before_the_run() {
         "{all}"
     );
     assert!(
-        all.contains("notify[1] (dingtalk): CLEAR is an http:// URL to http://10.1.2.3"),
+        all.contains("notify[1] (dingtalk): CLEAR is an http:// URL to http://robot.invalid"),
         "{all}"
     );
     assert!(

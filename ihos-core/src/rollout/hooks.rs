@@ -60,12 +60,14 @@ pub(crate) fn any(fleet: &Fleet, on: HookOn) -> bool {
 pub(crate) fn describe(fleet: &Fleet, on: HookOn) -> Vec<String> {
     at(fleet, on)
         .map(|(_, h)| {
+            let place = match h.is_local() {
+                true => "here".to_string(),
+                false => format!("on {}", h.at),
+            };
             format!(
-                "{:?} ({}) {}{}, {}, timeout {}",
+                "{:?} ({}) {place}, {}, timeout {}",
                 h.label(),
                 h.run.display(),
-                if h.is_local() { "here" } else { "on " },
-                if h.is_local() { "" } else { h.at.as_str() },
                 if h.is_gate() { "gate" } else { "not a gate" },
                 h.timeout
             )
