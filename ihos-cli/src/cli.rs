@@ -110,8 +110,13 @@ pub enum Command {
     },
     /// Roll a new WAR out to the instances, one at a time, with zero downtime.
     Rollout(RolloutArgs),
-    /// Put instances back on their previous release (kept by the rollout that replaced it).
+    /// Put instances back on their previous release (kept by the rollout that replaced it),
+    /// or with --to on any release they keep (`ihos releases`).
     Rollback {
+        /// The kept release to go back to: a SHA-256 or commit prefix (4 characters or
+        /// more) or a build number; `sha:`, `commit:` or `build:` before it says which.
+        #[arg(long, value_name = "REF")]
+        to: Option<ihos_core::ReleaseRef>,
         /// Only these instances (all when omitted).
         #[arg(long, value_name = "INSTANCE", num_args = 1..)]
         only: Vec<String>,
@@ -119,6 +124,15 @@ pub enum Command {
         #[arg(long, short = 'y')]
         yes: bool,
         /// NDJSON events on stdout instead of progress on stderr.
+        #[arg(long)]
+        json: bool,
+    },
+    /// The releases each instance keeps on its host (policy.keep_releases) and the one it
+    /// runs.
+    Releases {
+        /// Only this instance.
+        instance: Option<String>,
+        /// One JSON object on stdout.
         #[arg(long)]
         json: bool,
     },

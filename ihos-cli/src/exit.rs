@@ -223,7 +223,10 @@ fn rollout_error_code(e: &ihos_core::RolloutError) -> u8 {
         | R::NotInRotation { .. }
         | R::Resume(_)
         | R::NoCanary
-        | R::CanaryInUpstream { .. } => INPUT,
+        | R::CanaryInUpstream { .. }
+        | R::ReleaseNotKept { .. }
+        | R::ReleaseAmbiguous { .. }
+        | R::ReleaseDiffers { .. } => INPUT,
         _ => FAILURE,
     }
 }

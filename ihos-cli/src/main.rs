@@ -35,6 +35,7 @@ mod notify;
 mod output;
 mod plan_cmd;
 mod progress;
+mod releases_cmd;
 mod rollout_cmd;
 mod status_cmd;
 mod table;
@@ -103,8 +104,14 @@ fn main() -> ExitCode {
             json,
         } => plan_cmd::run(&cli.config, &war, &only, offline, json),
         cli::Command::Rollout(args) => rollout_cmd::rollout(&cli.config, args),
-        cli::Command::Rollback { only, yes, json } => {
-            rollout_cmd::rollback(&cli.config, only, yes, json)
+        cli::Command::Rollback {
+            to,
+            only,
+            yes,
+            json,
+        } => rollout_cmd::rollback(&cli.config, to, only, yes, json),
+        cli::Command::Releases { instance, json } => {
+            releases_cmd::releases(&cli.config, instance.as_deref(), json)
         }
         cli::Command::Status { json } => status_cmd::status(&cli.config, json),
         cli::Command::Drain { instance } => instance_cmd::drain(&cli.config, &instance),

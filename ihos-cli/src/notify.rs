@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use ihos_core::{
-    CanaryAnalysis, Fleet, Notice, Notifier, RunInfo, RunKind, SidecarCheck, WarFile, WarInfo,
+    CanaryAnalysis, Fleet, KeptRelease, Notice, Notifier, RunInfo, RunKind, WarFile, WarInfo,
 };
 
 use crate::output;
@@ -17,10 +17,30 @@ const LAST_MESSAGES: Duration = Duration::from_secs(30);
 /// The notifier for a run of `action` (with `war`, if it deploys one) on `fleet`; robots
 /// that cannot be told are said now.
 pub fn notifier(fleet: &Fleet, action: RunKind, war: Option<&WarFile>) -> Notifier {
+    with_war(fleet, action, war.map(war_info))
+}
+
+/// A notifier for a run that puts a kept release back (`None`: each instance's previous
+/// one, not known ahead).
+pub fn notifier_for_release(
+    fleet: &Fleet,
+    action: RunKind,
+    release: Option<&KeptRelease>,
+) -> Notifier {
+    let war = release.map(|r| WarInfo {
+        file: format!("kept release {}", r.sha256.short()),
+        sha256: r.sha256.to_string(),
+        commit: r.commit.clone(),
+        build: r.build.clone(),
+    });
+    with_war(fleet, action, war)
+}
+
+fn with_war(fleet: &Fleet, action: RunKind, war: Option<WarInfo>) -> Notifier {
     let info = RunInfo {
         action,
         operator: String::new(),
-        war: war.map(war_info),
+        war,
     };
     let (notifier, warnings) = Notifier::new(&fleet.topology.notify, info);
     for w in warnings {
@@ -72,10 +92,7 @@ pub fn verdict(
 }
 
 fn war_info(war: &WarFile) -> WarInfo {
-    let build = match SidecarCheck::of(war) {
-        SidecarCheck::Matched(s) => Some(s.build_number),
-        _ => None,
-    };
+    let build = war.build.clone();
     WarInfo {
         file: war.path.file_name().map_or_else(
             || war.path.display().to_string(),

@@ -2,7 +2,10 @@
 
 use std::path::Path;
 
-use ihos_core::{Fleet, RolloutOptions, RunKind, WarFile, run_rollback, run_rollout};
+use ihos_core::{
+    Fleet, ReleaseRef, RolloutOptions, RunKind, WarFile, describe_kept, find_kept_release,
+    run_rollback, run_rollback_to, run_rollout,
+};
 
 use crate::cli::RolloutArgs;
 use crate::connect;
@@ -113,24 +116,51 @@ fn simulate(config: &Path, war: WarFile, args: RolloutArgs) -> Result<(), CliErr
     result
 }
 
-/// `ihos rollback`.
-pub fn rollback(config: &Path, only: Vec<String>, yes: bool, json: bool) -> Result<(), CliError> {
+/// `ihos rollback [--to REF]`.
+pub fn rollback(
+    config: &Path,
+    to: Option<ReleaseRef>,
+    only: Vec<String>,
+    yes: bool,
+    json: bool,
+) -> Result<(), CliError> {
     let fleet = connect::fleet(config)?;
+    let rt = runtime()?;
+    // Which release, said before anything is asked or changed (the run checks it again
+    // under the lock).
+    let release = match &to {
+        Some(reference) => Some(rt.block_on(find_kept_release(&fleet, &only, reference))?),
+        None => None,
+    };
     if !yes {
         let n = selected_count(&fleet, &only);
-        if !confirm(&format!(
-            "Put {n} instance(s) back on their previous release?"
-        ))? {
+        let question = match &release {
+            Some(r) => format!(
+                "Put {n} instance(s) on kept release {}?",
+                output::printable(&describe_kept(r))
+            ),
+            None => format!("Put {n} instance(s) back on their previous release?"),
+        };
+        if !confirm(&question)? {
             return Err(not_confirmed());
         }
     }
     let options = RolloutOptions::new().only(only);
-    let told = notify::notifier(&fleet, RunKind::Rollback, None);
+    let told = notify::notifier_for_release(&fleet, RunKind::Rollback, release.as_ref());
     drive(
-        runtime()?,
+        rt,
         json,
         "ihos rollout --resume --war ...",
         Some(told),
-        |sink, cancel| Box::pin(async move { run_rollback(&fleet, &options, sink, cancel).await }),
+        |sink, cancel| {
+            Box::pin(async move {
+                match &to {
+                    Some(reference) => {
+                        run_rollback_to(&fleet, reference, &options, sink, cancel).await
+                    }
+                    None => run_rollback(&fleet, &options, sink, cancel).await,
+                }
+            })
+        },
     )
 }

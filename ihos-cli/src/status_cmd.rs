@@ -146,7 +146,7 @@ pub fn history(config: &Path, json: bool) -> Result<(), CliError> {
         return Ok(());
     }
     let mut table = Table::new([
-        "DEPLOYED", "INSTANCE", "ACTION", "SHA256", "COMMIT", "BY", "ROLLOUT",
+        "DEPLOYED", "INSTANCE", "ACTION", "SHA256", "BUILD", "COMMIT", "BY", "ROLLOUT",
     ]);
     for r in &records {
         table.row(
@@ -155,6 +155,7 @@ pub fn history(config: &Path, json: bool) -> Result<(), CliError> {
                 r.instance.clone(),
                 r.action.clone(),
                 r.short_sha().to_string(),
+                r.build.clone().unwrap_or_else(|| "-".into()),
                 r.commit.clone().unwrap_or_else(|| "-".into()),
                 r.operator.clone(),
                 r.rollout_id.clone(),
@@ -188,6 +189,7 @@ mod tests {
                 sha256: "ab".repeat(32),
                 bytes: 10,
                 commit: commit.map(str::to_string),
+                build: None,
                 rollout_id: "r1".into(),
                 operator: "deploy@ops".into(),
                 deployed_at: "2026-01-02T03:04:05Z".into(),

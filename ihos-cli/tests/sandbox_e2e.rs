@@ -24,6 +24,7 @@
 //! | 15 | `ihos init --lb h101 --nginx-container ... --upstream service_ihos` with the sandbox's ssh config, then `validate` and `plan` of what it wrote | the load balancer and the four instances as in the hand-written topology (container, webapps, logs, WAR, port, host), `validate` exit 0, the same plan per backend, no secret in the file |
 //! | 16 | under load (users 1x to 8x), `canary deploy --analyze 15s --ids 1,3,5,7` of v2, of a WAR that answers 500 to every 20th request, of one 300 ms slower; then of v2 for ids 9 (nobody) | v2 passes (exit 0, route closed); the two bad ones fail on error rate and latency (exit 1), the canary back on v2, route closed; ids 9: inconclusive (exit 4), route closed as before; `canary ramp --ids 1 --ids 1,3,5,7` SIGINTed in step 2: exit 130, route closed as before, `--resume` runs step 2 only: exit 0, open for 1,3,5,7; users outside the cohort: 0 failed (but keep-alive POSTs on a connection a reload closed), never on the canary |
 //! | 17 | `[[hooks]]`: a post-instance smoke test (python, against the instance while it is out of rotation) expecting v1 while v2 is deployed under load; pre-rollout, failure and post-rollout hooks writing what they were told | `plan` shows the hooks; exit 1, the first instance failed at its smoke test (its output in the event) and rolled back without its Enable ever running, v1 everywhere, all in rotation, 0 failed; the other hooks' files hold the rollout id and `rolled_back` |
+//! | 18 | three rollouts to the first two instances (builds 201, 202, 203 with `ihos fetch` sidecars), `ihos releases`, `rollback --to 201` of all four, then with `--only` the two under load | each of the two keeps 202 and 201 and runs 203, the others keep nothing; the fleet-wide rollback refused (exit 2) naming who keeps 201, touching nothing; with `--only`: exit 0, the two on 201's exact sha256 (recorded as rollbacks of build 201), the others untouched, 0 failed |
 //!
 //! `scripts/sandbox reset` (checked: v1 everywhere, empty state and staging dirs, all in
 //! rotation) runs before every scenario but 3, and once more at the end, even after a
@@ -49,6 +50,8 @@ mod hooks;
 mod init;
 #[path = "sandbox_e2e/reach.rs"]
 mod reach;
+#[path = "sandbox_e2e/releases.rs"]
+mod releases;
 #[path = "sandbox_e2e/robots.rs"]
 mod robots;
 mod sandbox;
@@ -236,6 +239,9 @@ fn sandbox_end_to_end() {
     });
     scenario(&mut outcomes, "17 failing smoke test", || {
         hooks::failing_smoke_test(&sb, &rt, tmp.path())
+    });
+    scenario(&mut outcomes, "18 rollback --to", || {
+        releases::rollback_to_first(&sb, &rt, tmp.path())
     });
     drop(rt);
 

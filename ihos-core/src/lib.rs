@@ -38,7 +38,9 @@
 //!   rolled back and reported there as an [`InstanceFailure`] (which step, the typed
 //!   [`StepError`], and whether the rollback failed too: the [`Problem`]), not as an error.
 //!   A [`RolloutError`] means the rollout could not start and nothing was changed.
-//!   [`run_rollback`] puts the previous releases back. [`RolloutOptions`] holds the
+//!   [`run_rollback`] puts the previous releases back; [`run_rollback_to`] any release the
+//!   instances keep ([`releases`] lists each one's [`KeptRelease`]s, named by a
+//!   [`ReleaseRef`]). [`RolloutOptions`] holds the
 //!   per-run choices (defaults match the CLI's). [`plan()`] tells, without changing
 //!   anything, what a rollout would do: a [`Plan`] of [`PlannedStep`]s per
 //!   [`PlannedInstance`], with its current state. A WAR's digest is a [`Sha256`].
@@ -352,3 +354,9 @@ pub use rollout::{
     run_canary_deploy,
 };
 pub use rollout::{RampJournal, RampState, ramp_journal, save_ramp_journal};
+
+// Kept releases and going back to one of them.
+pub use rollout::{
+    BadReleaseRef, InstanceReleases, KeptRelease, ReleaseRef, RunningRelease, describe_kept,
+    find_kept_release, releases, run_rollback_to,
+};

@@ -16,6 +16,9 @@ pub struct WarFile {
     pub sha256: Sha256,
     /// The commit it was built from, when known (e.g. from a TeamCity sidecar).
     pub commit: Option<String>,
+    /// The CI build number it came from, when known (a TeamCity sidecar, or given).
+    #[serde(default)]
+    pub build: Option<String>,
 }
 
 /// Why a WAR was refused.
@@ -90,12 +93,19 @@ impl WarFile {
             bytes,
             sha256,
             commit: None,
+            build: None,
         })
     }
 
     /// The same WAR with a known commit id.
     pub fn with_commit(mut self, commit: Option<String>) -> Self {
         self.commit = commit;
+        self
+    }
+
+    /// The same WAR with a known build number.
+    pub fn with_build(mut self, build: Option<String>) -> Self {
+        self.build = build;
         self
     }
 

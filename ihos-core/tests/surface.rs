@@ -64,6 +64,16 @@ const PUBLIC: &[&str] = &[
     "RampState",
     "ramp_journal",
     "save_ramp_journal",
+    // Kept releases.
+    "BadReleaseRef",
+    "InstanceReleases",
+    "KeptRelease",
+    "ReleaseRef",
+    "RunningRelease",
+    "describe_kept",
+    "find_kept_release",
+    "releases",
+    "run_rollback_to",
     // Commands, names and hosts.
     "Command",
     "ContainerName",

@@ -215,6 +215,9 @@ pub enum FaultAction {
     /// It takes this long (virtual time) before running normally; past the command's
     /// timeout it times out instead, without effect.
     Delay(Duration),
+    /// It does not run; after this long (virtual time), this is its output (a slow
+    /// command that passes). Past the command's timeout, `TransportError::Timeout`.
+    RespondAfter(Duration, Output),
 }
 
 impl fmt::Display for FaultAction {
@@ -230,6 +233,7 @@ impl fmt::Display for FaultAction {
                 write!(f, "disk full after {after_bytes} bytes")
             }
             FaultAction::Delay(d) => write!(f, "delay {d:?}"),
+            FaultAction::RespondAfter(d, _) => write!(f, "respond after {d:?}"),
         }
     }
 }
@@ -311,6 +315,12 @@ impl Fault {
     /// The disk is full after `bytes` more bytes.
     pub fn disk_full_after(mut self, bytes: u64) -> Self {
         self.action = FaultAction::DiskFull { after_bytes: bytes };
+        self
+    }
+
+    /// Answers `output` after `d` of virtual time, without running.
+    pub fn respond_after(mut self, d: Duration, output: Output) -> Self {
+        self.action = FaultAction::RespondAfter(d, output);
         self
     }
 

@@ -353,3 +353,126 @@ async fn a_stop_request_during_a_smoke_test_rolls_that_instance_back() {
     assert!(rec.steps_started(NAMES[1]).is_empty());
     assert!(!env.lock_held());
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_run_that_errs_after_its_pre_rollout_hooks_runs_its_failure_and_post_rollout_hooks() {
+    // The pre-rollout hook silences an alert; the upload then fails (a full disk on h103)
+    // before any instance changed: the failure and post-rollout hooks still run, told
+    // `error`, so that what was silenced is turned back on.
+    let env = with_hooks(
+        vec![
+            hook(HookOn::PreRollout, "silence"),
+            hook(HookOn::Failure, "failure"),
+            hook(HookOn::PostRollout, "unsilence"),
+        ],
+        &[],
+    );
+    env.world.inject(
+        Fault::on(ihos_testkit::Matcher::upload())
+            .on_host("192.168.1.103")
+            .disk_full_after(100),
+    );
+    let rec = Recorder::new();
+    let err = env
+        .rollout(&RolloutOptions::default(), &*rec, &CancelToken::new())
+        .await
+        .expect_err("the upload fails");
+    assert!(err.to_string().contains("No space left on device"), "{err}");
+    assert!(!rec.any(|e| matches!(e, Event::StepStarted { .. })));
+    let cmds = hook_commands(&env);
+    assert_eq!(cmds.len(), 3, "{cmds:#?}");
+    assert!(cmds[0].contains("hook-silence") && !cmds[0].contains("IHOS_OUTCOME"));
+    assert!(
+        cmds[1].contains("hook-failure") && cmds[1].contains("IHOS_OUTCOME=error"),
+        "{cmds:#?}"
+    );
+    assert!(
+        cmds[2].contains("hook-unsilence") && cmds[2].contains("IHOS_OUTCOME=error"),
+        "{cmds:#?}"
+    );
+    assert!(!env.lock_held());
+    env.assert_all_on(&env.old);
+}
+
+fn ok() -> Output {
+    Output {
+        status: Some(0),
+        stdout: b"ok\n".to_vec(),
+        stderr: Vec::new(),
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_stop_request_during_a_slow_pre_instance_hook_keeps_that_instance_in_rotation() {
+    let mut env = Env::runbook();
+    env.topology.hooks = vec![hook(HookOn::PreInstance, "announce")];
+    // Every pre-instance hook passes, after 20 s.
+    env.world.inject(
+        Fault::on(Matcher::line_contains("hook-announce"))
+            .every()
+            .respond_after(std::time::Duration::from_secs(20), ok()),
+    );
+    let rec = Recorder::new();
+    let cancel = CancelToken::new();
+    {
+        let cancel = cancel.clone();
+        // "Stop after the current instance", 5 s into the second instance's hook: it
+        // passes 15 s later, and the instance must not leave rotation then.
+        rec.once(
+            |e| matches!(e, Event::StepStarted { instance, step: Step::PreInstanceHooks } if instance == NAMES[1]),
+            move || {
+                let cancel = cancel.clone();
+                tokio::spawn(async move {
+                    tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+                    cancel.escalate();
+                });
+            },
+        );
+    }
+    let report = env
+        .rollout(&RolloutOptions::default(), &*rec, &cancel)
+        .await
+        .unwrap();
+    assert_eq!(report.outcome, Outcome::Interrupted, "{}", rec.text());
+    assert_eq!(report.updated, [NAMES[0]]);
+    assert!(rec.any(|e| matches!(e, Event::HookFinished { passed: true, .. })));
+    assert!(
+        !rec.steps_started(NAMES[1]).contains(&Step::Disable),
+        "{}",
+        rec.text()
+    );
+    assert_eq!(env.serving(NAMES[1]).as_deref(), Some(env.old.as_str()));
+    assert!(rec.steps_started(NAMES[2]).is_empty());
+    assert_eq!(env.routing().len(), 4);
+    assert_eq!(env.world.requests_failed(), 0);
+    assert!(!env.lock_held());
+    assert!(!env.journal().unwrap().finished, "resumable");
+}
+
+#[tokio::test(start_paused = true)]
+async fn with_pre_instance_hooks_a_wave_of_two_still_leaves_one_at_a_time_safely() {
+    let mut env = with_hooks(
+        vec![
+            hook(HookOn::PreInstance, "pre"),
+            hook(HookOn::PostInstance, "smoke"),
+        ],
+        &[],
+    );
+    env.topology.policy.max_unavailable = 2;
+    env.world.set_max_out_of_rotation(2);
+    let rec = Recorder::new();
+    let report = env.roll(&rec).await;
+    assert_eq!(report.outcome, Outcome::Completed, "{}", rec.text());
+    env.assert_all_on(&env.war.sha256);
+    env.assert_clean();
+    assert!(env.max_out_of_rotation() <= 2);
+    assert_eq!(env.world.requests_failed(), 0);
+    for name in NAMES {
+        assert_eq!(count(&env, "pre", name), 1, "{name}");
+        assert_eq!(count(&env, "smoke", name), 1, "{name}");
+        // Each left rotation by its own change, after its own hooks.
+        let steps = rec.steps_started(name);
+        assert_eq!(steps[0], Step::PreInstanceHooks, "{name}");
+        assert!(!rec.any(|e| matches!(e, Event::StepFinished { instance, step: Step::Disable, detail: Some(d), .. } if instance == name && d.contains("came back"))), "{name}");
+    }
+}

@@ -105,7 +105,8 @@ impl TeamCityClient {
                 path: out.clone(),
                 ..war
             }
-            .with_commit(build.commit),
+            .with_commit(build.commit)
+            .with_build(Some(sidecar.build_number.clone())),
             sidecar,
             resumed_from,
             seconds: started.elapsed().as_secs_f64(),

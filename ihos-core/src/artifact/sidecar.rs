@@ -139,6 +139,14 @@ impl SidecarCheck {
         }
     }
 
+    /// The build number it gives, if it matched.
+    pub fn build_number(&self) -> Option<&str> {
+        match self {
+            SidecarCheck::Matched(s) => Some(s.build_number.as_str()),
+            _ => None,
+        }
+    }
+
     /// A warning for the operator when a sidecar was there but ignored.
     pub fn warning(&self) -> Option<String> {
         match self {
@@ -163,13 +171,14 @@ impl SidecarCheck {
 
 impl WarFile {
     /// [`WarFile::open`], then the sidecar `<path>.json` written by `ihos fetch`: when it
-    /// describes this file (same sha256), the WAR's `commit` is the sidecar's. A stale or
+    /// describes this file (same sha256), the WAR's `commit` and `build` are the sidecar's. A stale or
     /// unreadable sidecar is ignored; the [`SidecarCheck`] says which (and
     /// [`SidecarCheck::warning`] what to tell the operator).
     pub fn open_with_sidecar(path: &Path) -> Result<(WarFile, SidecarCheck), WarError> {
         let war = WarFile::open(path)?;
         let check = SidecarCheck::of(&war);
         let commit = check.commit().map(str::to_string);
-        Ok((war.with_commit(commit), check))
+        let build = check.build_number().map(str::to_string);
+        Ok((war.with_commit(commit).with_build(build), check))
     }
 }

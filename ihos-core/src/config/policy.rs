@@ -4,6 +4,8 @@
 use serde::{Deserialize, Serialize};
 
 use super::Dur;
+use super::invalid::{Invalid, invalid};
+use super::validate::{check_duration, check_text};
 
 /// What to do when an instance fails to update.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, Default)]
@@ -76,6 +78,17 @@ pub struct Policy {
     /// A log line containing any of these is an error.
     #[serde(default = "default_error_patterns")]
     pub log_error_patterns: Vec<String>,
+    /// Releases each instance keeps on its host for `ihos rollback --to`, counting the one
+    /// it runs (the previous release is kept for `ihos rollback` whatever the number).
+    #[serde(default = "default_keep_releases")]
+    pub keep_releases: usize,
+}
+
+/// Most releases an instance may keep: each is a WAR on its host's disk.
+pub(crate) const MAX_KEEP_RELEASES: usize = 50;
+
+fn default_keep_releases() -> usize {
+    3
 }
 
 fn default_start_timeout() -> Dur {
@@ -108,6 +121,65 @@ impl Default for Policy {
             on_failure: OnFailure::default(),
             log_watch: default_log_watch(),
             log_error_patterns: default_error_patterns(),
+            keep_releases: default_keep_releases(),
         }
+    }
+}
+
+impl Policy {
+    /// Every value that cannot work, by its key, for a fleet of `instances`.
+    pub(super) fn check(&self, instances: usize) -> Result<(), Invalid> {
+        let p = self;
+        for (key, value) in [
+            ("policy.drain.min", p.drain.min),
+            ("policy.drain.idle", p.drain.idle),
+            ("policy.drain.max", p.drain.max),
+            ("policy.start_timeout", p.start_timeout),
+            ("policy.stop_grace", p.stop_grace),
+            ("policy.log_watch", p.log_watch),
+        ] {
+            check_duration(key, value)?;
+        }
+        for pattern in &p.log_error_patterns {
+            check_text("policy.log_error_patterns", pattern)?;
+        }
+        if p.max_unavailable == 0 {
+            return Err(invalid("policy.max_unavailable", "must be at least 1"));
+        }
+        if p.max_unavailable >= instances && instances > 1 {
+            return Err(invalid(
+                "policy.max_unavailable",
+                format!(
+                    "{} would take every instance out of rotation (there are {})",
+                    p.max_unavailable, instances
+                ),
+            ));
+        }
+        if !(1..=super::policy::MAX_KEEP_RELEASES).contains(&p.keep_releases) {
+            return Err(invalid(
+                "policy.keep_releases",
+                format!(
+                    "{} is not between 1 (only the release it runs) and {}",
+                    p.keep_releases,
+                    super::policy::MAX_KEEP_RELEASES
+                ),
+            ));
+        }
+        if p.drain.min > p.drain.max {
+            return Err(invalid(
+                "policy.drain.min",
+                format!(
+                    "{} is longer than policy.drain.max ({})",
+                    p.drain.min, p.drain.max
+                ),
+            ));
+        }
+        if p.log_error_patterns.iter().any(String::is_empty) {
+            return Err(invalid(
+                "policy.log_error_patterns",
+                "an empty pattern would match every line",
+            ));
+        }
+        Ok(())
     }
 }

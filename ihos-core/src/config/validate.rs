@@ -58,7 +58,7 @@ fn check_dir(key: &str, value: &str) -> Result<RemotePath, Invalid> {
 
 /// Text that reaches a command line or a log line: no control characters (a newline
 /// would start another line of a record, a NUL end an argument).
-fn check_text(key: &str, value: &str) -> Result<(), Invalid> {
+pub(super) fn check_text(key: &str, value: &str) -> Result<(), Invalid> {
     if value.chars().any(char::is_control) {
         return Err(invalid(
             key,
@@ -352,48 +352,7 @@ impl Topology {
         super::notify::check_all(&self.notify)?;
         super::hooks::check_all(&self.hooks, self.hosts.keys())?;
 
-        let p = &self.policy;
-        for (key, value) in [
-            ("policy.drain.min", p.drain.min),
-            ("policy.drain.idle", p.drain.idle),
-            ("policy.drain.max", p.drain.max),
-            ("policy.start_timeout", p.start_timeout),
-            ("policy.stop_grace", p.stop_grace),
-            ("policy.log_watch", p.log_watch),
-        ] {
-            check_duration(key, value)?;
-        }
-        for pattern in &p.log_error_patterns {
-            check_text("policy.log_error_patterns", pattern)?;
-        }
-        if p.max_unavailable == 0 {
-            return Err(invalid("policy.max_unavailable", "must be at least 1"));
-        }
-        if p.max_unavailable >= self.instances.len() && self.instances.len() > 1 {
-            return Err(invalid(
-                "policy.max_unavailable",
-                format!(
-                    "{} would take every instance out of rotation (there are {})",
-                    p.max_unavailable,
-                    self.instances.len()
-                ),
-            ));
-        }
-        if p.drain.min > p.drain.max {
-            return Err(invalid(
-                "policy.drain.min",
-                format!(
-                    "{} is longer than policy.drain.max ({})",
-                    p.drain.min, p.drain.max
-                ),
-            ));
-        }
-        if p.log_error_patterns.iter().any(String::is_empty) {
-            return Err(invalid(
-                "policy.log_error_patterns",
-                "an empty pattern would match every line",
-            ));
-        }
+        self.policy.check(self.instances.len())?;
         Ok(())
     }
 }

@@ -5,11 +5,11 @@ use std::path::Path;
 
 use serde::Serialize;
 
+use super::deployment_record::{DeploymentRecord, read_record};
 use super::journal;
 use super::lock::{LeftLock, LockFailure, LockOwner, with_lock};
 use super::op_error::OpError;
 use super::ops::{InstanceView, check_ready, status};
-use super::record::{DeploymentRecord, read_record};
 use super::route_times;
 use crate::cohort::Cohort;
 use crate::command::Privilege;
@@ -368,5 +368,5 @@ pub async fn canary_war(fleet: &Fleet, dir: &Path) -> Result<WarFile, CanaryErro
         }
     }
     let opened = WarFile::open(&local)?;
-    Ok(opened.with_commit(rec.commit))
+    Ok(opened.with_commit(rec.commit).with_build(rec.build))
 }

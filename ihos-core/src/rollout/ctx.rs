@@ -51,21 +51,24 @@ pub(crate) enum Kind<'a> {
     Deploy(&'a WarFile),
     /// Put each instance's previous release back.
     Rollback,
+    /// Put the kept release this names on every instance.
+    RollbackTo(&'a super::release_ref::ReleaseRef),
 }
 
 impl<'a> Kind<'a> {
     pub(crate) fn action(self) -> Action {
         match self {
             Kind::Deploy(_) => Action::Deploy,
-            Kind::Rollback => Action::Rollback,
+            Kind::Rollback | Kind::RollbackTo(_) => Action::Rollback,
         }
     }
 
-    /// The digest every instance gets (`None`: a rollback, each its own).
+    /// The digest every instance gets, when known before the run reads its hosts (`None`: a
+    /// rollback, each its own, or the kept release a name resolves to).
     pub(crate) fn sha256(self) -> Option<&'a Sha256> {
         match self {
             Kind::Deploy(war) => Some(&war.sha256),
-            Kind::Rollback => None,
+            Kind::Rollback | Kind::RollbackTo(_) => None,
         }
     }
 }
@@ -109,6 +112,7 @@ pub(crate) struct Run {
 }
 
 /// What every hook of a run is told.
+#[derive(Clone)]
 pub(crate) struct RunVars {
     pub(crate) rollout_id: String,
     /// The WAR's digest (empty for a rollback: each instance goes back to its own).

@@ -1,28 +1,28 @@
 //! The run: target, resume and lock, staging, then instances in order (at most
 //! `max_unavailable` at a time), then the final checks.
 
-use futures_util::StreamExt;
 use tokio::sync::Mutex;
 use tokio::time::Instant;
 
 use super::begin::{resumable_journal, take_lock};
-use super::cancel::{CancelToken, StopLevel};
+use super::cancel::CancelToken;
 use super::ctx::{Ctx, Env, Kind, Run, RunVars};
 use super::error::RolloutError;
-use super::event::{Emitter, Event, EventSink, Step};
+use super::event::{Emitter, Event, EventSink};
 use super::finish::finish;
 use super::handoff::Handoff;
-use super::hooks::{self, run_hooks};
+use super::hooks::{self, Ending, run_hooks};
 use super::identity::{new_rollout_id, operator};
-use super::instance::{Updating, record_updated, update_instance};
 use super::journal::{self, InstanceStatus, Journal, JournalEntry};
 use super::lock::{self, LockOwner};
 use super::options::RolloutOptions;
 use super::preflight::preflight;
-use super::report::{InstanceResult, Outcome, Problem, RolloutReport};
-use super::rotation;
+use super::release_ref::ReleaseRef;
+use super::report::{Outcome, RolloutReport};
+use super::rollback_to;
 use super::stage::{stage_previous, upload_all};
 use super::target::{Target, check_no_interrupted_canary_deploy};
+use super::update_all::{put_back_taken_out_early, update_all};
 use crate::config::HookOn;
 use crate::fleet::{Fleet, InstanceHandle};
 use crate::war::WarFile;
@@ -81,12 +81,35 @@ pub async fn run_rollback(
     sink: &dyn EventSink,
     cancel: &CancelToken,
 ) -> Result<RolloutReport, RolloutError> {
-    rollback(fleet, Target::Fleet, options, sink, cancel).await
+    rollback(fleet, Kind::Rollback, Target::Fleet, options, sink, cancel).await
+}
+
+/// Puts each selected instance on the kept release `to` names (a SHA-256 or commit prefix,
+/// a build number: see [`ReleaseRef`]), with the same steps and checks as a rollout. Every
+/// instance must keep that one release (`policy.keep_releases`; `ihos releases` lists
+/// them), or nothing is changed. The release each replaces is kept in turn.
+pub async fn run_rollback_to(
+    fleet: &Fleet,
+    to: &ReleaseRef,
+    options: &RolloutOptions,
+    sink: &dyn EventSink,
+    cancel: &CancelToken,
+) -> Result<RolloutReport, RolloutError> {
+    rollback(
+        fleet,
+        Kind::RollbackTo(to),
+        Target::Fleet,
+        options,
+        sink,
+        cancel,
+    )
+    .await
 }
 
 /// A rollback of `target`'s instances (never resumed: running it again is the same).
 async fn rollback(
     fleet: &Fleet,
+    kind: Kind<'_>,
     target: Target,
     options: &RolloutOptions,
     sink: &dyn EventSink,
@@ -97,7 +120,7 @@ async fn rollback(
             "a rollback is not resumed; run it again".into(),
         ));
     }
-    run(fleet, Kind::Rollback, target, options, sink, cancel).await
+    run(fleet, kind, target, options, sink, cancel).await
 }
 
 /// Deploys `war` to the canary instance alone, with the same steps and checks as a
@@ -131,7 +154,7 @@ pub async fn run_canary_rollback(
     sink: &dyn EventSink,
     cancel: &CancelToken,
 ) -> Result<RolloutReport, RolloutError> {
-    rollback(fleet, Target::Canary, options, sink, cancel).await
+    rollback(fleet, Kind::Rollback, Target::Canary, options, sink, cancel).await
 }
 
 async fn run(
@@ -214,19 +237,27 @@ async fn locked(
                 .is_none_or(|e| e.status != InstanceStatus::Updated)
         })
         .collect();
-    let war_bytes = match kind {
-        Kind::Deploy(war) => Some(war.bytes),
-        Kind::Rollback => None,
+    // The release a `rollback --to` installs, the same on every instance, before any check
+    // or hook: a name that is not kept everywhere is refused first.
+    let going_back_to = match kind {
+        Kind::RollbackTo(reference) => Some(rollback_to::resolve(&todo, reference).await?),
+        _ => None,
+    };
+    let war_bytes = match (kind, &going_back_to) {
+        (Kind::Deploy(war), _) => Some(war.bytes),
+        (_, Some(release)) => Some(release.bytes),
+        _ => None,
     };
     let checks = preflight(fleet, &todo, war_bytes, previous.as_ref()).await?;
     env.emitter.emit(Event::PreflightPassed { checks });
-    let (bytes, commit) = match kind {
-        Kind::Deploy(war) => (war.bytes, war.commit.clone()),
-        Kind::Rollback => (0, None),
+    let (sha256, bytes, commit) = match (kind, &going_back_to) {
+        (Kind::Deploy(war), _) => (me.sha256.clone(), war.bytes, war.commit.clone()),
+        (_, Some(r)) => (r.sha256.to_string(), r.bytes, r.commit.clone()),
+        _ => (String::new(), 0, None),
     };
     let hook_vars = RunVars {
         rollout_id: me.rollout_id.clone(),
-        sha256: me.sha256.clone(),
+        sha256: sha256.clone(),
         commit: commit.clone(),
         operator: me.owner.clone(),
         action: kind.action().as_str(),
@@ -245,79 +276,96 @@ async fn locked(
                 why: g.why,
             })?;
     }
-    let journal = previous.unwrap_or_else(|| Journal {
-        rollout_id: me.rollout_id.clone(),
-        sha256: me.sha256.clone(),
-        commit: commit.clone(),
-        operator: me.owner.clone(),
-        started_at: crate::time::now_utc(),
-        instances: selected.iter().map(|i| pending(i.name())).collect(),
-        finished: false,
-        canary: target == Target::Canary,
-        rollback: matches!(kind, Kind::Rollback),
-        unreadable_lines: Vec::new(),
-    });
-    journal::save(fleet.lb_transport.as_ref(), &fleet.lb_state_dir, &journal).await?;
-    env.emitter.emit(Event::RolloutStarted {
-        rollout_id: me.rollout_id.clone(),
-        sha256: me.sha256.clone(),
-        bytes,
-        commit,
-        instances: todo.iter().map(|i| i.name().to_string()).collect(),
-        resumed,
-    });
-    for number in &journal.unreadable_lines {
-        env.emitter.emit(Event::Warning {
-            instance: None,
-            message: format!(
-                "journal line {number} could not be read (torn by a crash while it was written?): skipped; the resume goes on from the lines before and after it"
-            ),
+    // From here on, a run that errs (an upload, a stage) has run its pre-rollout hooks:
+    // its failure and post-rollout hooks run too, so that what those silenced is turned
+    // back on.
+    let begun = async {
+        let journal = previous.unwrap_or_else(|| Journal {
+            rollout_id: me.rollout_id.clone(),
+            sha256: sha256.clone(),
+            commit: commit.clone(),
+            operator: me.owner.clone(),
+            started_at: crate::time::now_utc(),
+            instances: selected.iter().map(|i| pending(i.name())).collect(),
+            finished: false,
+            canary: target == Target::Canary,
+            rollback: !matches!(kind, Kind::Deploy(_)),
+            unreadable_lines: Vec::new(),
         });
-    }
+        journal::save(fleet.lb_transport.as_ref(), &fleet.lb_state_dir, &journal).await?;
+        env.emitter.emit(Event::RolloutStarted {
+            rollout_id: me.rollout_id.clone(),
+            sha256,
+            bytes,
+            commit,
+            instances: todo.iter().map(|i| i.name().to_string()).collect(),
+            resumed,
+        });
+        for number in &journal.unreadable_lines {
+            env.emitter.emit(Event::Warning {
+                instance: None,
+                message: format!(
+                    "journal line {number} could not be read (torn by a crash while it was written?): skipped; the resume goes on from the lines before and after it"
+                ),
+            });
+        }
 
-    // Every WAR is on its host before the first instance leaves rotation.
-    let sources = match kind {
-        Kind::Deploy(war) => upload_all(war, &todo, env.emitter).await?,
-        Kind::Rollback => stage_previous(&todo).await?,
-    };
-    let positions = (journal.instances.iter().enumerate())
-        .map(|(n, e)| (e.instance.clone(), n))
-        .collect();
-    let run = Run {
-        journal: Mutex::new(journal),
-        sources,
-        action: kind.action(),
-        rollout_id: me.rollout_id,
-        operator: me.owner,
-        handoff: Handoff::new(
-            &todo,
-            fleet.canary.as_ref().map(|c| c.name()),
-            // The same number as update_all's window: a wave larger than it would wait for
-            // members that cannot start.
-            env.policy.max_unavailable,
-        )
-        // An instance's pre-instance hooks run before it leaves rotation: it never goes
-        // out with the previous one's return.
-        .alone(hooks::any(fleet, HookOn::PreInstance)),
-        positions,
-        appends: Default::default(),
-        leaving: Default::default(),
-        hook_vars,
-    };
-    let ctx = Ctx { env, run: &run };
-    if resumed {
-        put_back_taken_out_early(ctx).await?;
+        // Every WAR is on its host before the first instance leaves rotation.
+        let sources = match (kind, &going_back_to) {
+            (Kind::Deploy(war), _) => upload_all(war, &todo, env.emitter).await?,
+            (_, Some(release)) => rollback_to::stage(&todo, release).await?,
+            _ => stage_previous(&todo).await?,
+        };
+        let positions = (journal.instances.iter().enumerate())
+            .map(|(n, e)| (e.instance.clone(), n))
+            .collect();
+        let run = Run {
+            journal: Mutex::new(journal),
+            sources,
+            action: kind.action(),
+            rollout_id: me.rollout_id,
+            operator: me.owner,
+            handoff: Handoff::new(
+                &todo,
+                fleet.canary.as_ref().map(|c| c.name()),
+                // The same number as update_all's window: a wave larger than it would wait for
+                // members that cannot start.
+                env.policy.max_unavailable,
+            )
+            // An instance's pre-instance hooks run before it leaves rotation: it never goes
+            // out with the previous one's return.
+            .alone(hooks::any(fleet, HookOn::PreInstance)),
+            positions,
+            appends: Default::default(),
+            leaving: Default::default(),
+            hook_vars: hook_vars.clone(),
+        };
+        let ctx = Ctx { env, run: &run };
+        if resumed {
+            put_back_taken_out_early(ctx).await?;
+        }
+        let results = update_all(ctx, &todo).await;
+        Ok::<_, RolloutError>(finish(ctx, target, selected, &backends, results).await)
     }
-    let results = update_all(ctx, &todo).await;
-    let report = finish(ctx, target, selected, &backends, results).await;
+    .await;
     // With the lock still held; neither can be a gate (nothing is left to stop).
-    let vars = &ctx.run.hook_vars;
-    let outcome = Some(report.outcome);
-    if matches!(report.outcome, Outcome::RolledBack | Outcome::NotRestored) {
-        let _ = run_hooks(env, HookOn::Failure, vars, None, outcome, None).await;
+    let ending = match &begun {
+        Ok(report) => Ending::Report(report.outcome),
+        Err(_) => Ending::Error,
+    };
+    if ending.is_failure() {
+        let _ = run_hooks(env, HookOn::Failure, &hook_vars, None, Some(ending), None).await;
     }
-    let _ = run_hooks(env, HookOn::PostRollout, vars, None, outcome, None).await;
-    Ok(report)
+    let _ = run_hooks(
+        env,
+        HookOn::PostRollout,
+        &hook_vars,
+        None,
+        Some(ending),
+        None,
+    )
+    .await;
+    begun
 }
 
 fn pending(instance: &str) -> JournalEntry {
@@ -331,144 +379,5 @@ fn pending(instance: &str) -> JournalEntry {
         canary_was_open: None,
         taken_out_by: None,
         hooks_done: Vec::new(),
-    }
-}
-
-/// Updates `todo` in order, `max_unavailable` at a time; after a failure or a stop request
-/// no further instance starts. An instance back in rotation on the new WAR makes way for
-/// the next one at once: its record is written meanwhile. Results in `todo`'s order.
-async fn update_all(ctx: Ctx<'_>, todo: &[&InstanceHandle]) -> Vec<(String, InstanceResult)> {
-    let handoff = &ctx.run.handoff;
-    let mut instances = futures_util::stream::iter(todo.iter().copied())
-        .map(|inst| async move {
-            let taken_out_by = handoff.start(inst.name()).await;
-            if handoff.failed() || ctx.env.cancel.level() >= StopLevel::AfterCurrent {
-                let r = match taken_out_by {
-                    // The previous one's return took it out; it goes back untouched.
-                    Some(_) => not_started(ctx, inst).await,
-                    None => InstanceResult::NotUpdated,
-                };
-                handoff.ended(inst.name());
-                return (inst, Updating::Done(r));
-            }
-            let r = update_instance(ctx, inst, taken_out_by).await;
-            // Its wave no longer waits for it (it came back or ended otherwise).
-            handoff.ended(inst.name());
-            if matches!(
-                r,
-                Updating::Done(InstanceResult::RolledBack(_) | InstanceResult::NotRestored(_))
-            ) {
-                handoff.set_failed();
-            }
-            (inst, r)
-        })
-        .buffered(ctx.env.policy.max_unavailable.max(1));
-    let mut records = futures_util::stream::FuturesUnordered::new();
-    let mut results = Vec::new();
-    loop {
-        // Biased: the next instance starts (and reads the stop request) before the record
-        // of the one that made way for it is begun.
-        tokio::select! {
-            biased;
-            next = instances.next() => match next {
-                Some((inst, Updating::InRotation { started })) => records.push(async move {
-                    (inst.name().to_string(), record_updated(ctx, inst, started).await)
-                }),
-                Some((inst, Updating::Done(r))) => results.push((inst.name().to_string(), r)),
-                None => break,
-            },
-            Some(done) = records.next(), if !records.is_empty() => results.push(done),
-        }
-    }
-    while let Some(done) = records.next().await {
-        results.push(done);
-    }
-    let order: std::collections::HashMap<&str, usize> = todo
-        .iter()
-        .enumerate()
-        .map(|(n, i)| (i.name(), n))
-        .collect();
-    results.sort_by_key(|(name, _)| order.get(name.as_str()).copied());
-    results
-}
-
-/// A crash between one instance's return and the next one's own turn left that next one out
-/// of rotation with nothing else done to it: back in before anything else (its turn takes
-/// it out again).
-async fn put_back_taken_out_early(ctx: Ctx<'_>) -> Result<(), RolloutError> {
-    let early: Vec<String> = {
-        let j = ctx.run.journal.lock().await;
-        j.instances
-            .iter()
-            .filter(|e| {
-                e.taken_out_by.is_some()
-                    && e.status == InstanceStatus::InProgress
-                    && e.step == Some(Step::Disable)
-            })
-            .map(|e| e.instance.clone())
-            .collect()
-    };
-    // Whatever this resume selects: the journal says it is out.
-    let fleet = ctx.env.fleet;
-    for inst in fleet
-        .instances
-        .iter()
-        .filter(|i| early.contains(&i.name().to_string()))
-    {
-        // Nothing was done to it, but the host may have changed since (a reboot): only a
-        // running instance goes back.
-        let running = inst.container.state().await.is_ok_and(|s| s.running);
-        if !running {
-            return Err(RolloutError::Resume(format!(
-                "{} was taken out of rotation ahead of its turn and its container is not running now: start it and `ihos enable {}`, then resume",
-                inst.name(),
-                inst.name()
-            )));
-        }
-        let change = rotation::put_back(ctx, inst).await.map_err(|e| {
-            RolloutError::Resume(format!(
-                "{} was taken out of rotation ahead of its turn and could not be put back: {e}",
-                inst.name()
-            ))
-        })?;
-        ctx.update_entry(inst.name(), |e| {
-            e.status = InstanceStatus::Pending;
-            e.step = None;
-            e.taken_out_by = None;
-        })
-        .await;
-        ctx.env.emitter.emit(Event::Warning {
-            instance: Some(inst.name().to_string()),
-            message: format!(
-                "was out of rotation ahead of its turn (taken out with the previous instance's return before the interruption): put back ({})",
-                change.message
-            ),
-        });
-    }
-    Ok(())
-}
-
-/// An instance that was taken out of rotation ahead of its turn and will not be updated
-/// (the run stops): back in rotation, as it was.
-async fn not_started(ctx: Ctx<'_>, inst: &InstanceHandle) -> InstanceResult {
-    match rotation::put_back(ctx, inst).await {
-        Ok(_) => {
-            ctx.set_status(inst.name(), InstanceStatus::Pending, None)
-                .await;
-            InstanceResult::NotUpdated
-        }
-        Err(error) => {
-            let problem = Problem::NotPutBack {
-                step: Step::Disable,
-                error,
-            };
-            ctx.set_status(
-                inst.name(),
-                InstanceStatus::Failed,
-                Some(problem.to_string()),
-            )
-            .await;
-            InstanceResult::NotRestored(problem)
-        }
     }
 }

@@ -80,6 +80,45 @@ pub enum RolloutError {
         /// Their names.
         instances: Vec<String>,
     },
+    /// `rollback --to`: the release is not kept by some of the instances.
+    #[error(
+        "release {reference} is not kept by {}{}; `ihos releases` lists what each instance keeps",
+        missing.join(", "),
+        kept_by(keeping)
+    )]
+    ReleaseNotKept {
+        /// The release as named.
+        reference: String,
+        /// The instances that do not keep it.
+        missing: Vec<String>,
+        /// Those that do.
+        keeping: Vec<String>,
+    },
+    /// `rollback --to`: the name matches several releases an instance keeps.
+    #[error(
+        "{instance} keeps {} releases named {reference}: {}; name one by its sha256 prefix (sha:...), commit (commit:...) or build (build:...)",
+        candidates.len(),
+        candidates.join("; ")
+    )]
+    ReleaseAmbiguous {
+        /// The release as named.
+        reference: String,
+        /// The instance.
+        instance: String,
+        /// What it matches there.
+        candidates: Vec<String>,
+    },
+    /// `rollback --to`: the name matches different releases on different instances.
+    #[error(
+        "{reference} names different releases on different instances ({}); name one by its sha256 prefix (sha:...)",
+        releases.join("; ")
+    )]
+    ReleaseDiffers {
+        /// The release as named.
+        reference: String,
+        /// Each instance and what it matches.
+        releases: Vec<String>,
+    },
     /// The preflight found an instance that the run cannot update safely; nothing was
     /// changed.
     #[error("preflight: {instance} on {host}: {check}: {reason}; nothing was changed")]
@@ -107,6 +146,13 @@ pub enum RolloutError {
 impl From<LbError> for RolloutError {
     fn from(e: LbError) -> Self {
         RolloutError::Lb(Box::new(e))
+    }
+}
+
+fn kept_by(keeping: &[String]) -> String {
+    match keeping.is_empty() {
+        true => " (nor by any other instance of the run)".into(),
+        false => format!(" (kept by {})", keeping.join(", ")),
     }
 }
 

@@ -16,6 +16,25 @@ use super::report::Outcome;
 use crate::config::{HookConfig, HookOn};
 use crate::fleet::{Fleet, InstanceHandle};
 
+/// How a run ended, as its last hooks are told (`IHOS_OUTCOME`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Ending {
+    /// It ran to a report.
+    Report(Outcome),
+    /// It stopped with an error after its pre-rollout hooks, before any instance changed.
+    Error,
+}
+
+impl Ending {
+    /// Whether the failure hooks run.
+    pub(crate) fn is_failure(self) -> bool {
+        matches!(
+            self,
+            Ending::Report(Outcome::RolledBack | Outcome::NotRestored) | Ending::Error
+        )
+    }
+}
+
 /// A gate hook that failed, or a hook a stop request killed.
 #[derive(Debug)]
 pub(crate) struct GateFailed {
@@ -81,7 +100,7 @@ fn variables(
     run: &RunVars,
     inst: Option<&InstanceHandle>,
     sha256: &str,
-    outcome: Option<Outcome>,
+    outcome: Option<Ending>,
 ) -> Vec<(String, String)> {
     let mut v = vec![
         ("IHOS_ROLLOUT_ID", run.rollout_id.clone()),
@@ -97,12 +116,13 @@ fn variables(
         v.push(("IHOS_HOST", i.config.host.clone()));
         v.push(("IHOS_BACKEND", i.config.backend.clone()));
     }
-    if let Some(o) = outcome {
-        let word = match o {
-            Outcome::Completed => "completed",
-            Outcome::RolledBack => "rolled_back",
-            Outcome::Interrupted => "interrupted",
-            Outcome::NotRestored => "not_restored",
+    if let Some(ending) = outcome {
+        let word = match ending {
+            Ending::Report(Outcome::Completed) => "completed",
+            Ending::Report(Outcome::RolledBack) => "rolled_back",
+            Ending::Report(Outcome::Interrupted) => "interrupted",
+            Ending::Report(Outcome::NotRestored) => "not_restored",
+            Ending::Error => "error",
         };
         v.push(("IHOS_OUTCOME", word.to_string()));
     }
@@ -173,7 +193,7 @@ pub(crate) async fn run_hooks(
     on: HookOn,
     run: &RunVars,
     inst: Option<&InstanceHandle>,
-    outcome: Option<Outcome>,
+    outcome: Option<Ending>,
     journal: Option<Ctx<'_>>,
 ) -> Result<Vec<String>, GateFailed> {
     let done: Vec<String> = match (journal, inst) {

@@ -375,12 +375,20 @@ async fn steps(
                 "previous release already saved by this rollout".into(),
             )),
             (Ok(Some(staged)), took) => {
-                let detail = commit_previous(inst, staged).await?;
+                let keep = env.policy.keep_releases;
+                let done = commit_previous(inst, staged, &source.sha256, keep).await?;
                 progress.kept_previous = true;
                 ctx.update_entry(inst.name(), |e| e.kept_previous = true)
                     .await;
+                if let Some(message) = done.warning {
+                    env.emitter.emit(Event::Warning {
+                        instance: Some(inst.name().to_string()),
+                        message,
+                    });
+                }
                 Ok(Some(format!(
-                    "{detail} (copied while draining, in {:.2}s)",
+                    "{} (copied while draining, in {:.2}s)",
+                    done.detail,
                     took.as_secs_f64()
                 )))
             }

@@ -22,6 +22,7 @@ mod canary;
 mod canary_watch;
 mod cancel;
 mod ctx;
+mod deployment_record;
 mod drain;
 mod engine;
 mod error;
@@ -35,6 +36,7 @@ mod identity;
 mod instance;
 mod journal;
 mod journal_appends;
+mod kept;
 mod leaving;
 mod lock;
 mod log_scan;
@@ -46,8 +48,11 @@ mod preflight;
 mod ramp_journal;
 mod record;
 mod release;
+mod release_ref;
+mod releases;
 mod report;
 mod restore;
+mod rollback_to;
 mod rotation;
 mod route_times;
 mod stage;
@@ -55,6 +60,7 @@ mod state_json;
 mod step;
 mod target;
 mod transition;
+mod update_all;
 
 pub use analyze::{
     AnalyzeError, AnalyzeWindow, CanaryAnalysis, LogSource, Since, analyze_canary,
@@ -67,11 +73,15 @@ pub use canary_watch::{
     WatchError, WatchOptions, WatchProgress, WatchStart, watch_canary, watch_start,
 };
 pub use cancel::{CancelToken, StopLevel};
-pub use engine::{run_canary_deploy, run_canary_rollback, run_rollback, run_rollout};
+pub use deployment_record::DeploymentRecord;
+pub use engine::{
+    run_canary_deploy, run_canary_rollback, run_rollback, run_rollback_to, run_rollout,
+};
 pub use error::RolloutError;
 pub use event::{EVENT_SCHEMA, Event, EventRecord, EventSink, Step};
 pub(crate) use identity::operator as operator_name;
 pub use journal::{InstanceStatus, Journal, JournalEntry};
+pub use kept::KeptRelease;
 pub use lock::LockOwner;
 pub use op_error::OpError;
 pub use ops::{
@@ -81,7 +91,9 @@ pub use ops::{
 pub use options::RolloutOptions;
 pub use plan::{Plan, PlannedInstance, PlannedStep, plan};
 pub use ramp_journal::{RampJournal, RampState, ramp_journal, save_ramp_journal};
-pub use record::DeploymentRecord;
+pub use release_ref::{BadReleaseRef, ReleaseRef};
+pub use releases::{InstanceReleases, RunningRelease, releases};
 pub use report::{InstanceFailure, Left, Outcome, Problem, RolloutReport};
+pub use rollback_to::{describe_kept, find_kept_release};
 pub use route_times::RouteTimes;
 pub use step::StepError;

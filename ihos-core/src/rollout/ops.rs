@@ -7,12 +7,13 @@ use serde::Serialize;
 
 use super::cancel::CancelToken;
 use super::ctx::Env;
+use super::deployment_record::{DeploymentRecord, read_record};
 use super::drain::{check_unavailable, drain};
 use super::event::{Emitter, EventSink};
 use super::journal::Journal;
 use super::lock::{self, LeftLock, with_lock};
 use super::op_error::OpError;
-use super::record::{DeploymentRecord, read_audit_log, read_record};
+use super::record::read_audit_log;
 use super::step::StepError;
 use crate::container::ContainerState;
 use crate::fleet::{Fleet, InstanceHandle};

@@ -172,9 +172,10 @@ fn action(fleet: &Fleet, p: &Policy, inst: &InstanceHandle, step: Step) -> Strin
             i.container
         ),
         Step::KeepPrevious => format!(
-            "copy {} to {} (while it drains)",
+            "copy {} to {} (while it drains), link it among the kept releases (keep_releases = {}, older ones pruned)",
             path(inst.war_path()),
-            path(previous_path(inst))
+            path(previous_path(inst)),
+            p.keep_releases
         ),
         Step::Remove => format!(
             "rm {} and {}/",

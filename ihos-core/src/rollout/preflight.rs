@@ -13,6 +13,7 @@ use futures_util::future::join_all;
 
 use super::error::RolloutError;
 use super::journal::Journal;
+use super::kept;
 use super::release::previous_path;
 use crate::fleet::{Fleet, InstanceHandle};
 use crate::names::RemotePath;
@@ -133,6 +134,8 @@ async fn check(
         ("the deployed WAR", inst.war_path()),
         ("the exploded webapp", inst.exploded_path()),
         ("the previous release", previous_path(inst)),
+        ("the kept releases", kept::kept_dir(inst)),
+        ("the kept releases' index", kept::index_path(inst)),
     ] {
         links.push((what, path.map_err(TransportError::from)?));
     }
@@ -147,7 +150,7 @@ async fn check(
     }
     // Every check at once (one round trip's time, where one after the other they took
     // eleven); judged below in the order a person fixes them.
-    let (state, dir_checks, free, link_checks) = tokio::join!(
+    let (state, dir_checks, free, link_checks, keeping) = tokio::join!(
         inst.container.state(),
         join_all(dirs.iter().map(|(_, dir)| async move {
             tokio::join!(remote::is_link(t, dir), remote::is_dir(t, dir))
@@ -158,7 +161,8 @@ async fn check(
                 None => None,
             }
         },
-        join_all(links.iter().map(|(_, path)| remote::is_link(t, path)))
+        join_all(links.iter().map(|(_, path)| remote::is_link(t, path))),
+        keeping_room(inst)
     );
     let state = state.map_err(|e| refuse("container", e.to_string()))?;
     if !state.exists {
@@ -191,6 +195,29 @@ async fn check(
         }
         space = format!(", {} free for the WAR", mib(free));
     }
+    let keeping =
+        keeping.map_err(|e| refuse("room to keep the release it replaces", e.to_string()))?;
+    if let Some(room) = &keeping {
+        if room.free < room.deployed {
+            return Err(refuse(
+                "room to keep the release it replaces",
+                format!(
+                    "{} has {} free; the deployed WAR ({}) is kept there before it is replaced (it keeps {} release(s), {}; policy.keep_releases prunes them)",
+                    room.dir,
+                    mib(room.free),
+                    mib(room.deployed),
+                    room.kept,
+                    mib(room.kept_bytes)
+                ),
+            ));
+        }
+        space.push_str(&format!(
+            ", {} free for the release it replaces (keeps {}, {})",
+            mib(room.free),
+            room.kept,
+            mib(room.kept_bytes)
+        ));
+    }
     for ((what, path), is_link) in links.iter().zip(link_checks) {
         if is_link? {
             let reason = if *what == "today's log" {
@@ -209,6 +236,54 @@ async fn check(
         inst.config.container,
         state.status
     ))
+}
+
+/// Where the release a run replaces is kept, and whether it fits.
+struct KeepingRoom {
+    dir: RemotePath,
+    free: u64,
+    /// The deployed WAR's size (copied there before it is replaced).
+    deployed: u64,
+    kept: usize,
+    kept_bytes: u64,
+}
+
+/// The room on the state directory's file system (or its nearest existing ancestor's,
+/// before the first run made it) for the deployed WAR, which the run keeps there (`None`:
+/// no WAR deployed).
+async fn keeping_room(inst: &InstanceHandle) -> Result<Option<KeepingRoom>, TransportError> {
+    let t = inst.transport.as_ref();
+    let war = inst.war_path()?;
+    let (deployed, made, index) = tokio::join!(
+        remote::file_size(t, &war),
+        remote::is_dir(t, &inst.state_dir),
+        kept::read_index(inst)
+    );
+    let Some(deployed) = deployed? else {
+        return Ok(None);
+    };
+    // Before the first run the state directory may not exist: its nearest ancestor that
+    // does is on the disk it will be made on.
+    let mut dir = inst.state_dir.clone();
+    let mut exists = made?;
+    while !exists {
+        let up = dir.parent();
+        if up == dir {
+            break;
+        }
+        dir = up;
+        exists = remote::is_dir(t, &dir).await?;
+    }
+    let free = remote::available_bytes(t, &dir).await?;
+    // An unreadable index is said by the step that rewrites it; here it keeps nothing.
+    let kept = index.unwrap_or_default();
+    Ok(Some(KeepingRoom {
+        dir,
+        free,
+        deployed,
+        kept: kept.len(),
+        kept_bytes: kept.iter().map(|r| r.bytes).sum(),
+    }))
 }
 
 /// Bytes in MiB with one decimal, for people.

@@ -3,40 +3,13 @@
 //! host. `ihos status`, `history` and the canary's promotion read them back.
 
 use super::ctx::Ctx;
+use super::deployment_record::DeploymentRecord;
 use super::step::StepError;
 use crate::command::Privilege;
 use crate::fleet::{Fleet, InstanceHandle};
 use crate::names::RemotePath;
 use crate::transport::remote::PrivateMode;
 use crate::transport::{Transport, TransportError, remote};
-
-/// The deployment record written on the instance's host and appended to the audit log.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct DeploymentRecord {
-    /// The instance.
-    pub instance: String,
-    /// SHA-256 of the WAR.
-    pub sha256: String,
-    /// Its size.
-    pub bytes: u64,
-    /// Commit id, if known.
-    pub commit: Option<String>,
-    /// The rollout that deployed it.
-    pub rollout_id: String,
-    /// Who ran it.
-    pub operator: String,
-    /// When (RFC 3339 UTC).
-    pub deployed_at: String,
-    /// `deploy` or `rollback`.
-    pub action: String,
-}
-
-impl DeploymentRecord {
-    /// The first 12 hex digits of its SHA-256, for display.
-    pub fn short_sha(&self) -> &str {
-        crate::sha::short_sha(&self.sha256)
-    }
-}
 
 /// Records that `inst` now runs what the run staged for it.
 pub(crate) async fn record_deployment(
@@ -49,25 +22,13 @@ pub(crate) async fn record_deployment(
         sha256: src.sha256.to_string(),
         bytes: src.bytes,
         commit: src.commit.clone(),
+        build: src.build.clone(),
         rollout_id: ctx.run.rollout_id.clone(),
         operator: ctx.run.operator.clone(),
         deployed_at: crate::time::now_utc(),
         action: ctx.run.action.as_str().to_string(),
     };
     write_record(ctx.env.fleet, inst, &rec).await
-}
-
-/// The bytes of `inst`'s last deployment record and its path (`None`: none written yet).
-pub(crate) async fn read_record(
-    inst: &InstanceHandle,
-) -> Result<Option<(RemotePath, Vec<u8>)>, TransportError> {
-    let t = inst.transport.as_ref();
-    let path = inst.record_path()?;
-    if !remote::exists(t, &path).await? {
-        return Ok(None);
-    }
-    let bytes = t.read_file(&path, Privilege::Sudo).await?;
-    Ok(Some((path, bytes)))
 }
 
 /// Writes `rec` as `inst`'s record and appends it to the audit log.

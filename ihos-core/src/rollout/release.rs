@@ -1,7 +1,10 @@
 //! The files of a release on an instance's host: the deployed WAR and its exploded
 //! directory in webapps, and the previous release kept outside webapps (Tomcat deploys
-//! every `*.war` it finds there) so a failure can go back to it.
+//! every `*.war` it finds there) so a failure can go back to it; with it, the releases
+//! kept for `ihos rollback --to` ([`super::kept`]).
 
+use super::deployment_record::{DeploymentRecord, read_record};
+use super::kept::{self, Before, KeptRelease};
 use super::step::StepError;
 use crate::command::{Command, Privilege};
 use crate::fleet::InstanceHandle;
@@ -23,7 +26,10 @@ pub(crate) enum Previous {
     Staged {
         tmp: RemotePath,
         previous: RemotePath,
-        short: String,
+        /// What it is, for the kept releases.
+        retired: Box<KeptRelease>,
+        /// The kept releases as they were.
+        before: Before,
     },
 }
 
@@ -31,7 +37,8 @@ pub(crate) enum Previous {
 /// is `new` (a rerun). Done while the instance drains: nothing takes the place of the
 /// previous release until [`commit_previous`], after the drain, so a drain that fails (a
 /// stop, a lost host) leaves the previous release as it was, and a second `ihos rollback`
-/// still finds the release it goes back to.
+/// still finds the release it goes back to. What the kept releases need (the deployed
+/// WAR's record and size, the kept index) is read meanwhile.
 pub(crate) async fn stage_previous(
     inst: &InstanceHandle,
     war: &RemotePath,
@@ -40,11 +47,12 @@ pub(crate) async fn stage_previous(
     let t = inst.transport.as_ref();
     let dir = inst.releases_dir()?;
     let top = inst.state_dir.join("releases")?;
-    // The releases directory is made while the WAR's digest is read (one round trip's
+    let kept_dir = kept::kept_dir(inst)?;
+    // The releases directories are made while the WAR's digest is read (one round trip's
     // time); an empty directory left when there is nothing to keep is harmless.
     let (current, made) = tokio::join!(
         remote::sha256_if_exists(t, war),
-        remote::mkdir_private(t, &top, &dir)
+        remote::mkdir_private(t, &top, &kept_dir)
     );
     let Some(current) = current? else {
         return Ok(Previous::Nothing(
@@ -60,7 +68,12 @@ pub(crate) async fn stage_previous(
     let previous = dir.join("previous.war")?;
     let tmp = remote::temp_path(&previous)?;
     // Checked by digest under its temporary name: what goes in place is what ran.
-    if let Err(e) = remote::copy_new(t, war, &tmp, &current, Privilege::Sudo).await {
+    let (copied, record, index) = tokio::join!(
+        remote::copy_new(t, war, &tmp, &current, Privilege::Sudo),
+        read_record(inst),
+        kept::read_index(inst)
+    );
+    if let Err(e) = copied {
         remote::remove_quietly(t, &tmp, Privilege::Sudo).await;
         return Err(match e {
             crate::transport::TransportError::Checksum { actual, .. } => StepError::Mismatch {
@@ -73,31 +86,71 @@ pub(crate) async fn stage_previous(
             other => other.into(),
         });
     }
+    // A record that cannot be read only describes the kept release less.
+    let record: Option<DeploymentRecord> = record
+        .ok()
+        .flatten()
+        .and_then(|(_, bytes)| serde_json::from_slice(&bytes).ok());
+    let bytes = remote::file_size(t, &tmp).await.ok().flatten().unwrap_or(0);
     Ok(Previous::Staged {
         tmp,
         previous,
-        short: current.short().to_string(),
+        retired: Box::new(KeptRelease::retired(current, bytes, record.as_ref())),
+        before: Before { index },
     })
 }
 
-/// Puts a staged previous release in place (a rename: never seen half-written).
+/// What [`commit_previous`] did: the step's detail, and a warning when the kept releases
+/// could not be brought up to date (the previous release itself is in place).
+pub(crate) struct Committed {
+    pub detail: String,
+    pub warning: Option<String>,
+}
+
+/// Puts a staged previous release in place (a rename: never seen half-written), then keeps
+/// it among the instance's releases, pruned to `keep` (counting `incoming`, which the
+/// instance is about to run).
 pub(crate) async fn commit_previous(
     inst: &InstanceHandle,
     staged: Previous,
-) -> Result<String, StepError> {
+    incoming: &Sha256,
+    keep: usize,
+) -> Result<Committed, StepError> {
     match staged {
-        Previous::Nothing(why) => Ok(why),
+        Previous::Nothing(why) => Ok(Committed {
+            detail: why,
+            warning: None,
+        }),
         Previous::Staged {
             tmp,
             previous,
-            short,
+            retired,
+            before,
         } => {
             let t = inst.transport.as_ref();
             if let Err(e) = remote::rename_over(t, &tmp, &previous, Privilege::Sudo).await {
                 remote::remove_quietly(t, &tmp, Privilege::Sudo).await;
                 return Err(e.into());
             }
-            Ok(format!("previous release {short} kept in {previous}"))
+            let short = retired.sha256.short().to_string();
+            let saved = format!("previous release {short} kept in {previous}");
+            // The previous release is in place: a failure here only leaves the list of
+            // kept releases behind, which must not stop the update.
+            Ok(
+                match kept::keep_retired(inst, &previous, *retired, incoming, keep, before).await {
+                    Ok((kept, warning)) => Committed {
+                        detail: format!("{saved}; {kept}"),
+                        warning,
+                    },
+                    Err(e) => Committed {
+                        detail: saved,
+                        warning: Some(format!(
+                            "the kept releases of {} were not brought up to date: {e}",
+                            inst.name()
+                        )),
+                    },
+                },
+            )
         }
     }
 }

@@ -9,6 +9,7 @@ use tokio::time::Instant;
 
 use super::error::RolloutError;
 use super::event::{Emitter, Event};
+use super::kept;
 use super::release::previous_path;
 use crate::command::Privilege;
 use crate::fleet::InstanceHandle;
@@ -25,6 +26,7 @@ pub(crate) struct Source {
     pub sha256: Sha256,
     pub bytes: u64,
     pub commit: Option<String>,
+    pub build: Option<String>,
 }
 
 /// The staged file's name: by digest, so a resumed run finds its own upload.
@@ -96,6 +98,7 @@ pub(crate) async fn upload_all(
                 sha256: war.sha256.clone(),
                 bytes: war.bytes,
                 commit: war.commit.clone(),
+                build: war.build.clone(),
             };
             sources.insert(i.name().to_string(), source);
         }
@@ -125,13 +128,20 @@ pub(crate) async fn stage_previous(
             .map_err(TransportError::from)?;
         remote::copy_atomic(t, &previous, &staged).await?;
         let bytes = remote::file_size(t, &staged).await?.unwrap_or(0);
+        // What it is, as its record said when it was kept (its commit and build go into
+        // the new record).
+        let about = kept::read_index(i)
+            .await
+            .ok()
+            .and_then(|list| list.into_iter().find(|r| r.sha256 == sha256));
         sources.insert(
             i.name().to_string(),
             Source {
                 staged,
                 sha256,
                 bytes,
-                commit: None,
+                commit: about.as_ref().and_then(|r| r.commit.clone()),
+                build: about.and_then(|r| r.build),
             },
         );
     }

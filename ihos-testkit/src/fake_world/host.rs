@@ -216,6 +216,16 @@ impl Transport for FakeHost {
                     .lock()
                     .execute(&self.name, command, Some(after_bytes))
             }
+            FaultAction::RespondAfter(d, output) => match command.timeout_value() {
+                Some(after) if after < d => {
+                    tokio::time::sleep(after).await;
+                    self.finish(command, Err(self.timeout(command, after)))
+                }
+                _ => {
+                    tokio::time::sleep(d).await;
+                    self.finish(command, Ok(output))
+                }
+            },
             FaultAction::Delay(d) => match command.timeout_value() {
                 Some(after) if after < d => {
                     tokio::time::sleep(after).await;
@@ -290,6 +300,8 @@ impl Transport for FakeHost {
             }
             Some(FaultAction::DiskFull { after_bytes }) => limit = Some(after_bytes),
             Some(FaultAction::Delay(d)) => tokio::time::sleep(d).await,
+            // An upload has no output to answer with: it happens, late.
+            Some(FaultAction::RespondAfter(d, _)) => tokio::time::sleep(d).await,
         }
         let bytes = read();
         let mut w = self.world.lock();

@@ -80,6 +80,7 @@ pub(crate) fn run(
             | ["rm", "-f" | "-rf", "--", _]
             | ["mv", "-f", "--", _, _]
             | ["mv", "-f", "-T", "--", _, _]
+            | ["ln", "-f", "-T", "--", _, _]
             | ["mkdir", "-p", "--", _]
             | ["test", "-e" | "-f" | "-d" | "-L", _]
             | ["df", "-P", "-k", "--", _]
@@ -326,6 +327,21 @@ pub(crate) fn run(
                 Err(e) => fail(format!("mv: cannot move '{src}' to '{dst}': {}", e.text())),
             }
         }
+        // GNU ln's messages (coreutils src/ln.c): a hard link, never a copy.
+        ["ln", "-f", "-T", "--", src, dst] => match fs.link(&p(src), &p(dst), cred) {
+            Ok(()) => out(0, "", ""),
+            Err(FsError::Denied) if fs.is_dir(&p(src)) => {
+                fail(format!("ln: {src}: hard link not allowed for directory"))
+            }
+            Err(FsError::IsDir) => fail(format!("ln: '{dst}': cannot overwrite directory")),
+            Err(FsError::NotFound) if fs.lookup(&p(src), cred).is_err() => fail(format!(
+                "ln: failed to access '{src}': No such file or directory"
+            )),
+            Err(e) => fail(format!(
+                "ln: failed to create hard link '{dst}' => '{src}': {}",
+                e.text()
+            )),
+        },
         ["mv", "-f", "--", src, dst] => {
             let s = p(src);
             if let Err(e) = fs.lookup(&s, cred) {

@@ -134,6 +134,24 @@ impl Fs {
         Ok(())
     }
 
+    /// `ln -f -T src dst` as GNU ln does it: a hard link (`dst` names `src`'s inode, no
+    /// bytes copied); a file at `dst` is replaced, a directory there is an error, and so is
+    /// linking a directory (link(2): EPERM, shown as "hard link not allowed").
+    pub(crate) fn link(&mut self, src: &str, dst: &str, cred: &Cred) -> Result<(), FsError> {
+        let ino = self.lookup(src, cred)?;
+        if self.inodes[&ino].is_dir() {
+            return Err(FsError::Denied);
+        }
+        self.check_parent_writable(dst, cred)?;
+        if let Some(&existing) = self.paths.get(dst) {
+            if self.inodes[&existing].is_dir() {
+                return Err(FsError::IsDir);
+            }
+        }
+        self.paths.insert(dst.to_string(), ino);
+        Ok(())
+    }
+
     /// `rename(2)`: `dst` (a final path, not a directory to move into) is replaced.
     pub(crate) fn rename(&mut self, src: &str, dst: &str, cred: &Cred) -> Result<(), FsError> {
         let ino = self.lookup(src, cred)?;
