@@ -91,8 +91,10 @@ async fn a_change_the_second_refuses_is_undone_on_the_first_and_the_instance_is_
 
 #[tokio::test(start_paused = true)]
 async fn two_at_a_time_behind_two_load_balancers_stay_within_the_union_limit() {
-    // Instances changing at once on both: one change over both at a time, so an undo never
-    // puts back another instance's edit, and never more than two out over the union.
+    // Instances changing at once on both: never more than two out over the union, and the
+    // wave's changes made together on each load balancer: out together (one reload), back
+    // together (one), the second wave out (one, then two phases: back on both before out
+    // on either), back (one). One at a time over both, it took 8 on each.
     let mut env = two_lbs();
     env.topology.policy.max_unavailable = 2;
     env.world.set_max_out_of_rotation(2);
@@ -101,6 +103,43 @@ async fn two_at_a_time_behind_two_load_balancers_stay_within_the_union_limit() {
     assert_eq!(report.outcome, Outcome::Completed, "{}", rec.text());
     assert_eq!(report.updated.len(), 4);
     env.assert_all_on(&env.war.sha256);
+    env.assert_clean();
+    assert_eq!(env.world.requests_failed(), 0);
+    assert_eq!(env.reloads(env.lb_host.name()), 4, "{}", rec.text());
+    assert_eq!(env.reloads(LB2), 4, "{}", rec.text());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_wave_the_second_refuses_is_undone_on_the_first_by_the_inverse_change_only() {
+    // Two instances leave together; the second LB refuses every change after its
+    // preflight. On the first, both went out in one edit: each is put back by its own
+    // inverse change (made together again), never by bytes that would drop the other's.
+    let mut env = two_lbs();
+    env.topology.policy.max_unavailable = 2;
+    env.world.set_max_out_of_rotation(2);
+    let before = env.nginx_config();
+    env.world.inject(
+        Fault::on(Matcher::nginx_test())
+            .on_host(LB2)
+            .from_nth(2)
+            .fail(1, "nginx: [emerg] injected on the second load balancer"),
+    );
+    let rec = Recorder::new();
+    let report = env.roll(&rec).await;
+    assert_ne!(report.outcome, Outcome::Completed, "{}", rec.text());
+    assert!(report.updated.is_empty());
+    for name in &NAMES[..2] {
+        assert_eq!(rec.steps_started(name), [Step::Disable], "{name}");
+        assert_eq!(env.starts(name), 0, "{name}");
+    }
+    assert!(rec.steps_started(NAMES[2]).is_empty());
+    env.assert_all_on(&env.old);
+    assert_eq!(env.nginx_config(), before);
+    assert_eq!(env.routing().len(), 4);
+    assert_eq!(env.world.routing(LB2, &env.nginx).len(), 4);
+    // Out together, back together: two reloads on the first, none taken on the second.
+    assert_eq!(env.reloads(env.lb_host.name()), 2, "{}", rec.text());
+    assert_eq!(env.reloads(LB2), 0);
     env.assert_clean();
     assert_eq!(env.world.requests_failed(), 0);
 }

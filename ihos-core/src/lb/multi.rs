@@ -3,8 +3,12 @@
 //! every one of them, and every change is made on all of them or on none.
 //!
 //! A change goes to every load balancer at once; if one refuses or fails, the ones that
-//! changed get their previous configuration back (in place, `nginx -t`, reload), so the
-//! instance is not touched with traffic still reaching it from one side.
+//! changed have it undone, so the instance is not touched with traffic still reaching it
+//! from one side. Rotation changes asked for at the same moment (the instances of a wave)
+//! are not made one after the other: each goes to every member at once, where each
+//! member makes the ones asked together as one edit and one reload; so a rotation change
+//! is undone by its inverse (the server back in, or out again), never by putting back the
+//! bytes it saw, which another change of the same edit may follow.
 
 use async_trait::async_trait;
 
@@ -14,18 +18,12 @@ use std::sync::Arc;
 /// Several load balancers as one.
 pub struct MultiLb {
     lbs: Vec<Arc<dyn LoadBalancer>>,
-    /// One change (with its undo) at a time over all of them: a concurrent change's undo
-    /// would otherwise put back another instance's edit on the ones it had reached.
-    busy: tokio::sync::Mutex<()>,
 }
 
 impl MultiLb {
     /// Drives `lbs` (at least one) together; their order is the order of reports.
     pub fn new(lbs: Vec<Arc<dyn LoadBalancer>>) -> Self {
-        MultiLb {
-            lbs,
-            busy: tokio::sync::Mutex::new(()),
-        }
+        MultiLb { lbs }
     }
 
     /// The load balancers, in order.
@@ -33,14 +31,23 @@ impl MultiLb {
         &self.lbs
     }
 
-    /// Makes one change on every load balancer, or undoes the ones made.
-    async fn on_all<'a, F>(&'a self, change: F) -> Result<LbChange, LbError>
-    where
-        F: Fn(
-            &'a (dyn LoadBalancer + 'static),
-        ) -> futures_util::future::BoxFuture<'a, Result<LbChange, LbError>>,
-    {
-        all_or_none(&self.lbs, change).await
+    /// Puts `address` in (`enable`) or out of rotation on every load balancer, or on none:
+    /// where it changed, the inverse change undoes it.
+    async fn rotate(&self, address: &str, enable: bool) -> Result<LbChange, LbError> {
+        all_or_none_with(
+            &self.lbs,
+            |lb| Box::pin(turn(lb, address, enable)),
+            |lb, _before| Box::pin(async move { turn(lb, address, !enable).await.map(|_| ()) }),
+        )
+        .await
+    }
+}
+
+/// `address` in or out of rotation on one load balancer.
+async fn turn(lb: &dyn LoadBalancer, address: &str, enable: bool) -> Result<LbChange, LbError> {
+    match enable {
+        true => lb.enable(address).await,
+        false => lb.disable(address).await,
     }
 }
 
@@ -58,13 +65,7 @@ impl Undo for dyn LoadBalancer {
     }
 }
 
-/// Makes one change on every member at once (each is a few round trips and a reload on its
-/// own host: one after the other, their times would add up); if one refuses or fails,
-/// every member that changed gets its previous bytes back (each failure to do so is
-/// named). A plain refusal is returned as it is; if any member could not restore its own
-/// config, or an undo failed, a [`LbError::RestoreFailed`] naming every failure. The whole change's
-/// `before`/`after` are the members' files one after the other, so `changed()` says
-/// whether any changed.
+/// [`all_or_none_with`], a member that changed getting back the bytes it had before.
 pub(super) async fn all_or_none<'a, M, F>(
     members: &'a [Arc<M>],
     change: F,
@@ -72,6 +73,29 @@ pub(super) async fn all_or_none<'a, M, F>(
 where
     M: Undo + ?Sized + 'a,
     F: Fn(&'a M) -> futures_util::future::BoxFuture<'a, Result<LbChange, LbError>>,
+{
+    all_or_none_with(members, change, |m, before| {
+        Box::pin(async move { m.undo(&before).await })
+    })
+    .await
+}
+
+/// Makes one change on every member at once (each is a few round trips and a reload on its
+/// own host: one after the other, their times would add up); if one refuses or fails,
+/// `undo` is called for every member that changed, with the bytes it had before (each
+/// failure to undo is named). A plain refusal is returned as it is; if any member could not restore its own
+/// config, or an undo failed, a [`LbError::RestoreFailed`] naming every failure. The whole change's
+/// `before`/`after` are the members' files one after the other, so `changed()` says
+/// whether any changed.
+pub(super) async fn all_or_none_with<'a, M, F, U>(
+    members: &'a [Arc<M>],
+    change: F,
+    undo: U,
+) -> Result<LbChange, LbError>
+where
+    M: ?Sized + 'a,
+    F: Fn(&'a M) -> futures_util::future::BoxFuture<'a, Result<LbChange, LbError>>,
+    U: Fn(&'a M, Vec<u8>) -> futures_util::future::BoxFuture<'a, Result<(), LbError>>,
 {
     let results = futures_util::future::join_all(members.iter().map(|m| change(m.as_ref()))).await;
     let mut done: Vec<(&M, LbChange)> = Vec::new();
@@ -88,7 +112,7 @@ where
     let undone = futures_util::future::join_all(
         done.iter()
             .filter(|(_, c)| c.changed())
-            .map(|(undo, c)| undo.undo(&c.before)),
+            .map(|(member, c)| undo(member, c.before.clone())),
     )
     .await;
     let undo_failures: Vec<String> = undone
@@ -205,13 +229,11 @@ impl LoadBalancer for MultiLb {
     }
 
     async fn disable(&self, address: &str) -> Result<LbChange, LbError> {
-        let _one = self.busy.lock().await;
-        self.on_all(|lb| Box::pin(lb.disable(address))).await
+        self.rotate(address, false).await
     }
 
     async fn enable(&self, address: &str) -> Result<LbChange, LbError> {
-        let _one = self.busy.lock().await;
-        self.on_all(|lb| Box::pin(lb.enable(address))).await
+        self.rotate(address, true).await
     }
 
     /// In two changes, not one: `enable` back on every load balancer, then `disable` out
@@ -225,7 +247,6 @@ impl LoadBalancer for MultiLb {
             // on all (applied where the file already says so), and the caller told only that
             // the swap failed, so `enable` is not rolled back for `disable`'s trouble.
             Err(e @ LbError::RestoreFailed { .. }) => {
-                let _one = self.busy.lock().await;
                 for lb in &self.lbs {
                     match lb.enable(disable).await {
                         Ok(c) if !c.changed() => lb.apply().await?,
