@@ -147,6 +147,8 @@ pub fn rollback(
     }
     let options = RolloutOptions::new().only(only);
     let told = notify::notifier_for_release(&fleet, RunKind::Rollback, release.as_ref());
+    // The run installs the very release asked about (by its whole digest), or is refused.
+    let to = release.as_ref().map(|r| ReleaseRef::exactly(&r.sha256));
     drive(
         rt,
         json,

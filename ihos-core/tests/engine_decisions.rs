@@ -147,7 +147,8 @@ impl Transport for ScriptedHost {
             "docker" if args.iter().any(|a| a == "inspect") => ok(
                 r#"{"Status":"running","Running":true,"Pid":4242,"ExitCode":0,"StartedAt":"2026-11-25T08:00:00Z"}"#,
             ),
-            "test" | "mkdir" | "mv" | "rm" | "chmod" => ok(""),
+            // The kept releases: linked, and the kept directory listed (empty here).
+            "test" | "mkdir" | "mv" | "rm" | "chmod" | "ln" | "ls" => ok(""),
             // The preflight's free space (POSIX `df -P -k`).
             "df" => ok(
                 "Filesystem 1024-blocks Used Available Capacity Mounted on\n/dev/sda1 104857600 1048576 103809024 1% /\n",

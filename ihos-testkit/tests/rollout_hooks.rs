@@ -135,8 +135,15 @@ async fn hooks_run_at_their_points_with_their_variables() {
 
 #[tokio::test(start_paused = true)]
 async fn a_failing_pre_rollout_gate_changes_nothing() {
+    // The first pre-rollout hook silences an alert; the second, a gate, fails: nothing is
+    // changed, and the failure and post-rollout hooks run (told `error`) to undo the first.
     let env = with_hooks(
-        vec![hook(HookOn::PreRollout, "pre-rollout")],
+        vec![
+            hook(HookOn::PreRollout, "silence"),
+            hook(HookOn::PreRollout, "pre-rollout"),
+            hook(HookOn::Failure, "failure"),
+            hook(HookOn::PostRollout, "unsilence"),
+        ],
         &[("pre-rollout", 1)],
     );
     let config_before = env.nginx_config();
@@ -164,6 +171,10 @@ async fn a_failing_pre_rollout_gate_changes_nothing() {
     // Nothing uploaded, no journal begun.
     assert!(!rec.any(|e| matches!(e, Event::Uploaded { .. } | Event::RolloutStarted { .. })));
     assert!(env.journal().is_none());
+    let cmds = hook_commands(&env);
+    assert_eq!(cmds.len(), 4, "{cmds:#?}");
+    assert!(cmds[2].contains("hook-failure") && cmds[2].contains("IHOS_OUTCOME=error"));
+    assert!(cmds[3].contains("hook-unsilence") && cmds[3].contains("IHOS_OUTCOME=error"));
 }
 
 #[tokio::test(start_paused = true)]

@@ -69,6 +69,27 @@ async fn back_to(
     (r, rec)
 }
 
+async fn back_to_only(
+    env: &Env,
+    to: &str,
+    only: &[&str],
+) -> (
+    Result<ihos_core::RolloutReport, RolloutError>,
+    Arc<Recorder>,
+) {
+    let rec = Recorder::new();
+    let options = RolloutOptions::new().only(only.iter().map(|s| s.to_string()));
+    let r = run_rollback_to(
+        &env.fleet(),
+        &to.parse().unwrap(),
+        &options,
+        rec.as_ref(),
+        &CancelToken::new(),
+    )
+    .await;
+    (r, rec)
+}
+
 /// Removes a file on a fake host as root would (`rm -f`), through its transport.
 async fn remove(host: &ihos_testkit::FakeHost, path: &str) {
     let out = host
@@ -252,8 +273,12 @@ async fn refused(env: &Env, to: &str) -> RolloutError {
         let changed: Vec<String> = b
             .differences(a)
             .into_iter()
-            // The run's own bookkeeping on the LB host (lock taken and released, journal).
-            .filter(|p| !p.starts_with(&format!("{STATE}/")))
+            // The run's own bookkeeping on the LB host (lock taken and released, journal);
+            // nothing else of ihos's state, kept releases included.
+            .filter(|p| {
+                !(p.starts_with(&format!("{STATE}/lock"))
+                    || p == &format!("{STATE}/journal.ndjson"))
+            })
             .collect();
         assert!(changed.is_empty(), "{to}: changed {changed:?}");
     }
@@ -406,11 +431,38 @@ async fn an_unreadable_index_is_started_again_with_a_warning_and_keep_1_keeps_no
     .unwrap();
     assert_eq!(report.outcome, Outcome::Completed, "{}", rec.text());
     assert!(
-        rec.any(|e| matches!(e, Event::Warning { instance: Some(i), message } if i == name && message.contains("kept.json") && message.contains("started again"))),
+        rec.any(|e| matches!(e, Event::Warning { instance: Some(i), message } if i == name && message.contains("kept.json") && message.contains("written again"))),
         "{}",
         rec.text()
     );
-    assert_eq!(kept_shas(&env, name), [w[0].sha256.to_string()]);
+    // The file the lost index listed is listed again (its age unknown: oldest), not left
+    // on the disk unlisted.
+    assert_eq!(
+        kept_shas(&env, name),
+        [w[0].sha256.to_string(), env.old.clone()]
+    );
+    assert_eq!(index(&env, name)["releases"][1]["kept_at"], "");
+    // One entry that cannot be read (edited by hand) costs that entry only, and its file
+    // is listed again at the next prune.
+    let path = format!("{STATE}/releases/{name}/kept.json");
+    let mut idx = index(&env, name);
+    idx["releases"][1]["bytes"] = (-1).into();
+    env.backend(name)
+        .host
+        .write_file(&path, serde_json::to_vec(&idx).unwrap());
+    let listed = releases(&env.fleet(), Some(name)).await.unwrap();
+    assert_eq!(listed[0].kept.len(), 1);
+    deploy(&env, &w[2]).await;
+    assert_eq!(
+        kept_shas(&env, name),
+        [w[1].sha256.to_string(), w[0].sha256.to_string()],
+        "keep 3: the unknown one is the oldest and goes"
+    );
+    let files = env
+        .backend(name)
+        .host
+        .list(&format!("{STATE}/releases/{name}/kept"));
+    assert_eq!(files.len(), 2, "{files:?}");
 
     // keep_releases = 1: only the running release; `ihos rollback` still has the previous.
     let mut env1 = Env::runbook();
@@ -472,4 +524,97 @@ async fn the_preflight_refuses_a_state_dir_without_room_for_the_release_it_repla
             .iter()
             .all(|p| p.starts_with(STATE))
     );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failed_deploy_costs_no_kept_release() {
+    // keep 2; the new build (env.war) never becomes healthy on the first instance.
+    let mut env = Env::runbook_with(|s, name, sha| {
+        if name == NAMES[0] {
+            s.never_healthy().faults_only_serving(sha)
+        } else {
+            s
+        }
+    });
+    env.topology.policy.keep_releases = 2;
+    let w = wars(&env);
+    deploy(&env, &w[1]).await;
+    deploy(&env, &w[2]).await;
+    let name = NAMES[0];
+    assert_eq!(kept_shas(&env, name), [w[1].sha256.to_string()]);
+    let rec = Recorder::new();
+    let report = env.roll(&rec).await;
+    assert_eq!(report.outcome, Outcome::RolledBack, "{}", rec.text());
+    // Back on 104; 104 (the release it replaced) kept, and 103 not pruned for a release
+    // that never became healthy.
+    assert_eq!(env.deployed(name).as_deref(), Some(w[2].sha256.as_str()));
+    assert_eq!(
+        kept_shas(&env, name),
+        [w[2].sha256.to_string(), w[1].sha256.to_string()]
+    );
+    // So it can still go back to 103.
+    let (back, rec) = back_to_only(&env, "103", &[name]).await;
+    assert_eq!(back.unwrap().outcome, Outcome::Completed, "{}", rec.text());
+    assert_eq!(env.deployed(name).as_deref(), Some(w[1].sha256.as_str()));
+    // Now healthy on 103: pruned to 2 (104 stays as the one earlier release).
+    assert_eq!(
+        kept_shas(&env, name),
+        [w[2].sha256.to_string(), w[1].sha256.to_string()]
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_instance_running_the_release_already_needs_no_kept_copy_of_it() {
+    // 102 everywhere, then 103 to the first two only: the other two run 102 and never
+    // replaced it, so they do not keep it; `rollback --to 102` of all four still works.
+    let env = Env::runbook();
+    let w = wars(&env);
+    deploy(&env, &w[0]).await;
+    let rec = Recorder::new();
+    let only = RolloutOptions::new().only(NAMES[..2].iter().map(|s| s.to_string()));
+    let r = run_rollout(
+        &env.fleet(),
+        &w[1],
+        &only,
+        rec.as_ref(),
+        &CancelToken::new(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.outcome, Outcome::Completed);
+    let (back, rec) = back_to(&env, "102").await;
+    assert_eq!(back.unwrap().outcome, Outcome::Completed, "{}", rec.text());
+    env.assert_all_on(&w[0].sha256);
+    env.assert_clean();
+    // The variables a hook would get name the release.
+    assert!(rec.any(
+        |e| matches!(e, Event::RolloutStarted { sha256, .. } if sha256 == w[0].sha256.as_str())
+    ));
+}
+
+#[tokio::test(start_paused = true)]
+async fn where_a_hard_link_is_refused_the_kept_release_is_a_copy() {
+    let env = Env::runbook();
+    let w = wars(&env);
+    // A file system without hard links (or fs.protected_hardlinks): ln fails everywhere.
+    env.world.inject(
+        ihos_testkit::Fault::on(ihos_testkit::Matcher::program("ln"))
+            .every()
+            .fail(1, "ln: failed to create hard link: Operation not permitted"),
+    );
+    deploy(&env, &w[0]).await;
+    for name in NAMES {
+        let host = &env.backend(name).host;
+        let kept = host
+            .stat(&kept_path(name, &env.old))
+            .expect("kept as a copy");
+        let previous = host
+            .stat(&format!("{STATE}/releases/{name}/previous.war"))
+            .unwrap();
+        assert_ne!(kept.inode, previous.inode);
+        assert_eq!(
+            ihos_testkit::sha256_hex(&host.read(&kept_path(name, &env.old)).unwrap()),
+            env.old
+        );
+    }
 }

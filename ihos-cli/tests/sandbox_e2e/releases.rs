@@ -110,9 +110,30 @@ pub fn rollback_to_first(sb: &Sandbox, rt: &tokio::runtime::Runtime, tmp: &Path)
             .iter()
             .filter_map(|r| r["build"].as_str())
             .collect();
+        assert_eq!(inst["missing"], serde_json::json!([]), "{inst}");
         if two.contains(&name) {
             assert_eq!(kept, ["202", "201"], "{name}: {inst}");
             assert_eq!(inst["running"]["record"]["build"], "203", "{inst}");
+            // On a real file system the kept release is a hard link of the previous one
+            // (no second copy): the same inode.
+            let host = &sb.topology.hosts[&sb
+                .instances()
+                .iter()
+                .find(|i| i.name == name)
+                .expect("instance")
+                .host];
+            let dir = Path::new(&host.state_dir).join("releases").join(name);
+            let b202 = inst["kept"][0]["sha256"].as_str().expect("sha");
+            let ino = |p: PathBuf| {
+                std::os::unix::fs::MetadataExt::ino(
+                    &std::fs::metadata(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display())),
+                )
+            };
+            assert_eq!(
+                ino(dir.join("kept").join(format!("{b202}.war"))),
+                ino(dir.join("previous.war")),
+                "{name}"
+            );
         } else {
             assert!(kept.is_empty(), "{name}: {inst}");
         }

@@ -25,8 +25,14 @@ pub(crate) async fn resumable_journal(
         )));
     }
     if j.rollback {
+        // A `rollback --to` journals the release it installs: the same again, never each
+        // instance's previous one (the ones it updated would go back to where they were).
+        let again = match crate::sha::Sha256::parse(&j.sha256) {
+            Some(sha) => format!("ihos rollback --to sha:{sha}"),
+            None => "ihos rollback".to_string(),
+        };
         return Err(RolloutError::Resume(format!(
-            "rollout {} is a rollback; run `ihos rollback` again",
+            "rollout {} is a rollback; run `{again}` again",
             j.rollout_id
         )));
     }

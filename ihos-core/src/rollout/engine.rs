@@ -243,16 +243,20 @@ async fn locked(
         Kind::RollbackTo(reference) => Some(rollback_to::resolve(&todo, reference).await?),
         _ => None,
     };
-    let war_bytes = match (kind, &going_back_to) {
-        (Kind::Deploy(war), _) => Some(war.bytes),
-        (_, Some(release)) => Some(release.bytes),
+    // A rollback puts back what ran there: the WAR's room is not checked.
+    let war_bytes = match kind {
+        Kind::Deploy(war) => Some(war.bytes),
         _ => None,
     };
     let checks = preflight(fleet, &todo, war_bytes, previous.as_ref()).await?;
     env.emitter.emit(Event::PreflightPassed { checks });
     let (sha256, bytes, commit) = match (kind, &going_back_to) {
         (Kind::Deploy(war), _) => (me.sha256.clone(), war.bytes, war.commit.clone()),
-        (_, Some(r)) => (r.sha256.to_string(), r.bytes, r.commit.clone()),
+        (_, Some(r)) => (
+            r.release.sha256.to_string(),
+            r.release.bytes,
+            r.release.commit.clone(),
+        ),
         _ => (String::new(), 0, None),
     };
     let hook_vars = RunVars {
@@ -269,12 +273,17 @@ async fn locked(
     };
     // Before any change; a resumed run's journal says they passed already.
     if !resumed {
-        run_hooks(env, HookOn::PreRollout, &hook_vars, None, None, None)
-            .await
-            .map_err(|g| RolloutError::Hook {
+        if let Err(g) = run_hooks(env, HookOn::PreRollout, &hook_vars, None, None, None).await {
+            // Its pre-rollout hooks began (one before the gate may have silenced an
+            // alert): its failure and post-rollout hooks run, told `error`.
+            let ending = Some(Ending::Error);
+            let _ = run_hooks(env, HookOn::Failure, &hook_vars, None, ending, None).await;
+            let _ = run_hooks(env, HookOn::PostRollout, &hook_vars, None, ending, None).await;
+            return Err(RolloutError::Hook {
                 hook: g.hook,
                 why: g.why,
-            })?;
+            });
+        }
     }
     // From here on, a run that errs (an upload, a stage) has run its pre-rollout hooks:
     // its failure and post-rollout hooks run too, so that what those silenced is turned
@@ -313,7 +322,7 @@ async fn locked(
         // Every WAR is on its host before the first instance leaves rotation.
         let sources = match (kind, &going_back_to) {
             (Kind::Deploy(war), _) => upload_all(war, &todo, env.emitter).await?,
-            (_, Some(release)) => rollback_to::stage(&todo, release).await?,
+            (_, Some(resolved)) => rollback_to::stage(&todo, resolved).await?,
             _ => stage_previous(&todo).await?,
         };
         let positions = (journal.instances.iter().enumerate())

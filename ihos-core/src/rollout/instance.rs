@@ -13,8 +13,9 @@ use super::event::{Event, Step};
 use super::health::{log_marks, wait_healthy};
 use super::hooks::{self, run_hooks};
 use super::journal::InstanceStatus;
+
 use super::log_scan::scan_log;
-use super::record::record_deployment;
+use super::record::{prune_after_update, record_deployment};
 use super::release::{commit_previous, discard_previous, install, remove_deployed, stage_previous};
 use super::report::{InstanceResult, Problem};
 use super::restore::{Progress, restore};
@@ -142,7 +143,8 @@ pub(crate) async fn record_updated(
 ) -> InstanceResult {
     let name = inst.name().to_string();
     let recorded = timed(ctx, inst, Step::Record, async {
-        record_deployment(ctx, inst).await.map(|()| ((), None))
+        record_deployment(ctx, inst).await?;
+        Ok(((), prune_after_update(ctx, inst).await))
     })
     .await;
     ctx.set_status(&name, InstanceStatus::Updated, None).await;
@@ -375,8 +377,7 @@ async fn steps(
                 "previous release already saved by this rollout".into(),
             )),
             (Ok(Some(staged)), took) => {
-                let keep = env.policy.keep_releases;
-                let done = commit_previous(inst, staged, &source.sha256, keep).await?;
+                let done = commit_previous(inst, staged).await?;
                 progress.kept_previous = true;
                 ctx.update_entry(inst.name(), |e| e.kept_previous = true)
                     .await;

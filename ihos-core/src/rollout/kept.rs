@@ -4,10 +4,12 @@
 //! `releases/<instance>/kept.json`, newest first, with what its deployment record said.
 //! `ihos releases` lists them; `ihos rollback --to` puts one back.
 //!
-//! The index is the authority: a kept file is removed before the index that no longer
-//! lists it is written, and linked after the index that lists it, so a crash anywhere
-//! leaves at worst an entry whose file is missing (shown as such, pruned later), never a
-//! file nobody lists.
+//! Nothing is deleted while an instance is out of rotation, nor before its new release is
+//! healthy: a run adds the release it replaces ([`keep_retired`]) and prunes to the policy
+//! only once the instance is back on the new one ([`prune_kept`]), so a failed deploy never
+//! costs a release. The prune looks at the files themselves: one the index does not list
+//! (a crash, an index that could not be read) is listed again, an entry whose file is gone
+//! is dropped, and a file is removed before the index that drops it is written.
 
 use serde::{Deserialize, Serialize};
 
@@ -64,6 +66,14 @@ impl KeptRelease {
     }
 }
 
+impl KeptRelease {
+    /// A release found as a file only: when it was kept is not known.
+    fn unknown_age(mut self) -> Self {
+        self.kept_at = String::new();
+        self
+    }
+}
+
 /// `kept.json`.
 #[derive(Debug, Default, Serialize, Deserialize)]
 struct Index {
@@ -98,7 +108,9 @@ pub(crate) enum IndexError {
     Unreadable { path: String, reason: String },
 }
 
-/// The releases `inst` keeps, newest first (none when it has no index yet).
+/// The releases `inst` keeps, newest first (none when it has no index yet). An entry that
+/// cannot be read (edited by hand) is left out, not the whole index: its file is listed
+/// again by the next prune.
 pub(crate) async fn read_index(inst: &InstanceHandle) -> Result<Vec<KeptRelease>, IndexError> {
     let t = inst.transport.as_ref();
     let path = index_path(inst).map_err(TransportError::from)?;
@@ -106,37 +118,49 @@ pub(crate) async fn read_index(inst: &InstanceHandle) -> Result<Vec<KeptRelease>
         return Ok(Vec::new());
     }
     let bytes = t.read_file(&path, Privilege::Sudo).await?;
-    let index: Index = serde_json::from_slice(&bytes).map_err(|e| IndexError::Unreadable {
+    let unreadable = |reason: String| IndexError::Unreadable {
         path: path.to_string(),
-        reason: e.to_string(),
-    })?;
-    if index.schema != SCHEMA {
-        return Err(IndexError::Unreadable {
-            path: path.to_string(),
-            reason: format!("schema {} (this ihos reads {SCHEMA})", index.schema),
-        });
+        reason,
+    };
+    let value: serde_json::Value =
+        serde_json::from_slice(&bytes).map_err(|e| unreadable(e.to_string()))?;
+    if value.get("schema").and_then(serde_json::Value::as_u64) != Some(u64::from(SCHEMA)) {
+        return Err(unreadable(format!(
+            "no schema {SCHEMA} (this ihos reads {SCHEMA})"
+        )));
     }
-    Ok(index.releases)
+    let Some(entries) = value.get("releases").and_then(serde_json::Value::as_array) else {
+        return Err(unreadable("no list of releases".into()));
+    };
+    let mut releases: Vec<KeptRelease> = Vec::with_capacity(entries.len());
+    for entry in entries {
+        if let Ok(r) = serde_json::from_value::<KeptRelease>(entry.clone()) {
+            // Listed twice (by hand): the first, newest, counts.
+            if !releases.iter().any(|k| k.sha256 == r.sha256) {
+                releases.push(r);
+            }
+        }
+    }
+    Ok(releases)
 }
 
-/// Which releases stay and which go once `retired` joins `before` (newest first) and the
-/// instance is about to run `incoming`: `keep` counts the running release, so at most
-/// `keep - 1` others stay; a kept copy of `incoming` itself stays (it runs) and does not
-/// count. Returns (stays, goes), both newest first.
+/// Which releases stay and which go (both newest first, `list` newest first, each sha
+/// once) when the instance runs `running`: `keep` counts the running release, so at most
+/// `keep - 1` others stay; a kept copy of `running` itself stays and does not count.
 pub(crate) fn prune(
-    before: Vec<KeptRelease>,
-    retired: KeptRelease,
-    incoming: &Sha256,
+    list: Vec<KeptRelease>,
+    running: &Sha256,
     keep: usize,
 ) -> (Vec<KeptRelease>, Vec<KeptRelease>) {
     let others = keep.saturating_sub(1);
-    let mut stays = Vec::new();
+    let mut stays: Vec<KeptRelease> = Vec::new();
     let mut goes = Vec::new();
     let mut counted = 0;
-    let all = std::iter::once(retired.clone())
-        .chain(before.into_iter().filter(|r| r.sha256 != retired.sha256));
-    for r in all {
-        if &r.sha256 == incoming {
+    for r in list {
+        if stays.iter().any(|s| s.sha256 == r.sha256) {
+            continue;
+        }
+        if &r.sha256 == running {
             stays.push(r);
         } else if counted < others {
             counted += 1;
@@ -150,19 +174,17 @@ pub(crate) fn prune(
 
 /// What [`keep_retired`] needs read beforehand (read while the instance drains).
 pub(crate) struct Before {
-    /// The index as it was (an unreadable one: why, and it is started again).
+    /// The index as it was (an unreadable one: why).
     pub index: Result<Vec<KeptRelease>, IndexError>,
 }
 
-/// Keeps `retired` (just saved as the previous release at `previous`) and prunes to
-/// `keep`: removes what goes, writes the index, links the file. Returns what it did, for
-/// the step's detail, and a warning when the old index could not be read.
+/// Keeps `retired` (just saved as the previous release at `previous`): first in the index,
+/// then linked. Nothing is removed here (see [`prune_kept`]). Returns what it did, for the
+/// step's detail, and a warning when the old index could not be read.
 pub(crate) async fn keep_retired(
     inst: &InstanceHandle,
     previous: &RemotePath,
     retired: KeptRelease,
-    incoming: &Sha256,
-    keep: usize,
     before: Before,
 ) -> Result<(String, Option<String>), StepError> {
     let t = inst.transport.as_ref();
@@ -172,14 +194,80 @@ pub(crate) async fn keep_retired(
         Err(e @ IndexError::Unreadable { .. }) => (
             Vec::new(),
             Some(format!(
-                "{e}: started again; the releases it listed are no longer listed (their files stay in {})",
+                "{e}: written again; the releases in {} are listed again once this instance is updated",
                 kept_dir(inst).map_err(TransportError::from)?
             )),
         ),
     };
     let short = retired.sha256.short().to_string();
     let sha = retired.sha256.clone();
-    let (stays, goes) = prune(old, retired, incoming, keep);
+    let mut releases = vec![retired];
+    releases.extend(old.into_iter().filter(|r| r.sha256 != sha));
+    write_index(inst, releases).await?;
+    link_or_copy(
+        t,
+        previous,
+        &kept_war(inst, &sha).map_err(TransportError::from)?,
+    )
+    .await?;
+    Ok((format!("{short} kept"), warning))
+}
+
+async fn write_index(inst: &InstanceHandle, releases: Vec<KeptRelease>) -> Result<(), StepError> {
+    let index = Index {
+        schema: SCHEMA,
+        releases,
+    };
+    let json = serde_json::to_vec_pretty(&index).map_err(|e| StepError::Encode {
+        what: "the kept-releases index",
+        reason: e.to_string(),
+    })?;
+    let path = index_path(inst).map_err(TransportError::from)?;
+    remote::replace_file(inst.transport.as_ref(), &path, &json, Privilege::Sudo).await?;
+    Ok(())
+}
+
+/// Prunes `inst`'s kept releases to `keep` now that it runs `running` (healthy, back in
+/// rotation): the files are the truth (an unlisted `<sha256>.war` is listed again, oldest;
+/// an entry whose file is gone is dropped; a temporary file of a cut-off copy is removed),
+/// then the oldest beyond `keep` go, file first. Returns what it did.
+pub(crate) async fn prune_kept(
+    inst: &InstanceHandle,
+    running: &Sha256,
+    keep: usize,
+) -> Result<String, StepError> {
+    let t = inst.transport.as_ref();
+    let dir = kept_dir(inst).map_err(TransportError::from)?;
+    if !remote::is_dir(t, &dir).await? {
+        return Ok("no release kept".into());
+    }
+    let (names, index) = tokio::join!(list_dir(t, &dir), read_index(inst));
+    let names = names?;
+    let listed = match index {
+        Ok(list) => list,
+        Err(IndexError::Transport(e)) => return Err(e.into()),
+        Err(IndexError::Unreadable { .. }) => Vec::new(),
+    };
+    let files: Vec<Sha256> = names
+        .iter()
+        .filter_map(|n| n.strip_suffix(".war").and_then(Sha256::parse))
+        .filter(|sha| names.iter().any(|n| n == &format!("{}.war", sha.as_str())))
+        .collect();
+    let mut list: Vec<KeptRelease> = listed
+        .iter()
+        .filter(|r| files.contains(&r.sha256))
+        .cloned()
+        .collect();
+    let mut adopted = 0;
+    for sha in &files {
+        if !list.iter().any(|r| &r.sha256 == sha) {
+            let path = kept_war(inst, sha).map_err(TransportError::from)?;
+            let bytes = remote::file_size(t, &path).await?.unwrap_or(0);
+            list.push(KeptRelease::retired(sha.clone(), bytes, None).unknown_age());
+            adopted += 1;
+        }
+    }
+    let (stays, goes) = prune(list, running, keep);
     for r in &goes {
         let path = kept_war(inst, &r.sha256).map_err(TransportError::from)?;
         run_checked(
@@ -188,45 +276,52 @@ pub(crate) async fn keep_retired(
         )
         .await?;
     }
-    let index = Index {
-        schema: SCHEMA,
-        releases: stays,
-    };
-    let json = serde_json::to_vec_pretty(&index).map_err(|e| StepError::Encode {
-        what: "the kept-releases index",
-        reason: e.to_string(),
-    })?;
-    let index_file = index_path(inst).map_err(TransportError::from)?;
-    remote::replace_file(t, &index_file, &json, Privilege::Sudo).await?;
-    let kept = index.releases.iter().any(|r| r.sha256 == sha);
-    if kept {
-        link_or_copy(
-            t,
-            previous,
-            &kept_war(inst, &sha).map_err(TransportError::from)?,
-        )
-        .await?;
-    }
-    let pruned = match goes.len() {
-        0 => String::new(),
-        _ => format!(
-            "; pruned {}",
-            goes.iter()
-                .map(|r| r.sha256.short())
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
-    };
-    let others = index
-        .releases
+    // Cut-off copies (the link's fallback) left by a crash: ihos's own temporary names.
+    for n in names
         .iter()
-        .filter(|r| &r.sha256 != incoming)
-        .count();
-    let detail = match kept {
-        true => format!("{short} kept ({others} earlier release(s) kept{pruned})"),
-        false => format!("policy.keep_releases = {keep}: {short} not kept{pruned}"),
-    };
-    Ok((detail, warning))
+        .filter(|n| n.starts_with('.') && n.contains(".ihos-tmp-"))
+    {
+        if let Ok(path) = dir.join(n) {
+            remote::remove_quietly(t, &path, Privilege::Sudo).await;
+        }
+    }
+    let dropped = listed.len() + adopted - stays.len() - goes.len();
+    if stays != listed {
+        write_index(inst, stays.clone()).await?;
+    }
+    let others = stays.iter().filter(|r| &r.sha256 != running).count();
+    let mut said = format!("{others} earlier release(s) kept");
+    if !goes.is_empty() {
+        let shas: Vec<&str> = goes.iter().map(|r| r.sha256.short()).collect();
+        said.push_str(&format!(", pruned {}", shas.join(", ")));
+    }
+    if adopted > 0 {
+        said.push_str(&format!(", {adopted} unlisted file(s) listed again"));
+    }
+    if dropped > 0 {
+        said.push_str(&format!(
+            ", {dropped} entry(ies) whose file is gone dropped"
+        ));
+    }
+    Ok(said)
+}
+
+/// The names in `dir` (`ls -1 -A`: one a line, hidden ones too). A name holding a line
+/// break comes out in pieces that match nothing ihos looks for.
+async fn list_dir(t: &dyn Transport, dir: &RemotePath) -> Result<Vec<String>, TransportError> {
+    let out = run_checked(
+        t,
+        &Command::new("ls")
+            .args(["-1", "-A", "--", dir.as_str()])
+            .sudo(),
+    )
+    .await?;
+    Ok(out
+        .stdout_text()
+        .lines()
+        .filter(|l| !l.is_empty())
+        .map(str::to_string)
+        .collect())
 }
 
 /// A hard link of `src` at `dst` (`ln -f -T`: `dst` itself is replaced, never a directory
@@ -269,28 +364,33 @@ mod tests {
 
     #[test]
     fn keep_counts_the_running_release() {
-        // Kept 2 and 1, running 3, deploying 4 with keep 3: 3 joins, 1 goes.
+        // Kept 3, 2 and 1, running 4 with keep 3: 3 and 2 stay, 1 goes.
         let (stays, goes) = prune(
-            vec![release(2), release(1)],
-            release(3),
+            vec![release(3), release(2), release(1)],
             &release(4).sha256,
             3,
         );
         assert_eq!(builds(&stays), ["3", "2"]);
         assert_eq!(builds(&goes), ["1"]);
-        // keep 1: only what runs; the retired release is not kept either.
-        let (stays, goes) = prune(vec![release(2)], release(3), &release(4).sha256, 1);
+        // keep 1: only what runs.
+        let (stays, goes) = prune(vec![release(3), release(2)], &release(4).sha256, 1);
         assert!(stays.is_empty());
         assert_eq!(builds(&goes), ["3", "2"]);
     }
 
     #[test]
-    fn the_incoming_release_stays_and_a_retired_one_is_listed_once() {
-        // Going back to 1 (kept) from 3: 1 stays (it runs), 3 is kept once, newest first.
+    fn the_running_release_stays_and_a_release_listed_twice_is_never_removed() {
+        // Back on 1 (kept) from 3: 1 stays (it runs) without counting.
         let before = vec![release(3), release(2), release(1)];
-        let (stays, goes) = prune(before, release(3), &release(1).sha256, 2);
+        let (stays, goes) = prune(before, &release(1).sha256, 2);
         assert_eq!(builds(&stays), ["3", "1"]);
         assert_eq!(builds(&goes), ["2"]);
+        // 3 listed twice (an index edited by hand): once in stays, never in goes (its
+        // file would be removed under the entry that stays).
+        let twice = vec![release(3), release(2), release(3), release(1)];
+        let (stays, goes) = prune(twice, &release(9).sha256, 2);
+        assert_eq!(builds(&stays), ["3"]);
+        assert_eq!(builds(&goes), ["2", "1"]);
     }
 
     #[test]

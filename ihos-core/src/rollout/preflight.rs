@@ -282,7 +282,8 @@ async fn keeping_room(inst: &InstanceHandle) -> Result<Option<KeepingRoom>, Tran
         free,
         deployed,
         kept: kept.len(),
-        kept_bytes: kept.iter().map(|r| r.bytes).sum(),
+        // Sizes an index says (a hand-edited one may say anything): never an overflow.
+        kept_bytes: kept.iter().fold(0u64, |n, r| n.saturating_add(r.bytes)),
     }))
 }
 

@@ -31,6 +31,27 @@ pub(crate) async fn record_deployment(
     write_record(ctx.env.fleet, inst, &rec).await
 }
 
+/// Prunes `inst`'s kept releases to the policy, now that it is healthy and in rotation on
+/// the release the run gave it (never before: a failed update must not cost one). What it
+/// did, for the record step's detail; a failure is a warning (the update is done).
+pub(crate) async fn prune_after_update(ctx: Ctx<'_>, inst: &InstanceHandle) -> Option<String> {
+    let keep = ctx.env.policy.keep_releases;
+    let pruned = match ctx.source(inst) {
+        Ok(source) => super::kept::prune_kept(inst, &source.sha256, keep).await,
+        Err(e) => Err(e),
+    };
+    match pruned {
+        Ok(said) => Some(said),
+        Err(e) => {
+            ctx.env.emitter.emit(super::event::Event::Warning {
+                instance: Some(inst.name().to_string()),
+                message: format!("the kept releases were not pruned: {e}"),
+            });
+            None
+        }
+    }
+}
+
 /// Writes `rec` as `inst`'s record and appends it to the audit log.
 pub(crate) async fn write_record(
     fleet: &Fleet,

@@ -108,13 +108,10 @@ pub(crate) struct Committed {
 }
 
 /// Puts a staged previous release in place (a rename: never seen half-written), then keeps
-/// it among the instance's releases, pruned to `keep` (counting `incoming`, which the
-/// instance is about to run).
+/// it among the instance's releases (pruned once the new one is healthy).
 pub(crate) async fn commit_previous(
     inst: &InstanceHandle,
     staged: Previous,
-    incoming: &Sha256,
-    keep: usize,
 ) -> Result<Committed, StepError> {
     match staged {
         Previous::Nothing(why) => Ok(Committed {
@@ -137,7 +134,7 @@ pub(crate) async fn commit_previous(
             // The previous release is in place: a failure here only leaves the list of
             // kept releases behind, which must not stop the update.
             Ok(
-                match kept::keep_retired(inst, &previous, *retired, incoming, keep, before).await {
+                match kept::keep_retired(inst, &previous, *retired, before).await {
                     Ok((kept, warning)) => Committed {
                         detail: format!("{saved}; {kept}"),
                         warning,

@@ -54,7 +54,7 @@ impl FromStr for ReleaseRef {
                 "a release is named by a SHA-256 or commit prefix or a build number (no spaces, at most 128 characters)".into(),
             ));
         }
-        let prefix_ok = value.len() >= MIN_PREFIX;
+        let prefix_ok = value.chars().count() >= MIN_PREFIX;
         Ok(match kind {
             "sha" if !prefix_ok || !is_hex(value) || value.len() > 64 => {
                 return Err(bad(format!(
@@ -81,13 +81,19 @@ fn is_hex(s: &str) -> bool {
 /// Whether `value` (long enough) begins `of`, ASCII case ignored; text from a host is
 /// never sliced inside a character.
 fn prefix_of(value: &str, of: Option<&str>) -> bool {
-    value.len() >= MIN_PREFIX
+    value.chars().count() >= MIN_PREFIX
         && of
             .and_then(|o| o.get(..value.len()))
             .is_some_and(|head| head.eq_ignore_ascii_case(value))
 }
 
 impl ReleaseRef {
+    /// The release with exactly this digest: what a command that asked the operator about
+    /// one release runs with, so that nothing pruned meanwhile makes it another.
+    pub fn exactly(sha256: &crate::sha::Sha256) -> Self {
+        ReleaseRef::Sha(sha256.as_str().to_string())
+    }
+
     /// How `release` matches this name (`None`: it does not).
     pub fn matches(&self, release: &KeptRelease) -> Option<&'static str> {
         let sha = Some(release.sha256.as_str());
@@ -194,21 +200,21 @@ mod tests {
             let e = bad.parse::<ReleaseRef>().unwrap_err();
             assert_eq!(e.given, bad);
         }
-        // Multibyte text is compared, never sliced in the middle of a character.
-        let rel = release(&Sha256::of_bytes(b"x"), Some("éé"), None);
-        assert_eq!(r("éé").matches(&rel), Some("commit"));
+        // Multibyte text is compared, never sliced in the middle of a character; a
+        // prefix is counted in characters.
+        let x = Sha256::of_bytes(b"x");
         assert_eq!(
-            r("éa").matches(&release(&Sha256::of_bytes(b"x"), Some("é"), None)),
-            None
-        );
-        assert_eq!(
-            r("aéb").matches(&release(&Sha256::of_bytes(b"x"), Some("aébc"), None)),
+            r("éééé").matches(&release(&x, Some("éééééé"), None)),
             Some("commit")
         );
+        assert_eq!(r("ééé").matches(&release(&x, Some("éééééé"), None)), None);
+        assert_eq!(r("éaéb").matches(&release(&x, Some("éaé"), None)), None);
+        assert_eq!(r("abcd").matches(&release(&x, Some("aé"), None)), None);
         assert_eq!(
-            r("abcd").matches(&release(&Sha256::of_bytes(b"x"), Some("aé"), None)),
-            None
+            r("aébc").matches(&release(&x, Some("aébcd"), None)),
+            Some("commit")
         );
+        assert!("commit:ééé".parse::<ReleaseRef>().is_err());
         assert_eq!(r("sha:abcd").to_string(), "sha:abcd");
     }
 }

@@ -13,17 +13,26 @@ use super::release_ref::ReleaseRef;
 use super::stage::Source;
 use crate::command::Privilege;
 use crate::fleet::{Fleet, InstanceHandle};
+use crate::names::RemotePath;
 use crate::transport::{TransportError, remote, remote_sha256};
 
-/// The kept release `reference` names on every instance of `todo`: one and the same on all.
+/// The release a `rollback --to` installs, and where each instance's copy comes from.
+pub(crate) struct Resolved {
+    pub release: KeptRelease,
+    /// By instance: its kept file, or its deployed WAR when it runs that release already
+    /// (a fleet a failed or partial run left half on it).
+    pub from: BTreeMap<String, RemotePath>,
+}
+
+/// The kept release `reference` names on the instances of `todo`: one and the same on all;
+/// each keeps it, or runs it already.
 pub(crate) async fn resolve(
     todo: &[&InstanceHandle],
     reference: &ReleaseRef,
-) -> Result<KeptRelease, RolloutError> {
+) -> Result<Resolved, RolloutError> {
     let indexes = join_all(todo.iter().map(|i| kept::read_index(i))).await;
-    let mut found: Vec<(String, KeptRelease)> = Vec::new();
-    let mut missing = Vec::new();
-    let mut keeping = Vec::new();
+    let mut found: Vec<(&InstanceHandle, KeptRelease)> = Vec::new();
+    let mut missing: Vec<&InstanceHandle> = Vec::new();
     for (inst, index) in todo.iter().zip(indexes) {
         let list = match index {
             Ok(list) => list,
@@ -42,11 +51,8 @@ pub(crate) async fn resolve(
             .filter_map(|r| reference.matches(&r).map(|how| (r, how)))
             .collect();
         match matching.as_slice() {
-            [] => missing.push(inst.name().to_string()),
-            [(one, _)] => {
-                keeping.push(inst.name().to_string());
-                found.push((inst.name().to_string(), one.clone()));
-            }
+            [] => missing.push(inst),
+            [(one, _)] => found.push((inst, one.clone())),
             many => {
                 return Err(RolloutError::ReleaseAmbiguous {
                     reference: reference.to_string(),
@@ -59,17 +65,14 @@ pub(crate) async fn resolve(
             }
         }
     }
-    if !missing.is_empty() {
-        return Err(RolloutError::ReleaseNotKept {
-            reference: reference.to_string(),
-            missing,
-            keeping,
-        });
-    }
+    let names = |list: &[&InstanceHandle]| -> Vec<String> {
+        list.iter().map(|i| i.name().to_string()).collect()
+    };
+    let keeping: Vec<&InstanceHandle> = found.iter().map(|(i, _)| *i).collect();
     let Some((_, first)) = found.first() else {
         return Err(RolloutError::ReleaseNotKept {
             reference: reference.to_string(),
-            missing: Vec::new(),
+            missing: names(&missing),
             keeping: Vec::new(),
         });
     };
@@ -78,11 +81,40 @@ pub(crate) async fn resolve(
             reference: reference.to_string(),
             releases: found
                 .iter()
-                .map(|(name, r)| format!("{name}: {}", describe(r)))
+                .map(|(i, r)| format!("{}: {}", i.name(), describe(r)))
                 .collect(),
         });
     }
-    Ok(first.clone())
+    let release = first.clone();
+    let mut from = BTreeMap::new();
+    for (inst, _) in &found {
+        let path = kept::kept_war(inst, &release.sha256).map_err(TransportError::from)?;
+        from.insert(inst.name().to_string(), path);
+    }
+    // One that does not keep it may run it (never replaced it): its deployed WAR, by digest.
+    let deployed = join_all(missing.iter().map(|i| async move {
+        let war = i.war_path().map_err(TransportError::from)?;
+        let sum = remote::sha256_if_exists(i.transport.as_ref(), &war).await?;
+        Ok::<_, TransportError>((war, sum))
+    }))
+    .await;
+    let mut not_kept = Vec::new();
+    for (inst, d) in missing.iter().zip(deployed) {
+        match d? {
+            (war, Some(sum)) if sum == release.sha256 => {
+                from.insert(inst.name().to_string(), war);
+            }
+            _ => not_kept.push(*inst),
+        }
+    }
+    if !not_kept.is_empty() {
+        return Err(RolloutError::ReleaseNotKept {
+            reference: reference.to_string(),
+            missing: names(&not_kept),
+            keeping: names(&keeping),
+        });
+    }
+    Ok(Resolved { release, from })
 }
 
 /// The kept release `to` names on the instances `only` selects (all when empty), as
@@ -94,7 +126,7 @@ pub async fn find_kept_release(
     to: &ReleaseRef,
 ) -> Result<KeptRelease, RolloutError> {
     let todo = fleet.select(only)?;
-    resolve(&todo, to).await
+    Ok(resolve(&todo, to).await?.release)
 }
 
 /// A kept release for people: `3f2a9c0d1e2b (build 41, commit 9fceb02)`.
@@ -117,12 +149,14 @@ pub(crate) fn describe(r: &KeptRelease) -> String {
     }
 }
 
-/// Copies `release`'s kept file on each instance's host to its staging directory, checked
-/// by digest there (a kept file changed or removed since is refused before any change).
+/// Copies the release on each instance's host (its kept file, or its deployed WAR) to its
+/// staging directory, checked by digest there (a kept file changed or removed since is
+/// refused before any change).
 pub(crate) async fn stage(
     todo: &[&InstanceHandle],
-    release: &KeptRelease,
+    resolved: &Resolved,
 ) -> Result<BTreeMap<String, Source>, RolloutError> {
+    let release = &resolved.release;
     let copies = join_all(todo.iter().map(|i| async move {
         let t = i.transport.as_ref();
         let refuse = |reason: String| RolloutError::Preflight {
@@ -131,32 +165,36 @@ pub(crate) async fn stage(
             check: format!("its kept release {}", release.sha256.short()),
             reason,
         };
-        let kept = kept::kept_war(i, &release.sha256).map_err(TransportError::from)?;
-        if !remote::exists(t, &kept).await? {
+        let Some(src) = resolved.from.get(i.name()) else {
+            return Err(refuse("not resolved for it".into()));
+        };
+        if !remote::exists(t, src).await? {
             return Err(refuse(format!(
-                "{kept} is gone (removed by hand?): `ihos releases {}` shows what it keeps",
+                "{src} is gone (removed by hand?): `ihos releases {}` shows what it keeps",
                 i.name()
             )));
         }
         remote::mkdir_p(t, &i.staging_dir, Privilege::User).await?;
         let name = format!("rollback-{}-{}.war", i.name(), release.sha256.file_tag());
         let staged = i.staging_dir.join(&name).map_err(TransportError::from)?;
-        remote::copy_atomic(t, &kept, &staged).await?;
+        remote::copy_atomic(t, src, &staged).await?;
         let got = remote_sha256(t, &staged, Privilege::Sudo).await?;
         if got != release.sha256 {
             remote::remove_quietly(t, &staged, Privilege::Sudo).await;
             return Err(refuse(format!(
-                "{kept} has sha256 {} now, not {}: damaged; it is not deployed",
+                "{src} has sha256 {} now, not {}: damaged; it is not deployed",
                 got.short(),
                 release.sha256.short()
             )));
         }
+        // Its size as it is, not as an index says.
+        let bytes = remote::file_size(t, &staged).await?.unwrap_or(0);
         Ok::<_, RolloutError>((
             i.name().to_string(),
             Source {
                 staged,
                 sha256: release.sha256.clone(),
-                bytes: release.bytes,
+                bytes,
                 commit: release.commit.clone(),
                 build: release.build.clone(),
             },

@@ -81,6 +81,7 @@ pub(crate) fn run(
             | ["mv", "-f", "--", _, _]
             | ["mv", "-f", "-T", "--", _, _]
             | ["ln", "-f", "-T", "--", _, _]
+            | ["ls", "-1", "-A", "--", _]
             | ["mkdir", "-p", "--", _]
             | ["test", "-e" | "-f" | "-d" | "-L", _]
             | ["df", "-P", "-k", "--", _]
@@ -325,6 +326,28 @@ pub(crate) fn run(
             match fs.rename(&s, &d, cred) {
                 Ok(()) => out(0, "", ""),
                 Err(e) => fail(format!("mv: cannot move '{src}' to '{dst}': {}", e.text())),
+            }
+        }
+        // GNU ls: one name a line (`-1`), dot files but not `.` and `..` (`-A`), sorted;
+        // a directory it may not read, or none, is its error (status 2).
+        ["ls", "-1", "-A", "--", dir] => {
+            let d = p(dir);
+            match fs.lookup(&d, cred) {
+                Ok(_) if fs.is_dir(&d) => match fs.read_dir_allowed(&d, cred) {
+                    true => {
+                        let mut names = fs.list(&d);
+                        names.sort();
+                        let text: String = names.iter().map(|n| format!("{n}\n")).collect();
+                        out(0, text, "")
+                    }
+                    false => out(
+                        2,
+                        "",
+                        format!("ls: cannot open directory '{dir}': Permission denied\n"),
+                    ),
+                },
+                Ok(_) => out(0, format!("{dir}\n"), ""),
+                Err(e) => out(2, "", format!("ls: cannot access '{dir}': {}\n", e.text())),
             }
         }
         // GNU ln's messages (coreutils src/ln.c): a hard link, never a copy.

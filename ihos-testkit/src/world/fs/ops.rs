@@ -134,6 +134,14 @@ impl Fs {
         Ok(())
     }
 
+    /// Whether `cred` may list the directory `dir` (read and search on it).
+    pub(crate) fn read_dir_allowed(&self, dir: &str, cred: &Cred) -> bool {
+        self.lookup(dir, cred)
+            .ok()
+            .and_then(|ino| self.inodes.get(&ino))
+            .is_some_and(|i| Self::may(cred, i, R | X))
+    }
+
     /// `ln -f -T src dst` as GNU ln does it: a hard link (`dst` names `src`'s inode, no
     /// bytes copied); a file at `dst` is replaced, a directory there is an error, and so is
     /// linking a directory (link(2): EPERM, shown as "hard link not allowed").
