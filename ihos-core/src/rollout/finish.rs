@@ -71,7 +71,8 @@ pub(crate) async fn finish(
             });
         }
     }
-    if finished {
+    // A rollback is never resumed (it is run again): its copies go however it ended.
+    if finished || ctx.run.action == super::ctx::Action::Rollback {
         remove_staged(ctx, selected).await;
     }
     report

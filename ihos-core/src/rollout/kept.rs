@@ -243,10 +243,12 @@ pub(crate) async fn prune_kept(
     }
     let (names, index) = tokio::join!(list_dir(t, &dir), read_index(inst));
     let names = names?;
-    let listed = match index {
-        Ok(list) => list,
+    // An index that cannot be read says nothing of the files' ages (or is a newer ihos's):
+    // they are listed again, and nothing is deleted by a guess.
+    let (listed, trusted) = match index {
+        Ok(list) => (list, true),
         Err(IndexError::Transport(e)) => return Err(e.into()),
-        Err(IndexError::Unreadable { .. }) => Vec::new(),
+        Err(IndexError::Unreadable { .. }) => (Vec::new(), false),
     };
     let files: Vec<Sha256> = names
         .iter()
@@ -267,7 +269,10 @@ pub(crate) async fn prune_kept(
             adopted += 1;
         }
     }
-    let (stays, goes) = prune(list, running, keep);
+    let (stays, goes) = match trusted {
+        true => prune(list, running, keep),
+        false => (list, Vec::new()),
+    };
     for r in &goes {
         let path = kept_war(inst, &r.sha256).map_err(TransportError::from)?;
         run_checked(
