@@ -49,3 +49,10 @@ pub(crate) async fn read_record(
     let bytes = t.read_file(&path, Privilege::Sudo).await?;
     Ok(Some((path, bytes)))
 }
+
+/// `inst`'s last deployment record, `None` when there is none or it cannot be read or
+/// parsed (for what only describes a release, never decides anything).
+pub(crate) async fn record_if_readable(inst: &InstanceHandle) -> Option<DeploymentRecord> {
+    let (_, bytes) = read_record(inst).await.ok().flatten()?;
+    serde_json::from_slice(&bytes).ok()
+}

@@ -3,7 +3,7 @@
 //! every `*.war` it finds there) so a failure can go back to it; with it, the releases
 //! kept for `ihos rollback --to` ([`super::kept`]).
 
-use super::deployment_record::{DeploymentRecord, read_record};
+use super::deployment_record::record_if_readable;
 use super::kept::{self, Before, KeptRelease};
 use super::step::StepError;
 use crate::command::{Command, Privilege};
@@ -70,7 +70,7 @@ pub(crate) async fn stage_previous(
     // Checked by digest under its temporary name: what goes in place is what ran.
     let (copied, record, index) = tokio::join!(
         remote::copy_new(t, war, &tmp, &current, Privilege::Sudo),
-        read_record(inst),
+        record_if_readable(inst),
         kept::read_index(inst)
     );
     if let Err(e) = copied {
@@ -87,10 +87,6 @@ pub(crate) async fn stage_previous(
         });
     }
     // A record that cannot be read only describes the kept release less.
-    let record: Option<DeploymentRecord> = record
-        .ok()
-        .flatten()
-        .and_then(|(_, bytes)| serde_json::from_slice(&bytes).ok());
     let bytes = remote::file_size(t, &tmp).await.ok().flatten().unwrap_or(0);
     Ok(Previous::Staged {
         tmp,

@@ -4,7 +4,7 @@
 use futures_util::future::join_all;
 use serde::Serialize;
 
-use super::deployment_record::{DeploymentRecord, read_record};
+use super::deployment_record::{DeploymentRecord, record_if_readable};
 use super::kept::{self, KeptRelease};
 use crate::fleet::{Fleet, InstanceHandle, UnknownInstance};
 use crate::sha::Sha256;
@@ -80,17 +80,13 @@ async fn of_instance(fleet: &Fleet, inst: &InstanceHandle) -> InstanceReleases {
     };
     let (deployed, record, index) = tokio::join!(
         remote::sha256_if_exists(t, &war),
-        read_record(inst),
+        record_if_readable(inst),
         kept::read_index(inst)
     );
     let mut errors = Vec::new();
     match deployed {
         Ok(Some(sha256)) => {
-            let record = record
-                .ok()
-                .flatten()
-                .and_then(|(_, bytes)| serde_json::from_slice::<DeploymentRecord>(&bytes).ok())
-                .filter(|r| r.sha256.eq_ignore_ascii_case(sha256.as_str()));
+            let record = record.filter(|r| r.sha256.eq_ignore_ascii_case(sha256.as_str()));
             view.running = Some(RunningRelease { sha256, record });
         }
         Ok(None) => {}

@@ -59,7 +59,7 @@ pub(crate) async fn resolve(
                     instance: inst.name().to_string(),
                     candidates: many
                         .iter()
-                        .map(|(r, how)| format!("{} (by its {how})", describe(r)))
+                        .map(|(r, how)| format!("{} (by its {how})", describe_kept(r)))
                         .collect(),
                 });
             }
@@ -81,7 +81,7 @@ pub(crate) async fn resolve(
             reference: reference.to_string(),
             releases: found
                 .iter()
-                .map(|(i, r)| format!("{}: {}", i.name(), describe(r)))
+                .map(|(i, r)| format!("{}: {}", i.name(), describe_kept(r)))
                 .collect(),
         });
     }
@@ -131,11 +131,6 @@ pub async fn find_kept_release(
 
 /// A kept release for people: `3f2a9c0d1e2b (build 41, commit 9fceb02)`.
 pub fn describe_kept(r: &KeptRelease) -> String {
-    describe(r)
-}
-
-/// `3f2a9c0d1e2b (build 41, commit 9fceb02)`.
-pub(crate) fn describe(r: &KeptRelease) -> String {
     let mut about = Vec::new();
     if let Some(b) = &r.build {
         about.push(format!("build {b}"));
