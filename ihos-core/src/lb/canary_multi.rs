@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use super::multi::{Undo, all_or_none};
+use super::all_or_none::{Undo, all_or_none};
 use super::{CanaryRoute, CanaryRule, LbChange, LbError};
 
 /// The cohort route on several load balancers, as one.

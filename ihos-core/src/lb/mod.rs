@@ -4,6 +4,7 @@
 //! a site file); [`MultiLb`] and [`MultiCanaryRoute`] drive several load balancers as one,
 //! all or none.
 
+mod all_or_none;
 mod canary;
 mod canary_multi;
 mod multi;

@@ -12,6 +12,7 @@
 
 use async_trait::async_trait;
 
+use super::all_or_none::all_or_none_with;
 use super::{Backend, LbChange, LbError, LoadBalancer};
 use std::sync::Arc;
 
@@ -49,139 +50,6 @@ async fn turn(lb: &dyn LoadBalancer, address: &str, enable: bool) -> Result<LbCh
         true => lb.enable(address).await,
         false => lb.disable(address).await,
     }
-}
-
-/// A member of an all-or-none change: it can be given back the bytes it had.
-#[async_trait]
-pub(super) trait Undo: Send + Sync {
-    /// Puts `before` back (in place, checked, applied).
-    async fn undo(&self, before: &[u8]) -> Result<(), LbError>;
-}
-
-#[async_trait]
-impl Undo for dyn LoadBalancer {
-    async fn undo(&self, before: &[u8]) -> Result<(), LbError> {
-        self.restore(before).await
-    }
-}
-
-/// [`all_or_none_with`], a member that changed getting back the bytes it had before.
-pub(super) async fn all_or_none<'a, M, F>(
-    members: &'a [Arc<M>],
-    change: F,
-) -> Result<LbChange, LbError>
-where
-    M: Undo + ?Sized + 'a,
-    F: Fn(&'a M) -> futures_util::future::BoxFuture<'a, Result<LbChange, LbError>>,
-{
-    all_or_none_with(members, change, |m, before| {
-        Box::pin(async move { m.undo(&before).await })
-    })
-    .await
-}
-
-/// Makes one change on every member at once (each is a few round trips and a reload on its
-/// own host: one after the other, their times would add up); if one refuses or fails,
-/// `undo` is called for every member that changed, with the bytes it had before (each
-/// failure to undo is named). A plain refusal is returned as it is; if any member could not restore its own
-/// config, or an undo failed, a [`LbError::RestoreFailed`] naming every failure. The whole change's
-/// `before`/`after` are the members' files one after the other, so `changed()` says
-/// whether any changed.
-pub(super) async fn all_or_none_with<'a, M, F, U>(
-    members: &'a [Arc<M>],
-    change: F,
-    undo: U,
-) -> Result<LbChange, LbError>
-where
-    M: ?Sized + 'a,
-    F: Fn(&'a M) -> futures_util::future::BoxFuture<'a, Result<LbChange, LbError>>,
-    U: Fn(&'a M, Vec<u8>) -> futures_util::future::BoxFuture<'a, Result<(), LbError>>,
-{
-    let results = futures_util::future::join_all(members.iter().map(|m| change(m.as_ref()))).await;
-    let mut done: Vec<(&M, LbChange)> = Vec::new();
-    let mut failures: Vec<LbError> = Vec::new();
-    for (member, result) in members.iter().zip(results) {
-        match result {
-            Ok(c) => done.push((member.as_ref(), c)),
-            Err(e) => failures.push(e),
-        }
-    }
-    if failures.is_empty() {
-        return Ok(combine(done.into_iter().map(|(_, c)| c)));
-    }
-    let undone = futures_util::future::join_all(
-        done.iter()
-            .filter(|(_, c)| c.changed())
-            .map(|(member, c)| undo(member, c.before.clone())),
-    )
-    .await;
-    let undo_failures: Vec<String> = undone
-        .into_iter()
-        .filter_map(|r| r.err().map(|e| e.to_string()))
-        .collect();
-    // The members ran at once, so "first" means nothing: a member that could not put its
-    // own config back must never hide behind another's plain refusal, or the caller would
-    // take "nothing changed" for true while one nginx runs something unknown.
-    let own_restore_failed = failures
-        .iter()
-        .any(|e| matches!(e, LbError::RestoreFailed { .. }));
-    if undo_failures.is_empty() && !own_restore_failed {
-        if done.iter().any(|(_, c)| c.changed()) {
-            tracing::warn!(
-                "a load balancer refused the change; the others have their previous config back"
-            );
-        }
-        let mut failures = failures;
-        return Err(failures.remove(0));
-    }
-    if undo_failures.is_empty() {
-        // Every undo worked: the member whose own restore failed is the one to report,
-        // with the other members' failures beside it.
-        let at = failures
-            .iter()
-            .position(|e| matches!(e, LbError::RestoreFailed { .. }))
-            .unwrap_or(0);
-        let mut chosen = failures.remove(at);
-        if let (LbError::RestoreFailed { failure, .. }, false) = (&mut chosen, failures.is_empty())
-        {
-            let others: Vec<String> = failures.iter().map(|e| e.to_string()).collect();
-            failure.push_str(&format!(
-                " (and on another load balancer: {})",
-                others.join("; ")
-            ));
-        }
-        return Err(chosen);
-    }
-    Err(LbError::RestoreFailed {
-        host: "the other load balancers".into(),
-        path: String::new(),
-        failure: failures
-            .iter()
-            .map(|e| e.to_string())
-            .collect::<Vec<_>>()
-            .join("; "),
-        restore: undo_failures.join("; "),
-    })
-}
-
-/// The members' changes as one: their files one after the other.
-fn combine(changes: impl Iterator<Item = LbChange>) -> LbChange {
-    let mut all = LbChange {
-        before: Vec::new(),
-        after: Vec::new(),
-        diff: String::new(),
-        message: String::new(),
-    };
-    for c in changes {
-        all.before.extend_from_slice(&c.before);
-        all.after.extend_from_slice(&c.after);
-        all.diff.push_str(&c.diff);
-        if !all.message.is_empty() {
-            all.message.push_str("; ");
-        }
-        all.message.push_str(&c.message);
-    }
-    all
 }
 
 /// Merges each load balancer's view of the upstream: a backend is enabled only where every
@@ -246,13 +114,31 @@ impl LoadBalancer for MultiLb {
             // `enable` is back everywhere; `disable`'s state is unknown somewhere: back in
             // on all (applied where the file already says so), and the caller told only that
             // the swap failed, so `enable` is not rolled back for `disable`'s trouble.
-            Err(e @ LbError::RestoreFailed { .. }) => {
-                for lb in &self.lbs {
+            Err(mut e @ LbError::RestoreFailed { .. }) => {
+                // Every member is tried, whatever another did: one that fails must not
+                // leave the next one's state unknown too.
+                let tried = futures_util::future::join_all(self.lbs.iter().map(|lb| async {
                     match lb.enable(disable).await {
-                        Ok(c) if !c.changed() => lb.apply().await?,
-                        Ok(_) => {}
-                        Err(_) => return Err(e),
+                        Ok(c) if !c.changed() => lb.apply().await,
+                        Ok(_) => Ok(()),
+                        Err(again) => Err(again),
                     }
+                }))
+                .await;
+                let still: Vec<String> = tried
+                    .into_iter()
+                    .filter_map(|r| r.err().map(|again| again.to_string()))
+                    .collect();
+                if !still.is_empty() {
+                    // Still unknown somewhere: the restore failure is what the caller
+                    // must see (a plain error would read as "nothing changed").
+                    if let LbError::RestoreFailed { restore, .. } = &mut e {
+                        restore.push_str(&format!(
+                            "; putting {disable} back in rotation failed too: {}",
+                            still.join("; ")
+                        ));
+                    }
+                    return Err(e);
                 }
                 return Err(LbError::Apply {
                     host: "the load balancers".into(),
@@ -354,145 +240,115 @@ mod tests {
         assert!(e.contains("z:1"), "{e}");
     }
 
-    /// A member whose change gives a set result and whose undo works or not.
-    struct Member {
-        change: std::sync::Mutex<Option<Result<LbChange, LbError>>>,
-        undo_works: bool,
-        undone: std::sync::atomic::AtomicBool,
+    /// A load balancer whose `disable` fails with its own restore failing (or changes
+    /// the file), whose `enable` finds the file as it is, and whose `apply` works or not.
+    struct Scripted {
+        host: &'static str,
+        disable_fails: bool,
+        apply_works: bool,
+        applied: std::sync::atomic::AtomicUsize,
     }
 
-    impl Member {
-        fn new(change: Result<LbChange, LbError>, undo_works: bool) -> Arc<Member> {
-            Arc::new(Member {
-                change: std::sync::Mutex::new(Some(change)),
-                undo_works,
-                undone: Default::default(),
+    impl Scripted {
+        fn new(host: &'static str, disable_fails: bool, apply_works: bool) -> Arc<Scripted> {
+            Arc::new(Scripted {
+                host,
+                disable_fails,
+                apply_works,
+                applied: Default::default(),
             })
         }
-        fn undone(&self) -> bool {
-            self.undone.load(std::sync::atomic::Ordering::SeqCst)
+        fn change(before: &[u8], after: &[u8]) -> LbChange {
+            LbChange {
+                before: before.to_vec(),
+                after: after.to_vec(),
+                diff: String::new(),
+                message: "done".into(),
+            }
         }
     }
 
     #[async_trait]
-    impl Undo for Member {
-        async fn undo(&self, _before: &[u8]) -> Result<(), LbError> {
-            self.undone.store(true, std::sync::atomic::Ordering::SeqCst);
-            if self.undo_works {
-                Ok(())
-            } else {
-                Err(LbError::Apply {
-                    host: "lb-undo".into(),
+    impl LoadBalancer for Scripted {
+        async fn backends(&self) -> Result<Vec<Backend>, LbError> {
+            Ok(Vec::new())
+        }
+        async fn disable(&self, _address: &str) -> Result<LbChange, LbError> {
+            match self.disable_fails {
+                true => Err(LbError::RestoreFailed {
+                    host: self.host.into(),
                     path: "/n.conf".into(),
-                    reason: "disk full".into(),
-                })
+                    failure: "reload timed out".into(),
+                    restore: "disk full".into(),
+                }),
+                false => Ok(Scripted::change(b"in", b"out")),
             }
+        }
+        async fn enable(&self, _address: &str) -> Result<LbChange, LbError> {
+            // The file already says "in": nginx may still run something else.
+            Ok(Scripted::change(b"in", b"in"))
+        }
+        async fn apply(&self) -> Result<(), LbError> {
+            self.applied
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            match self.apply_works {
+                true => Ok(()),
+                false => Err(LbError::Apply {
+                    host: self.host.into(),
+                    path: "/n.conf".into(),
+                    reason: "nginx is not running".into(),
+                }),
+            }
+        }
+        async fn check(&self) -> Result<(), LbError> {
+            Ok(())
+        }
+        async fn config(&self) -> Result<Vec<u8>, LbError> {
+            Ok(Vec::new())
+        }
+        async fn restore(&self, _bytes: &[u8]) -> Result<(), LbError> {
+            Ok(())
+        }
+        async fn old_workers(&self) -> Result<usize, LbError> {
+            Ok(0)
         }
     }
 
-    fn changed() -> Result<LbChange, LbError> {
-        Ok(LbChange {
-            before: b"a".to_vec(),
-            after: b"b".to_vec(),
-            diff: "-a\n+b\n".into(),
-            message: "changed".into(),
-        })
-    }
-
-    fn refused(host: &str) -> Result<LbChange, LbError> {
-        Err(LbError::Validation {
-            host: host.into(),
-            path: "/n.conf".into(),
-            output: "emerg".into(),
-        })
-    }
-
-    fn restore_failed(host: &str) -> Result<LbChange, LbError> {
-        Err(LbError::RestoreFailed {
-            host: host.into(),
-            path: "/n.conf".into(),
-            failure: "reload timed out".into(),
-            restore: "nginx -t rejects the previous config".into(),
-        })
-    }
-
-    async fn run(members: &[Arc<Member>]) -> Result<LbChange, LbError> {
-        all_or_none(members, |m: &Member| {
-            let result = m.change.lock().unwrap().take().unwrap();
-            Box::pin(async move { result })
-        })
-        .await
-    }
-
     #[tokio::test]
-    async fn a_member_that_could_not_restore_itself_is_never_hidden_by_an_earlier_refusal() {
-        // The first member refuses plainly, the second could not put its own config back:
-        // what nginx 2 runs is unknown, so the whole change must say RestoreFailed.
-        let members = [
-            Member::new(refused("lb1"), true),
-            Member::new(restore_failed("lb2"), true),
-        ];
-        let e = run(&members).await.unwrap_err();
+    async fn a_swap_whose_take_out_left_nginx_unknown_tries_every_member_and_says_restore_failed() {
+        // The first member's take-out fails and so does putting its file back; making it
+        // apply the file that says "in" fails too. The second must still be made to apply
+        // it, and the caller must hear a restore failure, not a plain one ("nothing
+        // changed" would be false).
+        let first = Scripted::new("lb1", true, false);
+        let second = Scripted::new("lb2", false, true);
+        let multi = MultiLb::new(vec![first.clone(), second.clone()]);
+        let e = multi.swap("a:1", "b:1").await.unwrap_err();
         match &e {
-            LbError::RestoreFailed { host, failure, .. } => {
-                assert_eq!(host, "lb2");
-                assert!(failure.contains("lb1"), "the refusal is named too: {e}");
+            LbError::RestoreFailed { restore, .. } => {
+                assert!(
+                    restore.contains("putting b:1 back")
+                        && restore.contains("nginx is not running"),
+                    "{e}"
+                );
             }
             other => panic!("expected RestoreFailed, got {other}"),
         }
-        // Neither changed anything to undo.
-        assert!(!members[0].undone() && !members[1].undone());
-        // The other order says the same.
-        let members = [
-            Member::new(restore_failed("lb1"), true),
-            Member::new(refused("lb2"), true),
-        ];
-        let e = run(&members).await.unwrap_err();
+        let applied = |s: &Scripted| s.applied.load(std::sync::atomic::Ordering::SeqCst);
+        assert_eq!(
+            (applied(&first), applied(&second)),
+            (1, 1),
+            "every member tried"
+        );
+
+        // When every member applies "in", the swap failed plainly: b:1 is back everywhere.
+        let first = Scripted::new("lb1", true, true);
+        let second = Scripted::new("lb2", false, true);
+        let multi = MultiLb::new(vec![first.clone(), second.clone()]);
+        let e = multi.swap("a:1", "b:1").await.unwrap_err();
         assert!(
-            matches!(&e, LbError::RestoreFailed { host, .. } if host == "lb1"),
+            matches!(&e, LbError::Apply { reason, .. } if reason.contains("back in rotation on all")),
             "{e}"
         );
-    }
-
-    #[tokio::test]
-    async fn a_refusal_undoes_the_members_that_changed_and_is_returned_as_it_is() {
-        let members = [
-            Member::new(changed(), true),
-            Member::new(refused("lb2"), true),
-        ];
-        let e = run(&members).await.unwrap_err();
-        assert!(
-            matches!(&e, LbError::Validation { host, .. } if host == "lb2"),
-            "{e}"
-        );
-        assert!(members[0].undone(), "the member that changed is put back");
-    }
-
-    #[tokio::test]
-    async fn a_failed_undo_is_a_restore_failure_naming_both() {
-        let members = [
-            Member::new(changed(), false),
-            Member::new(refused("lb2"), true),
-        ];
-        let e = run(&members).await.unwrap_err();
-        match &e {
-            LbError::RestoreFailed {
-                failure, restore, ..
-            } => {
-                assert!(failure.contains("lb2"), "{e}");
-                assert!(restore.contains("disk full"), "{e}");
-            }
-            other => panic!("expected RestoreFailed, got {other}"),
-        }
-    }
-
-    #[tokio::test]
-    async fn all_changed_is_one_change() {
-        let members = [Member::new(changed(), true), Member::new(changed(), true)];
-        let all = run(&members).await.unwrap();
-        assert_eq!(all.before, b"aa");
-        assert_eq!(all.after, b"bb");
-        assert_eq!(all.message, "changed; changed");
-        assert!(!members[0].undone() && !members[1].undone());
     }
 }
