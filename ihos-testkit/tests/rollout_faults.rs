@@ -372,7 +372,7 @@ fn install_cp() -> Matcher {
         c.program() == "dd"
             && c.argv()
                 .iter()
-                .any(|a| a.starts_with("of=") && a.contains("/webapps/.ihos.war.ihos-tmp-"))
+                .any(|a| a.starts_with("of=") && a.contains("/webapps/.ihos.war.ihos-next"))
     })
 }
 
@@ -430,6 +430,9 @@ async fn drop_connection_at(what: &str, matcher: Matcher, nth: usize, happened: 
     assert!(env.unsupported().is_empty(), "{ctx}");
     assert!(!env.lock_held(), "{ctx}");
     assert!(env.journal().unwrap().finished, "{ctx}");
+    // Whatever was cut, webapps holds the release it runs and nothing else (no copy of
+    // the new WAR prepared while it stopped).
+    env.assert_all_consistent();
 }
 
 #[tokio::test(start_paused = true)]

@@ -112,3 +112,78 @@ async fn a_refused_swap_brings_the_instance_back_alone_and_the_next_goes_out_its
     env.assert_all_on(&env.war.sha256);
     env.assert_clean();
 }
+
+/// The commands run on the load balancer's host whose program and first argument are
+/// `program` (`ps`, `docker top`).
+fn ran(env: &Env, words: &[&str]) -> usize {
+    env.world
+        .commands()
+        .iter()
+        .filter(|c| {
+            let argv = c.command.argv();
+            c.host == env.lb_host.name()
+                && argv.len() >= words.len()
+                && argv.iter().zip(words).all(|(a, w)| a == w)
+        })
+        .count()
+}
+
+#[tokio::test(start_paused = true)]
+async fn nginx_s_workers_are_listed_from_the_host_once_its_master_is_known() {
+    // The reload's switch and the drain's old workers are looked for many times per
+    // transition: with the master known to be the container's main process, the host's
+    // `ps` lists them (a plain command) instead of asking the daemon (`docker top`).
+    let env = Env::runbook();
+    let rec = Recorder::new();
+    let report = env.roll(&rec).await;
+    assert_eq!(report.outcome, Outcome::Completed, "{}", rec.text());
+    env.assert_clean();
+    assert_eq!(env.world.requests_failed(), 0);
+    let (ps, top) = (ran(&env, &["ps"]), ran(&env, &["docker", "top"]));
+    assert!(ps >= 2 * NAMES.len(), "ps {ps} times, docker top {top}");
+    // Only the first look, before the master was known.
+    assert_eq!(top, 1, "ps {ps} times, docker top {top}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_host_without_ps_is_listed_by_docker_top_and_asked_once() {
+    let env = Env::runbook();
+    let fault = env.world.inject(
+        Fault::on(Matcher::program("ps"))
+            .every()
+            .fail(127, "bash: line 1: ps: command not found"),
+    );
+    let rec = Recorder::new();
+    let report = env.roll(&rec).await;
+    assert_eq!(report.outcome, Outcome::Completed, "{}", rec.text());
+    env.assert_clean();
+    assert_eq!(env.world.requests_failed(), 0);
+    // Tried once, then never again: every look after it asks docker.
+    assert_eq!(env.world.fault_fired(fault), 1);
+    assert_eq!(ran(&env, &["ps"]), 1);
+    assert!(ran(&env, &["docker", "top"]) >= 2 * NAMES.len());
+    assert_eq!(env.reloads(env.lb_host.name()), NAMES.len() + 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_pid_that_is_no_longer_nginx_s_master_is_not_taken_for_it() {
+    // The host answers for the master's pid with another process (the pid reused): the
+    // listing is not nginx's, and docker top answers instead.
+    let env = Env::runbook();
+    let fault =
+        env.world.inject(
+            Fault::on(Matcher::program("ps"))
+                .every()
+                .respond(ihos_core::Output {
+                    status: Some(0),
+                    stdout: b"    1 /usr/sbin/cron -f\n".to_vec(),
+                    stderr: Vec::new(),
+                }),
+        );
+    let rec = Recorder::new();
+    let report = env.roll(&rec).await;
+    assert_eq!(report.outcome, Outcome::Completed, "{}", rec.text());
+    env.assert_clean();
+    assert_eq!(env.world.fault_fired(fault), 1);
+    assert!(ran(&env, &["docker", "top"]) >= 2 * NAMES.len());
+}

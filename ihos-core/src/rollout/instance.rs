@@ -16,11 +16,15 @@ use super::journal::InstanceStatus;
 
 use super::log_scan::scan_log;
 use super::record::{prune_after_update, record_deployment};
-use super::release::{commit_previous, discard_previous, install, remove_deployed, stage_previous};
+use super::release::{
+    commit_previous, discard_prepared, discard_previous, install, prepare_install, remove_deployed,
+    stage_previous,
+};
 use super::report::{InstanceResult, Problem};
 use super::restore::{Progress, restore};
 use super::rotation;
 use super::step::{Failure, StepError, fail};
+use super::timed_step::{step, step_with, timed};
 use super::transition;
 use crate::config::{HookOn, OnFailure};
 use crate::fleet::InstanceHandle;
@@ -235,61 +239,6 @@ async fn failed(
     }
 }
 
-/// Runs `body` as step `step` of `inst`: events, journal, timing.
-async fn step<F>(ctx: Ctx<'_>, inst: &InstanceHandle, step: Step, body: F) -> Result<(), Failure>
-where
-    F: std::future::Future<Output = Result<Option<String>, StepError>>,
-{
-    step_with(ctx, inst, step, async {
-        body.await.map(|detail| ((), detail))
-    })
-    .await
-}
-
-/// [`step`] for a body that also returns a value.
-async fn step_with<T, F>(
-    ctx: Ctx<'_>,
-    inst: &InstanceHandle,
-    step: Step,
-    body: F,
-) -> Result<T, Failure>
-where
-    F: std::future::Future<Output = Result<(T, Option<String>), StepError>>,
-{
-    // The journal's mark goes out with the step's first command, not before it: one
-    // round trip less per step. The step's own durable facts (kept_previous, war_touched)
-    // are still written before what needs them, and the next step starts only once this
-    // mark is written, so the journal names the step in progress or, while its first
-    // command runs, the one before (a resume redoes an unfinished instance from its
-    // Disable step either way).
-    let (_, done) = tokio::join!(
-        ctx.set_step(inst.name(), step),
-        timed(ctx, inst, step, body)
-    );
-    done
-}
-
-/// Runs `body` as step `step` of `inst` with its events and timing, without its journal
-/// mark (written by the caller).
-async fn timed<T, F>(ctx: Ctx<'_>, inst: &InstanceHandle, step: Step, body: F) -> Result<T, Failure>
-where
-    F: std::future::Future<Output = Result<(T, Option<String>), StepError>>,
-{
-    let t = Instant::now();
-    ctx.env.emitter.emit(Event::StepStarted {
-        instance: inst.name().to_string(),
-        step,
-    });
-    let (value, detail) = body.await.map_err(fail(step))?;
-    ctx.env.emitter.emit(Event::StepFinished {
-        instance: inst.name().to_string(),
-        step,
-        seconds: t.elapsed().as_secs_f64(),
-        detail,
-    });
-    Ok(value)
-}
-
 async fn steps(
     ctx: Ctx<'_>,
     inst: &InstanceHandle,
@@ -371,61 +320,92 @@ async fn steps(
         return Err(f);
     }
 
-    step(ctx, inst, Step::KeepPrevious, async {
-        match staged {
-            (Ok(None), _) => Ok(Some(
-                "previous release already saved by this rollout".into(),
-            )),
-            (Ok(Some(staged)), took) => {
-                let done = commit_previous(inst, staged).await?;
-                progress.kept_previous = true;
-                ctx.update_entry(inst.name(), |e| e.kept_previous = true)
-                    .await;
-                if let Some(message) = done.warning {
-                    env.emitter.emit(Event::Warning {
-                        instance: Some(inst.name().to_string()),
-                        message,
-                    });
+    // The previous release goes in place while the container stops, and the new WAR is
+    // copied into webapps under a name Tomcat does not deploy meanwhile: none of the three
+    // touches the deployed WAR, which changes only once all are done (and the previous
+    // release is kept). A failure of one leaves the others' work to the rollback, which
+    // reads what was done from `progress`.
+    progress.stopped = true;
+    let (kept, stopped, prepared) = tokio::join!(
+        step_with(ctx, inst, Step::KeepPrevious, async {
+            match staged {
+                (Ok(None), _) => Ok((
+                    false,
+                    Some("previous release already saved by this rollout".into()),
+                )),
+                (Ok(Some(staged)), took) => {
+                    let done = commit_previous(inst, staged).await?;
+                    ctx.update_entry(inst.name(), |e| e.kept_previous = true)
+                        .await;
+                    if let Some(message) = done.warning {
+                        env.emitter.emit(Event::Warning {
+                            instance: Some(inst.name().to_string()),
+                            message,
+                        });
+                    }
+                    Ok((
+                        true,
+                        Some(format!(
+                            "{} (copied while draining, in {:.2}s)",
+                            done.detail,
+                            took.as_secs_f64()
+                        )),
+                    ))
                 }
-                Ok(Some(format!(
-                    "{} (copied while draining, in {:.2}s)",
-                    done.detail,
-                    took.as_secs_f64()
-                )))
+                (Err(e), _) => Err(e),
             }
-            (Err(e), _) => Err(e),
+        }),
+        step(ctx, inst, Step::Stop, async {
+            inst.container.stop(env.policy.stop_grace.0).await?;
+            Ok(None)
+        }),
+        prepare_install(inst, &source.staged, &source.sha256)
+    );
+    if let Ok(true) = kept {
+        progress.kept_previous = true;
+    }
+    let failure = match (kept, stopped) {
+        (Err(f), _) | (_, Err(f)) => Some(f),
+        _ => None,
+    };
+    let prepared = match (prepared, failure) {
+        (Ok(prepared), None) => prepared,
+        (Ok(prepared), Some(f)) => {
+            discard_prepared(inst, &prepared).await;
+            return Err(f);
         }
-    })
-    .await?;
+        (Err(_), Some(f)) => return Err(f),
+        (Err(e), None) => return Err(fail(Step::Install)(e)),
+    };
 
-    step(ctx, inst, Step::Stop, async {
-        progress.stopped = true;
-        inst.container.stop(env.policy.stop_grace.0).await?;
-        Ok(None)
-    })
-    .await?;
-
-    step(ctx, inst, Step::Remove, async {
+    // The journal says the WAR is touched before it is (one write with the step's mark):
+    // a resume then puts the previous release back, which is in place by now.
+    let removed = timed(ctx, inst, Step::Remove, async {
         progress.war_touched = true;
-        ctx.update_entry(inst.name(), |e| e.war_touched = true)
-            .await;
+        ctx.update_entry(inst.name(), |e| {
+            e.status = InstanceStatus::InProgress;
+            e.step = Some(Step::Remove);
+            e.war_touched = true;
+        })
+        .await;
         remove_deployed(inst).await?;
-        Ok(None)
+        Ok(((), None))
     })
-    .await?;
+    .await;
+    if let Err(f) = removed {
+        discard_prepared(inst, &prepared).await;
+        return Err(f);
+    }
 
     // Where the logs end is noted while the WAR goes in: the container is stopped, so
     // nothing writes them until the start.
     let marks = step_with(ctx, inst, Step::Install, async {
-        let (installed, marks) = tokio::join!(
-            install(inst, &source.staged, &source.sha256),
-            log_marks(inst)
-        );
+        let (installed, marks) =
+            tokio::join!(install(inst, &prepared, &source.sha256), log_marks(inst));
         let installed = installed?;
         Ok((marks?, Some(installed)))
     })
     .await?;
-
     step(ctx, inst, Step::Start, async {
         inst.container.start().await?;
         Ok(None)

@@ -59,6 +59,7 @@ mod stage;
 mod state_json;
 mod step;
 mod target;
+mod timed_step;
 mod transition;
 mod update_all;
 

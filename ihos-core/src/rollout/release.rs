@@ -181,16 +181,67 @@ pub(crate) async fn remove_deployed(inst: &InstanceHandle) -> Result<(), StepErr
     Ok(())
 }
 
-/// Copies `staged` into webapps as the deployed WAR (temp name + rename) and checks that
-/// it is `expected` there.
-pub(crate) async fn install(
+/// The new WAR copied into webapps under a name of its own and checked by digest there,
+/// while the container stops: Tomcat deploys only `*.war`, and `.<war>.ihos-next` does not
+/// end so, so nothing runs it and the deployed WAR is untouched until [`install`] renames
+/// the copy in place. The caller removes it ([`discard_prepared`]) if the update stops
+/// before that. The name is fixed, not unique: a copy a crash left is removed by the next
+/// attempt, before its own copy is made (created exclusively: never written through a
+/// file or link planted there).
+pub(crate) async fn prepare_install(
     inst: &InstanceHandle,
     staged: &RemotePath,
+    expected: &Sha256,
+) -> Result<RemotePath, StepError> {
+    let t = inst.transport.as_ref();
+    let war = inst.war_path()?;
+    let next = war
+        .parent()
+        .join(&format!(".{}.ihos-next", war.file_name()))?;
+    if !next.is_inside(&inst.webapps) {
+        return Err(StepError::OutsideWebapps {
+            path: next.to_string(),
+            webapps: inst.webapps.to_string(),
+        });
+    }
+    let rm = Command::new("rm").args(["-f", "--", next.as_str()]).sudo();
+    run_checked(t, &rm).await?;
+    match remote::copy_new(t, staged, &next, expected, Privilege::Sudo).await {
+        Ok(()) => Ok(next),
+        Err(e) => {
+            remote::remove_quietly(t, &next, Privilege::Sudo).await;
+            Err(match e {
+                crate::transport::TransportError::Checksum { actual, .. } => StepError::Mismatch {
+                    context: "copying the new WAR into webapps: ",
+                    path: next.to_string(),
+                    got: Some(actual),
+                    after: "",
+                    expected: expected.to_string(),
+                },
+                other => other.into(),
+            })
+        }
+    }
+}
+
+/// Removes a prepared copy that is not to go in place.
+pub(crate) async fn discard_prepared(inst: &InstanceHandle, prepared: &RemotePath) {
+    remote::remove_quietly(inst.transport.as_ref(), prepared, Privilege::Sudo).await;
+}
+
+/// Renames the prepared copy ([`prepare_install`]) in place as the deployed WAR (never
+/// seen half-written) and checks that it is `expected` there.
+pub(crate) async fn install(
+    inst: &InstanceHandle,
+    prepared: &RemotePath,
     expected: &Sha256,
 ) -> Result<String, StepError> {
     let t = inst.transport.as_ref();
     let war = inst.war_path()?;
-    remote::copy_atomic(t, staged, &war).await?;
+    if let Err(e) = remote::rename_over(t, prepared, &war, Privilege::Sudo).await {
+        discard_prepared(inst, prepared).await;
+        return Err(e.into());
+    }
     let got = remote::sha256_if_exists(t, &war).await?;
     if got.as_ref() != Some(expected) {
         return Err(StepError::Mismatch {

@@ -381,6 +381,7 @@ impl World {
             }
             "curl" => self.curl(host, &argv[1..], now),
             "nsenter" => self.nsenter(host, cred, &argv[1..], now),
+            "ps" => self.host_ps(host, &argv[1..]),
             _ => shell::run(self.host_mut(host), cred, &argv, stdin, limit, now),
         }
     }

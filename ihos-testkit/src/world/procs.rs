@@ -2,48 +2,100 @@
 //! listing script run inside it. nginx's master and workers (old ones "shutting down"
 //! after a reload), or Tomcat's java.
 
-use super::World;
+use ihos_core::Output;
+
+use super::{World, out};
 
 impl World {
     /// `docker top NAME -o pid,args`: a `PID COMMAND` header, then the container's
     /// processes with their pids as the host sees them (another pid namespace than inside
     /// the container: offset here), left-aligned in a column as docker prints them.
     pub(crate) fn process_table(&mut self, host: &str, name: &str) -> String {
+        let mut s = format!("{:<20}{}\n", "PID", "COMMAND");
+        for (pid, _, command) in self.process_rows(host, name) {
+            s.push_str(&format!("{pid:<20}{command}\n"));
+        }
+        s
+    }
+
+    /// `ps -o pid=,args= --ppid PID -p PID` on the host: the process PID and its children,
+    /// pids right-aligned, no header (procps-ng ps(1): `-p` selects by pid, `--ppid` by
+    /// parent, `pid=` sets an empty header; with nothing selected it prints nothing and
+    /// exits 1, as procps-ng 4.0 does on Debian 12). Only the processes of running
+    /// containers are known here.
+    pub(crate) fn host_ps(&mut self, host: &str, args: &[String]) -> Option<Output> {
+        let a: Vec<&str> = args.iter().map(String::as_str).collect();
+        let pid: u32 = match a.as_slice() {
+            ["-o", "pid=,args=", "--ppid", p, "-p", q] if p == q => p.parse().ok()?,
+            _ => return None,
+        };
+        let names: Vec<String> = (self.host(host).containers.iter())
+            .filter(|(_, c)| c.running)
+            .map(|(n, _)| n.clone())
+            .collect();
+        let mut s = String::new();
+        for name in names {
+            for (p, parent, command) in self.process_rows(host, &name) {
+                if p == pid || parent == Some(pid) {
+                    s.push_str(&format!("{p:>5} {command}\n"));
+                }
+            }
+        }
+        Some(match s.is_empty() {
+            true => out(1, "", ""),
+            false => out(0, s, ""),
+        })
+    }
+
+    /// A container's processes as the host sees them: pid, parent pid (when it is in the
+    /// container too), command line.
+    fn process_rows(&mut self, host: &str, name: &str) -> Vec<(u32, Option<u32>, String)> {
         const HOST_PIDS: u32 = 40_000;
         let c = self.ctr_mut(host, name).expect("container");
-        let mut rows: Vec<(u32, String)> = Vec::new();
+        let mut rows: Vec<(u32, Option<u32>, String)> = Vec::new();
         if c.nginx_spec().is_some() {
             // The master is the container's main process (the official image runs
             // `nginx -g 'daemon off;'`): its host pid is the one `docker inspect` gives as
             // State.Pid, as on a real engine (checked with docker 20.10).
             let behind_shell = c.nginx_spec().is_some_and(|n| n.behind_shell);
-            if behind_shell {
-                rows.push((
-                    c.pid,
-                    "/bin/sh -c nginx -g 'daemon off;'; echo stopped".into(),
-                ));
-            }
-            let master = if behind_shell { HOST_PIDS + 1 } else { c.pid };
-            rows.push((master, "nginx: master process nginx -g daemon off;".into()));
+            let master = match behind_shell {
+                true => {
+                    rows.push((
+                        c.pid,
+                        None,
+                        "/bin/sh -c nginx -g 'daemon off;'; echo stopped".into(),
+                    ));
+                    // A pid of its own on the host (the offset alone is shared).
+                    HOST_PIDS + 1 + c.pid
+                }
+                false => c.pid,
+            };
+            let parent = behind_shell.then_some(c.pid);
+            rows.push((
+                master,
+                parent,
+                "nginx: master process nginx -g daemon off;".into(),
+            ));
             for w in &c.nginx.workers {
                 let state = if w.retiring_until.is_some() {
                     " is shutting down"
                 } else {
                     ""
                 };
-                rows.push((HOST_PIDS + w.pid, format!("nginx: worker process{state}")));
+                rows.push((
+                    HOST_PIDS + w.pid,
+                    Some(master),
+                    format!("nginx: worker process{state}"),
+                ));
             }
         } else {
             rows.push((
-                HOST_PIDS + 1,
+                c.pid,
+                None,
                 "/opt/java/openjdk/bin/java -Dcatalina.base=/usr/local/tomcat org.apache.catalina.startup.Bootstrap start".into(),
             ));
         }
-        let mut s = format!("{:<20}{}\n", "PID", "COMMAND");
-        for (pid, command) in rows {
-            s.push_str(&format!("{pid:<20}{command}\n"));
-        }
-        s
+        rows
     }
 
     /// `PID CMDLINE` lines of the processes in a container (what the `/proc` listing script

@@ -13,6 +13,7 @@ use ihos_nginx::{DisableStyle, Document, Edit, EditError, RotationChange};
 use tokio::sync::Mutex;
 
 mod batch;
+mod host_ps;
 mod kept;
 mod process;
 mod workers;
@@ -74,6 +75,8 @@ pub struct NginxLb<T: ?Sized, C: ?Sized> {
     busy: Mutex<()>,
     /// Whether a signal to the container reaches nginx's master (a cheaper reload).
     main_process: process::MainProcess,
+    /// Lists nginx's processes from the host when it can.
+    host_ps: host_ps::HostPs,
     /// The config as this value last read or wrote it (see [`NginxLb::edit_with`]).
     cached: std::sync::Mutex<Kept>,
     /// Changes asked for and not yet made.
@@ -97,6 +100,7 @@ impl<T: Transport + ?Sized, C: Container + ?Sized> NginxLb<T, C> {
             options,
             busy: Mutex::new(()),
             main_process: process::MainProcess::default(),
+            host_ps: host_ps::HostPs::default(),
             cached: std::sync::Mutex::new(Kept::default()),
             queue: batch::Queue::default(),
         }
