@@ -56,7 +56,7 @@
 //! | `cat -- PATH` | |
 //! | `dd of=PATH bs=65536 conv=excl,fsync oflag=nofollow status=none` | stdin → a new PATH (fails if it exists) |
 //! | `dd if=SRC of=DST bs=1048576 iflag=nofollow oflag=nofollow conv=excl,fsync status=none` | copy to a new DST |
-//! | `dd if=PATH iflag=skip_bytes,count_bytes,nofollow skip=N count=M status=none` | M bytes from offset N |
+//! | `dd if=PATH iflag=skip_bytes,count_bytes,nofollow,nonblock skip=N count=M status=none` | M bytes from offset N |
 //! | `dd if=PATH bs=N skip=K count=1 iflag=fullblock status=none` | block K (downloads) |
 //! | `dd if=SRC of=DST bs=65536 oflag=nofollow conv=fsync status=none` | SRC's bytes into DST (truncates, keeps inode) |
 //! | `dd of=PATH oflag=append conv=notrunc,fsync status=none` | stdin appended to PATH |

@@ -64,7 +64,7 @@ pub(crate) fn run(
             | [
                 "dd",
                 _,
-                "iflag=skip_bytes,count_bytes,nofollow",
+                "iflag=skip_bytes,count_bytes,nofollow,nonblock",
                 _,
                 _,
                 "status=none"
@@ -195,7 +195,7 @@ pub(crate) fn run(
         [
             "dd",
             input,
-            "iflag=skip_bytes,count_bytes,nofollow",
+            "iflag=skip_bytes,count_bytes,nofollow,nonblock",
             skip,
             count,
             "status=none",
