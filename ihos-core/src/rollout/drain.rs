@@ -24,13 +24,16 @@ pub(crate) fn poll_interval(waited: Duration) -> Duration {
     if waited < FAST_FOR { FAST } else { SLOW }
 }
 
-/// How often the drain is polled, `waited` into it: every 0.1 s in its first second (it
-/// begins as the reload that took the instance out retires nginx's old workers, and the
-/// idle period counts from the first poll that sees them and the connections gone: each
-/// poll sooner is that much sooner back), then as [`poll_interval`].
+/// How often the drain is polled, `waited` into it: every 50 ms in its first half second
+/// and every 0.1 s to its first second (it begins as the reload that took the instance out
+/// retires nginx's old workers, whose requests in flight end within a fraction of a
+/// second, and the idle period counts from the first poll that sees them and the
+/// connections gone: each poll sooner is that much sooner back), then as
+/// [`poll_interval`].
 fn drain_poll_interval(waited: Duration) -> Duration {
-    const FIRST: Duration = Duration::from_secs(1);
-    if waited < FIRST {
+    if waited < Duration::from_millis(500) {
+        Duration::from_millis(50)
+    } else if waited < Duration::from_secs(1) {
         Duration::from_millis(100)
     } else {
         poll_interval(waited)
@@ -94,27 +97,36 @@ pub(crate) async fn drain(
         if env.cancel.level() >= StopLevel::Now {
             return Err(StepError::Stopped);
         }
-        // All at once, one round trip's time per poll: the load balancers' old workers,
-        // the container's state, and its connections counted by the pid the last poll saw
-        // (used only if this poll's state confirms that pid; a new pid is counted after).
+        // At once, one round trip's time per poll: the load balancers' old workers, and
+        // the connections of the container's main process as last seen. While that
+        // process is there the container runs and its count is the answer: no `docker
+        // inspect` (the slowest of the three) per poll. When it is gone, or not yet known,
+        // the container's state says whether and by which pid to count.
         let t = inst.transport.as_ref();
         let port = inst.config.container_port;
-        let (old_workers, state, guess) =
-            tokio::join!(env.fleet.lb.old_workers(), inst.container.state(), async {
-                match pid_seen {
-                    Some(pid) => Some(remote::established_connections(t, pid, port).await),
-                    None => None,
+        let (old_workers, counted) = tokio::join!(env.fleet.lb.old_workers(), async {
+            match pid_seen {
+                Some(pid) => Some(remote::established_connections(t, pid, port).await),
+                None => None,
+            }
+        });
+        let old_workers = old_workers?;
+        let connections = match counted {
+            Some(Ok(n)) => n,
+            counted => {
+                let state = inst.container.state().await?;
+                let now = state.pid.filter(|_| state.running);
+                if let (Some(Err(e)), true) = (counted, now.is_some() && now == pid_seen) {
+                    // The process is still there: counting its connections failed.
+                    return Err(e.into());
                 }
-            });
-        let (old_workers, state) = (old_workers?, state?);
-        let connections = match (state.running, state.pid) {
-            (true, Some(pid)) => match guess {
-                Some(counted) if pid_seen == Some(pid) => counted?,
-                _ => remote::established_connections(t, pid, port).await?,
-            },
-            _ => 0,
+                pid_seen = now;
+                match pid_seen {
+                    Some(pid) => remote::established_connections(t, pid, port).await?,
+                    None => 0,
+                }
+            }
         };
-        pid_seen = state.pid.filter(|_| state.running);
         let waited = began.elapsed();
         if (connections, old_workers) != last {
             env.emitter.emit(Event::Draining {
@@ -185,10 +197,21 @@ mod tests {
             next_poll(began, Some(since), MS(60_000), MS(2_000)),
             now + MS(250)
         );
-        // Its first second is polled every 0.1 s.
+        // Its first half second is polled every 50 ms, the rest of its first second
+        // every 0.1 s.
         let began = Instant::now();
-        assert_eq!(next_poll(began, None, MS(0), MS(2_000)), began + MS(100));
-        tokio::time::sleep(MS(999)).await;
+        assert_eq!(next_poll(began, None, MS(0), MS(2_000)), began + MS(50));
+        tokio::time::sleep(MS(499)).await;
+        assert_eq!(
+            next_poll(began, None, MS(0), MS(2_000)),
+            Instant::now() + MS(50)
+        );
+        tokio::time::sleep(MS(1)).await;
+        assert_eq!(
+            next_poll(began, None, MS(0), MS(2_000)),
+            Instant::now() + MS(100)
+        );
+        tokio::time::sleep(MS(499)).await;
         assert_eq!(
             next_poll(began, None, MS(0), MS(2_000)),
             Instant::now() + MS(100)

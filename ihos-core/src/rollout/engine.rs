@@ -182,14 +182,24 @@ async fn run(
         operator.clone(),
         kind.sha256().map(ToString::to_string).unwrap_or_default(),
     );
-    let _held = take_lock(fleet, &me, previous.is_some(), options.force).await?;
+    // The checks only read, so they run while the lock is taken: the first change still
+    // comes after both. Their answer is used only once the lock is held (another run's
+    // changes may have been under way while they read).
+    let (held, checked) = tokio::join!(
+        take_lock(fleet, &me, previous.is_some(), options.force),
+        checks(fleet, kind, target, &selected, previous.as_ref())
+    );
+    let _held = held?;
     let lb_t = fleet.lb_transport.as_ref();
     emitter.emit(Event::LockTaken {
         host: lb_t.host().to_string(),
     });
 
     let env = Env::new(fleet, &emitter, cancel);
-    let result = locked(&env, kind, target, &selected, previous, me).await;
+    let result = match checked {
+        Ok(checked) => locked(&env, kind, target, &selected, previous, me, checked).await,
+        Err(e) => Err(e),
+    };
     let keep_lock = matches!(&result, Ok(r) if r.outcome == Outcome::NotRestored);
     if !keep_lock {
         if let Err(e) = lock::release(lb_t, &fleet.lb_state_dir, Some(&rollout_id)).await {
@@ -210,16 +220,23 @@ async fn run(
     })
 }
 
-/// The run under the lock held by `me`.
-async fn locked(
-    env: &Env<'_>,
+/// What the checks before any change found: the instances to update, the release a
+/// `rollback --to` installs, the upstream's backends and the preflight's findings.
+struct Checked<'a> {
+    todo: Vec<&'a InstanceHandle>,
+    going_back_to: Option<rollback_to::Resolved>,
+    backends: Vec<crate::lb::Backend>,
+    checks: Vec<String>,
+}
+
+/// Everything checked before the first change; nothing here writes.
+async fn checks<'a>(
+    fleet: &'a Fleet,
     kind: Kind<'_>,
     target: Target,
-    selected: &[&InstanceHandle],
-    previous: Option<Journal>,
-    me: LockOwner,
-) -> Result<RolloutReport, RolloutError> {
-    let fleet = env.fleet;
+    selected: &[&'a InstanceHandle],
+    previous: Option<&Journal>,
+) -> Result<Checked<'a>, RolloutError> {
     let resumed = previous.is_some();
     if !resumed {
         check_no_interrupted_canary_deploy(fleet).await?;
@@ -232,7 +249,6 @@ async fn locked(
         .copied()
         .filter(|i| {
             previous
-                .as_ref()
                 .and_then(|j| j.entry(i.name()))
                 .is_none_or(|e| e.status != InstanceStatus::Updated)
         })
@@ -248,7 +264,33 @@ async fn locked(
         Kind::Deploy(war) => Some(war.bytes),
         _ => None,
     };
-    let checks = preflight(fleet, &todo, war_bytes, previous.as_ref()).await?;
+    let checks = preflight(fleet, &todo, war_bytes, previous).await?;
+    Ok(Checked {
+        todo,
+        going_back_to,
+        backends,
+        checks,
+    })
+}
+
+/// The run under the lock held by `me`, once [`checks`] passed.
+async fn locked(
+    env: &Env<'_>,
+    kind: Kind<'_>,
+    target: Target,
+    selected: &[&InstanceHandle],
+    previous: Option<Journal>,
+    me: LockOwner,
+    checked: Checked<'_>,
+) -> Result<RolloutReport, RolloutError> {
+    let fleet = env.fleet;
+    let resumed = previous.is_some();
+    let Checked {
+        todo,
+        going_back_to,
+        backends,
+        checks,
+    } = checked;
     env.emitter.emit(Event::PreflightPassed { checks });
     let (sha256, bytes, commit) = match (kind, &going_back_to) {
         (Kind::Deploy(war), _) => (me.sha256.clone(), war.bytes, war.commit.clone()),
