@@ -125,6 +125,13 @@ impl Transport for ScriptedHost {
             "cat" => ok(&String::from_utf8_lossy(
                 files.get(last).map_or(&b"{}"[..], |v| v),
             )),
+            // The preflight's kinds of paths (GNU stat's raw mode): its directories are
+            // directories, nothing else is there.
+            "stat" if args[1] == "%f %n" => ok(&args[3..]
+                .iter()
+                .filter(|p| p.ends_with("/webapps") || p.ends_with("/logs"))
+                .map(|p| format!("41ed {p}\n"))
+                .collect::<String>()),
             "stat" => ok("0\n"),
             "date" => ok("2026-11-25\n"),
             "curl" => ok("200"),

@@ -150,20 +150,24 @@ async fn check(
     }
     // Every check at once (one round trip's time, where one after the other they took
     // eleven); judged below in the order a person fixes them.
-    let (state, dir_checks, free, link_checks, keeping) = tokio::join!(
+    // Every path's kind in one command: the directories must be directories (not links
+    // to one), and no link may be where ihos writes or reads as root.
+    let paths: Vec<&RemotePath> = (dirs.iter().map(|(_, d)| *d))
+        .chain(links.iter().map(|(_, p)| p))
+        .collect();
+    let (state, kinds, free, keeping) = tokio::join!(
         inst.container.state(),
-        join_all(dirs.iter().map(|(_, dir)| async move {
-            tokio::join!(remote::is_link(t, dir), remote::is_dir(t, dir))
-        })),
+        remote::path_kinds(t, &paths),
         async {
             match war_bytes {
                 Some(_) => Some(remote::available_bytes(t, &inst.webapps).await),
                 None => None,
             }
         },
-        join_all(links.iter().map(|(_, path)| remote::is_link(t, path))),
         keeping_room(inst)
     );
+    let kinds = kinds.map_err(|e| refuse("the kinds of its paths", e.to_string()))?;
+    let (dir_kinds, link_kinds) = kinds.split_at(dirs.len());
     let state = state.map_err(|e| refuse("container", e.to_string()))?;
     if !state.exists {
         return Err(refuse(
@@ -171,8 +175,8 @@ async fn check(
             format!("no container named {}", inst.config.container),
         ));
     }
-    for ((what, dir), (is_link, is_dir)) in dirs.iter().zip(dir_checks) {
-        if is_link? || !is_dir? {
+    for ((what, dir), kind) in dirs.iter().zip(dir_kinds) {
+        if *kind != remote::PathKind::Dir {
             return Err(refuse(what, format!("{dir} is not a directory")));
         }
     }
@@ -218,8 +222,8 @@ async fn check(
             mib(room.kept_bytes)
         ));
     }
-    for ((what, path), is_link) in links.iter().zip(link_checks) {
-        if is_link? {
+    for ((what, path), kind) in links.iter().zip(link_kinds) {
+        if *kind == remote::PathKind::Link {
             let reason = if *what == "today's log" {
                 format!("{path} is a symbolic link: ihos does not read through links as root")
             } else {

@@ -73,6 +73,7 @@ pub(crate) fn run(
             | ["dd", _, _, _, "count=1", "iflag=fullblock", "status=none"]
             | ["sha256sum", "--", _]
             | ["stat", "-c", "%s", "--", _]
+            | ["stat", "-c", "%f %n", "--", _, ..]
             | ["tail", "-c", _, "--", _]
             | ["mkdir", "--", _]
             | ["date", "+%Y-%m-%d"]
@@ -272,6 +273,25 @@ pub(crate) fn run(
                     e.text()
                 )),
             }
+        }
+        // GNU stat: `%f` the raw mode in hex, `%n` the name as given; a missing path is
+        // named on stderr and makes the exit status 1, the others are still printed. No
+        // links in this file system.
+        ["stat", "-c", "%f %n", "--", paths @ ..] => {
+            let (mut stdout, mut stderr) = (String::new(), String::new());
+            for path in paths {
+                let full = p(path);
+                match fs.lookup(&full, cred) {
+                    Ok(_) => {
+                        let mode = if fs.is_dir(&full) { 0o040755 } else { 0o100644 };
+                        stdout.push_str(&format!("{mode:x} {path}\n"));
+                    }
+                    Err(e) => {
+                        stderr.push_str(&format!("stat: cannot statx '{path}': {}\n", e.text()))
+                    }
+                }
+            }
+            out(i32::from(!stderr.is_empty()), stdout, stderr)
         }
         ["stat", "-c", "%s", "--", path] => match fs.lookup(&p(path), cred) {
             Ok(ino) => {

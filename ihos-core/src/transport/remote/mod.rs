@@ -10,11 +10,13 @@ use crate::sha::Sha256;
 use crate::transport::{Transport, TransportError, command_failed, remote_sha256, run_checked};
 
 mod files;
+mod kinds;
 mod splice;
 
 pub(crate) use files::{
     copy_atomic, copy_in_place, copy_new, remove_quietly, rename_over, replace_file, write_new,
 };
+pub(crate) use kinds::{PathKind, path_kinds};
 pub(crate) use splice::splice_new;
 
 /// A temporary name next to `path`, unique to this process and moment: the one scheme of
