@@ -618,3 +618,32 @@ async fn where_a_hard_link_is_refused_the_kept_release_is_a_copy() {
         );
     }
 }
+
+#[tokio::test(start_paused = true)]
+async fn rollback_to_a_release_webapps_has_no_room_for_is_refused_by_the_preflight() {
+    let env = Env::runbook();
+    // Build 201 is large (4 MiB), build 202 small: 201 is kept everywhere.
+    let path = env.dir.path().join("big.war");
+    std::fs::write(&path, ihos_testkit::test_war("build 201", 4 << 20)).unwrap();
+    let big = WarFile::open(&path).unwrap().with_build(Some("201".into()));
+    env.others.lock().unwrap().push(big.sha256.to_string());
+    deploy(&env, &big).await;
+    let small = env.other_war("build 202").with_build(Some("202".into()));
+    deploy(&env, &small).await;
+    // One host has 6 MiB free: the kept WAR and its exploded webapp need about 8.
+    let b = env.backend(NAMES[2]);
+    b.host.set_disk_free(Some(6 << 20));
+    match refused(&env, "201").await {
+        RolloutError::Preflight {
+            instance,
+            check,
+            reason,
+            ..
+        } => {
+            assert!(instance == NAMES[2] || instance == NAMES[3], "{instance}");
+            assert_eq!(check, "free disk space", "{reason}");
+        }
+        other => panic!("{other}"),
+    }
+    env.assert_all_on(&small.sha256);
+}

@@ -259,9 +259,11 @@ async fn checks<'a>(
         Kind::RollbackTo(reference) => Some(rollback_to::resolve(&todo, reference).await?),
         _ => None,
     };
-    // A rollback puts back what ran there: the WAR's room is not checked.
-    let war_bytes = match kind {
-        Kind::Deploy(war) => Some(war.bytes),
+    // The room in webapps for the WAR that goes in: a `rollback --to` installs a kept
+    // release of a known size; a plain rollback puts back what ran there, which had room.
+    let war_bytes = match (kind, &going_back_to) {
+        (Kind::Deploy(war), _) => Some(war.bytes),
+        (Kind::RollbackTo(_), Some(r)) => Some(r.release.bytes),
         _ => None,
     };
     let checks = preflight(fleet, &todo, war_bytes, previous).await?;
