@@ -1109,3 +1109,39 @@ async fn a_failed_drain_leaves_the_previous_release_as_it_was() {
     assert!(left.is_empty(), "{left:?}");
     env.assert_all_on(&env.old);
 }
+
+/// Saving the previous release failed while the instance drained: it goes back into
+/// rotation as it runs, never stopped (a restart of the old release would have to pass its
+/// health check again for nothing).
+#[tokio::test(start_paused = true)]
+async fn a_failed_save_of_the_previous_release_stops_nothing() {
+    let env = Env::runbook();
+    let fault = env.world.inject(
+        Fault::on(Matcher::command("copy of the previous release", |c| {
+            c.program() == "dd"
+                && c.argv()
+                    .iter()
+                    .any(|a| a.starts_with("of=") && a.contains(".previous.war.ihos-tmp-"))
+        }))
+        .on_host(LB)
+        .fail(1, "dd: error writing: Input/output error"),
+    );
+    let rec = Recorder::new();
+    let report = env.roll(&rec).await;
+    assert_eq!(env.world.fault_fired(fault), 1, "{}", rec.text());
+    assert!(
+        matches!(report.outcome, Outcome::RolledBack),
+        "{report:#?}\n{}",
+        rec.text()
+    );
+    assert_eq!(report.rolled_back[0].instance, NAMES[0]);
+    assert!(
+        !rec.any(|e| matches!(e, Event::StepStarted { instance, step: Step::Stop } if instance == NAMES[0])),
+        "{}",
+        rec.text()
+    );
+    assert_eq!(env.starts(NAMES[0]), 0, "never restarted");
+    env.assert_all_on(&env.old);
+    env.assert_all_consistent();
+    env.assert_clean();
+}

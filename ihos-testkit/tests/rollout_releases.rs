@@ -647,3 +647,44 @@ async fn rollback_to_a_release_webapps_has_no_room_for_is_refused_by_the_preflig
     }
     env.assert_all_on(&small.sha256);
 }
+
+#[tokio::test(start_paused = true)]
+async fn webapps_and_the_state_dir_on_one_file_system_need_room_for_both_copies_at_once() {
+    // The deployed WAR (4 MiB, hand-deployed) is copied to the state dir while the instance
+    // drains, and the new one into webapps while it stops: on one file system (the fake
+    // hosts have one) both are there at once. 5 MiB free is room for each alone (new WAR
+    // and its exploded webapp: about 2 MiB; the kept copy: 4 MiB), not for both.
+    let env = Env::runbook();
+    let name = NAMES[1];
+    let b = env.backend(name);
+    let big = ihos_testkit::test_war("by hand", 4 << 20);
+    b.host.write_file(&format!("{}/ihos.war", b.webapps), &big);
+    let path = env.dir.path().join("new.war");
+    std::fs::write(&path, ihos_testkit::test_war("new", 1 << 20)).unwrap();
+    let new = WarFile::open(&path).unwrap();
+    b.host.set_disk_free(Some(5 << 20));
+    let rec = Recorder::new();
+    let e = run_rollout(
+        &env.fleet(),
+        &new,
+        &RolloutOptions::default(),
+        rec.as_ref(),
+        &CancelToken::new(),
+    )
+    .await
+    .unwrap_err();
+    match &e {
+        RolloutError::Preflight {
+            instance,
+            check,
+            reason,
+            ..
+        } => {
+            assert_eq!(instance, name, "{e}");
+            assert_eq!(check, "free disk space", "{e}");
+            assert!(reason.contains("one file system"), "{e}");
+        }
+        other => panic!("{other}"),
+    }
+    assert!(!rec.any(|e| matches!(e, Event::StepStarted { .. })));
+}

@@ -187,3 +187,27 @@ async fn a_pid_that_is_no_longer_nginx_s_master_is_not_taken_for_it() {
     assert_eq!(env.world.fault_fired(fault), 1);
     assert!(ran(&env, &["docker", "top"]) >= 2 * NAMES.len());
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_ps_that_cannot_see_nginx_s_master_is_not_asked_again() {
+    // `hidepid=2` on /proc: ps as the login user selects nothing and says nothing (exit
+    // 1), while docker top still shows the master. Not "the master is gone": ps is
+    // given up after the first such answer.
+    let env = Env::runbook();
+    let fault =
+        env.world.inject(
+            Fault::on(Matcher::program("ps"))
+                .every()
+                .respond(ihos_core::Output {
+                    status: Some(1),
+                    stdout: Vec::new(),
+                    stderr: Vec::new(),
+                }),
+        );
+    let rec = Recorder::new();
+    let report = env.roll(&rec).await;
+    assert_eq!(report.outcome, Outcome::Completed, "{}", rec.text());
+    env.assert_clean();
+    assert_eq!(env.world.fault_fired(fault), 1);
+    assert_eq!(ran(&env, &["ps"]), 1);
+}

@@ -158,11 +158,11 @@ impl LoadBalancer for MultiLb {
         })
     }
 
+    /// Every member is made to apply its file, whatever another did (one that fails must
+    /// not leave the next one running something else); the first failure is returned.
     async fn apply(&self) -> Result<(), LbError> {
-        for lb in &self.lbs {
-            lb.apply().await?;
-        }
-        Ok(())
+        let applied = futures_util::future::join_all(self.lbs.iter().map(|lb| lb.apply())).await;
+        applied.into_iter().collect()
     }
 
     async fn check(&self) -> Result<(), LbError> {

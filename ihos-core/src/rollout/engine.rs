@@ -182,21 +182,15 @@ async fn run(
         operator.clone(),
         kind.sha256().map(ToString::to_string).unwrap_or_default(),
     );
-    // The checks only read, so they run while the lock is taken: the first change still
-    // comes after both. Their answer is used only once the lock is held (another run's
-    // changes may have been under way while they read).
-    let (held, checked) = tokio::join!(
-        take_lock(fleet, &me, previous.is_some(), options.force),
-        checks(fleet, kind, target, &selected, previous.as_ref())
-    );
-    let _held = held?;
+    let _held = take_lock(fleet, &me, previous.is_some(), options.force).await?;
     let lb_t = fleet.lb_transport.as_ref();
     emitter.emit(Event::LockTaken {
         host: lb_t.host().to_string(),
     });
 
     let env = Env::new(fleet, &emitter, cancel);
-    let result = match checked {
+    // Under the lock: no other run changes what they read.
+    let result = match checks(fleet, kind, target, &selected, previous.as_ref()).await {
         Ok(checked) => locked(&env, kind, target, &selected, previous, me, checked).await,
         Err(e) => Err(e),
     };

@@ -325,15 +325,20 @@ async fn steps(
     // touches the deployed WAR, which changes only once all are done (and the previous
     // release is kept). A failure of one leaves the others' work to the rollback, which
     // reads what was done from `progress`.
+    // A save that already failed stops nothing: the instance goes back as it runs.
+    let staged = match staged {
+        (Err(e), _) => return Err(fail(Step::KeepPrevious)(e)),
+        (Ok(staged), took) => (staged, took),
+    };
     progress.stopped = true;
     let (kept, stopped, prepared) = tokio::join!(
         step_with(ctx, inst, Step::KeepPrevious, async {
             match staged {
-                (Ok(None), _) => Ok((
+                (None, _) => Ok((
                     false,
                     Some("previous release already saved by this rollout".into()),
                 )),
-                (Ok(Some(staged)), took) => {
+                (Some(staged), took) => {
                     let done = commit_previous(inst, staged).await?;
                     ctx.update_entry(inst.name(), |e| e.kept_previous = true)
                         .await;
@@ -352,14 +357,13 @@ async fn steps(
                         )),
                     ))
                 }
-                (Err(e), _) => Err(e),
             }
         }),
         step(ctx, inst, Step::Stop, async {
             inst.container.stop(env.policy.stop_grace.0).await?;
             Ok(None)
         }),
-        prepare_install(inst, &source.staged, &source.sha256)
+        prepare_install(inst, &source.staged)
     );
     if let Ok(true) = kept {
         progress.kept_previous = true;

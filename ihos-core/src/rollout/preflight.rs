@@ -160,7 +160,7 @@ async fn check(
         remote::path_kinds(t, &paths),
         async {
             match war_bytes {
-                Some(_) => Some(remote::available_bytes(t, &inst.webapps).await),
+                Some(_) => Some(remote::free_space(t, &inst.webapps).await),
                 None => None,
             }
         },
@@ -181,10 +181,13 @@ async fn check(
         }
     }
     let mut space = String::new();
+    let mut webapps_fs = None;
     if let (Some(bytes), Some(free)) = (war_bytes, free) {
         // The new WAR, and Tomcat's exploded webapp of about its size again.
         let need = bytes.saturating_mul(2);
         let free = free.map_err(|e| refuse("free disk space", e.to_string()))?;
+        webapps_fs = Some((free.filesystem, free.bytes, bytes));
+        let free = free.bytes;
         if free < need {
             return Err(refuse(
                 "free disk space",
@@ -214,6 +217,29 @@ async fn check(
                     mib(room.kept_bytes)
                 ),
             ));
+        }
+        // One file system for both: the copy of the deployed WAR (made while the instance
+        // drains) and the new WAR's copy into webapps (made while it stops, before the old
+        // one is removed) are there at the same moment.
+        if let Some((fs, free, bytes)) = webapps_fs.filter(|(fs, ..)| *fs == room.filesystem) {
+            let need = room
+                .deployed
+                .saturating_add(bytes)
+                .max(bytes.saturating_mul(2));
+            if free < need {
+                return Err(refuse(
+                    "free disk space",
+                    format!(
+                        "{} and {} are on one file system ({fs}) with {} free; the deployed WAR's copy ({}) and the new WAR ({}) are there at once while it stops: about {} needed",
+                        inst.webapps,
+                        room.dir,
+                        mib(free),
+                        mib(room.deployed),
+                        mib(bytes),
+                        mib(need)
+                    ),
+                ));
+            }
         }
         space.push_str(&format!(
             ", {} free for the release it replaces (keeps {}, {})",
@@ -246,6 +272,8 @@ async fn check(
 struct KeepingRoom {
     dir: RemotePath,
     free: u64,
+    /// The state dir's file system (see [`remote::FreeSpace`]).
+    filesystem: String,
     /// The deployed WAR's size (copied there before it is replaced).
     deployed: u64,
     kept: usize,
@@ -278,12 +306,13 @@ async fn keeping_room(inst: &InstanceHandle) -> Result<Option<KeepingRoom>, Tran
         dir = up;
         exists = remote::is_dir(t, &dir).await?;
     }
-    let free = remote::available_bytes(t, &dir).await?;
+    let free = remote::free_space(t, &dir).await?;
     // An unreadable index is said by the step that rewrites it; here it keeps nothing.
     let kept = index.unwrap_or_default();
     Ok(Some(KeepingRoom {
         dir,
-        free,
+        free: free.bytes,
+        filesystem: free.filesystem,
         deployed,
         kept: kept.len(),
         // Sizes an index says (a hand-edited one may say anything): never an overflow.

@@ -181,17 +181,18 @@ pub(crate) async fn remove_deployed(inst: &InstanceHandle) -> Result<(), StepErr
     Ok(())
 }
 
-/// The new WAR copied into webapps under a name of its own and checked by digest there,
-/// while the container stops: Tomcat deploys only `*.war`, and `.<war>.ihos-next` does not
-/// end so, so nothing runs it and the deployed WAR is untouched until [`install`] renames
-/// the copy in place. The caller removes it ([`discard_prepared`]) if the update stops
-/// before that. The name is fixed, not unique: a copy a crash left is removed by the next
-/// attempt, before its own copy is made (created exclusively: never written through a
-/// file or link planted there).
+/// The new WAR copied into webapps under a name of its own while the container stops:
+/// Tomcat deploys only `*.war`, and `.<war>.ihos-next` does not end so, so nothing runs it
+/// and the deployed WAR is untouched until [`install`] renames the copy in place. It is
+/// created exclusively (never written through a file or link planted there) and not read
+/// back here: Tomcat may still run, and what it can write it can replace with a link or a
+/// FIFO that a root `sha256sum` would follow or block on. [`install`] checks the digest
+/// once the container is stopped, through the regular-file guard. The caller removes the
+/// copy ([`discard_prepared`]) if the update stops before that. The name is fixed, not
+/// unique: a copy a crash left is removed by the next attempt, before its own is made.
 pub(crate) async fn prepare_install(
     inst: &InstanceHandle,
     staged: &RemotePath,
-    expected: &Sha256,
 ) -> Result<RemotePath, StepError> {
     let t = inst.transport.as_ref();
     let war = inst.war_path()?;
@@ -206,22 +207,11 @@ pub(crate) async fn prepare_install(
     }
     let rm = Command::new("rm").args(["-f", "--", next.as_str()]).sudo();
     run_checked(t, &rm).await?;
-    match remote::copy_new(t, staged, &next, expected, Privilege::Sudo).await {
-        Ok(()) => Ok(next),
-        Err(e) => {
-            remote::remove_quietly(t, &next, Privilege::Sudo).await;
-            Err(match e {
-                crate::transport::TransportError::Checksum { actual, .. } => StepError::Mismatch {
-                    context: "copying the new WAR into webapps: ",
-                    path: next.to_string(),
-                    got: Some(actual),
-                    after: "",
-                    expected: expected.to_string(),
-                },
-                other => other.into(),
-            })
-        }
+    if let Err(e) = run_checked(t, &remote::copy_to_new(staged, &next, Privilege::Sudo)).await {
+        remote::remove_quietly(t, &next, Privilege::Sudo).await;
+        return Err(e.into());
     }
+    Ok(next)
 }
 
 /// Removes a prepared copy that is not to go in place.

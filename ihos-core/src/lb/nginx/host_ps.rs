@@ -51,8 +51,9 @@ impl HostPs {
                 return None;
             }
         };
-        if out.status == Some(1) && out.stdout.is_empty() {
-            // Nothing selected: this master is gone (nginx restarted); ps itself works.
+        if out.status == Some(1) && out.stdout.is_empty() && out.stderr.is_empty() {
+            // Nothing selected: this master is gone (nginx restarted), or ps may not see
+            // it (`hidepid`): the caller's `docker top` tells which ([`HostPs::unseen`]).
             return None;
         }
         let listed = match out.success() {
@@ -70,6 +71,20 @@ impl HostPs {
             self.broken.store(true, Ordering::Relaxed);
         }
         listed
+    }
+}
+
+impl HostPs {
+    /// `ps` found nothing for `master`, yet the container's own list has it as nginx's
+    /// master: the host's `ps` does not see it (`hidepid`, another pid namespace) and is not
+    /// asked again.
+    pub(super) fn unseen(&self, master: u32, listed: &[Process]) {
+        if listed
+            .iter()
+            .any(|p| p.pid == master && p.command.starts_with("nginx: master process"))
+        {
+            self.broken.store(true, Ordering::Relaxed);
+        }
     }
 }
 

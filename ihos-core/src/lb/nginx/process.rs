@@ -81,12 +81,17 @@ impl<T: Transport + ?Sized, C: Container + ?Sized> NginxLb<T, C> {
     /// nginx's processes: from the host's `ps` when its master is known to be the
     /// container's main process (much quicker), else the container's own list.
     async fn processes(&self) -> Result<Vec<crate::container::Process>, LbError> {
-        if let Some(master) = self.main_process.main_master() {
+        let master = self.main_process.main_master();
+        if let Some(master) = master {
             if let Some(listed) = self.host_ps.list(self.transport.as_ref(), master).await {
                 return Ok(listed);
             }
         }
-        Ok(self.container.processes().await?)
+        let listed = self.container.processes().await?;
+        if let Some(master) = master {
+            self.host_ps.unseen(master, &listed);
+        }
+        Ok(listed)
     }
 
     /// `nginx -s reload` only signals the master and returns before new workers run. Wait

@@ -43,7 +43,7 @@ pub(crate) async fn copy_atomic(
 
 /// `dd` copying `src` into `tmp`, a new file: created exclusively (a file or link already
 /// at its name is an error, never written through), the source not read through a link.
-fn copy_to_new(src: &RemotePath, tmp: &RemotePath, privilege: Privilege) -> Command {
+pub(crate) fn copy_to_new(src: &RemotePath, tmp: &RemotePath, privilege: Privilege) -> Command {
     Command::new("dd")
         .args([
             format!("if={src}"),

@@ -14,7 +14,8 @@ mod kinds;
 mod splice;
 
 pub(crate) use files::{
-    copy_atomic, copy_in_place, copy_new, remove_quietly, rename_over, replace_file, write_new,
+    copy_atomic, copy_in_place, copy_new, copy_to_new, remove_quietly, rename_over, replace_file,
+    write_new,
 };
 pub(crate) use kinds::{PathKind, path_kinds};
 pub(crate) use splice::splice_new;
@@ -100,27 +101,39 @@ pub(crate) async fn make_private(
     .map(|_| ())
 }
 
-/// Bytes available on the file system holding `dir` (`df -P -k`: POSIX output, the 4th
-/// field of its second line, in 1024-byte blocks).
-pub(crate) async fn available_bytes(
+/// Free space where `dir` is, and which file system that is.
+pub(crate) struct FreeSpace {
+    /// Bytes available (`df`'s `Available`).
+    pub bytes: u64,
+    /// The file system's name and mount point as `df -P` prints them: two directories
+    /// with the same one share their free space.
+    pub filesystem: String,
+}
+
+/// Free space where `dir` is (`df -P -k`: POSIX output, its second line: the 4th field in
+/// 1024-byte blocks; the 1st and 6th on, the file system and its mount point).
+pub(crate) async fn free_space(
     t: &dyn Transport,
     dir: &RemotePath,
-) -> Result<u64, TransportError> {
+) -> Result<FreeSpace, TransportError> {
     let cmd = Command::new("df")
         .args(["-P", "-k", "--", dir.as_str()])
         .sudo();
     let out = run_checked(t, &cmd).await?;
     let text = out.stdout_text();
-    text.lines()
-        .nth(1)
-        .and_then(|l| l.split_whitespace().nth(3))
-        .and_then(|k| k.parse::<u64>().ok())
-        .map(|k| k.saturating_mul(1024))
-        .ok_or_else(|| TransportError::Protocol {
+    let line = text.lines().nth(1).unwrap_or_default();
+    let fields: Vec<&str> = line.split_whitespace().collect();
+    match fields.get(3).and_then(|k| k.parse::<u64>().ok()) {
+        Some(k) if fields.len() >= 6 => Ok(FreeSpace {
+            bytes: k.saturating_mul(1024),
+            filesystem: format!("{} {}", fields[0], fields[5..].join(" ")),
+        }),
+        _ => Err(TransportError::Protocol {
             host: t.host().to_string(),
             command: cmd.to_string(),
             reason: format!("unexpected df output {:?}", text.trim()),
-        })
+        }),
+    }
 }
 
 /// Size of a file, `None` if it does not exist.
@@ -172,15 +185,14 @@ pub(crate) async fn read_from(
             "status=none".into(),
         ])
         .sudo();
-    // The checks and the read at once: one round trip's time where it was three (a log is
-    // read every 50 ms while Tomcat starts). Safe to start before the checks answer: a link
-    // is not followed (`nofollow`), a FIFO not waited on (`nonblock`), and the bytes of
-    // anything the checks refuse are never used.
-    let (regular, read) = tokio::join!(regular_file(t, path), t.run(&cmd));
-    if !regular? {
+    // The checks first: whatever is not a regular file (a device node the container's root
+    // can make in a bind-mounted directory) is never opened as root. Their two tests go at
+    // once (one round trip's time); `nofollow` and `nonblock` cover a link or a FIFO put
+    // there between the checks and the read.
+    if !regular_file(t, path).await? {
         return Ok(Vec::new());
     }
-    Ok(crate::transport::check_output(t.host(), &cmd, read?)?.stdout)
+    Ok(run_checked(t, &cmd).await?.stdout)
 }
 
 /// Whether a regular file is at `path` (`false`: nothing is). Anything else there is an
@@ -395,7 +407,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_log_is_read_only_when_a_regular_file_is_there_and_a_fifo_never_blocks() {
+    async fn a_log_is_read_only_when_a_regular_file_is_there_and_a_fifo_is_never_opened() {
         let dir = tempfile::tempdir().unwrap();
         let t = LocalTransport::new("here");
         let log = dir.path().join("catalina.log");
@@ -411,8 +423,8 @@ mod tests {
         symlink(&secret, &link).unwrap();
         let e = read_from(&t, &rp(&link), 0).await.unwrap_err();
         assert!(matches!(e, TransportError::NotRegularFile { .. }), "{e}");
-        // A FIFO with no writer: refused at once, the read started beside the checks does
-        // not wait for a writer (a blocked read would hold the command until its timeout).
+        // A FIFO with no writer: refused at once, never opened (a blocked read would hold
+        // the command until its timeout).
         let fifo = dir.path().join("fifo.log");
         let made = std::process::Command::new("mkfifo")
             .arg(&fifo)
