@@ -121,19 +121,23 @@ pub(crate) async fn free_space(
         .sudo();
     let out = run_checked(t, &cmd).await?;
     let text = out.stdout_text();
-    let line = text.lines().nth(1).unwrap_or_default();
+    parse_df(&text).ok_or_else(|| TransportError::Protocol {
+        host: t.host().to_string(),
+        command: cmd.to_string(),
+        reason: format!("unexpected df output {:?}", text.trim()),
+    })
+}
+
+/// `df -P -k`'s answer: `None` unless its second line has a number of blocks available and
+/// a mount point.
+fn parse_df(text: &str) -> Option<FreeSpace> {
+    let line = text.lines().nth(1)?;
     let fields: Vec<&str> = line.split_whitespace().collect();
-    match fields.get(3).and_then(|k| k.parse::<u64>().ok()) {
-        Some(k) if fields.len() >= 6 => Ok(FreeSpace {
-            bytes: k.saturating_mul(1024),
-            filesystem: format!("{} {}", fields[0], fields[5..].join(" ")),
-        }),
-        _ => Err(TransportError::Protocol {
-            host: t.host().to_string(),
-            command: cmd.to_string(),
-            reason: format!("unexpected df output {:?}", text.trim()),
-        }),
-    }
+    let k = fields.get(3)?.parse::<u64>().ok()?;
+    (fields.len() >= 6).then(|| FreeSpace {
+        bytes: k.saturating_mul(1024),
+        filesystem: format!("{} {}", fields[0], fields[5..].join(" ")),
+    })
 }
 
 /// Size of a file, `None` if it does not exist.
@@ -363,6 +367,28 @@ mod tests {
     use super::*;
     use crate::command::Output;
     use crate::transport::{LocalTransport, Uploaded};
+
+    #[test]
+    fn df_answers_that_are_not_posix_output_are_refused_not_guessed() {
+        let header = "Filesystem 1024-blocks Used Available Capacity Mounted on\n";
+        let ok = parse_df(&format!("{header}/dev/sda1 100 40 60 40% /srv/my data\n")).unwrap();
+        assert_eq!(ok.bytes, 60 * 1024);
+        // A mount point with a space is one file system, named whole.
+        assert_eq!(ok.filesystem, "/dev/sda1 /srv/my data");
+        // Huge counts saturate instead of overflowing.
+        let huge = parse_df(&format!("{header}fs 1 1 18446744073709551615 1% /\n")).unwrap();
+        assert_eq!(huge.bytes, u64::MAX);
+        for bad in [
+            String::new(),
+            header.to_string(),
+            format!("{header}fs 1 1 -5 1% /\n"),
+            format!("{header}fs 1 1 lots 1% /\n"),
+            format!("{header}fs 1 1 60 1%\n"),
+            format!("{header}\n"),
+        ] {
+            assert!(parse_df(&bad).is_none(), "{bad:?}");
+        }
+    }
 
     #[test]
     fn log_names() {
