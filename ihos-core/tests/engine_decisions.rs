@@ -125,12 +125,19 @@ impl Transport for ScriptedHost {
             "cat" => ok(&String::from_utf8_lossy(
                 files.get(last).map_or(&b"{}"[..], |v| v),
             )),
-            // The preflight's kinds of paths (GNU stat's raw mode): its directories are
-            // directories, nothing else is there.
+            // The kinds of paths (GNU stat's raw mode): the directories are directories,
+            // WARs and logs regular files, nothing else is there.
             "stat" if args[1] == "%f %n" => ok(&args[3..]
                 .iter()
-                .filter(|p| p.ends_with("/webapps") || p.ends_with("/logs"))
-                .map(|p| format!("41ed {p}\n"))
+                .filter_map(|p| {
+                    if p.ends_with("/webapps") || p.ends_with("/logs") {
+                        Some(format!("41ed {p}\n"))
+                    } else if p.ends_with(".war") || p.ends_with(".log") {
+                        Some(format!("81a4 {p}\n"))
+                    } else {
+                        None
+                    }
+                })
                 .collect::<String>()),
             "stat" => ok("0\n"),
             "date" => ok("2026-11-25\n"),

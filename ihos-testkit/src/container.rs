@@ -82,6 +82,10 @@ pub struct NginxSpec {
     /// ignores it (Linux: the kernel drops signals PID 1 has no handler for), so
     /// `docker kill --signal HUP` does not reload nginx.
     pub behind_shell: bool,
+    /// The user id nginx's master runs as on the host: 0 (the official image), or e.g.
+    /// 101 for `nginxinc/nginx-unprivileged`, whose image sets `USER 101` (so `docker
+    /// exec` runs as 101 too).
+    pub master_uid: u32,
 }
 
 impl NginxSpec {
@@ -96,7 +100,14 @@ impl NginxSpec {
             reload_delay: Duration::ZERO,
             workers: 2,
             behind_shell: false,
+            master_uid: 0,
         }
+    }
+
+    /// nginx runs as `uid` (master and workers), as in an unprivileged image.
+    pub fn runs_as(mut self, uid: u32) -> Self {
+        self.master_uid = uid;
+        self
     }
 
     /// Started by a shell that stays the container's main process (see

@@ -63,13 +63,25 @@ fn is_nginx_exec(argv: &[&str], tail: &[&str]) -> bool {
         && argv[4..].ends_with(tail)
 }
 
-/// `docker exec NAME nginx [-c P] -s reload` or `docker kill --signal HUP NAME`.
+/// `nsenter -t PID ... -- nginx [-c P] TAIL...`: nginx run from the host in its
+/// container's namespaces.
+fn is_nginx_nsenter(argv: &[&str], tail: &[&str]) -> bool {
+    argv.first() == Some(&"nsenter")
+        && argv
+            .iter()
+            .position(|a| *a == "--")
+            .is_some_and(|i| argv.get(i + 1) == Some(&"nginx") && argv[i + 2..].ends_with(tail))
+}
+
+/// `docker exec NAME nginx [-c P] -s reload`, `docker kill --signal HUP NAME`, or the
+/// host's SIGHUP to nginx's master (`sh -c SCRIPT sh PID`, the script sending it).
 pub(crate) fn is_reload_request(argv: &[&str]) -> bool {
     is_nginx_exec(argv, &["-s", "reload"])
         || matches!(
             argv,
             ["docker", "kill", "--signal", "HUP" | "SIGHUP" | "1", _]
         )
+        || matches!(argv, ["sh", "-c", script, "sh", _] if *script == crate::world::host_signal::HUP_IF_MASTER)
 }
 
 impl Matcher {
@@ -112,25 +124,31 @@ impl Matcher {
         })
     }
 
-    /// `docker exec NAME nginx [-c P] -t -q`.
+    /// `nginx [-c P] -t [-q]`, in the container (`docker exec NAME nginx ...`) or from the
+    /// host in its namespaces (`nsenter -t PID ... -- nginx ...`).
     pub fn nginx_test() -> Self {
         Self::command("nginx -t", |c| {
+            let argv = c.argv();
+            [&["-t", "-q"][..], &["-t"][..]]
+                .iter()
+                .any(|tail| is_nginx_exec(&argv, tail) || is_nginx_nsenter(&argv, tail))
+        })
+    }
+
+    /// `nginx [-c P] -t [-q]` in the container only (`docker exec NAME nginx ...`).
+    pub fn nginx_test_in_container() -> Self {
+        Self::command("nginx -t in the container", |c| {
             let argv = c.argv();
             is_nginx_exec(&argv, &["-t", "-q"]) || is_nginx_exec(&argv, &["-t"])
         })
     }
 
-    /// A reload request: `docker exec NAME nginx [-c P] -s reload`, or SIGHUP to the
-    /// container (`docker kill --signal HUP NAME`, which reaches nginx's master when it is
-    /// the main process).
+    /// A reload request: `docker exec NAME nginx [-c P] -s reload`, or SIGHUP to nginx's
+    /// master (`docker kill --signal HUP NAME`, which reaches it when it is the main
+    /// process, or the host's signal to its pid).
     pub fn nginx_reload() -> Self {
-        Self::command("nginx -s reload or docker kill --signal HUP", |c| {
-            let argv = c.argv();
-            is_nginx_exec(&argv, &["-s", "reload"])
-                || matches!(
-                    argv.as_slice(),
-                    ["docker", "kill", "--signal", "HUP" | "SIGHUP" | "1", _]
-                )
+        Self::command("nginx -s reload or a SIGHUP", |c| {
+            is_reload_request(&c.argv())
         })
     }
 
@@ -156,6 +174,11 @@ impl Matcher {
     /// Whether it matches.
     pub fn matches(&self, op: &Op<'_>) -> bool {
         (self.pred)(op)
+    }
+
+    /// Whether it matches `command` (to build a matcher on top of this one).
+    pub fn matches_command(&self, command: &Command) -> bool {
+        (self.pred)(&Op::Command(command))
     }
 
     /// What it matches, for messages.

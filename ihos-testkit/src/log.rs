@@ -88,7 +88,7 @@ impl CommandRecord {
     }
 
     /// Whether it asked nginx to reload: `nginx -s reload` in its container, or SIGHUP to
-    /// the container (`docker kill --signal HUP`).
+    /// the container (`docker kill --signal HUP`) or to nginx's master from the host.
     pub fn is_nginx_reload(&self) -> bool {
         crate::fault::is_reload_request(&self.argv())
     }

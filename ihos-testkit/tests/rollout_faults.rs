@@ -113,16 +113,21 @@ async fn nginx_refusing_the_disable_changes_nothing() {
     let env = Env::runbook();
     let config = env.nginx_config();
     let apps: Vec<_> = env.backends.iter().map(|b| b.host.snapshot()).collect();
-    // The first `nginx -t` is the preflight's of the config as it is; the second validates
-    // the disable.
-    let fault = env.world.inject(
-        Fault::on(Matcher::nginx_test())
-            .nth(2)
-            .fail(1, "nginx: [emerg] injected in /etc/nginx/nginx.conf:1"),
-    );
+    // The first `nginx -t` is the preflight's of the config as it is (in the container);
+    // the second validates the disable from the host in nginx's namespaces, the third asks
+    // the container again (only its refusal counts).
+    let faults = [2, 3].map(|n| {
+        env.world.inject(
+            Fault::on(Matcher::nginx_test())
+                .nth(n)
+                .fail(1, "nginx: [emerg] injected in /etc/nginx/nginx.conf:1"),
+        )
+    });
     let rec = Recorder::new();
     let report = env.roll(&rec).await;
-    assert_eq!(env.world.fault_fired(fault), 1);
+    for fault in faults {
+        assert_eq!(env.world.fault_fired(fault), 1);
+    }
     assert_first_rolled_back(&env, &report, &rec, Step::Disable);
     assert!(
         report.rolled_back[0]
@@ -227,10 +232,13 @@ async fn a_host_without_room_for_the_war_stops_the_run_in_the_preflight() {
 #[tokio::test(start_paused = true)]
 async fn nginx_refusing_the_enable_once_rolls_the_instance_back() {
     let env = Env::runbook();
-    // The first `nginx -t` is the preflight's, the second validates the disable, the third
-    // the enable (with the next instance's disable: one change), the fourth the enable
-    // alone, tried after that change was refused.
-    let faults = [3, 4].map(|n| {
+    // The first `nginx -t` is the preflight's (in the container, which also learns
+    // nginx's master), the second validates the disable (from the host in nginx's
+    // namespaces), the third the enable (with the next instance's disable: one change),
+    // refused, and the fourth asks the container again (a refusal is only taken from
+    // it); the fifth and sixth the same for the enable alone, tried after that change was
+    // refused.
+    let faults = [3, 4, 5, 6].map(|n| {
         env.world.inject(
             Fault::on(Matcher::nginx_test())
                 .nth(n)
@@ -249,16 +257,13 @@ async fn nginx_refusing_the_enable_once_rolls_the_instance_back() {
     assert_eq!(env.previous("101-pep1").as_deref(), Some(env.old.as_str()));
 }
 
-/// `nginx -t` in the nginx container while `broken` is set.
+/// `nginx -t` (in the nginx container, or from the host in its namespaces) while `broken`
+/// is set.
 fn nginx_test_while(broken: &Arc<AtomicBool>) -> Matcher {
     let broken = Arc::clone(broken);
+    let nginx_test = Matcher::nginx_test();
     Matcher::command("nginx -t while broken", move |c: &Command| {
-        let argv = c.argv();
-        broken.load(Ordering::SeqCst)
-            && argv.first() == Some(&"docker")
-            && argv.get(1) == Some(&"exec")
-            && argv.contains(&"nginx")
-            && argv.contains(&"-t")
+        broken.load(Ordering::SeqCst) && nginx_test.matches_command(c)
     })
 }
 
@@ -1082,9 +1087,11 @@ async fn a_failed_drain_leaves_the_previous_release_as_it_was() {
     let before = env.previous(NAMES[0]);
     // Counting the instance's connections fails every time: the drain fails.
     env.world.inject(
-        Fault::on(Matcher::argv_starts_with(&["nsenter"]))
-            .on_host(b.host.name())
-            .fail(1, "nsenter: cannot open /proc/1/ns/net: Permission denied"),
+        Fault::on(Matcher::command("nsenter ... ss", |c| {
+            c.program() == "nsenter" && c.argv().contains(&"ss")
+        }))
+        .on_host(b.host.name())
+        .fail(1, "nsenter: cannot open /proc/1/ns/net: Permission denied"),
     );
     let rec = Recorder::new();
     let report = env.roll(&rec).await;

@@ -65,16 +65,22 @@ async fn each_instance_leaves_and_rejoins_both_load_balancers() {
 async fn a_change_the_second_refuses_is_undone_on_the_first_and_the_instance_is_untouched() {
     let env = two_lbs();
     let before = env.nginx_config();
-    // nginx -t on the second LB: 1 the preflight, 2 taking the first instance out.
-    let fault = env.world.inject(
-        Fault::on(Matcher::nginx_test())
-            .on_host(LB2)
-            .nth(2)
-            .fail(1, "nginx: [emerg] injected on the second load balancer"),
-    );
+    // nginx -t on the second LB: 1 the preflight, 2 taking the first instance out (from
+    // the host in nginx's namespaces), 3 the same asked of the container (only its refusal
+    // counts).
+    let faults = [2, 3].map(|n| {
+        env.world.inject(
+            Fault::on(Matcher::nginx_test())
+                .on_host(LB2)
+                .nth(n)
+                .fail(1, "nginx: [emerg] injected on the second load balancer"),
+        )
+    });
     let rec = Recorder::new();
     let report = env.roll(&rec).await;
-    assert_eq!(env.world.fault_fired(fault), 1);
+    for fault in faults {
+        assert_eq!(env.world.fault_fired(fault), 1);
+    }
     assert_eq!(report.outcome, Outcome::RolledBack, "{}", rec.text());
     assert!(report.updated.is_empty());
     // Never drained or stopped: it was out of the first LB only for that change.

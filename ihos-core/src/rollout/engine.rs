@@ -232,11 +232,6 @@ async fn checks<'a>(
     previous: Option<&Journal>,
 ) -> Result<Checked<'a>, RolloutError> {
     let resumed = previous.is_some();
-    if !resumed {
-        check_no_interrupted_canary_deploy(fleet).await?;
-    }
-    let backends = fleet.lb.backends().await?;
-    target.check(fleet, selected, &backends, resumed)?;
     // A resumed run does not go back to the instances it already updated.
     let todo: Vec<&InstanceHandle> = selected
         .iter()
@@ -247,20 +242,45 @@ async fn checks<'a>(
                 .is_none_or(|e| e.status != InstanceStatus::Updated)
         })
         .collect();
+    // The room in webapps for the WAR that goes in: a deploy's is known now, and its
+    // preflight runs beside the load balancer's checks (all of them only read; a failure
+    // is reported in the order they are listed here). A `rollback --to` installs a kept
+    // release of a known size once it is found; a plain rollback puts back what ran there,
+    // which had room.
+    let (interrupted, lb_checked, deploy_preflight) = tokio::join!(
+        async {
+            match resumed {
+                false => check_no_interrupted_canary_deploy(fleet).await,
+                true => Ok(()),
+            }
+        },
+        async {
+            let backends = fleet.lb.backends().await?;
+            target.check(fleet, selected, &backends, resumed)?;
+            Ok::<_, RolloutError>(backends)
+        },
+        async {
+            match kind {
+                Kind::Deploy(war) => Some(preflight(fleet, &todo, Some(war.bytes), previous).await),
+                _ => None,
+            }
+        }
+    );
+    interrupted?;
+    let backends = lb_checked?;
     // The release a `rollback --to` installs, the same on every instance, before any check
     // or hook: a name that is not kept everywhere is refused first.
     let going_back_to = match kind {
         Kind::RollbackTo(reference) => Some(rollback_to::resolve(&todo, reference).await?),
         _ => None,
     };
-    // The room in webapps for the WAR that goes in: a `rollback --to` installs a kept
-    // release of a known size; a plain rollback puts back what ran there, which had room.
-    let war_bytes = match (kind, &going_back_to) {
-        (Kind::Deploy(war), _) => Some(war.bytes),
-        (Kind::RollbackTo(_), Some(r)) => Some(r.release.bytes),
-        _ => None,
+    let checks = match deploy_preflight {
+        Some(checks) => checks?,
+        None => {
+            let war_bytes = going_back_to.as_ref().map(|r| r.release.bytes);
+            preflight(fleet, &todo, war_bytes, previous).await?
+        }
     };
-    let checks = preflight(fleet, &todo, war_bytes, previous).await?;
     Ok(Checked {
         todo,
         going_back_to,

@@ -59,22 +59,29 @@ pub(crate) async fn finish(
         Outcome::Completed
     };
     let finished = matches!(report.outcome, Outcome::Completed | Outcome::RolledBack);
-    {
-        let mut j = ctx.run.journal.lock().await;
-        j.finished = finished;
-        let saved =
-            journal::save(env.fleet.lb_transport.as_ref(), &env.fleet.lb_state_dir, &j).await;
-        if let Err(e) = saved {
-            env.emitter.emit(Event::Warning {
-                instance: None,
-                message: format!("journal not written: {e}"),
-            });
+    // A rollback is never resumed (it is run again): its copies go however it ended. They
+    // go while the journal is closed: neither needs the other, and the lock (released
+    // after both) keeps another run from staging under the same names meanwhile.
+    let remove = finished || ctx.run.action == super::ctx::Action::Rollback;
+    tokio::join!(
+        async {
+            let mut j = ctx.run.journal.lock().await;
+            j.finished = finished;
+            let saved =
+                journal::save(env.fleet.lb_transport.as_ref(), &env.fleet.lb_state_dir, &j).await;
+            if let Err(e) = saved {
+                env.emitter.emit(Event::Warning {
+                    instance: None,
+                    message: format!("journal not written: {e}"),
+                });
+            }
+        },
+        async {
+            if remove {
+                remove_staged(ctx, selected).await;
+            }
         }
-    }
-    // A rollback is never resumed (it is run again): its copies go however it ended.
-    if finished || ctx.run.action == super::ctx::Action::Rollback {
-        remove_staged(ctx, selected).await;
-    }
+    );
     report
 }
 
@@ -82,6 +89,7 @@ pub(crate) async fn finish(
 /// fill the staging directories over the months. Best effort: a leftover is a warning.
 async fn remove_staged(ctx: Ctx<'_>, selected: &[&InstanceHandle]) {
     let mut removed = std::collections::BTreeSet::new();
+    let mut removals = Vec::new();
     for inst in selected {
         let Some(source) = ctx.run.sources.get(inst.name()) else {
             continue;
@@ -89,14 +97,18 @@ async fn remove_staged(ctx: Ctx<'_>, selected: &[&InstanceHandle]) {
         if !removed.insert((inst.config.host.clone(), source.staged.clone())) {
             continue;
         }
-        let rm = crate::command::Command::new("rm").args(["-f", "--", source.staged.as_str()]);
-        if let Err(e) = crate::transport::run_checked(inst.transport.as_ref(), &rm).await {
-            ctx.env.emitter.emit(Event::Warning {
-                instance: Some(inst.name().to_string()),
-                message: format!("the staged WAR {} stays: {e}", source.staged),
-            });
-        }
+        // Every host at once: one round trip's time at the end of the run, not one each.
+        removals.push(async move {
+            let rm = crate::command::Command::new("rm").args(["-f", "--", source.staged.as_str()]);
+            if let Err(e) = crate::transport::run_checked(inst.transport.as_ref(), &rm).await {
+                ctx.env.emitter.emit(Event::Warning {
+                    instance: Some(inst.name().to_string()),
+                    message: format!("the staged WAR {} stays: {e}", source.staged),
+                });
+            }
+        });
     }
+    futures_util::future::join_all(removals).await;
 }
 
 fn is_reported(report: &RolloutReport, instance: &str) -> bool {

@@ -260,30 +260,34 @@ async fn steps(
             });
         }
     }
-    step(ctx, inst, Step::Disable, async {
-        if let Some(previous) = taken_out_by {
-            return Ok(Some(format!(
-                "out of rotation since {previous} came back: one change and one reload for both"
-            )));
-        }
-        if !env.is_canary(inst) {
-            let (lb, max) = (env.fleet.lb.as_ref(), env.policy.max_unavailable);
-            ctx.run.leaving.check(lb, max, &inst.config.backend).await?;
-        }
-        let change = rotation::take_out(ctx, inst).await.inspect_err(|e| {
-            // When restoring nginx's previous config failed too, what nginx runs is
-            // unknown (it may have taken the instance out): not "nothing changed", but a
-            // rollback, which puts it back and makes nginx apply that, or says it could not.
-            if e.is_lb_restore_failure() {
-                progress.disabled = true;
+    // The container's state (the drain counts its main process's connections) is asked
+    // while the instance leaves rotation: nothing there changes it.
+    let (disabled, state) = tokio::join!(
+        step(ctx, inst, Step::Disable, async {
+            if let Some(previous) = taken_out_by {
+                return Ok(Some(format!(
+                    "out of rotation since {previous} came back: one change and one reload for both"
+                )));
             }
-        })?;
-        Ok(Some(change.message))
-    })
-    .await?;
+            if !env.is_canary(inst) {
+                let (lb, max) = (env.fleet.lb.as_ref(), env.policy.max_unavailable);
+                ctx.run.leaving.check(lb, max, &inst.config.backend).await?;
+            }
+            let change = rotation::take_out(ctx, inst).await.inspect_err(|e| {
+                // When restoring nginx's previous config failed too, what nginx runs is
+                // unknown (it may have taken the instance out): not "nothing changed", but a
+                // rollback, which puts it back and makes nginx apply that, or says it could not.
+                if e.is_lb_restore_failure() {
+                    progress.disabled = true;
+                }
+            })?;
+            Ok(Some(change.message))
+        }),
+        inst.container.state()
+    );
+    disabled?;
     progress.disabled = true;
-
-    let state = inst.container.state().await.map_err(fail(Step::Drain))?;
+    let state = state.map_err(fail(Step::Drain))?;
     let source = ctx.source(inst).map_err(fail(Step::KeepPrevious))?;
     let war = inst.war_path().map_err(fail(Step::KeepPrevious))?;
     // The previous release is saved while the instance drains: it only reads the deployed
@@ -333,15 +337,26 @@ async fn steps(
     progress.stopped = true;
     let (kept, stopped, prepared) = tokio::join!(
         step_with(ctx, inst, Step::KeepPrevious, async {
+            // Once the previous release is kept, the journal says the WAR may be touched
+            // (with the kept mark: one write, while the container stops): a resume then
+            // puts that release back, which is harmless before the WAR changes and
+            // needed after, and the removal does not wait for a journal write.
             match staged {
-                (None, _) => Ok((
-                    false,
-                    Some("previous release already saved by this rollout".into()),
-                )),
+                (None, _) => {
+                    ctx.update_entry(inst.name(), |e| e.war_touched = true)
+                        .await;
+                    Ok((
+                        false,
+                        Some("previous release already saved by this rollout".into()),
+                    ))
+                }
                 (Some(staged), took) => {
                     let done = commit_previous(inst, staged).await?;
-                    ctx.update_entry(inst.name(), |e| e.kept_previous = true)
-                        .await;
+                    ctx.update_entry(inst.name(), |e| {
+                        e.kept_previous = true;
+                        e.war_touched = true;
+                    })
+                    .await;
                     if let Some(message) = done.warning {
                         env.emitter.emit(Event::Warning {
                             instance: Some(inst.name().to_string()),
@@ -382,18 +397,11 @@ async fn steps(
         (Err(e), None) => return Err(fail(Step::Install)(e)),
     };
 
-    // The journal says the WAR is touched before it is (one write with the step's mark):
-    // a resume then puts the previous release back, which is in place by now.
-    let removed = timed(ctx, inst, Step::Remove, async {
+    // The journal said the WAR may be touched with the kept mark, before the stop ended.
+    let removed = step(ctx, inst, Step::Remove, async {
         progress.war_touched = true;
-        ctx.update_entry(inst.name(), |e| {
-            e.status = InstanceStatus::InProgress;
-            e.step = Some(Step::Remove);
-            e.war_touched = true;
-        })
-        .await;
         remove_deployed(inst).await?;
-        Ok(((), None))
+        Ok(None)
     })
     .await;
     if let Err(f) = removed {

@@ -261,13 +261,18 @@ pub(crate) async fn acquire(
         }
         return Err(command_failed(t.host(), &mkdir, &out));
     }
-    // Ours now. Its owner first (a lock without one reads as held by an unknown owner),
-    // then root's alone; if either fails, the lock is given back rather than left ownerless.
+    // Ours now, and new: its owner file is created in it exclusively and checked by digest
+    // (nothing else can be there yet), while the directory is made root's alone. If either
+    // fails, the lock is given back rather than left ownerless (a lock without an owner
+    // file reads as held by an unknown owner).
     let bytes = serde_json::to_vec_pretty(me).unwrap_or_default();
     let owned = async {
-        t.write_file_in_place(&dir.join("owner.json")?, &bytes, Privilege::Sudo)
-            .await?;
-        remote::make_private(t, &dir, PrivateMode::Dir).await
+        let owner = dir.join("owner.json")?;
+        let (written, private) = tokio::join!(
+            remote::write_new(t, &owner, &bytes, Privilege::Sudo),
+            remote::make_private(t, &dir, PrivateMode::Dir)
+        );
+        written.and(private)
     }
     .await;
     if let Err(e) = owned {

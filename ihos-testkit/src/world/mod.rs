@@ -18,8 +18,10 @@ pub(crate) mod check;
 pub(crate) mod container;
 pub(crate) mod docker;
 pub(crate) mod fs;
+pub(crate) mod host_signal;
 pub(crate) mod net;
 pub(crate) mod nginx;
+pub(crate) mod ns_exec;
 pub(crate) mod procs;
 pub(crate) mod routing;
 pub(crate) mod shell;
@@ -380,8 +382,15 @@ impl World {
                 self.docker(host, cred, &argv[1..], now)
             }
             "curl" => self.curl(host, &argv[1..], now),
-            "nsenter" => self.nsenter(host, cred, &argv[1..], now),
+            "nsenter" => match self.nsenter_exec(host, cred, &argv[1..], now) {
+                Some(output) => Some(output),
+                None => self.nsenter(host, cred, &argv[1..], now),
+            },
             "ps" => self.host_ps(host, &argv[1..]),
+            "sh" => match self.host_hup(host, cred, &argv, now) {
+                Some(output) => Some(output),
+                None => shell::run(self.host_mut(host), cred, &argv, stdin, limit, now),
+            },
             _ => shell::run(self.host_mut(host), cred, &argv, stdin, limit, now),
         }
     }

@@ -18,15 +18,15 @@ impl World {
         s
     }
 
-    /// `ps -o pid=,args= --ppid PID -p PID` on the host: the process PID and its children,
-    /// pids right-aligned, no header (procps-ng ps(1): `-p` selects by pid, `--ppid` by
-    /// parent, `pid=` sets an empty header; with nothing selected it prints nothing and
-    /// exits 1, as procps-ng 4.0 does on Debian 12). Only the processes of running
-    /// containers are known here.
+    /// `ps -o pid=,uid=,args= --ppid PID -p PID` on the host: the process PID and its
+    /// children, pids and uids right-aligned, no header (procps-ng ps(1): `-p` selects by
+    /// pid, `--ppid` by parent, `pid=` sets an empty header; with nothing selected it
+    /// prints nothing and exits 1, as procps-ng 4.0 does on Debian 12). Only the processes
+    /// of running containers are known here.
     pub(crate) fn host_ps(&mut self, host: &str, args: &[String]) -> Option<Output> {
         let a: Vec<&str> = args.iter().map(String::as_str).collect();
         let pid: u32 = match a.as_slice() {
-            ["-o", "pid=,args=", "--ppid", p, "-p", q] if p == q => p.parse().ok()?,
+            ["-o", "pid=,uid=,args=", "--ppid", p, "-p", q] if p == q => p.parse().ok()?,
             _ => return None,
         };
         let names: Vec<String> = (self.host(host).containers.iter())
@@ -35,9 +35,14 @@ impl World {
             .collect();
         let mut s = String::new();
         for name in names {
+            let uids = self.process_uids(host, &name);
             for (p, parent, command) in self.process_rows(host, &name) {
                 if p == pid || parent == Some(pid) {
-                    s.push_str(&format!("{p:>5} {command}\n"));
+                    let uid = match command.starts_with("nginx: worker") {
+                        false => uids.0,
+                        true => uids.1,
+                    };
+                    s.push_str(&format!("{p:>5} {uid:>5} {command}\n"));
                 }
             }
         }
@@ -45,6 +50,17 @@ impl World {
             true => out(1, "", ""),
             false => out(0, s, ""),
         })
+    }
+
+    /// The users a container's processes and nginx's workers run as on the host: nginx's
+    /// master as root and its workers as `nginx` (101) in the official image, everything
+    /// as the image's user in an unprivileged one; Tomcat's official image as root.
+    fn process_uids(&self, host: &str, name: &str) -> (u32, u32) {
+        match self.ctr(host, name).and_then(|c| c.nginx_spec()) {
+            Some(n) if n.master_uid != 0 => (n.master_uid, n.master_uid),
+            Some(_) => (0, 101),
+            None => (0, 0),
+        }
     }
 
     /// A container's processes as the host sees them: pid, parent pid (when it is in the

@@ -13,6 +13,7 @@ use ihos_nginx::{DisableStyle, Document, Edit, EditError, RotationChange};
 use tokio::sync::Mutex;
 
 mod batch;
+mod from_host;
 mod host_ps;
 mod kept;
 mod process;
@@ -77,6 +78,8 @@ pub struct NginxLb<T: ?Sized, C: ?Sized> {
     main_process: process::MainProcess,
     /// Lists nginx's processes from the host when it can.
     host_ps: host_ps::HostPs,
+    /// Runs `nginx -t` and sends the reload's signal from the host when it can.
+    from_host: from_host::FromHost,
     /// The config as this value last read or wrote it (see [`NginxLb::edit_with`]).
     cached: std::sync::Mutex<Kept>,
     /// Changes asked for and not yet made.
@@ -101,6 +104,7 @@ impl<T: Transport + ?Sized, C: Container + ?Sized> NginxLb<T, C> {
             busy: Mutex::new(()),
             main_process: process::MainProcess::default(),
             host_ps: host_ps::HostPs::default(),
+            from_host: from_host::FromHost::default(),
             cached: std::sync::Mutex::new(Kept::default()),
             queue: batch::Queue::default(),
         }
@@ -351,7 +355,22 @@ impl<T: Transport + ?Sized, C: Container + ?Sized> LoadBalancer for NginxLb<T, C
     }
 
     async fn check(&self) -> Result<(), LbError> {
-        match self.validate().await? {
+        let verdict = match self.options.apply {
+            // Learnt here, before the first change and beside the run's other checks:
+            // whether nginx's master is the container's main process, and the host's view
+            // of it (see `from_host.rs`), so that even the first change signals and tests
+            // it from the host. Nothing is changed.
+            ApplyMode::Reload => {
+                let (verdict, _) = self.validate_and_list().await?;
+                if matches!(verdict, Verdict::Accepted) && self.main_process.main_master().is_some()
+                {
+                    self.workers().await?;
+                }
+                verdict
+            }
+            ApplyMode::Restart => self.validate().await?,
+        };
+        match verdict {
             Verdict::Accepted => Ok(()),
             Verdict::Rejected(output) => Err(LbError::CurrentRejected {
                 host: self.host(),

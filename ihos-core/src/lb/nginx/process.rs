@@ -59,7 +59,7 @@ impl<T: Transport + ?Sized, C: Container + ?Sized> NginxLb<T, C> {
         argv
     }
 
-    /// `nginx -t` in the container.
+    /// `nginx -t` in the container (`docker exec`).
     pub(super) async fn validate(&self) -> Result<Verdict, LbError> {
         let out = self.container.exec(&self.nginx_argv(&["-t", "-q"])).await?;
         if out.success() {
@@ -133,15 +133,22 @@ impl<T: Transport + ?Sized, C: Container + ?Sized> NginxLb<T, C> {
 
     /// Tells nginx's master to reload. `nginx -s reload` reads the master's pid from its
     /// pid file and sends it SIGHUP (nginx docs, "Controlling nginx"); when the master is
-    /// the container's main process, `docker kill --signal HUP` sends the same signal to the
-    /// same process (the official image's docs reload it so) without starting a process in
-    /// the container: a docker exec is the slowest docker command (about 115 ms here, 300
-    /// ms on a busy host). Whether the master is the main process is learnt from
-    /// `docker inspect` once per master (see [`NginxLb::validate_and_list`]); until then, or
-    /// behind an init or a wrapper script, `nginx -s reload` runs in the container. Either
-    /// way the caller checks the switch by the workers, never by the command's word.
+    /// the container's main process, the same signal reaches the same process without
+    /// starting one in the container (a docker exec is the slowest docker command: about
+    /// 115 ms here, 300 ms on a busy host): from the host when its `ps` just saw that
+    /// master (see `from_host.rs`), else `docker kill --signal HUP` (the official image's
+    /// docs reload it so). Whether the master is the main process is learnt from `docker
+    /// inspect` once per master (see [`NginxLb::validate_and_list`]); until then, or behind
+    /// an init or a wrapper script, `nginx -s reload` runs in the container. Either way
+    /// the caller checks the switch by the workers, never by the command's word.
     async fn signal_reload(&self, master: Option<u32>) -> Result<(), ApplyFailure> {
-        if master.is_some_and(|m| self.main_process.is_master_main(m)) {
+        if let Some(m) = master.filter(|&m| self.main_process.is_master_main(m)) {
+            if self.from_host.signal_usable() && self.host_ps.saw_master(m) {
+                let t = self.transport.as_ref();
+                if self.from_host.hup(t, m, self.options.privilege).await? {
+                    return Ok(());
+                }
+            }
             return Ok(self.container.signal("HUP").await?);
         }
         let out = self
@@ -174,20 +181,54 @@ impl<T: Transport + ?Sized, C: Container + ?Sized> NginxLb<T, C> {
     /// nginx through another value (the canary's site file) at the same moment, and the
     /// rollout lock keeps other ihos processes out, so the list is the one just before the
     /// reload. A config nginx refuses is reported as such, whatever became of the listing.
+    ///
+    /// Once the master is known to be the main process and seen running as root, `nginx
+    /// -t` runs from the host in its namespaces (see `from_host.rs`); its "accepted" counts
+    /// only if the listing made at the same time still has that master, anything else is
+    /// asked of the container.
     pub(super) async fn validate_and_list(
         &self,
     ) -> Result<(Verdict, Option<BeforeReload>), LbError> {
         match self.options.apply {
             ApplyMode::Reload => {
                 let look_up = !self.main_process.known();
-                let (verdict, before, main) =
-                    tokio::join!(self.validate(), self.before_reload(), async {
+                let from_host = self
+                    .main_process
+                    .main_master()
+                    .filter(|&m| self.from_host.test_usable() && self.host_ps.runs_as_root(m));
+                let (in_container, host_accepted, before, main) = tokio::join!(
+                    async {
+                        match from_host {
+                            None => Some(self.validate().await),
+                            Some(_) => None,
+                        }
+                    },
+                    async {
+                        let Some(master) = from_host else {
+                            return Ok(false);
+                        };
+                        let argv = self.nginx_argv(&["-t", "-q"]);
+                        let t = self.transport.as_ref();
+                        (self.from_host)
+                            .test_accepts(t, master, &argv, self.options.privilege)
+                            .await
+                    },
+                    self.before_reload(),
+                    async {
                         match look_up {
                             true => self.container.state().await.ok().map(|s| s.pid),
                             false => None,
                         }
-                    });
-                match verdict? {
+                    }
+                );
+                let same_master =
+                    matches!(&before, Ok(b) if b.master.is_some() && b.master == from_host);
+                let verdict = match in_container {
+                    Some(verdict) => verdict?,
+                    None if host_accepted? && same_master => Verdict::Accepted,
+                    None => self.validate().await?,
+                };
+                match verdict {
                     Verdict::Accepted => {
                         let before = before?;
                         self.main_process.update(before.master, main);

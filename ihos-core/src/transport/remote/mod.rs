@@ -189,10 +189,9 @@ pub(crate) async fn read_from(
             "status=none".into(),
         ])
         .sudo();
-    // The checks first: whatever is not a regular file (a device node the container's root
-    // can make in a bind-mounted directory) is never opened as root. Their two tests go at
-    // once (one round trip's time); `nofollow` and `nonblock` cover a link or a FIFO put
-    // there between the checks and the read.
+    // The check first: whatever is not a regular file (a device node the container's root
+    // can make in a bind-mounted directory) is never opened as root. `nofollow` and
+    // `nonblock` cover a link or a FIFO put there between the check and the read.
     if !regular_file(t, path).await? {
         return Ok(Vec::new());
     }
@@ -206,30 +205,15 @@ pub(crate) async fn regular_file(
     t: &dyn Transport,
     path: &RemotePath,
 ) -> Result<bool, TransportError> {
-    let test = |flag: &'static str| async move {
-        Ok::<_, TransportError>(
-            t.run(&Command::new("test").arg(flag).arg(path.as_str()).sudo())
-                .await?
-                .success(),
-        )
-    };
-    let refused = || TransportError::NotRegularFile {
-        host: t.host().to_string(),
-        path: path.to_string(),
-    };
-    // `test -f` and `test -e` follow links: `test -L` says whether one is there. Asked at
-    // once: the usual case, a regular file, costs one round trip's time.
-    let (file, link) = tokio::join!(test("-f"), is_link(t, path));
-    if link? {
-        return Err(refused());
+    // One `stat` (which does not follow a link) says which: one round trip, one session.
+    match kinds::path_kinds(t, &[path]).await?.first() {
+        Some(kinds::PathKind::File) => Ok(true),
+        Some(kinds::PathKind::Missing) | None => Ok(false),
+        Some(_) => Err(TransportError::NotRegularFile {
+            host: t.host().to_string(),
+            path: path.to_string(),
+        }),
     }
-    if file? {
-        return Ok(true);
-    }
-    if test("-e").await? {
-        return Err(refused());
-    }
-    Ok(false)
 }
 
 /// Whether `path` is a directory (following links: check [`is_link`] too).

@@ -1,0 +1,77 @@
+//! `nsenter -t PID -m -u -i -n -p -r -w -- PROGRAM ARGS`: a program run from the host in a
+//! container's namespaces, root directory and working directory. Only `nginx` in an nginx
+//! container is known, answered as `docker exec NAME nginx ...` is.
+//!
+//! Behaviour as util-linux 2.38's nsenter shows it on this machine kind: it opens every
+//! namespace file first (without root the first one it opens, `ipc`, fails: `nsenter:
+//! cannot open /proc/PID/ns/ipc: Permission denied`, status 1; a pid that does not exist:
+//! `... No such file or directory`, status 1), then executes the program (not found:
+//! `nsenter: failed to execute PROGRAM: No such file or directory`, status 127), whose
+//! status and output are the command's.
+
+use ihos_core::Output;
+
+use super::fs::Cred;
+use super::{World, out};
+use crate::clock::VirtualTime;
+
+impl World {
+    /// `None`: not this form of nsenter.
+    pub(crate) fn nsenter_exec(
+        &mut self,
+        host: &str,
+        cred: &Cred,
+        args: &[String],
+        now: VirtualTime,
+    ) -> Option<Output> {
+        let a: Vec<&str> = args.iter().map(String::as_str).collect();
+        let (pid, program) = match a.as_slice() {
+            [
+                "-t",
+                pid,
+                "-m",
+                "-u",
+                "-i",
+                "-n",
+                "-p",
+                "-r",
+                "-w",
+                "--",
+                program,
+                ..,
+            ] => (pid.parse::<u32>().ok()?, *program),
+            _ => return None,
+        };
+        if !cred.is_root() {
+            return Some(out(
+                1,
+                "",
+                format!("nsenter: cannot open /proc/{pid}/ns/ipc: Permission denied\n"),
+            ));
+        }
+        let found = (self.host(host).containers.iter())
+            .find(|(_, c)| c.running && c.pid == pid)
+            .map(|(n, c)| (n.clone(), c.nginx_spec().is_some()));
+        let Some((name, is_nginx)) = found else {
+            return Some(out(
+                1,
+                "",
+                format!("nsenter: cannot open /proc/{pid}/ns/ipc: No such file or directory\n"),
+            ));
+        };
+        let not_found = || {
+            out(
+                127,
+                "",
+                format!("nsenter: failed to execute {program}: No such file or directory\n"),
+            )
+        };
+        match program {
+            "nginx" if is_nginx => Some(
+                self.nginx_exec(host, &name, &args[11..], now)
+                    .unwrap_or_else(|| out(1, "", "nginx: invalid option\n")),
+            ),
+            _ => Some(not_found()),
+        }
+    }
+}

@@ -1,0 +1,288 @@
+//! nginx's master reached from the load balancer's host, where docker took 80-300 ms of
+//! every transition: `nginx -t` in its namespaces (`nsenter`), used only for a master
+//! known to be the container's main process and running as root, its "accepted" only
+//! while the listing made beside it still has that master, anything else asked of the
+//! container, whose answer is the verdict; and the reload's SIGHUP, sent only to a pid
+//! the same command finds to be nginx's master, else through docker.
+
+mod rollout_support;
+
+use ihos_core::{Command, Outcome, Output, Privilege, Step, Transport};
+use ihos_testkit::{Fault, Matcher, NginxSpec, ViolationKind};
+use rollout_support::{Env, NAMES, Recorder, is_step_started};
+
+/// How an `nginx -t` on the load balancer's host was run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Test {
+    InContainer,
+    /// From the host, in the namespaces of this pid.
+    FromHost(u32),
+}
+
+fn test_of(c: &Command) -> Option<Test> {
+    let argv = c.argv();
+    let is_test = argv.contains(&"nginx") && argv.contains(&"-t");
+    match argv.as_slice() {
+        ["docker", "exec", _, "nginx", ..] if is_test => Some(Test::InContainer),
+        ["nsenter", "-t", pid, ..] if is_test => Some(Test::FromHost(pid.parse().ok()?)),
+        _ => None,
+    }
+}
+
+/// Every `nginx -t` on the load balancer's host, in order.
+fn tests(env: &Env) -> Vec<Test> {
+    (env.world.commands().iter())
+        .filter(|c| c.host == env.lb_host.name())
+        .filter_map(|c| test_of(&c.command))
+        .collect()
+}
+
+fn from_host(tests: &[Test]) -> usize {
+    tests.iter().filter(|t| **t != Test::InContainer).count()
+}
+
+fn in_container(tests: &[Test]) -> usize {
+    tests.iter().filter(|t| **t == Test::InContainer).count()
+}
+
+/// The nsenter form of `nginx -t` (not the drain's `nsenter ... ss`).
+fn nsenter_nginx() -> Matcher {
+    Matcher::command("nsenter ... -- nginx -t", |c| {
+        matches!(test_of(c), Some(Test::FromHost(_)))
+    })
+}
+
+/// How a reload's signal on the load balancer's host was sent, successful ones only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Hup {
+    FromHost,
+    DockerKill,
+}
+
+fn hups(env: &Env) -> Vec<Hup> {
+    (env.world.commands().iter())
+        .filter(|c| c.host == env.lb_host.name())
+        .filter(|c| c.result.as_ref().is_ok_and(|o| o.success()))
+        .filter_map(|c| match c.command.argv().as_slice() {
+            ["sh", "-c", script, "sh", _] if script.contains("kill -s HUP") => Some(Hup::FromHost),
+            ["docker", "kill", "--signal", "HUP", _] => Some(Hup::DockerKill),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The host's SIGHUP script.
+fn host_hup() -> Matcher {
+    Matcher::command(
+        "sh -c ... kill -s HUP",
+        |c| matches!(c.argv().as_slice(), ["sh", "-c", script, "sh", _] if script.contains("kill -s HUP")),
+    )
+}
+
+fn completed(env: &Env, rec: &Recorder, report: &ihos_core::RolloutReport) {
+    assert_eq!(report.outcome, Outcome::Completed, "{}", rec.text());
+    assert_eq!(report.updated, NAMES);
+    env.assert_all_on(&env.war.sha256);
+    env.assert_clean();
+    assert_eq!(env.world.requests_failed(), 0);
+    assert!(env.unsupported().is_empty(), "{:?}", env.unsupported());
+}
+
+#[tokio::test(start_paused = true)]
+async fn nginx_t_runs_from_the_host_once_the_master_is_known_to_be_root_and_main() {
+    let env = Env::runbook();
+    let rec = Recorder::new();
+    let report = env.roll(&rec).await;
+    completed(&env, &rec, &report);
+    let tests = tests(&env);
+    // The preflight's check in the container (which learns nginx's master); every change
+    // from the host: the first take-out, the three swaps and the last return.
+    assert_eq!(in_container(&tests), 1, "{tests:?}");
+    assert_eq!(from_host(&tests), NAMES.len() + 1, "{tests:?}");
+    let master = env
+        .world
+        .container(env.lb_host.name(), &env.nginx)
+        .unwrap()
+        .pid
+        .unwrap();
+    assert!(
+        tests[1..].iter().all(|t| *t == Test::FromHost(master)),
+        "{tests:?}, master {master}"
+    );
+    // As root (nsenter needs it), like the config's own reads and writes.
+    assert!(
+        (env.world.commands().iter())
+            .filter(|c| matches!(test_of(&c.command), Some(Test::FromHost(_))))
+            .all(|c| c.command.privilege() == Privilege::Sudo)
+    );
+    assert_eq!(env.reloads(env.lb_host.name()), NAMES.len() + 1);
+    // Every reload's signal from the host (the preflight's look saw the master).
+    assert_eq!(hups(&env), vec![Hup::FromHost; NAMES.len() + 1]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_pid_that_is_no_longer_nginx_s_master_is_never_signalled_from_the_host() {
+    // The script finds another process at the pid (status 3, nothing sent): docker
+    // signals the container instead, every time.
+    let env = Env::runbook();
+    let fault = env
+        .world
+        .inject(Fault::on(host_hup()).every().respond(Output {
+            status: Some(3),
+            stdout: Vec::new(),
+            stderr: Vec::new(),
+        }));
+    let rec = Recorder::new();
+    let report = env.roll(&rec).await;
+    completed(&env, &rec, &report);
+    assert_eq!(env.world.fault_fired(fault), NAMES.len() + 1);
+    assert_eq!(hups(&env), vec![Hup::DockerKill; NAMES.len() + 1]);
+    assert_eq!(env.reloads(env.lb_host.name()), NAMES.len() + 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_host_where_the_signal_is_refused_is_asked_once() {
+    // sudo refusing the login (its message starts `sudo:`): docker from then on.
+    let env = Env::runbook();
+    let fault = env.world.inject(
+        Fault::on(host_hup())
+            .every()
+            .fail(1, "sudo: a password is required"),
+    );
+    let rec = Recorder::new();
+    let report = env.roll(&rec).await;
+    completed(&env, &rec, &report);
+    assert_eq!(env.world.fault_fired(fault), 1);
+    assert_eq!(hups(&env), vec![Hup::DockerKill; NAMES.len() + 1]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_nginx_running_as_another_user_is_always_tested_in_its_container() {
+    // nginx-unprivileged: `docker exec` runs nginx -t as 101, which may not read what root
+    // reads; the host's root is never asked to stand in for it.
+    let env = Env::cluster(
+        2,
+        2,
+        NginxSpec::new("/etc/nginx/nginx.conf", "app").runs_as(101),
+        |s| s,
+    );
+    let rec = Recorder::new();
+    let report = env.roll(&rec).await;
+    assert_eq!(report.outcome, Outcome::Completed, "{}", rec.text());
+    env.assert_clean();
+    let tests = tests(&env);
+    assert_eq!(from_host(&tests), 0, "{tests:?}");
+    assert_eq!(in_container(&tests), 6, "{tests:?}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_host_where_nsenter_is_refused_is_tested_in_the_container_and_asked_once() {
+    let env = Env::runbook();
+    // As util-linux 2.38 says it without the right to enter (seen on this machine kind).
+    let fault = env.world.inject(Fault::on(nsenter_nginx()).every().fail(
+        1,
+        "nsenter: cannot open /proc/4242/ns/ipc: Permission denied",
+    ));
+    let rec = Recorder::new();
+    let report = env.roll(&rec).await;
+    completed(&env, &rec, &report);
+    assert_eq!(env.world.fault_fired(fault), 1);
+    let tests = tests(&env);
+    assert_eq!(from_host(&tests), 1, "{tests:?}");
+    // The preflight's and every change's verdict (five) from the container: the first
+    // change asked it again after the refused try, the others at once.
+    assert_eq!(in_container(&tests), 1 + NAMES.len() + 1, "{tests:?}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_refusal_from_the_host_is_asked_of_the_container_whose_word_stands() {
+    let env = Env::runbook();
+    // The host's view refuses what the container accepts (say, a file only the
+    // container's mount shows): the change goes on, and the host is asked again next time.
+    let fault = env.world.inject(Fault::on(nsenter_nginx()).nth(1).fail(
+        1,
+        "nginx: [emerg] open() \"/etc/nginx/conf.d/extra.conf\" failed (2: No such file or directory) in /etc/nginx/nginx.conf:30\nnginx: configuration file /etc/nginx/nginx.conf test failed\n",
+    ));
+    let rec = Recorder::new();
+    let report = env.roll(&rec).await;
+    completed(&env, &rec, &report);
+    assert_eq!(env.world.fault_fired(fault), 1);
+    let tests = tests(&env);
+    assert_eq!(from_host(&tests), NAMES.len() + 1, "{tests:?}");
+    assert_eq!(in_container(&tests), 2, "{tests:?}");
+    // The refused try (the first take-out) is followed at once by the container's.
+    assert!(matches!(tests[1], Test::FromHost(_)), "{tests:?}");
+    assert_eq!(tests[2], Test::InContainer, "{tests:?}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_accepted_test_is_not_taken_once_the_master_changed() {
+    // nginx's container is restarted by someone while the first instance starts (after the
+    // last look at nginx's processes before its return): its master has a new pid. The host's answer for the old pid says "accepted" (as another
+    // process that took the pid might): the listing beside it has another master, so the
+    // container is asked, and from then on the new master is learnt.
+    let env = Env::runbook();
+    let fault = env
+        .world
+        .inject(Fault::on(nsenter_nginx()).every().respond(Output {
+            status: Some(0),
+            stdout: Vec::new(),
+            stderr: Vec::new(),
+        }));
+    let rec = Recorder::new();
+    {
+        let host = env.lb_host.clone();
+        let nginx = env.nginx.clone();
+        rec.once(
+            move |e| is_step_started(e, NAMES[0], Step::WaitHealthy),
+            move || {
+                let (host, nginx) = (host.clone(), nginx.clone());
+                tokio::spawn(async move {
+                    let restart = Command::new("docker")
+                        .args(["restart", "--time", "10", nginx.as_str()])
+                        .sudo();
+                    let out = host.run(&restart).await.unwrap();
+                    assert!(out.success(), "{out:?}");
+                });
+            },
+        );
+    }
+    let old = env
+        .world
+        .container(env.lb_host.name(), &env.nginx)
+        .unwrap()
+        .pid
+        .unwrap();
+    let report = env.roll(&rec).await;
+    assert_eq!(report.outcome, Outcome::Completed, "{}", rec.text());
+    // Only the restart, not ihos, cut requests.
+    let unexpected = env.unexpected_violations(|k| {
+        matches!(k, ViolationKind::RequestsCut { reason, .. } if reason.contains("nginx stopped"))
+    });
+    assert!(unexpected.is_empty(), "{unexpected:#?}");
+    assert!(env.unsupported().is_empty());
+    let new = env
+        .world
+        .container(env.lb_host.name(), &env.nginx)
+        .unwrap()
+        .pid
+        .unwrap();
+    assert_ne!(old, new, "restarted");
+    let tests = tests(&env);
+    // 1 preflight (container); 2 first take-out (host); 3 the first swap: the old master's
+    // "accepted" not taken, 4 the container's; 5 the second swap, in the container while
+    // the new master is learnt; then the new master from the host.
+    assert_eq!(
+        tests,
+        [
+            Test::InContainer,
+            Test::FromHost(old),
+            Test::FromHost(old),
+            Test::InContainer,
+            Test::InContainer,
+            Test::FromHost(new),
+            Test::FromHost(new),
+        ],
+    );
+    assert!(env.world.fault_fired(fault) >= 1);
+}
