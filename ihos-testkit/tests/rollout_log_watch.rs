@@ -100,3 +100,39 @@ async fn the_startup_line_is_seen_within_a_twentieth_of_a_second_between_polls()
     }
     env.assert_clean();
 }
+
+#[tokio::test(start_paused = true)]
+async fn the_startup_line_printed_while_a_probe_waits_is_seen_as_it_is_printed() {
+    // Tomcat takes connections on its port before its webapps are deployed and answers
+    // them only once its connector starts (a real probe waited 1.2 s so on the sandbox).
+    // Here the first instance's first probe is answered 3 s after it was sent, while
+    // Tomcat prints its startup line at 2.1 s: the log is read meanwhile, so the watch
+    // counts from 2.1 s, not from the probe's answer.
+    let env = Env::runbook_with(|s, _, _| s.start_delay(Duration::from_millis(2_100)));
+    let b = env.backend(NAMES[0]);
+    let fault = env.world.inject(
+        ihos_testkit::Fault::on(ihos_testkit::Matcher::program("curl"))
+            .on_host(b.host.name())
+            .nth(1)
+            .delay(Duration::from_secs(3)),
+    );
+    let rec = Recorder::new();
+    let report = env.roll(&rec).await;
+    assert_eq!(report.outcome, Outcome::Completed, "{}", rec.text());
+    assert_eq!(env.world.fault_fired(fault), 1);
+    let watch = env.topology.policy.log_watch.0.as_secs_f64();
+    let name = NAMES[0];
+    let healthy =
+        step_seconds(&rec, name, Step::Start) + step_seconds(&rec, name, Step::WaitHealthy);
+    assert!(
+        (3.0..=3.1).contains(&healthy),
+        "{name}: healthy after {healthy:.3}s (the probe's answer)"
+    );
+    let ended = healthy + step_seconds(&rec, name, Step::ScanLog);
+    assert!(
+        (2.1 + watch..=2.1 + watch + 0.1).contains(&ended),
+        "{name}: the watch ended {ended:.3}s after the start, line at 2.1s:\n{}",
+        rec.text()
+    );
+    env.assert_clean();
+}

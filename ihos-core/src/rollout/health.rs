@@ -67,18 +67,13 @@ pub(crate) async fn wait_healthy(
         let polled = Instant::now();
         // The container's state, the probe and the startup log at once: a poll takes as
         // long as the slowest of the three (the probe may wait up to its timeout), not
-        // their sum.
-        let (state, status, log) = tokio::join!(
+        // their sum. While the probe is out (a request Tomcat holds until its connector
+        // starts), the log is watched: the line is seen within about LOG_EVERY of being
+        // printed, and the log watch counts from then, not from the probe's return.
+        let awaited = marks.filter(|_| line_seen_at.is_none());
+        let (state, (status, log)) = tokio::join!(
             inst.container.state(),
-            remote::probe(t, &h.url, h.timeout.0),
-            async {
-                match marks {
-                    Some(m) => remote::read_from(t, &m.startup_log, m.startup_offset)
-                        .await
-                        .map(|log| Some((log, Instant::now()))),
-                    None => Ok(None),
-                }
-            }
+            probe_watching(t, &h.url, h.timeout.0, awaited, &h.startup_line)
         );
         let state = state?;
         let settled = state.status != "created" && state.status != "restarting";
@@ -92,21 +87,15 @@ pub(crate) async fn wait_healthy(
         // A probe answered while the container is not running is not this start's.
         let status = if state.running { status? } else { None };
         // Tomcat prints its startup line once every webapp is deployed (or failed to):
-        // read it on every poll, so a failed deploy is known without waiting out the
-        // whole start timeout.
-        let (started_line, read_at) = match log? {
-            None => (true, None),
-            Some(_) if !state.running => (false, None),
-            Some((log, at)) => (
-                String::from_utf8_lossy(&log).contains(&h.startup_line),
-                Some(at),
-            ),
-        };
-        if let (true, Some(at)) = (started_line, read_at) {
+        // looked for on every poll until seen, so a failed deploy is known without waiting
+        // out the whole start timeout. Without marks (the container was not restarted) no
+        // new line comes, and none is needed.
+        if let (true, Some(at)) = (state.running, log?) {
             // In the log when the read came back, so printed before: a watch from then
-            // covers at least as much (the probe may have come back much later).
+            // covers at least as much.
             line_seen_at.get_or_insert(at);
         }
+        let started_line = marks.is_none() || (state.running && line_seen_at.is_some());
         if state.running && status == Some(h.expect_status) && started_line {
             return Ok((
                 format!("healthy after {:.1}s", began.elapsed().as_secs_f64()),
@@ -156,6 +145,57 @@ pub(crate) async fn wait_healthy(
 /// How often the startup log alone is read between two polls.
 const LOG_EVERY: Duration = Duration::from_millis(50);
 
+/// The probe's status, and while it is out the startup log watched from `marks` (`None`:
+/// not watched) for `line`: when it was seen (`Ok(None)`: not while the probe was out). A
+/// failing first read is an error (the poll reports what fails); a later one ends the
+/// watch, as between polls.
+async fn probe_watching(
+    t: &dyn crate::transport::Transport,
+    url: &str,
+    timeout: Duration,
+    marks: Option<&LogMarks>,
+    line: &str,
+) -> (
+    Result<Option<u16>, crate::transport::TransportError>,
+    Result<Option<Instant>, crate::transport::TransportError>,
+) {
+    let probe = remote::probe(t, url, timeout);
+    let Some(m) = marks else {
+        return (probe.await, Ok(None));
+    };
+    let watch = async {
+        let first = remote::read_from(t, &m.startup_log, m.startup_offset).await?;
+        if contains(&first, line) {
+            return Ok(Some(Instant::now()));
+        }
+        // On from where that read ended, until the line is seen (or never, while the
+        // probe is out: the select below drops this with the probe's answer).
+        let from = LogMarks {
+            startup_offset: m.startup_offset + first.len() as u64,
+            ..m.clone()
+        };
+        let kept = line.len().saturating_sub(1).min(first.len());
+        let tail = first[first.len() - kept..].to_vec();
+        let never = Instant::now() + Duration::from_secs(24 * 3600);
+        Ok(watch_for_line_from(t, &from, line, never, tail).await)
+    };
+    tokio::pin!(probe, watch);
+    let mut seen = None;
+    loop {
+        tokio::select! {
+            // A line found as the probe answers is taken.
+            biased;
+            found = &mut watch, if seen.is_none() => seen = Some(found),
+            status = &mut probe => return (status, seen.unwrap_or(Ok(None))),
+        }
+    }
+}
+
+fn contains(haystack: &[u8], needle: &str) -> bool {
+    let needle = needle.as_bytes();
+    !needle.is_empty() && haystack.windows(needle.len()).any(|w| w == needle)
+}
+
 /// Reads the startup log every [`LOG_EVERY`] until `until`; returns when the startup line
 /// was seen, as soon as it is. Each read starts where the last one ended (with the last
 /// `line.len() - 1` bytes kept, for a line cut between two reads): a verbose start is read
@@ -167,9 +207,18 @@ async fn watch_for_line(
     line: &str,
     until: Instant,
 ) -> Option<Instant> {
-    let needle = line.as_bytes();
+    watch_for_line_from(t, marks, line, until, Vec::new()).await
+}
+
+/// [`watch_for_line`] with the end of what was read before (`tail`).
+async fn watch_for_line_from(
+    t: &dyn crate::transport::Transport,
+    marks: &LogMarks,
+    line: &str,
+    until: Instant,
+    mut tail: Vec<u8>,
+) -> Option<Instant> {
     let mut offset = marks.startup_offset;
-    let mut tail: Vec<u8> = Vec::new();
     loop {
         let at = (Instant::now() + LOG_EVERY).min(until);
         tokio::time::sleep_until(at).await;
@@ -181,10 +230,10 @@ async fn watch_for_line(
             .ok()?;
         offset += piece.len() as u64;
         tail.extend_from_slice(&piece);
-        if !needle.is_empty() && tail.windows(needle.len()).any(|w| w == needle) {
+        if contains(&tail, line) {
             return Some(Instant::now());
         }
-        let keep = needle.len().saturating_sub(1).min(tail.len());
+        let keep = line.len().saturating_sub(1).min(tail.len());
         tail.drain(..tail.len() - keep);
     }
 }

@@ -103,7 +103,20 @@ impl<T: Transport + ?Sized, C: Container + ?Sized> NginxLb<T, C> {
     /// One edit on its own, on the config as it is now (the kept copy when the file's
     /// digest says it still is that): a "nothing to change" or a refusal is as true as the
     /// file, and the write's own digest check covers the moment between.
+    ///
+    /// An edit that changes the kept copy is committed on it without asking the digest
+    /// first (one round trip less per change): the write's first step checks it and
+    /// refuses a file someone else changed, and then the file is read again and the edit
+    /// made on top of theirs, as when the digest is asked first.
     pub(super) async fn edit_alone(&self, edit: &EditFn) -> Result<LbChange, LbError> {
+        if let Some(kept) = self.cached() {
+            if let Some(made) = edit(&kept.doc).ok().filter(|e| e.is_changed()) {
+                match self.commit_edit(&kept, made).await {
+                    Err(LbError::ChangedConcurrently { .. }) => {}
+                    done => return done,
+                }
+            }
+        }
         let seen = self.read().await?;
         self.edit_and_commit(&seen, edit).await
     }

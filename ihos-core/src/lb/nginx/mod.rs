@@ -273,6 +273,12 @@ impl<T: Transport + ?Sized, C: Container + ?Sized> NginxLb<T, C> {
             path: self.config.to_string(),
             error: Box::new(error),
         })?;
+        self.commit_edit(seen, edit).await
+    }
+
+    /// Commits `edit` (made on `seen`); keeps the new bytes, or forgets what was kept when
+    /// the file's state is not known for sure.
+    async fn commit_edit(&self, seen: &Cached, edit: Edit) -> Result<LbChange, LbError> {
         let change = self.change_of(&seen.bytes, &edit);
         if edit.is_changed() {
             // Forgotten while the file changes: a change cut off midway leaves no copy
