@@ -5,6 +5,7 @@
 use ihos_core::Output;
 
 use super::fs::Cred;
+use super::ns_exec::cannot_open;
 use super::{World, out};
 use crate::clock::VirtualTime;
 use crate::container::AppPhase;
@@ -119,11 +120,7 @@ impl World {
         };
         let pid: u32 = pid.parse().ok()?;
         if !cred.is_root() {
-            return Some(out(
-                1,
-                "",
-                format!("nsenter: cannot open /proc/{pid}/ns/net: Permission denied\n"),
-            ));
+            return Some(cannot_open(pid, "net", false));
         }
         let Some((name, ip, port)) = self
             .host(host)
@@ -135,11 +132,7 @@ impl World {
                 (n.clone(), c.ip.clone(), port)
             })
         else {
-            return Some(out(
-                1,
-                "",
-                format!("nsenter: cannot open /proc/{pid}/ns/net: No such file or directory\n"),
-            ));
+            return Some(cannot_open(pid, "net", true));
         };
         let n = if sport.is_none_or(|p| p == port) {
             self.connections(host, &name, now)

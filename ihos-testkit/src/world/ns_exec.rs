@@ -15,6 +15,21 @@ use super::fs::Cred;
 use super::{World, out};
 use crate::clock::VirtualTime;
 
+/// nsenter failing to open the first namespace file it opens (`ns`, e.g. `ipc`, `net`):
+/// `Permission denied` without root, `No such file or directory` for a pid that is gone;
+/// status 1 (util-linux 2.38).
+pub(crate) fn cannot_open(pid: u32, ns: &str, root: bool) -> Output {
+    let why = match root {
+        false => "Permission denied",
+        true => "No such file or directory",
+    };
+    out(
+        1,
+        "",
+        format!("nsenter: cannot open /proc/{pid}/ns/{ns}: {why}\n"),
+    )
+}
+
 impl World {
     /// `None`: not this form of nsenter.
     pub(crate) fn nsenter_exec(
@@ -43,21 +58,13 @@ impl World {
             _ => return None,
         };
         if !cred.is_root() {
-            return Some(out(
-                1,
-                "",
-                format!("nsenter: cannot open /proc/{pid}/ns/ipc: Permission denied\n"),
-            ));
+            return Some(cannot_open(pid, "ipc", false));
         }
         let found = (self.host(host).containers.iter())
             .find(|(_, c)| c.running && c.pid == pid)
             .map(|(n, c)| (n.clone(), c.nginx_spec().is_some()));
         let Some((name, is_nginx)) = found else {
-            return Some(out(
-                1,
-                "",
-                format!("nsenter: cannot open /proc/{pid}/ns/ipc: No such file or directory\n"),
-            ));
+            return Some(cannot_open(pid, "ipc", true));
         };
         let not_found = || {
             out(

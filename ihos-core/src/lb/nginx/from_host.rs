@@ -102,19 +102,25 @@ impl FromHost {
             return Ok(true);
         }
         let stderr = out.stderr_text();
-        // A master gone meanwhile (its pid no longer exists) says nothing of the tool.
-        let gone = stderr.starts_with("nsenter: cannot open")
-            && stderr.contains("No such file or directory");
-        let own = status == 127
-            || stderr.starts_with("nsenter:")
-            || stderr.starts_with("sudo:")
-            || stderr.starts_with("sh:");
-        if own && !gone {
+        if is_tools_own_failure(status, &stderr) {
             tracing::debug!(status, stderr = %stderr, "{what} does not work here: through docker from now on");
             broken.store(true, Ordering::Relaxed);
         }
         Ok(false)
     }
+}
+
+/// Whether a failure with `status` and `stderr` is the tool's own (nsenter, sudo, the
+/// shell: it will fail the same way next time), not nginx's answer nor a master gone
+/// meanwhile (its pid no longer exists, which says nothing of the tool).
+fn is_tools_own_failure(status: i32, stderr: &str) -> bool {
+    let gone =
+        stderr.starts_with("nsenter: cannot open") && stderr.contains("No such file or directory");
+    let own = status == 127
+        || stderr.starts_with("nsenter:")
+        || stderr.starts_with("sudo:")
+        || stderr.starts_with("sh:");
+    own && !gone
 }
 
 /// `nsenter -t MASTER -m -u -i -n -p -r -w -- nginx ...` (`-r` and `-w` without a value
@@ -132,7 +138,7 @@ mod tests {
     use std::process::{Child, Command};
     use std::time::{Duration, Instant};
 
-    use super::HUP_IF_MASTER;
+    use super::{HUP_IF_MASTER, is_tools_own_failure};
 
     /// Linux's SIGHUP.
     const SIGHUP: i32 = 1;
@@ -178,5 +184,51 @@ mod tests {
         let mut master = titled("nginx: master process nginx -g daemon off;");
         assert_eq!(run_script(master.id()), 0);
         assert_eq!(master.wait().unwrap().signal(), Some(SIGHUP));
+    }
+
+    #[test]
+    fn only_the_tools_own_failures_turn_the_host_path_off() {
+        // As util-linux 2.38, sudo and dash say them.
+        let own = [
+            (
+                1,
+                "nsenter: cannot open /proc/7/ns/ipc: Permission denied\n",
+            ),
+            (
+                127,
+                "nsenter: failed to execute nginx: No such file or directory\n",
+            ),
+            (1, "sudo: a password is required\n"),
+            (127, "sudo: nsenter: command not found\n"),
+            (2, "sh: 1: Syntax error: end of file unexpected\n"),
+            (127, ""),
+        ];
+        for (status, stderr) in own {
+            assert!(is_tools_own_failure(status, stderr), "{status} {stderr:?}");
+        }
+        // nginx's refusal, a master gone, and whatever else a host may print: not the tool's.
+        let huge = "x".repeat(1 << 20);
+        let not_own = [
+            (
+                1,
+                "nginx: [emerg] unknown directive \"servr\" in /etc/nginx/nginx.conf:12\n",
+            ),
+            (
+                1,
+                "nsenter: cannot open /proc/7/ns/ipc: No such file or directory\n",
+            ),
+            (3, ""),
+            (1, ""),
+            (1, "\nnsenter: on a second line\n"),
+            (1, "\u{0}\u{fffd}nsenter:"),
+            (1, huge.as_str()),
+        ];
+        for (status, stderr) in not_own {
+            assert!(
+                !is_tools_own_failure(status, stderr),
+                "{status} {:?}",
+                &stderr[..stderr.len().min(60)]
+            );
+        }
     }
 }
