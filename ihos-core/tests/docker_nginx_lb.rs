@@ -1,6 +1,7 @@
 //! `DockerCli` + `NginxLb` against the real Docker engine: a real nginx container in front of
 //! three real backends on a network this test creates. A disabled backend gets no requests;
-//! a config nginx rejects is refused and the previous bytes restored.
+//! a config nginx rejects is refused and the previous bytes restored, also where only the
+//! container (with fewer capabilities than the host's root) would refuse it.
 //!
 //! Needs Docker and the locally built `ihos/nginx:test` image (`scripts/lib/image.sh build`,
 //! which `scripts/test` runs). Skips with a message when they are missing, unless
@@ -93,6 +94,7 @@ http {
             proxy_pass http://pool;
         }
     }
+    include /etc/nginx/extra/*.conf;
 }
 ";
 
@@ -104,6 +106,13 @@ fn backend_conf(name: &str) -> String {
 
 impl Stack {
     fn up(tag: &str) -> Stack {
+        Stack::up_with(tag, &[])
+    }
+
+    /// With `lb_args` given to the LB's `docker create` (e.g. `--cap-drop`), and the
+    /// directory [`Stack::extra`] mounted at `/etc/nginx/extra`, whose `*.conf` the LB's
+    /// config includes.
+    fn up_with(tag: &str, lb_args: &[&str]) -> Stack {
         let prefix = format!("ihos-t{}-{tag}", std::process::id());
         let dir = tempfile::tempdir().unwrap();
         let network = format!("{prefix}-net");
@@ -140,9 +149,11 @@ impl Stack {
         let name = format!("{prefix}-lb");
         stack.containers.push(name.clone());
         let mount = format!("{}:/etc/nginx/nginx.conf", conf.display());
+        std::fs::create_dir(stack.extra()).unwrap();
+        let extra = format!("{}:/etc/nginx/extra", stack.extra().display());
         // The LB sits on the internal network and publishes its port on loopback only, via a
         // second (default bridge) attachment.
-        docker(&[
+        let mut create = vec![
             "create",
             "--name",
             &name,
@@ -152,8 +163,12 @@ impl Stack {
             "127.0.0.1::80",
             "-v",
             &mount,
-            IMAGE,
-        ]);
+            "-v",
+            &extra,
+        ];
+        create.extend_from_slice(lb_args);
+        create.push(IMAGE);
+        docker(&create);
         docker(&["network", "connect", "bridge", &name]);
         docker(&["start", &name]);
         let port = docker(&["port", &name, "80/tcp"]);
@@ -166,6 +181,10 @@ impl Stack {
             std::thread::sleep(Duration::from_millis(100));
         }
         panic!("nginx LB did not answer on 127.0.0.1:{}", stack.lb_port);
+    }
+
+    fn extra(&self) -> PathBuf {
+        self.dir.path().join("extra")
     }
 
     fn lb_conf(&self) -> PathBuf {
@@ -346,4 +365,47 @@ async fn restart_mode_applies_by_restarting_the_container() {
         .await
         .unwrap();
     assert!(String::from_utf8(bytes).unwrap().contains("#server b1:80;"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_only_the_host_s_root_may_read_is_refused_as_the_container_refuses_it() {
+    // nginx's container without DAC_OVERRIDE: its root may not read a file mode 0600 of
+    // another user, the host's root (nsenter's) may. `nginx -t` is what the master will do
+    // on the reload, so the container's test is the one asked: the change is refused at
+    // once as invalid, not taken as valid and found not applied after the reload timeout.
+    if !docker_ok() {
+        return;
+    }
+    let stack = Stack::up_with("capdrop", &["--cap-drop", "DAC_OVERRIDE"]);
+    let lb = stack.lb(ApplyMode::Reload);
+    // The preflight's check learns nginx's master; a first change works.
+    lb.check().await.unwrap();
+    assert!(lb.disable("b2:80").await.unwrap().changed());
+    // Someone adds a file the container's root may not read.
+    let unreadable = stack.extra().join("limits.conf");
+    std::fs::write(&unreadable, "client_max_body_size 10m;\n").unwrap();
+    std::os::unix::fs::chown(&unreadable, Some(4321), Some(4321)).unwrap();
+    std::fs::set_permissions(
+        &unreadable,
+        std::os::unix::fs::PermissionsExt::from_mode(0o600),
+    )
+    .unwrap();
+    let before = std::fs::read(stack.lb_conf()).unwrap();
+    let started = std::time::Instant::now();
+    let err = lb.enable("b2:80").await.unwrap_err();
+    match &err {
+        LbError::Validation { output, .. } => {
+            assert!(output.contains("Permission denied"), "{output}")
+        }
+        other => panic!("expected the container's refusal, got {other}"),
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "refused after {:?}",
+        started.elapsed()
+    );
+    assert_eq!(std::fs::read(stack.lb_conf()).unwrap(), before, "restored");
+    let seen = spread(stack.lb_port, 30);
+    assert_eq!(seen.get("FAILED"), None, "{seen:?}");
+    assert_eq!(seen.get("b2"), None, "still out of rotation: {seen:?}");
 }

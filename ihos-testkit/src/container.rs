@@ -61,6 +61,11 @@ impl AppSpec {
     }
 }
 
+/// docker's default bounding set (docker 20.10, `oci/caps/defaults.go`): CHOWN,
+/// DAC_OVERRIDE, FSETID, FOWNER, MKNOD, NET_RAW, SETGID, SETUID, SETFCAP, SETPCAP,
+/// NET_BIND_SERVICE, SYS_CHROOT, KILL, AUDIT_WRITE.
+pub const DOCKER_DEFAULT_CAPS: u64 = 0xa804_25fb;
+
 /// An nginx container whose config is a single host file bind-mounted into it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NginxSpec {
@@ -86,6 +91,13 @@ pub struct NginxSpec {
     /// 101 for `nginxinc/nginx-unprivileged`, whose image sets `USER 101` (so `docker
     /// exec` runs as 101 too).
     pub master_uid: u32,
+    /// The bounding capability set of its processes (proc(5) `CapBnd`): docker's default
+    /// set (`00000000a80425fb`, docker 20.10) unless the container drops some.
+    pub cap_bnd: u64,
+    /// Its processes' LSM label (proc(5) `/proc/PID/attr/current`): `None` on a host with
+    /// no LSM (this machine kind), `docker-default (enforce)` under AppArmor, a
+    /// `container_t` label under SELinux.
+    pub lsm_label: Option<String>,
 }
 
 impl NginxSpec {
@@ -101,7 +113,21 @@ impl NginxSpec {
             workers: 2,
             behind_shell: false,
             master_uid: 0,
+            cap_bnd: DOCKER_DEFAULT_CAPS,
+            lsm_label: None,
         }
+    }
+
+    /// Started with `--cap-drop` of the capabilities in `mask` (bit N: capability N).
+    pub fn drops_caps(mut self, mask: u64) -> Self {
+        self.cap_bnd &= !mask;
+        self
+    }
+
+    /// Its processes confined by the LSM label `label`.
+    pub fn labelled(mut self, label: &str) -> Self {
+        self.lsm_label = Some(label.into());
+        self
     }
 
     /// nginx runs as `uid` (master and workers), as in an unprivileged image.

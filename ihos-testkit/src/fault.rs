@@ -63,25 +63,22 @@ fn is_nginx_exec(argv: &[&str], tail: &[&str]) -> bool {
         && argv[4..].ends_with(tail)
 }
 
-/// `nsenter -t PID ... -- nginx [-c P] TAIL...`: nginx run from the host in its
-/// container's namespaces.
-fn is_nginx_nsenter(argv: &[&str], tail: &[&str]) -> bool {
-    argv.first() == Some(&"nsenter")
-        && argv
-            .iter()
-            .position(|a| *a == "--")
-            .is_some_and(|i| argv.get(i + 1) == Some(&"nginx") && argv[i + 2..].ends_with(tail))
+/// `sh -c TEST sh PID START nginx [-c P] TAIL...`: ihos-core's script running nginx from
+/// the host in its container's namespaces.
+fn is_nginx_from_host(argv: &[&str], tail: &[&str]) -> bool {
+    matches!(argv, ["sh", "-c", script, "sh", _, _, "nginx", rest @ ..]
+        if *script == crate::world::host_scripts::TEST_IN_MASTER && rest.ends_with(tail))
 }
 
 /// `docker exec NAME nginx [-c P] -s reload`, `docker kill --signal HUP NAME`, or the
-/// host's SIGHUP to nginx's master (`sh -c SCRIPT sh PID`, the script sending it).
+/// host's SIGHUP to nginx's master (`sh -c SCRIPT sh PID START`, the script sending it).
 pub(crate) fn is_reload_request(argv: &[&str]) -> bool {
     is_nginx_exec(argv, &["-s", "reload"])
         || matches!(
             argv,
             ["docker", "kill", "--signal", "HUP" | "SIGHUP" | "1", _]
         )
-        || matches!(argv, ["sh", "-c", script, "sh", _] if *script == crate::world::host_signal::HUP_IF_MASTER)
+        || matches!(argv, ["sh", "-c", script, "sh", _, _] if *script == crate::world::host_scripts::HUP_IF_MASTER)
 }
 
 impl Matcher {
@@ -125,13 +122,13 @@ impl Matcher {
     }
 
     /// `nginx [-c P] -t [-q]`, in the container (`docker exec NAME nginx ...`) or from the
-    /// host in its namespaces (`nsenter -t PID ... -- nginx ...`).
+    /// host in its namespaces (`sh -c TEST sh PID START nginx ...`, nsenter in the script).
     pub fn nginx_test() -> Self {
         Self::command("nginx -t", |c| {
             let argv = c.argv();
             [&["-t", "-q"][..], &["-t"][..]]
                 .iter()
-                .any(|tail| is_nginx_exec(&argv, tail) || is_nginx_nsenter(&argv, tail))
+                .any(|tail| is_nginx_exec(&argv, tail) || is_nginx_from_host(&argv, tail))
         })
     }
 

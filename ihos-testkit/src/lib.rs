@@ -78,6 +78,9 @@
 //! | `curl -fsS -o /dev/null -w %{http_code} --max-time N URL` | the app on URL's port |
 //! | `curl -sS -o /dev/null -w %{http_code} --max-time N -- URL` | same, no `-f` |
 //! | `nsenter -t PID -n ss -Htn state established [sport = :PORT]` | one line per connection |
+//! | `sh -c LIST sh PID` (ihos-core's listing of nginx's master) | `ps` lines, a blank line, `/proc/PID/stat` |
+//! | `sh -c TEST sh PID START nginx ...` (nginx -t from the host) | 3: not that master, 4: fewer caps or another LSM label, else nsenter's answer |
+//! | `sh -c HUP sh PID START` (the reload's SIGHUP from the host) | 3: not that master, else the signal |
 //!
 //! Anything else, including `docker exec` of other programs, is unsupported. Health:
 //! a stopped or starting app refuses connections (curl exit 7); a started app without its
@@ -129,8 +132,8 @@ mod world;
 
 pub use clock::{EPOCH_UNIX_SECS, VirtualTime};
 pub use container::{
-    AppPhase, AppSpec, ContainerInfo, ContainerKind, ContainerSpec, NginxSpec, WAR_NAME,
-    log_file_name,
+    AppPhase, AppSpec, ContainerInfo, ContainerKind, ContainerSpec, DOCKER_DEFAULT_CAPS, NginxSpec,
+    WAR_NAME, log_file_name,
 };
 pub use fake_world::{FakeHost, FakeWorld};
 pub use fault::{Fault, FaultAction, FaultId, Matcher, Op, When};

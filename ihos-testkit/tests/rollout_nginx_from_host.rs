@@ -8,7 +8,7 @@
 mod rollout_support;
 
 use ihos_core::{Command, Outcome, Output, Privilege, Step, Transport};
-use ihos_testkit::{Fault, Matcher, NginxSpec, ViolationKind};
+use ihos_testkit::{ContainerSpec, Fault, Matcher, NginxSpec, ViolationKind};
 use rollout_support::{Env, NAMES, Recorder, is_step_started};
 
 /// How an `nginx -t` on the load balancer's host was run.
@@ -24,7 +24,11 @@ fn test_of(c: &Command) -> Option<Test> {
     let is_test = argv.contains(&"nginx") && argv.contains(&"-t");
     match argv.as_slice() {
         ["docker", "exec", _, "nginx", ..] if is_test => Some(Test::InContainer),
-        ["nsenter", "-t", pid, ..] if is_test => Some(Test::FromHost(pid.parse().ok()?)),
+        ["sh", "-c", script, "sh", pid, _start, "nginx", ..]
+            if is_test && script.contains("exec nsenter") =>
+        {
+            Some(Test::FromHost(pid.parse().ok()?))
+        }
         _ => None,
     }
 }
@@ -45,9 +49,9 @@ fn in_container(tests: &[Test]) -> usize {
     tests.iter().filter(|t| **t == Test::InContainer).count()
 }
 
-/// The nsenter form of `nginx -t` (not the drain's `nsenter ... ss`).
+/// The host's form of `nginx -t` (nsenter in a script; not the drain's `nsenter ... ss`).
 fn nsenter_nginx() -> Matcher {
-    Matcher::command("nsenter ... -- nginx -t", |c| {
+    Matcher::command("sh -c ... nsenter ... nginx -t", |c| {
         matches!(test_of(c), Some(Test::FromHost(_)))
     })
 }
@@ -64,7 +68,9 @@ fn hups(env: &Env) -> Vec<Hup> {
         .filter(|c| c.host == env.lb_host.name())
         .filter(|c| c.result.as_ref().is_ok_and(|o| o.success()))
         .filter_map(|c| match c.command.argv().as_slice() {
-            ["sh", "-c", script, "sh", _] if script.contains("kill -s HUP") => Some(Hup::FromHost),
+            ["sh", "-c", script, "sh", _, _] if script.contains("kill -s HUP") => {
+                Some(Hup::FromHost)
+            }
             ["docker", "kill", "--signal", "HUP", _] => Some(Hup::DockerKill),
             _ => None,
         })
@@ -75,8 +81,32 @@ fn hups(env: &Env) -> Vec<Hup> {
 fn host_hup() -> Matcher {
     Matcher::command(
         "sh -c ... kill -s HUP",
-        |c| matches!(c.argv().as_slice(), ["sh", "-c", script, "sh", _] if script.contains("kill -s HUP")),
+        |c| matches!(c.argv().as_slice(), ["sh", "-c", script, "sh", _, _] if script.contains("kill -s HUP")),
     )
+}
+
+/// nginx's container restarted by someone while the first instance starts (after the last
+/// look at nginx's processes before its return), then `after` done.
+fn restart_nginx_at_first_start(
+    env: &Env,
+    rec: &Recorder,
+    after: impl Fn() + Clone + Send + Sync + 'static,
+) {
+    let (host, nginx) = (env.lb_host.clone(), env.nginx.clone());
+    rec.once(
+        move |e| is_step_started(e, NAMES[0], Step::WaitHealthy),
+        move || {
+            let (host, nginx, after) = (host.clone(), nginx.clone(), after.clone());
+            tokio::spawn(async move {
+                let restart = Command::new("docker")
+                    .args(["restart", "--time", "10", nginx.as_str()])
+                    .sudo();
+                let out = host.run(&restart).await.unwrap();
+                assert!(out.success(), "{out:?}");
+                after();
+            });
+        },
+    );
 }
 
 fn completed(env: &Env, rec: &Recorder, report: &ihos_core::RolloutReport) {
@@ -230,23 +260,7 @@ async fn an_accepted_test_is_not_taken_once_the_master_changed() {
             stderr: Vec::new(),
         }));
     let rec = Recorder::new();
-    {
-        let host = env.lb_host.clone();
-        let nginx = env.nginx.clone();
-        rec.once(
-            move |e| is_step_started(e, NAMES[0], Step::WaitHealthy),
-            move || {
-                let (host, nginx) = (host.clone(), nginx.clone());
-                tokio::spawn(async move {
-                    let restart = Command::new("docker")
-                        .args(["restart", "--time", "10", nginx.as_str()])
-                        .sudo();
-                    let out = host.run(&restart).await.unwrap();
-                    assert!(out.success(), "{out:?}");
-                });
-            },
-        );
-    }
+    restart_nginx_at_first_start(&env, &rec, || {});
     let old = env
         .world
         .container(env.lb_host.name(), &env.nginx)
@@ -285,4 +299,113 @@ async fn an_accepted_test_is_not_taken_once_the_master_changed() {
         ],
     );
     assert!(env.world.fault_fired(fault) >= 1);
+}
+
+/// A 2x2 cluster behind an nginx made by `nginx`, rolled out: the `nginx -t`s made.
+async fn roll_behind(nginx: NginxSpec) -> Vec<Test> {
+    let env = Env::cluster(2, 2, nginx, |s| s);
+    let rec = Recorder::new();
+    let report = env.roll(&rec).await;
+    assert_eq!(report.outcome, Outcome::Completed, "{}", rec.text());
+    env.assert_clean();
+    assert_eq!(env.world.requests_failed(), 0);
+    assert!(env.unsupported().is_empty(), "{:?}", env.unsupported());
+    tests(&env)
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_master_that_may_do_less_than_the_host_s_root_is_tested_in_its_container() {
+    // The host's root may read what a container without DAC_OVERRIDE (`--cap-drop`) or
+    // under SELinux's container_t may not: the host's test is tried once, says the
+    // context differs (status 4), and every verdict comes from the container.
+    const DAC_OVERRIDE: u64 = 1 << 1;
+    let base = || NginxSpec::new("/etc/nginx/nginx.conf", "app");
+    for nginx in [
+        base().drops_caps(DAC_OVERRIDE),
+        base().drops_caps(u64::MAX),
+        base().labelled("system_u:system_r:container_t:s0:c112,c967\0"),
+        base().labelled("nginx-hardened (enforce)\n"),
+    ] {
+        let tests = roll_behind(nginx.clone()).await;
+        assert_eq!(from_host(&tests), 1, "{nginx:?}: {tests:?}");
+        assert_eq!(in_container(&tests), 6, "{nginx:?}: {tests:?}");
+    }
+    // docker's defaults less NET_RAW (a common hardening), or docker's AppArmor profile:
+    // the host's test stands in (the preflight's in the container, then five from the
+    // host).
+    const NET_RAW: u64 = 1 << 13;
+    for nginx in [
+        base().drops_caps(NET_RAW),
+        base().labelled("docker-default (enforce)\n"),
+    ] {
+        let tests = roll_behind(nginx.clone()).await;
+        assert_eq!(
+            (from_host(&tests), in_container(&tests)),
+            (5, 1),
+            "{nginx:?}: {tests:?}"
+        );
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn another_nginx_that_takes_the_old_master_s_pid_is_never_tested_nor_signalled() {
+    // nginx's container is restarted by someone while the first instance starts; another
+    // nginx container started just after takes the old master's pid (the kernel's pids
+    // wrap). A pid and "nginx: master process" no longer name our master: its start time
+    // does. Tests, signals and the switch check must reach the restarted nginx only, so
+    // every instance really leaves rotation before it stops.
+    let env = Env::runbook();
+    let lb = env.lb_host.name().to_string();
+    let old = env.world.container(&lb, &env.nginx).unwrap().pid.unwrap();
+    let other_conf = "/etc/nginx-other/nginx.conf";
+    // Another site's nginx: its own upstream, none of ours.
+    env.lb_host.write_file(
+        other_conf,
+        "events {}\nhttp {\n    upstream other {\n        server 10.9.9.9:8080;\n    }\n    server {\n        listen 8081;\n        location / {\n            proxy_pass http://other;\n        }\n    }\n}\n",
+    );
+    let rec = Recorder::new();
+    let (host, world) = (env.lb_host.clone(), env.world.clone());
+    restart_nginx_at_first_start(&env, &rec, move || {
+        world.reuse_pid_next(old);
+        let spec = NginxSpec::new(other_conf, "other");
+        host.add_container(
+            ContainerSpec::nginx("other-nginx", spec).running_since(Default::default()),
+        );
+    });
+    let report = env.roll(&rec).await;
+    assert_eq!(report.outcome, Outcome::Completed, "{}", rec.text());
+    env.assert_all_on(&env.war.sha256);
+    let other = env.world.container(&lb, "other-nginx").unwrap();
+    assert_eq!(other.pid, Some(old), "the other nginx took the old pid");
+    let new = env.world.container(&lb, &env.nginx).unwrap().pid.unwrap();
+    assert_ne!(new, old);
+    // Only the restart, not ihos, cut requests: every instance left the restarted nginx's
+    // rotation before it stopped.
+    let unexpected = env.unexpected_violations(|k| {
+        matches!(k, ViolationKind::RequestsCut { reason, .. } if reason.contains("nginx stopped"))
+    });
+    assert!(unexpected.is_empty(), "{unexpected:#?}");
+    assert!(env.unsupported().is_empty(), "{:?}", env.unsupported());
+    // Nothing from the host reached the old pid once the other nginx had it: the scripts
+    // found another process there (status 3), and the new master was learnt.
+    let pid_of = |argv: &[&str]| match argv {
+        ["sh", "-c", _, "sh", pid, _, ..] => pid.parse::<u32>().ok(),
+        _ => None,
+    };
+    let after_restart: Vec<_> = (env.world.commands().iter())
+        .filter(|c| c.host == lb)
+        .skip_while(|c| !c.command.argv().starts_with(&["docker", "restart"]))
+        .filter_map(|c| Some((pid_of(&c.command.argv())?, c.result.clone().ok()?.status)))
+        .collect();
+    assert!(
+        after_restart
+            .iter()
+            .all(|(pid, status)| *pid == new || *status == Some(3)),
+        "{after_restart:?}"
+    );
+    assert!(
+        after_restart
+            .iter()
+            .any(|(pid, status)| *pid == new && *status == Some(0))
+    );
 }

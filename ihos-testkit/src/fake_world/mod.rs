@@ -77,6 +77,13 @@ impl FakeWorld {
         self.lock().hosts.keys().cloned().collect()
     }
 
+    /// The next process started anywhere takes `pid`, as the kernel hands out a freed pid
+    /// again once its counter wraps at pid_max (e.g. a container restarted, then another
+    /// started where its old main process was). The pid must not be running.
+    pub fn reuse_pid_next(&self, pid: u32) {
+        self.lock().reused_pid = Some(pid);
+    }
+
     /// Creates a container on `host`. A running app loads `webapps/ihos.war` as it is now;
     /// a running nginx loads its config file, which must exist and be valid.
     ///

@@ -18,7 +18,7 @@ pub(crate) mod check;
 pub(crate) mod container;
 pub(crate) mod docker;
 pub(crate) mod fs;
-pub(crate) mod host_signal;
+pub(crate) mod host_scripts;
 pub(crate) mod net;
 pub(crate) mod nginx;
 pub(crate) mod ns_exec;
@@ -115,6 +115,8 @@ pub(crate) struct World {
     /// Requests in flight at any moment on each backend that gets traffic.
     pub connections_per_backend: usize,
     pub next_pid: u32,
+    /// The pid the next process takes instead of a new one (the kernel's pids wrap).
+    pub reused_pid: Option<u32>,
     pub next_ip: u32,
     pub next_tmp: u64,
     /// Requests cut during the operation being interpreted: (target, count, reason).
@@ -173,6 +175,7 @@ impl World {
             checker: InvariantChecker::new(1),
             connections_per_backend: 2,
             next_pid: 4000,
+            reused_pid: None,
             next_ip: 1,
             next_tmp: 0,
             cuts: Vec::new(),
@@ -386,8 +389,7 @@ impl World {
                 Some(output) => Some(output),
                 None => self.nsenter(host, cred, &argv[1..], now),
             },
-            "ps" => self.host_ps(host, &argv[1..]),
-            "sh" => match self.host_hup(host, cred, &argv, now) {
+            "sh" => match self.host_script(host, cred, &argv, now) {
                 Some(output) => Some(output),
                 None => shell::run(self.host_mut(host), cred, &argv, stdin, limit, now),
             },
@@ -397,6 +399,9 @@ impl World {
 
     /// A new process id.
     pub(crate) fn pid(&mut self) -> u32 {
+        if let Some(pid) = self.reused_pid.take() {
+            return pid;
+        }
         self.next_pid += 1;
         self.next_pid
     }

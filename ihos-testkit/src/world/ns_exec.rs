@@ -40,7 +40,7 @@ impl World {
         now: VirtualTime,
     ) -> Option<Output> {
         let a: Vec<&str> = args.iter().map(String::as_str).collect();
-        let (pid, program) = match a.as_slice() {
+        let pid = match a.as_slice() {
             [
                 "-t",
                 pid,
@@ -52,19 +52,32 @@ impl World {
                 "-r",
                 "-w",
                 "--",
-                program,
+                _,
                 ..,
-            ] => (pid.parse::<u32>().ok()?, *program),
+            ] => pid.parse::<u32>().ok()?,
             _ => return None,
         };
+        Some(self.enter(host, cred, pid, &args[10..], now))
+    }
+
+    /// `program` (its argv) run by nsenter in the namespaces of `pid`.
+    pub(crate) fn enter(
+        &mut self,
+        host: &str,
+        cred: &Cred,
+        pid: u32,
+        argv: &[String],
+        now: VirtualTime,
+    ) -> Output {
+        let program = argv.first().map(String::as_str).unwrap_or_default();
         if !cred.is_root() {
-            return Some(cannot_open(pid, "ipc", false));
+            return cannot_open(pid, "ipc", false);
         }
         let found = (self.host(host).containers.iter())
             .find(|(_, c)| c.running && c.pid == pid)
             .map(|(n, c)| (n.clone(), c.nginx_spec().is_some()));
         let Some((name, is_nginx)) = found else {
-            return Some(cannot_open(pid, "ipc", true));
+            return cannot_open(pid, "ipc", true);
         };
         let not_found = || {
             out(
@@ -74,11 +87,10 @@ impl World {
             )
         };
         match program {
-            "nginx" if is_nginx => Some(
-                self.nginx_exec(host, &name, &args[11..], now)
-                    .unwrap_or_else(|| out(1, "", "nginx: invalid option\n")),
-            ),
-            _ => Some(not_found()),
+            "nginx" if is_nginx => self
+                .nginx_exec(host, &name, &argv[1..], now)
+                .unwrap_or_else(|| out(1, "", "nginx: invalid option\n")),
+            _ => not_found(),
         }
     }
 }

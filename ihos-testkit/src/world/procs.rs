@@ -4,6 +4,7 @@
 
 use ihos_core::Output;
 
+use super::host_scripts::{start_ticks, stat_line};
 use super::{World, out};
 
 impl World {
@@ -18,24 +19,23 @@ impl World {
         s
     }
 
-    /// `ps -o pid=,uid=,args= --ppid PID -p PID` on the host: the process PID and its
-    /// children, pids and uids right-aligned, no header (procps-ng ps(1): `-p` selects by
-    /// pid, `--ppid` by parent, `pid=` sets an empty header; with nothing selected it
-    /// prints nothing and exits 1, as procps-ng 4.0 does on Debian 12). Only the processes
-    /// of running containers are known here.
-    pub(crate) fn host_ps(&mut self, host: &str, args: &[String]) -> Option<Output> {
-        let a: Vec<&str> = args.iter().map(String::as_str).collect();
-        let pid: u32 = match a.as_slice() {
-            ["-o", "pid=,uid=,args=", "--ppid", p, "-p", q] if p == q => p.parse().ok()?,
-            _ => return None,
-        };
+    /// ihos-core's listing script for nginx's master `pid` on the host: `ps -o
+    /// pid=,uid=,args= --ppid PID -p PID` (the process PID and its children, pids and uids
+    /// right-aligned, no header; procps-ng ps(1): `-p` selects by pid, `--ppid` by parent,
+    /// `pid=` sets an empty header; with nothing selected it prints nothing and exits 1, as
+    /// procps-ng 4.0 does on Debian 12), an empty line, and `/proc/PID/stat` (a pid that is
+    /// not a process's: status 1, nothing more). Only the processes of running containers
+    /// are known here.
+    pub(crate) fn host_ps(&mut self, host: &str, pid: u32) -> Option<Output> {
         let names: Vec<String> = (self.host(host).containers.iter())
             .filter(|(_, c)| c.running)
             .map(|(n, _)| n.clone())
             .collect();
         let mut s = String::new();
+        let mut stat = None;
         for name in names {
             let uids = self.process_uids(host, &name);
+            let start = start_ticks(self.ctr(host, &name).expect("container"));
             for (p, parent, command) in self.process_rows(host, &name) {
                 if p == pid || parent == Some(pid) {
                     let uid = match command.starts_with("nginx: worker") {
@@ -44,11 +44,18 @@ impl World {
                     };
                     s.push_str(&format!("{p:>5} {uid:>5} {command}\n"));
                 }
+                if p == pid {
+                    stat = Some(stat_line(pid, start));
+                }
             }
         }
-        Some(match s.is_empty() {
-            true => out(1, "", ""),
-            false => out(0, s, ""),
+        if s.is_empty() {
+            return Some(out(1, "", ""));
+        }
+        s.push('\n');
+        Some(match stat {
+            Some(stat) => out(0, s + &stat, ""),
+            None => out(1, s, ""),
         })
     }
 

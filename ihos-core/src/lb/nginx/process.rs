@@ -143,9 +143,10 @@ impl<T: Transport + ?Sized, C: Container + ?Sized> NginxLb<T, C> {
     /// the caller checks the switch by the workers, never by the command's word.
     async fn signal_reload(&self, master: Option<u32>) -> Result<(), ApplyFailure> {
         if let Some(m) = master.filter(|&m| self.main_process.is_master_main(m)) {
-            if self.from_host.signal_usable() && self.host_ps.saw_master(m) {
+            let seen = self.host_ps.saw_master(m);
+            if let Some(id) = seen.filter(|_| self.from_host.signal_usable()) {
                 let t = self.transport.as_ref();
-                if self.from_host.hup(t, m, self.options.privilege).await? {
+                if self.from_host.hup(t, id, self.options.privilege).await? {
                     return Ok(());
                 }
             }
@@ -192,10 +193,9 @@ impl<T: Transport + ?Sized, C: Container + ?Sized> NginxLb<T, C> {
         match self.options.apply {
             ApplyMode::Reload => {
                 let look_up = !self.main_process.known();
-                let from_host = self
-                    .main_process
-                    .main_master()
-                    .filter(|&m| self.from_host.test_usable() && self.host_ps.runs_as_root(m));
+                let from_host = (self.main_process.main_master())
+                    .and_then(|m| self.host_ps.root_master(m))
+                    .filter(|&id| self.from_host.test_usable(id));
                 let (in_container, host_accepted, before, main) = tokio::join!(
                     async {
                         match from_host {
@@ -221,8 +221,12 @@ impl<T: Transport + ?Sized, C: Container + ?Sized> NginxLb<T, C> {
                         }
                     }
                 );
-                let same_master =
-                    matches!(&before, Ok(b) if b.master.is_some() && b.master == from_host);
+                // Listed from the host as the same process (pid and start time), not only
+                // the same pid.
+                let same_master = from_host.is_some_and(|id| {
+                    matches!(&before, Ok(b) if b.master == Some(id.pid))
+                        && self.host_ps.saw_master(id.pid) == Some(id)
+                });
                 let verdict = match in_container {
                     Some(verdict) => verdict?,
                     None if host_accepted? && same_master => Verdict::Accepted,
