@@ -408,4 +408,21 @@ async fn another_nginx_that_takes_the_old_master_s_pid_is_never_tested_nor_signa
             .iter()
             .any(|(pid, status)| *pid == new && *status == Some(0))
     );
+    // The trap was live: the host's listing of the old pid found the other nginx's master
+    // there (and did not take it for ours).
+    let old_pid = old.to_string();
+    let listed_other = (env.world.commands().iter())
+        .filter(|c| c.host == lb)
+        .skip_while(|c| !c.command.argv().starts_with(&["docker", "restart"]))
+        .any(|c| {
+            let listing = matches!(c.command.argv().as_slice(),
+                ["sh", "-c", script, "sh", pid] if script.starts_with("ps ") && *pid == old_pid);
+            let out = c
+                .result
+                .as_ref()
+                .map(|o| o.stdout_text())
+                .unwrap_or_default();
+            listing && out.contains("nginx: master process")
+        });
+    assert!(listed_other);
 }

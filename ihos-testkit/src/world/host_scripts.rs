@@ -37,18 +37,19 @@ pub(crate) const HUP_IF_MASTER: &str = concat!(
 /// ihos-core's `TEST_IN_MASTER`.
 pub(crate) const TEST_IN_MASTER: &str = concat!(
     same_process!(),
-    "b=; n=; for w in $(cat \"/proc/$p/status\" 2>/dev/null); do [ -n \"$n\" ] && { b=$w; break; }; [ \"$w\" = CapBnd: ] && n=1; done; ",
+    "b=$(sed -n 's/^CapBnd:[[:space:]]*//p' \"/proc/$p/status\" 2>/dev/null); ",
     "case $b in ''|*[!0-9a-f]*) exit 4;; esac; [ $((0x$b & 0xdb)) = $((0xdb)) ] || exit 4; ",
-    "a=$(cat \"/proc/$p/attr/current\" 2>/dev/null); o=$(cat /proc/self/attr/current 2>/dev/null); ",
+    "a=$(cat \"/proc/$p/attr/current\" 2>/dev/null | tr -d '\\000'); o=$(cat /proc/self/attr/current 2>/dev/null | tr -d '\\000'); ",
     "case $a in \"$o\"|'docker-default (enforce)'|unconfined) ;; *) exit 4;; esac; ",
     "exec nsenter -t \"$p\" -m -u -i -n -p -r -w -- \"$@\""
 );
 
 /// A process's start in clock ticks since boot, for processes of `c` (all started with it).
 pub(crate) fn start_ticks(c: &Ctr) -> u64 {
-    const BOOT_TICKS: u64 = 1_000_000;
-    let since = c.started.map(|s| s.since_start().as_millis()).unwrap_or(0);
-    BOOT_TICKS + (since / 10) as u64
+    const BOOT_TICKS: i64 = 1_000_000;
+    // Containers may have started before the world's start (negative virtual times).
+    let since_ms = c.started.map(|s| s.nanos() / 1_000_000).unwrap_or(0);
+    (BOOT_TICKS + since_ms / 10).max(0) as u64
 }
 
 /// `/proc/PID/stat` as Linux prints it for nginx's master `pid` started at `start`.
@@ -133,8 +134,8 @@ impl World {
             .cloned()
             .expect("nginx container");
         const FILE_CAPS: u64 = 0xdb;
-        // The shell's `$(cat ...)` drops the label's trailing newline (AppArmor) or NUL
-        // (SELinux); the fake host's own label is unreadable, so empty.
+        // `tr` drops the label's NUL (SELinux), the command substitution its trailing
+        // newline (AppArmor); the fake host's own label is unreadable, so empty.
         let label = (spec.lsm_label.as_deref()).map(|l| l.trim_end_matches(['\n', '\0']));
         let label_alike = matches!(
             label,

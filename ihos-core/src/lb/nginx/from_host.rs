@@ -39,9 +39,10 @@
 //! util-linux 2.38: `cannot open /proc/PID/ns/ipc: Permission denied`, `failed to execute
 //! nginx: ...` with status 127; sudo's `sudo:` or `Sorry, user ... is not allowed`; procps
 //! kill's `kill: (PID): Operation not permitted`) stops it being used by this value; a
-//! master that is gone (`No such file or directory`, `No such process`), a fork that
-//! failed for want of resources, or a command that timed out do not: that one change is
-//! asked of docker.
+//! master that is gone (`No such file or directory`, `No such process`) or a fork that
+//! failed for want of resources do not: that one change is asked of docker. A host test
+//! that outlives its own limit is the tool's failure too (docker is asked); the signal's
+//! timeout, like a lost connection, is the caller's error, as `docker kill`'s would be.
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -71,14 +72,16 @@ pub(super) const HUP_IF_MASTER: &str = concat!(
 /// `nginx -t` (the rest of the arguments) in the namespaces of nginx's master `$1` started
 /// at `$2`: status 3 when it is not that process, 4 when its capabilities or LSM label
 /// could make its container's test differ from the host root's (see the module's
-/// overview). proc(5): `CapBnd:` in `/proc/PID/status` is the bounding set in hex; bits
-/// 0, 1, 3, 4, 6, 7 (0xdb) are CHOWN, DAC_OVERRIDE, FOWNER, FSETID, SETGID, SETUID
-/// (capability.h).
+/// overview). proc(5): the line starting `CapBnd:` in `/proc/PID/status` is the bounding
+/// set in hex; bits 0, 1, 3, 4, 6, 7 (0xdb) are CHOWN, DAC_OVERRIDE, FOWNER, FSETID,
+/// SETGID, SETUID (capability.h). SELinux's label ends in a NUL, which `tr` drops (bash
+/// warns of one left in a command substitution, and the warning would read as the shell's
+/// own failure).
 pub(super) const TEST_IN_MASTER: &str = concat!(
     same_process!(),
-    "b=; n=; for w in $(cat \"/proc/$p/status\" 2>/dev/null); do [ -n \"$n\" ] && { b=$w; break; }; [ \"$w\" = CapBnd: ] && n=1; done; ",
+    "b=$(sed -n 's/^CapBnd:[[:space:]]*//p' \"/proc/$p/status\" 2>/dev/null); ",
     "case $b in ''|*[!0-9a-f]*) exit 4;; esac; [ $((0x$b & 0xdb)) = $((0xdb)) ] || exit 4; ",
-    "a=$(cat \"/proc/$p/attr/current\" 2>/dev/null); o=$(cat /proc/self/attr/current 2>/dev/null); ",
+    "a=$(cat \"/proc/$p/attr/current\" 2>/dev/null | tr -d '\\000'); o=$(cat /proc/self/attr/current 2>/dev/null | tr -d '\\000'); ",
     "case $a in \"$o\"|'docker-default (enforce)'|unconfined) ;; *) exit 4;; esac; ",
     "exec nsenter -t \"$p\" -m -u -i -n -p -r -w -- \"$@\""
 );
@@ -132,8 +135,20 @@ impl FromHost {
         let cmd = script(TEST_IN_MASTER, master)
             .args(nginx_argv.iter().cloned())
             .with_privilege(privilege);
-        let answer = self.run(t, &cmd, &self.test_broken, "nginx -t through nsenter");
-        match answer.await? {
+        let answer = match self
+            .run(t, &cmd, &self.test_broken, "nginx -t through nsenter")
+            .await
+        {
+            // Its own limit (a hang in the host's test, not a lost connection): the
+            // container is asked, and the host no more for this run.
+            Err(TransportError::Timeout { after, .. }) if after == HOST_TIMEOUT => {
+                tracing::debug!("nginx -t through nsenter timed out: through docker from now on");
+                self.test_broken.store(true, Ordering::Relaxed);
+                Answer::Other
+            }
+            answer => answer?,
+        };
+        match answer {
             Answer::Done => Ok(true),
             Answer::ContextDiffers => {
                 tracing::debug!(
@@ -148,8 +163,8 @@ impl FromHost {
     }
 
     /// Sends SIGHUP to `master` if it is nginx's master; `false`: not sent, signal the
-    /// container instead. A lost connection is the caller's error (the signal may or may
-    /// not have been sent), as `docker kill`'s would be.
+    /// container instead. A lost connection or a timeout is the caller's error (the signal
+    /// may or may not have been sent, or be sent late), as `docker kill`'s would be.
     pub(super) async fn hup<T: Transport + ?Sized>(
         &self,
         t: &T,
@@ -169,14 +184,7 @@ impl FromHost {
         broken: &AtomicBool,
         what: &str,
     ) -> Result<Answer, TransportError> {
-        let out = match t.run(cmd).await {
-            Ok(out) => out,
-            // Slow for once (nginx -t resolving upstream names, a loaded host): docker is
-            // asked for this one. A signal may have been sent: a second one is one more
-            // reload, and the caller checks the switch by the workers.
-            Err(TransportError::Timeout { .. }) => return Ok(Answer::Other),
-            Err(e) => return Err(e),
-        };
+        let out = t.run(cmd).await?;
         let stderr = out.stderr_text();
         match out.status {
             Some(0) => return Ok(Answer::Done),
@@ -261,8 +269,32 @@ mod tests {
         (child, start)
     }
 
-    /// `sh -c SCRIPT sh PID START ARGS...` with `path_dir` first on the PATH: status and
-    /// stdout.
+    /// `SHELL -c SCRIPT sh PID START ARGS...` with `path_dir` first on the PATH: status,
+    /// stdout and stderr.
+    fn run_in(
+        shell: &str,
+        script: &str,
+        pid: u32,
+        start: u64,
+        args: &[&str],
+        path_dir: &Path,
+    ) -> (i32, String, String) {
+        let path = format!("{}:{}", path_dir.display(), std::env::var("PATH").unwrap());
+        let out = Command::new(shell)
+            .args(["-c", script, "sh", &pid.to_string(), &start.to_string()])
+            .args(args)
+            .env("PATH", path)
+            .output()
+            .unwrap();
+        let text = |b: Vec<u8>| String::from_utf8(b).unwrap();
+        (
+            out.status.code().unwrap(),
+            text(out.stdout),
+            text(out.stderr),
+        )
+    }
+
+    /// [`run_in`] with `sh` (dash on Debian): status and stdout.
     fn run_script(
         script: &str,
         pid: u32,
@@ -270,17 +302,8 @@ mod tests {
         args: &[&str],
         path_dir: &Path,
     ) -> (i32, String) {
-        let path = format!("{}:{}", path_dir.display(), std::env::var("PATH").unwrap());
-        let out = Command::new("sh")
-            .args(["-c", script, "sh", &pid.to_string(), &start.to_string()])
-            .args(args)
-            .env("PATH", path)
-            .output()
-            .unwrap();
-        (
-            out.status.code().unwrap(),
-            String::from_utf8(out.stdout).unwrap(),
-        )
+        let (status, stdout, _) = run_in("sh", script, pid, start, args, path_dir);
+        (status, stdout)
     }
 
     /// A directory with an `nsenter` that prints its arguments, one per line.
@@ -338,6 +361,16 @@ mod tests {
     /// 8853911) with the bounding set `cap_bnd` and the LSM label `label`, run by a shell
     /// whose own label is `own`.
     fn in_fake_proc(cap_bnd: &str, label: Option<&str>, own: Option<&str>) -> i32 {
+        in_fake_proc_named("nginx", cap_bnd, label, own)
+    }
+
+    /// [`in_fake_proc`] for a master whose command name (comm) is `name`.
+    fn in_fake_proc_named(
+        name: &str,
+        cap_bnd: &str,
+        label: Option<&str>,
+        own: Option<&str>,
+    ) -> i32 {
         let nsenter = fake_nsenter();
         let proc = tempfile::tempdir().unwrap();
         let root = proc.path();
@@ -352,7 +385,7 @@ mod tests {
         .unwrap();
         std::fs::write(
             root.join("6360/status"),
-            format!("Name:\tnginx\nUid:\t0\t0\t0\t0\nCapInh:\t0000000000000000\nCapPrm:\t{cap_bnd}\nCapEff:\t{cap_bnd}\nCapBnd:\t{cap_bnd}\nCapAmb:\t0000000000000000\nSeccomp:\t2\n"),
+            format!("Name:\t{name}\nUid:\t0\t0\t0\t0\nCapInh:\t0000000000000000\nCapPrm:\t{cap_bnd}\nCapEff:\t{cap_bnd}\nCapBnd:\t{cap_bnd}\nCapAmb:\t0000000000000000\nSeccomp:\t2\n"),
         )
         .unwrap();
         for (file, text) in [("6360/attr/current", label), ("self/attr/current", own)] {
@@ -361,7 +394,25 @@ mod tests {
             }
         }
         let script = TEST_IN_MASTER.replace("/proc/", &format!("{}/", root.display()));
-        run_script(&script, 6360, 8853911, &["nginx", "-t"], nsenter.path()).0
+        // dash (Debian's sh) and bash (RHEL's): the same status, nothing on stderr (which
+        // would read as the shell's own failure).
+        let answers: Vec<_> = ["sh", "bash"]
+            .iter()
+            .map(|shell| {
+                let (status, _, stderr) = run_in(
+                    shell,
+                    &script,
+                    6360,
+                    8853911,
+                    &["nginx", "-t"],
+                    nsenter.path(),
+                );
+                assert_eq!(stderr, "", "{shell}");
+                status
+            })
+            .collect();
+        assert_eq!(answers[0], answers[1], "dash and bash");
+        answers[0]
     }
 
     #[test]
@@ -377,6 +428,11 @@ mod tests {
         // Not a bounding set at all.
         assert_eq!(in_fake_proc("", None, None), 4);
         assert_eq!(in_fake_proc("zz; exit 0", None, None), 4);
+        assert_eq!(in_fake_proc("$(exit 0)", None, None), 4);
+        // A command name that reads like the line (comm is any program's to choose): the
+        // bounding set is the line's that starts so.
+        let spoof = "CapBnd: 00000000000000ff";
+        assert_eq!(in_fake_proc_named(spoof, "0000000000000000", None, None), 4);
         // LSM labels: docker's AppArmor profile or none, as the host's own: alike.
         let default = Some("docker-default (enforce)\n");
         assert_eq!(

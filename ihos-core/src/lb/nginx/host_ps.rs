@@ -14,7 +14,10 @@
 //! containers on a host, pid_max 32768). The master is known by its pid and its start time
 //! (`/proc/PID/stat` field 22, clock ticks since boot: proc(5)), read after `ps` in the same
 //! command; a listing whose master started at another time than the one first seen is not
-//! this master's, and `docker top` answers instead.
+//! this master's, and `docker top` answers instead. The first listing after docker named
+//! the pid (a few hundred milliseconds later) says which process that is: a pid freed and
+//! taken again within that time, which needs the kernel's pid counter to wrap around
+//! meanwhile, is not told apart.
 //!
 //! The listing also says which user the master runs as: `nginx -t` from the host in its
 //! namespaces (see `from_host.rs`) stands in for the container's own only for a master
