@@ -409,6 +409,31 @@ async fn a_kept_file_removed_or_changed_by_hand_is_refused_before_any_instance_l
         Some(w[0].sha256.as_str())
     );
     assert_eq!(env.deployed(name).as_deref(), Some(w[1].sha256.as_str()));
+    // An instance that runs the release already and whose kept copy of it is gone while
+    // its index still lists it: its deployed WAR is the copy, not a refusal.
+    let first = NAMES[0];
+    let first_host = &env.backend(first).host;
+    let copy = kept_path(first, &w[0].sha256);
+    let views = releases(&env.fleet(), Some(first)).await.unwrap();
+    assert!(
+        views[0].kept.iter().any(|k| k.sha256 == w[0].sha256),
+        "{:?}",
+        views[0]
+    );
+    remove(first_host, &copy).await;
+    let rec = Recorder::new();
+    let only = RolloutOptions::new().only([first.to_string()]);
+    let report = run_rollback_to(
+        &env.fleet(),
+        &"102".parse().unwrap(),
+        &only,
+        rec.as_ref(),
+        &CancelToken::new(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(report.outcome, Outcome::Completed, "{}", rec.text());
+    assert_eq!(env.deployed(first).as_deref(), Some(w[0].sha256.as_str()));
 }
 
 #[tokio::test(start_paused = true)]

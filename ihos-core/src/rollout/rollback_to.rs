@@ -92,19 +92,14 @@ pub(crate) async fn resolve(
         from.insert(inst.name().to_string(), path);
     }
     // One that does not keep it may run it (never replaced it): its deployed WAR, by digest.
-    let deployed = join_all(missing.iter().map(|i| async move {
-        let war = i.war_path().map_err(TransportError::from)?;
-        let sum = remote::sha256_if_exists(i.transport.as_ref(), &war).await?;
-        Ok::<_, TransportError>((war, sum))
-    }))
-    .await;
+    let deployed = join_all(missing.iter().map(|i| running_it(i, &release))).await;
     let mut not_kept = Vec::new();
     for (inst, d) in missing.iter().zip(deployed) {
         match d? {
-            (war, Some(sum)) if sum == release.sha256 => {
+            Some(war) => {
                 from.insert(inst.name().to_string(), war);
             }
-            _ => not_kept.push(*inst),
+            None => not_kept.push(*inst),
         }
     }
     if !not_kept.is_empty() {
@@ -144,6 +139,16 @@ pub fn describe_kept(r: &KeptRelease) -> String {
     }
 }
 
+/// The instance's deployed WAR, when it is `release` (by digest).
+async fn running_it(
+    inst: &InstanceHandle,
+    release: &KeptRelease,
+) -> Result<Option<RemotePath>, TransportError> {
+    let war = inst.war_path().map_err(TransportError::from)?;
+    let sum = remote::sha256_if_exists(inst.transport.as_ref(), &war).await?;
+    Ok((sum.as_ref() == Some(&release.sha256)).then_some(war))
+}
+
 /// Copies the release on each instance's host (its kept file, or its deployed WAR) to its
 /// staging directory, checked by digest there (a kept file changed or removed since is
 /// refused before any change).
@@ -160,15 +165,23 @@ pub(crate) async fn stage(
             check: format!("its kept release {}", release.sha256.short()),
             reason,
         };
-        let Some(src) = resolved.from.get(i.name()) else {
+        let Some(kept) = resolved.from.get(i.name()) else {
             return Err(refuse("not resolved for it".into()));
         };
-        if !remote::exists(t, src).await? {
-            return Err(refuse(format!(
-                "{src} is gone (removed by hand?): `ihos releases {}` shows what it keeps",
-                i.name()
-            )));
-        }
+        let src = match remote::exists(t, kept).await? {
+            true => kept.clone(),
+            // Gone, but the instance runs that release: its deployed WAR is the copy.
+            false => match running_it(i, release).await? {
+                Some(war) => war,
+                None => {
+                    return Err(refuse(format!(
+                        "{kept} is gone (removed by hand?): `ihos releases {}` shows what it keeps",
+                        i.name()
+                    )));
+                }
+            },
+        };
+        let src = &src;
         remote::mkdir_p(t, &i.staging_dir, Privilege::User).await?;
         let name = format!("rollback-{}-{}.war", i.name(), release.sha256.file_tag());
         let staged = i.staging_dir.join(&name).map_err(TransportError::from)?;
