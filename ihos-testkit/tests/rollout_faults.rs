@@ -1152,3 +1152,50 @@ async fn a_failed_save_of_the_previous_release_stops_nothing() {
     env.assert_all_consistent();
     env.assert_clean();
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_war_touched_mark_not_written_leaves_the_war_untouched() {
+    // The journal's disk fills as the first instance stops: its "the WAR may be
+    // touched" mark, what a resume after a crash goes by to put the previous release back,
+    // cannot be written. The WAR is not touched: the instance is started again as it was
+    // and back in rotation.
+    let env = Env::runbook();
+    let old = env.deployed(NAMES[0]).unwrap();
+    let full = Arc::new(AtomicBool::new(false));
+    let rec = Recorder::new();
+    {
+        let full = Arc::clone(&full);
+        rec.once(
+            move |e| rollout_support::is_step_started(e, NAMES[0], Step::KeepPrevious),
+            move || full.store(true, Ordering::SeqCst),
+        );
+    }
+    let fault = {
+        let full = Arc::clone(&full);
+        env.world.inject(
+            Fault::on(Matcher::command("journal append", move |c| {
+                full.load(Ordering::SeqCst)
+                    && c.program() == "dd"
+                    && c.argv()
+                        .iter()
+                        .any(|a| a.starts_with("of=") && a.ends_with("journal.ndjson"))
+            }))
+            .on_host(LB)
+            .every()
+            .fail(
+                1,
+                "dd: error writing 'journal.ndjson': No space left on device",
+            ),
+        )
+    };
+    let report = env.roll(&rec).await;
+    let ctx = format!("{report:#?}\n{}", rec.text());
+    assert_eq!(report.outcome, Outcome::RolledBack, "{ctx}");
+    assert!(env.world.fault_fired(fault) >= 1, "{ctx}");
+    assert!(rec.any(|e| matches!(e, Event::InstanceFailed { instance, step: Step::KeepPrevious, .. } if instance == NAMES[0])), "{ctx}");
+    // Never removed nor replaced: the release it ran, running again, in rotation.
+    assert!(!rec.any(|e| matches!(e, Event::StepStarted { instance, step: Step::Remove } if instance == NAMES[0])), "{ctx}");
+    assert_eq!(env.deployed(NAMES[0]), Some(old), "{ctx}");
+    assert_eq!(env.routing().len(), NAMES.len(), "{ctx}");
+    assert!(env.unexpected_violations(|_| false).is_empty(), "{ctx}");
+}

@@ -341,10 +341,15 @@ async fn steps(
             // (with the kept mark: one write, while the container stops): a resume then
             // puts that release back, which is harmless before the WAR changes and
             // needed after, and the removal does not wait for a journal write.
+            // The mark is what a resume after a crash goes by to put the previous release
+            // back: not written, the WAR is not touched (the step fails, the instance is
+            // started again as it was).
             match staged {
                 (None, _) => {
-                    ctx.update_entry(inst.name(), |e| e.war_touched = true)
-                        .await;
+                    ctx.run
+                        .update_entry_strict(env, inst.name(), |e| e.war_touched = true)
+                        .await
+                        .map_err(StepError::JournalNotWritten)?;
                     Ok((
                         false,
                         Some("previous release already saved by this rollout".into()),
@@ -352,11 +357,13 @@ async fn steps(
                 }
                 (Some(staged), took) => {
                     let done = commit_previous(inst, staged).await?;
-                    ctx.update_entry(inst.name(), |e| {
-                        e.kept_previous = true;
-                        e.war_touched = true;
-                    })
-                    .await;
+                    ctx.run
+                        .update_entry_strict(env, inst.name(), |e| {
+                            e.kept_previous = true;
+                            e.war_touched = true;
+                        })
+                        .await
+                        .map_err(StepError::JournalNotWritten)?;
                     if let Some(message) = done.warning {
                         env.emitter.emit(Event::Warning {
                             instance: Some(inst.name().to_string()),
