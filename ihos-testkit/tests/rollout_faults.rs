@@ -186,6 +186,33 @@ async fn a_config_nginx_already_rejects_stops_the_run_in_the_preflight() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn an_nginx_whose_processes_cannot_be_listed_is_not_called_a_refused_config() {
+    // docker's daemon refuses `docker top` (as docker 20.10 says it for a container that
+    // stopped meanwhile): the preflight stops the run, naming what failed, not nginx -t.
+    let env = Env::runbook();
+    let fault = env.world.inject(
+        Fault::on(Matcher::argv_starts_with(&["docker", "top"]))
+            .every()
+            .fail(1, "Error response from daemon: container is not running"),
+    );
+    let rec = Recorder::new();
+    let err = env
+        .rollout(&RolloutOptions::default(), &*rec, &CancelToken::new())
+        .await
+        .unwrap_err();
+    assert!(env.world.fault_fired(fault) >= 1);
+    let text = err.to_string();
+    assert!(
+        text.starts_with("preflight: the load balancer on h101: reaching nginx, its processes")
+            && !text.contains("nginx -t")
+            && text.contains("is not running"),
+        "{text}"
+    );
+    assert!(rec.steps_started("101-pep1").is_empty(), "{}", rec.text());
+    assert!(!env.lock_held(), "lock released");
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_host_without_room_for_the_war_stops_the_run_in_the_preflight() {
     let env = Env::runbook();
     // The last instance's host: the run must stop before the first instance, not at it.

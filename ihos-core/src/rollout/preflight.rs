@@ -16,6 +16,7 @@ use super::journal::Journal;
 use super::kept;
 use super::release::previous_path;
 use crate::fleet::{Fleet, InstanceHandle};
+use crate::lb::LbError;
 use crate::names::RemotePath;
 use crate::transport::{TransportError, remote};
 
@@ -62,7 +63,14 @@ pub(crate) async fn preflight(
         h.lb.check().await.map_err(|e| RolloutError::Preflight {
             instance: "the load balancer".into(),
             host: lb.host.clone(),
-            check: format!("nginx -t of its current configuration ({})", lb.config),
+            // A refusal is nginx's; anything else is reaching nginx (its container, its
+            // processes, its config file), which every change needs too.
+            check: match &e {
+                LbError::CurrentRejected { .. } => {
+                    format!("nginx -t of its current configuration ({})", lb.config)
+                }
+                _ => format!("reaching nginx, its processes and {}", lb.config),
+            },
             reason: e.to_string(),
         })?;
         Ok::<_, RolloutError>(format!(
