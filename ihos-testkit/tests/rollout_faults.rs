@@ -213,6 +213,43 @@ async fn an_nginx_whose_processes_cannot_be_listed_is_not_called_a_refused_confi
 }
 
 #[tokio::test(start_paused = true)]
+async fn an_instance_out_of_rotation_is_refused_without_waiting_for_a_slow_host() {
+    // Someone left 101-pep1 out of rotation: the run is refused on nginx's word alone,
+    // not after the preflight of a host that answers slowly (30 s a command).
+    let env = Env::runbook();
+    let path = env.topology.load_balancers[0].config.clone();
+    let config = String::from_utf8(env.nginx_config()).unwrap();
+    let out = config.replacen(
+        "server 192.168.1.101:39091",
+        "#server 192.168.1.101:39091",
+        1,
+    );
+    assert_ne!(out, config);
+    env.lb_host.write_file(&path, out.as_bytes());
+    env.world.inject(
+        Fault::on(Matcher::any_command())
+            .on_host("192.168.1.103")
+            .every()
+            .delay(Duration::from_secs(30)),
+    );
+    let began = tokio::time::Instant::now();
+    let rec = Recorder::new();
+    let err = env
+        .rollout(&RolloutOptions::default(), &*rec, &CancelToken::new())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, RolloutError::NotInRotation { .. }), "{err}");
+    assert!(err.to_string().contains("101-pep1"), "{err}");
+    assert!(
+        began.elapsed() < Duration::from_secs(30),
+        "refused after {:?}",
+        began.elapsed()
+    );
+    assert!(rec.steps_started("101-pep1").is_empty(), "{}", rec.text());
+    assert!(!env.lock_held(), "lock released");
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_host_without_room_for_the_war_stops_the_run_in_the_preflight() {
     let env = Env::runbook();
     // The last instance's host: the run must stop before the first instance, not at it.

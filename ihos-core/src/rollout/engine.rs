@@ -246,28 +246,34 @@ async fn checks<'a>(
     // preflight runs beside the load balancer's checks (all of them only read; a failure
     // is reported in the order they are listed here). A `rollback --to` installs a kept
     // release of a known size once it is found; a plain rollback puts back what ran there,
-    // which had room.
-    let (interrupted, lb_checked, deploy_preflight) = tokio::join!(
+    // which had room. A refusal of the first two (quick: nginx's config and the journal)
+    // does not wait for the preflight (an unreachable host's connect timeout): it is
+    // reported at once and the preflight, which only reads, is dropped.
+    let (backends, deploy_preflight) = tokio::try_join!(
         async {
-            match resumed {
-                false => check_no_interrupted_canary_deploy(fleet).await,
-                true => Ok(()),
-            }
+            let (interrupted, lb_checked) = tokio::join!(
+                async {
+                    match resumed {
+                        false => check_no_interrupted_canary_deploy(fleet).await,
+                        true => Ok(()),
+                    }
+                },
+                async {
+                    let backends = fleet.lb.backends().await?;
+                    target.check(fleet, selected, &backends, resumed)?;
+                    Ok::<_, RolloutError>(backends)
+                },
+            );
+            interrupted?;
+            lb_checked
         },
         async {
-            let backends = fleet.lb.backends().await?;
-            target.check(fleet, selected, &backends, resumed)?;
-            Ok::<_, RolloutError>(backends)
-        },
-        async {
-            match kind {
+            Ok(match kind {
                 Kind::Deploy(war) => Some(preflight(fleet, &todo, Some(war.bytes), previous).await),
                 _ => None,
-            }
+            })
         }
-    );
-    interrupted?;
-    let backends = lb_checked?;
+    )?;
     // The release a `rollback --to` installs, the same on every instance, before any check
     // or hook: a name that is not kept everywhere is refused first.
     let going_back_to = match kind {
