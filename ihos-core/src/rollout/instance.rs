@@ -335,6 +335,7 @@ async fn steps(
         (Ok(staged), took) => (staged, took),
     };
     progress.stopped = true;
+    let already_touched = progress.war_touched;
     let (kept, stopped, prepared) = tokio::join!(
         step_with(ctx, inst, Step::KeepPrevious, async {
             // Once the previous release is kept, the journal says the WAR may be touched
@@ -346,10 +347,13 @@ async fn steps(
             // started again as it was).
             match staged {
                 (None, _) => {
-                    ctx.run
-                        .update_entry_strict(env, inst.name(), |e| e.war_touched = true)
-                        .await
-                        .map_err(StepError::JournalNotWritten)?;
+                    // A resume whose journal says so already writes nothing.
+                    if !already_touched {
+                        ctx.run
+                            .update_entry_strict(env, inst.name(), |e| e.war_touched = true)
+                            .await
+                            .map_err(StepError::JournalNotWritten)?;
+                    }
                     Ok((
                         false,
                         Some("previous release already saved by this rollout".into()),
@@ -357,6 +361,13 @@ async fn steps(
                 }
                 (Some(staged), took) => {
                     let done = commit_previous(inst, staged).await?;
+                    // Said whatever the journal does next: the kept releases are as it says.
+                    if let Some(message) = done.warning {
+                        env.emitter.emit(Event::Warning {
+                            instance: Some(inst.name().to_string()),
+                            message,
+                        });
+                    }
                     ctx.run
                         .update_entry_strict(env, inst.name(), |e| {
                             e.kept_previous = true;
@@ -364,12 +375,6 @@ async fn steps(
                         })
                         .await
                         .map_err(StepError::JournalNotWritten)?;
-                    if let Some(message) = done.warning {
-                        env.emitter.emit(Event::Warning {
-                            instance: Some(inst.name().to_string()),
-                            message,
-                        });
-                    }
                     Ok((
                         true,
                         Some(format!(

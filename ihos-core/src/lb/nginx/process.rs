@@ -59,9 +59,21 @@ impl<T: Transport + ?Sized, C: Container + ?Sized> NginxLb<T, C> {
         argv
     }
 
-    /// `nginx -t` in the container (`docker exec`).
+    /// `nginx -t` in the container (`docker exec`). docker's own failures (status 125,
+    /// docker(1) "Exit status"; 126 or 127: `nginx` not runnable or not found in the
+    /// container) are errors, not nginx's refusal (which exits 1).
     pub(super) async fn validate(&self) -> Result<Verdict, LbError> {
-        let out = self.container.exec(&self.nginx_argv(&["-t", "-q"])).await?;
+        let argv = self.nginx_argv(&["-t", "-q"]);
+        let out = self.container.exec(&argv).await?;
+        if matches!(out.status, Some(125..=127)) {
+            return Err(ContainerError::Docker {
+                host: self.host(),
+                container: self.container.name().to_string(),
+                command: format!("docker exec {} {}", self.container.name(), argv.join(" ")),
+                reason: out.stderr_text(),
+            }
+            .into());
+        }
         if out.success() {
             Ok(Verdict::Accepted)
         } else {
