@@ -20,6 +20,16 @@ use rollout_support::{Env, LB, NAMES, Recorder, STATE, minutes};
 /// Expects the first instance to have failed at `step` and been rolled back, the rollout
 /// stopped there, everything in rotation on the old release (exit 1), lock released,
 /// journal finished.
+/// A default rollout of `env` that must be refused: the error, and what it emitted.
+async fn refused(env: &Env) -> (RolloutError, Arc<Recorder>) {
+    let rec = Recorder::new();
+    let err = env
+        .rollout(&RolloutOptions::default(), &*rec, &CancelToken::new())
+        .await
+        .unwrap_err();
+    (err, rec)
+}
+
 fn assert_first_rolled_back(env: &Env, report: &RolloutReport, rec: &Recorder, step: Step) {
     assert_eq!(
         report.outcome,
@@ -164,11 +174,7 @@ async fn a_config_nginx_already_rejects_stops_the_run_in_the_preflight() {
             1,
             "nginx: [emerg] unknown directive \"servr\" in /etc/nginx/nginx.conf:12",
         ));
-    let rec = Recorder::new();
-    let err = env
-        .rollout(&RolloutOptions::default(), &*rec, &CancelToken::new())
-        .await
-        .unwrap_err();
+    let (err, rec) = refused(&env).await;
     assert_eq!(env.world.fault_fired(fault), 1);
     let text = err.to_string();
     assert!(
@@ -195,11 +201,7 @@ async fn an_nginx_whose_processes_cannot_be_listed_is_not_called_a_refused_confi
             .every()
             .fail(1, "Error response from daemon: container is not running"),
     );
-    let rec = Recorder::new();
-    let err = env
-        .rollout(&RolloutOptions::default(), &*rec, &CancelToken::new())
-        .await
-        .unwrap_err();
+    let (err, rec) = refused(&env).await;
     assert!(env.world.fault_fired(fault) >= 1);
     let text = err.to_string();
     assert!(
@@ -223,11 +225,7 @@ async fn an_nginx_binary_docker_cannot_run_is_not_called_a_refused_config() {
             "OCI runtime exec failed: exec failed: unable to start container process: exec: \"nginx\": executable file not found in $PATH: unknown",
         ),
     );
-    let rec = Recorder::new();
-    let err = env
-        .rollout(&RolloutOptions::default(), &*rec, &CancelToken::new())
-        .await
-        .unwrap_err();
+    let (err, rec) = refused(&env).await;
     assert_eq!(env.world.fault_fired(fault), 1);
     let text = err.to_string();
     assert!(
@@ -235,6 +233,7 @@ async fn an_nginx_binary_docker_cannot_run_is_not_called_a_refused_config() {
             && text.contains("executable file not found"),
         "{text}"
     );
+    assert!(rec.steps_started("101-pep1").is_empty(), "{}", rec.text());
     assert!(!env.lock_held(), "lock released");
 }
 
@@ -261,11 +260,7 @@ async fn an_instance_out_of_rotation_is_refused_without_waiting_for_a_slow_host(
             .delay(Duration::from_secs(30)),
     );
     let began = tokio::time::Instant::now();
-    let rec = Recorder::new();
-    let err = env
-        .rollout(&RolloutOptions::default(), &*rec, &CancelToken::new())
-        .await
-        .unwrap_err();
+    let (err, rec) = refused(&env).await;
     assert!(matches!(err, RolloutError::NotInRotation { .. }), "{err}");
     assert!(err.to_string().contains("101-pep1"), "{err}");
     assert!(
@@ -286,11 +281,7 @@ async fn a_host_without_room_for_the_war_stops_the_run_in_the_preflight() {
     let free = env.war.bytes * 3 / 2;
     last.host.set_disk_free(Some(free));
     let config = env.nginx_config();
-    let rec = Recorder::new();
-    let err = env
-        .rollout(&RolloutOptions::default(), &*rec, &CancelToken::new())
-        .await
-        .unwrap_err();
+    let (err, rec) = refused(&env).await;
     let text = err.to_string();
     // The first instance of that host is the one named (its instances share the disk).
     let named = env
@@ -1141,11 +1132,7 @@ async fn a_problem_on_the_last_host_stops_the_run_before_the_first_change() {
         .every()
         .fail(1, "Error: No such object: ihos_pep2_official_1"),
     );
-    let rec = Recorder::new();
-    let err = env
-        .rollout(&RolloutOptions::default(), &*rec, &CancelToken::new())
-        .await
-        .unwrap_err();
+    let (err, rec) = refused(&env).await;
     match &err {
         RolloutError::Preflight {
             instance, check, ..
