@@ -238,3 +238,59 @@ async fn a_ps_that_cannot_see_nginx_s_master_is_not_asked_again() {
     assert_eq!(env.world.fault_fired(fault), 1);
     assert_eq!(listings(&env), 1);
 }
+
+#[tokio::test(start_paused = true)]
+async fn the_next_instance_s_state_is_read_beside_the_swap_not_after_it() {
+    // Its drain needs its container's main process: read while the swap that takes it out
+    // is made, so that no `docker inspect` (the slowest of the drain's commands) sits
+    // between that reload and its first look at its connections.
+    let env = Env::runbook();
+    // Their main processes until they stop (their drains come before).
+    let pids: Vec<String> = (NAMES.iter())
+        .map(|n| {
+            let b = env.backend(n);
+            b.host
+                .container(&b.container)
+                .unwrap()
+                .pid
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    let rec = Recorder::new();
+    let report = env.roll(&rec).await;
+    assert_eq!(report.outcome, Outcome::Completed, "{}", rec.text());
+    env.assert_clean();
+    let commands = env.world.commands();
+    for (name, pid) in NAMES.iter().zip(&pids).skip(1) {
+        let b = env.backend(name);
+        let on_it = |c: &ihos_testkit::CommandRecord| c.host == b.host.name();
+        let inspect = |c: &ihos_testkit::CommandRecord| {
+            on_it(c) && c.line().starts_with("docker inspect") && c.line().ends_with(&b.container)
+        };
+        let first_drain_poll = commands
+            .iter()
+            .position(|c| {
+                on_it(c)
+                    && c.line().starts_with(&format!("nsenter -t {pid} "))
+                    && c.line().contains(" ss ")
+            })
+            .unwrap_or_else(|| panic!("{name} never drained"));
+        let swap = commands[..first_drain_poll]
+            .iter()
+            .rposition(|c| c.host == env.lb_host.name() && c.is_nginx_reload())
+            .unwrap();
+        let between: Vec<String> = (commands[swap..first_drain_poll].iter())
+            .filter(|c| inspect(c))
+            .map(|c| c.line())
+            .collect();
+        assert!(between.is_empty(), "{name}: {between:?}");
+        // It was read beside the swap: after the reload before it (nothing else asks for
+        // it while it waits its turn), before the swap's own.
+        let before = commands[..swap]
+            .iter()
+            .rposition(|c| c.host == env.lb_host.name() && c.is_nginx_reload())
+            .unwrap();
+        assert!(commands[before..swap].iter().any(inspect), "{name}");
+    }
+}

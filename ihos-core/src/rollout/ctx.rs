@@ -3,6 +3,7 @@
 //! one rollout's own state (its journal, the WAR each instance gets, its id). A manual
 //! drain has an `Env` and no `Run`.
 
+use crate::container::ContainerState;
 use std::collections::{BTreeMap, HashMap};
 
 use tokio::sync::Mutex;
@@ -109,6 +110,9 @@ pub(crate) struct Run {
     pub leaving: super::leaving::Leaving,
     /// What its hooks are told.
     pub hook_vars: RunVars,
+    /// Containers' states read while another instance's return took them out (beside that
+    /// change), for their drains: by instance name, taken once.
+    pub states_read: std::sync::Mutex<HashMap<String, ContainerState>>,
 }
 
 /// What every hook of a run is told.
@@ -133,6 +137,18 @@ pub(crate) struct Ctx<'a> {
 }
 
 impl Run {
+    /// `instance`'s container state as read beside the change that took it out.
+    pub(crate) fn note_state(&self, instance: &str, state: ContainerState) {
+        let mut states = self.states_read.lock().unwrap_or_else(|e| e.into_inner());
+        states.insert(instance.to_string(), state);
+    }
+
+    /// The state [`Run::note_state`] kept for `instance`, once.
+    pub(crate) fn take_state(&self, instance: &str) -> Option<ContainerState> {
+        let mut states = self.states_read.lock().unwrap_or_else(|e| e.into_inner());
+        states.remove(instance)
+    }
+
     /// Updates an instance's journal entry and writes the journal (best effort: a journal
     /// that cannot be written is a warning, the rollout itself goes on).
     pub(crate) async fn update_entry(

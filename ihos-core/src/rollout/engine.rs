@@ -412,6 +412,7 @@ async fn locked(
             appends: Default::default(),
             leaving: Default::default(),
             hook_vars: hook_vars.clone(),
+            states_read: Default::default(),
         };
         let ctx = Ctx { env, run: &run };
         if resumed {

@@ -261,7 +261,10 @@ async fn steps(
         }
     }
     // The container's state (the drain counts its main process's connections) is asked
-    // while the instance leaves rotation: nothing there changes it.
+    // while the instance leaves rotation, or was beside the return that took it out (a
+    // process gone since is looked up again by the drain).
+    let read = (taken_out_by.and_then(|_| ctx.run.take_state(inst.name())))
+        .filter(|s| s.running && s.pid.is_some());
     let (disabled, state) = tokio::join!(
         step(ctx, inst, Step::Disable, async {
             if let Some(previous) = taken_out_by {
@@ -283,7 +286,12 @@ async fn steps(
             })?;
             Ok(Some(change.message))
         }),
-        inst.container.state()
+        async {
+            match read {
+                Some(state) => Ok(state),
+                None => inst.container.state().await,
+            }
+        }
     );
     disabled?;
     progress.disabled = true;
