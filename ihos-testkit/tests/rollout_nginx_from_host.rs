@@ -358,10 +358,11 @@ async fn another_nginx_that_takes_the_old_master_s_pid_is_never_tested_nor_signa
     let lb = env.lb_host.name().to_string();
     let old = env.world.container(&lb, &env.nginx).unwrap().pid.unwrap();
     let other_conf = "/etc/nginx-other/nginx.conf";
-    // Another site's nginx: its own upstream, none of ours.
+    // Another site's nginx: its own upstream (loopback's discard port; the fake contacts
+    // nothing), none of ours.
     env.lb_host.write_file(
         other_conf,
-        "events {}\nhttp {\n    upstream other {\n        server 10.9.9.9:8080;\n    }\n    server {\n        listen 8081;\n        location / {\n            proxy_pass http://other;\n        }\n    }\n}\n",
+        "events {}\nhttp {\n    upstream other {\n        server 127.0.0.1:9;\n    }\n    server {\n        listen 8081;\n        location / {\n            proxy_pass http://other;\n        }\n    }\n}\n",
     );
     let rec = Recorder::new();
     let (host, world) = (env.lb_host.clone(), env.world.clone());

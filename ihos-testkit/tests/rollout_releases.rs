@@ -392,18 +392,13 @@ async fn a_kept_file_removed_or_changed_by_hand_is_refused_before_any_instance_l
     let views = releases(&env.fleet(), Some(name)).await.unwrap();
     assert_eq!(views[0].missing, [w[0].sha256.clone()]);
     // The others still go back to it when this one is left out.
-    let rec = Recorder::new();
-    let only = RolloutOptions::new().only(NAMES[..3].iter().map(|s| s.to_string()));
-    let report = run_rollback_to(
-        &env.fleet(),
-        &"102".parse().unwrap(),
-        &only,
-        rec.as_ref(),
-        &CancelToken::new(),
-    )
-    .await
-    .unwrap();
-    assert_eq!(report.outcome, Outcome::Completed, "{}", rec.text());
+    let (report, rec) = back_to_only(&env, "102", &NAMES[..3]).await;
+    assert_eq!(
+        report.unwrap().outcome,
+        Outcome::Completed,
+        "{}",
+        rec.text()
+    );
     assert_eq!(
         env.deployed(NAMES[0]).as_deref(),
         Some(w[0].sha256.as_str())
@@ -421,18 +416,13 @@ async fn a_kept_file_removed_or_changed_by_hand_is_refused_before_any_instance_l
         views[0]
     );
     remove(first_host, &copy).await;
-    let rec = Recorder::new();
-    let only = RolloutOptions::new().only([first.to_string()]);
-    let report = run_rollback_to(
-        &env.fleet(),
-        &"102".parse().unwrap(),
-        &only,
-        rec.as_ref(),
-        &CancelToken::new(),
-    )
-    .await
-    .unwrap();
-    assert_eq!(report.outcome, Outcome::Completed, "{}", rec.text());
+    let (report, rec) = back_to_only(&env, "102", &[first]).await;
+    assert_eq!(
+        report.unwrap().outcome,
+        Outcome::Completed,
+        "{}",
+        rec.text()
+    );
     assert_eq!(env.deployed(first).as_deref(), Some(w[0].sha256.as_str()));
 }
 
