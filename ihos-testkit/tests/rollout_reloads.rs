@@ -294,3 +294,60 @@ async fn the_next_instance_s_state_is_read_beside_the_swap_not_after_it() {
         assert!(commands[before..swap].iter().any(inspect), "{name}");
     }
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_transition_s_journal_marks_are_one_append() {
+    // On a transition's path (one instance's Enable, the next one's Disable), every journal
+    // append is a round trip to the load balancer's host before nginx is changed or the
+    // next drain starts: the coming-back instance's Enable mark and the next one's
+    // "taken out by" intent go in one append, and the next one's Disable step writes no
+    // second mark (the intent says so already).
+    let env = Env::runbook();
+    let rec = Recorder::new();
+    let report = env.roll(&rec).await;
+    assert_eq!(report.outcome, Outcome::Completed, "{}", rec.text());
+    env.assert_clean();
+    let appends: Vec<Vec<serde_json::Value>> = (env.world.commands().iter())
+        .filter(|c| {
+            c.host == env.lb_host.name() && c.line().contains("journal.ndjson oflag=append")
+        })
+        .map(|c| {
+            let bytes = c.command.stdin_bytes().unwrap_or_default();
+            (String::from_utf8_lossy(bytes).lines())
+                .filter(|l| !l.trim().is_empty())
+                .map(|l| serde_json::from_str(l).unwrap())
+                .collect()
+        })
+        .collect();
+    let entry = |v: &serde_json::Value, name: &str| {
+        let e = &v["entry"];
+        (e["instance"] == name).then(|| {
+            (
+                e["step"].as_str().map(String::from),
+                e["taken_out_by"].clone(),
+            )
+        })
+    };
+    for pair in NAMES.windows(2) {
+        let (back, out) = (pair[0], pair[1]);
+        let intent = appends
+            .iter()
+            .position(|lines| {
+                lines
+                    .iter()
+                    .any(|l| matches!(entry(l, out), Some((_, by)) if by == back))
+            })
+            .unwrap_or_else(|| panic!("{out}: no intent in {appends:?}"));
+        assert!(
+            appends[intent]
+                .iter()
+                .any(|l| matches!(entry(l, back), Some((Some(s), _)) if s == "enable")),
+            "{back}'s Enable mark and {out}'s intent: {:?}",
+            appends[intent]
+        );
+        let disable_marks = (appends.iter().flatten())
+            .filter(|l| matches!(entry(l, out), Some((Some(s), _)) if s == "disable"))
+            .count();
+        assert_eq!(disable_marks, 1, "{out}: {appends:?}");
+    }
+}

@@ -174,23 +174,35 @@ impl Run {
         instance: &str,
         f: impl FnOnce(&mut JournalEntry),
     ) -> Result<(), TransportError> {
-        let queued = {
+        self.update_entries_strict(env, [(instance, f)]).await
+    }
+
+    /// Like [`Run::update_entry_strict`] for several entries, written in one append (one
+    /// round trip to the load balancer's host where each would take its own).
+    pub(crate) async fn update_entries_strict<'i, F: FnOnce(&mut JournalEntry)>(
+        &self,
+        env: &Env<'_>,
+        changes: impl IntoIterator<Item = (&'i str, F)>,
+    ) -> Result<(), TransportError> {
+        let queued: Vec<_> = {
             let mut j = self.journal.lock().await;
-            let Some(e) = self
-                .positions
-                .get(instance)
-                .and_then(|&i| j.instances.get_mut(i))
-            else {
-                return Ok(());
-            };
-            f(e);
-            // Queued under the journal's lock: lines are written in the order entries change.
-            self.appends.queue(journal::entry_line(e))
+            (changes.into_iter())
+                .filter_map(|(instance, f)| {
+                    let e = (self.positions.get(instance)).and_then(|&i| j.instances.get_mut(i))?;
+                    f(e);
+                    // Queued under the journal's lock: lines are written in the order
+                    // entries change, all of them by the first write below.
+                    Some(self.appends.queue(journal::entry_line(e)))
+                })
+                .collect()
         };
         let (t, dir) = (env.fleet.lb_transport.as_ref(), &env.fleet.lb_state_dir);
-        self.appends
-            .written(queued, |bytes| journal::append_lines(t, dir, bytes))
-            .await
+        for queued in queued {
+            (self.appends)
+                .written(queued, |bytes| journal::append_lines(t, dir, bytes))
+                .await?;
+        }
+        Ok(())
     }
 
     /// The journal entry of `instance`, as it is now.

@@ -11,8 +11,11 @@
 use super::cancel::StopLevel;
 use super::ctx::{Ctx, Env, RunVars};
 use super::event::Event;
+use super::event::Step;
 use super::hook_exec::{HookOutcome, run_local, run_remote};
 use super::report::Outcome;
+use super::step::{Failure, StepError};
+use super::timed_step::step;
 use crate::config::{HookConfig, HookOn};
 use crate::fleet::{Fleet, InstanceHandle};
 
@@ -260,4 +263,34 @@ pub(crate) async fn run_hooks(
         }
     }
     Ok(said)
+}
+
+/// The hooks of `on` for `inst` as step `at`, when there are any.
+pub(crate) async fn hook_point(
+    ctx: Ctx<'_>,
+    inst: &InstanceHandle,
+    on: HookOn,
+    at: Step,
+) -> Result<(), Failure> {
+    if !any(ctx.env.fleet, on) {
+        return Ok(());
+    }
+    step(ctx, inst, at, hook_step(ctx, inst, on)).await
+}
+
+/// The hooks of `on` for `inst` as a step: what they did, or the gate that failed.
+async fn hook_step(
+    ctx: Ctx<'_>,
+    inst: &InstanceHandle,
+    on: HookOn,
+) -> Result<Option<String>, StepError> {
+    run_hooks(ctx.env, on, &ctx.run.hook_vars, Some(inst), None, Some(ctx))
+        .await
+        .map(|said| Some(said.join("; ")))
+        // A hook a stop request killed is a failure too: after the post-instance hooks
+        // the instance runs a release nobody checked, so it is rolled back, not put back.
+        .map_err(|g| StepError::Hook {
+            hook: g.hook,
+            why: g.why,
+        })
 }

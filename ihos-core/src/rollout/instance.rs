@@ -11,7 +11,7 @@ use super::ctx::Ctx;
 use super::drain::drain;
 use super::event::{Event, Step};
 use super::health::{log_marks, wait_healthy};
-use super::hooks::{self, run_hooks};
+use super::hooks::{self, hook_point};
 use super::journal::InstanceStatus;
 
 use super::log_scan::scan_log;
@@ -265,27 +265,39 @@ async fn steps(
     // process gone since is looked up again by the drain).
     let read = (taken_out_by.and_then(|_| ctx.run.take_state(inst.name())))
         .filter(|s| s.running && s.pid.is_some());
+    let disable = async {
+        if let Some(previous) = taken_out_by {
+            return Ok(Some(format!(
+                "out of rotation since {previous} came back: one change and one reload for both"
+            )));
+        }
+        if !env.is_canary(inst) {
+            let (lb, max) = (env.fleet.lb.as_ref(), env.policy.max_unavailable);
+            ctx.run.leaving.check(lb, max, &inst.config.backend).await?;
+        }
+        let change = rotation::take_out(ctx, inst).await.inspect_err(|e| {
+            // When restoring nginx's previous config failed too, what nginx runs is
+            // unknown (it may have taken the instance out): not "nothing changed", but a
+            // rollback, which puts it back and makes nginx apply that, or says it could not.
+            if e.is_lb_restore_failure() {
+                progress.disabled = true;
+            }
+        })?;
+        Ok(Some(change.message))
+    };
     let (disabled, state) = tokio::join!(
-        step(ctx, inst, Step::Disable, async {
-            if let Some(previous) = taken_out_by {
-                return Ok(Some(format!(
-                    "out of rotation since {previous} came back: one change and one reload for both"
-                )));
-            }
-            if !env.is_canary(inst) {
-                let (lb, max) = (env.fleet.lb.as_ref(), env.policy.max_unavailable);
-                ctx.run.leaving.check(lb, max, &inst.config.backend).await?;
-            }
-            let change = rotation::take_out(ctx, inst).await.inspect_err(|e| {
-                // When restoring nginx's previous config failed too, what nginx runs is
-                // unknown (it may have taken the instance out): not "nothing changed", but a
-                // rollback, which puts it back and makes nginx apply that, or says it could not.
-                if e.is_lb_restore_failure() {
-                    progress.disabled = true;
+        async {
+            match taken_out_by {
+                // Journaled as in its Disable step by the swap (rollout/transition.rs).
+                Some(_) => {
+                    timed(ctx, inst, Step::Disable, async {
+                        disable.await.map(|d| ((), d))
+                    })
+                    .await
                 }
-            })?;
-            Ok(Some(change.message))
-        }),
+                None => step(ctx, inst, Step::Disable, disable).await,
+            }
+        },
         async {
             match read {
                 Some(state) => Ok(state),
@@ -459,42 +471,13 @@ async fn steps(
     // back as a failed health check is.
     hook_point(ctx, inst, HookOn::PostInstance, Step::PostInstanceHooks).await?;
 
-    step(ctx, inst, Step::Enable, async {
+    // Its journal mark is written by the change (with the next one's intent for a swap).
+    timed(ctx, inst, Step::Enable, async {
         progress.enabling = true;
         let change = transition::put_back(ctx, inst).await?;
-        Ok(Some(change.message))
+        Ok(((), Some(change.message)))
     })
     .await?;
     progress.disabled = false;
     Ok(())
-}
-
-/// The hooks of `on` for `inst` as step `at`, when there are any.
-async fn hook_point(
-    ctx: Ctx<'_>,
-    inst: &InstanceHandle,
-    on: HookOn,
-    at: Step,
-) -> Result<(), Failure> {
-    if !hooks::any(ctx.env.fleet, on) {
-        return Ok(());
-    }
-    step(ctx, inst, at, hook_step(ctx, inst, on)).await
-}
-
-/// The hooks of `on` for `inst` as a step: what they did, or the gate that failed.
-async fn hook_step(
-    ctx: Ctx<'_>,
-    inst: &InstanceHandle,
-    on: HookOn,
-) -> Result<Option<String>, StepError> {
-    run_hooks(ctx.env, on, &ctx.run.hook_vars, Some(inst), None, Some(ctx))
-        .await
-        .map(|said| Some(said.join("; ")))
-        // A hook a stop request killed is a failure too: after the post-instance hooks
-        // the instance runs a release nobody checked, so it is rolled back, not put back.
-        .map_err(|g| StepError::Hook {
-            hook: g.hook,
-            why: g.why,
-        })
 }

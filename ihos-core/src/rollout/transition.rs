@@ -18,7 +18,7 @@ use super::cancel::StopLevel;
 use super::ctx::Ctx;
 use super::drain::check_unavailable_after_swap;
 use super::event::{Event, Step};
-use super::journal::InstanceStatus;
+use super::journal::{InstanceStatus, JournalEntry};
 use super::rotation;
 use super::step::StepError;
 use crate::fleet::InstanceHandle;
@@ -34,9 +34,15 @@ pub(crate) async fn put_back(ctx: Ctx<'_>, inst: &InstanceHandle) -> Result<LbCh
     // their changes are asked for at the same moment and made as one (with the next
     // wave's going out).
     handoff.wait_for_wave(inst.name()).await;
+    // Its Enable step's journal mark is written here (the step has none of its own): beside
+    // the change when it comes back alone, with the next one's intent for a swap.
     let alone = || async {
         handoff.wait_for_wave_change(inst.name()).await;
-        rotation::put_back(ctx, inst).await
+        let ((), back) = tokio::join!(
+            ctx.set_step(inst.name(), Step::Enable),
+            rotation::put_back(ctx, inst)
+        );
+        back
     };
     if env.is_canary(inst) || handoff.failed() || env.cancel.level() >= StopLevel::AfterCurrent {
         return alone().await;
@@ -48,7 +54,8 @@ pub(crate) async fn put_back(ctx: Ctx<'_>, inst: &InstanceHandle) -> Result<LbCh
     let (next, backend) = (claim.name.clone(), claim.backend.clone());
     // The intent goes in the journal while the load balancer's rotation is checked (one
     // round trip's time): a crash right after the swap leaves a record a resume uses to
-    // put the next one back (a no-op if the swap never happened). No record, no swap.
+    // put the next one back (a no-op if the swap never happened). No record, no swap. This
+    // one's Enable mark goes in the same append.
     let by = inst.name().to_string();
     let unrecord = || async {
         ctx.update_entry(&next, |e| {
@@ -63,11 +70,26 @@ pub(crate) async fn put_back(ctx: Ctx<'_>, inst: &InstanceHandle) -> Result<LbCh
     // counts this one, still recorded until the swap is made.
     let (checked, journaled) = tokio::join!(
         check_unavailable_after_swap(env, &inst.config.backend, &backend),
-        ctx.run.update_entry_strict(env, &next, |e| {
-            e.status = InstanceStatus::InProgress;
-            e.step = Some(Step::Disable);
-            e.taken_out_by = Some(by);
-        })
+        ctx.run.update_entries_strict(
+            env,
+            [
+                (
+                    inst.name(),
+                    Box::new(|e: &mut JournalEntry| {
+                        e.status = InstanceStatus::InProgress;
+                        e.step = Some(Step::Enable);
+                    }) as Box<dyn FnOnce(&mut JournalEntry)>
+                ),
+                (
+                    next.as_str(),
+                    Box::new(|e: &mut JournalEntry| {
+                        e.status = InstanceStatus::InProgress;
+                        e.step = Some(Step::Disable);
+                        e.taken_out_by = Some(by);
+                    })
+                ),
+            ]
+        )
     );
     // No swap after all: the record goes, the next one is free to start (and take itself
     // out), and this one comes back alone.
