@@ -81,6 +81,7 @@
 //! | `sh -c LIST sh PID` (ihos-core's listing of nginx's master) | `ps` lines, a blank line, `/proc/PID/stat` |
 //! | `sh -c TEST sh PID START nginx ...` (nginx -t from the host) | 3: not that master, 4: fewer caps or another LSM label, else nsenter's answer |
 //! | `sh -c HUP sh PID START` (the reload's SIGHUP from the host) | 3: not that master, else the signal |
+//! | `sh -c READ sh PATH N M` (ihos-core's checked log read) | 3: not a regular file, nothing: missing, else M bytes from offset N |
 //!
 //! Anything else, including `docker exec` of other programs, is unsupported. Health:
 //! a stopped or starting app refuses connections (curl exit 7); a started app without its

@@ -142,8 +142,11 @@ pub(crate) async fn wait_healthy(
     }
 }
 
-/// How often the startup log alone is read between two polls.
-const LOG_EVERY: Duration = Duration::from_millis(50);
+/// How often the startup log alone is read between two polls: the log watch counts from
+/// the read that saw the startup line (it was printed before that read came back, when
+/// exactly is not known), so every wait here is added to the run. A read is one small
+/// command of 10-25 ms on the app's host, a few dozen of them per start.
+const LOG_EVERY: Duration = Duration::from_millis(25);
 
 /// The probe's status, and while it is out the startup log watched from `marks` (`None`:
 /// not watched) for `line`: when it was seen (`Ok(None)`: not while the probe was out). A
@@ -199,7 +202,7 @@ fn contains(haystack: &[u8], needle: &str) -> bool {
 /// Reads the startup log every [`LOG_EVERY`] until `until`; returns when the startup line
 /// was seen, as soon as it is. Each read starts where the last one ended (with the last
 /// `line.len() - 1` bytes kept, for a line cut between two reads): a verbose start is read
-/// once, not again every 50 ms. A failed read ends the watch (the next poll reads it again
+/// once, not again every time. A failed read ends the watch (the next poll reads it again
 /// and reports what fails).
 async fn watch_for_line(
     t: &dyn crate::transport::Transport,

@@ -23,6 +23,7 @@ pub(crate) mod net;
 pub(crate) mod nginx;
 pub(crate) mod ns_exec;
 pub(crate) mod procs;
+pub(crate) mod read_script;
 pub(crate) mod routing;
 pub(crate) mod shell;
 pub(crate) mod splice;
@@ -389,10 +390,16 @@ impl World {
                 Some(output) => Some(output),
                 None => self.nsenter(host, cred, &argv[1..], now),
             },
-            "sh" => match self.host_script(host, cred, &argv, now) {
-                Some(output) => Some(output),
-                None => shell::run(self.host_mut(host), cred, &argv, stdin, limit, now),
-            },
+            "sh" => {
+                let a: Vec<&str> = argv.iter().map(String::as_str).collect();
+                if let Some(read) = read_script::run(self.host_mut(host), cred, &a, limit, now) {
+                    return Some(read);
+                }
+                match self.host_script(host, cred, &argv, now) {
+                    Some(output) => Some(output),
+                    None => shell::run(self.host_mut(host), cred, &argv, stdin, limit, now),
+                }
+            }
             _ => shell::run(self.host_mut(host), cred, &argv, stdin, limit, now),
         }
     }

@@ -11,6 +11,7 @@ use crate::transport::{Transport, TransportError, command_failed, remote_sha256,
 
 mod files;
 mod kinds;
+mod read;
 mod splice;
 
 pub(crate) use files::{
@@ -18,6 +19,7 @@ pub(crate) use files::{
     write_new,
 };
 pub(crate) use kinds::{PathKind, path_kinds};
+pub(crate) use read::{READ_CAP, read_from};
 pub(crate) use splice::splice_new;
 
 /// A temporary name next to `path`, unique to this process and moment: the one scheme of
@@ -165,37 +167,6 @@ pub(crate) async fn file_size(
             command: cmd.to_string(),
             reason: format!("unexpected size {:?}", out.stdout_text()),
         })
-}
-
-/// At most this much of a log is read at once: a log is text appended by the app, and a
-/// file that never ends (a link to `/dev/zero`) must not fill ihos's memory.
-pub(crate) const READ_CAP: u64 = 16 << 20;
-
-/// At most [`READ_CAP`] bytes of `path` from `offset` on (empty if the file is shorter or
-/// missing). Read as root without following a link: a symbolic link there (planted by
-/// whoever can write the directory, e.g. the container) is an error, not the file it
-/// points to.
-pub(crate) async fn read_from(
-    t: &dyn Transport,
-    path: &RemotePath,
-    offset: u64,
-) -> Result<Vec<u8>, TransportError> {
-    let cmd = Command::new("dd")
-        .args([
-            format!("if={path}"),
-            "iflag=skip_bytes,count_bytes,nofollow,nonblock".into(),
-            format!("skip={offset}"),
-            format!("count={READ_CAP}"),
-            "status=none".into(),
-        ])
-        .sudo();
-    // The check first: whatever is not a regular file (a device node the container's root
-    // can make in a bind-mounted directory) is never opened as root. `nofollow` and
-    // `nonblock` cover a link or a FIFO put there between the check and the read.
-    if !regular_file(t, path).await? {
-        return Ok(Vec::new());
-    }
-    Ok(run_checked(t, &cmd).await?.stdout)
 }
 
 /// Whether a regular file is at `path` (`false`: nothing is). Anything else there is an
@@ -417,43 +388,6 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_log_is_read_only_when_a_regular_file_is_there_and_a_fifo_is_never_opened() {
-        let dir = tempfile::tempdir().unwrap();
-        let t = LocalTransport::new("here");
-        let log = dir.path().join("catalina.log");
-        std::fs::write(&log, b"one\ntwo\n").unwrap();
-        assert_eq!(read_from(&t, &rp(&log), 4).await.unwrap(), b"two\n");
-        // Nothing there yet: nothing read.
-        let missing = dir.path().join("later.log");
-        assert!(read_from(&t, &rp(&missing), 0).await.unwrap().is_empty());
-        // A link (to a secret) is refused, not followed.
-        let secret = dir.path().join("shadow");
-        std::fs::write(&secret, b"root:secret\n").unwrap();
-        let link = dir.path().join("link.log");
-        symlink(&secret, &link).unwrap();
-        let e = read_from(&t, &rp(&link), 0).await.unwrap_err();
-        assert!(matches!(e, TransportError::NotRegularFile { .. }), "{e}");
-        // A FIFO with no writer: refused at once, never opened (a blocked read would hold
-        // the command until its timeout).
-        let fifo = dir.path().join("fifo.log");
-        let made = std::process::Command::new("mkfifo")
-            .arg(&fifo)
-            .status()
-            .unwrap();
-        assert!(made.success());
-        let started = std::time::Instant::now();
-        let e = tokio::time::timeout(
-            std::time::Duration::from_secs(20),
-            read_from(&t, &rp(&fifo), 0),
-        )
-        .await
-        .expect("a FIFO blocked the read")
-        .unwrap_err();
-        assert!(matches!(e, TransportError::NotRegularFile { .. }), "{e}");
-        assert!(started.elapsed() < std::time::Duration::from_secs(10));
-    }
-
-    #[tokio::test]
     async fn a_link_planted_at_the_temporary_name_is_never_written_through() {
         let dir = tempfile::tempdir().unwrap();
         let victim = dir.path().join("shadow");
@@ -503,59 +437,5 @@ mod tests {
         std::fs::create_dir(&as_dir).unwrap();
         assert!(copy_atomic(&t, &rp(&src), &rp(&as_dir)).await.is_err());
         assert_eq!(std::fs::read_dir(&as_dir).unwrap().count(), 0);
-    }
-
-    #[tokio::test]
-    async fn a_log_that_is_a_link_is_refused_at_once_and_reads_are_capped() {
-        let dir = tempfile::tempdir().unwrap();
-        let t = LocalTransport::new("here");
-        let log = dir.path().join("logFile.2026-12-02.log");
-        symlink("/dev/zero", &log).unwrap();
-        let read = tokio::time::timeout(
-            std::time::Duration::from_secs(20),
-            read_from(&t, &rp(&log), 0),
-        )
-        .await
-        .expect("reading a link to /dev/zero must not hang");
-        assert!(read.is_err(), "a link was read through");
-
-        // A FIFO would block a reader forever; a digest of a link would be of its target.
-        let fifo = dir.path().join("fifo.log");
-        assert!(
-            std::process::Command::new("mkfifo")
-                .arg(&fifo)
-                .status()
-                .unwrap()
-                .success()
-        );
-        let read = tokio::time::timeout(
-            std::time::Duration::from_secs(20),
-            read_from(&t, &rp(&fifo), 0),
-        )
-        .await
-        .expect("reading a FIFO must not hang");
-        assert!(
-            matches!(read, Err(TransportError::NotRegularFile { .. })),
-            "{read:?}"
-        );
-        let linked = dir.path().join("ihos.war");
-        symlink(&fifo, &linked).unwrap();
-        assert!(matches!(
-            sha256_if_exists(&t, &rp(&linked)).await,
-            Err(TransportError::NotRegularFile { .. })
-        ));
-
-        let log = dir.path().join("app.log");
-        std::fs::write(&log, b"0123456789").unwrap();
-        assert_eq!(read_from(&t, &rp(&log), 4).await.unwrap(), b"456789");
-        assert_eq!(read_from(&t, &rp(&log), 99).await.unwrap(), b"");
-        let missing = dir.path().join("none.log");
-        assert_eq!(read_from(&t, &rp(&missing), 0).await.unwrap(), b"");
-        let big = dir.path().join("big.log");
-        std::fs::write(&big, vec![b'x'; (READ_CAP + 10) as usize]).unwrap();
-        assert_eq!(
-            read_from(&t, &rp(&big), 0).await.unwrap().len() as u64,
-            READ_CAP
-        );
     }
 }

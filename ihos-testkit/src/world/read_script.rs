@@ -1,0 +1,48 @@
+//! ihos-core's `READ_REGULAR_FROM` (a copy of its text: a change there is an unsupported
+//! command here until this follows), run as POSIX sh runs it: `test -h` is false on this
+//! file system (it has no links), `-e` says whether the path is there, `-f` whether it is
+//! a regular file (here: not a directory), then `dd` reads the range.
+
+use ihos_core::Output;
+
+use super::fs::Cred;
+use super::{HostState, out, shell};
+use crate::clock::VirtualTime;
+
+/// ihos-core's `READ_REGULAR_FROM`.
+pub(crate) const READ_REGULAR_FROM: &str = concat!(
+    "[ -h \"$1\" ] && exit 3; [ -e \"$1\" ] || exit 0; [ -f \"$1\" ] || exit 3; ",
+    "exec dd if=\"$1\" iflag=skip_bytes,count_bytes,nofollow,nonblock skip=\"$2\" count=\"$3\" status=none"
+);
+
+/// `sh -c READ_REGULAR_FROM sh PATH SKIP COUNT` on `h`; `None`: not that script.
+pub(crate) fn run(
+    h: &mut HostState,
+    cred: &Cred,
+    argv: &[&str],
+    limit: Option<u64>,
+    now: VirtualTime,
+) -> Option<Output> {
+    let ["sh", "-c", script, "sh", path, skip, count] = argv else {
+        return None;
+    };
+    if *script != READ_REGULAR_FROM {
+        return None;
+    }
+    let mut sh = |args: Vec<String>| shell::run(h, cred, &args, None, limit, now);
+    let test = |flag: &str| vec!["test".into(), flag.into(), path.to_string()];
+    if !sh(test("-e"))?.success() {
+        return Some(out(0, "", ""));
+    }
+    if !sh(test("-f"))?.success() {
+        return Some(out(3, "", ""));
+    }
+    sh(vec![
+        "dd".into(),
+        format!("if={path}"),
+        "iflag=skip_bytes,count_bytes,nofollow,nonblock".into(),
+        format!("skip={skip}"),
+        format!("count={count}"),
+        "status=none".into(),
+    ])
+}
