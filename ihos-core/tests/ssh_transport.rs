@@ -933,3 +933,74 @@ async fn commands_at_once_run_on_several_sessions_and_one_at_a_time_on_one() {
     assert!(began.elapsed() >= Duration::from_secs(2));
     assert_eq!(one.sessions(), 1);
 }
+
+/// The local ports of this process's connections to `port` on [`ADDR`] (one per session).
+fn sessions_to(port: u16) -> Vec<String> {
+    let out = Proc::new("ss")
+        .args(["-Htn", "state", "established"])
+        .arg(format!("dst {ADDR}:{port}"))
+        .output()
+        .unwrap();
+    let mut local: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(2).map(String::from))
+        .collect();
+    local.sort();
+    local
+}
+
+#[tokio::test]
+async fn a_command_whose_caller_stops_waiting_runs_to_its_end_and_keeps_its_session() {
+    // The engine stops waiting for commands as a matter of course (a log read in flight
+    // when the health probe it watched beside answers). Such a command runs to its end
+    // (a short one) and the session it ran on is kept: it was once closed at once, and
+    // sshd confirms a close only once the command has exited, so the session was lost and
+    // made again (a login, a key exchange: 30 to 170 ms of a loaded host's CPU, on the
+    // rollout's path). Meanwhile another job goes to another session, not behind it.
+    let Some(host) = Host::up(
+        "a_command_whose_caller_stops_waiting_runs_to_its_end_and_keeps_its_session",
+        2253,
+    ) else {
+        return;
+    };
+    let t = host.connect("deploy").await;
+    run_checked(&t, &Command::new("true")).await.unwrap();
+    let first = sessions_to(2253);
+    assert_eq!(first.len(), 1, "{first:?}");
+    for round in 0..3 {
+        let mark = format!("$HOME/.ihos-test-abandoned-{round}");
+        let short =
+            Command::new("sh").args(["-c".to_string(), format!("sleep 0.3; touch \"{mark}\"")]);
+        let cut = tokio::time::timeout(Duration::from_millis(100), t.run(&short)).await;
+        assert!(cut.is_err(), "round {round}: answered within 100 ms");
+        let asked = Instant::now();
+        let out = run_checked(&t, &Command::new("echo").arg("still here"))
+            .await
+            .unwrap();
+        assert_eq!(out.stdout_text(), "still here\n");
+        assert!(
+            asked.elapsed() < Duration::from_millis(200),
+            "round {round}: waited {:?} behind it",
+            asked.elapsed()
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let now = sessions_to(2253);
+        assert!(
+            now.contains(&first[0]),
+            "round {round}: the session was closed: {first:?} -> {now:?}"
+        );
+        assert!(now.len() <= 2, "round {round}: {now:?}");
+        // It ran to its end.
+        let ended = t
+            .run(&Command::new("sh").args([
+                "-c".to_string(),
+                format!("test -e \"{mark}\" && rm -f \"{mark}\""),
+            ]))
+            .await
+            .unwrap();
+        assert!(
+            ended.success(),
+            "round {round}: the abandoned command did not end"
+        );
+    }
+}

@@ -26,6 +26,12 @@ use crate::command::Output;
 const CLOSE_GRACE: Duration = Duration::from_millis(500);
 /// Longest sleep between checks of the deadline and of the caller's interest.
 const TICK: Duration = Duration::from_millis(500);
+/// How long a command whose caller stopped waiting may still run to its end (its output
+/// thrown away) before it is cut off. The engine stops waiting as a matter of course (a
+/// log read in flight when the health probe beside it answers): cut off at once, such a
+/// command was still running when its channel closed, and that cost the session (see
+/// [`CLOSE_GRACE`]): a new login on the rollout's path.
+const ABANDONED_GRACE: Duration = Duration::from_secs(2);
 /// Most standard output a command may produce: every reader of ihos asks for less (file
 /// reads are capped at 16 MiB a piece); more is a fault, not data.
 pub(crate) const MAX_STDOUT: usize = 64 << 20;
@@ -83,7 +89,11 @@ pub(crate) fn exec(
             // non-blocking mode), abandoned or refused: close the channel. The session
             // survives only if the server confirms in time.
             if keep_session || matches!(failure, Failure::TimedOut(_)) {
-                keep_session = close(session, fd, ch, Instant::now() + CLOSE_GRACE).is_ok();
+                let closed = close(session, fd, ch, Instant::now() + CLOSE_GRACE);
+                if let Err(e) = &closed {
+                    tracing::debug!(failure = ?e, "the channel did not close");
+                }
+                keep_session = closed.is_ok();
             }
         }
         ExecFailure {
@@ -144,6 +154,8 @@ fn run(
     let mut buf = vec![0u8; 64 * 1024];
     let mut input = Input::new(req.sudo.is_some());
     let mut err_stream = ch.stderr();
+    // When the caller stopped waiting, the time the command has left to end by itself.
+    let mut abandoned_until: Option<Instant> = None;
     loop {
         let mut progress = false;
         // Whether writing stdin waits for socket space (not for the peer's window).
@@ -210,10 +222,16 @@ fn run(
         if progress {
             continue;
         }
-        if (req.cancelled)() {
-            return Err(Failure::TimedOut("the caller stopped waiting".into()));
+        if abandoned_until.is_none() && (req.cancelled)() {
+            abandoned_until = Some(now + ABANDONED_GRACE);
         }
         let mut wait = TICK;
+        if let Some(until) = abandoned_until {
+            if now >= until {
+                return Err(Failure::TimedOut("the caller stopped waiting".into()));
+            }
+            wait = wait.min(until - now);
+        }
         if let Some(deadline) = req.deadline {
             wait = wait.min(deadline - now);
         }

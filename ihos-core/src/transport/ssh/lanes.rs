@@ -18,18 +18,35 @@ use crate::transport::TransportError;
 /// One session: its worker's job queue, how many jobs it has now, and whether one of them
 /// was answered (the session got in).
 pub(super) struct Lane {
-    jobs: mpsc::Sender<Job>,
+    jobs: mpsc::Sender<(Job, Held)>,
     busy: AtomicUsize,
     answered: AtomicBool,
 }
 
-/// Counts a job on its lane until the caller has its answer (or stops waiting).
-pub(super) struct Busy(Arc<Lane>);
+/// Counts a job on its lane until its worker is done with it: a caller that stops waiting
+/// does not free the session, whose thread still runs the command (until it ends or is
+/// stopped), so the next job goes to another session instead of queueing behind it.
+pub(super) struct Held(Arc<Lane>);
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        self.0.busy.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// A job's lane, as its caller sees it; the count is [`Held`], which goes with the job.
+pub(super) struct Busy(Arc<Lane>, std::sync::Mutex<Option<Held>>);
 
 impl Busy {
     /// Hands `job` to the lane's worker; `Err` if the worker has stopped.
     pub(super) fn send(&self, job: Job) -> Result<(), ()> {
-        self.0.jobs.send(job).map_err(|_| ())
+        let held = self.1.lock().unwrap_or_else(|p| p.into_inner()).take();
+        let held = held.unwrap_or_else(|| {
+            self.0.busy.fetch_add(1, Ordering::SeqCst);
+            Held(Arc::clone(&self.0))
+        });
+        // A job that is not delivered drops its count with it.
+        self.0.jobs.send((job, held)).map_err(|_| ())
     }
 
     /// Its job was answered: this session, and so the host, let ihos in.
@@ -48,12 +65,6 @@ impl Busy {
             TransportError::Connect { .. } | TransportError::Auth { .. }
         );
         never_in && not_run && lanes.answered.load(Ordering::SeqCst)
-    }
-}
-
-impl Drop for Busy {
-    fn drop(&mut self) {
-        self.0.busy.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
@@ -161,7 +172,8 @@ impl Lanes {
             }
         };
         lane.busy.fetch_add(1, Ordering::SeqCst);
-        Ok(Busy(lane))
+        let held = Held(Arc::clone(&lane));
+        Ok(Busy(lane, std::sync::Mutex::new(Some(held))))
     }
 
     /// Takes `lane` out of the list (its thread has stopped, or the host refused it). The

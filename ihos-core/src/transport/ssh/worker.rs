@@ -74,9 +74,12 @@ impl Worker {
     }
 
     /// Serves jobs until every sender is gone.
-    pub(crate) fn serve(mut self, jobs: Receiver<Job>) {
+    pub(crate) fn serve<H>(mut self, jobs: Receiver<(Job, H)>) {
         loop {
-            let job = match (&self.conn, self.opts.keepalive_interval) {
+            // `held` counts the job on its lane until it is done (see `Held`): let go of
+            // just before the answer, so that a caller asking again at once finds the
+            // session free.
+            let (job, held) = match (&self.conn, self.opts.keepalive_interval) {
                 (Some(_), Some(every)) => match jobs.recv_timeout(every) {
                     Ok(job) => job,
                     Err(RecvTimeoutError::Timeout) => {
@@ -93,6 +96,7 @@ impl Worker {
             match job {
                 Job::Connect { reply } => {
                     let r = self.ensure_conn().map(|_| ());
+                    drop(held);
                     let _ = reply.send(r);
                 }
                 // A caller that stopped waiting before its job started gets nothing run.
@@ -109,6 +113,7 @@ impl Worker {
                         ok = r.as_ref().is_ok_and(|o| o.success()),
                         "ran"
                     );
+                    drop(held);
                     let _ = reply.send(r);
                 }
                 Job::Send {
@@ -124,6 +129,7 @@ impl Worker {
                         // Nobody will check and rename it: do not leave it behind.
                         self.remove_quietly(&remote);
                     }
+                    drop(held);
                     let _ = reply.send(r);
                 }
             }
