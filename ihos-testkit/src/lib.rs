@@ -82,6 +82,7 @@
 //! | `sh -c TEST sh PID START nginx ...` (nginx -t from the host) | 3: not that master, 4: fewer caps or another LSM label, else nsenter's answer |
 //! | `sh -c HUP sh PID START` (the reload's SIGHUP from the host) | 3: not that master, else the signal |
 //! | `sh -c READ sh PATH N M` (ihos-core's checked log read) | 3: not a regular file, nothing: missing, else M bytes from offset N |
+//! | `sh -c SHA sh PATH` (ihos-core's checked digest) | 3: not a regular file, nothing: missing, else sha256sum's line |
 //!
 //! Anything else, including `docker exec` of other programs, is unsupported. Health:
 //! a stopped or starting app refuses connections (curl exit 7); a started app without its

@@ -6,8 +6,7 @@ use std::time::Duration;
 
 use crate::command::{Command, Privilege};
 use crate::names::RemotePath;
-use crate::sha::Sha256;
-use crate::transport::{Transport, TransportError, command_failed, remote_sha256, run_checked};
+use crate::transport::{Transport, TransportError, command_failed, run_checked};
 
 mod files;
 mod kinds;
@@ -19,7 +18,7 @@ pub(crate) use files::{
     write_new,
 };
 pub(crate) use kinds::{PathKind, path_kinds};
-pub(crate) use read::{READ_CAP, read_from};
+pub(crate) use read::{READ_CAP, read_from, sha256_if_exists};
 pub(crate) use splice::splice_new;
 
 /// A temporary name next to `path`, unique to this process and moment: the one scheme of
@@ -169,24 +168,6 @@ pub(crate) async fn file_size(
         })
 }
 
-/// Whether a regular file is at `path` (`false`: nothing is). Anything else there is an
-/// error: a link (root would read or hash its target), a FIFO (a reader blocks until the
-/// command's timeout), a device (root would read it).
-pub(crate) async fn regular_file(
-    t: &dyn Transport,
-    path: &RemotePath,
-) -> Result<bool, TransportError> {
-    // One `stat` (which does not follow a link) says which: one round trip, one session.
-    match kinds::path_kinds(t, &[path]).await?.first() {
-        Some(kinds::PathKind::File) => Ok(true),
-        Some(kinds::PathKind::Missing) | None => Ok(false),
-        Some(_) => Err(TransportError::NotRegularFile {
-            host: t.host().to_string(),
-            path: path.to_string(),
-        }),
-    }
-}
-
 /// Whether `path` is a directory (following links: check [`is_link`] too).
 pub(crate) async fn is_dir(t: &dyn Transport, path: &RemotePath) -> Result<bool, TransportError> {
     Ok(
@@ -221,18 +202,6 @@ pub(crate) async fn append(
         .stdin(bytes.to_vec())
         .sudo();
     run_checked(t, &cmd).await.map(|_| ())
-}
-
-/// SHA-256 of a file, `None` if it does not exist.
-pub(crate) async fn sha256_if_exists(
-    t: &dyn Transport,
-    path: &RemotePath,
-) -> Result<Option<Sha256>, TransportError> {
-    // `sha256sum` as root follows a link and blocks on a FIFO: only a regular file.
-    if !regular_file(t, path).await? {
-        return Ok(None);
-    }
-    remote_sha256(t, path, Privilege::Sudo).await.map(Some)
 }
 
 /// The host's local date as `YYYY-MM-DD` (Tomcat names its logs by it).

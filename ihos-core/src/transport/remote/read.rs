@@ -5,6 +5,7 @@
 
 use crate::command::Command;
 use crate::names::RemotePath;
+use crate::sha::Sha256;
 use crate::transport::{Transport, TransportError, command_failed};
 
 /// At most this much of a log is read at once: a log is text appended by the app, and a
@@ -22,8 +23,46 @@ pub(crate) const READ_REGULAR_FROM: &str = concat!(
     "exec dd if=\"$1\" iflag=skip_bytes,count_bytes,nofollow,nonblock skip=\"$2\" count=\"$3\" status=none"
 );
 
-/// The status [`READ_REGULAR_FROM`] gives for a path that is not a regular file.
+/// `sh -c SHA256_IF_REGULAR sh PATH`: `sha256sum`'s line for PATH, nothing (status 0) when
+/// nothing is there, status 3 for anything but a regular file (`sha256sum` as root follows
+/// a link and blocks on a FIFO). One command where a `stat` then a `sha256sum` took two.
+pub(crate) const SHA256_IF_REGULAR: &str = concat!(
+    "[ -h \"$1\" ] && exit 3; [ -e \"$1\" ] || exit 0; [ -f \"$1\" ] || exit 3; ",
+    "exec sha256sum -- \"$1\""
+);
+
+/// The status both scripts give for a path that is not a regular file.
 const NOT_REGULAR: i32 = 3;
+
+/// SHA-256 of a file, `None` if nothing is there; anything but a regular file is an error.
+pub(crate) async fn sha256_if_exists(
+    t: &dyn Transport,
+    path: &RemotePath,
+) -> Result<Option<Sha256>, TransportError> {
+    let cmd = Command::new("sh")
+        .args(["-c", SHA256_IF_REGULAR, "sh", path.as_str()])
+        .sudo();
+    let out = t.run(&cmd).await?;
+    match out.status {
+        Some(0) if out.stdout.is_empty() => Ok(None),
+        Some(0) => Sha256::from_sha256sum_line(&out.stdout_text())
+            .map(Some)
+            .ok_or_else(|| TransportError::Protocol {
+                host: t.host().to_string(),
+                command: cmd.to_string(),
+                reason: format!("unexpected output {:?}", out.stdout_text()),
+            }),
+        Some(NOT_REGULAR) => Err(not_regular(t, path)),
+        _ => Err(command_failed(t.host(), &cmd, &out)),
+    }
+}
+
+fn not_regular(t: &dyn Transport, path: &RemotePath) -> TransportError {
+    TransportError::NotRegularFile {
+        host: t.host().to_string(),
+        path: path.to_string(),
+    }
+}
 
 /// At most [`READ_CAP`] bytes of `path` from `offset` on (empty if the file is shorter or
 /// missing). Read as root without following a link: a symbolic link there (planted by
@@ -41,10 +80,7 @@ pub(crate) async fn read_from(
     let out = t.run(&cmd).await?;
     match out.status {
         Some(0) => Ok(out.stdout),
-        Some(NOT_REGULAR) => Err(TransportError::NotRegularFile {
-            host: t.host().to_string(),
-            path: path.to_string(),
-        }),
+        Some(NOT_REGULAR) => Err(not_regular(t, path)),
         _ => Err(command_failed(t.host(), &cmd, &out)),
     }
 }
@@ -56,7 +92,6 @@ mod tests {
 
     use super::*;
     use crate::transport::LocalTransport;
-    use crate::transport::remote::sha256_if_exists;
 
     fn rp(p: &Path) -> RemotePath {
         RemotePath::new(p.to_str().unwrap()).unwrap()
@@ -154,7 +189,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_directory_is_refused_and_the_script_reads_the_same_under_dash_and_bash() {
+    async fn a_directory_is_refused_and_the_scripts_answer_the_same_under_dash_and_bash() {
         let dir = tempfile::tempdir().unwrap();
         let t = LocalTransport::new("here");
         let e = read_from(&t, &rp(dir.path()), 0).await.unwrap_err();
@@ -192,6 +227,29 @@ mod tests {
                 "{shell}"
             );
             assert_eq!(run(dir.path(), "0").0, Some(3), "{shell}");
+            let sum = |path: &Path| {
+                let out = std::process::Command::new(&found)
+                    .args(["-c", SHA256_IF_REGULAR, "sh"])
+                    .arg(path)
+                    .output()
+                    .unwrap();
+                (out.status.code(), String::from_utf8(out.stdout).unwrap())
+            };
+            let (status, line) = sum(&log);
+            assert_eq!(status, Some(0), "{shell}");
+            assert!(
+                line.starts_with(
+                    "84d89877f0d4041efb6bf91a16f0248f2fd573e6af05c19f96bedb9f882f7882  "
+                ),
+                "{shell}: {line}"
+            );
+            assert_eq!(sum(&link), (Some(3), String::new()), "{shell}");
+            assert_eq!(
+                sum(&dir.path().join("none")),
+                (Some(0), String::new()),
+                "{shell}"
+            );
+            assert_eq!(sum(dir.path()).0, Some(3), "{shell}");
         }
     }
 
