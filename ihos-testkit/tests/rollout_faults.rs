@@ -1277,3 +1277,34 @@ async fn a_war_touched_mark_not_written_leaves_the_war_untouched() {
     assert_eq!(env.routing().len(), NAMES.len(), "{ctx}");
     assert!(env.unexpected_violations(|_| false).is_empty(), "{ctx}");
 }
+
+#[tokio::test(start_paused = true)]
+async fn the_load_balancer_s_checks_do_not_wait_for_the_instances_hosts() {
+    // The preflight's longest chain is nginx's (nginx -t in its container, its processes):
+    // it begins with the run's first checks, not once every instance's host has answered
+    // its first command (here the other app host takes 3 s to answer `date`).
+    let env = Env::runbook();
+    let slow = env.backend(NAMES[2]).host.name().to_string();
+    assert_ne!(slow, env.lb_host.name());
+    let fault = env.world.inject(
+        Fault::on(Matcher::program("date"))
+            .on_host(&slow)
+            .nth(1)
+            .delay(Duration::from_secs(3)),
+    );
+    let rec = Recorder::new();
+    let report = env.roll(&rec).await;
+    assert_eq!(report.outcome, Outcome::Completed, "{}", rec.text());
+    assert_eq!(env.world.fault_fired(fault), 1);
+    let commands = env.world.commands();
+    let at = |found: &dyn Fn(&ihos_testkit::CommandRecord) -> bool| {
+        commands.iter().find(|c| found(c)).map(|c| c.at).unwrap()
+    };
+    let dated = at(&|c| c.host == slow && c.argv()[0] == "date");
+    let tested = at(&|c| c.host == env.lb_host.name() && c.line().contains("nginx -t"));
+    assert!(
+        tested < dated,
+        "nginx -t at {tested}, the slow host's date at {dated}"
+    );
+    env.assert_clean();
+}

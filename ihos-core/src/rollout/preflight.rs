@@ -29,35 +29,9 @@ pub(crate) async fn preflight(
     war_bytes: Option<u64>,
     resumed: Option<&Journal>,
 ) -> Result<Vec<String>, RolloutError> {
-    // Each host's date once (it names today's logs), not once per instance.
-    let mut hosts: BTreeMap<&str, &InstanceHandle> = BTreeMap::new();
-    for inst in todo {
-        hosts.entry(inst.config.host.as_str()).or_insert(inst);
-    }
-    let dates = join_all(hosts.into_iter().map(|(host, inst)| async move {
-        // The first command on each host: its connection and host key are checked here.
-        match remote::host_date(inst.transport.as_ref()).await {
-            Ok(date) => Ok((host, date)),
-            Err(e) => Err(RolloutError::Preflight {
-                instance: inst.name().to_string(),
-                host: host.to_string(),
-                check: "connection".into(),
-                reason: e.to_string(),
-            }),
-        }
-    }))
-    .await
-    .into_iter()
-    .collect::<Result<BTreeMap<_, _>, _>>()?;
-    // Every instance and every load balancer at once: each check is a round trip or two,
-    // and the first refusal in the usual order (instances, then load balancers) is reported.
-    let instances = join_all(todo.iter().map(|inst| {
-        let date = dates
-            .get(inst.config.host.as_str())
-            .cloned()
-            .unwrap_or_default();
-        async move { check(inst, &date, war_bytes).await }
-    }));
+    // The load balancers' checks begin at once, beside the instances' hosts' first
+    // commands: theirs are the longest chain (nginx -t in its container, its processes),
+    // and on a host shared with instances they would otherwise queue behind those.
     let lbs = join_all(fleet.lbs.iter().map(|h| async move {
         let lb = &h.config;
         h.lb.check().await.map_err(|e| RolloutError::Preflight {
@@ -78,8 +52,42 @@ pub(crate) async fn preflight(
             lb.host
         ))
     }));
+    let instances = async {
+        // Each host's date once (it names today's logs), not once per instance.
+        let mut hosts: BTreeMap<&str, &InstanceHandle> = BTreeMap::new();
+        for inst in todo {
+            hosts.entry(inst.config.host.as_str()).or_insert(inst);
+        }
+        let dates = join_all(hosts.into_iter().map(|(host, inst)| async move {
+            // The first command on each host: its connection and host key are checked here.
+            match remote::host_date(inst.transport.as_ref()).await {
+                Ok(date) => Ok((host, date)),
+                Err(e) => Err(RolloutError::Preflight {
+                    instance: inst.name().to_string(),
+                    host: host.to_string(),
+                    check: "connection".into(),
+                    reason: e.to_string(),
+                }),
+            }
+        }))
+        .await
+        .into_iter()
+        .collect::<Result<BTreeMap<_, _>, _>>()?;
+        // Every instance at once (beside the load balancers): each check is a round trip
+        // or two, and the first refusal in the usual order is reported.
+        let instances = join_all(todo.iter().map(|inst| {
+            let date = dates
+                .get(inst.config.host.as_str())
+                .cloned()
+                .unwrap_or_default();
+            async move { check(inst, &date, war_bytes).await }
+        }));
+        Ok::<_, RolloutError>(instances.await)
+    };
     let (checked, lbs_checked) = tokio::join!(instances, lbs);
-    let mut lines = checked
+    // A host that cannot be reached is said first, then the instances, then the load
+    // balancers.
+    let mut lines = checked?
         .into_iter()
         .chain(lbs_checked)
         .collect::<Result<Vec<_>, _>>()?;
