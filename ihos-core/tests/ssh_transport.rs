@@ -1004,3 +1004,44 @@ async fn a_command_whose_caller_stops_waiting_runs_to_its_end_and_keeps_its_sess
         );
     }
 }
+
+#[tokio::test]
+async fn a_warm_up_logs_in_every_session_before_it_is_needed() {
+    // A rollout warms its hosts up beside its lock and preflight: the sessions it uses at
+    // once (drain polls, health probes, the preflight's checks) are logged in then, not
+    // when first needed (30-170 ms each on a loaded host, on the run's path).
+    let Some(host) = Host::up("a_warm_up_logs_in_every_session_before_it_is_needed", 2254) else {
+        return;
+    };
+    let t = SshTransport::new(host.target("deploy"), host.options()).unwrap();
+    assert_eq!(t.sessions(), 1);
+    assert!(sessions_to(2254).is_empty(), "connected before any use");
+    t.warm_up().await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while sessions_to(2254).len() < 3 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let warm = sessions_to(2254);
+    assert_eq!(warm.len(), 3, "{warm:?}");
+    assert_eq!(t.sessions(), 3);
+    // Three commands at once use them, making none.
+    let [a, b, c] = ["a", "b", "c"].map(|w| Command::new("echo").arg(w));
+    let (a, b, c) = tokio::join!(
+        run_checked(&t, &a),
+        run_checked(&t, &b),
+        run_checked(&t, &c)
+    );
+    assert_eq!(
+        [a, b, c].map(|o| o.unwrap().stdout_text()),
+        ["a\n", "b\n", "c\n"].map(String::from)
+    );
+    assert_eq!(sessions_to(2254), warm);
+
+    // A host that is not there: the warm-up gives up quietly, the next command reports it.
+    host.kill_sshd();
+    let gone = SshTransport::new(host.target("deploy"), host.options()).unwrap();
+    gone.warm_up().await;
+    assert_eq!(gone.sessions(), 1);
+    let err = gone.run(&Command::new("true")).await.unwrap_err();
+    assert!(matches!(err, TransportError::Connect { .. }), "{err}");
+}

@@ -1308,3 +1308,25 @@ async fn the_load_balancer_s_checks_do_not_wait_for_the_instances_hosts() {
     );
     env.assert_clean();
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_run_warms_up_each_of_its_hosts_once() {
+    // Their sessions are logged in beside the lock and the preflight (on SSH hosts: see
+    // ihos-core's ssh_transport tests), once per host, whether it holds instances, nginx,
+    // or both.
+    let env = Env::runbook();
+    let rec = Recorder::new();
+    let report = env.roll(&rec).await;
+    assert_eq!(report.outcome, Outcome::Completed, "{}", rec.text());
+    let mut hosts: Vec<String> = NAMES
+        .iter()
+        .map(|n| env.backend(n).host.name().to_string())
+        .collect();
+    hosts.push(env.lb_host.name().to_string());
+    hosts.sort();
+    hosts.dedup();
+    assert!(hosts.len() >= 2, "{hosts:?}");
+    for host in &hosts {
+        assert_eq!(env.world.warm_ups(host), 1, "{host}");
+    }
+}

@@ -23,6 +23,7 @@ use super::rollback_to;
 use super::stage::{stage_previous, upload_all};
 use super::target::{Target, check_no_interrupted_canary_deploy};
 use super::update_all::{put_back_taken_out_early, update_all};
+use super::warm_up::WarmUp;
 use crate::config::HookOn;
 use crate::fleet::{Fleet, InstanceHandle};
 use crate::war::WarFile;
@@ -168,6 +169,7 @@ async fn run(
     let emitter = Emitter::new(sink);
     let began = Instant::now();
     let selected = target.select(fleet, &options.only)?;
+    let _warming = WarmUp::start(fleet, &selected);
     let operator = options.operator.clone().unwrap_or_else(operator);
     let previous = if options.resume {
         Some(resumable_journal(fleet, kind, target).await?)

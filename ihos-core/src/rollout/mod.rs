@@ -62,6 +62,7 @@ mod target;
 mod timed_step;
 mod transition;
 mod update_all;
+mod warm_up;
 
 pub use analyze::{
     AnalyzeError, AnalyzeWindow, CanaryAnalysis, LogSource, Since, analyze_canary,

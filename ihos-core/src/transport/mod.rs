@@ -43,6 +43,12 @@ pub trait Transport: Send + Sync {
     /// The host's name, for messages.
     fn host(&self) -> &str;
 
+    /// Makes ready what a run is about to use at once, before it is asked for (an SSH
+    /// host's sessions: logins on the run's path cost a round trip or two and a key
+    /// exchange each). Nothing by default. A failure here is nobody's: the command that
+    /// next needs the connection meets it and reports it.
+    async fn warm_up(&self) {}
+
     /// Runs a command to completion. A non-zero exit is not an error here: check
     /// [`Output::status`] (or use [`run_checked`]).
     async fn run(&self, command: &Command) -> Result<Output, TransportError>;

@@ -173,6 +173,11 @@ impl Transport for FakeHost {
         &self.name
     }
 
+    async fn warm_up(&self) {
+        let mut w = self.world.lock();
+        *w.warm_ups.entry(self.name.clone()).or_default() += 1;
+    }
+
     async fn run(&self, command: &Command) -> Result<Output, TransportError> {
         let hit = {
             let mut w = self.world.lock();

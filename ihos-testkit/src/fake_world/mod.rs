@@ -336,6 +336,12 @@ impl FakeWorld {
         self.synced(|w| w.checker.clone())
     }
 
+    /// How many times `host` was asked to warm up (a fake host has no sessions to make:
+    /// this only counts).
+    pub fn warm_ups(&self, host: &str) -> usize {
+        self.lock().warm_ups.get(host).copied().unwrap_or(0)
+    }
+
     /// Requests cut so far (nginx restarts, apps stopped with requests in flight).
     pub fn requests_failed(&self) -> usize {
         self.lock().checker.requests_failed

@@ -120,6 +120,8 @@ pub(crate) struct World {
     pub reused_pid: Option<u32>,
     pub next_ip: u32,
     pub next_tmp: u64,
+    /// How many times each host was asked to warm up (`Transport::warm_up`).
+    pub warm_ups: BTreeMap<String, usize>,
     /// Requests cut during the operation being interpreted: (target, count, reason).
     pub cuts: Vec<(String, usize, String)>,
     /// Whether something the invariants depend on changed since they were last evaluated
@@ -179,6 +181,7 @@ impl World {
             reused_pid: None,
             next_ip: 1,
             next_tmp: 0,
+            warm_ups: BTreeMap::new(),
             cuts: Vec::new(),
             dirty: true,
             log_io: true,

@@ -192,6 +192,26 @@ impl Lanes {
         }
     }
 
+    /// Starts the sessions not made yet, up to the most allowed, each connecting now
+    /// (`connect` makes its job), once the host let one in (until then a host that is down
+    /// is not tried several times at once).
+    pub(super) fn fill(&self, connect: impl Fn() -> Job) {
+        if !self.answered.load(Ordering::SeqCst) {
+            return;
+        }
+        let mut lanes = self.lock();
+        while lanes.len() < self.max.load(Ordering::SeqCst) {
+            let Ok(lane) = self.start_lane() else {
+                return;
+            };
+            lane.busy.fetch_add(1, Ordering::SeqCst);
+            let held = Held(Arc::clone(&lane));
+            // Counted busy while it connects: jobs meanwhile go to a session that is in.
+            let _ = lane.jobs.send((connect(), held));
+            lanes.push(lane);
+        }
+    }
+
     /// No more sessions than there are now.
     pub(super) fn no_more(&self) {
         let now = self.lock().len();

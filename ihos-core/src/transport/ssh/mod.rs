@@ -223,6 +223,20 @@ impl Transport for SshTransport {
         &self.label
     }
 
+    /// Logs in now if no session is in, then starts the other sessions up to
+    /// [`SshOptions::sessions`], each logging in at once, in the background.
+    async fn warm_up(&self) {
+        if self
+            .call("connect", |reply| Job::Connect { reply })
+            .await
+            .is_ok()
+        {
+            self.lanes.fill(|| Job::Connect {
+                reply: tokio::sync::oneshot::channel().0,
+            });
+        }
+    }
+
     async fn run(&self, command: &Command) -> Result<Output, TransportError> {
         let command = command.clone();
         let during = command.to_string();
