@@ -31,6 +31,7 @@ pub struct Command {
     privilege: Privilege,
     stdin: Option<Vec<u8>>,
     timeout: Option<Duration>,
+    cut_off_when_abandoned: bool,
 }
 
 impl Command {
@@ -42,6 +43,7 @@ impl Command {
             privilege: Privilege::User,
             stdin: None,
             timeout: None,
+            cut_off_when_abandoned: false,
         }
     }
 
@@ -84,6 +86,20 @@ impl Command {
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = Some(timeout);
         self
+    }
+
+    /// Stopped at once when its caller stops waiting for it (a hook that a stop request
+    /// ends), where a command is otherwise let run to its end for a moment, its output
+    /// thrown away: an SSH session whose command is cut off mid-run is lost (sshd closes
+    /// a channel only once its command has exited), and most commands end within it.
+    pub fn cut_off_when_abandoned(mut self) -> Self {
+        self.cut_off_when_abandoned = true;
+        self
+    }
+
+    /// Whether [`Command::cut_off_when_abandoned`] was asked for.
+    pub fn is_cut_off_when_abandoned(&self) -> bool {
+        self.cut_off_when_abandoned
     }
 
     /// The program.

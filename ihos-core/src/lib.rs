@@ -163,7 +163,9 @@
 //!
 //! - `mocks`: [mockall](https://docs.rs/mockall) mocks of the traits, `MockTransport`,
 //!   `MockContainer` and `MockLoadBalancer` (at the root like everything else), for the
-//!   tests of code built on ihos-core. Enable it in the dev-dependencies only:
+//!   tests of code built on ihos-core. mockall mocks a trait's default methods too: a
+//!   rollout over `MockTransport`s calls `warm_up` on each, so give it an expectation
+//!   (`expect_warm_up().returning(|| ())`). Enable it in the dev-dependencies only:
 //!
 //!   ```toml
 //!   [dev-dependencies]

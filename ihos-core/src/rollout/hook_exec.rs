@@ -202,7 +202,9 @@ pub(crate) async fn run_remote(
         } else {
             Privilege::User
         })
-        .timeout(timeout);
+        .timeout(timeout)
+        // A stop request ends it at once (its session with it), not after a moment.
+        .cut_off_when_abandoned();
     match t.run(&command).await {
         Ok(out) => HookOutcome {
             exit: out.status,

@@ -27,11 +27,12 @@ const CLOSE_GRACE: Duration = Duration::from_millis(500);
 /// Longest sleep between checks of the deadline and of the caller's interest.
 const TICK: Duration = Duration::from_millis(500);
 /// How long a command whose caller stopped waiting may still run to its end (its output
-/// thrown away) before it is cut off. The engine stops waiting as a matter of course (a
+/// thrown away) before it is cut off (unless it asked to be cut off at once:
+/// [`Command::cut_off_when_abandoned`](crate::Command::cut_off_when_abandoned)). The engine stops waiting as a matter of course (a
 /// log read in flight when the health probe beside it answers): cut off at once, such a
 /// command was still running when its channel closed, and that cost the session (see
 /// [`CLOSE_GRACE`]): a new login on the rollout's path.
-const ABANDONED_GRACE: Duration = Duration::from_secs(2);
+pub(crate) const ABANDONED_GRACE: Duration = Duration::from_secs(2);
 /// Most standard output a command may produce: every reader of ihos asks for less (file
 /// reads are capped at 16 MiB a piece); more is a fault, not data.
 pub(crate) const MAX_STDOUT: usize = 64 << 20;
@@ -56,6 +57,8 @@ pub(crate) struct Exec<'a> {
     pub step_timeout: Duration,
     /// Whether the caller has gone away (then the command is abandoned).
     pub cancelled: &'a dyn Fn() -> bool,
+    /// How long it may run to its end once `cancelled` says so.
+    pub abandoned_grace: Duration,
     /// With sudo asking for a password: its prompt and the answer.
     pub sudo: Option<SudoFeed<'a>>,
 }
@@ -223,7 +226,7 @@ fn run(
             continue;
         }
         if abandoned_until.is_none() && (req.cancelled)() {
-            abandoned_until = Some(now + ABANDONED_GRACE);
+            abandoned_until = Some(now + req.abandoned_grace);
         }
         let mut wait = TICK;
         if let Some(until) = abandoned_until {

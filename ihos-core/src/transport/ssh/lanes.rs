@@ -5,14 +5,18 @@
 //! container's state, its connections) would wait for each other on one session. So a
 //! job goes to an idle session; another session is connected only when every one made so
 //! far is busy, up to [`SshOptions::sessions`]. A host asked one thing at a time keeps a
-//! single connection (one login, one line in its auth log).
+//! single connection (one login, one line in its auth log), unless warmed up
+//! ([`Lanes::fill`]: a rollout logs in every session it is about to use, once the host let
+//! its first one in).
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
 
+use tokio::sync::oneshot;
+
 use super::options::{SshOptions, SshTarget};
 use super::route::Opener;
-use super::worker::{Job, Worker};
+use super::worker::{Job, Reply, Worker};
 use crate::transport::TransportError;
 
 /// One session: its worker's job queue, how many jobs it has now, and whether one of them
@@ -51,8 +55,7 @@ impl Busy {
 
     /// Its job was answered: this session, and so the host, let ihos in.
     pub(super) fn answered(&self, lanes: &Lanes) {
-        self.0.answered.store(true, Ordering::SeqCst);
-        lanes.answered.store(true, Ordering::SeqCst);
+        lanes.let_in(&self.0);
     }
 
     /// Whether `error` is this session failing to get in while another one did: an extra
@@ -67,6 +70,9 @@ impl Busy {
         never_in && not_run && lanes.answered.load(Ordering::SeqCst)
     }
 }
+
+/// A warmed-up session logging in, and where its answer comes.
+pub(super) type Logging = (Arc<Lane>, oneshot::Receiver<Result<(), TransportError>>);
 
 /// What a new lane is made from.
 struct Recipe {
@@ -85,6 +91,8 @@ pub(super) struct Lanes {
     /// second session is made: a host that is down is not tried several times at once,
     /// and a key accepted on first use (`accept-new`) is written to known_hosts once.
     answered: AtomicBool,
+    /// Told when `answered` becomes true.
+    first_answer: tokio::sync::Notify,
 }
 
 impl Lanes {
@@ -104,6 +112,7 @@ impl Lanes {
             lanes: Mutex::new(Vec::new()),
             max: AtomicUsize::new(max),
             answered: AtomicBool::new(false),
+            first_answer: tokio::sync::Notify::new(),
         };
         let first = lanes.start_lane()?;
         lanes.lock().push(first);
@@ -176,14 +185,40 @@ impl Lanes {
         Ok(Busy(lane, std::sync::Mutex::new(Some(held))))
     }
 
+    /// `lane` let ihos in, and so the host.
+    fn let_in(&self, lane: &Lane) {
+        lane.answered.store(true, Ordering::SeqCst);
+        if !self.answered.swap(true, Ordering::SeqCst) {
+            self.first_answer.notify_waiters();
+        }
+    }
+
+    /// Returns once a session of the host let ihos in.
+    pub(super) async fn wait_answered(&self) {
+        loop {
+            let told = self.first_answer.notified();
+            tokio::pin!(told);
+            // Registered before the flag is read: an answer in between is not missed.
+            told.as_mut().enable();
+            if self.answered.load(Ordering::SeqCst) {
+                return;
+            }
+            told.await;
+        }
+    }
+
     /// Takes `lane` out of the list (its thread has stopped, or the host refused it). The
     /// first lane stays even then: a later job reconnects it.
     pub(super) fn retire(&self, lane: &Busy) {
+        self.retire_lane(&lane.0);
+    }
+
+    fn retire_lane(&self, lane: &Arc<Lane>) {
         let mut lanes = self.lock();
         if lanes.len() > 1 {
-            lanes.retain(|l| !Arc::ptr_eq(l, &lane.0));
+            lanes.retain(|l| !Arc::ptr_eq(l, lane));
         } else if let Some(first) = lanes.first_mut() {
-            if Arc::ptr_eq(first, &lane.0) {
+            if Arc::ptr_eq(first, lane) {
                 // Its thread is gone: a fresh one for the next job.
                 if let Ok(fresh) = self.start_lane() {
                     *first = fresh;
@@ -192,23 +227,48 @@ impl Lanes {
         }
     }
 
-    /// Starts the sessions not made yet, up to the most allowed, each connecting now
-    /// (`connect` makes its job), once the host let one in (until then a host that is down
-    /// is not tried several times at once).
-    pub(super) fn fill(&self, connect: impl Fn() -> Job) {
+    /// Starts the sessions not made yet, up to the most allowed, each logging in now
+    /// (`connect` makes its job from the reply it sends), once the host let one in (until
+    /// then nothing: a host that is down is not tried several times at once). Each
+    /// session's answer is then [`Lanes::settle`]d.
+    pub(super) fn fill(&self, connect: impl Fn(Reply<()>) -> Job) -> Vec<Logging> {
+        let mut started = Vec::new();
         if !self.answered.load(Ordering::SeqCst) {
-            return;
+            return started;
         }
         let mut lanes = self.lock();
         while lanes.len() < self.max.load(Ordering::SeqCst) {
             let Ok(lane) = self.start_lane() else {
-                return;
+                break;
             };
+            let (reply, answer) = oneshot::channel();
             lane.busy.fetch_add(1, Ordering::SeqCst);
             let held = Held(Arc::clone(&lane));
-            // Counted busy while it connects: jobs meanwhile go to a session that is in.
-            let _ = lane.jobs.send((connect(), held));
-            lanes.push(lane);
+            // Counted busy while it logs in: jobs meanwhile go to a session that is in.
+            if lane.jobs.send((connect(reply), held)).is_err() {
+                break;
+            }
+            lanes.push(Arc::clone(&lane));
+            started.push((lane, answer));
+        }
+        started
+    }
+
+    /// A warmed-up session's answer: in, or out of the list with no more sessions tried
+    /// (the host refused one more: PAM `maxlogins`, `MaxStartups`, a rate limit), so that
+    /// no job is sent to a session that cannot get in.
+    pub(super) fn settle(&self, lane: &Arc<Lane>, answer: Result<(), TransportError>) {
+        match answer {
+            Ok(()) => self.let_in(lane),
+            Err(e) => {
+                tracing::warn!(
+                    host = %self.recipe.target.label(),
+                    error = %e,
+                    "the host refused another SSH session: going on with the ones it let in"
+                );
+                self.retire_lane(lane);
+                self.no_more();
+            }
         }
     }
 
@@ -221,5 +281,44 @@ impl Lanes {
     /// How many sessions have been started (connected or about to be).
     pub(super) fn started(&self) -> usize {
         self.lock().len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn warmed_up_sessions_the_host_refuses_are_dropped_and_no_more_are_tried() {
+        // Nothing listens on loopback's port 1: every login is refused at once, as a host
+        // refuses logins beyond its limit (the first session is taken as in, as after the
+        // run's first command).
+        let options = SshOptions {
+            connect_timeout: Duration::from_secs(2),
+            ..SshOptions::default()
+        };
+        let lanes = Lanes::new(SshTarget::new("127.0.0.1", 1, "deploy"), options, None).unwrap();
+        // Nothing before the host let one in.
+        assert!(lanes.fill(|reply| Job::Connect { reply }).is_empty());
+        let first = Arc::clone(&lanes.lock()[0]);
+        lanes.let_in(&first);
+        lanes.wait_answered().await;
+        let started = lanes.fill(|reply| Job::Connect { reply });
+        assert_eq!(started.len(), 2);
+        assert_eq!(lanes.started(), 3);
+        for (lane, answer) in started {
+            let answer = answer.await.unwrap();
+            assert!(answer.is_err(), "{answer:?}");
+            lanes.settle(&lane, answer);
+        }
+        // Only the session that got in is left, and no more are made: by a warm-up or by
+        // jobs at once.
+        assert_eq!(lanes.started(), 1);
+        assert!(lanes.fill(|reply| Job::Connect { reply }).is_empty());
+        let (a, b) = (lanes.pick().unwrap(), lanes.pick().unwrap());
+        assert!(Arc::ptr_eq(&a.0, &first) && Arc::ptr_eq(&b.0, &first));
+        assert_eq!(lanes.started(), 1);
     }
 }

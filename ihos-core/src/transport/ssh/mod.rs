@@ -135,7 +135,7 @@ impl SshTransport {
     }
 
     /// How many sessions to the host have been started so far (one, until several
-    /// commands ran at once).
+    /// commands ran at once or [`Transport::warm_up`] made the others).
     pub fn sessions(&self) -> usize {
         self.lanes.started()
     }
@@ -223,18 +223,24 @@ impl Transport for SshTransport {
         &self.label
     }
 
-    /// Logs in now if no session is in, then starts the other sessions up to
-    /// [`SshOptions::sessions`], each logging in at once, in the background.
+    /// Once the host let a session in (the run's first command there logs it in: a host
+    /// that is down or refuses is reported by that command, once), logs in the others up
+    /// to [`SshOptions::sessions`] at once. One the host refuses is dropped and no more are
+    /// tried, as when a command meets the refusal.
     async fn warm_up(&self) {
-        if self
-            .call("connect", |reply| Job::Connect { reply })
-            .await
-            .is_ok()
-        {
-            self.lanes.fill(|| Job::Connect {
-                reply: tokio::sync::oneshot::channel().0,
+        self.lanes.wait_answered().await;
+        let started = self.lanes.fill(|reply| Job::Connect { reply });
+        futures_util::future::join_all(started.into_iter().map(|(lane, answer)| async move {
+            let answer = answer.await.unwrap_or_else(|_| {
+                Err(TransportError::Disconnected {
+                    host: self.label.clone(),
+                    during: "connect".into(),
+                    reason: "the SSH thread stopped without an answer".into(),
+                })
             });
-        }
+            self.lanes.settle(&lane, answer);
+        }))
+        .await;
     }
 
     async fn run(&self, command: &Command) -> Result<Output, TransportError> {

@@ -131,8 +131,10 @@ pub struct SshOptions {
     pub sudo_password_env: Option<String>,
     /// At most this many sessions (connections) to the host at once. One is made first; a
     /// second only when a command must run while every session is busy with another (a
-    /// poll's reads at once, a load balancer on an app host). Each is a login (through a
-    /// jump host: one forwarded channel each, over its one session).
+    /// poll's reads at once, a load balancer on an app host), or all of them once the
+    /// first is in when [`Transport::warm_up`](crate::Transport::warm_up) is asked (a
+    /// rollout does). Each is a login (through a jump host: one forwarded channel each,
+    /// over its one session).
     pub sessions: usize,
 }
 

@@ -17,7 +17,7 @@ use tracing::{debug, warn};
 
 use super::connect::{Conn, connect};
 use super::error::{Failure, local_io};
-use super::exec::{Exec, ExecFailure, SudoFeed, exec};
+use super::exec::{ABANDONED_GRACE, Exec, ExecFailure, SudoFeed, exec};
 use super::line::{
     SudoVia, remote_line, stopped_by_timeout, sudo_marker, sudo_probe_line, sudo_prompt,
     timeout_probe_line,
@@ -210,6 +210,10 @@ impl Worker {
                     deadline,
                     step_timeout,
                     cancelled,
+                    abandoned_grace: match command.is_cut_off_when_abandoned() {
+                        true => Duration::ZERO,
+                        false => ABANDONED_GRACE,
+                    },
                     sudo: p.password.as_deref().map(|pw| SudoFeed {
                         prompt: sudo_prompt().as_bytes(),
                         password: pw.as_bytes(),
@@ -372,6 +376,7 @@ fn probe(
         deadline,
         step_timeout,
         cancelled: &|| false,
+        abandoned_grace: Duration::ZERO,
         sudo: None,
     };
     exec(&conn.session, &conn.sock, &req).map_err(Prepared::Exec)
