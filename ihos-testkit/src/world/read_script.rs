@@ -10,17 +10,21 @@ use super::fs::Cred;
 use super::{HostState, out, shell};
 use crate::clock::VirtualTime;
 
+/// ihos-core's `if_regular!()`, the start of both scripts.
+macro_rules! if_regular {
+    () => {
+        "[ -h \"$1\" ] && exit 3; [ -e \"$1\" ] || exit 0; [ -f \"$1\" ] || exit 3; "
+    };
+}
+
 /// ihos-core's `READ_REGULAR_FROM`.
 pub(crate) const READ_REGULAR_FROM: &str = concat!(
-    "[ -h \"$1\" ] && exit 3; [ -e \"$1\" ] || exit 0; [ -f \"$1\" ] || exit 3; ",
+    if_regular!(),
     "exec dd if=\"$1\" iflag=skip_bytes,count_bytes,nofollow,nonblock skip=\"$2\" count=\"$3\" status=none"
 );
 
 /// ihos-core's `SHA256_IF_REGULAR`.
-pub(crate) const SHA256_IF_REGULAR: &str = concat!(
-    "[ -h \"$1\" ] && exit 3; [ -e \"$1\" ] || exit 0; [ -f \"$1\" ] || exit 3; ",
-    "exec sha256sum -- \"$1\""
-);
+pub(crate) const SHA256_IF_REGULAR: &str = concat!(if_regular!(), "exec sha256sum -- \"$1\"");
 
 /// `sh -c READ_REGULAR_FROM sh PATH SKIP COUNT` or `sh -c SHA256_IF_REGULAR sh PATH` on
 /// `h`; `None`: neither script.

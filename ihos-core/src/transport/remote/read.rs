@@ -12,56 +12,73 @@ use crate::transport::{Transport, TransportError, command_failed};
 /// file that never ends (a link to `/dev/zero`) must not fill ihos's memory.
 pub(crate) const READ_CAP: u64 = 16 << 20;
 
+/// The start of both scripts: nothing (status 0) when nothing is at `$1`, status 3 for
+/// anything but a regular file (a link, a FIFO, a directory, a device node the container's
+/// root can make in a bind-mounted directory), which is never opened as root. `test -h`
+/// does not follow a link, `-e` and `-f` do (a link was refused before them). POSIX sh:
+/// dash, bash, BusyBox.
+macro_rules! if_regular {
+    () => {
+        "[ -h \"$1\" ] && exit 3; [ -e \"$1\" ] || exit 0; [ -f \"$1\" ] || exit 3; "
+    };
+}
+
 /// `sh -c READ_REGULAR_FROM sh PATH SKIP COUNT`: at most COUNT bytes of PATH from byte SKIP
-/// on, or nothing (status 0) when nothing is there. Anything but a regular file (a link,
-/// a FIFO, a directory, a device node the container's root can make in a bind-mounted
-/// directory) is never opened as root: status 3. `test -h` does not follow a link, `-e`
-/// and `-f` do (a link was refused before them); `nofollow` and `nonblock` cover a link or
-/// a FIFO put there between the tests and the read (POSIX sh: dash, bash, BusyBox).
+/// on (`if_regular!()` first); `nofollow` and `nonblock` cover a link or a FIFO put there
+/// between the tests and the read.
 pub(crate) const READ_REGULAR_FROM: &str = concat!(
-    "[ -h \"$1\" ] && exit 3; [ -e \"$1\" ] || exit 0; [ -f \"$1\" ] || exit 3; ",
+    if_regular!(),
     "exec dd if=\"$1\" iflag=skip_bytes,count_bytes,nofollow,nonblock skip=\"$2\" count=\"$3\" status=none"
 );
 
-/// `sh -c SHA256_IF_REGULAR sh PATH`: `sha256sum`'s line for PATH, nothing (status 0) when
-/// nothing is there, status 3 for anything but a regular file (`sha256sum` as root follows
-/// a link and blocks on a FIFO). One command where a `stat` then a `sha256sum` took two.
-pub(crate) const SHA256_IF_REGULAR: &str = concat!(
-    "[ -h \"$1\" ] && exit 3; [ -e \"$1\" ] || exit 0; [ -f \"$1\" ] || exit 3; ",
-    "exec sha256sum -- \"$1\""
-);
+/// `sh -c SHA256_IF_REGULAR sh PATH`: `sha256sum`'s line for PATH (`if_regular!()` first:
+/// `sha256sum` as root follows a link and blocks on a FIFO). One command where a `stat`
+/// then a `sha256sum` took two.
+pub(crate) const SHA256_IF_REGULAR: &str = concat!(if_regular!(), "exec sha256sum -- \"$1\"");
 
 /// The status both scripts give for a path that is not a regular file.
 const NOT_REGULAR: i32 = 3;
+
+/// Runs `script` (one of the above) on `path` with `args` after it, as root: its stdout
+/// (empty when nothing is there); anything but a regular file is an error.
+async fn run_if_regular(
+    t: &dyn Transport,
+    script: &str,
+    path: &RemotePath,
+    args: &[String],
+) -> Result<(Command, Vec<u8>), TransportError> {
+    let cmd = Command::new("sh")
+        .args(["-c", script, "sh", path.as_str()])
+        .args(args.iter().cloned())
+        .sudo();
+    let out = t.run(&cmd).await?;
+    match out.status {
+        Some(0) => Ok((cmd, out.stdout)),
+        Some(NOT_REGULAR) => Err(TransportError::NotRegularFile {
+            host: t.host().to_string(),
+            path: path.to_string(),
+        }),
+        _ => Err(command_failed(t.host(), &cmd, &out)),
+    }
+}
 
 /// SHA-256 of a file, `None` if nothing is there; anything but a regular file is an error.
 pub(crate) async fn sha256_if_exists(
     t: &dyn Transport,
     path: &RemotePath,
 ) -> Result<Option<Sha256>, TransportError> {
-    let cmd = Command::new("sh")
-        .args(["-c", SHA256_IF_REGULAR, "sh", path.as_str()])
-        .sudo();
-    let out = t.run(&cmd).await?;
-    match out.status {
-        Some(0) if out.stdout.is_empty() => Ok(None),
-        Some(0) => Sha256::from_sha256sum_line(&out.stdout_text())
-            .map(Some)
-            .ok_or_else(|| TransportError::Protocol {
-                host: t.host().to_string(),
-                command: cmd.to_string(),
-                reason: format!("unexpected output {:?}", out.stdout_text()),
-            }),
-        Some(NOT_REGULAR) => Err(not_regular(t, path)),
-        _ => Err(command_failed(t.host(), &cmd, &out)),
+    let (cmd, stdout) = run_if_regular(t, SHA256_IF_REGULAR, path, &[]).await?;
+    if stdout.is_empty() {
+        return Ok(None);
     }
-}
-
-fn not_regular(t: &dyn Transport, path: &RemotePath) -> TransportError {
-    TransportError::NotRegularFile {
-        host: t.host().to_string(),
-        path: path.to_string(),
-    }
+    let line = String::from_utf8_lossy(&stdout);
+    Sha256::from_sha256sum_line(&line)
+        .map(Some)
+        .ok_or_else(|| TransportError::Protocol {
+            host: t.host().to_string(),
+            command: cmd.to_string(),
+            reason: format!("unexpected output {line:?}"),
+        })
 }
 
 /// At most [`READ_CAP`] bytes of `path` from `offset` on (empty if the file is shorter or
@@ -73,16 +90,8 @@ pub(crate) async fn read_from(
     path: &RemotePath,
     offset: u64,
 ) -> Result<Vec<u8>, TransportError> {
-    let cmd = Command::new("sh")
-        .args(["-c", READ_REGULAR_FROM, "sh", path.as_str()])
-        .args([offset.to_string(), READ_CAP.to_string()])
-        .sudo();
-    let out = t.run(&cmd).await?;
-    match out.status {
-        Some(0) => Ok(out.stdout),
-        Some(NOT_REGULAR) => Err(not_regular(t, path)),
-        _ => Err(command_failed(t.host(), &cmd, &out)),
-    }
+    let args = [offset.to_string(), READ_CAP.to_string()];
+    Ok(run_if_regular(t, READ_REGULAR_FROM, path, &args).await?.1)
 }
 
 #[cfg(test)]
@@ -199,10 +208,10 @@ mod tests {
         std::fs::write(&log, b"0123456789").unwrap();
         let link = dir.path().join("to-log");
         symlink(&log, &link).unwrap();
-        for shell in ["dash", "bash"] {
-            let Ok(found) = which(shell) else { continue };
+        // `sh` is dash on Debian; bash is RHEL's sh.
+        for shell in ["sh", "bash"] {
             let run = |path: &Path, skip: &str| {
-                let out = std::process::Command::new(&found)
+                let out = std::process::Command::new(shell)
                     .args(["-c", READ_REGULAR_FROM, "sh"])
                     .arg(path)
                     .args([skip, "4"])
@@ -228,7 +237,7 @@ mod tests {
             );
             assert_eq!(run(dir.path(), "0").0, Some(3), "{shell}");
             let sum = |path: &Path| {
-                let out = std::process::Command::new(&found)
+                let out = std::process::Command::new(shell)
                     .args(["-c", SHA256_IF_REGULAR, "sh"])
                     .arg(path)
                     .output()
@@ -253,11 +262,73 @@ mod tests {
         }
     }
 
-    fn which(program: &str) -> Result<std::path::PathBuf, ()> {
-        let path = std::env::var_os("PATH").ok_or(())?;
-        std::env::split_paths(&path)
-            .map(|d| d.join(program))
-            .find(|p| p.is_file())
-            .ok_or(())
+    /// A host that answers every command with `out` (what a broken or hostile host may
+    /// print), to see each read as the caller does.
+    struct Answering(crate::command::Output);
+
+    #[async_trait::async_trait]
+    impl Transport for Answering {
+        fn host(&self) -> &str {
+            "odd"
+        }
+        async fn run(&self, _: &Command) -> Result<crate::command::Output, TransportError> {
+            Ok(self.0.clone())
+        }
+        async fn upload(
+            &self,
+            _: &Path,
+            remote: &RemotePath,
+        ) -> Result<crate::transport::Uploaded, TransportError> {
+            Err(TransportError::NotRegularFile {
+                host: "odd".into(),
+                path: remote.to_string(),
+            })
+        }
+    }
+
+    #[tokio::test]
+    async fn odd_answers_are_errors_that_name_the_host_never_a_digest() {
+        let path = RemotePath::new("/srv/ihos.war").unwrap();
+        let answer = |status: Option<i32>, stdout: &[u8]| {
+            Answering(crate::command::Output {
+                status,
+                stdout: stdout.to_vec(),
+                stderr: b"sudo: something\n".to_vec(),
+            })
+        };
+        let huge = vec![b'f'; 1 << 20];
+        for stdout in [&b"not a digest\n"[..], b"\n", &[0xff, 0xfe, b'\n'], &huge] {
+            let e = sha256_if_exists(&answer(Some(0), stdout), &path)
+                .await
+                .unwrap_err();
+            assert!(
+                matches!(&e, TransportError::Protocol { host, .. } if host == "odd"),
+                "{e}"
+            );
+        }
+        // Nothing printed: nothing there.
+        assert_eq!(
+            sha256_if_exists(&answer(Some(0), b""), &path)
+                .await
+                .unwrap(),
+            None
+        );
+        for status in [Some(1), Some(2), Some(126), Some(127), None] {
+            let t = answer(status, b"");
+            assert!(matches!(
+                sha256_if_exists(&t, &path).await,
+                Err(TransportError::Failed { .. } | TransportError::SudoPassword { .. })
+            ));
+            assert!(read_from(&t, &path, 0).await.is_err());
+        }
+        let t = answer(Some(3), b"");
+        assert!(matches!(
+            sha256_if_exists(&t, &path).await,
+            Err(TransportError::NotRegularFile { .. })
+        ));
+        assert!(matches!(
+            read_from(&t, &path, 0).await,
+            Err(TransportError::NotRegularFile { .. })
+        ));
     }
 }

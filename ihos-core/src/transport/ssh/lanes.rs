@@ -32,6 +32,14 @@ pub(super) struct Lane {
 /// stopped), so the next job goes to another session instead of queueing behind it.
 pub(super) struct Held(Arc<Lane>);
 
+impl Held {
+    /// Counts one more job on `lane`.
+    fn on(lane: &Arc<Lane>) -> Self {
+        lane.busy.fetch_add(1, Ordering::SeqCst);
+        Held(Arc::clone(lane))
+    }
+}
+
 impl Drop for Held {
     fn drop(&mut self) {
         self.0.busy.fetch_sub(1, Ordering::SeqCst);
@@ -45,10 +53,7 @@ impl Busy {
     /// Hands `job` to the lane's worker; `Err` if the worker has stopped.
     pub(super) fn send(&self, job: Job) -> Result<(), ()> {
         let held = self.1.lock().unwrap_or_else(|p| p.into_inner()).take();
-        let held = held.unwrap_or_else(|| {
-            self.0.busy.fetch_add(1, Ordering::SeqCst);
-            Held(Arc::clone(&self.0))
-        });
+        let held = held.unwrap_or_else(|| Held::on(&self.0));
         // A job that is not delivered drops its count with it.
         self.0.jobs.send((job, held)).map_err(|_| ())
     }
@@ -180,8 +185,7 @@ impl Lanes {
                 }
             }
         };
-        lane.busy.fetch_add(1, Ordering::SeqCst);
-        let held = Held(Arc::clone(&lane));
+        let held = Held::on(&lane);
         Ok(Busy(lane, std::sync::Mutex::new(Some(held))))
     }
 
@@ -242,8 +246,7 @@ impl Lanes {
                 break;
             };
             let (reply, answer) = oneshot::channel();
-            lane.busy.fetch_add(1, Ordering::SeqCst);
-            let held = Held(Arc::clone(&lane));
+            let held = Held::on(&lane);
             // Counted busy while it logs in: jobs meanwhile go to a session that is in.
             if lane.jobs.send((connect(reply), held)).is_err() {
                 break;
