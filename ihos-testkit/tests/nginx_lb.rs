@@ -316,12 +316,26 @@ async fn disk_full_while_writing_the_config_keeps_the_original() {
 #[tokio::test(start_paused = true)]
 async fn disk_full_while_writing_the_backup_changes_nothing() {
     let rb = Runbook::new();
-    rb.world
-        .inject(Fault::on(Matcher::program("dd")).disk_full_after(0));
+    // The backup is copied on the host after the new bytes are staged: its `dd` (inside
+    // the one command of the write) runs out of disk.
+    let fault = rb
+        .world
+        .inject(Fault::on(Matcher::line_contains("ihos-prev.ihos-tmp-")).disk_full_after(0));
     let lb = rb.nginx_lb(NginxLbOptions::default());
     let inode = rb.lb_host.stat(&rb.config).unwrap().inode;
+    let before = rb.lb_host.snapshot();
     let err = lb.disable(PEP1).await.unwrap_err();
-    assert!(matches!(err, LbError::Transport(_)), "{err:?}");
+    assert_eq!(rb.world.fault_fired(fault), 1);
+    // Both staged files went: nothing on the host changed.
+    assert_eq!(
+        changed(&before, &rb.lb_host.snapshot(), &[]),
+        Vec::<String>::new()
+    );
+    assert!(
+        matches!(&err, LbError::Transport(e) if e.to_string().contains("(backup)")
+            && e.to_string().contains("No space left on device")),
+        "{err:?}"
+    );
     assert_untouched(&rb, inode);
     assert!(!rb.lb_host.exists(BACKUP));
     assert_eq!(count(&rb.world, "docker exec"), 0);
@@ -440,4 +454,45 @@ async fn nginx_container_down_changes_nothing() {
     assert_eq!(rb.config_bytes(), RUNBOOK_NGINX_CONF.as_bytes());
     assert_eq!(rb.lb_host.stat(&rb.config).unwrap().inode, inode);
     assert!(rb.routing().is_empty());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_connection_lost_during_the_write_is_settled_by_the_files_digest() {
+    // Lost while the new bytes were staged (the file untouched): an error, the staged file
+    // removed, nothing else changed, nginx never asked.
+    let rb = Runbook::new();
+    let fault = rb.world.inject(
+        Fault::on(Matcher::line_contains("nginx_proxy/.nginx.conf.ihos-tmp-")).disconnect(true),
+    );
+    let lb = rb.nginx_lb(NginxLbOptions::default());
+    let inode = rb.lb_host.stat(&rb.config).unwrap().inode;
+    let before = rb.lb_host.snapshot();
+    let err = lb.disable(PEP1).await.unwrap_err();
+    assert_eq!(rb.world.fault_fired(fault), 1);
+    assert!(
+        matches!(
+            &err,
+            LbError::Transport(ihos_core::TransportError::Disconnected { .. })
+        ),
+        "{err:?}"
+    );
+    assert_untouched(&rb, inode);
+    assert_eq!(
+        changed(&before, &rb.lb_host.snapshot(), &[]),
+        Vec::<String>::new()
+    );
+    assert_eq!(count(&rb.world, "docker exec"), 0);
+
+    // Lost during the copy onto the file, which it changed: the old bytes are put back.
+    let rb = Runbook::new();
+    let fault = rb
+        .world
+        .inject(Fault::on(Matcher::line_contains(&format!("of={}", rb.config))).disconnect(true));
+    let lb = rb.nginx_lb(NginxLbOptions::default());
+    let inode = rb.lb_host.stat(&rb.config).unwrap().inode;
+    let err = lb.disable(PEP1).await.unwrap_err();
+    assert_eq!(rb.world.fault_fired(fault), 1);
+    assert!(matches!(err, LbError::Apply { .. }), "{err:?}");
+    assert_untouched(&rb, inode);
+    rb.world.assert_invariants();
 }

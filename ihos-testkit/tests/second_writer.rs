@@ -137,11 +137,14 @@ impl Transport for Editing {
     }
 
     async fn run(&self, command: &Command) -> Result<Output, TransportError> {
-        let writes_config = command.program() == "dd"
-            && command
-                .arguments()
-                .iter()
-                .any(|a| a.starts_with("of=") && a.contains(".nginx.conf.ihos-tmp-"));
+        // The checked write (one `sh -c`, its staging name among its arguments) or one of
+        // its steps run on their own.
+        let stages = |a: &String| {
+            a.contains(".nginx.conf.ihos-tmp-")
+                && (command.program() == "sh" || a.starts_with("of="))
+        };
+        let writes_config =
+            matches!(command.program(), "dd" | "sh") && command.arguments().iter().any(stages);
         let checks_config =
             command.program() == "sha256sum" && command.arguments().last() == Some(&self.config);
         if (writes_config || checks_config) && !self.edited.swap(true, Ordering::SeqCst) {

@@ -167,18 +167,10 @@ impl FakeHost {
     }
 }
 
-#[async_trait]
-impl Transport for FakeHost {
-    fn host(&self) -> &str {
-        &self.name
-    }
-
-    async fn warm_up(&self) {
-        let mut w = self.world.lock();
-        *w.warm_ups.entry(self.name.clone()).or_default() += 1;
-    }
-
-    async fn run(&self, command: &Command) -> Result<Output, TransportError> {
+impl FakeHost {
+    /// One command as the host runs it: the faults that match it, then its effects,
+    /// logged.
+    pub(crate) async fn run_one(&self, command: &Command) -> Result<Output, TransportError> {
         let hit = {
             let mut w = self.world.lock();
             w.sync();
@@ -244,6 +236,25 @@ impl Transport for FakeHost {
                 }
             },
         }
+    }
+}
+
+#[async_trait]
+impl Transport for FakeHost {
+    fn host(&self) -> &str {
+        &self.name
+    }
+
+    async fn warm_up(&self) {
+        let mut w = self.world.lock();
+        *w.warm_ups.entry(self.name.clone()).or_default() += 1;
+    }
+
+    async fn run(&self, command: &Command) -> Result<Output, TransportError> {
+        if let Some(result) = super::checked_write::run(self, command).await {
+            return result;
+        }
+        self.run_one(command).await
     }
 
     async fn upload(&self, local: &Path, remote: &RemotePath) -> Result<Uploaded, TransportError> {

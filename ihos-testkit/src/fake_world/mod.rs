@@ -3,6 +3,7 @@
 //! invariant checker), and [`FakeHost`], the handle on one of its hosts. Both are cheap
 //! clones of one `Arc<Mutex<World>>`; the world itself is in [`crate::world`].
 
+mod checked_write;
 mod host;
 
 use std::collections::BTreeMap;

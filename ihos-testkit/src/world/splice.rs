@@ -1,6 +1,7 @@
-//! The one `sh -c` script ihos-core runs on a host: making a new file from an old one and
-//! the bytes that differ (`transport/remote/splice.rs`). Interpreted as GNU dd does each of
-//! its three steps (dd(1), coreutils: `count_bytes`/`skip_bytes`/`seek_bytes` count bytes,
+//! Making a new file from an old one and the bytes that differ: the three `dd`s of
+//! ihos-core's checked write when it splices (`transport/remote/checked_write.rs`), here
+//! one command of their own (`fake_world/checked_write.rs` runs them so), followed by the
+//! new file's `sha256sum`. Interpreted as GNU dd does each of its three steps (dd(1), coreutils: `count_bytes`/`skip_bytes`/`seek_bytes` count bytes,
 //! not blocks; `conv=excl` fails when anything is at the output's name; without
 //! `conv=notrunc` the output is truncated at the seek point, with it never), then
 //! `sha256sum`'s line. Any other script is unsupported.
@@ -11,8 +12,8 @@ use super::fs::{Cred, FsError, normalize};
 use super::{HostState, out};
 use crate::sha::sha256_hex;
 
-/// The script, as ihos-core sends it.
-const SPLICE_SCRIPT: &str = "set -e\n\
+/// The three `dd`s and the digest, as `fake_world/checked_write.rs` runs them.
+pub(crate) const SPLICE_SCRIPT: &str = "set -e\n\
 dd if=\"$1\" of=\"$2\" bs=65536 count=\"$3\" iflag=count_bytes,nofollow oflag=nofollow conv=excl status=none\n\
 dd of=\"$2\" bs=65536 seek=\"$3\" oflag=seek_bytes,nofollow conv=notrunc status=none\n\
 dd if=\"$1\" of=\"$2\" bs=65536 skip=\"$4\" seek=\"$5\" iflag=skip_bytes,nofollow oflag=seek_bytes,nofollow conv=notrunc,fsync status=none\n\

@@ -8,18 +8,19 @@ use crate::command::{Command, Privilege};
 use crate::names::RemotePath;
 use crate::transport::{Transport, TransportError, command_failed, run_checked};
 
+mod checked_write;
 mod files;
 mod kinds;
 mod read;
 mod splice;
 
+pub(crate) use checked_write::{CheckedWrite, CheckedWriteError};
 pub(crate) use files::{
     copy_atomic, copy_in_place, copy_new, copy_to_new, remove_quietly, rename_over, replace_file,
     write_new,
 };
 pub(crate) use kinds::{PathKind, path_kinds};
 pub(crate) use read::{READ_CAP, read_from, sha256_if_exists};
-pub(crate) use splice::splice_new;
 
 /// A temporary name next to `path`, unique to this process and moment: the one scheme of
 /// every temporary file ihos makes on a host. It starts with a dot and does not end in
