@@ -538,6 +538,37 @@ async fn a_connection_drop_while_installing_rolls_back() {
     drop_connection("install mv", install_mv(), true).await;
 }
 
+/// A copy into webapps that says it succeeded but is not the new WAR (here: never made)
+/// is found by its digest once the container is stopped, before it is renamed in place.
+#[tokio::test(start_paused = true)]
+async fn a_prepared_copy_that_is_not_the_new_war_is_never_installed() {
+    let env = Env::runbook();
+    let fault = env.world.inject(
+        Fault::on(install_cp())
+            .on_host(LB)
+            .respond(ihos_core::Output {
+                status: Some(0),
+                stdout: Vec::new(),
+                stderr: Vec::new(),
+            }),
+    );
+    let rec = Recorder::new();
+    let report = env.roll(&rec).await;
+    assert_eq!(env.world.fault_fired(fault), 1);
+    assert_first_rolled_back(&env, &report, &rec, Step::Remove);
+    let installs = env
+        .world
+        .commands()
+        .iter()
+        .filter(|c| {
+            install_mv().matches_command(&c.command)
+                && c.command.argv().iter().any(|a| a.ends_with(".ihos-next"))
+        })
+        .count();
+    // (The rollback renames the previous release in place, from a name of its own.)
+    assert_eq!(installs, 0, "{}", env.world.log_text());
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_connection_drop_while_starting_rolls_back() {
     drop_connection("docker start", docker_start(), false).await;

@@ -62,19 +62,27 @@ async fn check_out_besides(env: &Env<'_>, besides: &[&str]) -> Result<(), StepEr
     within_limit(out, besides, env.policy.max_unavailable)
 }
 
-/// When to look again: at the next poll, or sooner if the idle period (and the minimum)
-/// would be complete before it, so that a drained instance is not kept waiting for the
-/// poll after its idle period ends.
+/// When to look again: a poll interval after the last poll began (the poll's own round
+/// trip is part of the interval, not added to it), or sooner if the idle period (and the
+/// minimum) would be complete before it, so that a drained instance is not kept waiting
+/// for the poll after its idle period ends. That last poll is started `lead` early (about
+/// its round trip, from the last one's): the idle period is measured between the polls'
+/// answers, so it then answers as the period ends instead of a round trip after.
 fn next_poll(
     began: Instant,
+    poll_began: Instant,
     idle_since: Option<Instant>,
     min: Duration,
     idle: Duration,
+    lead: Duration,
 ) -> Instant {
     let now = Instant::now();
-    let regular = now + drain_poll_interval(now - began);
+    let regular = (poll_began + drain_poll_interval(now - began)).max(now);
     match idle_since {
-        Some(since) => regular.min((since + idle).max(began + min).max(now)),
+        Some(since) => {
+            let end = (since + idle).max(began + min);
+            regular.min(end.checked_sub(lead).unwrap_or(end).max(now))
+        }
         None => regular,
     }
 }
@@ -97,6 +105,7 @@ pub(crate) async fn drain(
         if env.cancel.level() >= StopLevel::Now {
             return Err(StepError::Stopped);
         }
+        let poll_began = Instant::now();
         // At once, one round trip's time per poll: the load balancers' old workers, and
         // the connections of the container's main process as last seen. While that
         // process is there the container runs and its count is the answer: no `docker
@@ -128,6 +137,9 @@ pub(crate) async fn drain(
             }
         };
         let waited = began.elapsed();
+        // Three quarters of this poll's time is the lead of the last one (one that answers
+        // early is followed by one more at once).
+        let lead = poll_began.elapsed() * 3 / 4;
         if (connections, old_workers) != last {
             env.emitter.emit(Event::Draining {
                 instance: inst.name().to_string(),
@@ -159,7 +171,7 @@ pub(crate) async fn drain(
             ));
         }
         tokio::select! {
-            _ = tokio::time::sleep_until(next_poll(began, idle_since, policy.min.0, policy.idle.0)) => {}
+            _ = tokio::time::sleep_until(next_poll(began, poll_began, idle_since, policy.min.0, policy.idle.0, lead)) => {}
             _ = env.cancel.reached(StopLevel::Now) => {}
         }
     }
@@ -177,55 +189,109 @@ mod tests {
         tokio::time::sleep(MS(5_000)).await;
         let now = Instant::now();
         // Not idle: the regular poll.
-        assert_eq!(next_poll(began, None, MS(0), MS(2_000)), now + MS(250));
+        assert_eq!(
+            next_poll(began, Instant::now(), None, MS(0), MS(2_000), MS(0)),
+            now + MS(250)
+        );
         // Idle for 1.9 s of 2 s: in 0.1 s, not 0.25 s.
         let since = now - MS(1_900);
         assert_eq!(
-            next_poll(began, Some(since), MS(0), MS(2_000)),
+            next_poll(began, Instant::now(), Some(since), MS(0), MS(2_000), MS(0)),
             now + MS(100)
         );
         // Already past: now.
         let since = now - MS(3_000);
-        assert_eq!(next_poll(began, Some(since), MS(0), MS(2_000)), now);
+        assert_eq!(
+            next_poll(began, Instant::now(), Some(since), MS(0), MS(2_000), MS(0)),
+            now
+        );
         // The minimum is later than the idle period's end: not before it, nor after the
         // regular poll.
         assert_eq!(
-            next_poll(began, Some(since), MS(5_100), MS(2_000)),
+            next_poll(
+                began,
+                Instant::now(),
+                Some(since),
+                MS(5_100),
+                MS(2_000),
+                MS(0)
+            ),
             began + MS(5_100)
         );
         assert_eq!(
-            next_poll(began, Some(since), MS(60_000), MS(2_000)),
+            next_poll(
+                began,
+                Instant::now(),
+                Some(since),
+                MS(60_000),
+                MS(2_000),
+                MS(0)
+            ),
             now + MS(250)
         );
         // Its first half second is polled every 50 ms, the rest of its first second
         // every 0.1 s.
         let began = Instant::now();
-        assert_eq!(next_poll(began, None, MS(0), MS(2_000)), began + MS(50));
+        assert_eq!(
+            next_poll(began, Instant::now(), None, MS(0), MS(2_000), MS(0)),
+            began + MS(50)
+        );
         tokio::time::sleep(MS(499)).await;
         assert_eq!(
-            next_poll(began, None, MS(0), MS(2_000)),
+            next_poll(began, Instant::now(), None, MS(0), MS(2_000), MS(0)),
             Instant::now() + MS(50)
         );
         tokio::time::sleep(MS(1)).await;
         assert_eq!(
-            next_poll(began, None, MS(0), MS(2_000)),
+            next_poll(began, Instant::now(), None, MS(0), MS(2_000), MS(0)),
             Instant::now() + MS(100)
         );
         tokio::time::sleep(MS(499)).await;
         assert_eq!(
-            next_poll(began, None, MS(0), MS(2_000)),
+            next_poll(began, Instant::now(), None, MS(0), MS(2_000), MS(0)),
             Instant::now() + MS(100)
         );
         tokio::time::sleep(MS(1)).await;
         assert_eq!(
-            next_poll(began, None, MS(0), MS(2_000)),
+            next_poll(began, Instant::now(), None, MS(0), MS(2_000), MS(0)),
             Instant::now() + MS(250)
         );
         // A long wait polls every second.
         tokio::time::sleep(MS(30_000)).await;
         assert_eq!(
-            next_poll(began, None, MS(0), MS(2_000)),
+            next_poll(began, Instant::now(), None, MS(0), MS(2_000), MS(0)),
             Instant::now() + MS(1_000)
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn polls_are_spaced_from_their_start_and_the_last_one_answers_as_the_period_ends() {
+        let began = Instant::now();
+        tokio::time::sleep(MS(5_000)).await;
+        let now = Instant::now();
+        // A poll that began 40 ms ago: the next one 0.25 s after that, not after its answer.
+        let poll_began = now - MS(40);
+        assert_eq!(
+            next_poll(began, poll_began, None, MS(0), MS(2_000), MS(0)),
+            now + MS(210)
+        );
+        // One that took longer than the interval: the next one at once.
+        let poll_began = now - MS(300);
+        assert_eq!(
+            next_poll(began, poll_began, None, MS(0), MS(2_000), MS(0)),
+            now
+        );
+        // Idle for 1.9 s of 2 s, polls answering 30 ms after they begin: the last one
+        // begins 30 ms before the end, so that it answers as the period ends.
+        let since = now - MS(1_900);
+        assert_eq!(
+            next_poll(began, now, Some(since), MS(0), MS(2_000), MS(30)),
+            now + MS(70)
+        );
+        // Never before now, whatever the lead.
+        assert_eq!(
+            next_poll(began, now, Some(since), MS(0), MS(2_000), MS(500)),
+            now
         );
     }
 }

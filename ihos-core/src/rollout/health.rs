@@ -25,16 +25,16 @@ pub(crate) struct LogMarks {
     pub startup_offset: u64,
 }
 
-/// Notes where the logs end (the start and app logs), before a start.
-pub(crate) async fn log_marks(inst: &InstanceHandle) -> Result<LogMarks, StepError> {
+/// Notes where the logs end (the start and app logs), before a start; `date` is the host's
+/// ([`remote::host_date`]), which names today's logs.
+pub(crate) async fn log_marks(inst: &InstanceHandle, date: &str) -> Result<LogMarks, StepError> {
     let t = inst.transport.as_ref();
-    let date = remote::host_date(t).await?;
     let app_log = inst
         .logs
-        .join(&remote::log_name(&inst.config.log_pattern, &date))?;
+        .join(&remote::log_name(&inst.config.log_pattern, date))?;
     let startup_log = inst
         .logs
-        .join(&remote::log_name(&inst.config.health.startup_log, &date))?;
+        .join(&remote::log_name(&inst.config.health.startup_log, date))?;
     let (app_size, startup_size) = tokio::join!(
         remote::file_size(t, &app_log),
         remote::file_size(t, &startup_log)

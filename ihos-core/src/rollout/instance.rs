@@ -17,8 +17,8 @@ use super::journal::InstanceStatus;
 use super::log_scan::scan_log;
 use super::record::{prune_after_update, record_deployment};
 use super::release::{
-    commit_previous, discard_prepared, discard_previous, install, prepare_install, remove_deployed,
-    stage_previous,
+    check_prepared, commit_previous, discard_prepared, discard_previous, install, prepare_install,
+    remove_deployed, stage_previous,
 };
 use super::report::{InstanceResult, Problem};
 use super::restore::{Progress, restore};
@@ -356,7 +356,9 @@ async fn steps(
     };
     progress.stopped = true;
     let already_touched = progress.war_touched;
-    let (kept, stopped, prepared) = tokio::join!(
+    // The host's date (which names today's logs) is asked meanwhile too: it does not
+    // depend on the container, and the logs' ends are then one round trip after the stop.
+    let (kept, stopped, prepared, date) = tokio::join!(
         step_with(ctx, inst, Step::KeepPrevious, async {
             // Once the previous release is kept, the journal says the WAR may be touched
             // (with the kept mark: one write, while the container stops): a resume then
@@ -410,7 +412,8 @@ async fn steps(
             inst.container.stop(env.policy.stop_grace.0).await?;
             Ok(None)
         }),
-        prepare_install(inst, &source.staged)
+        prepare_install(inst, &source.staged),
+        remote::host_date(inst.transport.as_ref())
     );
     if let Ok(true) = kept {
         progress.kept_previous = true;
@@ -430,9 +433,15 @@ async fn steps(
     };
 
     // The journal said the WAR may be touched with the kept mark, before the stop ended.
+    // The prepared copy is checked meanwhile: the container is stopped, nothing in it can
+    // replace the copy any more.
     let removed = step(ctx, inst, Step::Remove, async {
         progress.war_touched = true;
-        remove_deployed(inst).await?;
+        let (removed, checked) = tokio::join!(
+            remove_deployed(inst),
+            check_prepared(inst, &prepared, &source.sha256)
+        );
+        removed.and(checked)?;
         Ok(None)
     })
     .await;
@@ -444,8 +453,11 @@ async fn steps(
     // Where the logs end is noted while the WAR goes in: the container is stopped, so
     // nothing writes them until the start.
     let marks = step_with(ctx, inst, Step::Install, async {
-        let (installed, marks) =
-            tokio::join!(install(inst, &prepared, &source.sha256), log_marks(inst));
+        let date = date?;
+        let (installed, marks) = tokio::join!(
+            install(inst, &prepared, &source.sha256),
+            log_marks(inst, &date)
+        );
         let installed = installed?;
         Ok((marks?, Some(installed)))
     })

@@ -219,8 +219,30 @@ pub(crate) async fn discard_prepared(inst: &InstanceHandle, prepared: &RemotePat
     remote::remove_quietly(inst.transport.as_ref(), prepared, Privilege::Sudo).await;
 }
 
-/// Renames the prepared copy ([`prepare_install`]) in place as the deployed WAR (never
-/// seen half-written) and checks that it is `expected` there.
+/// Checks that the prepared copy ([`prepare_install`]) is `expected`, once the container
+/// is stopped (through the regular-file guard: what the container could write it could
+/// have replaced with a link or a FIFO).
+pub(crate) async fn check_prepared(
+    inst: &InstanceHandle,
+    prepared: &RemotePath,
+    expected: &Sha256,
+) -> Result<(), StepError> {
+    let got = remote::sha256_if_exists(inst.transport.as_ref(), prepared).await?;
+    if got.as_ref() != Some(expected) {
+        return Err(StepError::Mismatch {
+            context: "",
+            path: prepared.to_string(),
+            got: got.map(String::from),
+            after: " before install",
+            expected: expected.to_string(),
+        });
+    }
+    Ok(())
+}
+
+/// Renames the prepared copy, checked by [`check_prepared`], in place as the deployed WAR
+/// (never seen half-written; the rename keeps its bytes, and nothing else writes webapps
+/// while the container is stopped).
 pub(crate) async fn install(
     inst: &InstanceHandle,
     prepared: &RemotePath,
@@ -231,16 +253,6 @@ pub(crate) async fn install(
     if let Err(e) = remote::rename_over(t, prepared, &war, Privilege::Sudo).await {
         discard_prepared(inst, prepared).await;
         return Err(e.into());
-    }
-    let got = remote::sha256_if_exists(t, &war).await?;
-    if got.as_ref() != Some(expected) {
-        return Err(StepError::Mismatch {
-            context: "",
-            path: war.to_string(),
-            got: got.map(String::from),
-            after: " after install",
-            expected: expected.to_string(),
-        });
     }
     Ok(format!("{war} sha256 {}", expected.short()))
 }

@@ -80,7 +80,10 @@ pub(crate) async fn restore(
         restore_previous(inst).await.map_err(at(left))?;
         left = Left::OutStopped;
     }
-    let marks = log_marks(inst).await.map_err(at(left))?;
+    let date = crate::transport::remote::host_date(inst.transport.as_ref())
+        .await
+        .map_err(|e| at(left)(e.into()))?;
+    let marks = log_marks(inst, &date).await.map_err(at(left))?;
     if restarted {
         inst.container
             .start()

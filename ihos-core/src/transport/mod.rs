@@ -189,21 +189,31 @@ pub(crate) fn same_sha256(
     Ok(())
 }
 
-/// The default [`Transport::write_file_in_place`].
+/// The default [`Transport::write_file_in_place`]: one command on the host
+/// ([`remote::CheckedWrite`] with nothing to compare the file with and no backup).
 pub(crate) async fn write_in_place_via_staging<T: Transport + ?Sized>(
     transport: &T,
     path: &RemotePath,
     bytes: &[u8],
     privilege: Privilege,
 ) -> Result<(), TransportError> {
-    let tmp = remote::temp_path(path)?;
-    let expected = Sha256::of_bytes(bytes);
-    let staged = async {
-        remote::write_new(transport, &tmp, bytes, privilege).await?;
-        remote::copy_in_place(transport, &tmp, path, privilege).await
+    let write = remote::CheckedWrite {
+        path,
+        previous: None,
+        bytes,
+        backup: None,
+        privilege,
+    };
+    match write.run(transport).await {
+        Ok(_) => Ok(()),
+        Err(remote::CheckedWriteError::Untouched(e) | remote::CheckedWriteError::Written(e)) => {
+            Err(e)
+        }
+        // Never without a digest to compare with; said as what it would mean.
+        Err(remote::CheckedWriteError::Changed { now }) => Err(TransportError::Protocol {
+            host: transport.host().to_string(),
+            command: format!("the write of {path}"),
+            reason: format!("answered that the file changed (sha256 {now} now)"),
+        }),
     }
-    .await;
-    remote::remove_quietly(transport, &tmp, privilege).await;
-    staged?;
-    expect_sha256(transport, path, &expected, privilege).await
 }
