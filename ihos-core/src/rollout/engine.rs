@@ -185,6 +185,7 @@ async fn run(
         kind.sha256().map(ToString::to_string).unwrap_or_default(),
     );
     let _held = take_lock(fleet, &me, previous.is_some(), options.force).await?;
+    let owner = me.clone();
     let lb_t = fleet.lb_transport.as_ref();
     emitter.emit(Event::LockTaken {
         host: lb_t.host().to_string(),
@@ -198,7 +199,7 @@ async fn run(
     };
     let keep_lock = matches!(&result, Ok(r) if r.outcome == Outcome::NotRestored);
     if !keep_lock {
-        if let Err(e) = lock::release(lb_t, &fleet.lb_state_dir, Some(&rollout_id)).await {
+        if let Err(e) = lock::release_mine(lb_t, &fleet.lb_state_dir, &owner).await {
             emitter.emit(Event::Warning {
                 instance: None,
                 message: format!("releasing the lock failed: {e}; `ihos lock release` breaks it"),

@@ -4,10 +4,10 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::lock_script::{self, Taken};
 use crate::command::{Command, Privilege};
 use crate::names::RemotePath;
-use crate::transport::remote::PrivateMode;
-use crate::transport::{Transport, TransportError, command_failed, remote, run_checked};
+use crate::transport::{Transport, TransportError, remote, run_checked};
 
 /// Who holds the lock.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -196,11 +196,11 @@ pub(crate) async fn with_lock<T, E: From<LockFailure>>(
     let mut on_drop = ReleaseOnDrop {
         transport: Some(std::sync::Arc::clone(&fleet.lb_transport)),
         state_dir: fleet.lb_state_dir.clone(),
-        id: me.rollout_id.clone(),
+        me: me.clone(),
     };
     let result = f.await;
     on_drop.transport = None;
-    let released = release(t, &fleet.lb_state_dir, Some(&me.rollout_id)).await;
+    let released = release_mine(t, &fleet.lb_state_dir, &me).await;
     match (result, released) {
         (Ok(v), Ok(_)) => Ok(v),
         // The operation's own failure is what the caller must see first.
@@ -219,7 +219,7 @@ pub(crate) async fn with_lock<T, E: From<LockFailure>>(
 struct ReleaseOnDrop {
     transport: Option<std::sync::Arc<dyn Transport>>,
     state_dir: RemotePath,
-    id: String,
+    me: LockOwner,
 }
 
 impl Drop for ReleaseOnDrop {
@@ -230,9 +230,9 @@ impl Drop for ReleaseOnDrop {
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
             return;
         };
-        let (state_dir, id) = (self.state_dir.clone(), self.id.clone());
+        let (state_dir, me) = (self.state_dir.clone(), self.me.clone());
         runtime.spawn(async move {
-            if let Err(e) = release(t.as_ref(), &state_dir, Some(&id)).await {
+            if let Err(e) = release_mine(t.as_ref(), &state_dir, &me).await {
                 tracing::warn!(error = %e, "the lock of a dropped operation was not released");
             }
         });
@@ -244,43 +244,41 @@ pub(crate) fn lock_dir(state_dir: &RemotePath) -> Result<RemotePath, TransportEr
     Ok(state_dir.join("lock")?)
 }
 
-/// Takes the lock. `Ok(Err(owner))` when someone else holds it.
+/// The owner file's bytes for `me`, as the lock holds them.
+pub(crate) fn owner_bytes(me: &LockOwner) -> Vec<u8> {
+    serde_json::to_vec_pretty(me).unwrap_or_default()
+}
+
+/// `lock/owner.json`.
+fn owner_file(dir: &RemotePath) -> Result<RemotePath, TransportError> {
+    Ok(dir.join("owner.json")?)
+}
+
+/// Takes the lock. `Ok(Err(owner))` when someone else holds it. One command
+/// ([`lock_script::TAKE`]); someone's owner is read only when the lock is theirs.
 pub(crate) async fn acquire(
     t: &dyn Transport,
     state_dir: &RemotePath,
     me: &LockOwner,
 ) -> Result<Result<(), Option<LockOwner>>, TransportError> {
-    remote::mkdir_p(t, state_dir, Privilege::Sudo).await?;
     let dir = lock_dir(state_dir)?;
-    let mkdir = Command::new("mkdir").args(["--", dir.as_str()]).sudo();
-    let out = t.run(&mkdir).await?;
-    if !out.success() {
-        // Someone else's lock is a directory there (asked, not read from mkdir's message).
-        if remote::is_dir(t, &dir).await? {
-            return Ok(Err(status(t, state_dir).await?));
-        }
-        return Err(command_failed(t.host(), &mkdir, &out));
+    let owner = owner_file(&dir)?;
+    match lock_script::take(t, state_dir, &dir, &owner, &owner_bytes(me)).await? {
+        Taken::Ours => Ok(Ok(())),
+        Taken::Held => Ok(Err(status(t, state_dir).await?)),
     }
-    // Ours now, and new: its owner file is created in it exclusively and checked by digest
-    // (nothing else can be there yet), while the directory is made root's alone. If either
-    // fails, the lock is given back rather than left ownerless (a lock without an owner
-    // file reads as held by an unknown owner).
-    let bytes = serde_json::to_vec_pretty(me).unwrap_or_default();
-    let owned = async {
-        let owner = dir.join("owner.json")?;
-        let (written, private) = tokio::join!(
-            remote::write_new(t, &owner, &bytes, Privilege::Sudo),
-            remote::make_private(t, &dir, PrivateMode::Dir)
-        );
-        written.and(private)
-    }
-    .await;
-    if let Err(e) = owned {
-        let rm = Command::new("rm").args(["-rf", "--", dir.as_str()]).sudo();
-        let _ = t.run(&rm).await;
-        return Err(e);
-    }
-    Ok(Ok(()))
+}
+
+/// Gives back the lock `me` took, only if it still holds the owner file `me` wrote (one
+/// command, [`lock_script::GIVE_BACK`]): whether it was removed.
+pub(crate) async fn release_mine(
+    t: &dyn Transport,
+    state_dir: &RemotePath,
+    me: &LockOwner,
+) -> Result<bool, TransportError> {
+    let dir = lock_dir(state_dir)?;
+    let owner = owner_file(&dir)?;
+    lock_script::give_back(t, &dir, &owner, &owner_bytes(me)).await
 }
 
 /// Who holds the lock, if anyone. A lock whose owner file is missing or unreadable (a
@@ -294,7 +292,7 @@ pub(crate) async fn status(
         return Ok(None);
     }
     let owner = t
-        .read_file(&dir.join("owner.json")?, Privilege::Sudo)
+        .read_file(&owner_file(&dir)?, Privilege::Sudo)
         .await
         .ok()
         .and_then(|b| serde_json::from_slice(&b).ok());

@@ -39,6 +39,7 @@ mod journal_appends;
 mod kept;
 mod leaving;
 mod lock;
+mod lock_script;
 mod log_scan;
 mod op_error;
 mod ops;

@@ -7,9 +7,10 @@
 //! a function ends the script). Its three splicing `dd`s are one command here, the
 //! splice script of `world/splice.rs`.
 
-use ihos_core::{Command, Output, Privilege, TransportError};
+use ihos_core::{Command, Output, TransportError};
 
 use super::FakeHost;
+use super::sh::Sh;
 use crate::world::splice::SPLICE_SCRIPT;
 
 /// ihos-core's `CHECKED_WRITE`.
@@ -71,12 +72,7 @@ pub(super) async fn run(
     if *script != CHECKED_WRITE {
         return None;
     }
-    let mut sh = Sh {
-        host,
-        privilege: command.privilege(),
-        stdout: String::new(),
-        stderr: Vec::new(),
-    };
+    let mut sh = Sh::new(host, command.privilege());
     let args = Args {
         f,
         new,
@@ -100,62 +96,7 @@ struct Args<'a> {
     splice: Option<[&'a str; 3]>,
 }
 
-/// The script's shell: what it printed so far.
-struct Sh<'a> {
-    host: &'a FakeHost,
-    privilege: Privilege,
-    stdout: String,
-    stderr: Vec<u8>,
-}
-
 impl Sh<'_> {
-    /// One command of the script: whether it succeeded (its stderr is the script's).
-    async fn cmd(&mut self, argv: &[&str], stdin: Option<&[u8]>) -> Result<bool, TransportError> {
-        let mut c = Command::new(argv[0])
-            .args(argv[1..].iter().copied())
-            .with_privilege(self.privilege);
-        if let Some(bytes) = stdin {
-            c = c.stdin(bytes.to_vec());
-        }
-        let out = self.host.run_one(&c).await?;
-        self.stderr.extend_from_slice(&out.stderr);
-        Ok(out.success())
-    }
-
-    /// `sum`: the digest `sha256sum` prints first (a leading `\` removed), if it succeeds.
-    async fn sum(&mut self, path: &str) -> Result<Option<String>, TransportError> {
-        let c = Command::new("sha256sum")
-            .args(["--", path])
-            .with_privilege(self.privilege);
-        let out = self.host.run_one(&c).await?;
-        self.stderr.extend_from_slice(&out.stderr);
-        if !out.success() {
-            return Ok(None);
-        }
-        let line = out.stdout_text();
-        let first = line.split(' ').next().unwrap_or_default();
-        Ok(Some(first.strip_prefix('\\').unwrap_or(first).to_string()))
-    }
-
-    /// `rm -f -- PATH...` (one command per path here).
-    async fn rm(&mut self, paths: &[&str]) -> Result<(), TransportError> {
-        for p in paths {
-            self.cmd(&["rm", "-f", "--", p], None).await?;
-        }
-        Ok(())
-    }
-
-    /// `say LINE STATUS`.
-    fn say(&mut self, line: &str, status: i32) -> Output {
-        self.stdout.push_str(line);
-        self.stdout.push('\n');
-        Output {
-            status: Some(status),
-            stdout: std::mem::take(&mut self.stdout).into_bytes(),
-            stderr: std::mem::take(&mut self.stderr),
-        }
-    }
-
     async fn checked_write(
         &mut self,
         a: &Args<'_>,
@@ -243,7 +184,7 @@ impl Sh<'_> {
             let mv = ["mv", "-f", "-T", "--", a.keep_tmp, a.keep];
             if !self.cmd(&mv, None).await? {
                 self.rm(&[a.keep_tmp]).await?;
-                self.stdout.push_str("unkept\n");
+                self.echo("unkept");
             }
         }
         let (if_new, of_f) = (format!("if={}", a.new), format!("of={}", a.f));
@@ -264,11 +205,7 @@ impl Sh<'_> {
         match self.sum(a.f).await? {
             None => Ok(self.say("failed digest", 7)),
             Some(d) if d != a.want => Ok(self.say(&format!("landed {d}"), 8)),
-            Some(_) => Ok(Output {
-                status: Some(0),
-                stdout: std::mem::take(&mut self.stdout).into_bytes(),
-                stderr: std::mem::take(&mut self.stderr),
-            }),
+            Some(_) => Ok(self.exit(0)),
         }
     }
 }

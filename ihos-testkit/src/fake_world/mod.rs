@@ -5,6 +5,8 @@
 
 mod checked_write;
 mod host;
+mod lock_scripts;
+mod sh;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};

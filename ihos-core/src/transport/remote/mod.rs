@@ -16,7 +16,7 @@ mod splice;
 
 pub(crate) use checked_write::{CheckedWrite, CheckedWriteError};
 pub(crate) use files::{
-    copy_atomic, copy_new, copy_to_new, remove_quietly, rename_over, replace_file, write_new,
+    copy_atomic, copy_new, copy_to_new, remove_quietly, rename_over, replace_file,
 };
 pub(crate) use kinds::{PathKind, path_kinds};
 pub(crate) use read::{READ_CAP, read_from, sha256_if_exists};
