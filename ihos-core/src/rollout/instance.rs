@@ -146,9 +146,13 @@ pub(crate) async fn record_updated(
     started: Instant,
 ) -> InstanceResult {
     let name = inst.name().to_string();
+    // The record and the pruning of the kept releases at once: the instance is updated
+    // whatever becomes of its record.
     let recorded = timed(ctx, inst, Step::Record, async {
-        record_deployment(ctx, inst).await?;
-        Ok(((), prune_after_update(ctx, inst).await))
+        let (recorded, pruned) =
+            tokio::join!(record_deployment(ctx, inst), prune_after_update(ctx, inst));
+        recorded?;
+        Ok(((), pruned))
     })
     .await;
     ctx.set_status(&name, InstanceStatus::Updated, None).await;

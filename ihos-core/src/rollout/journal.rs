@@ -175,15 +175,15 @@ pub(crate) async fn save(
     journal: &Journal,
 ) -> Result<(), TransportError> {
     let path = journal_path(state_dir)?;
+    // Root's alone (appends keep the mode).
     remote::replace_file(
         t,
         &path,
         &line(&Line::Journal(journal.clone())),
         Privilege::Sudo,
+        Some(remote::PrivateMode::File),
     )
-    .await?;
-    // Root's alone (appends keep the mode).
-    remote::make_private(t, &path, remote::PrivateMode::File).await
+    .await
 }
 
 /// The line that records an instance's new entry.

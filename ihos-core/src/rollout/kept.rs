@@ -223,7 +223,7 @@ async fn write_index(inst: &InstanceHandle, releases: Vec<KeptRelease>) -> Resul
         reason: e.to_string(),
     })?;
     let path = index_path(inst).map_err(TransportError::from)?;
-    remote::replace_file(inst.transport.as_ref(), &path, &json, Privilege::Sudo).await?;
+    remote::replace_file(inst.transport.as_ref(), &path, &json, Privilege::Sudo, None).await?;
     Ok(())
 }
 

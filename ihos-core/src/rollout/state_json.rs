@@ -33,6 +33,12 @@ pub(crate) async fn write<T: Serialize>(
     let p = fleet.lb_state_dir.join(name)?;
     remote::mkdir_private(t, &fleet.lb_state_dir, &fleet.lb_state_dir).await?;
     let bytes = serde_json::to_vec(value).unwrap_or_default();
-    remote::replace_file(t, &p, &bytes, Privilege::Sudo).await?;
-    remote::make_private(t, &p, remote::PrivateMode::File).await
+    remote::replace_file(
+        t,
+        &p,
+        &bytes,
+        Privilege::Sudo,
+        Some(remote::PrivateMode::File),
+    )
+    .await
 }

@@ -257,6 +257,9 @@ impl Transport for FakeHost {
         if let Some(result) = super::lock_scripts::run(self, command).await {
             return result;
         }
+        if let Some(result) = super::replace::run(self, command).await {
+            return result;
+        }
         self.run_one(command).await
     }
 

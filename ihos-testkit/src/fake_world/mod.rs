@@ -6,6 +6,7 @@
 mod checked_write;
 mod host;
 mod lock_scripts;
+mod replace;
 mod sh;
 
 use std::collections::BTreeMap;

@@ -71,27 +71,6 @@ pub(crate) async fn copy_new<T: Transport + ?Sized>(
     expect_sha256(t, tmp, expected, privilege).await
 }
 
-/// Replaces `path` with `bytes` as a whole: written and synced under a new temporary name,
-/// checked, then renamed over it. A crash leaves the old file or the new one, never a torn
-/// one (the file gets a new inode: for ihos's own state files, not for bind-mounted ones).
-pub(crate) async fn replace_file<T: Transport + ?Sized>(
-    t: &T,
-    path: &RemotePath,
-    bytes: &[u8],
-    privilege: Privilege,
-) -> Result<(), TransportError> {
-    let tmp = temp_path(path)?;
-    let replaced = async {
-        write_new(t, &tmp, bytes, privilege).await?;
-        rename_over(t, &tmp, path, privilege).await
-    }
-    .await;
-    if replaced.is_err() {
-        remove_quietly(t, &tmp, privilege).await;
-    }
-    replaced
-}
-
 /// Renames `tmp` over `path` (`mv -T`: `path` itself is replaced, never a directory or a
 /// link's target there).
 pub(crate) async fn rename_over<T: Transport + ?Sized>(
@@ -104,29 +83,6 @@ pub(crate) async fn rename_over<T: Transport + ?Sized>(
         .args(["-f", "-T", "--", tmp.as_str(), path.as_str()])
         .with_privilege(privilege);
     run_checked(t, &mv).await.map(|_| ())
-}
-
-/// Writes `bytes` to `tmp`, a new file: created exclusively (whatever is at the name
-/// already, a link planted by whoever can write the directory, is an error, never written
-/// through) and checked by its digest there.
-pub(crate) async fn write_new<T: Transport + ?Sized>(
-    t: &T,
-    tmp: &RemotePath,
-    bytes: &[u8],
-    privilege: Privilege,
-) -> Result<(), TransportError> {
-    let dd = Command::new("dd")
-        .args([
-            format!("of={tmp}"),
-            "bs=65536".into(),
-            "conv=excl,fsync".into(),
-            "oflag=nofollow".into(),
-            "status=none".into(),
-        ])
-        .stdin(bytes.to_vec())
-        .with_privilege(privilege);
-    run_checked(t, &dd).await?;
-    expect_sha256(t, tmp, &Sha256::of_bytes(bytes), privilege).await
 }
 
 /// `rm -f` that only tries: the cleanup after a failure, when the host may be out of

@@ -12,14 +12,14 @@ mod checked_write;
 mod files;
 mod kinds;
 mod read;
+mod replace;
 mod splice;
 
 pub(crate) use checked_write::{CheckedWrite, CheckedWriteError};
-pub(crate) use files::{
-    copy_atomic, copy_new, copy_to_new, remove_quietly, rename_over, replace_file,
-};
+pub(crate) use files::{copy_atomic, copy_new, copy_to_new, remove_quietly, rename_over};
 pub(crate) use kinds::{PathKind, path_kinds};
 pub(crate) use read::{READ_CAP, read_from, sha256_if_exists};
+pub(crate) use replace::replace_file;
 
 /// A temporary name next to `path`, unique to this process and moment: the one scheme of
 /// every temporary file ihos makes on a host. It starts with a dot and does not end in
