@@ -114,10 +114,12 @@ pub(crate) enum IndexError {
 pub(crate) async fn read_index(inst: &InstanceHandle) -> Result<Vec<KeptRelease>, IndexError> {
     let t = inst.transport.as_ref();
     let path = index_path(inst).map_err(TransportError::from)?;
-    if !remote::exists(t, &path).await? {
+    // One command: nothing when it is missing, an error for anything but a regular file
+    // (a link is never read through as root).
+    let bytes = remote::read_from(t, &path, 0).await?;
+    if bytes.is_empty() && !remote::exists(t, &path).await? {
         return Ok(Vec::new());
     }
-    let bytes = t.read_file(&path, Privilege::Sudo).await?;
     let unreadable = |reason: String| IndexError::Unreadable {
         path: path.to_string(),
         reason,

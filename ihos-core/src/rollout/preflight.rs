@@ -302,27 +302,36 @@ struct KeepingRoom {
 async fn keeping_room(inst: &InstanceHandle) -> Result<Option<KeepingRoom>, TransportError> {
     let t = inst.transport.as_ref();
     let war = inst.war_path()?;
-    let (deployed, made, index) = tokio::join!(
+    // At once: the state directory's room is asked as if it exists (it does after the
+    // first run), and looked for only if that fails.
+    let (deployed, here, index) = tokio::join!(
         remote::file_size(t, &war),
-        remote::is_dir(t, &inst.state_dir),
+        remote::free_space(t, &inst.state_dir),
         kept::read_index(inst)
     );
     let Some(deployed) = deployed? else {
         return Ok(None);
     };
-    // Before the first run the state directory may not exist: its nearest ancestor that
-    // does is on the disk it will be made on.
     let mut dir = inst.state_dir.clone();
-    let mut exists = made?;
-    while !exists {
-        let up = dir.parent();
-        if up == dir {
-            break;
+    let free = match here {
+        Ok(free) => free,
+        Err(e) => {
+            // Before the first run the state directory may not exist: its nearest
+            // ancestor that does is on the disk it will be made on.
+            if remote::is_dir(t, &dir).await? {
+                return Err(e);
+            }
+            loop {
+                let up = dir.parent();
+                if up == dir || remote::is_dir(t, &up).await? {
+                    dir = up;
+                    break;
+                }
+                dir = up;
+            }
+            remote::free_space(t, &dir).await?
         }
-        dir = up;
-        exists = remote::is_dir(t, &dir).await?;
-    }
-    let free = remote::free_space(t, &dir).await?;
+    };
     // An unreadable index is said by the step that rewrites it; here it keeps nothing.
     let kept = index.unwrap_or_default();
     Ok(Some(KeepingRoom {
