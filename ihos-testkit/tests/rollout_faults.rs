@@ -985,6 +985,30 @@ async fn a_held_lock_refuses_the_rollout_and_changes_nothing() {
     env.assert_clean();
 }
 
+/// The lock is taken but the answer is lost (the connection drops as its owner file is
+/// written): the run fails, and the lock it may hold is given back (its owner file is this
+/// run's, byte for byte), not left for `ihos lock release`.
+#[tokio::test(start_paused = true)]
+async fn a_lock_taken_without_an_answer_is_given_back() {
+    let env = Env::runbook();
+    let fault = env.world.inject(
+        Fault::on(Matcher::line_contains(&format!(
+            "of={STATE}/lock/owner.json"
+        )))
+        .on_host(LB)
+        .disconnect(true),
+    );
+    let rec = Recorder::new();
+    let err = env
+        .rollout(&RolloutOptions::default(), &*rec, &CancelToken::new())
+        .await
+        .expect_err("the lock's answer was lost");
+    assert_eq!(env.world.fault_fired(fault), 1);
+    assert!(err.to_string().contains("connection"), "{err}");
+    assert!(!env.lock_held(), "{}", env.world.log_text());
+    env.assert_all_on(&env.old);
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_corrupt_war_is_refused_before_anything() {
     let env = Env::runbook();

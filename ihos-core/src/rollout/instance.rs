@@ -360,9 +360,7 @@ async fn steps(
     };
     progress.stopped = true;
     let already_touched = progress.war_touched;
-    // The host's date (which names today's logs) is asked meanwhile too: it does not
-    // depend on the container, and the logs' ends are then one round trip after the stop.
-    let (kept, stopped, prepared, date) = tokio::join!(
+    let (kept, stopped, prepared) = tokio::join!(
         step_with(ctx, inst, Step::KeepPrevious, async {
             // Once the previous release is kept, the journal says the WAR may be touched
             // (with the kept mark: one write, while the container stops): a resume then
@@ -416,8 +414,7 @@ async fn steps(
             inst.container.stop(env.policy.stop_grace.0).await?;
             Ok(None)
         }),
-        prepare_install(inst, &source.staged),
-        remote::host_date(inst.transport.as_ref())
+        prepare_install(inst, &source.staged)
     );
     if let Ok(true) = kept {
         progress.kept_previous = true;
@@ -439,13 +436,18 @@ async fn steps(
     // The journal said the WAR may be touched with the kept mark, before the stop ended.
     // The prepared copy is checked meanwhile: the container is stopped, nothing in it can
     // replace the copy any more.
+    // The host's date, which names today's logs, is asked meanwhile too (after the stop,
+    // which may take up to its grace: one crossing midnight names the new day's logs).
+    let mut date = None;
     let removed = step(ctx, inst, Step::Remove, async {
         progress.war_touched = true;
-        let (removed, checked) = tokio::join!(
+        let (removed, checked, today) = tokio::join!(
             remove_deployed(inst),
-            check_prepared(inst, &prepared, &source.sha256)
+            check_prepared(inst, &prepared, &source.sha256),
+            remote::host_date(inst.transport.as_ref())
         );
         removed.and(checked)?;
+        date = Some(today);
         Ok(None)
     })
     .await;
@@ -457,7 +459,10 @@ async fn steps(
     // Where the logs end is noted while the WAR goes in: the container is stopped, so
     // nothing writes them until the start.
     let marks = step_with(ctx, inst, Step::Install, async {
-        let date = date?;
+        let date = match date {
+            Some(today) => today?,
+            None => remote::host_date(inst.transport.as_ref()).await?,
+        };
         let (installed, marks) = tokio::join!(
             install(inst, &prepared, &source.sha256),
             log_marks(inst, &date)

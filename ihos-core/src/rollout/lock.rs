@@ -263,9 +263,23 @@ pub(crate) async fn acquire(
 ) -> Result<Result<(), Option<LockOwner>>, TransportError> {
     let dir = lock_dir(state_dir)?;
     let owner = owner_file(&dir)?;
-    match lock_script::take(t, state_dir, &dir, &owner, &owner_bytes(me)).await? {
-        Taken::Ours => Ok(Ok(())),
-        Taken::Held => Ok(Err(status(t, state_dir).await?)),
+    let bytes = owner_bytes(me);
+    match lock_script::take(t, state_dir, &dir, &owner, &bytes).await {
+        Ok(Taken::Ours) => Ok(Ok(())),
+        Ok(Taken::Held) => Ok(Err(status(t, state_dir).await?)),
+        Err(e) => {
+            // Its answer may have been lost after the lock was taken: given back if it is
+            // ours (its owner file these very bytes), never someone else's.
+            if matches!(
+                e,
+                TransportError::Disconnected { .. } | TransportError::Timeout { .. }
+            ) {
+                if let Err(again) = lock_script::give_back(t, &dir, &owner, &bytes).await {
+                    tracing::debug!(error = %again, "the lock whose taking went unanswered was not given back");
+                }
+            }
+            Err(e)
+        }
     }
 }
 

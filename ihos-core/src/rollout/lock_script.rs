@@ -17,14 +17,14 @@ use crate::transport::{Transport, TransportError, command_failed};
 pub(crate) const TAKE: &str = r#"mkdir -p -- "$1" || exit 4
 mkdir -- "$2" 2>/dev/null || { [ -d "$2" ] && exit 3; mkdir -- "$2" || exit 4; }
 chmod 0700 -- "$2" && dd of="$3" bs=65536 conv=excl,fsync oflag=nofollow status=none &&
-  s=$(sha256sum -- "$3") && [ "${s%% *}" = "$4" ] || { rm -rf -- "$2"; exit 5; }
+  s=$(sha256sum -- "$3") && s=${s%% *} && [ "${s#\\}" = "$4" ] || { rm -rf -- "$2"; exit 5; }
 "#;
 
 /// `sh -c GIVE_BACK sh LOCK_DIR OWNER_FILE DIGEST`: the lock removed only if its owner file
 /// is exactly the one the run wrote (its digest); status 3 and nothing removed otherwise
 /// (no lock, or someone else's).
 pub(crate) const GIVE_BACK: &str = r#"[ -d "$1" ] || exit 3
-s=$(sha256sum -- "$2" 2>/dev/null) && [ "${s%% *}" = "$3" ] || exit 3
+s=$(sha256sum -- "$2" 2>/dev/null) && s=${s%% *} && [ "${s#\\}" = "$3" ] || exit 3
 exec rm -rf -- "$1"
 "#;
 
@@ -97,7 +97,8 @@ mod tests {
     #[tokio::test]
     async fn a_lock_is_taken_once_and_given_back_only_by_its_owner() {
         let root = tempfile::tempdir().unwrap();
-        let state = root.path().join("var lib ihos");
+        // A space and a backslash in a name (sha256sum's line then starts with `\`).
+        let state = root.path().join("var lib\\ihos");
         let dir = state.join("lock");
         let owner = dir.join("owner.json");
         let t = LocalTransport::new("local");

@@ -11,12 +11,12 @@ use super::sh::Sh;
 const TAKE: &str = r#"mkdir -p -- "$1" || exit 4
 mkdir -- "$2" 2>/dev/null || { [ -d "$2" ] && exit 3; mkdir -- "$2" || exit 4; }
 chmod 0700 -- "$2" && dd of="$3" bs=65536 conv=excl,fsync oflag=nofollow status=none &&
-  s=$(sha256sum -- "$3") && [ "${s%% *}" = "$4" ] || { rm -rf -- "$2"; exit 5; }
+  s=$(sha256sum -- "$3") && s=${s%% *} && [ "${s#\\}" = "$4" ] || { rm -rf -- "$2"; exit 5; }
 "#;
 
 /// ihos-core's `GIVE_BACK`.
 const GIVE_BACK: &str = r#"[ -d "$1" ] || exit 3
-s=$(sha256sum -- "$2" 2>/dev/null) && [ "${s%% *}" = "$3" ] || exit 3
+s=$(sha256sum -- "$2" 2>/dev/null) && s=${s%% *} && [ "${s#\\}" = "$3" ] || exit 3
 exec rm -rf -- "$1"
 "#;
 

@@ -10,7 +10,8 @@ use super::sh::Sh;
 /// ihos-core's `REPLACE`.
 const REPLACE: &str = r#"dd of="$2" bs=65536 conv=excl,fsync oflag=nofollow status=none || { rm -f -- "$2"; exit 4; }
 s=$(sha256sum -- "$2") || { rm -f -- "$2"; exit 4; }
-[ "${s%% *}" = "$3" ] || { rm -f -- "$2"; echo "staged ${s%% *}"; exit 6; }
+s=${s%% *}; s=${s#\\}
+[ "$s" = "$3" ] || { rm -f -- "$2"; echo "staged $s"; exit 6; }
 mv -f -T -- "$2" "$1" || { rm -f -- "$2"; exit 4; }
 [ -z "$4" ] || chmod "$4" -- "$1" || exit 5
 "#;

@@ -2,7 +2,8 @@
 //! of the host ([`FakeHost::run_one`]: logged, hit by the faults that match it), and what
 //! the script printed so far (its stderr is its commands' stderr, as a real shell's is).
 //! A command that does not end (a hang, a dropped connection) ends the script with its
-//! error.
+//! error there (a real host's script would go on without its client: ihos-core takes an
+//! unanswered script as having done anything it may do, so stopping here hides nothing).
 
 use ihos_core::{Command, Output, Privilege, TransportError};
 

@@ -7,10 +7,13 @@
 //! The script stops at the first thing that is not as it should be and says, by its exit
 //! status, whether the file was touched: [`CheckedWriteError::Changed`] and
 //! [`CheckedWriteError::Untouched`] before anything was written to it,
-//! [`CheckedWriteError::Written`] after (the caller puts the old bytes back). A command
-//! that did not end (a dropped connection, a timeout) or ended in a way the script never
-//! ends says nothing: the file's digest is then asked, and anything but the old bytes is
-//! taken as written.
+//! [`CheckedWriteError::Written`] after (the caller puts the old bytes back). A failure of
+//! the copy onto the file (status 7: the script has ended) is settled by the file's
+//! digest: the old bytes, untouched (a link there refused at its open). A command whose
+//! answer never came (a dropped connection, a timeout) or that ended in a way the script
+//! never ends is taken as written: sshd does not stop a command whose client is gone, so
+//! the script may still be writing the file, and only putting the old bytes back after it
+//! is safe.
 
 use crate::command::{Command, Privilege};
 use crate::names::RemotePath;
@@ -18,7 +21,7 @@ use crate::sha::Sha256;
 use crate::transport::{Transport, TransportError, command_failed, remote_sha256};
 
 use super::splice::{MIN_SAVED, differing};
-use super::{remove_quietly, temp_path};
+use super::temp_path;
 
 /// `sh -c CHECKED_WRITE sh FILE STAGED READ WANT BACKUP BACKUP_TMP PREFIX SKIP END`.
 ///
@@ -134,7 +137,7 @@ impl CheckedWrite<'_> {
         }
         match result {
             Ok(done) => Ok(done),
-            Err(failure) => Err(self.settle(t, failure, &staged, backup.as_ref()).await),
+            Err(failure) => Err(self.settle(t, failure).await),
         }
     }
 
@@ -175,7 +178,8 @@ impl CheckedWrite<'_> {
             .with_privilege(self.privilege);
         let out = t.run(&cmd).await.map_err(Attempt::Unknown)?;
         let said = out.stdout_text();
-        let said = said.trim_end();
+        // What the script says last (an `unkept` line may come before).
+        let said = said.trim_end().lines().last().unwrap_or_default();
         let digest = |prefix: &str| said.strip_prefix(prefix).unwrap_or("?").to_string();
         let checksum = |path: &RemotePath, actual: String| TransportError::Checksum {
             host: t.host().to_string(),
@@ -193,52 +197,40 @@ impl CheckedWrite<'_> {
         };
         match out.status {
             Some(0) => Ok(WriteDone {
-                backup_not_kept: said.lines().any(|l| l == "unkept"),
+                backup_not_kept: out.stdout_text().lines().any(|l| l == "unkept"),
             }),
             Some(status::CHANGED) => Err(Attempt::Changed(digest("now "))),
             Some(status::UNTOUCHED) => Err(Attempt::Untouched(failed())),
             Some(status::SPLICE) if splice.is_some() => Err(Attempt::SpliceFailed),
             Some(status::STAGED) => Err(Attempt::Untouched(checksum(staged, digest("staged ")))),
-            Some(status::WRITTEN) => Err(Attempt::Written(failed())),
+            Some(status::WRITTEN) => Err(Attempt::CopyFailed(failed())),
             Some(status::LANDED) => Err(Attempt::Written(checksum(self.path, digest("landed ")))),
             _ => Err(Attempt::Unknown(command_failed(t.host(), &cmd, &out))),
         }
     }
 
-    /// An attempt's failure as the caller's error: one that says nothing about the file is
-    /// settled by its digest (the old bytes: untouched, the staged files removed).
-    async fn settle<T: Transport + ?Sized>(
-        &self,
-        t: &T,
-        failure: Attempt,
-        staged: &RemotePath,
-        backup: Option<&(&RemotePath, RemotePath)>,
-    ) -> CheckedWriteError {
-        let e = match failure {
-            Attempt::Changed(now) => return CheckedWriteError::Changed { now },
-            Attempt::Untouched(e) => return CheckedWriteError::Untouched(e),
-            Attempt::Written(e) => return CheckedWriteError::Written(e),
-            Attempt::SpliceFailed => {
-                return CheckedWriteError::Untouched(TransportError::Protocol {
-                    host: t.host().to_string(),
-                    command: format!("the checked write of {}", self.path),
-                    reason: "the whole file's write answered as a splice".into(),
-                });
-            }
-            Attempt::Unknown(e) => e,
-        };
-        let Some(previous) = self.previous else {
-            return CheckedWriteError::Written(e);
-        };
-        match remote_sha256(t, self.path, self.privilege).await {
-            Ok(now) if now == Sha256::of_bytes(previous) => {
-                remove_quietly(t, staged, self.privilege).await;
-                if let Some((_, tmp)) = backup {
-                    remove_quietly(t, tmp, self.privilege).await;
+    /// An attempt's failure as the caller's error: a failed copy onto the file is settled
+    /// by its digest (the script has ended: the old bytes mean untouched, the staged files
+    /// already gone).
+    async fn settle<T: Transport + ?Sized>(&self, t: &T, failure: Attempt) -> CheckedWriteError {
+        match failure {
+            Attempt::Changed(now) => CheckedWriteError::Changed { now },
+            Attempt::Untouched(e) => CheckedWriteError::Untouched(e),
+            Attempt::Written(e) | Attempt::Unknown(e) => CheckedWriteError::Written(e),
+            Attempt::SpliceFailed => CheckedWriteError::Untouched(TransportError::Protocol {
+                host: t.host().to_string(),
+                command: format!("the checked write of {}", self.path),
+                reason: "the whole file's write answered as a splice".into(),
+            }),
+            Attempt::CopyFailed(e) => {
+                let Some(previous) = self.previous else {
+                    return CheckedWriteError::Written(e);
+                };
+                match remote_sha256(t, self.path, self.privilege).await {
+                    Ok(now) if now == Sha256::of_bytes(previous) => CheckedWriteError::Untouched(e),
+                    _ => CheckedWriteError::Written(e),
                 }
-                CheckedWriteError::Untouched(e)
             }
-            _ => CheckedWriteError::Written(e),
         }
     }
 }
@@ -248,6 +240,8 @@ enum Attempt {
     Changed(String),
     Untouched(TransportError),
     Written(TransportError),
+    /// The copy onto the file failed (status 7): it may or may not have been touched.
+    CopyFailed(TransportError),
     SpliceFailed,
     /// No answer, or one the script never gives.
     Unknown(TransportError),
@@ -375,13 +369,8 @@ mod tests {
             privilege: Privilege::User,
         };
         let e = write.run(&t).await.unwrap_err();
-        assert!(
-            matches!(
-                e,
-                CheckedWriteError::Untouched(_) | CheckedWriteError::Written(_)
-            ),
-            "{e:?}"
-        );
+        // (The copy onto it refuses the link at its open; its digest says so.)
+        assert!(matches!(e, CheckedWriteError::Untouched(_)), "{e:?}");
         assert_eq!(std::fs::read(&victim).unwrap(), old);
 
         // The backup's name is a link: it is replaced, its target untouched.
@@ -580,42 +569,70 @@ mod tests {
         }
     }
 
-    #[tokio::test]
-    async fn an_answer_the_script_never_gives_is_settled_by_the_files_digest() {
+    /// What `run` says when the script answers `status` with `stdout`, the file changed
+    /// meanwhile or not.
+    async fn answered(status: Option<i32>, stdout: &[u8], touched: bool) -> CheckedWriteError {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("nginx.conf");
         let old = b"old\n".to_vec();
+        std::fs::write(&file, &old).unwrap();
+        let f = file.clone();
+        let t = Answering {
+            local: LocalTransport::new("odd"),
+            answer: Output {
+                status,
+                stdout: stdout.to_vec(),
+                stderr: b"killed\n".to_vec(),
+            },
+            effect: Box::new(move || {
+                if touched {
+                    std::fs::write(&f, b"ne").unwrap();
+                }
+            }),
+        };
+        let write = CheckedWrite {
+            path: &rp(&file),
+            previous: Some(&old),
+            bytes: b"new\n",
+            backup: None,
+            privilege: Privilege::User,
+        };
+        write.run(&t).await.unwrap_err()
+    }
+
+    #[tokio::test]
+    async fn an_answer_the_script_never_gives_is_taken_as_written() {
+        // sshd does not stop a command whose client is gone: whatever the file says now,
+        // the script may still write it; only putting the old bytes back is safe.
         for status in [None, Some(1), Some(2), Some(126), Some(127), Some(9)] {
             for touched in [false, true] {
-                std::fs::write(&file, &old).unwrap();
-                let f = file.clone();
-                let t = Answering {
-                    local: LocalTransport::new("odd"),
-                    answer: Output {
-                        status,
-                        stdout: b"now 0000\n".to_vec(),
-                        stderr: b"killed\n".to_vec(),
-                    },
-                    effect: Box::new(move || {
-                        if touched {
-                            std::fs::write(&f, b"ne").unwrap();
-                        }
-                    }),
-                };
-                let write = CheckedWrite {
-                    path: &rp(&file),
-                    previous: Some(&old),
-                    bytes: b"new\n",
-                    backup: None,
-                    privilege: Privilege::User,
-                };
-                let e = write.run(&t).await.unwrap_err();
-                match (touched, &e) {
-                    (false, CheckedWriteError::Untouched(_)) => {}
-                    (true, CheckedWriteError::Written(_)) => {}
-                    _ => panic!("{status:?} touched={touched}: {e:?}"),
-                }
+                let e = answered(status, b"now 0000\n", touched).await;
+                assert!(
+                    matches!(e, CheckedWriteError::Written(_)),
+                    "{status:?} touched={touched}: {e:?}"
+                );
             }
         }
+    }
+
+    #[tokio::test]
+    async fn a_failed_copy_onto_the_file_is_settled_by_its_digest() {
+        // The script has ended: the old bytes there mean it was never opened (a link
+        // refused), anything else that it was cut short.
+        let e = answered(Some(7), b"unkept\nfailed write\n", false).await;
+        assert!(
+            matches!(&e, CheckedWriteError::Untouched(TransportError::Failed { command, .. })
+                if command.ends_with("(write)")),
+            "{e:?}"
+        );
+        let e = answered(Some(7), b"failed write\n", true).await;
+        assert!(matches!(e, CheckedWriteError::Written(_)), "{e:?}");
+        // A digest after an `unkept` line is still read.
+        let e = answered(Some(8), b"unkept\nlanded abc\n", false).await;
+        assert!(
+            matches!(&e, CheckedWriteError::Written(TransportError::Checksum { actual, .. })
+                if actual == "abc"),
+            "{e:?}"
+        );
     }
 }

@@ -20,7 +20,8 @@ use super::{PrivateMode, temp_path};
 /// replaced; 5: replaced, its mode not set.
 pub(crate) const REPLACE: &str = r#"dd of="$2" bs=65536 conv=excl,fsync oflag=nofollow status=none || { rm -f -- "$2"; exit 4; }
 s=$(sha256sum -- "$2") || { rm -f -- "$2"; exit 4; }
-[ "${s%% *}" = "$3" ] || { rm -f -- "$2"; echo "staged ${s%% *}"; exit 6; }
+s=${s%% *}; s=${s#\\}
+[ "$s" = "$3" ] || { rm -f -- "$2"; echo "staged $s"; exit 6; }
 mv -f -T -- "$2" "$1" || { rm -f -- "$2"; exit 4; }
 [ -z "$4" ] || chmod "$4" -- "$1" || exit 5
 "#;
@@ -99,6 +100,13 @@ mod tests {
         assert_eq!(std::fs::read(&file).unwrap(), b"new\n");
         let mode = std::fs::metadata(&file).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o600);
+        // A backslash in the name: sha256sum's line then starts with `\`.
+        let odd = dir.path().join("back\\slash");
+        replace_file(&t, &rp(&odd), b"odd", Privilege::User, None)
+            .await
+            .unwrap();
+        assert_eq!(std::fs::read(&odd).unwrap(), b"odd");
+        std::fs::remove_file(&odd).unwrap();
         // Missing before: made.
         let fresh = dir.path().join("kept.json");
         replace_file(&t, &rp(&fresh), b"{}", Privilege::User, None)
