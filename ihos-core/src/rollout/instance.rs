@@ -15,7 +15,6 @@ use super::hooks::{self, hook_point};
 use super::journal::InstanceStatus;
 
 use super::log_scan::scan_log;
-use super::record::{prune_after_update, record_deployment};
 use super::release::{
     check_prepared, commit_previous, discard_prepared, discard_previous, install, prepare_install,
     remove_deployed, stage_previous,
@@ -35,7 +34,7 @@ use crate::transport::remote;
 #[allow(clippy::large_enum_variant)]
 pub(crate) enum Updating {
     /// On the new WAR and back in rotation: its record is still to be written
-    /// ([`record_updated`]), which the next instance does not wait for.
+    /// ([`super::record::record_updated`]), which the next instance does not wait for.
     InRotation {
         /// When its update began.
         started: Instant,
@@ -136,41 +135,6 @@ async fn only_record_missing(ctx: Ctx<'_>, inst: &InstanceHandle) -> bool {
         && state.is_ok_and(|s| s.running)
         && probe.is_ok_and(|status| status == Some(h.expect_status))
         && deployed.is_ok_and(|d| d.as_ref() == Some(&source.sha256))
-}
-
-/// The new WAR serves `inst`, in rotation: whatever happens to its record, it is updated,
-/// and a missing record is said as such, not as a rollback.
-pub(crate) async fn record_updated(
-    ctx: Ctx<'_>,
-    inst: &InstanceHandle,
-    started: Instant,
-) -> InstanceResult {
-    let name = inst.name().to_string();
-    // The record and the pruning of the kept releases at once: the instance is updated
-    // whatever becomes of its record.
-    let recorded = timed(ctx, inst, Step::Record, async {
-        let (recorded, pruned) =
-            tokio::join!(record_deployment(ctx, inst), prune_after_update(ctx, inst));
-        recorded?;
-        Ok(((), pruned))
-    })
-    .await;
-    ctx.set_status(&name, InstanceStatus::Updated, None).await;
-    ctx.env.emitter.emit(Event::InstanceUpdated {
-        instance: name.clone(),
-        seconds: started.elapsed().as_secs_f64(),
-    });
-    match recorded {
-        Ok(()) => InstanceResult::Updated,
-        Err(f) => {
-            let problem = Problem::RecordMissing { error: f.error };
-            ctx.env.emitter.emit(Event::Warning {
-                instance: Some(name),
-                message: problem.to_string(),
-            });
-            InstanceResult::UpdatedWithoutRecord(problem)
-        }
-    }
 }
 
 /// Stopped while draining: the old version still runs; put it back.

@@ -2,9 +2,15 @@
 //! (`deployments/<instance>.json`) and appended to the audit log on the load balancer's
 //! host. `ihos status`, `history` and the canary's promotion read them back.
 
+use tokio::time::Instant;
+
 use super::ctx::Ctx;
 use super::deployment_record::DeploymentRecord;
+use super::event::{Event, Step};
+use super::journal::InstanceStatus;
+use super::report::{InstanceResult, Problem};
 use super::step::StepError;
+use super::timed_step::timed;
 use crate::command::Privilege;
 use crate::fleet::{Fleet, InstanceHandle};
 use crate::names::RemotePath;
@@ -29,6 +35,41 @@ pub(crate) async fn record_deployment(
         action: ctx.run.action.as_str().to_string(),
     };
     write_record(ctx.env.fleet, inst, &rec).await
+}
+
+/// The new WAR serves `inst`, in rotation: whatever happens to its record, it is updated,
+/// and a missing record is said as such, not as a rollback.
+pub(crate) async fn record_updated(
+    ctx: Ctx<'_>,
+    inst: &InstanceHandle,
+    started: Instant,
+) -> InstanceResult {
+    let name = inst.name().to_string();
+    // The record and the pruning of the kept releases at once: the instance is updated
+    // whatever becomes of its record.
+    let recorded = timed(ctx, inst, Step::Record, async {
+        let (recorded, pruned) =
+            tokio::join!(record_deployment(ctx, inst), prune_after_update(ctx, inst));
+        recorded?;
+        Ok(((), pruned))
+    })
+    .await;
+    ctx.set_status(&name, InstanceStatus::Updated, None).await;
+    ctx.env.emitter.emit(Event::InstanceUpdated {
+        instance: name.clone(),
+        seconds: started.elapsed().as_secs_f64(),
+    });
+    match recorded {
+        Ok(()) => InstanceResult::Updated,
+        Err(f) => {
+            let problem = Problem::RecordMissing { error: f.error };
+            ctx.env.emitter.emit(Event::Warning {
+                instance: Some(name),
+                message: problem.to_string(),
+            });
+            InstanceResult::UpdatedWithoutRecord(problem)
+        }
+    }
 }
 
 /// Prunes `inst`'s kept releases to the policy, now that it is healthy and in rotation on
