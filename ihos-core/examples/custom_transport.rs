@@ -10,7 +10,9 @@
 //! Here the "host" is an in-memory appliance: a few files and one nginx container. It
 //! understands exactly the commands `DockerCli` and `NginxLb` send (and validates nginx
 //! configs with `ihos-nginx`, as `nginx -t` would); anything else fails like a missing
-//! program. The example takes a backend out of rotation and back through `NginxLb`, and
+//! program. It has no shell: the one-command scripts ihos runs on an SSH host (the checked
+//! write of nginx.conf, say) answer status 127 there, and ihos then runs the same steps one
+//! command each. The example takes a backend out of rotation and back through `NginxLb`, and
 //! prints every command the engine asked the transport to run.
 //!
 //! Run with `cargo run --example custom_transport -p ihos-core`.

@@ -45,9 +45,11 @@ impl Sha256 {
             .then(|| Sha256(hex.to_ascii_lowercase()))
     }
 
-    /// The digest in a `sha256sum` output line (`<hex>  <file>`).
+    /// The digest in a `sha256sum` output line (`<hex>  <file>`; GNU coreutils starts the
+    /// line with `\` when the file's name has a backslash or a newline).
     pub fn from_sha256sum_line(line: &str) -> Option<Sha256> {
-        line.split_whitespace().next().and_then(Sha256::parse)
+        let first = line.split_whitespace().next()?;
+        Sha256::parse(first.strip_prefix('\\').unwrap_or(first))
     }
 
     pub(crate) fn from_digest(digest: impl fmt::LowerHex) -> Sha256 {
@@ -163,6 +165,12 @@ mod tests {
             Some(&Sha256::of_bytes(b"abc"))
         );
         assert_eq!(Sha256::from_sha256sum_line("nope"), None);
+        // A name with a backslash: GNU's line starts with one.
+        assert_eq!(
+            Sha256::from_sha256sum_line(&format!("\\{abc}  /tmp/a\\\\b\n")).as_ref(),
+            Some(&Sha256::of_bytes(b"abc"))
+        );
+        assert_eq!(Sha256::from_sha256sum_line("\\\\"), None);
         assert_eq!(Sha256::parse(&abc[1..]), None);
     }
 

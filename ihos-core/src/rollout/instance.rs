@@ -423,14 +423,14 @@ async fn steps(
     // Where the logs end is noted while the WAR goes in: the container is stopped, so
     // nothing writes them until the start.
     let marks = step_with(ctx, inst, Step::Install, async {
-        let date = match date {
-            Some(today) => today?,
-            None => remote::host_date(inst.transport.as_ref()).await?,
-        };
-        let (installed, marks) = tokio::join!(
-            install(inst, &prepared, &source.sha256),
-            log_marks(inst, &date)
-        );
+        // The rename runs whatever becomes of the date (it removes the copy if it fails).
+        let (installed, marks) = tokio::join!(install(inst, &prepared, &source.sha256), async {
+            let date = match date {
+                Some(Ok(today)) => today,
+                _ => remote::host_date(inst.transport.as_ref()).await?,
+            };
+            log_marks(inst, &date).await
+        });
         let installed = installed?;
         Ok((marks?, Some(installed)))
     })

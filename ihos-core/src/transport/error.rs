@@ -35,7 +35,8 @@ pub enum TransportError {
         /// What was tried and what the server said.
         reason: String,
     },
-    /// A command ran longer than its timeout (it was stopped).
+    /// A command ran longer than its timeout (ihos stopped waiting; on an SSH host the
+    /// command may go on running).
     #[error("{host}: `{command}` timed out after {after:?}")]
     Timeout {
         /// The host.

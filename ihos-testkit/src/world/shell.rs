@@ -236,6 +236,12 @@ pub(crate) fn run(
             }
         }
         ["sha256sum", "--", path] => match fs.read_ref(&p(path), cred) {
+            // GNU coreutils: a name with a backslash or a newline is escaped and the line
+            // starts with a backslash.
+            Ok(bytes) if path.contains(['\\', '\n']) => {
+                let escaped = path.replace('\\', "\\\\").replace('\n', "\\n");
+                out(0, format!("\\{}  {escaped}\n", sha256_hex(bytes)), "")
+            }
             Ok(bytes) => out(0, format!("{}  {path}\n", sha256_hex(bytes)), ""),
             Err(e) => fail(format!("sha256sum: {path}: {}", e.text())),
         },

@@ -12,16 +12,17 @@
 //! digest: the old bytes, untouched (a link there refused at its open). A command whose
 //! answer never came (a dropped connection, a timeout) or that ended in a way the script
 //! never ends is taken as written: sshd does not stop a command whose client is gone, so
-//! the script may still be writing the file, and only putting the old bytes back after it
-//! is safe.
+//! the script may still be writing the file, and the old bytes are put back (an orphan
+//! still writing after that is not waited for: it ends within its few commands' time).
+//! One that was never sent (no session, no login, sudo refusing) is untouched.
 
 use crate::command::{Command, Privilege};
 use crate::names::RemotePath;
 use crate::sha::Sha256;
-use crate::transport::{Transport, TransportError, command_failed, remote_sha256};
+use crate::transport::{Transport, TransportError, command_failed, expect_sha256, remote_sha256};
 
 use super::splice::{MIN_SAVED, differing};
-use super::temp_path;
+use super::{copy_in_place, copy_new, remove_quietly, rename_over, temp_path, write_new};
 
 /// `sh -c CHECKED_WRITE sh FILE STAGED READ WANT BACKUP BACKUP_TMP PREFIX SKIP END`.
 ///
@@ -105,6 +106,10 @@ pub(crate) struct WriteDone {
     pub backup_not_kept: bool,
 }
 
+/// The status of a command that could not be found (POSIX sh, and transports that mimic
+/// it): `sh` itself.
+const NO_SHELL: i32 = 127;
+
 /// The exit statuses of [`CHECKED_WRITE`].
 mod status {
     pub(super) const CHANGED: i32 = 3;
@@ -134,6 +139,9 @@ impl CheckedWrite<'_> {
         let mut result = self.once(t, &staged, backup.as_ref(), splice).await;
         if matches!(result, Err(Attempt::SpliceFailed)) {
             result = self.once(t, &staged, backup.as_ref(), None).await;
+        }
+        if matches!(result, Err(Attempt::NoShell)) {
+            result = self.step_by_step(t, &staged, backup.as_ref()).await;
         }
         match result {
             Ok(done) => Ok(done),
@@ -176,7 +184,17 @@ impl CheckedWrite<'_> {
             .args(range)
             .stdin(stdin.to_vec())
             .with_privilege(self.privilege);
-        let out = t.run(&cmd).await.map_err(Attempt::Unknown)?;
+        let out = match t.run(&cmd).await {
+            Ok(out) => out,
+            // Never sent: no session, no login, a host key refused, a name refused.
+            Err(
+                e @ (TransportError::Connect { .. }
+                | TransportError::Auth { .. }
+                | TransportError::HostKey { .. }
+                | TransportError::InvalidName(_)),
+            ) => return Err(Attempt::Untouched(e)),
+            Err(e) => return Err(Attempt::Unknown(e)),
+        };
         let said = out.stdout_text();
         // What the script says last (an `unkept` line may come before).
         let said = said.trim_end().lines().last().unwrap_or_default();
@@ -205,8 +223,62 @@ impl CheckedWrite<'_> {
             Some(status::STAGED) => Err(Attempt::Untouched(checksum(staged, digest("staged ")))),
             Some(status::WRITTEN) => Err(Attempt::CopyFailed(failed())),
             Some(status::LANDED) => Err(Attempt::Written(checksum(self.path, digest("landed ")))),
-            _ => Err(Attempt::Unknown(command_failed(t.host(), &cmd, &out))),
+            // No shell to run it (a transport that runs programs, not scripts: an
+            // appliance, an agent): nothing ran; the same steps one command each.
+            Some(NO_SHELL) => Err(Attempt::NoShell),
+            _ => match command_failed(t.host(), &cmd, &out) {
+                // sudo refused to run the script at all.
+                e @ (TransportError::SudoPassword { .. }
+                | TransportError::SudoPasswordRefused { .. }) => Err(Attempt::Untouched(e)),
+                e => Err(Attempt::Unknown(e)),
+            },
         }
+    }
+
+    /// The script's steps one command each (status for status the same outcomes), for a
+    /// transport without a shell.
+    async fn step_by_step<T: Transport + ?Sized>(
+        &self,
+        t: &T,
+        staged: &RemotePath,
+        backup: Option<&(&RemotePath, RemotePath)>,
+    ) -> Result<WriteDone, Attempt> {
+        let p = self.privilege;
+        let read = self.previous.map(Sha256::of_bytes);
+        if let Some(read) = &read {
+            let now = remote_sha256(t, self.path, p)
+                .await
+                .map_err(Attempt::Untouched)?;
+            if &now != read {
+                return Err(Attempt::Changed(now.to_string()));
+            }
+        }
+        if let Err(e) = write_new(t, staged, self.bytes, p).await {
+            remove_quietly(t, staged, p).await;
+            return Err(Attempt::Untouched(e));
+        }
+        let mut done = WriteDone::default();
+        if let (Some((keep, tmp)), Some(read)) = (backup, &read) {
+            if let Err(e) = copy_new(t, self.path, tmp, read, p).await {
+                remove_quietly(t, tmp, p).await;
+                remove_quietly(t, staged, p).await;
+                return Err(match e {
+                    TransportError::Checksum { actual, .. } => Attempt::Changed(actual),
+                    e => Attempt::Untouched(e),
+                });
+            }
+            if rename_over(t, tmp, keep, p).await.is_err() {
+                remove_quietly(t, tmp, p).await;
+                done.backup_not_kept = true;
+            }
+        }
+        let copied = copy_in_place(t, staged, self.path, p).await;
+        remove_quietly(t, staged, p).await;
+        copied.map_err(Attempt::CopyFailed)?;
+        expect_sha256(t, self.path, &Sha256::of_bytes(self.bytes), p)
+            .await
+            .map_err(Attempt::Written)?;
+        Ok(done)
     }
 
     /// An attempt's failure as the caller's error: a failed copy onto the file is settled
@@ -217,11 +289,13 @@ impl CheckedWrite<'_> {
             Attempt::Changed(now) => CheckedWriteError::Changed { now },
             Attempt::Untouched(e) => CheckedWriteError::Untouched(e),
             Attempt::Written(e) | Attempt::Unknown(e) => CheckedWriteError::Written(e),
-            Attempt::SpliceFailed => CheckedWriteError::Untouched(TransportError::Protocol {
-                host: t.host().to_string(),
-                command: format!("the checked write of {}", self.path),
-                reason: "the whole file's write answered as a splice".into(),
-            }),
+            Attempt::SpliceFailed | Attempt::NoShell => {
+                CheckedWriteError::Untouched(TransportError::Protocol {
+                    host: t.host().to_string(),
+                    command: format!("the checked write of {}", self.path),
+                    reason: "the step-by-step write answered as the script".into(),
+                })
+            }
             Attempt::CopyFailed(e) => {
                 let Some(previous) = self.previous else {
                     return CheckedWriteError::Written(e);
@@ -243,6 +317,8 @@ enum Attempt {
     /// The copy onto the file failed (status 7): it may or may not have been touched.
     CopyFailed(TransportError),
     SpliceFailed,
+    /// No shell ran the script (status 127): nothing ran.
+    NoShell,
     /// No answer, or one the script never gives.
     Unknown(TransportError),
 }
@@ -544,7 +620,7 @@ mod tests {
     /// LocalTransport, except that the write script answers `answer` after `effect` ran.
     struct Answering {
         local: LocalTransport,
-        answer: Output,
+        answer: Result<Output, TransportError>,
         effect: Box<dyn Fn() + Send + Sync>,
     }
 
@@ -556,7 +632,7 @@ mod tests {
         async fn run(&self, cmd: &Command) -> Result<Output, TransportError> {
             if cmd.argv().get(2) == Some(&CHECKED_WRITE) {
                 (self.effect)();
-                return Ok(self.answer.clone());
+                return self.answer.clone();
             }
             self.local.run(cmd).await
         }
@@ -572,6 +648,19 @@ mod tests {
     /// What `run` says when the script answers `status` with `stdout`, the file changed
     /// meanwhile or not.
     async fn answered(status: Option<i32>, stdout: &[u8], touched: bool) -> CheckedWriteError {
+        let answer = Ok(Output {
+            status,
+            stdout: stdout.to_vec(),
+            stderr: b"killed\n".to_vec(),
+        });
+        answered_with(answer, touched).await
+    }
+
+    /// What `run` says when the transport answers the script with `answer`.
+    async fn answered_with(
+        answer: Result<Output, TransportError>,
+        touched: bool,
+    ) -> CheckedWriteError {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("nginx.conf");
         let old = b"old\n".to_vec();
@@ -579,11 +668,7 @@ mod tests {
         let f = file.clone();
         let t = Answering {
             local: LocalTransport::new("odd"),
-            answer: Output {
-                status,
-                stdout: stdout.to_vec(),
-                stderr: b"killed\n".to_vec(),
-            },
+            answer,
             effect: Box::new(move || {
                 if touched {
                     std::fs::write(&f, b"ne").unwrap();
@@ -595,7 +680,8 @@ mod tests {
             previous: Some(&old),
             bytes: b"new\n",
             backup: None,
-            privilege: Privilege::User,
+            // As ihos writes nginx's config (`sudo` is not run by a root test).
+            privilege: Privilege::Sudo,
         };
         write.run(&t).await.unwrap_err()
     }
@@ -604,7 +690,8 @@ mod tests {
     async fn an_answer_the_script_never_gives_is_taken_as_written() {
         // sshd does not stop a command whose client is gone: whatever the file says now,
         // the script may still write it; only putting the old bytes back is safe.
-        for status in [None, Some(1), Some(2), Some(126), Some(127), Some(9)] {
+        // (127, no shell at all, is the step-by-step write: see below.)
+        for status in [None, Some(1), Some(2), Some(126), Some(9)] {
             for touched in [false, true] {
                 let e = answered(status, b"now 0000\n", touched).await;
                 assert!(
@@ -634,5 +721,108 @@ mod tests {
                 if actual == "abc"),
             "{e:?}"
         );
+    }
+
+    #[tokio::test]
+    async fn a_script_never_sent_or_refused_by_sudo_is_untouched() {
+        let host = || "odd".to_string();
+        for never_sent in [
+            TransportError::Connect {
+                host: host(),
+                reason: "refused".into(),
+            },
+            TransportError::Auth {
+                host: host(),
+                user: "deploy".into(),
+                reason: "no key".into(),
+            },
+        ] {
+            let e = answered_with(Err(never_sent), false).await;
+            assert!(matches!(e, CheckedWriteError::Untouched(_)), "{e:?}");
+        }
+        // Lost on the way: it may still run.
+        let lost = TransportError::Disconnected {
+            host: host(),
+            during: "sh".into(),
+            reason: "reset".into(),
+        };
+        let e = answered_with(Err(lost), false).await;
+        assert!(matches!(e, CheckedWriteError::Written(_)), "{e:?}");
+        // sudo wanting a password never ran it (its status 1 and message, as sudo prints).
+        let sudo = Ok(Output {
+            status: Some(1),
+            stdout: Vec::new(),
+            stderr: b"sudo: a password is required\n".to_vec(),
+        });
+        let e = answered_with(sudo, false).await;
+        assert!(
+            matches!(
+                e,
+                CheckedWriteError::Untouched(TransportError::SudoPassword { .. })
+            ),
+            "{e:?}"
+        );
+    }
+
+    /// LocalTransport without a shell: `sh` is a command not found (status 127).
+    struct NoShell(LocalTransport);
+
+    #[async_trait::async_trait]
+    impl Transport for NoShell {
+        fn host(&self) -> &str {
+            "appliance"
+        }
+        async fn run(&self, cmd: &Command) -> Result<Output, TransportError> {
+            if cmd.program() == "sh" {
+                return Ok(Output {
+                    status: Some(127),
+                    stdout: Vec::new(),
+                    stderr: b"sh: command not found\n".to_vec(),
+                });
+            }
+            self.0.run(cmd).await
+        }
+        async fn upload(
+            &self,
+            local: &Path,
+            remote: &RemotePath,
+        ) -> Result<crate::transport::Uploaded, TransportError> {
+            self.0.upload(local, remote).await
+        }
+    }
+
+    #[tokio::test]
+    async fn a_transport_without_a_shell_gets_the_same_steps_one_command_each() {
+        let dir = tempfile::tempdir().unwrap();
+        let (file, backup) = (dir.path().join("nginx.conf"), dir.path().join(".prev"));
+        let t = NoShell(LocalTransport::new("appliance"));
+        std::fs::write(&file, b"old\n").unwrap();
+        let inode = std::fs::metadata(&file).unwrap().ino();
+        let write = CheckedWrite {
+            path: &rp(&file),
+            previous: Some(b"old\n"),
+            bytes: b"new\n",
+            backup: Some(&rp(&backup)),
+            privilege: Privilege::User,
+        };
+        write.run(&t).await.unwrap();
+        assert_eq!(std::fs::read(&file).unwrap(), b"new\n");
+        assert_eq!(std::fs::metadata(&file).unwrap().ino(), inode);
+        assert_eq!(std::fs::read(&backup).unwrap(), b"old\n");
+        assert_eq!(names(dir.path()), [".prev", "nginx.conf"]);
+        // Someone's edit since: nothing written.
+        let e = write.run(&t).await.unwrap_err();
+        assert!(matches!(e, CheckedWriteError::Changed { .. }), "{e:?}");
+        assert_eq!(std::fs::read(&file).unwrap(), b"new\n");
+        // The default in-place write of a transport without a shell.
+        t.write_file_in_place(&rp(&file), b"plain\n", Privilege::User)
+            .await
+            .unwrap();
+        assert_eq!(std::fs::read(&file).unwrap(), b"plain\n");
+        super::super::replace_file(&t, &rp(&backup), b"whole", Privilege::User, None)
+            .await
+            .unwrap();
+        assert_eq!(std::fs::read(&backup).unwrap(), b"whole");
+        assert_eq!(names(dir.path()), [".prev", "nginx.conf"]);
     }
 }

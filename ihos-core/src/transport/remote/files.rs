@@ -85,6 +85,52 @@ pub(crate) async fn rename_over<T: Transport + ?Sized>(
     run_checked(t, &mv).await.map(|_| ())
 }
 
+/// Copies `staged` onto the existing file `path`: `dd` truncates and rewrites it, so it
+/// keeps its inode, owner and mode (a bind mount into a container keeps seeing it).
+/// `nofollow`: a link planted at `path` (by whoever can write its directory) is an error,
+/// never written through as root.
+pub(crate) async fn copy_in_place<T: Transport + ?Sized>(
+    t: &T,
+    staged: &RemotePath,
+    path: &RemotePath,
+    privilege: Privilege,
+) -> Result<(), TransportError> {
+    let dd = Command::new("dd")
+        .args([
+            format!("if={staged}"),
+            format!("of={path}"),
+            "bs=65536".into(),
+            "oflag=nofollow".into(),
+            "conv=fsync".into(),
+            "status=none".into(),
+        ])
+        .with_privilege(privilege);
+    run_checked(t, &dd).await.map(|_| ())
+}
+
+/// Writes `bytes` to `tmp`, a new file: created exclusively (whatever is at the name
+/// already, a link planted by whoever can write the directory, is an error, never written
+/// through) and checked by its digest there.
+pub(crate) async fn write_new<T: Transport + ?Sized>(
+    t: &T,
+    tmp: &RemotePath,
+    bytes: &[u8],
+    privilege: Privilege,
+) -> Result<(), TransportError> {
+    let dd = Command::new("dd")
+        .args([
+            format!("of={tmp}"),
+            "bs=65536".into(),
+            "conv=excl,fsync".into(),
+            "oflag=nofollow".into(),
+            "status=none".into(),
+        ])
+        .stdin(bytes.to_vec())
+        .with_privilege(privilege);
+    run_checked(t, &dd).await?;
+    expect_sha256(t, tmp, &Sha256::of_bytes(bytes), privilege).await
+}
+
 /// `rm -f` that only tries: the cleanup after a failure, when the host may be out of
 /// reach. `rm` removes a link itself, never its target.
 pub(crate) async fn remove_quietly<T: Transport + ?Sized>(

@@ -16,7 +16,9 @@ mod replace;
 mod splice;
 
 pub(crate) use checked_write::{CheckedWrite, CheckedWriteError};
-pub(crate) use files::{copy_atomic, copy_new, copy_to_new, remove_quietly, rename_over};
+pub(crate) use files::{
+    copy_atomic, copy_in_place, copy_new, copy_to_new, remove_quietly, rename_over, write_new,
+};
 pub(crate) use kinds::{PathKind, path_kinds};
 pub(crate) use read::{READ_CAP, read_from, sha256_if_exists};
 pub(crate) use replace::replace_file;

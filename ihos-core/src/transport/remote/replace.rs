@@ -10,7 +10,7 @@ use crate::names::RemotePath;
 use crate::sha::Sha256;
 use crate::transport::{Transport, TransportError, command_failed};
 
-use super::{PrivateMode, temp_path};
+use super::{PrivateMode, remove_quietly, rename_over, temp_path, write_new};
 
 /// `sh -c REPLACE sh FILE TMP DIGEST MODE`, the bytes on standard input: TMP created
 /// exclusively (never written through a link), checked, renamed over FILE (`mv -T`: FILE
@@ -57,6 +57,26 @@ pub(crate) async fn replace_file<T: Transport + ?Sized>(
     let out = t.run(&cmd).await?;
     match out.status {
         Some(0) => Ok(()),
+        // No shell (a transport that runs programs, not scripts): nothing ran; the same
+        // steps one command each.
+        Some(127) => {
+            let replaced = async {
+                write_new(t, &tmp, bytes, privilege).await?;
+                rename_over(t, &tmp, path, privilege).await
+            }
+            .await;
+            if replaced.is_err() {
+                remove_quietly(t, &tmp, privilege).await;
+            }
+            replaced?;
+            if !mode.is_empty() {
+                let chmod = Command::new("chmod")
+                    .args([mode, "--", path.as_str()])
+                    .with_privilege(privilege);
+                crate::transport::run_checked(t, &chmod).await?;
+            }
+            Ok(())
+        }
         Some(6) => Err(TransportError::Checksum {
             host: t.host().to_string(),
             path: tmp.to_string(),
