@@ -135,13 +135,13 @@ impl Transport for ScriptedHost {
             )),
             // The kinds of paths (GNU stat's raw mode): the directories are directories,
             // WARs and logs regular files, nothing else is there.
-            "stat" if args[1] == "%f %n" => ok(&args[3..]
+            "stat" if args[1] == "%f %s %n" => ok(&args[3..]
                 .iter()
                 .filter_map(|p| {
                     if p.ends_with("/webapps") || p.ends_with("/logs") {
-                        Some(format!("41ed {p}\n"))
+                        Some(format!("41ed 4096 {p}\n"))
                     } else if p.ends_with(".war") || p.ends_with(".log") {
-                        Some(format!("81a4 {p}\n"))
+                        Some(format!("81a4 1 {p}\n"))
                     } else {
                         None
                     }
@@ -171,10 +171,11 @@ impl Transport for ScriptedHost {
             ),
             // The kept releases: linked, and the kept directory listed (empty here).
             "test" | "mkdir" | "mv" | "rm" | "chmod" | "ln" | "ls" => ok(""),
-            // The preflight's free space (POSIX `df -P -k`).
-            "df" => ok(
-                "Filesystem 1024-blocks Used Available Capacity Mounted on\n/dev/sda1 104857600 1048576 103809024 1% /\n",
-            ),
+            // The preflight's free space (POSIX `df -P -k`: one line per directory).
+            "df" => ok(&format!(
+                "Filesystem 1024-blocks Used Available Capacity Mounted on\n{}",
+                "/dev/sda1 104857600 1048576 103809024 1% /\n".repeat(args.len() - 3)
+            )),
             other => panic!("unexpected command {other}: {c}"),
         }
     }

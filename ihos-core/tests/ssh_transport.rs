@@ -12,8 +12,8 @@ use std::process::Command as Proc;
 use std::time::{Duration, Instant};
 
 use ihos_core::{
-    Command, HostKeyPolicy, Privilege, RemotePath, SshAuth, SshOptions, SshTransport, Transport,
-    TransportError, run_checked,
+    Command, HostKeyPolicy, Privilege, RemotePath, SshAuth, SshOptions, SshTarget, SshTransport,
+    Transport, TransportError, run_checked,
 };
 use sha2::{Digest, Sha256};
 
@@ -1010,25 +1010,19 @@ async fn a_command_whose_caller_stops_waiting_runs_to_its_end_and_keeps_its_sess
 
 #[tokio::test]
 async fn a_warm_up_logs_in_every_session_before_it_is_needed() {
-    // A rollout warms its hosts up beside its lock and preflight: once a host let its
-    // first session in, the others it uses at once (drain polls, health probes, the
-    // preflight's checks) are logged in then, not when first needed (30-170 ms each on a
-    // loaded host, on the run's path).
+    // A rollout warms its hosts up beside its lock and preflight: the first session logs
+    // in at once (not with the host's first command, which on the second host comes only
+    // after the lock), and once the host let it in, the others it uses at once (drain
+    // polls, health probes, the preflight's checks): 30-170 ms each on a loaded host,
+    // none of them on the run's path.
     let Some(host) = Host::up("a_warm_up_logs_in_every_session_before_it_is_needed", 2254) else {
         return;
     };
     let t = SshTransport::new(host.target("deploy"), host.options()).unwrap();
-    let warming = t.warm_up();
-    tokio::pin!(warming);
-    // Nothing is tried before the host let a first session in (the run's own command).
-    assert!(
-        tokio::time::timeout(Duration::from_millis(300), warming.as_mut())
-            .await
-            .is_err()
-    );
-    assert!(sessions_to(2254).is_empty(), "connected before any use");
-    run_checked(&t, &Command::new("true")).await.unwrap();
-    warming.await;
+    assert!(sessions_to(2254).is_empty());
+    tokio::time::timeout(Duration::from_secs(20), t.warm_up())
+        .await
+        .expect("the warm-up ended");
     let warm = sessions_to(2254);
     assert_eq!(warm.len(), 3, "{warm:?}");
     assert_eq!(t.sessions(), 3);
@@ -1045,17 +1039,65 @@ async fn a_warm_up_logs_in_every_session_before_it_is_needed() {
     );
     assert_eq!(sessions_to(2254), warm);
 
-    // A host that is not there: the warm-up tries nothing (no second failed login, no
-    // second connect timeout), the run's command reports it.
-    host.kill_sshd();
-    let gone = SshTransport::new(host.target("deploy"), host.options()).unwrap();
-    let warming = gone.warm_up();
-    tokio::pin!(warming);
-    let probe = Command::new("true");
-    let err = tokio::select! {
-        () = &mut warming => panic!("warmed up a host that is not there"),
-        r = gone.run(&probe) => r.unwrap_err(),
+    // A command already running on the first session (a run's lock): the others log in
+    // beside it, once that session is in, not after the command's answer.
+    let t2 = SshTransport::new(host.target("deploy"), host.options()).unwrap();
+    let slow = Command::new("sleep").arg("2");
+    let began = Instant::now();
+    let (slow, warmed) = tokio::join!(t2.run(&slow), async {
+        t2.warm_up().await;
+        began.elapsed()
+    });
+    assert!(slow.unwrap().success());
+    assert!(
+        warmed < Duration::from_millis(1500),
+        "warmed up after {warmed:?}, behind the command"
+    );
+    assert_eq!(t2.sessions(), 3);
+    assert_eq!(sessions_to(2254).len(), 6);
+}
+
+#[tokio::test]
+async fn a_host_that_never_answers_is_tried_once_by_the_warm_up_and_the_command_beside_it() {
+    // A host that takes the TCP connection and never speaks SSH (a hung sshd, a firewall
+    // that accepts): the warm-up's login waits its connect timeout; the run's first
+    // command, asked meanwhile, waits for that login and gets its failure, instead of
+    // trying again for another timeout. No other session is tried.
+    let listener = std::net::TcpListener::bind((ADDR, 0)).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let accepted = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counted = std::sync::Arc::clone(&accepted);
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for conn in listener.incoming() {
+            counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            held.push(conn);
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let known_hosts = dir.path().join("known_hosts");
+    std::fs::write(&known_hosts, "").unwrap();
+    let options = SshOptions {
+        connect_timeout: Duration::from_millis(800),
+        known_hosts: Some(known_hosts),
+        ..SshOptions::default()
     };
+    let t = SshTransport::new(SshTarget::new(ADDR, port, "deploy"), options).unwrap();
+    let began = Instant::now();
+    let (_, answer) = tokio::join!(t.warm_up(), async {
+        // Asked once the warm-up's login is under way.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        t.run(&Command::new("true")).await
+    });
+    let took = began.elapsed();
+    let err = answer.unwrap_err();
     assert!(matches!(err, TransportError::Connect { .. }), "{err}");
-    assert_eq!(gone.sessions(), 1);
+    // One timeout (0.8 s), not two one after the other.
+    assert!(took < Duration::from_millis(1500), "took {took:?}");
+    assert_eq!(accepted.load(std::sync::atomic::Ordering::SeqCst), 1);
+    assert_eq!(t.sessions(), 1);
+    // The next command tries again (the host may be back).
+    let again = t.run(&Command::new("true")).await.unwrap_err();
+    assert!(matches!(again, TransportError::Connect { .. }), "{again}");
+    assert_eq!(accepted.load(std::sync::atomic::Ordering::SeqCst), 2);
 }

@@ -140,6 +140,15 @@ impl Matcher {
         })
     }
 
+    /// `nginx [-c P] -t [-q]` from the host, in its master's namespaces (the nsenter
+    /// script).
+    pub fn nginx_test_from_host() -> Self {
+        Self::command("nginx -t from the host", |c| {
+            let argv = c.argv();
+            is_nginx_from_host(&argv, &["-t", "-q"]) || is_nginx_from_host(&argv, &["-t"])
+        })
+    }
+
     /// A reload request: `docker exec NAME nginx [-c P] -s reload`, or SIGHUP to nginx's
     /// master (`docker kill --signal HUP NAME`, which reaches it when it is the main
     /// process, or the host's signal to its pid).

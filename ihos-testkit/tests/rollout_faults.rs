@@ -182,15 +182,17 @@ async fn a_config_nginx_already_rejects_stops_the_run_in_the_preflight() {
     let env = Env::runbook();
     let config = env.nginx_config();
     // Someone left the files in a state nginx refuses (its reload would fail too): the
-    // run's first edit would be refused with the instance already chosen. Refused up front.
+    // run's first edit would be refused with the instance already chosen. Refused up front:
+    // by the host's test (in the master's namespaces), then by the container's, whose word
+    // stands.
     let fault = env
         .world
-        .inject(Fault::on(Matcher::nginx_test()).nth(1).fail(
+        .inject(Fault::on(Matcher::nginx_test()).every().fail(
             1,
             "nginx: [emerg] unknown directive \"servr\" in /etc/nginx/nginx.conf:12",
         ));
     let (err, rec) = refused(&env).await;
-    assert_eq!(env.world.fault_fired(fault), 1);
+    assert_eq!(env.world.fault_fired(fault), 2);
     let text = err.to_string();
     assert!(
         text.starts_with(
@@ -224,8 +226,15 @@ async fn an_nginx_whose_processes_cannot_be_listed_is_not_called_a_refused_confi
 #[tokio::test(start_paused = true)]
 async fn an_nginx_binary_docker_cannot_run_is_not_called_a_refused_config() {
     // docker 20.10's answer when the container has no `nginx` on its PATH (exit 126):
-    // docker's failure, not nginx's refusal of the config.
+    // docker's failure, not nginx's refusal of the config. The host's test (tried first)
+    // meets the same: util-linux nsenter's "failed to execute nginx", status 127.
     let env = Env::runbook();
+    let from_host = env
+        .world
+        .inject(Fault::on(Matcher::nginx_test_from_host()).every().fail(
+            127,
+            "nsenter: failed to execute nginx: No such file or directory",
+        ));
     let fault = env.world.inject(
         Fault::on(Matcher::nginx_test_in_container()).every().fail(
             126,
@@ -233,6 +242,7 @@ async fn an_nginx_binary_docker_cannot_run_is_not_called_a_refused_config() {
         ),
     );
     refused_reaching_nginx(&env, "executable file not found").await;
+    assert_eq!(env.world.fault_fired(from_host), 1);
     assert_eq!(env.world.fault_fired(fault), 1);
 }
 

@@ -108,7 +108,7 @@ async fn the_startup_line_is_seen_within_a_fortieth_of_a_second_between_polls() 
     assert!(log_reads >= NAMES.len(), "{log_reads}");
     let kind_checks: Vec<String> = (commands.iter())
         // The preflight's (every path of an instance at once) aside.
-        .filter(|c| c.argv().starts_with(&["stat", "-c", "%f %n"]) && c.argv().len() == 5)
+        .filter(|c| c.argv().starts_with(&["stat", "-c", "%f %s %n"]) && c.argv().len() == 5)
         .filter(|c| c.line().contains("catalina."))
         .map(|c| c.line())
         .collect();

@@ -120,12 +120,17 @@ pub(crate) async fn read_index(inst: &InstanceHandle) -> Result<Vec<KeptRelease>
     if bytes.is_empty() && !remote::exists(t, &path).await? {
         return Ok(Vec::new());
     }
+    parse_index(&path, &bytes)
+}
+
+/// The index's bytes read: its releases, newest first (see [`read_index`]).
+pub(crate) fn parse_index(path: &RemotePath, bytes: &[u8]) -> Result<Vec<KeptRelease>, IndexError> {
     let unreadable = |reason: String| IndexError::Unreadable {
         path: path.to_string(),
         reason,
     };
     let value: serde_json::Value =
-        serde_json::from_slice(&bytes).map_err(|e| unreadable(e.to_string()))?;
+        serde_json::from_slice(bytes).map_err(|e| unreadable(e.to_string()))?;
     if value.get("schema").and_then(serde_json::Value::as_u64) != Some(u64::from(SCHEMA)) {
         return Err(unreadable(format!(
             "no schema {SCHEMA} (this ihos reads {SCHEMA})"

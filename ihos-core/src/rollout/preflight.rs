@@ -171,19 +171,40 @@ async fn check(
     let paths: Vec<&RemotePath> = (dirs.iter().map(|(_, d)| *d))
         .chain(links.iter().map(|(_, p)| p))
         .collect();
-    let (state, kinds, free, keeping) = tokio::join!(
+    let war_at = dirs.len();
+    let (state, stats, spaces, index) = tokio::join!(
         inst.container.state(),
-        remote::path_kinds(t, &paths),
-        async {
-            match war_bytes {
-                Some(_) => Some(remote::free_space(t, &inst.webapps).await),
-                None => None,
-            }
-        },
-        keeping_room(inst)
+        remote::path_stats(t, &paths),
+        free_spaces(inst, war_bytes.is_some()),
+        read_index(inst)
     );
-    let kinds = kinds.map_err(|e| refuse("the kinds of its paths", e.to_string()))?;
+    let stats = stats.map_err(|e| refuse("the kinds of its paths", e.to_string()))?;
+    let kinds: Vec<remote::PathKind> = stats.iter().map(|s| s.kind).collect();
     let (dir_kinds, link_kinds) = kinds.split_at(dirs.len());
+    // The deployed WAR (the first of the links) is what the run keeps.
+    let deployed = stats
+        .get(war_at)
+        .filter(|s| s.kind != remote::PathKind::Missing)
+        .map(|s| s.size);
+    let (free, keeping) = match spaces {
+        Ok(spaces) => (
+            spaces.webapps.map(Ok),
+            keeping_room(inst, deployed, Ok(spaces.state_dir), index).await,
+        ),
+        // One of them is not there (the state directory, before the first run): each
+        // asked on its own.
+        Err(e) => {
+            tokio::join!(
+                async {
+                    match war_bytes {
+                        Some(_) => Some(remote::free_space(t, &inst.webapps).await),
+                        None => None,
+                    }
+                },
+                keeping_room(inst, deployed, Err(e), index)
+            )
+        }
+    };
     let state = state.map_err(|e| refuse("container", e.to_string()))?;
     if !state.exists {
         return Err(refuse(
@@ -296,20 +317,55 @@ struct KeepingRoom {
     kept_bytes: u64,
 }
 
-/// The room on the state directory's file system (or its nearest existing ancestor's,
-/// before the first run made it) for the deployed WAR, which the run keeps there (`None`:
-/// no WAR deployed).
-async fn keeping_room(inst: &InstanceHandle) -> Result<Option<KeepingRoom>, TransportError> {
+/// The free space of the webapps directory (when a WAR goes in) and of the state
+/// directory, in one command.
+struct Spaces {
+    webapps: Option<remote::FreeSpace>,
+    state_dir: remote::FreeSpace,
+}
+
+async fn free_spaces(inst: &InstanceHandle, webapps: bool) -> Result<Spaces, TransportError> {
     let t = inst.transport.as_ref();
-    let war = inst.war_path()?;
-    // At once: the state directory's room is asked as if it exists (it does after the
-    // first run), and looked for only if that fails.
-    let (deployed, here, index) = tokio::join!(
-        remote::file_size(t, &war),
-        remote::free_space(t, &inst.state_dir),
-        kept::read_index(inst)
-    );
-    let Some(deployed) = deployed? else {
+    let mut dirs = vec![&inst.state_dir];
+    if webapps {
+        dirs.push(&inst.webapps);
+    }
+    let mut spaces = remote::free_spaces(t, &dirs).await?;
+    let webapps = if webapps { spaces.pop() } else { None };
+    let state_dir = spaces.pop().ok_or_else(|| TransportError::Protocol {
+        host: t.host().to_string(),
+        command: "df".into(),
+        reason: "no answer for the state directory".into(),
+    })?;
+    Ok(Spaces { webapps, state_dir })
+}
+
+/// The kept releases' index as the preflight needs it: an unreadable or missing one is
+/// said by the step that rewrites it; here it keeps nothing (one command: read, never
+/// asked whether it exists).
+async fn read_index(inst: &InstanceHandle) -> Vec<kept::KeptRelease> {
+    let Ok(path) = kept::index_path(inst) else {
+        return Vec::new();
+    };
+    match remote::read_from(inst.transport.as_ref(), &path, 0).await {
+        Ok(bytes) => kept::parse_index(&path, &bytes).unwrap_or_default(),
+        Err(_) => Vec::new(),
+    }
+}
+
+/// The room on the state directory's file system (or its nearest existing ancestor's,
+/// before the first run made it) for the deployed WAR of `deployed` bytes, which the run
+/// keeps there (`None`: no WAR deployed). `here`: the state directory's free space as
+/// asked already, assuming it exists (it does after the first run); it is looked for only
+/// if that failed.
+async fn keeping_room(
+    inst: &InstanceHandle,
+    deployed: Option<u64>,
+    here: Result<remote::FreeSpace, TransportError>,
+    kept: Vec<kept::KeptRelease>,
+) -> Result<Option<KeepingRoom>, TransportError> {
+    let t = inst.transport.as_ref();
+    let Some(deployed) = deployed else {
         return Ok(None);
     };
     let mut dir = inst.state_dir.clone();
@@ -319,21 +375,22 @@ async fn keeping_room(inst: &InstanceHandle) -> Result<Option<KeepingRoom>, Tran
             // Before the first run the state directory may not exist: its nearest
             // ancestor that does is on the disk it will be made on.
             if remote::is_dir(t, &dir).await? {
-                return Err(e);
-            }
-            loop {
-                let up = dir.parent();
-                if up == dir || remote::is_dir(t, &up).await? {
+                // It is there: the failure was df's own (or the webapps directory's,
+                // asked with it), asked again alone to say which.
+                remote::free_space(t, &dir).await.map_err(|_| e)?
+            } else {
+                loop {
+                    let up = dir.parent();
+                    if up == dir || remote::is_dir(t, &up).await? {
+                        dir = up;
+                        break;
+                    }
                     dir = up;
-                    break;
                 }
-                dir = up;
+                remote::free_space(t, &dir).await?
             }
-            remote::free_space(t, &dir).await?
         }
     };
-    // An unreadable index is said by the step that rewrites it; here it keeps nothing.
-    let kept = index.unwrap_or_default();
     Ok(Some(KeepingRoom {
         dir,
         free: free.bytes,

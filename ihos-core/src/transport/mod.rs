@@ -45,8 +45,8 @@ pub trait Transport: Send + Sync {
 
     /// Makes ready what a run is about to use at once, before it is asked for (an SSH
     /// host's sessions: logins on the run's path cost a round trip or two and a key
-    /// exchange each). Nothing by default. A failure here is nobody's: the command that
-    /// next needs the connection meets it and reports it.
+    /// exchange each). Nothing by default. A failure here is nobody's: the commands that
+    /// waited for it, or next need the connection, meet it and report it.
     async fn warm_up(&self) {}
 
     /// Runs a command to completion. A non-zero exit is not an error here: check

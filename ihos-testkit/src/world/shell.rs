@@ -73,7 +73,7 @@ pub(crate) fn run(
             | ["dd", _, _, _, "count=1", "iflag=fullblock", "status=none"]
             | ["sha256sum", "--", _]
             | ["stat", "-c", "%s", "--", _]
-            | ["stat", "-c", "%f %n", "--", _, ..]
+            | ["stat", "-c", "%f %s %n", "--", _, ..]
             | ["tail", "-c", _, "--", _]
             | ["mkdir", "--", _]
             | ["date", "+%Y-%m-%d"]
@@ -85,7 +85,7 @@ pub(crate) fn run(
             | ["ls", "-1", "-A", "--", _]
             | ["mkdir", "-p", "--", _]
             | ["test", "-e" | "-f" | "-d" | "-L", _]
-            | ["df", "-P", "-k", "--", _]
+            | ["df", "-P", "-k", "--", _, ..]
             | ["chmod", "0700" | "0600", "--", _]
     ) && (a[0] != "dd" || a[1].starts_with("of=") || a[1].starts_with("if="))
         && (a[0] != "tail"
@@ -280,17 +280,21 @@ pub(crate) fn run(
                 )),
             }
         }
-        // GNU stat: `%f` the raw mode in hex, `%n` the name as given; a missing path is
-        // named on stderr and makes the exit status 1, the others are still printed. No
-        // links in this file system.
-        ["stat", "-c", "%f %n", "--", paths @ ..] => {
+        // GNU stat: `%f` the raw mode in hex, `%s` the size in bytes, `%n` the name as
+        // given; a missing path is named on stderr and makes the exit status 1, the others
+        // are still printed. No links in this file system.
+        ["stat", "-c", "%f %s %n", "--", paths @ ..] => {
             let (mut stdout, mut stderr) = (String::new(), String::new());
             for path in paths {
                 let full = p(path);
                 match fs.lookup(&full, cred) {
-                    Ok(_) => {
+                    Ok(ino) => {
                         let mode = if fs.is_dir(&full) { 0o040755 } else { 0o100644 };
-                        stdout.push_str(&format!("{mode:x} {path}\n"));
+                        let size = fs
+                            .inode(ino)
+                            .and_then(|i| i.data.as_ref())
+                            .map_or(4096, Vec::len);
+                        stdout.push_str(&format!("{mode:x} {size} {path}\n"));
                     }
                     Err(e) => {
                         stderr.push_str(&format!("stat: cannot statx '{path}': {}\n", e.text()))
@@ -409,23 +413,28 @@ pub(crate) fn run(
                 e.text()
             )),
         },
-        // POSIX output (`df -P`): a header, then one line whose 4th field is the space
-        // available to unprivileged users in 1024-byte blocks.
-        ["df", "-P", "-k", "--", path] => match fs.lookup(&p(path), cred) {
-            Ok(_) => {
-                let free_k = fs.free() / 1024;
-                let used_k = fs.used() / 1024;
-                out(
-                    0,
-                    format!(
-                        "Filesystem     1024-blocks      Used Available Capacity Mounted on\nfakefs {} {used_k} {free_k} 1% /\n",
+        // POSIX output (`df -P`): a header, then one line per argument, in their order,
+        // whose 4th field is the space available to unprivileged users in 1024-byte
+        // blocks. GNU df: an argument that is not there is named on stderr, left out, and
+        // makes the exit status 1.
+        ["df", "-P", "-k", "--", paths @ ..] => {
+            let free_k = fs.free() / 1024;
+            let used_k = fs.used() / 1024;
+            let mut stdout = String::from(
+                "Filesystem     1024-blocks      Used Available Capacity Mounted on\n",
+            );
+            let mut stderr = String::new();
+            for path in paths {
+                match fs.lookup(&p(path), cred) {
+                    Ok(_) => stdout.push_str(&format!(
+                        "fakefs {} {used_k} {free_k} 1% /\n",
                         used_k.saturating_add(free_k)
-                    ),
-                    "",
-                )
+                    )),
+                    Err(e) => stderr.push_str(&format!("df: {path}: {}\n", e.text())),
+                }
             }
-            Err(e) => fail(format!("df: {path}: {}", e.text())),
-        },
+            out(i32::from(!stderr.is_empty()), stdout, stderr)
+        }
         ["chmod", mode, "--", path] => {
             match fs.chmod(&p(path), cred, if *mode == "0600" { 0o600 } else { 0o700 }) {
                 Ok(()) => out(0, "", ""),

@@ -366,13 +366,16 @@ impl<T: Transport + ?Sized, C: Container + ?Sized> LoadBalancer for NginxLb<T, C
             // whether nginx's master is the container's main process, and the host's view
             // of it (see `from_host.rs`), so that even the first change signals and tests
             // it from the host. Nothing is changed.
+            // First, so that this check's own `nginx -t` runs from the host too (a `docker
+            // exec` is the slowest docker command, 300 ms under load, and the preflight
+            // waits for it): whether the master is the main process, then the host's `ps`
+            // of it.
             ApplyMode::Reload => {
-                let (verdict, _) = self.validate_and_list().await?;
-                if matches!(verdict, Verdict::Accepted) && self.main_process.main_master().is_some()
-                {
+                self.learn_main_process().await?;
+                if self.main_process.main_master().is_some() {
                     self.workers().await?;
                 }
-                verdict
+                self.validate_and_list().await?.0
             }
             ApplyMode::Restart => self.validate().await?,
         };

@@ -257,6 +257,19 @@ impl<T: Transport + ?Sized, C: Container + ?Sized> NginxLb<T, C> {
         }
     }
 
+    /// Whether nginx's master is the container's main process, looked up unless known:
+    /// its processes and the container's main process at once.
+    pub(super) async fn learn_main_process(&self) -> Result<(), LbError> {
+        if self.main_process.known() {
+            return Ok(());
+        }
+        let (processes, main) = tokio::join!(self.processes(), async {
+            self.container.state().await.ok().map(|s| s.pid)
+        });
+        self.main_process.update(master_among(&processes?), main);
+        Ok(())
+    }
+
     /// Makes nginx use the config on disk (which has passed `nginx -t`).
     pub(super) async fn activate(&self, before: Option<BeforeReload>) -> Result<(), ApplyFailure> {
         match self.options.apply {

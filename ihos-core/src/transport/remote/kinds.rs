@@ -1,6 +1,7 @@
-//! What kind of file each of several paths is, in one command: the preflight asks this of
-//! a dozen paths per instance (no link where ihos writes or reads as root, directories
-//! where it expects them), which took a round trip each.
+//! What kind of file each of several paths is, and its size, in one command: the preflight
+//! asks this of a dozen paths per instance (no link where ihos writes or reads as root,
+//! directories where it expects them, the size of the deployed WAR it keeps), which took a
+//! round trip each.
 
 use std::collections::HashMap;
 
@@ -23,20 +24,29 @@ pub(crate) enum PathKind {
     Other,
 }
 
-/// The kind of each of `paths`, in their order: `stat -c '%f %n'` (GNU coreutils and
-/// BusyBox: `%f` the raw mode in hex, `%n` the name as given; stat does not follow a link
-/// unless told to, so a link is reported as one). A path that is not there is left out
-/// of stat's output (and named on stderr, exit status 1): [`PathKind::Missing`]. Any
-/// other failure (no stat, no sudo) is an error.
-pub(crate) async fn path_kinds(
+/// A path's kind and size (stat's `%s`: a link's own size, not its target's), not
+/// following a link there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct PathStat {
+    pub kind: PathKind,
+    /// Bytes; 0 when it is missing.
+    pub size: u64,
+}
+
+/// The kind and size of each of `paths`, in their order: `stat -c '%f %s %n'` (GNU
+/// coreutils and BusyBox: `%f` the raw mode in hex, `%s` the size in bytes, `%n` the name
+/// as given; stat does not follow a link unless told to, so a link is reported as one). A
+/// path that is not there is left out of stat's output (and named on stderr, exit status
+/// 1): [`PathKind::Missing`]. Any other failure (no stat, no sudo) is an error.
+pub(crate) async fn path_stats(
     t: &dyn Transport,
     paths: &[&RemotePath],
-) -> Result<Vec<PathKind>, TransportError> {
+) -> Result<Vec<PathStat>, TransportError> {
     if paths.is_empty() {
         return Ok(Vec::new());
     }
     let stat = Command::new("stat")
-        .args(["-c", "%f %n", "--"])
+        .args(["-c", "%f %s %n", "--"])
         .args(paths.iter().map(|p| p.as_str()))
         .sudo();
     let out = t.run(&stat).await?;
@@ -51,23 +61,31 @@ pub(crate) async fn path_kinds(
     }
     Ok(paths
         .iter()
-        .map(|p| found.get(p.as_str()).copied().unwrap_or(PathKind::Missing))
+        .map(|p| {
+            found.get(p.as_str()).copied().unwrap_or(PathStat {
+                kind: PathKind::Missing,
+                size: 0,
+            })
+        })
         .collect())
 }
 
-/// `MODE NAME` lines (names hold no line break: [`RemotePath`] refuses them).
-fn parse(text: &str) -> HashMap<&str, PathKind> {
+/// `MODE SIZE NAME` lines (names hold no line break: [`RemotePath`] refuses them; a
+/// name's own spaces stay in it).
+fn parse(text: &str) -> HashMap<&str, PathStat> {
     text.lines()
         .filter_map(|line| {
-            let (mode, name) = line.split_once(' ')?;
-            let mode = u32::from_str_radix(mode, 16).ok()?;
+            let mut fields = line.splitn(3, ' ');
+            let mode = u32::from_str_radix(fields.next()?, 16).ok()?;
+            let size = fields.next()?.parse::<u64>().ok()?;
+            let name = fields.next()?;
             let kind = match mode & 0o170000 {
                 0o120000 => PathKind::Link,
                 0o040000 => PathKind::Dir,
                 0o100000 => PathKind::File,
                 _ => PathKind::Other,
             };
-            Some((name, kind))
+            Some((name, PathStat { kind, size }))
         })
         .collect()
 }
@@ -83,13 +101,17 @@ mod tests {
     fn reads_the_kind_from_the_raw_mode() {
         // As GNU stat 9.1 prints them (a directory, a link, a file, a FIFO).
         let found = parse(
-            "41ed /srv/webapps\na1ff /srv/webapps/ihos.war\n81a4 /srv/a b.log\n11a4 /srv/p\n",
+            "41ed 4096 /srv/webapps\na1ff 11 /srv/webapps/ihos.war\n81a4 7465 /srv/a b.log\n11a4 0 /srv/p\n",
         );
-        assert_eq!(found["/srv/webapps"], PathKind::Dir);
-        assert_eq!(found["/srv/webapps/ihos.war"], PathKind::Link);
-        assert_eq!(found["/srv/a b.log"], PathKind::File);
-        assert_eq!(found["/srv/p"], PathKind::Other);
+        assert_eq!(found["/srv/webapps"].kind, PathKind::Dir);
+        assert_eq!(found["/srv/webapps/ihos.war"].kind, PathKind::Link);
+        assert_eq!(found["/srv/webapps/ihos.war"].size, 11);
+        assert_eq!(found["/srv/a b.log"].kind, PathKind::File);
+        assert_eq!(found["/srv/a b.log"].size, 7465);
+        assert_eq!(found["/srv/p"].kind, PathKind::Other);
         assert!(parse("stat: cannot statx\n").is_empty());
+        // A size that is not a number is not an answer.
+        assert!(parse("81a4 x /srv/a\n").is_empty());
     }
 
     #[tokio::test]
@@ -97,7 +119,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path();
         std::fs::create_dir(d.join("webapps")).unwrap();
-        std::fs::write(d.join("a file.log"), b"x").unwrap();
+        std::fs::write(d.join("a file.log"), b"xyz").unwrap();
         symlink("/etc/hostname", d.join("link.war")).unwrap();
         // A link to a directory is a link, not a directory.
         symlink(d.join("webapps"), d.join("dirlink")).unwrap();
@@ -119,10 +141,15 @@ mod tests {
             .map(|n| RemotePath::new(d.join(n).to_str().unwrap()).unwrap())
             .collect();
         let refs: Vec<&RemotePath> = paths.iter().collect();
-        let kinds = path_kinds(&LocalTransport::new("here"), &refs)
+        let stats = path_stats(&LocalTransport::new("here"), &refs)
             .await
             .unwrap();
+        let kinds: Vec<PathKind> = stats.iter().map(|s| s.kind).collect();
         use PathKind::*;
         assert_eq!(kinds, [Dir, File, Link, Link, Other, Missing]);
+        // The file's own size; a link's is its target's name's length, not the target's.
+        assert_eq!(stats[1].size, 3);
+        assert_eq!(stats[2].size, "/etc/hostname".len() as u64);
+        assert_eq!(stats[5].size, 0);
     }
 }

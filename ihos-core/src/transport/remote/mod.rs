@@ -19,7 +19,7 @@ pub(crate) use checked_write::{CheckedWrite, CheckedWriteError};
 pub(crate) use files::{
     copy_atomic, copy_in_place, copy_new, copy_to_new, remove_quietly, rename_over, write_new,
 };
-pub(crate) use kinds::{PathKind, path_kinds};
+pub(crate) use kinds::{PathKind, path_stats};
 pub(crate) use read::{READ_CAP, read_from, sha256_if_exists};
 pub(crate) use replace::replace_file;
 
@@ -119,28 +119,48 @@ pub(crate) async fn free_space(
     t: &dyn Transport,
     dir: &RemotePath,
 ) -> Result<FreeSpace, TransportError> {
+    let mut spaces = free_spaces(t, &[dir]).await?;
+    Ok(spaces.remove(0))
+}
+
+/// [`free_space`] of each of `dirs` (at least one), in their order, in one command: `df`
+/// prints one line per argument, in order (POSIX `-P`: one line each, whatever the
+/// names' lengths). Any of them missing fails the whole (df names it on stderr).
+pub(crate) async fn free_spaces(
+    t: &dyn Transport,
+    dirs: &[&RemotePath],
+) -> Result<Vec<FreeSpace>, TransportError> {
     let cmd = Command::new("df")
-        .args(["-P", "-k", "--", dir.as_str()])
+        .args(["-P", "-k", "--"])
+        .args(dirs.iter().map(|d| d.as_str()))
         .sudo();
     let out = run_checked(t, &cmd).await?;
     let text = out.stdout_text();
-    parse_df(&text).ok_or_else(|| TransportError::Protocol {
+    parse_df(&text, dirs.len()).ok_or_else(|| TransportError::Protocol {
         host: t.host().to_string(),
         command: cmd.to_string(),
         reason: format!("unexpected df output {:?}", text.trim()),
     })
 }
 
-/// `df -P -k`'s answer: `None` unless its second line has a number of blocks available and
-/// a mount point.
-fn parse_df(text: &str) -> Option<FreeSpace> {
-    let line = text.lines().nth(1)?;
-    let fields: Vec<&str> = line.split_whitespace().collect();
-    let k = fields.get(3)?.parse::<u64>().ok()?;
-    (fields.len() >= 6).then(|| FreeSpace {
-        bytes: k.saturating_mul(1024),
-        filesystem: format!("{} {}", fields[0], fields[5..].join(" ")),
-    })
+/// `df -P -k`'s answer for `count` arguments: `None` unless it is a header and then
+/// exactly `count` lines, each with a number of blocks available and a mount point.
+fn parse_df(text: &str, count: usize) -> Option<Vec<FreeSpace>> {
+    let lines: Vec<&str> = text.lines().skip(1).collect();
+    if count == 0 || lines.len() != count {
+        return None;
+    }
+    lines
+        .into_iter()
+        .map(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            let k = fields.get(3)?.parse::<u64>().ok()?;
+            (fields.len() >= 6).then(|| FreeSpace {
+                bytes: k.saturating_mul(1024),
+                filesystem: format!("{} {}", fields[0], fields[5..].join(" ")),
+            })
+        })
+        .collect()
 }
 
 /// Size of a file, `None` if it does not exist.
@@ -297,12 +317,13 @@ mod tests {
     #[test]
     fn df_answers_that_are_not_posix_output_are_refused_not_guessed() {
         let header = "Filesystem 1024-blocks Used Available Capacity Mounted on\n";
-        let ok = parse_df(&format!("{header}/dev/sda1 100 40 60 40% /srv/my data\n")).unwrap();
+        let one = |text: &str| parse_df(text, 1).map(|mut v| v.remove(0));
+        let ok = one(&format!("{header}/dev/sda1 100 40 60 40% /srv/my data\n")).unwrap();
         assert_eq!(ok.bytes, 60 * 1024);
         // A mount point with a space is one file system, named whole.
         assert_eq!(ok.filesystem, "/dev/sda1 /srv/my data");
         // Huge counts saturate instead of overflowing.
-        let huge = parse_df(&format!("{header}fs 1 1 18446744073709551615 1% /\n")).unwrap();
+        let huge = one(&format!("{header}fs 1 1 18446744073709551615 1% /\n")).unwrap();
         assert_eq!(huge.bytes, u64::MAX);
         for bad in [
             String::new(),
@@ -312,8 +333,17 @@ mod tests {
             format!("{header}fs 1 1 60 1%\n"),
             format!("{header}\n"),
         ] {
-            assert!(parse_df(&bad).is_none(), "{bad:?}");
+            assert!(one(&bad).is_none(), "{bad:?}");
         }
+        // Two arguments: two lines, in their order; one line short (or one too many) is
+        // not an answer.
+        let two = format!("{header}/dev/sda1 100 40 60 40% /srv\ntmpfs 10 1 9 10% /run\n");
+        let both = parse_df(&two, 2).unwrap();
+        assert_eq!(both[0].filesystem, "/dev/sda1 /srv");
+        assert_eq!(both[1].bytes, 9 * 1024);
+        assert!(parse_df(&two, 3).is_none());
+        assert!(parse_df(&two, 1).is_none());
+        assert!(parse_df(&two, 0).is_none());
     }
 
     #[test]

@@ -86,6 +86,36 @@ struct Recipe {
     via: Option<Arc<dyn Opener>>,
 }
 
+/// Whether a session of the host has logged in: told by the session's thread as soon as
+/// it is in, before the job it logged in for is answered (a run's lock command on the
+/// first session: its other sessions log in beside that command, not after it).
+#[derive(Default)]
+pub(crate) struct LoggedIn {
+    yes: AtomicBool,
+    told: tokio::sync::Notify,
+}
+
+impl LoggedIn {
+    pub(crate) fn tell(&self) {
+        if !self.yes.swap(true, Ordering::SeqCst) {
+            self.told.notify_waiters();
+        }
+    }
+
+    async fn wait(&self) {
+        loop {
+            let told = self.told.notified();
+            tokio::pin!(told);
+            // Registered before the flag is read: a login in between is not missed.
+            told.as_mut().enable();
+            if self.yes.load(Ordering::SeqCst) {
+                return;
+            }
+            told.await;
+        }
+    }
+}
+
 /// A host's sessions.
 pub(super) struct Lanes {
     recipe: Recipe,
@@ -96,8 +126,8 @@ pub(super) struct Lanes {
     /// second session is made: a host that is down is not tried several times at once,
     /// and a key accepted on first use (`accept-new`) is written to known_hosts once.
     answered: AtomicBool,
-    /// Told when `answered` becomes true.
-    first_answer: tokio::sync::Notify,
+    /// A session got in (maybe still running the job it logged in for).
+    logged_in: Arc<LoggedIn>,
 }
 
 impl Lanes {
@@ -117,7 +147,7 @@ impl Lanes {
             lanes: Mutex::new(Vec::new()),
             max: AtomicUsize::new(max),
             answered: AtomicBool::new(false),
-            first_answer: tokio::sync::Notify::new(),
+            logged_in: Arc::default(),
         };
         let first = lanes.start_lane()?;
         lanes.lock().push(first);
@@ -136,6 +166,7 @@ impl Lanes {
             self.recipe.target.clone(),
             self.recipe.options.clone(),
             self.recipe.via.clone(),
+            Arc::clone(&self.logged_in),
         );
         std::thread::Builder::new()
             .name(format!("ihos-ssh {label}"))
@@ -192,23 +223,12 @@ impl Lanes {
     /// `lane` let ihos in, and so the host.
     fn let_in(&self, lane: &Lane) {
         lane.answered.store(true, Ordering::SeqCst);
-        if !self.answered.swap(true, Ordering::SeqCst) {
-            self.first_answer.notify_waiters();
-        }
+        self.answered.store(true, Ordering::SeqCst);
     }
 
-    /// Returns once a session of the host let ihos in.
-    pub(super) async fn wait_answered(&self) {
-        loop {
-            let told = self.first_answer.notified();
-            tokio::pin!(told);
-            // Registered before the flag is read: an answer in between is not missed.
-            told.as_mut().enable();
-            if self.answered.load(Ordering::SeqCst) {
-                return;
-            }
-            told.await;
-        }
+    /// Returns once a session of the host has logged in.
+    pub(super) async fn wait_logged_in(&self) {
+        self.logged_in.wait().await;
     }
 
     /// Takes `lane` out of the list (its thread has stopped, or the host refused it). The
@@ -231,13 +251,35 @@ impl Lanes {
         }
     }
 
+    /// The first session logging in now, if nothing has asked the host anything yet (a
+    /// run's hosts log in beside its lock, not with their first command). Counted busy
+    /// while it logs in: a job asked meanwhile queues behind it and, if the login fails,
+    /// gets its failure (see the worker): a host that is down is still tried once.
+    pub(super) fn first_login(&self, connect: impl FnOnce(Reply<()>) -> Job) -> Option<Logging> {
+        if self.answered.load(Ordering::SeqCst) {
+            return None;
+        }
+        let lanes = self.lock();
+        let [first] = lanes.as_slice() else {
+            return None;
+        };
+        if first.busy.load(Ordering::SeqCst) != 0 || first.answered.load(Ordering::SeqCst) {
+            return None;
+        }
+        let (reply, answer) = oneshot::channel();
+        let held = Held::on(first);
+        first.jobs.send((connect(reply), held)).ok()?;
+        Some((Arc::clone(first), answer))
+    }
+
     /// Starts the sessions not made yet, up to the most allowed, each logging in now
-    /// (`connect` makes its job from the reply it sends), once the host let one in (until
-    /// then nothing: a host that is down is not tried several times at once). Each
+    /// (`connect` makes its job from the reply it sends), once the host let one in or one
+    /// logged in (until then nothing: a host that is down is not tried several times at
+    /// once, and a key accepted on first use is written once). Each
     /// session's answer is then [`Lanes::settle`]d.
     pub(super) fn fill(&self, connect: impl Fn(Reply<()>) -> Job) -> Vec<Logging> {
         let mut started = Vec::new();
-        if !self.answered.load(Ordering::SeqCst) {
+        if !self.answered.load(Ordering::SeqCst) && !self.logged_in.yes.load(Ordering::SeqCst) {
             return started;
         }
         let mut lanes = self.lock();
@@ -307,7 +349,6 @@ mod tests {
         assert!(lanes.fill(|reply| Job::Connect { reply }).is_empty());
         let first = Arc::clone(&lanes.lock()[0]);
         lanes.let_in(&first);
-        lanes.wait_answered().await;
         let started = lanes.fill(|reply| Job::Connect { reply });
         assert_eq!(started.len(), 2);
         assert_eq!(lanes.started(), 3);

@@ -223,12 +223,20 @@ impl Transport for SshTransport {
         &self.label
     }
 
-    /// Once the host let a session in (the run's first command there logs it in: a host
-    /// that is down or refuses is reported by that command, once), logs in the others up
-    /// to [`SshOptions::sessions`] at once. One the host refuses is dropped and no more are
-    /// tried, as when a command meets the refusal.
+    /// Logs in the first session now unless a command already did (a host that is down
+    /// or refuses is tried once: a command asked meanwhile gets that answer), and once the
+    /// host let one in, the others up to [`SshOptions::sessions`] at once. One the host
+    /// refuses is dropped and no more are tried, as when a command meets the refusal.
     async fn warm_up(&self) {
-        self.lanes.wait_answered().await;
+        if let Some((lane, answer)) = self.lanes.first_login(|reply| Job::Connect { reply }) {
+            match answer.await {
+                Ok(Ok(())) => self.lanes.settle(&lane, Ok(())),
+                // Said to the commands that waited for it; the next one tries again.
+                _ => return,
+            }
+        }
+        // Logged in is enough (the first session may still be running the run's lock).
+        self.lanes.wait_logged_in().await;
         let started = self.lanes.fill(|reply| Job::Connect { reply });
         futures_util::future::join_all(started.into_iter().map(|(lane, answer)| async move {
             let answer = answer.await.unwrap_or_else(|_| {

@@ -60,16 +60,39 @@ pub(crate) struct Worker {
     opts: SshOptions,
     host: String,
     conn: Option<Conn>,
+    /// Told when this session logs in (see [`super::lanes::LoggedIn`]).
+    logged_in: Arc<super::lanes::LoggedIn>,
+}
+
+/// Answers the jobs queued behind a login that failed with its failure: they waited for
+/// it (a run's first command on a host queues behind the warm-up's login), and each
+/// trying again would try a host that is down once per job, one connect timeout after
+/// another.
+fn refuse_queued<H>(jobs: &Receiver<(Job, H)>, error: &TransportError) {
+    while let Ok((job, held)) = jobs.try_recv() {
+        drop(held);
+        let _ = match job {
+            Job::Connect { reply } => reply.send(Err(error.clone())).map_err(|_| ()),
+            Job::Run { reply, .. } => reply.send(Err(error.clone())).map_err(|_| ()),
+            Job::Send { reply, .. } => reply.send(Err(error.clone())).map_err(|_| ()),
+        };
+    }
 }
 
 impl Worker {
-    pub(crate) fn new(target: SshTarget, opts: SshOptions, via: Option<Arc<dyn Opener>>) -> Self {
+    pub(crate) fn new(
+        target: SshTarget,
+        opts: SshOptions,
+        via: Option<Arc<dyn Opener>>,
+        logged_in: Arc<super::lanes::LoggedIn>,
+    ) -> Self {
         Worker {
             via,
             host: target.label(),
             target,
             opts,
             conn: None,
+            logged_in,
         }
     }
 
@@ -97,6 +120,9 @@ impl Worker {
                 Job::Connect { reply } => {
                     let r = self.ensure_conn().map(|_| ());
                     drop(held);
+                    if let Err(e) = &r {
+                        refuse_queued(&jobs, e);
+                    }
                     let _ = reply.send(r);
                 }
                 // A caller that stopped waiting before its job started gets nothing run.
@@ -168,6 +194,7 @@ impl Worker {
             return Ok(true);
         }
         self.conn = Some(connect(&self.target, &self.opts, self.via.as_deref())?);
+        self.logged_in.tell();
         Ok(false)
     }
 
