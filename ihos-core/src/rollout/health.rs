@@ -35,12 +35,10 @@ pub(crate) async fn log_marks(inst: &InstanceHandle, date: &str) -> Result<LogMa
     let startup_log = inst
         .logs
         .join(&remote::log_name(&inst.config.health.startup_log, date))?;
-    let (app_size, startup_size) = tokio::join!(
-        remote::file_size(t, &app_log),
-        remote::file_size(t, &startup_log)
-    );
-    let app_offset = app_size?.unwrap_or(0);
-    let startup_offset = startup_size?.unwrap_or(0);
+    // Both sizes in one command (0 for a log not there yet).
+    let sizes = remote::path_stats(t, &[&app_log, &startup_log]).await?;
+    let size = |i: usize| sizes.get(i).map_or(0, |s| s.size);
+    let (app_offset, startup_offset) = (size(0), size(1));
     Ok(LogMarks {
         app_log,
         app_offset,
