@@ -16,7 +16,7 @@ use tokio::sync::oneshot;
 
 use super::options::{SshOptions, SshTarget};
 use super::route::Opener;
-use super::worker::{Job, Reply, Worker};
+use super::worker::{Job, LoggedIn, Reply, Worker};
 use crate::transport::TransportError;
 
 /// One session: its worker's job queue, how many jobs it has now, and whether one of them
@@ -84,36 +84,6 @@ struct Recipe {
     target: SshTarget,
     options: SshOptions,
     via: Option<Arc<dyn Opener>>,
-}
-
-/// Whether a session of the host has logged in: told by the session's thread as soon as
-/// it is in, before the job it logged in for is answered (a run's lock command on the
-/// first session: its other sessions log in beside that command, not after it).
-#[derive(Default)]
-pub(crate) struct LoggedIn {
-    yes: AtomicBool,
-    told: tokio::sync::Notify,
-}
-
-impl LoggedIn {
-    pub(crate) fn tell(&self) {
-        if !self.yes.swap(true, Ordering::SeqCst) {
-            self.told.notify_waiters();
-        }
-    }
-
-    async fn wait(&self) {
-        loop {
-            let told = self.told.notified();
-            tokio::pin!(told);
-            // Registered before the flag is read: a login in between is not missed.
-            told.as_mut().enable();
-            if self.yes.load(Ordering::SeqCst) {
-                return;
-            }
-            told.await;
-        }
-    }
 }
 
 /// A host's sessions.
@@ -279,7 +249,7 @@ impl Lanes {
     /// session's answer is then [`Lanes::settle`]d.
     pub(super) fn fill(&self, connect: impl Fn(Reply<()>) -> Job) -> Vec<Logging> {
         let mut started = Vec::new();
-        if !self.answered.load(Ordering::SeqCst) && !self.logged_in.yes.load(Ordering::SeqCst) {
+        if !self.answered.load(Ordering::SeqCst) && !self.logged_in.is_in() {
             return started;
         }
         let mut lanes = self.lock();

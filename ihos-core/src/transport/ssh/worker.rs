@@ -9,6 +9,7 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
@@ -60,8 +61,42 @@ pub(crate) struct Worker {
     opts: SshOptions,
     host: String,
     conn: Option<Conn>,
-    /// Told when this session logs in (see [`super::lanes::LoggedIn`]).
-    logged_in: Arc<super::lanes::LoggedIn>,
+    /// Told when this session logs in (see [`LoggedIn`]).
+    logged_in: Arc<LoggedIn>,
+}
+
+/// Whether a session of the host has logged in: told by the session's thread as soon as
+/// it is in, before the job it logged in for is answered (a run's lock command on the
+/// first session: its other sessions log in beside that command, not after it).
+#[derive(Default)]
+pub(super) struct LoggedIn {
+    yes: AtomicBool,
+    told: tokio::sync::Notify,
+}
+
+impl LoggedIn {
+    pub(super) fn tell(&self) {
+        if !self.yes.swap(true, Ordering::SeqCst) {
+            self.told.notify_waiters();
+        }
+    }
+
+    pub(super) fn is_in(&self) -> bool {
+        self.yes.load(Ordering::SeqCst)
+    }
+
+    pub(super) async fn wait(&self) {
+        loop {
+            let told = self.told.notified();
+            tokio::pin!(told);
+            // Registered before the flag is read: a login in between is not missed.
+            told.as_mut().enable();
+            if self.yes.load(Ordering::SeqCst) {
+                return;
+            }
+            told.await;
+        }
+    }
 }
 
 /// Answers the jobs queued behind a login that failed with its failure: they waited for
@@ -84,7 +119,7 @@ impl Worker {
         target: SshTarget,
         opts: SshOptions,
         via: Option<Arc<dyn Opener>>,
-        logged_in: Arc<super::lanes::LoggedIn>,
+        logged_in: Arc<LoggedIn>,
     ) -> Self {
         Worker {
             via,
