@@ -209,6 +209,59 @@ async fn a_config_nginx_already_rejects_stops_the_run_in_the_preflight() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_config_nginx_rejects_is_said_so_even_when_its_processes_cannot_be_listed() {
+    // The preflight learns nginx's master (docker top) before its nginx -t: that learning
+    // failing too must not hide nginx's own verdict on the files.
+    let env = Env::runbook();
+    env.world.inject(
+        Fault::on(Matcher::argv_starts_with(&["docker", "top"]))
+            .every()
+            .fail(1, "Error response from daemon: container is not running"),
+    );
+    env.world
+        .inject(Fault::on(Matcher::nginx_test()).every().fail(
+            1,
+            "nginx: [emerg] unknown directive \"servr\" in /etc/nginx/nginx.conf:12",
+        ));
+    let (err, rec) = refused(&env).await;
+    let text = err.to_string();
+    assert!(
+        text.starts_with(
+            "preflight: the load balancer on h101: nginx -t of its current configuration"
+        ) && text.contains("unknown directive"),
+        "{text}"
+    );
+    assert!(rec.steps_started("101-pep1").is_empty(), "{}", rec.text());
+    assert!(!env.lock_held(), "lock released");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_df_that_hangs_costs_the_preflight_one_timeout_not_one_per_directory() {
+    // A hung mount (stale NFS) under webapps or the state directory: the one df that asks
+    // both times out, and neither is asked again alone (that is asked only when df said
+    // no, as for a state directory not made yet).
+    let env = Env::runbook();
+    let fault = env.world.inject(
+        Fault::on(Matcher::argv_starts_with(&["df"]))
+            .on_host("192.168.1.103")
+            .every()
+            .hang(),
+    );
+    let began = tokio::time::Instant::now();
+    let (err, rec) = refused(&env).await;
+    let took = began.elapsed();
+    assert!(matches!(err, RolloutError::Preflight { .. }), "{err}");
+    assert!(err.to_string().contains("103"), "{err}");
+    assert!(
+        took < ihos_core::DEFAULT_COMMAND_TIMEOUT * 3 / 2,
+        "refused after {took:?}"
+    );
+    assert!(env.world.fault_fired(fault) >= 1);
+    assert!(rec.steps_started("101-pep1").is_empty(), "{}", rec.text());
+    assert!(!env.lock_held(), "lock released");
+}
+
+#[tokio::test(start_paused = true)]
 async fn an_nginx_whose_processes_cannot_be_listed_is_not_called_a_refused_config() {
     // docker's daemon refuses `docker top` (as docker 20.10 says it for a container that
     // stopped meanwhile): the preflight stops the run, naming what failed, not nginx -t.

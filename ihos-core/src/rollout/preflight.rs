@@ -191,8 +191,24 @@ async fn check(
             spaces.webapps.map(Ok),
             keeping_room(inst, deployed, Ok(spaces.state_dir), index).await,
         ),
-        // One of them is not there (the state directory, before the first run): each
-        // asked on its own.
+        // Not reached, timed out, refused by sudo: said for both, not asked again (a hung
+        // mount would take one more timeout per question).
+        Err(e)
+            if !matches!(
+                e,
+                TransportError::Failed { .. } | TransportError::Protocol { .. }
+            ) =>
+        {
+            (
+                war_bytes.map(|_| Err(e.clone())),
+                match deployed {
+                    Some(_) => Err(e),
+                    None => Ok(None),
+                },
+            )
+        }
+        // df said no, or an answer it was not (one of them is not there: the state
+        // directory, before the first run): each asked on its own.
         Err(e) => {
             tokio::join!(
                 async {

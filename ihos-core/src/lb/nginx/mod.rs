@@ -370,10 +370,13 @@ impl<T: Transport + ?Sized, C: Container + ?Sized> LoadBalancer for NginxLb<T, C
             // exec` is the slowest docker command, 300 ms under load, and the preflight
             // waits for it): whether the master is the main process, then the host's `ps`
             // of it.
+            // Best effort: what it cannot learn is learnt (and its failure said) by the
+            // check itself, whose verdict on the config comes first.
             ApplyMode::Reload => {
-                self.learn_main_process().await?;
-                if self.main_process.main_master().is_some() {
-                    self.workers().await?;
+                if self.learn_main_process().await.is_ok()
+                    && self.main_process.main_master().is_some()
+                {
+                    let _ = self.workers().await;
                 }
                 self.validate_and_list().await?.0
             }

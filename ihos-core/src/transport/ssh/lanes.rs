@@ -14,9 +14,10 @@ use std::sync::{Arc, Mutex, mpsc};
 
 use tokio::sync::oneshot;
 
+use super::logged_in::LoggedIn;
 use super::options::{SshOptions, SshTarget};
 use super::route::Opener;
-use super::worker::{Job, LoggedIn, Reply, Worker};
+use super::worker::{Job, Reply, Worker};
 use crate::transport::TransportError;
 
 /// One session: its worker's job queue, how many jobs it has now, and whether one of them
@@ -72,7 +73,7 @@ impl Busy {
             error,
             TransportError::Connect { .. } | TransportError::Auth { .. }
         );
-        never_in && not_run && lanes.answered.load(Ordering::SeqCst)
+        never_in && not_run && (lanes.answered.load(Ordering::SeqCst) || lanes.logged_in.is_in())
     }
 }
 

@@ -25,6 +25,7 @@ mod jump;
 mod known_hosts;
 mod lanes;
 mod line;
+mod logged_in;
 mod options;
 mod poll;
 mod route;

@@ -9,7 +9,6 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
@@ -23,6 +22,7 @@ use super::line::{
     SudoVia, remote_line, stopped_by_timeout, sudo_marker, sudo_probe_line, sudo_prompt,
     timeout_probe_line,
 };
+use super::logged_in::LoggedIn;
 use super::options::{SshOptions, SshTarget};
 use super::route::Opener;
 use super::scp::{SendFailure, Sent, send};
@@ -63,40 +63,6 @@ pub(crate) struct Worker {
     conn: Option<Conn>,
     /// Told when this session logs in (see [`LoggedIn`]).
     logged_in: Arc<LoggedIn>,
-}
-
-/// Whether a session of the host has logged in: told by the session's thread as soon as
-/// it is in, before the job it logged in for is answered (a run's lock command on the
-/// first session: its other sessions log in beside that command, not after it).
-#[derive(Default)]
-pub(super) struct LoggedIn {
-    yes: AtomicBool,
-    told: tokio::sync::Notify,
-}
-
-impl LoggedIn {
-    pub(super) fn tell(&self) {
-        if !self.yes.swap(true, Ordering::SeqCst) {
-            self.told.notify_waiters();
-        }
-    }
-
-    pub(super) fn is_in(&self) -> bool {
-        self.yes.load(Ordering::SeqCst)
-    }
-
-    pub(super) async fn wait(&self) {
-        loop {
-            let told = self.told.notified();
-            tokio::pin!(told);
-            // Registered before the flag is read: a login in between is not missed.
-            told.as_mut().enable();
-            if self.yes.load(Ordering::SeqCst) {
-                return;
-            }
-            told.await;
-        }
-    }
 }
 
 /// Answers the jobs queued behind a login that failed with its failure: they waited for
@@ -155,7 +121,10 @@ impl Worker {
                 Job::Connect { reply } => {
                     let r = self.ensure_conn().map(|_| ());
                     drop(held);
-                    if let Err(e) = &r {
+                    // Only while no session of the host got in: once one did, a job
+                    // queued behind an extra session the host refused tries a login of its
+                    // own (or another session, see `refused_extra`).
+                    if let (Err(e), false) = (&r, self.logged_in.is_in()) {
                         refuse_queued(&jobs, e);
                     }
                     let _ = reply.send(r);
