@@ -1101,3 +1101,54 @@ async fn a_host_that_never_answers_is_tried_once_by_the_warm_up_and_the_command_
     assert!(matches!(again, TransportError::Connect { .. }), "{again}");
     assert_eq!(accepted.load(std::sync::atomic::Ordering::SeqCst), 2);
 }
+
+#[tokio::test]
+async fn a_job_asked_while_every_session_is_busy_takes_the_first_that_frees() {
+    // A job asked while every session runs something waits for the first one to be free.
+    // It was handed beforehand to the least busy session, the first in the list, which in
+    // a rollout ran a `docker stop` (0.3 s) or a health probe Tomcat holds for seconds,
+    // while the other sessions freed at once: a journal append waited 0.3 s so.
+    let Some(host) = Host::up(
+        "a_job_asked_while_every_session_is_busy_takes_the_first_that_frees",
+        2250,
+    ) else {
+        return;
+    };
+    let two = SshOptions {
+        sessions: 2,
+        ..host.options()
+    };
+    let t = SshTransport::new(host.target("deploy"), two).unwrap();
+    tokio::time::timeout(Duration::from_secs(20), t.warm_up())
+        .await
+        .expect("the warm-up ended");
+    assert_eq!(t.sessions(), 2);
+    let long = Command::new("sleep").arg("3");
+    let short = Command::new("sleep").arg("0.3");
+    let began = Instant::now();
+    let long_one = async {
+        let r = t.run(&long).await;
+        (r, began.elapsed())
+    };
+    let others = async {
+        // The long one has the first session, the short one the second; the third is
+        // asked while both run.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let short_one = t.run(&short);
+        let third = async {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            let r = t.run(&Command::new("echo").arg("third")).await;
+            (r, began.elapsed())
+        };
+        tokio::join!(short_one, third)
+    };
+    let ((long, long_took), (short, (third, third_took))) = tokio::join!(long_one, others);
+    assert!(long.unwrap().success() && short.unwrap().success());
+    assert_eq!(third.unwrap().stdout_text(), "third\n");
+    assert!(
+        third_took + Duration::from_secs(1) < long_took,
+        "the third answered after {third_took:?}, the long one after {long_took:?}"
+    );
+    // No session was made for it.
+    assert_eq!(t.sessions(), 2);
+}

@@ -132,6 +132,14 @@ impl Matcher {
         })
     }
 
+    /// ihos-core's watch on the host for a process's end (`sh -c EXIT_WATCH sh PID`).
+    pub fn process_exit_watch() -> Self {
+        Self::command("watch for a process's end", |c| {
+            matches!(c.argv().as_slice(), ["sh", "-c", script, "sh", _]
+                if *script == crate::world::host_scripts::EXIT_WATCH)
+        })
+    }
+
     /// `nginx [-c P] -t [-q]` in the container only (`docker exec NAME nginx ...`).
     pub fn nginx_test_in_container() -> Self {
         Self::command("nginx -t in the container", |c| {
@@ -247,6 +255,13 @@ pub enum FaultAction {
     /// It does not run; after this long (virtual time), this is its output (a slow
     /// command that passes). Past the command's timeout, `TransportError::Timeout`.
     RespondAfter(Duration, Output),
+    /// It runs at once (its effects are there), and its answer comes this long (virtual
+    /// time) later: `docker stop`, which returns only after docker's teardown of the
+    /// container (network, mounts) that follows the process's exit. Past the command's
+    /// timeout, `TransportError::Timeout` (its effects stay). With an output, that is the
+    /// answer instead of the command's own (a stop whose teardown failed). An upload
+    /// happens, late.
+    AnswerLate(Duration, Option<Output>),
 }
 
 impl fmt::Display for FaultAction {
@@ -263,6 +278,10 @@ impl fmt::Display for FaultAction {
             }
             FaultAction::Delay(d) => write!(f, "delay {d:?}"),
             FaultAction::RespondAfter(d, _) => write!(f, "respond after {d:?}"),
+            FaultAction::AnswerLate(d, None) => write!(f, "run, then answer after {d:?}"),
+            FaultAction::AnswerLate(d, Some(o)) => {
+                write!(f, "run, then answer exit {:?} after {d:?}", o.status)
+            }
         }
     }
 }
@@ -356,6 +375,18 @@ impl Fault {
     /// Takes `d` of virtual time before running.
     pub fn delay(mut self, d: Duration) -> Self {
         self.action = FaultAction::Delay(d);
+        self
+    }
+
+    /// Runs at once and answers `d` of virtual time later.
+    pub fn answer_late(mut self, d: Duration) -> Self {
+        self.action = FaultAction::AnswerLate(d, None);
+        self
+    }
+
+    /// Runs at once and answers `output` `d` of virtual time later.
+    pub fn answer_late_with(mut self, d: Duration, output: Output) -> Self {
+        self.action = FaultAction::AnswerLate(d, Some(output));
         self
     }
 

@@ -10,7 +10,9 @@
 //!   ([`ViolationKind::TooManyOutOfRotation`]);
 //! - requests in flight were cut: nginx stopped or restarted (not a graceful reload), or an
 //!   app stopped while it still had connections, e.g. before old nginx workers finished
-//!   draining it ([`ViolationKind::RequestsCut`]).
+//!   draining it ([`ViolationKind::RequestsCut`]);
+//! - the deployed WAR or its exploded directory changed while its app container ran
+//!   ([`ViolationKind::DeployedChangedWhileRunning`]).
 //!
 //! A backend address that is not registered with [`crate::FakeWorld::register_backend`]
 //! counts as answering (the checker cannot know better).
@@ -62,6 +64,15 @@ pub enum ViolationKind {
         /// Why.
         reason: String,
     },
+    /// A command changed the deployed WAR or its exploded directory in webapps while the
+    /// app container ran (an instant): Tomcat deploys from webapps while it runs
+    /// (`autoDeploy`), and a removal under it undeploys the app.
+    DeployedChangedWhileRunning {
+        /// The app container, `host/container`.
+        app: String,
+        /// What changed.
+        what: String,
+    },
 }
 
 impl fmt::Display for ViolationKind {
@@ -89,6 +100,9 @@ impl fmt::Display for ViolationKind {
                 count,
                 reason,
             } => write!(f, "{count} requests cut at {target}: {reason}"),
+            ViolationKind::DeployedChangedWhileRunning { app, what } => {
+                write!(f, "{what} changed while {app} ran")
+            }
         }
     }
 }
@@ -227,12 +241,14 @@ impl InvariantChecker {
 
     /// Records what holds at `now`: `current` (keyed so that an ongoing violation is
     /// recognized) opens the violations not open yet and ends the open ones not in it;
-    /// `cuts` are instants. `cause`: the operation just done (`None`: time passing).
+    /// `cuts` and `deployed_changes` are instants. `cause`: the operation just done
+    /// (`None`: time passing).
     pub(crate) fn record(
         &mut self,
         now: VirtualTime,
         current: Vec<(String, ViolationKind)>,
         cuts: Vec<(String, usize, String)>,
+        deployed_changes: Vec<(String, String)>,
         cause: Option<Cause>,
     ) {
         let keys: BTreeSet<&String> = current.iter().map(|(k, _)| k).collect();
@@ -259,6 +275,15 @@ impl InvariantChecker {
                 });
                 self.open.insert(k, self.violations.len() - 1);
             }
+        }
+        for (app, what) in deployed_changes {
+            self.violations.push(Violation {
+                kind: ViolationKind::DeployedChangedWhileRunning { app, what },
+                started: now,
+                ended: Some(now),
+                caused_by: cause.clone(),
+                ended_by: cause.clone(),
+            });
         }
         for (target, count, reason) in cuts {
             self.violations.push(Violation {

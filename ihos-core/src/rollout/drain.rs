@@ -87,6 +87,15 @@ fn next_poll(
     }
 }
 
+/// How a drain ended.
+pub(crate) struct Drained {
+    /// For the step's report.
+    pub detail: String,
+    /// The container's main process whose connections the last poll counted (so it ran
+    /// then, and the host sees it), if the container ran.
+    pub pid: Option<u32>,
+}
+
 /// Waits until nginx's old workers are gone and no connection to the instance remains for
 /// `idle`, at least `min` and at most `max`. A second stop request ends it with
 /// [`StepError::Stopped`]. `pid`: the container's main process as just seen, if known (the
@@ -95,7 +104,7 @@ pub(crate) async fn drain(
     env: &Env<'_>,
     inst: &InstanceHandle,
     pid: Option<u32>,
-) -> Result<String, StepError> {
+) -> Result<Drained, StepError> {
     let policy = env.policy.drain;
     let began = Instant::now();
     let mut idle_since: Option<Instant> = None;
@@ -152,7 +161,10 @@ pub(crate) async fn drain(
         if connections == 0 && old_workers == 0 {
             let since = *idle_since.get_or_insert_with(Instant::now);
             if waited >= policy.min.0 && since.elapsed() >= policy.idle.0 {
-                return Ok(format!("idle after {:.1}s", waited.as_secs_f64()));
+                return Ok(Drained {
+                    detail: format!("idle after {:.1}s", waited.as_secs_f64()),
+                    pid: pid_seen,
+                });
             }
         } else {
             idle_since = None;
@@ -165,10 +177,13 @@ pub(crate) async fn drain(
                     policy.max
                 ),
             });
-            return Ok(format!(
-                "stopped waiting at the maximum, {:.0}s",
-                waited.as_secs_f64()
-            ));
+            return Ok(Drained {
+                detail: format!(
+                    "stopped waiting at the maximum, {:.0}s",
+                    waited.as_secs_f64()
+                ),
+                pid: pid_seen,
+            });
         }
         tokio::select! {
             _ = tokio::time::sleep_until(next_poll(began, poll_began, idle_since, policy.min.0, policy.idle.0, lead)) => {}

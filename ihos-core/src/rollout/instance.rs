@@ -10,15 +10,13 @@ use super::cancel::StopLevel;
 use super::ctx::Ctx;
 use super::drain::drain;
 use super::event::{Event, Step};
-use super::health::{log_marks, wait_healthy};
+use super::health::wait_healthy;
 use super::hooks::{self, hook_point};
 use super::journal::InstanceStatus;
 
 use super::log_scan::scan_log;
-use super::release::{
-    check_prepared, commit_previous, discard_prepared, discard_previous, install, prepare_install,
-    remove_deployed, stage_previous,
-};
+use super::release::{discard_previous, stage_previous};
+use super::replace_war::stop_and_replace;
 use super::report::{InstanceResult, Problem};
 use super::restore::{Progress, restore};
 use super::rotation;
@@ -287,12 +285,13 @@ async fn steps(
         async {
             match state.running {
                 true => {
-                    step(ctx, inst, Step::Drain, async {
-                        drain(env, inst, state.pid).await.map(Some)
+                    step_with(ctx, inst, Step::Drain, async {
+                        let drained = drain(env, inst, state.pid).await?;
+                        Ok((drained.pid, Some(drained.detail)))
                     })
                     .await
                 }
-                false => Ok(()),
+                false => Ok(None),
             }
         },
         async {
@@ -304,137 +303,23 @@ async fn steps(
             (staged, started.elapsed())
         }
     );
-    if let Err(f) = drained {
-        // The previous release stays as it was: the copy does not go in place.
-        if let (Ok(Some(staged)), _) = staged {
-            discard_previous(inst, staged).await;
+    let main_pid = match drained {
+        Ok(pid) => pid,
+        Err(f) => {
+            // The previous release stays as it was: the copy does not go in place.
+            if let (Ok(Some(staged)), _) = staged {
+                discard_previous(inst, staged).await;
+            }
+            return Err(f);
         }
-        return Err(f);
-    }
+    };
 
-    // The previous release goes in place while the container stops, and the new WAR is
-    // copied into webapps under a name Tomcat does not deploy meanwhile: none of the three
-    // touches the deployed WAR, which changes only once all are done (and the previous
-    // release is kept). A failure of one leaves the others' work to the rollback, which
-    // reads what was done from `progress`.
     // A save that already failed stops nothing: the instance goes back as it runs.
     let staged = match staged {
         (Err(e), _) => return Err(fail(Step::KeepPrevious)(e)),
         (Ok(staged), took) => (staged, took),
     };
-    progress.stopped = true;
-    let already_touched = progress.war_touched;
-    let (kept, stopped, prepared) = tokio::join!(
-        step_with(ctx, inst, Step::KeepPrevious, async {
-            // Once the previous release is kept, the journal says the WAR may be touched
-            // (with the kept mark: one write, while the container stops): a resume then
-            // puts that release back, which is harmless before the WAR changes and
-            // needed after, and the removal does not wait for a journal write.
-            // The mark is what a resume after a crash goes by to put the previous release
-            // back: not written, the WAR is not touched (the step fails, the instance is
-            // started again as it was).
-            match staged {
-                (None, _) => {
-                    // A resume whose journal says so already writes nothing.
-                    if !already_touched {
-                        ctx.run
-                            .update_entry_strict(env, inst.name(), |e| e.war_touched = true)
-                            .await
-                            .map_err(StepError::JournalNotWritten)?;
-                    }
-                    Ok((
-                        false,
-                        Some("previous release already saved by this rollout".into()),
-                    ))
-                }
-                (Some(staged), took) => {
-                    let done = commit_previous(inst, staged).await?;
-                    // Said whatever the journal does next: the kept releases are as it says.
-                    if let Some(message) = done.warning {
-                        env.emitter.emit(Event::Warning {
-                            instance: Some(inst.name().to_string()),
-                            message,
-                        });
-                    }
-                    ctx.run
-                        .update_entry_strict(env, inst.name(), |e| {
-                            e.kept_previous = true;
-                            e.war_touched = true;
-                        })
-                        .await
-                        .map_err(StepError::JournalNotWritten)?;
-                    Ok((
-                        true,
-                        Some(format!(
-                            "{} (copied while draining, in {:.2}s)",
-                            done.detail,
-                            took.as_secs_f64()
-                        )),
-                    ))
-                }
-            }
-        }),
-        step(ctx, inst, Step::Stop, async {
-            inst.container.stop(env.policy.stop_grace.0).await?;
-            Ok(None)
-        }),
-        prepare_install(inst, &source.staged)
-    );
-    if let Ok(true) = kept {
-        progress.kept_previous = true;
-    }
-    let failure = match (kept, stopped) {
-        (Err(f), _) | (_, Err(f)) => Some(f),
-        _ => None,
-    };
-    let prepared = match (prepared, failure) {
-        (Ok(prepared), None) => prepared,
-        (Ok(prepared), Some(f)) => {
-            discard_prepared(inst, &prepared).await;
-            return Err(f);
-        }
-        (Err(_), Some(f)) => return Err(f),
-        (Err(e), None) => return Err(fail(Step::Install)(e)),
-    };
-
-    // The journal said the WAR may be touched with the kept mark, before the stop ended.
-    // The prepared copy is checked meanwhile: the container is stopped, nothing in it can
-    // replace the copy any more.
-    // The host's date, which names today's logs, is asked meanwhile too (after the stop,
-    // which may take up to its grace: one crossing midnight names the new day's logs).
-    let mut date = None;
-    let removed = step(ctx, inst, Step::Remove, async {
-        progress.war_touched = true;
-        let (removed, checked, today) = tokio::join!(
-            remove_deployed(inst),
-            check_prepared(inst, &prepared, &source.sha256),
-            remote::host_date(inst.transport.as_ref())
-        );
-        removed.and(checked)?;
-        date = Some(today);
-        Ok(None)
-    })
-    .await;
-    if let Err(f) = removed {
-        discard_prepared(inst, &prepared).await;
-        return Err(f);
-    }
-
-    // Where the logs end is noted while the WAR goes in: the container is stopped, so
-    // nothing writes them until the start.
-    let marks = step_with(ctx, inst, Step::Install, async {
-        // The rename runs whatever becomes of the date (it removes the copy if it fails).
-        let (installed, marks) = tokio::join!(install(inst, &prepared, &source.sha256), async {
-            let date = match date {
-                Some(Ok(today)) => today,
-                _ => remote::host_date(inst.transport.as_ref()).await?,
-            };
-            log_marks(inst, &date).await
-        });
-        let installed = installed?;
-        Ok((marks?, Some(installed)))
-    })
-    .await?;
+    let marks = stop_and_replace(ctx, inst, progress, staged, source, main_pid).await?;
     step(ctx, inst, Step::Start, async {
         inst.container.start().await?;
         Ok(None)

@@ -51,6 +51,7 @@ mod record;
 mod release;
 mod release_ref;
 mod releases;
+mod replace_war;
 mod report;
 mod restore;
 mod rollback_to;

@@ -159,7 +159,7 @@ pub async fn drain_instance(
             instance: name.to_string(),
             reason: Box::new(e),
         })?;
-        Ok(format!("{}; {drained}", change.message))
+        Ok(format!("{}; {}", change.message, drained.detail))
     })
     .await
 }

@@ -74,6 +74,12 @@ impl FakeHost {
         self.with(|h| h.sudo_nopasswd = on);
     }
 
+    /// Whether `/proc` hides other users' processes from the login user (`hidepid`;
+    /// default false).
+    pub fn set_proc_hidden(&self, on: bool) {
+        self.with(|h| h.proc_hidden = on);
+    }
+
     /// Whether the login user may use docker without sudo (default false).
     pub fn set_docker_group(&self, on: bool) {
         self.with(|h| h.docker_group = on);
@@ -150,7 +156,7 @@ impl FakeHost {
         self.world.container(&self.name, name)
     }
 
-    fn timeout(&self, command: &Command, after: std::time::Duration) -> TransportError {
+    pub(super) fn timeout(&self, command: &Command, after: std::time::Duration) -> TransportError {
         TransportError::Timeout {
             host: self.name.clone(),
             command: command.to_string(),
@@ -223,6 +229,20 @@ impl FakeHost {
                     self.finish(command, Ok(output))
                 }
             },
+            FaultAction::AnswerLate(d, instead) => {
+                let answer = self.world.lock().execute(&self.name, command, None);
+                let answer = instead.map_or(answer, Ok);
+                match command.timeout_value() {
+                    Some(after) if after < d => {
+                        tokio::time::sleep(after).await;
+                        Err(self.timeout(command, after))
+                    }
+                    _ => {
+                        tokio::time::sleep(d).await;
+                        answer
+                    }
+                }
+            }
             FaultAction::Delay(d) => match command.timeout_value() {
                 Some(after) if after < d => {
                     tokio::time::sleep(after).await;
@@ -258,6 +278,9 @@ impl Transport for FakeHost {
             return result;
         }
         if let Some(result) = super::replace::run(self, command).await {
+            return result;
+        }
+        if let Some(result) = super::exit_watch::run(self, command).await {
             return result;
         }
         self.run_one(command).await
@@ -321,7 +344,9 @@ impl Transport for FakeHost {
                 return w.finish_upload(&self.name, local, remote, Err(err));
             }
             Some(FaultAction::DiskFull { after_bytes }) => limit = Some(after_bytes),
-            Some(FaultAction::Delay(d)) => tokio::time::sleep(d).await,
+            Some(FaultAction::Delay(d) | FaultAction::AnswerLate(d, _)) => {
+                tokio::time::sleep(d).await
+            }
             // An upload has no output to answer with: it happens, late.
             Some(FaultAction::RespondAfter(d, _)) => tokio::time::sleep(d).await,
         }

@@ -4,6 +4,7 @@
 //! clones of one `Arc<Mutex<World>>`; the world itself is in [`crate::world`].
 
 mod checked_write;
+mod exit_watch;
 mod host;
 mod lock_scripts;
 mod replace;

@@ -276,18 +276,20 @@ impl World {
     pub(crate) fn evaluate(&mut self, cause: Option<Cause>) {
         let now = self.now();
         let cuts = std::mem::take(&mut self.cuts);
+        let deployed_changes = std::mem::take(&mut self.deployed_changes);
         for (_, count, _) in &cuts {
             self.checker.requests_failed += count;
         }
         if !self.checker.start_check() {
             return;
         }
-        if !self.dirty && cuts.is_empty() {
+        if !self.dirty && cuts.is_empty() && deployed_changes.is_empty() {
             // Nothing the invariants depend on changed: the same violations hold.
             return;
         }
         self.dirty = false;
         let current = self.current_violations(now);
-        self.checker.record(now, current, cuts, cause);
+        self.checker
+            .record(now, current, cuts, deployed_changes, cause);
     }
 }

@@ -16,6 +16,7 @@
 pub(crate) mod app;
 pub(crate) mod check;
 pub(crate) mod container;
+pub(crate) mod deployed_guard;
 pub(crate) mod docker;
 pub(crate) mod fs;
 pub(crate) mod host_scripts;
@@ -49,6 +50,8 @@ pub(crate) struct HostState {
     pub home: String,
     pub sudo_nopasswd: bool,
     pub docker_group: bool,
+    /// `/proc` mounted with `hidepid`: other users' processes are not shown to the login.
+    pub proc_hidden: bool,
     pub aliases: Vec<String>,
     pub containers: BTreeMap<String, Ctr>,
 }
@@ -67,6 +70,7 @@ impl HostState {
             home: "/home/deploy".into(),
             sudo_nopasswd: true,
             docker_group: false,
+            proc_hidden: false,
             aliases: Vec::new(),
             containers: BTreeMap::new(),
         }
@@ -124,6 +128,9 @@ pub(crate) struct World {
     pub warm_ups: BTreeMap<String, usize>,
     /// Requests cut during the operation being interpreted: (target, count, reason).
     pub cuts: Vec<(String, usize, String)>,
+    /// Deployed releases a command changed under their running app (`host/container`,
+    /// what), for the checker.
+    pub deployed_changes: Vec<(String, String)>,
     /// Whether something the invariants depend on changed since they were last evaluated
     /// (a container or nginx event, a registry or checker setting).
     pub dirty: bool,
@@ -183,6 +190,7 @@ impl World {
             next_tmp: 0,
             warm_ups: BTreeMap::new(),
             cuts: Vec::new(),
+            deployed_changes: Vec::new(),
             dirty: true,
             log_io: true,
             log_commands: true,
@@ -303,6 +311,7 @@ impl World {
         limit: Option<u64>,
     ) -> Result<Output, TransportError> {
         let now = self.now();
+        let deployed = self.deployed_prints(host);
         let result = match self.host(host).cred(command.privilege()) {
             Err(refused) => Ok(refused),
             Ok(cred) => match self.interpret(host, &cred, command, limit, now) {
@@ -318,6 +327,7 @@ impl World {
                 }),
             },
         };
+        self.note_deployed_changes(host, deployed);
         self.gc(host);
         result
     }

@@ -9,6 +9,7 @@ use crate::names::RemotePath;
 use crate::transport::{Transport, TransportError, command_failed, run_checked};
 
 mod checked_write;
+mod exit_watch;
 mod files;
 mod kinds;
 mod read;
@@ -16,6 +17,7 @@ mod replace;
 mod splice;
 
 pub(crate) use checked_write::{CheckedWrite, CheckedWriteError};
+pub(crate) use exit_watch::wait_for_exit;
 pub(crate) use files::{
     copy_atomic, copy_in_place, copy_new, copy_to_new, remove_quietly, rename_over, write_new,
 };

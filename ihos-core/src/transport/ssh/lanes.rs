@@ -7,8 +7,11 @@
 //! far is busy, up to [`SshOptions::sessions`]. A host asked one thing at a time keeps a
 //! single connection (one login, one line in its auth log), unless warmed up
 //! ([`Lanes::fill`]: a rollout logs in every session it is about to use, once the host let
-//! its first one in).
+//! its first one in). When every session is busy, a job waits for the first one to be
+//! free, in the order jobs were asked (not behind a session chosen beforehand, which may
+//! be running a `docker stop` or a health probe Tomcat holds for seconds).
 
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
 
@@ -26,11 +29,23 @@ pub(super) struct Lane {
     jobs: mpsc::Sender<(Job, Held)>,
     busy: AtomicUsize,
     answered: AtomicBool,
+    /// The host's jobs waiting for a free session (shared by its lanes).
+    waiting: Arc<Waiting>,
+}
+
+/// Jobs waiting for a free session, first asked first: each is handed the session that
+/// frees (its count goes to it, see [`Held`]).
+type Waiting = Mutex<VecDeque<oneshot::Sender<Held>>>;
+
+fn lock_waiting(w: &Waiting) -> std::sync::MutexGuard<'_, VecDeque<oneshot::Sender<Held>>> {
+    // Nothing panics while it is held.
+    w.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// Counts a job on its lane until its worker is done with it: a caller that stops waiting
 /// does not free the session, whose thread still runs the command (until it ends or is
-/// stopped), so the next job goes to another session instead of queueing behind it.
+/// stopped), so the next job goes to another session instead of queueing behind it. When
+/// it is done, the session goes to the first job waiting for one, if any.
 pub(super) struct Held(Arc<Lane>);
 
 impl Held {
@@ -43,14 +58,39 @@ impl Held {
 
 impl Drop for Held {
     fn drop(&mut self) {
-        self.0.busy.fetch_sub(1, Ordering::SeqCst);
+        let lane = &self.0;
+        let mut waiting = lock_waiting(&lane.waiting);
+        // Under the queue's lock: a job that found no free session is queued before this
+        // session counts as free, so none waits while a session is idle. (Only this lock:
+        // a count may be dropped while the list is held.)
+        if lane.busy.load(Ordering::SeqCst) == 1 {
+            if let Some(next) = waiting.pop_front() {
+                drop(waiting);
+                // The count goes with the session. A waiter gone meanwhile drops it again,
+                // which hands the session to the next one (outside the lock).
+                let _ = next.send(Held(Arc::clone(lane)));
+                return;
+            }
+        }
+        lane.busy.fetch_sub(1, Ordering::SeqCst);
     }
+}
+
+/// A session for a job: now, or once one is free.
+pub(super) enum Picked {
+    Now(Busy),
+    Later(oneshot::Receiver<Held>),
 }
 
 /// A job's lane, as its caller sees it; the count is [`Held`], which goes with the job.
 pub(super) struct Busy(Arc<Lane>, std::sync::Mutex<Option<Held>>);
 
 impl Busy {
+    /// The session a waiting job was handed.
+    pub(super) fn handed(held: Held) -> Self {
+        Busy(Arc::clone(&held.0), std::sync::Mutex::new(Some(held)))
+    }
+
     /// Hands `job` to the lane's worker; `Err` if the worker has stopped.
     pub(super) fn send(&self, job: Job) -> Result<(), ()> {
         let held = self.1.lock().unwrap_or_else(|p| p.into_inner()).take();
@@ -99,6 +139,8 @@ pub(super) struct Lanes {
     answered: AtomicBool,
     /// A session got in (maybe still running the job it logged in for).
     logged_in: Arc<LoggedIn>,
+    /// Jobs waiting for a free session.
+    waiting: Arc<Waiting>,
 }
 
 impl Lanes {
@@ -119,6 +161,7 @@ impl Lanes {
             max: AtomicUsize::new(max),
             answered: AtomicBool::new(false),
             logged_in: Arc::default(),
+            waiting: Arc::default(),
         };
         let first = lanes.start_lane()?;
         lanes.lock().push(first);
@@ -150,12 +193,33 @@ impl Lanes {
             jobs,
             busy: AtomicUsize::new(0),
             answered: AtomicBool::new(false),
+            waiting: Arc::clone(&self.waiting),
         }))
     }
 
     /// The lane for the next job: the first idle one; else a new one if there is room;
-    /// else (or if a new one cannot be started) the least busy.
-    pub(super) fn pick(&self) -> Result<Busy, TransportError> {
+    /// else, once the host let a session in, the first to be free (waiting in line);
+    /// else (before that, or if a new one cannot be started) the least busy.
+    pub(super) fn pick(&self) -> Result<Picked, TransportError> {
+        // The list's lock first, then the queue's (as everywhere: a job sent while the list
+        // is held may drop its count, which takes the queue's). A session is freed under
+        // the queue's lock (see `Held`), so what is busy holds until this job is queued.
+        let lanes = self.lock();
+        let mut waiting = lock_waiting(&self.waiting);
+        let full = lanes.len() >= self.max.load(Ordering::SeqCst);
+        let all_busy = lanes.iter().all(|l| l.busy.load(Ordering::SeqCst) > 0);
+        if full && all_busy && self.answered.load(Ordering::SeqCst) {
+            let (tx, rx) = oneshot::channel();
+            waiting.push_back(tx);
+            return Ok(Picked::Later(rx));
+        }
+        drop(waiting);
+        drop(lanes);
+        self.pick_now().map(Picked::Now)
+    }
+
+    /// [`Lanes::pick`] without waiting: the least busy lane when none is free.
+    pub(super) fn pick_now(&self) -> Result<Busy, TransportError> {
         let mut lanes = self.lock();
         // The first of the least busy: the sessions made first, connected already, are
         // preferred.
@@ -332,8 +396,53 @@ mod tests {
         // jobs at once.
         assert_eq!(lanes.started(), 1);
         assert!(lanes.fill(|reply| Job::Connect { reply }).is_empty());
-        let (a, b) = (lanes.pick().unwrap(), lanes.pick().unwrap());
-        assert!(Arc::ptr_eq(&a.0, &first) && Arc::ptr_eq(&b.0, &first));
+        let Picked::Now(a) = lanes.pick().unwrap() else {
+            panic!("the idle session");
+        };
+        assert!(Arc::ptr_eq(&a.0, &first));
+        // A second job at once waits for it, and gets it when it is free.
+        let Picked::Later(b) = lanes.pick().unwrap() else {
+            panic!("a job behind a busy session waits");
+        };
         assert_eq!(lanes.started(), 1);
+        drop(a);
+        let b = Busy::handed(b.await.unwrap());
+        assert!(Arc::ptr_eq(&b.0, &first));
+        assert_eq!(first.busy.load(Ordering::SeqCst), 1);
+        drop(b);
+        assert_eq!(first.busy.load(Ordering::SeqCst), 0);
+    }
+
+    #[tokio::test]
+    async fn a_freed_session_goes_to_the_first_job_still_waiting() {
+        let options = SshOptions {
+            sessions: 1,
+            ..SshOptions::default()
+        };
+        let lanes = Lanes::new(SshTarget::new("127.0.0.1", 1, "deploy"), options, None).unwrap();
+        let first = Arc::clone(&lanes.lock()[0]);
+        lanes.let_in(&first);
+        let Picked::Now(running) = lanes.pick().unwrap() else {
+            panic!("the idle session");
+        };
+        let mut later = Vec::new();
+        for _ in 0..3 {
+            match lanes.pick().unwrap() {
+                Picked::Later(rx) => later.push(rx),
+                Picked::Now(_) => panic!("the session is busy"),
+            }
+        }
+        // The first in line stopped waiting: the session goes to the second.
+        let second = later.remove(1);
+        drop(later.remove(0));
+        drop(running);
+        let held = second.await.unwrap();
+        assert_eq!(first.busy.load(Ordering::SeqCst), 1);
+        // Then to the third, then it is free.
+        let third = later.remove(0);
+        drop(held);
+        drop(third.await.unwrap());
+        assert_eq!(first.busy.load(Ordering::SeqCst), 0);
+        assert!(matches!(lanes.pick().unwrap(), Picked::Now(_)));
     }
 }

@@ -49,7 +49,7 @@ use super::{Transport, TransportError, Uploaded, remote, remote_sha256, run_chec
 use crate::command::{Command, Output, Privilege};
 use crate::names::RemotePath;
 use crate::sha::Sha256;
-use lanes::Lanes;
+use lanes::{Busy, Lanes, Picked};
 use worker::{Job, Reply};
 
 /// Runs commands and uploads files on one host over SSH.
@@ -163,7 +163,14 @@ impl SshTransport {
         loop {
             let (reply, answer) = oneshot::channel();
             // Counted busy until the answer is in (or this future is dropped).
-            let lane = self.lanes.pick()?;
+            let lane = match self.lanes.pick()? {
+                Picked::Now(lane) => lane,
+                Picked::Later(handed) => Busy::handed(
+                    handed
+                        .await
+                        .map_err(|_| lost("the SSH sessions were closed"))?,
+                ),
+            };
             if lane.send(job(reply)).is_err() {
                 self.lanes.retire(&lane);
                 if std::mem::replace(&mut retried, true) {
