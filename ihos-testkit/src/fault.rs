@@ -132,10 +132,10 @@ impl Matcher {
         })
     }
 
-    /// ihos-core's watch on the host for a process's end (`sh -c EXIT_WATCH sh PID`).
+    /// ihos-core's watch on the host for a process's end (`sh -c EXIT_WATCH sh PID LOOKS`).
     pub fn process_exit_watch() -> Self {
         Self::command("watch for a process's end", |c| {
-            matches!(c.argv().as_slice(), ["sh", "-c", script, "sh", _]
+            matches!(c.argv().as_slice(), ["sh", "-c", script, "sh", _, _]
                 if *script == crate::world::host_scripts::EXIT_WATCH)
         })
     }
@@ -255,13 +255,21 @@ pub enum FaultAction {
     /// It does not run; after this long (virtual time), this is its output (a slow
     /// command that passes). Past the command's timeout, `TransportError::Timeout`.
     RespondAfter(Duration, Output),
-    /// It runs at once (its effects are there), and its answer comes this long (virtual
-    /// time) later: `docker stop`, which returns only after docker's teardown of the
-    /// container (network, mounts) that follows the process's exit. Past the command's
-    /// timeout, `TransportError::Timeout` (its effects stay). With an output, that is the
-    /// answer instead of the command's own (a stop whose teardown failed). An upload
-    /// happens, late.
-    AnswerLate(Duration, Option<Output>),
+    /// It runs after `run_after` (virtual time; its effects are there from then), and its
+    /// answer comes `answer_after` later: `docker stop`, whose container's process ends
+    /// some time after the signal (Tomcat's own stop) and which returns only after
+    /// docker's teardown of the container (network, mounts) that follows. Past the
+    /// command's timeout, `TransportError::Timeout` (effects that happened stay). With an
+    /// output, that is the answer instead of the command's own (a stop whose teardown
+    /// failed). An upload happens, late.
+    AnswerLate {
+        /// Until it runs.
+        run_after: Duration,
+        /// From then until the answer.
+        answer_after: Duration,
+        /// The answer instead of its own.
+        output: Option<Output>,
+    },
 }
 
 impl fmt::Display for FaultAction {
@@ -278,9 +286,16 @@ impl fmt::Display for FaultAction {
             }
             FaultAction::Delay(d) => write!(f, "delay {d:?}"),
             FaultAction::RespondAfter(d, _) => write!(f, "respond after {d:?}"),
-            FaultAction::AnswerLate(d, None) => write!(f, "run, then answer after {d:?}"),
-            FaultAction::AnswerLate(d, Some(o)) => {
-                write!(f, "run, then answer exit {:?} after {d:?}", o.status)
+            FaultAction::AnswerLate {
+                run_after,
+                answer_after,
+                output,
+            } => {
+                write!(f, "run after {run_after:?}, then answer")?;
+                if let Some(o) = output {
+                    write!(f, " exit {:?}", o.status)?;
+                }
+                write!(f, " after {answer_after:?}")
             }
         }
     }
@@ -378,15 +393,28 @@ impl Fault {
         self
     }
 
-    /// Runs at once and answers `d` of virtual time later.
-    pub fn answer_late(mut self, d: Duration) -> Self {
-        self.action = FaultAction::AnswerLate(d, None);
+    /// Runs after `run_after` of virtual time and answers `answer_after` later.
+    pub fn answer_late(mut self, run_after: Duration, answer_after: Duration) -> Self {
+        self.action = FaultAction::AnswerLate {
+            run_after,
+            answer_after,
+            output: None,
+        };
         self
     }
 
-    /// Runs at once and answers `output` `d` of virtual time later.
-    pub fn answer_late_with(mut self, d: Duration, output: Output) -> Self {
-        self.action = FaultAction::AnswerLate(d, Some(output));
+    /// Runs after `run_after` of virtual time and answers `output` `answer_after` later.
+    pub fn answer_late_with(
+        mut self,
+        run_after: Duration,
+        answer_after: Duration,
+        output: Output,
+    ) -> Self {
+        self.action = FaultAction::AnswerLate {
+            run_after,
+            answer_after,
+            output: Some(output),
+        };
         self
     }
 

@@ -1,10 +1,10 @@
 //! The WAR replaced while docker tears a stopped container down. `docker stop` returns only
 //! after docker's teardown (network, mounts), which follows the container's exit by
 //! 0.2-0.5 s on a busy host (measured: `docker events`, `die` then `stop`); the fake's
-//! `docker stop` here answers that much after it stopped the container
-//! ([`Fault::answer_late`]). The deployed WAR must change only once Tomcat is gone (the
-//! world's checker records any change of a running app's deployed release), and the
-//! container must start only once docker's stop is over.
+//! `docker stop` here stops the container some time after it was sent (Tomcat's own stop)
+//! and answers that much later ([`Fault::answer_late`]). The deployed WAR must change only
+//! once Tomcat is gone (the world's checker records any change of a running app's deployed
+//! release), and the container must start only once docker's stop is over.
 
 mod rollout_support;
 
@@ -14,6 +14,8 @@ use ihos_core::{Event, Outcome, Output, Step};
 use ihos_testkit::{CommandRecord, Fault, Matcher, VirtualTime};
 use rollout_support::{Env, LB, NAMES, Recorder};
 
+/// Tomcat's own stop after the signal, as the fake's stop runs late.
+const TOMCAT_STOP: Duration = Duration::from_millis(100);
 /// docker's teardown after the container's exit, as the fake's stop answers late.
 const TEARDOWN: Duration = Duration::from_millis(400);
 
@@ -60,13 +62,16 @@ fn times(env: &Env, instance: &str) -> Times {
     }
 }
 
-/// Rolls `env` out with every `docker stop` answering [`TEARDOWN`] after it stopped the
-/// container: the report, the events and what to show when an assertion fails.
+/// Rolls `env` out with every `docker stop` stopping the container [`TOMCAT_STOP`] after it
+/// was sent and answering [`TEARDOWN`] after that: the report, the events and what to show when an assertion fails.
 async fn roll_with_teardown(
     env: &Env,
 ) -> (ihos_core::RolloutReport, std::sync::Arc<Recorder>, String) {
-    env.world
-        .inject(Fault::on(docker_stop()).every().answer_late(TEARDOWN));
+    env.world.inject(
+        Fault::on(docker_stop())
+            .every()
+            .answer_late(TOMCAT_STOP, TEARDOWN),
+    );
     let rec = Recorder::new();
     let report = env.roll(&rec).await;
     let ctx = format!("{}\n{}", rec.text(), env.world.log_text());
@@ -144,6 +149,29 @@ async fn where_processes_are_hidden_the_war_is_replaced_after_the_stop() {
     env.assert_clean();
 }
 
+/// A main process not there at the watch's first look (it ended already, or a restart
+/// policy put another Tomcat in its container's place since the drain) is not taken for
+/// ended: the WAR waits for docker's answer.
+#[tokio::test(start_paused = true)]
+async fn a_process_gone_before_the_first_look_is_not_taken_for_ended() {
+    let env = Env::runbook();
+    env.world.inject(
+        Fault::on(docker_stop())
+            .every()
+            .answer_late(Duration::ZERO, TEARDOWN),
+    );
+    let rec = Recorder::new();
+    let report = env.roll(&rec).await;
+    let ctx = format!("{}\n{}", rec.text(), env.world.log_text());
+    env.assert_clean();
+    assert_eq!(report.outcome, Outcome::Completed, "{ctx}");
+    for name in NAMES {
+        let t = times(&env, name);
+        assert!(t.removed.0 >= t.stopped.0.plus(TEARDOWN), "{name}: {ctx}");
+        assert_eq!(rec.finished(name, Step::Stop).1, "", "{name}");
+    }
+}
+
 /// A watch that fails or never answers gives way to the stop.
 #[tokio::test(start_paused = true)]
 async fn a_watch_that_fails_or_hangs_gives_way_to_the_stop() {
@@ -200,6 +228,7 @@ async fn a_stop_that_fails_after_the_war_was_replaced_is_rolled_back() {
     let env = Env::runbook();
     env.world
         .inject(Fault::on(docker_stop()).on_host(LB).answer_late_with(
+            TOMCAT_STOP,
             TEARDOWN,
             Output {
                 status: Some(1),

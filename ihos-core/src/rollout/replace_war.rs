@@ -38,9 +38,9 @@ const WATCH_BEYOND_GRACE: Duration = Duration::from_secs(10);
 
 /// Stops `inst`'s container, keeps its previous release (`staged`: as the drain staged it,
 /// and how long that took; `None` when this run kept it already) and puts `source`'s WAR in
-/// place. `main_pid`: the container's main process as the drain last counted it (running
-/// then, seen by the host), watched for its end; `None` (the container did not run, or was
-/// not counted) waits for `docker stop`. Returns where the logs ended, for the health
+/// place. `main_pid`: the container's main process as the drain last counted it, watched
+/// from the host beside `docker stop` for its end; `None` (the container did not run, or
+/// was not counted) waits for `docker stop`. Returns where the logs ended, for the health
 /// check and the log scan.
 pub(crate) async fn stop_and_replace(
     ctx: Ctx<'_>,
@@ -50,73 +50,93 @@ pub(crate) async fn stop_and_replace(
     source: &Source,
     main_pid: Option<u32>,
 ) -> Result<LogMarks, Failure> {
-    let env = ctx.env;
-    let grace = env.policy.stop_grace.0;
+    let grace = ctx.env.policy.stop_grace.0;
     progress.stopped = true;
-    // When the host saw Tomcat's process end, for the Stop step's report.
-    let exited_at: OnceLock<Instant> = OnceLock::new();
     let (stopped_tx, stopped_rx) = oneshot::channel();
-    let stop = async {
-        let began = Instant::now();
-        let stopped = step(ctx, inst, Step::Stop, async {
-            inst.container.stop(grace).await?;
-            Ok(exited_at.get().map(|&at| {
-                format!(
-                    "Tomcat's process ended after {:.2}s; docker finished the stop {:.2}s later (the WAR was replaced meanwhile)",
-                    (at - began).as_secs_f64(),
-                    at.elapsed().as_secs_f64()
-                )
-            }))
-        })
-        .await;
-        // The other half waits for this unless it saw Tomcat's end first.
-        let _ = stopped_tx.send(stopped);
-    };
-    let replacement = Replacement {
-        staged,
-        source,
-        main_pid,
-        grace,
-    };
-    let replaced = replace(ctx, inst, progress, replacement, stopped_rx, &exited_at);
-    // The KeepPrevious step begins first, as the steps are listed.
+    let (ended_tx, ended_rx) = oneshot::channel();
+    let stop = stop_and_watch(ctx, inst, main_pid, grace, stopped_tx, ended_tx);
+    let replaced = replace(ctx, inst, progress, staged, source, stopped_rx, ended_rx);
+    // The KeepPrevious step begins first, as the steps are listed; its commands are sent
+    // after `docker stop` and the watch (see `replace`).
     let (replaced, ()) = tokio::join!(replaced, stop);
     replaced
 }
 
-/// What [`stop_and_replace`] was given for the WAR's half.
-struct Replacement<'a> {
-    staged: (Option<Previous>, Duration),
-    source: &'a Source,
+/// The Stop step, and beside it the watch for Tomcat's main process to end, sent right
+/// after `docker stop` (its first look must find the process still there: Tomcat's own
+/// stop takes 50-200 ms after the signal, which `docker stop` sends some 50 ms after it
+/// starts). `ended` is told when the watch saw the end (not if it cannot tell); the watch
+/// is dropped when the stop ends, whose outcome goes to `stopped`.
+async fn stop_and_watch(
+    ctx: Ctx<'_>,
+    inst: &InstanceHandle,
     main_pid: Option<u32>,
     grace: Duration,
+    stopped: oneshot::Sender<Result<(), Failure>>,
+    ended: oneshot::Sender<()>,
+) {
+    let began = Instant::now();
+    let ended_at: OnceLock<Instant> = OnceLock::new();
+    let stop = step(ctx, inst, Step::Stop, async {
+        inst.container.stop(grace).await?;
+        Ok(ended_at.get().map(|&at| {
+            format!(
+                "Tomcat's process ended after {:.2}s; docker finished the stop {:.2}s later (the WAR was replaced meanwhile)",
+                (at - began).as_secs_f64(),
+                at.elapsed().as_secs_f64()
+            )
+        }))
+    });
+    let watch = async {
+        let Some(pid) = main_pid else {
+            // Nothing to watch: the other half waits for the stop.
+            return;
+        };
+        let t = inst.transport.as_ref();
+        if remote::wait_for_exit(t, pid, grace + WATCH_BEYOND_GRACE).await {
+            let _ = ended_at.set(Instant::now());
+            let _ = ended.send(());
+        }
+        // Else it cannot tell: `ended` is dropped, the other half waits for the stop.
+    };
+    tokio::pin!(stop, watch);
+    let mut watching = true;
+    let outcome = loop {
+        // Biased: `docker stop` is sent before the watch.
+        tokio::select! {
+            biased;
+            outcome = &mut stop => break outcome,
+            () = &mut watch, if watching => watching = false,
+        }
+    };
+    let _ = stopped.send(outcome);
 }
 
 /// The half of [`stop_and_replace`] beside the stop: `stopped` is the Stop step's
-/// outcome, sent when it ends.
+/// outcome, sent when it ends; `ended` says Tomcat's process ended before that.
 async fn replace(
     ctx: Ctx<'_>,
     inst: &InstanceHandle,
     progress: &mut Progress,
-    replacement: Replacement<'_>,
+    staged: (Option<Previous>, Duration),
+    source: &Source,
     stopped: oneshot::Receiver<Result<(), Failure>>,
-    exited_at: &OnceLock<Instant>,
+    ended: oneshot::Receiver<()>,
 ) -> Result<LogMarks, Failure> {
-    let Replacement {
-        staged,
-        source,
-        main_pid,
-        grace,
-    } = replacement;
     let mut stopped = StopOutcome::Pending(stopped, inst);
+    // Polled first (the KeepPrevious step's events come first), their commands are sent
+    // once `docker stop` and the watch are: the stop is on the instance's path, and the
+    // watch must look before Tomcat ends.
     let (kept, prepared) = tokio::join!(keep_previous(ctx, inst, progress, staged), async {
+        tokio::task::yield_now().await;
         prepare_install(inst, &source.staged).await
     });
     if let Ok(true) = kept {
         progress.kept_previous = true;
     }
-    // A failure to keep the previous release comes first, then the stop's: as the steps
-    // began. The prepared copy goes if the WAR is not replaced.
+    // A failure to keep the previous release comes first, then the stop's, then the
+    // prepared copy's: as the steps began. The prepared copy goes if the WAR is not
+    // replaced.
     let failure = match kept {
         Err(f) => Some(f),
         Ok(_) => stopped.failure_if_ended(),
@@ -133,20 +153,13 @@ async fn replace(
             return Err(f);
         }
         (Err(e), None) => {
-            stopped.wait().await;
-            return Err(fail(Step::Install)(e));
+            let stop_failed = stopped.wait().await;
+            return Err(stop_failed.unwrap_or_else(|| fail(Step::Install)(e)));
         }
     };
 
     // Tomcat gone: its main process ended, or the stop returned.
-    let t = inst.transport.as_ref();
-    let watch = async {
-        match main_pid {
-            Some(pid) => remote::wait_for_exit(t, pid, grace + WATCH_BEYOND_GRACE).await,
-            None => false,
-        }
-    };
-    if let Some(f) = stopped.failure_when_gone(watch, exited_at).await {
+    if let Some(f) = stopped.failure_when_gone(ended).await {
         discard_prepared(inst, &prepared).await;
         return Err(f);
     }
@@ -213,13 +226,9 @@ impl StopOutcome<'_> {
         }
     }
 
-    /// Waits until Tomcat is gone: `watch` says its process ended (noted in `exited_at`),
-    /// or the stop ended (its failure, if it failed: Tomcat may run on).
-    async fn failure_when_gone(
-        &mut self,
-        watch: impl std::future::Future<Output = bool>,
-        exited_at: &OnceLock<Instant>,
-    ) -> Option<Failure> {
+    /// Waits until Tomcat is gone: the watch saw its process end (`ended`), or the stop
+    /// ended (its failure, if it failed: Tomcat may run on).
+    async fn failure_when_gone(&mut self, ended: oneshot::Receiver<()>) -> Option<Failure> {
         let StopOutcome::Pending(rx, inst) = self else {
             return self.wait().await;
         };
@@ -228,11 +237,9 @@ impl StopOutcome<'_> {
                 *self = StopOutcome::Ended(Self::take(r.ok(), inst));
                 self.wait().await
             }
-            // A watch that cannot tell gives way to the stop.
-            true = watch => {
-                let _ = exited_at.set(Instant::now());
-                None
-            }
+            // A watch that cannot tell drops its sender: the branch is disabled, and the
+            // stop is waited for.
+            Ok(()) = ended => None,
         }
     }
 }
@@ -247,6 +254,8 @@ async fn keep_previous(
     let env = ctx.env;
     let already_touched = progress.war_touched;
     step_with(ctx, inst, Step::KeepPrevious, async {
+        // Its events first, its commands once `docker stop` and the watch are sent.
+        tokio::task::yield_now().await;
         // Once the previous release is kept, the journal says the WAR may be touched
         // (with the kept mark: one write, while the container stops): a resume then
         // puts that release back, which is harmless before the WAR changes and

@@ -3,6 +3,7 @@
 //! setup and inspection helpers for tests.
 
 use std::path::Path;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use ihos_core::{Command, Output, RemotePath, Transport, TransportError, Uploaded};
@@ -229,19 +230,29 @@ impl FakeHost {
                     self.finish(command, Ok(output))
                 }
             },
-            FaultAction::AnswerLate(d, instead) => {
-                let answer = self.world.lock().execute(&self.name, command, None);
-                let answer = instead.map_or(answer, Ok);
-                match command.timeout_value() {
-                    Some(after) if after < d => {
-                        tokio::time::sleep(after).await;
-                        Err(self.timeout(command, after))
-                    }
-                    _ => {
-                        tokio::time::sleep(d).await;
-                        answer
-                    }
+            FaultAction::AnswerLate {
+                run_after,
+                answer_after,
+                output,
+            } => {
+                let limit = command.timeout_value().unwrap_or(Duration::MAX);
+                if limit < run_after {
+                    tokio::time::sleep(limit).await;
+                    return self.finish(command, Err(self.timeout(command, limit)));
                 }
+                tokio::time::sleep(run_after).await;
+                let answer = {
+                    let mut w = self.world.lock();
+                    w.sync();
+                    w.execute(&self.name, command, None)
+                };
+                let answer = output.map_or(answer, Ok);
+                if limit < run_after + answer_after {
+                    tokio::time::sleep(limit - run_after).await;
+                    return Err(self.timeout(command, limit));
+                }
+                tokio::time::sleep(answer_after).await;
+                answer
             }
             FaultAction::Delay(d) => match command.timeout_value() {
                 Some(after) if after < d => {
@@ -344,9 +355,12 @@ impl Transport for FakeHost {
                 return w.finish_upload(&self.name, local, remote, Err(err));
             }
             Some(FaultAction::DiskFull { after_bytes }) => limit = Some(after_bytes),
-            Some(FaultAction::Delay(d) | FaultAction::AnswerLate(d, _)) => {
-                tokio::time::sleep(d).await
-            }
+            Some(FaultAction::Delay(d)) => tokio::time::sleep(d).await,
+            Some(FaultAction::AnswerLate {
+                run_after,
+                answer_after,
+                ..
+            }) => tokio::time::sleep(run_after + answer_after).await,
             // An upload has no output to answer with: it happens, late.
             Some(FaultAction::RespondAfter(d, _)) => tokio::time::sleep(d).await,
         }

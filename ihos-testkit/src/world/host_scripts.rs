@@ -46,18 +46,20 @@ pub(crate) const TEST_IN_MASTER: &str = concat!(
 
 /// ihos-core's `EXIT_WATCH` (`transport/remote/exit_watch.rs`).
 pub(crate) const EXIT_WATCH: &str = r#"set -f
-p=$1 t= i=0
+p=$1 n=$2 t= i=0
 [ -r /proc/1/stat ] || exit 3
 while :; do
-  { IFS= read -r s <"/proc/$p/stat"; } 2>/dev/null || exit 0
+  if ! { IFS= read -r s <"/proc/$p/stat"; } 2>/dev/null; then
+    [ -n "$t" ] && exit 0
+    exit 3
+  fi
   set -- ${s##*\)}
   [ $# -ge 20 ] || exit 3
-  st=$1
   shift 19
   [ -n "$t" ] || t=$1
   [ "$1" = "$t" ] || exit 0
-  case $st in Z|X|x) exit 0 ;; esac
   i=$((i+1))
+  [ "$i" -le "$n" ] || exit 3
   if [ $i -le 100 ]; then sleep 0.01 || sleep 1; else sleep 0.1 || sleep 1; fi
 done
 "#;
@@ -95,13 +97,16 @@ impl World {
                 let (pid, start) = (pid.parse().ok()?, start.parse().ok()?);
                 Some(self.host_hup(host, cred, pid, start, now))
             }
-            // Answered from the state at its end (fake_world/exit_watch.rs waited until the
-            // process was gone): one still there now (a fault held the command back) is
-            // "cannot tell", never "ended".
-            ["sh", "-c", script, "sh", pid] if *script == EXIT_WATCH => {
-                let pid: u32 = pid.parse().ok()?;
+            // Answered from the state at its end (fake_world/exit_watch.rs looked at the
+            // process until it was gone, and noted that it saw it at its first look): "ended"
+            // only for a process seen and gone; one never seen, or still there now (a fault
+            // held the command back), is "cannot tell".
+            ["sh", "-c", script, "sh", pid, looks] if *script == EXIT_WATCH => {
+                let (pid, _): (u32, u64) = (pid.parse().ok()?, looks.parse().ok()?);
                 let hidden = self.host(host).proc_hidden && !cred.is_root();
-                let told = !hidden && self.process_start(host, pid).is_none();
+                let seen = self.watch_saw.remove(&(host.to_string(), pid));
+                let told =
+                    !hidden && seen.is_some_and(|s| self.process_start(host, pid) != Some(s));
                 Some(out(if told { 0 } else { 3 }, "", ""))
             }
             ["sh", "-c", script, "sh", pid, start, ..] if *script == TEST_IN_MASTER => {

@@ -131,6 +131,9 @@ pub(crate) struct World {
     /// Deployed releases a command changed under their running app (`host/container`,
     /// what), for the checker.
     pub deployed_changes: Vec<(String, String)>,
+    /// Processes (host, pid) a watch for a process's end saw at its first look, with their
+    /// start.
+    pub watch_saw: BTreeMap<(String, u32), u64>,
     /// Whether something the invariants depend on changed since they were last evaluated
     /// (a container or nginx event, a registry or checker setting).
     pub dirty: bool,
@@ -191,6 +194,7 @@ impl World {
             warm_ups: BTreeMap::new(),
             cuts: Vec::new(),
             deployed_changes: Vec::new(),
+            watch_saw: Default::default(),
             dirty: true,
             log_io: true,
             log_commands: true,

@@ -29,15 +29,18 @@ pub(super) struct Lane {
     jobs: mpsc::Sender<(Job, Held)>,
     busy: AtomicUsize,
     answered: AtomicBool,
+    /// Out of the list (its thread stopped, or the host refused it): not handed to a job.
+    retired: AtomicBool,
     /// The host's jobs waiting for a free session (shared by its lanes).
     waiting: Arc<Waiting>,
 }
 
 /// Jobs waiting for a free session, first asked first: each is handed the session that
-/// frees (its count goes to it, see [`Held`]).
-type Waiting = Mutex<VecDeque<oneshot::Sender<Held>>>;
+/// frees (its count goes to it, see [`Held`]), or told to look again (`None`) when a
+/// session left the list (there may be room for a new one, or a fresh one idle).
+type Waiting = Mutex<VecDeque<oneshot::Sender<Option<Held>>>>;
 
-fn lock_waiting(w: &Waiting) -> std::sync::MutexGuard<'_, VecDeque<oneshot::Sender<Held>>> {
+fn lock_waiting(w: &Waiting) -> std::sync::MutexGuard<'_, VecDeque<oneshot::Sender<Option<Held>>>> {
     // Nothing panics while it is held.
     w.lock().unwrap_or_else(|p| p.into_inner())
 }
@@ -63,12 +66,12 @@ impl Drop for Held {
         // Under the queue's lock: a job that found no free session is queued before this
         // session counts as free, so none waits while a session is idle. (Only this lock:
         // a count may be dropped while the list is held.)
-        if lane.busy.load(Ordering::SeqCst) == 1 {
+        if lane.busy.load(Ordering::SeqCst) == 1 && !lane.retired.load(Ordering::SeqCst) {
             if let Some(next) = waiting.pop_front() {
                 drop(waiting);
                 // The count goes with the session. A waiter gone meanwhile drops it again,
                 // which hands the session to the next one (outside the lock).
-                let _ = next.send(Held(Arc::clone(lane)));
+                let _ = next.send(Some(Held(Arc::clone(lane))));
                 return;
             }
         }
@@ -79,7 +82,8 @@ impl Drop for Held {
 /// A session for a job: now, or once one is free.
 pub(super) enum Picked {
     Now(Busy),
-    Later(oneshot::Receiver<Held>),
+    /// The session handed over, or `None`: pick again.
+    Later(oneshot::Receiver<Option<Held>>),
 }
 
 /// A job's lane, as its caller sees it; the count is [`Held`], which goes with the job.
@@ -193,6 +197,7 @@ impl Lanes {
             jobs,
             busy: AtomicUsize::new(0),
             answered: AtomicBool::new(false),
+            retired: AtomicBool::new(false),
             waiting: Arc::clone(&self.waiting),
         }))
     }
@@ -273,6 +278,7 @@ impl Lanes {
     }
 
     fn retire_lane(&self, lane: &Arc<Lane>) {
+        lane.retired.store(true, Ordering::SeqCst);
         let mut lanes = self.lock();
         if lanes.len() > 1 {
             lanes.retain(|l| !Arc::ptr_eq(l, lane));
@@ -283,6 +289,13 @@ impl Lanes {
                     *first = fresh;
                 }
             }
+        }
+        // The first job waiting looks again: there may be room for a session now, or a
+        // fresh one idle. (It is not handed this one when its jobs end.)
+        let next = lock_waiting(&self.waiting).pop_front();
+        drop(lanes);
+        if let Some(next) = next {
+            let _ = next.send(None);
         }
     }
 
@@ -406,11 +419,43 @@ mod tests {
         };
         assert_eq!(lanes.started(), 1);
         drop(a);
-        let b = Busy::handed(b.await.unwrap());
+        let b = Busy::handed(b.await.unwrap().unwrap());
         assert!(Arc::ptr_eq(&b.0, &first));
         assert_eq!(first.busy.load(Ordering::SeqCst), 1);
         drop(b);
         assert_eq!(first.busy.load(Ordering::SeqCst), 0);
+    }
+
+    #[tokio::test]
+    async fn a_job_waiting_for_a_session_that_is_retired_looks_again() {
+        let options = SshOptions {
+            sessions: 1,
+            ..SshOptions::default()
+        };
+        let lanes = Lanes::new(SshTarget::new("127.0.0.1", 1, "deploy"), options, None).unwrap();
+        let first = Arc::clone(&lanes.lock()[0]);
+        lanes.let_in(&first);
+        let Picked::Now(running) = lanes.pick().unwrap() else {
+            panic!("the idle session");
+        };
+        let Picked::Later(waiting) = lanes.pick().unwrap() else {
+            panic!("the session is busy");
+        };
+        // Its thread stopped: a fresh session takes its place, and the job looks again.
+        lanes.retire(&running);
+        assert!(waiting.await.unwrap().is_none());
+        let Picked::Now(fresh) = lanes.pick().unwrap() else {
+            panic!("the fresh session is idle");
+        };
+        assert!(!Arc::ptr_eq(&fresh.0, &first));
+        // The retired one's job ending hands it to nobody.
+        let Picked::Later(next) = lanes.pick().unwrap() else {
+            panic!("the fresh session is busy");
+        };
+        drop(running);
+        assert_eq!(first.busy.load(Ordering::SeqCst), 0);
+        drop(fresh);
+        assert!(next.await.unwrap().is_some());
     }
 
     #[tokio::test]
@@ -436,12 +481,12 @@ mod tests {
         let second = later.remove(1);
         drop(later.remove(0));
         drop(running);
-        let held = second.await.unwrap();
+        let held = second.await.unwrap().unwrap();
         assert_eq!(first.busy.load(Ordering::SeqCst), 1);
         // Then to the third, then it is free.
         let third = later.remove(0);
         drop(held);
-        drop(third.await.unwrap());
+        drop(third.await.unwrap().unwrap());
         assert_eq!(first.busy.load(Ordering::SeqCst), 0);
         assert!(matches!(lanes.pick().unwrap(), Picked::Now(_)));
     }

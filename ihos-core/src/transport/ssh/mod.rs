@@ -165,11 +165,16 @@ impl SshTransport {
             // Counted busy until the answer is in (or this future is dropped).
             let lane = match self.lanes.pick()? {
                 Picked::Now(lane) => lane,
-                Picked::Later(handed) => Busy::handed(
-                    handed
+                Picked::Later(handed) => {
+                    match handed
                         .await
-                        .map_err(|_| lost("the SSH sessions were closed"))?,
-                ),
+                        .map_err(|_| lost("the SSH sessions were closed"))?
+                    {
+                        Some(held) => Busy::handed(held),
+                        // A session left the list: look again.
+                        None => continue,
+                    }
+                }
             };
             if lane.send(job(reply)).is_err() {
                 self.lanes.retire(&lane);
