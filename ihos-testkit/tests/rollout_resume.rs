@@ -164,8 +164,11 @@ async fn a_crash_after_any_step_of_the_second_instance_is_resumed() {
                 .position(|s| *s == step)
                 .and_then(|i| i.checked_sub(1))
                 .map(|i| Step::ALL[i]);
+            // KeepPrevious runs beside Stop (begun after it): once it is done, the journal
+            // names the step still under way.
+            let beside = finished && step == Step::KeepPrevious && marked == Some(Step::Stop);
             assert!(
-                marked == Some(step) || (!finished && marked == before.or(Some(step))),
+                marked == Some(step) || beside || (!finished && marked == before.or(Some(step))),
                 "{what}: journal says {marked:?}"
             );
             // The next one is under way only once 101-pep2 is back (its Record step).

@@ -81,7 +81,7 @@ async fn stop_and_watch(
         inst.container.stop(grace).await?;
         Ok(ended_at.get().map(|&at| {
             format!(
-                "Tomcat's process ended after {:.2}s; docker finished the stop {:.2}s later (the WAR was replaced meanwhile)",
+                "Tomcat's process ended after {:.2}s; docker finished the stop {:.2}s later",
                 (at - began).as_secs_f64(),
                 at.elapsed().as_secs_f64()
             )

@@ -45,6 +45,15 @@ fn lock_waiting(w: &Waiting) -> std::sync::MutexGuard<'_, VecDeque<oneshot::Send
     w.lock().unwrap_or_else(|p| p.into_inner())
 }
 
+/// Tells every job waiting to look again (a session left the list, or one that did ended
+/// a job): one told alone may have stopped waiting, and its turn would be lost.
+fn wake_all(w: &Waiting) {
+    let all: Vec<_> = lock_waiting(w).drain(..).collect();
+    for next in all {
+        let _ = next.send(None);
+    }
+}
+
 /// Counts a job on its lane until its worker is done with it: a caller that stops waiting
 /// does not free the session, whose thread still runs the command (until it ends or is
 /// stopped), so the next job goes to another session instead of queueing behind it. When
@@ -76,6 +85,12 @@ impl Drop for Held {
             }
         }
         lane.busy.fetch_sub(1, Ordering::SeqCst);
+        drop(waiting);
+        if lane.retired.load(Ordering::SeqCst) {
+            // Not handed on, but it may still be the list's only one (no fresh one could
+            // be started): the jobs waiting look again, and find it idle.
+            wake_all(&lane.waiting);
+        }
     }
 }
 
@@ -99,8 +114,12 @@ impl Busy {
     pub(super) fn send(&self, job: Job) -> Result<(), ()> {
         let held = self.1.lock().unwrap_or_else(|p| p.into_inner()).take();
         let held = held.unwrap_or_else(|| Held::on(&self.0));
-        // A job that is not delivered drops its count with it.
-        self.0.jobs.send((job, held)).map_err(|_| ())
+        // A job that is not delivered drops its count with it; its session is not handed
+        // to a job waiting (its thread is gone).
+        self.0.jobs.send((job, held)).map_err(|undelivered| {
+            self.0.retired.store(true, Ordering::SeqCst);
+            drop(undelivered);
+        })
     }
 
     /// Its job was answered: this session, and so the host, let ihos in.
@@ -290,13 +309,10 @@ impl Lanes {
                 }
             }
         }
-        // The first job waiting looks again: there may be room for a session now, or a
-        // fresh one idle. (It is not handed this one when its jobs end.)
-        let next = lock_waiting(&self.waiting).pop_front();
         drop(lanes);
-        if let Some(next) = next {
-            let _ = next.send(None);
-        }
+        // The jobs waiting look again: there may be room for a session now, or a fresh
+        // one idle. (None is handed this one when its jobs end.)
+        wake_all(&self.waiting);
     }
 
     /// The first session logging in now, if nothing has asked the host anything yet (a
@@ -438,9 +454,14 @@ mod tests {
         let Picked::Now(running) = lanes.pick().unwrap() else {
             panic!("the idle session");
         };
+        // One job stopped waiting, the next did not.
+        let Picked::Later(gone) = lanes.pick().unwrap() else {
+            panic!("the session is busy");
+        };
         let Picked::Later(waiting) = lanes.pick().unwrap() else {
             panic!("the session is busy");
         };
+        drop(gone);
         // Its thread stopped: a fresh session takes its place, and the job looks again.
         lanes.retire(&running);
         assert!(waiting.await.unwrap().is_none());
@@ -448,12 +469,16 @@ mod tests {
             panic!("the fresh session is idle");
         };
         assert!(!Arc::ptr_eq(&fresh.0, &first));
-        // The retired one's job ending hands it to nobody.
+        // The retired one's job ending hands it to nobody: the jobs waiting look again.
         let Picked::Later(next) = lanes.pick().unwrap() else {
             panic!("the fresh session is busy");
         };
         drop(running);
         assert_eq!(first.busy.load(Ordering::SeqCst), 0);
+        assert!(next.await.unwrap().is_none());
+        let Picked::Later(next) = lanes.pick().unwrap() else {
+            panic!("the fresh session is still busy");
+        };
         drop(fresh);
         assert!(next.await.unwrap().is_some());
     }
