@@ -8,9 +8,10 @@
 
 mod rollout_support;
 
+use std::sync::Arc;
 use std::time::Duration;
 
-use ihos_core::{Event, Outcome, Output, Step};
+use ihos_core::{Event, Outcome, Output, RolloutReport, Step};
 use ihos_testkit::{CommandRecord, Fault, Matcher, VirtualTime};
 use rollout_support::{Env, LB, NAMES, Recorder};
 
@@ -63,15 +64,21 @@ fn times(env: &Env, instance: &str) -> Times {
 }
 
 /// Rolls `env` out with every `docker stop` stopping the container [`TOMCAT_STOP`] after it
-/// was sent and answering [`TEARDOWN`] after that: the report, the events and what to show when an assertion fails.
-async fn roll_with_teardown(
-    env: &Env,
-) -> (ihos_core::RolloutReport, std::sync::Arc<Recorder>, String) {
-    env.world.inject(
+/// was sent and answering [`TEARDOWN`] after that: the report, the events and what to show
+/// when an assertion fails.
+async fn roll_with_teardown(env: &Env) -> (RolloutReport, Arc<Recorder>, String) {
+    roll_with_stop(
+        env,
         Fault::on(docker_stop())
             .every()
             .answer_late(TOMCAT_STOP, TEARDOWN),
-    );
+    )
+    .await
+}
+
+/// Rolls `env` out with `stop` injected (a fault on `docker stop`): as [`roll_with_teardown`].
+async fn roll_with_stop(env: &Env, stop: Fault) -> (RolloutReport, Arc<Recorder>, String) {
+    env.world.inject(stop);
     let rec = Recorder::new();
     let report = env.roll(&rec).await;
     let ctx = format!("{}\n{}", rec.text(), env.world.log_text());
@@ -112,14 +119,10 @@ async fn the_war_is_replaced_while_docker_tears_the_stopped_container_down() {
 #[tokio::test(start_paused = true)]
 async fn a_tomcat_slow_to_stop_is_waited_for() {
     let env = Env::runbook();
-    env.world.inject(
-        Fault::on(docker_stop())
-            .every()
-            .delay(Duration::from_millis(1500)),
-    );
-    let rec = Recorder::new();
-    let report = env.roll(&rec).await;
-    let ctx = format!("{}\n{}", rec.text(), env.world.log_text());
+    let slow = Fault::on(docker_stop())
+        .every()
+        .delay(Duration::from_millis(1500));
+    let (report, _, ctx) = roll_with_stop(&env, slow).await;
     // Above all: no deployed release changed while its Tomcat ran.
     env.assert_clean();
     assert_eq!(report.outcome, Outcome::Completed, "{ctx}");
@@ -155,14 +158,10 @@ async fn where_processes_are_hidden_the_war_is_replaced_after_the_stop() {
 #[tokio::test(start_paused = true)]
 async fn a_process_gone_before_the_first_look_is_not_taken_for_ended() {
     let env = Env::runbook();
-    env.world.inject(
-        Fault::on(docker_stop())
-            .every()
-            .answer_late(Duration::ZERO, TEARDOWN),
-    );
-    let rec = Recorder::new();
-    let report = env.roll(&rec).await;
-    let ctx = format!("{}\n{}", rec.text(), env.world.log_text());
+    let at_once = Fault::on(docker_stop())
+        .every()
+        .answer_late(Duration::ZERO, TEARDOWN);
+    let (report, rec, ctx) = roll_with_stop(&env, at_once).await;
     env.assert_clean();
     assert_eq!(report.outcome, Outcome::Completed, "{ctx}");
     for name in NAMES {

@@ -56,17 +56,18 @@ pub(crate) async fn wait_for_exit(t: &dyn Transport, pid: u32, within: Duration)
         .arg(pid.to_string())
         .arg(looks(within).to_string())
         .timeout(within);
-    match t.run(&watch).await {
-        Ok(out) if out.status == Some(0) => true,
-        Ok(out) => {
-            tracing::debug!(host = t.host(), pid, status = ?out.status, "cannot tell when the process ends");
-            false
-        }
-        Err(e) => {
-            tracing::debug!(host = t.host(), pid, error = %e, "cannot tell when the process ends");
-            false
-        }
-    }
+    let why = match t.run(&watch).await {
+        Ok(out) if out.status == Some(0) => return true,
+        Ok(out) => format!("exit status {:?}", out.status),
+        Err(e) => e.to_string(),
+    };
+    tracing::debug!(
+        host = t.host(),
+        pid,
+        why,
+        "cannot tell when the process ends"
+    );
+    false
 }
 
 #[cfg(test)]

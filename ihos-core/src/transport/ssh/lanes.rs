@@ -442,8 +442,9 @@ mod tests {
         assert_eq!(first.busy.load(Ordering::SeqCst), 0);
     }
 
-    #[tokio::test]
-    async fn a_job_waiting_for_a_session_that_is_retired_looks_again() {
+    /// Lanes of at most one session, which the host let in (nothing listens on the
+    /// address: no session ever connects here).
+    fn one_session_let_in() -> (Lanes, Arc<Lane>) {
         let options = SshOptions {
             sessions: 1,
             ..SshOptions::default()
@@ -451,6 +452,12 @@ mod tests {
         let lanes = Lanes::new(SshTarget::new("127.0.0.1", 1, "deploy"), options, None).unwrap();
         let first = Arc::clone(&lanes.lock()[0]);
         lanes.let_in(&first);
+        (lanes, first)
+    }
+
+    #[tokio::test]
+    async fn a_job_waiting_for_a_session_that_is_retired_looks_again() {
+        let (lanes, first) = one_session_let_in();
         let Picked::Now(running) = lanes.pick().unwrap() else {
             panic!("the idle session");
         };
@@ -485,13 +492,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_freed_session_goes_to_the_first_job_still_waiting() {
-        let options = SshOptions {
-            sessions: 1,
-            ..SshOptions::default()
-        };
-        let lanes = Lanes::new(SshTarget::new("127.0.0.1", 1, "deploy"), options, None).unwrap();
-        let first = Arc::clone(&lanes.lock()[0]);
-        lanes.let_in(&first);
+        let (lanes, first) = one_session_let_in();
         let Picked::Now(running) = lanes.pick().unwrap() else {
             panic!("the idle session");
         };
